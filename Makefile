@@ -1,0 +1,45 @@
+# 禺好办 backend. `make run` to start it locally, `make test` to test it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+
+# Local defaults for `make run`: SQLite, in-process jobs, the WeChat emulator on a fixed port.
+RUN_ENV := APP_ENV=development WECHAT_EMULATOR_PORT=8765
+
+.PHONY: install run test lint typecheck bench bench-login clean worker
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+run: install
+	mkdir -p var
+	$(RUN_ENV) $(FLASK) db upgrade
+	$(RUN_ENV) $(FLASK) demo seed
+	$(RUN_ENV) $(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy app blueprints wechat seals config
+
+bench: bench-login
+
+bench-login: install
+	$(BIN)/python bench/login.py
+
+# A Dramatiq worker for JOB_RUNNER=dramatiq (needs REDIS_URL).
+worker: install
+	$(BIN)/dramatiq app.jobs.worker --processes 1 --threads 4
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,62 @@
+"""The 禺好办 backend core: `create_app()` and one package per domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from config import BaseConfig, load_config
+
+
+def create_app(config: BaseConfig | str | None = None, **overrides: Any) -> Flask:
+    """Build the app for `config` (a settings object, a name, or $APP_ENV)."""
+    settings = config if isinstance(config, BaseConfig) else load_config(config)
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(settings.as_flask_config())
+    app.config.update(overrides)
+
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    from app.logs import configure_logging, init_request_logging
+
+    configure_logging(app.config["LOG_LEVEL"])
+    init_request_logging(app)
+
+
+def register_extensions(app: Flask) -> None:
+    from app import db, extensions, integrations, jobs, security
+
+    db.init_app(app)
+    security.init_app(app)
+    extensions.init_limiter(app)
+    extensions.api.init_app(app)
+    integrations.init_app(app)
+    jobs.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from blueprints import register_blueprints as register
+
+    register(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from app.errors import register_error_handlers
+    from app.http import enforce_json_bodies
+
+    register_error_handlers(app)
+    enforce_json_bodies(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.cli import register_cli
+
+    register_cli(app)

@@ -1,0 +1,40 @@
+"""The hash-chained audit log: each entry carries the previous entry's hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, intpk, str64
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entries"
+
+    id: Mapped[intpk]
+    # Position in the chain: 1, 2, 3, ... with no gaps (the chain head row serialises writers).
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), unique=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str64] = mapped_column(index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))  # user | staff | system | anonymous
+    actor_id: Mapped[int | None]
+    subject_type: Mapped[str | None] = mapped_column(String(32))
+    subject_id: Mapped[str | None] = mapped_column(String(64))
+    # Never personal data: ids, outcomes, reasons.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str64]
+    hash: Mapped[str64] = mapped_column(unique=True)
+
+
+class AuditChainHead(Base):
+    """One row: the last entry's seq and hash. Updating it locks the chain for one writer."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    last_hash: Mapped[str64]

@@ -1,0 +1,36 @@
+"""`flask` commands, grouped by domain; each domain registers its own group here."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.audit import service as audit_service
+from app.db import get_session
+
+audit_cli = AppGroup("audit", help="The hash-chained audit log.")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain and report the first tampered entry, if any."""
+    report = audit_service.verify(get_session())
+    if report.ok:
+        click.echo(f"audit chain intact: {report.entries} entries")
+        return
+    click.echo(
+        f"audit chain BROKEN at seq {report.first_bad_seq}: {report.reason} "
+        f"({report.entries} entries read)",
+        err=True,
+    )
+    raise SystemExit(1)
+
+
+def register_cli(app: Flask) -> None:
+    from app.identity.cli import staff_cli
+    from app.migrations_cli import db_cli
+    from app.demo import demo_cli
+
+    for group in (audit_cli, staff_cli, db_cli, demo_cli):
+        app.cli.add_command(group)

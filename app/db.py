@@ -1,0 +1,137 @@
+"""Database plumbing: the declarative Base, reusable column types, one session per app context.
+
+Plain SQLAlchemy 2.0 (not Flask-SQLAlchemy): sessions are easy to type and to bind to an outer
+transaction in tests. Services flush; only the request layer (or a CLI command, or a job)
+commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    create_engine,
+    event,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite has no time zones, so values are stored as naive UTC there and made aware again on
+    load; PostgreSQL gets `timestamptz`. Naive datetimes are refused so local times never slip in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+intpk = Annotated[int, mapped_column(BigIntPK, primary_key=True)]
+str32 = Annotated[str, mapped_column(String(32))]
+str64 = Annotated[str, mapped_column(String(64))]
+str128 = Annotated[str, mapped_column(String(128))]
+str255 = Annotated[str, mapped_column(String(255))]
+created_at = Annotated[
+    dt.datetime, mapped_column(UTCDateTime(), server_default=func.now(), nullable=False)
+]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), int: BigIntPK}
+
+
+def utcnow() -> dt.datetime:
+    """The current time as an aware UTC datetime."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Database:
+    """The engine and session factory of one app."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.engine: Engine = make_engine(url, echo=echo)
+        self.sessionmaker: sessionmaker[Session] = sessionmaker(
+            bind=self.engine, expire_on_commit=False
+        )
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine with the per-backend settings this project relies on."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers proceed while one writer writes; foreign keys are off by default.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def init_app(app: Flask) -> Database:
+    """Attach a Database to the app and close each context's session at teardown."""
+    database = Database(app.config["DATABASE_URL"])
+    app.extensions["db"] = database
+    app.teardown_appcontext(_close_session)
+    return database
+
+
+def get_db() -> Database:
+    return current_app.extensions["db"]  # type: ignore[no-any-return]
+
+
+def get_session() -> Session:
+    """The session of the current app context, created on first use."""
+    if "db_session" not in g:
+        g.db_session = get_db().sessionmaker()
+    return g.db_session  # type: ignore[no-any-return]
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    # Closing rolls back whatever a failed request left uncommitted.
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,109 @@
+"""`flask demo seed`: departments, the 19 Panyu halls, staff accounts and a demo registry.
+
+Idempotent: run it again and it adds only what is missing. Refused in production.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import click
+import requests
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor
+from app.db import get_session, utcnow
+from app.enterprises.registry import generate_registry, load_registry
+from app.identity.models import StaffAccount, StaffRole
+from app.identity.staff import create_staff
+from app.organisation.catalogue import DEPARTMENTS, HALLS
+from app.organisation.models import Department, Hall
+
+demo_cli = AppGroup("demo", help="Demo data for development.")
+
+DEFAULT_DEMO_PASSWORD = "Panyu-Demo-2026!"
+REGISTRY_SIZE = 300
+
+
+def seed_organisation(session: Session) -> tuple[dict[str, Department], dict[str, Hall]]:
+    """Create the departments and halls that are missing; return both by code."""
+    departments = {d.code: d for d in session.scalars(select(Department))}
+    for code, name in DEPARTMENTS:
+        if code not in departments:
+            departments[code] = Department(code=code, name=name)
+            session.add(departments[code])
+    halls = {h.code: h for h in session.scalars(select(Hall))}
+    for code, name, kind, town in HALLS:
+        if code not in halls:
+            halls[code] = Hall(code=code, name=name, kind=kind, town=town)
+            session.add(halls[code])
+    session.flush()
+    return departments, halls
+
+
+def demo_staff(
+    departments: dict[str, Department], halls: dict[str, Hall]
+) -> list[tuple[str, str, list[tuple[StaffRole, int | None, int | None]]]]:
+    """The demo accounts: (username, display name, grants)."""
+    district, donghuan = halls["PY-D00"], halls["PY-T03"]
+    return [
+        ("admin", "系统管理员", [(StaffRole.ADMIN, None, None)]),
+        ("clerk.district", "区中心窗口人员", [(StaffRole.WINDOW_CLERK, district.id, None)]),
+        ("clerk.donghuan", "东环街窗口人员", [(StaffRole.WINDOW_CLERK, donghuan.id, None)]),
+        ("manager.district", "区中心大厅主管", [(StaffRole.HALL_MANAGER, district.id, None)]),
+        ("reviewer.weather", "气象局审批人员", [(StaffRole.REVIEWER, None, departments["PY-QXJ"].id)]),
+        ("reviewer.water", "水务局审批人员", [(StaffRole.REVIEWER, None, departments["PY-SWJ"].id)]),
+        ("policy.commerce", "商务局政策专员", [(StaffRole.POLICY_OFFICER, None, departments["PY-SWU"].id)]),
+    ]
+
+
+def _demo_login_code() -> str | None:
+    base = current_app.config["WECHAT_API_BASE"]
+    if not base.startswith("http"):
+        return None
+    try:
+        response = requests.post(f"{base}/_emulator/login", json={}, timeout=3)
+        return str(response.json()["code"])
+    except (requests.RequestException, KeyError, ValueError):
+        return None
+
+
+@demo_cli.command("seed")
+@click.option("--registry-size", default=REGISTRY_SIZE, show_default=True)
+def seed(registry_size: int) -> None:
+    """Load demo departments, halls, staff and enterprise registry (idempotent)."""
+    if current_app.config["ENV_NAME"] == "production":
+        raise click.ClickException("demo data is never loaded in production")
+    password = os.environ.get("DEMO_STAFF_PASSWORD", DEFAULT_DEMO_PASSWORD)
+    session = get_session()
+    now = utcnow()
+    departments, halls = seed_organisation(session)
+    existing = set(session.scalars(select(StaffAccount.username)))
+    for username, name, grants in demo_staff(departments, halls):
+        if username not in existing:
+            create_staff(
+                session,
+                username=username,
+                display_name=name,
+                password=password,
+                grants=grants,
+                actor=Actor.system(),
+                now=now,
+            )
+    load_registry(session, generate_registry(registry_size, random.Random(2026)))
+    session.commit()
+
+    click.echo(f"demo data ready: {len(departments)} departments, {len(halls)} halls")
+    click.echo(f"staff accounts (password {password!r}): admin, clerk.district, clerk.donghuan,")
+    click.echo("  manager.district, reviewer.weather, reviewer.water, policy.commerce")
+    click.echo("  POST /api/v1/staff/auth/login {\"username\": \"admin\", \"password\": ...}")
+    code = _demo_login_code()
+    base = current_app.config["WECHAT_API_BASE"]
+    if code:
+        click.echo(f"a WeChat login code from the emulator (single use, 5 min): {code}")
+        click.echo(f"  more: curl -X POST {base}/_emulator/login -H 'Content-Type: application/json' -d '{{}}'")
+    click.echo("  POST /api/v1/auth/wechat/login {\"code\": \"<code>\"}")

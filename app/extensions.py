@@ -1,0 +1,21 @@
+"""Flask extensions, created unbound here and bound in `create_app`."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_smorest import Api
+
+api = Api()
+
+# Limits are declared on the views that need them (login, code taking); storage is Redis when
+# configured so every worker shares the counts, memory otherwise.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def init_limiter(app: Flask) -> None:
+    redis_url = app.config["REDIS_URL"]
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    limiter.init_app(app)

@@ -1,0 +1,136 @@
+"""Authorisation for every view: who may call it, checked before the view runs.
+
+Every view function carries exactly one rule, set by one of these decorators, and
+`tests/test_routes_authz.py` fails when a registered route has none. Rules:
+
+- `@public`: anyone (health, login, verification pages).
+- `@citizen_required`: a mini-program user's access token.
+- `@staff_required("window_clerk", "hall_manager")`: a staff token with one of the roles;
+  scope (which hall or department) is then checked in the view with `require_scope`.
+- `@login_required`: any valid token, citizen or staff.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+
+from app.db import get_session, utcnow
+from app.errors import Forbidden, TokenInvalid, Unauthenticated
+from app.identity.access_tokens import Principal, TokenSettings, decode_access_token
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+AUTHZ_ATTRIBUTE = "__authz__"
+ADMIN_ROLE = "admin"
+
+
+def token_settings() -> TokenSettings:
+    """The access-token settings of the running app."""
+    config = current_app.config
+    return TokenSettings(
+        secret=config["SECRET_KEY"],
+        issuer=config["JWT_ISSUER"],
+        audience=config["JWT_AUDIENCE"],
+        ttl_seconds=config["ACCESS_TOKEN_TTL_SECONDS"],
+    )
+
+
+def _mark(fn: F, rule: str) -> F:
+    setattr(fn, AUTHZ_ATTRIBUTE, rule)
+    return fn
+
+
+def public(fn: F) -> F:
+    """Anyone may call this view."""
+    return _mark(fn, "public")
+
+
+def _authenticate() -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated()
+    principal = decode_access_token(token_settings(), token.strip(), now=utcnow())
+    # Logout and refresh-token reuse revoke a whole login family; its access tokens die with it.
+    from app.identity.sessions import is_family_active
+
+    if principal.family_id and not is_family_active(get_session(), principal.family_id):
+        raise TokenInvalid("登录已失效，请重新登录")
+    g.principal = principal
+    return principal
+
+
+def current_principal() -> Principal:
+    """The authenticated caller of this request (set by the view's rule)."""
+    principal: Principal | None = g.get("principal")
+    if principal is None:
+        raise Unauthenticated()
+    return principal
+
+
+def _guarded(rule: str, check: Callable[[Principal], None]) -> Callable[[F], F]:
+    def decorator(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check(_authenticate())
+            return fn(*args, **kwargs)
+
+        return _mark(wrapper, rule)  # type: ignore[arg-type]
+
+    return decorator
+
+
+def login_required(fn: F) -> F:
+    """Any valid access token, citizen or staff."""
+    return _guarded("login", lambda principal: None)(fn)
+
+
+def _require_user(principal: Principal) -> None:
+    if not principal.is_user:
+        raise Forbidden("仅限小程序用户使用")
+
+
+def citizen_required(fn: F) -> F:
+    """A mini-program user's token."""
+    return _guarded("citizen", _require_user)(fn)
+
+
+def staff_required(*roles: str) -> Callable[[F], F]:
+    """A staff token holding one of `roles` (admin always passes)."""
+
+    def check(principal: Principal) -> None:
+        if not principal.is_staff:
+            raise Forbidden("仅限工作人员使用")
+        if roles and not principal.has_role(ADMIN_ROLE, *roles):
+            raise Forbidden("当前账号没有该操作的权限", required_roles=list(roles))
+
+    return _guarded("staff:" + ",".join(roles), check)
+
+
+def require_scope(roles: Iterable[str], scope_id: int) -> None:
+    """Refuse unless the caller holds one of `roles` scoped to `scope_id` (a hall or department).
+
+    Admin is unscoped. A role with no scope list in the token is unscoped too (hall manager of
+    the whole district, for instance).
+    """
+    principal = current_principal()
+    if principal.has_role(ADMIN_ROLE):
+        return
+    for role in roles:
+        if role not in principal.roles:
+            continue
+        allowed = principal.scopes.get(role)
+        if allowed is None or scope_id in allowed:
+            return
+    raise Forbidden("无权处理其他大厅或部门的业务", scope_id=scope_id)
+
+
+def require_self(user_id: int) -> None:
+    """A citizen may act only on their own records."""
+    principal = current_principal()
+    if not (principal.is_user and principal.id == user_id):
+        raise Forbidden("无权查看他人的信息")

@@ -1,0 +1,179 @@
+"""Settings classes, every value read from the environment.
+
+`load_config(name)` picks a class by name (``development`` by default, ``testing``,
+``production``) and instantiates it, reading the environment at that moment, never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Values that are fine on a laptop and must never reach production.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtLS0tLS0="  # base64 of 32 dev bytes
+DEV_INDEX_KEY = "dev-only-index-key-change-me"
+DEV_WECHAT_APPID = "wx_dev_yuhaoban"
+DEV_WECHAT_SECRET = "dev-wechat-secret"
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete for the chosen environment."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class BaseConfig:
+    """Settings shared by every environment; subclasses change defaults only."""
+
+    ENV_NAME: str = "base"
+    SECRET_KEY: str = field(default_factory=lambda: _env("SECRET_KEY", DEV_SECRET_KEY))
+    DATABASE_URL: str = field(
+        default_factory=lambda: _env(
+            "DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'var' / 'yuhaoban.db'}"
+        )
+    )
+    # Empty means "no Redis": in-process cache, limits and events.
+    REDIS_URL: str = field(default_factory=lambda: _env("REDIS_URL", ""))
+    # Personal-data encryption keys: "kid:base64key,kid2:base64key"; the first one encrypts.
+    DATA_KEYS: str = field(default_factory=lambda: _env("DATA_KEYS", f"dev1:{DEV_DATA_KEY}"))
+    # Key of the keyed hashes that make encrypted values searchable for uniqueness; unlike
+    # DATA_KEYS it cannot rotate without re-hashing every row.
+    DATA_INDEX_KEY: str = field(default_factory=lambda: _env("DATA_INDEX_KEY", DEV_INDEX_KEY))
+
+    JWT_ISSUER: str = field(default_factory=lambda: _env("JWT_ISSUER", "yuhaoban"))
+    JWT_AUDIENCE: str = field(default_factory=lambda: _env("JWT_AUDIENCE", "yuhaoban-api"))
+    ACCESS_TOKEN_TTL_SECONDS: int = field(
+        default_factory=lambda: _env_int("ACCESS_TOKEN_TTL_SECONDS", 900)
+    )
+    REFRESH_TOKEN_TTL_SECONDS: int = field(
+        default_factory=lambda: _env_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)
+    )
+
+    STAFF_MAX_FAILED_LOGINS: int = field(
+        default_factory=lambda: _env_int("STAFF_MAX_FAILED_LOGINS", 5)
+    )
+    STAFF_LOCKOUT_MINUTES: int = field(default_factory=lambda: _env_int("STAFF_LOCKOUT_MINUTES", 15))
+
+    WECHAT_APPID: str = field(default_factory=lambda: _env("WECHAT_APPID", DEV_WECHAT_APPID))
+    WECHAT_SECRET: str = field(default_factory=lambda: _env("WECHAT_SECRET", DEV_WECHAT_SECRET))
+    # "emulator" starts the local emulator on loopback; otherwise a base URL.
+    WECHAT_API_BASE: str = field(default_factory=lambda: _env("WECHAT_API_BASE", "emulator"))
+    WECHAT_EMULATOR_PORT: int = field(default_factory=lambda: _env_int("WECHAT_EMULATOR_PORT", 0))
+    # "memory", "database" or "redis"; empty: redis when REDIS_URL is set, else database.
+    WECHAT_TOKEN_CACHE: str = field(default_factory=lambda: _env("WECHAT_TOKEN_CACHE", ""))
+    WECHAT_TIMEOUT_SECONDS: float = field(
+        default_factory=lambda: float(_env("WECHAT_TIMEOUT_SECONDS", "5"))
+    )
+    WECHAT_PUSH_TOKEN: str = field(default_factory=lambda: _env("WECHAT_PUSH_TOKEN", ""))
+
+    # "inprocess" runs background jobs on a thread here; "dramatiq" sends them to workers.
+    JOB_RUNNER: str = field(default_factory=lambda: _env("JOB_RUNNER", "inprocess"))
+
+    RATELIMIT_ENABLED: bool = field(default_factory=lambda: _env_bool("RATELIMIT_ENABLED", True))
+    RATELIMIT_LOGIN: str = field(default_factory=lambda: _env("RATELIMIT_LOGIN", "20/minute"))
+
+    MAX_CONTENT_LENGTH: int = field(
+        default_factory=lambda: _env_int("MAX_CONTENT_LENGTH", 1 * 1024 * 1024)
+    )
+    LOG_LEVEL: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    SEED_DEMO_DATA: bool = False
+
+    # Fixed for every environment: flask-smorest's OpenAPI settings.
+    API_TITLE: str = "禺好办 API"
+    API_VERSION: str = "v1"
+    OPENAPI_VERSION: str = "3.0.3"
+    OPENAPI_URL_PREFIX: str = "/api"
+    OPENAPI_JSON_PATH: str = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH: str = "docs"
+    OPENAPI_SWAGGER_UI_URL: str = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+
+    @property
+    def uses_emulator(self) -> bool:
+        return self.WECHAT_API_BASE == "emulator"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.DATABASE_URL.startswith("sqlite")
+
+    def validate(self) -> None:
+        """Refuse settings that are unsafe for this environment."""
+
+    def as_flask_config(self) -> dict[str, object]:
+        values: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["ENV_NAME"] = self.ENV_NAME
+        return values
+
+
+@dataclass
+class DevelopmentConfig(BaseConfig):
+    ENV_NAME: str = "development"
+    SEED_DEMO_DATA: bool = True
+
+
+@dataclass
+class TestingConfig(BaseConfig):
+    ENV_NAME: str = "testing"
+    TESTING: bool = True
+    ACCESS_TOKEN_TTL_SECONDS: int = 300
+    LOG_LEVEL: str = "WARNING"
+
+
+@dataclass
+class ProductionConfig(BaseConfig):
+    ENV_NAME: str = "production"
+
+    def validate(self) -> None:
+        problems = []
+        if self.SECRET_KEY in ("", DEV_SECRET_KEY) or len(self.SECRET_KEY) < 32:
+            problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+        if self.uses_sqlite:
+            problems.append("DATABASE_URL must point at PostgreSQL, not SQLite")
+        if self.uses_emulator or not self.WECHAT_API_BASE.startswith("https://"):
+            problems.append("WECHAT_API_BASE must be the real API (https://api.weixin.qq.com)")
+        if self.WECHAT_SECRET in ("", DEV_WECHAT_SECRET):
+            problems.append("WECHAT_SECRET must be set")
+        if DEV_DATA_KEY in self.DATA_KEYS:
+            problems.append("DATA_KEYS must not contain the development key")
+        if self.DATA_INDEX_KEY in ("", DEV_INDEX_KEY):
+            problems.append("DATA_INDEX_KEY must be set")
+        if not self.REDIS_URL:
+            problems.append("REDIS_URL must be set (rate limits, token cache, events)")
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(name: str | None = None) -> BaseConfig:
+    """Build the settings for `name` (default: $APP_ENV, else development) and validate them."""
+    name = name or os.environ.get("APP_ENV", "development")
+    try:
+        config = CONFIGS[name]()
+    except KeyError:
+        raise ConfigError(f"unknown APP_ENV {name!r}; expected one of {sorted(CONFIGS)}") from None
+    config.validate()
+    return config

@@ -1,0 +1,99 @@
+"""The audit log is a hash chain: any edit, deletion or reordering is detected."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.audit.models import AuditEntry
+from app.cli import audit_verify
+
+NOW = dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
+
+
+def _append(session: Session, count: int) -> list[AuditEntry]:
+    return [
+        audit.record(
+            session,
+            "staff.login",
+            actor=audit.Actor("staff", n),
+            now=NOW + dt.timedelta(seconds=n),
+            subject_type="staff",
+            subject_id=n,
+            details={"outcome": "ok", "n": n},
+            request_id=f"req-{n}",
+        )
+        for n in range(1, count + 1)
+    ]
+
+
+def test_entries_link_to_their_predecessor(session: Session) -> None:
+    first, second, third = _append(session, 3)
+    assert first.prev_hash == audit.GENESIS_HASH
+    assert second.prev_hash == first.hash
+    assert third.prev_hash == second.hash
+    assert [e.seq for e in (first, second, third)] == [1, 2, 3]
+    assert audit.verify(session).ok
+
+
+def test_editing_an_entry_is_detected(session: Session) -> None:
+    entries = _append(session, 4)
+    session.execute(
+        update(AuditEntry).where(AuditEntry.id == entries[1].id).values(details={"outcome": "x"})
+    )
+    session.expire_all()
+    report = audit.verify(session)
+    assert not report.ok
+    assert report.first_bad_seq == 2
+
+
+def test_deleting_an_entry_is_detected(session: Session) -> None:
+    entries = _append(session, 4)
+    session.execute(delete(AuditEntry).where(AuditEntry.id == entries[2].id))
+    session.expire_all()
+    report = audit.verify(session)
+    assert not report.ok and report.first_bad_seq == 4
+
+
+def test_deleting_the_last_entry_is_detected(session: Session) -> None:
+    entries = _append(session, 3)
+    session.execute(delete(AuditEntry).where(AuditEntry.id == entries[-1].id))
+    session.expire_all()
+    assert not audit.verify(session).ok
+
+
+def test_rewriting_an_entry_with_a_fresh_hash_breaks_the_next_link(session: Session) -> None:
+    entries = _append(session, 3)
+    forged = audit.entry_hash(
+        entries[0].prev_hash,
+        seq=1,
+        occurred_at=entries[0].occurred_at,
+        action="staff.login",
+        actor_kind="staff",
+        actor_id=99,
+        subject_type="staff",
+        subject_id="1",
+        details={"outcome": "ok", "n": 1},
+        request_id="req-1",
+    )
+    session.execute(
+        update(AuditEntry).where(AuditEntry.id == entries[0].id).values(actor_id=99, hash=forged)
+    )
+    session.expire_all()
+    report = audit.verify(session)
+    assert not report.ok and report.first_bad_seq == 2
+
+
+def test_flask_audit_verify_reports_tampering(app: Flask, session: Session) -> None:
+    entries = _append(session, 2)
+    runner = app.test_cli_runner()
+    ok = runner.invoke(audit_verify)
+    assert ok.exit_code == 0 and "intact: 2 entries" in ok.output
+    session.execute(update(AuditEntry).where(AuditEntry.id == entries[0].id).values(action="x"))
+    broken = runner.invoke(audit_verify)
+    assert broken.exit_code == 1
+    assert "BROKEN at seq 1" in broken.output

@@ -1,0 +1,108 @@
+"""Shared fixtures: one app per session, every test inside a rolled-back transaction.
+
+The backend is SQLite unless DATABASE_URL is set (CI runs the suite once each way).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from app import create_app
+from app.db import get_session
+from tests.support import database as test_database
+from wechat.emulator import Emulator, serve_in_thread
+
+pytest_plugins = [
+    "tests.factories.identity",
+    "tests.factories.enterprises",
+    "tests.factories.staff",
+    "tests.factories.notify",
+]
+
+TEST_APPID = "wx_test_yuhaoban"
+TEST_SECRET = "test-wechat-secret"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    """The WeChat emulator on loopback; the app's client talks to it over real HTTP."""
+    instance = Emulator(apps={TEST_APPID: TEST_SECRET})
+    server, base_url = serve_in_thread("127.0.0.1", 0, emulator=instance)
+    instance.base_url = base_url  # type: ignore[attr-defined]
+    yield instance
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def emulator_url(emulator: Emulator) -> str:
+    return emulator.base_url  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, emulator_url: str) -> Iterator[Flask]:
+    os.environ.setdefault("APP_ENV", "testing")
+    application = create_app(
+        "testing",
+        DATABASE_URL=database_url,
+        WECHAT_API_BASE=emulator_url,
+        WECHAT_APPID=TEST_APPID,
+        WECHAT_SECRET=TEST_SECRET,
+        WECHAT_TOKEN_CACHE="memory",
+        RATELIMIT_ENABLED=False,
+        JOB_RUNNER="manual",
+    )
+    test_database.build_schema(application)
+    yield application
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session inside an outer transaction that is rolled back after the test."""
+    database = app.extensions["db"]
+    connection = database.engine.connect()
+    outer = connection.begin()
+    if database.engine.dialect.name == "sqlite" and not connection.connection.in_transaction:  # type: ignore[attr-defined]
+        connection.exec_driver_sql("BEGIN")  # else pysqlite's RELEASE SAVEPOINT really commits
+    database.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        with app.app_context():
+            yield get_session()
+    finally:
+        database.sessionmaker.configure(bind=database.engine, join_transaction_mode="conservative_savepoint")
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(app: Flask, session: Session) -> FlaskClient:
+    """A test client whose requests share the test's transaction."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def wechat_dev(emulator_url: str) -> requests.Session:
+    """Plain HTTP to the emulator's dev endpoints (what a phone's wx.login would do)."""
+    http = requests.Session()
+    http.headers["X-Emulator-Base"] = emulator_url
+    return http

@@ -1,0 +1,71 @@
+"""Settings come from the environment; production refuses unsafe ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import ConfigError, load_config
+
+SAFE_PRODUCTION = {
+    "SECRET_KEY": "x" * 48,
+    "DATABASE_URL": "postgresql+psycopg://app@db/yuhaoban",
+    "WECHAT_API_BASE": "https://api.weixin.qq.com",
+    "WECHAT_SECRET": "real-secret",
+    "DATA_KEYS": "k1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
+    "DATA_INDEX_KEY": "an-index-key-from-the-vault",
+    "REDIS_URL": "redis://cache:6379/0",
+}
+
+
+@pytest.fixture
+def production_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name, value in SAFE_PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def test_development_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("APP_ENV", raising=False)
+    assert load_config().ENV_NAME == "development"
+
+
+def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACCESS_TOKEN_TTL_SECONDS", "123")
+    monkeypatch.setenv("REDIS_URL", "redis://elsewhere:6379/1")
+    config = load_config("development")
+    assert config.ACCESS_TOKEN_TTL_SECONDS == 123
+    assert config.REDIS_URL == "redis://elsewhere:6379/1"
+
+
+def test_production_starts_with_safe_settings(production_env: pytest.MonkeyPatch) -> None:
+    assert load_config("production").ENV_NAME == "production"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("SECRET_KEY", "dev-only-secret-key-change-me", "SECRET_KEY"),
+        ("SECRET_KEY", "short", "SECRET_KEY"),
+        ("DATABASE_URL", "sqlite:///var/app.db", "PostgreSQL"),
+        ("WECHAT_API_BASE", "emulator", "WECHAT_API_BASE"),
+        ("WECHAT_API_BASE", "http://127.0.0.1:8765", "WECHAT_API_BASE"),
+        ("REDIS_URL", "", "REDIS_URL"),
+    ],
+)
+def test_production_refuses_unsafe_settings(
+    production_env: pytest.MonkeyPatch, name: str, value: str, complaint: str
+) -> None:
+    production_env.setenv(name, value)
+    with pytest.raises(ConfigError, match=complaint):
+        load_config("production")
+
+
+def test_production_refuses_missing_secret_key(production_env: pytest.MonkeyPatch) -> None:
+    production_env.delenv("SECRET_KEY")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_config("production")
+
+
+def test_unknown_environment_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown APP_ENV"):
+        load_config("staging-ish")

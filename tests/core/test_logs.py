@@ -1,0 +1,44 @@
+"""Logs are JSON lines with the request id, and never carry personal data."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from flask import Flask
+
+from app.logs import RedactPersonalData, RequestContext, redact
+
+
+def test_redact_masks_id_numbers_phones_and_accounts() -> None:
+    text = "id 44011319900101123X phone 13812345678 card 6222021234567890123 ticket A012"
+    cleaned = redact(text)
+    assert "44011319900101123X" not in cleaned
+    assert "13812345678" not in cleaned
+    assert "6222021234567890123" not in cleaned
+    assert "A012" in cleaned
+
+
+def test_log_lines_are_json_with_request_id_and_redacted(app: Flask) -> None:
+    from pythonjsonlogger.json import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("%(levelname)s %(message)s %(request_id)s"))
+    handler.addFilter(RequestContext())
+    handler.addFilter(RedactPersonalData())
+    logger = logging.getLogger("test.redaction")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with app.test_request_context("/"):
+            from flask import g
+
+            g.request_id = "rid-123456789"
+            logger.info("user bound phone %s", "13912345678")
+    finally:
+        logger.removeHandler(handler)
+    record = json.loads(stream.getvalue())
+    assert record["request_id"] == "rid-123456789"
+    assert "13912345678" not in stream.getvalue()
