@@ -4,9 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-# Local defaults for `make run`: SQLite, in-process jobs, the WeChat emulator on a fixed port.
-RUN_ENV := APP_ENV=development WECHAT_EMULATOR_PORT=8765
-
 .PHONY: install run test lint typecheck bench bench-login clean worker
 
 install: $(VENV)/.installed
@@ -17,11 +14,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# SQLite in var/, in-process jobs, the WeChat emulator on :8765, demo data, the app on :5000.
 run: install
-	mkdir -p var
-	$(RUN_ENV) $(FLASK) db upgrade
-	$(RUN_ENV) $(FLASK) demo seed
-	$(RUN_ENV) $(FLASK) run --host 127.0.0.1 --port 5000 --no-reload
+	./scripts/run_local.sh
 
 test: install
 	$(BIN)/pytest

@@ -8,7 +8,7 @@ commits.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import (
@@ -22,7 +22,7 @@ from sqlalchemy import (
     event,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -75,7 +75,7 @@ created_at = Annotated[
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dt.datetime: UTCDateTime(), int: BigIntPK}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime(), int: BigIntPK}
 
 
 def utcnow() -> dt.datetime:
@@ -98,17 +98,30 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite delays BEGIN until the first write, so a SAVEPOINT taken before it commits on
+    # its own; SQLAlchemy's recipe: let the driver do nothing and emit BEGIN ourselves.
+    dbapi_connection.isolation_level = None
     # WAL lets readers proceed while one writer writes; foreign keys are off by default.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes would
+    # otherwise fail with SQLITE_BUSY when another writer committed in between, instead of
+    # waiting its turn. SQLite has one writer at a time anyway; PostgreSQL is for throughput.
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # probes and other one-statement reads need no transaction, nor its lock
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def init_app(app: Flask) -> Database:

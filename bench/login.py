@@ -117,7 +117,7 @@ def main() -> None:
     try:
         processes.append(subprocess.Popen(
             [str(BIN / "python"), "-m", "wechat.emulator", "--port", str(emulator_port),
-             "--appid", APPID, "--secret", SECRET, "--no-rate-limits"],
+             "--app", f"{APPID}:{SECRET}"],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
         ))
         subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],

@@ -13,7 +13,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Values that are fine on a laptop and must never reach production.
-DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-deploying"
 DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtLS0tLS0="  # base64 of 32 dev bytes
 DEV_INDEX_KEY = "dev-only-index-key-change-me"
 DEV_WECHAT_APPID = "wx_dev_yuhaoban"
@@ -71,7 +71,9 @@ class BaseConfig:
     STAFF_MAX_FAILED_LOGINS: int = field(
         default_factory=lambda: _env_int("STAFF_MAX_FAILED_LOGINS", 5)
     )
-    STAFF_LOCKOUT_MINUTES: int = field(default_factory=lambda: _env_int("STAFF_LOCKOUT_MINUTES", 15))
+    STAFF_LOCKOUT_MINUTES: int = field(
+        default_factory=lambda: _env_int("STAFF_LOCKOUT_MINUTES", 15)
+    )
 
     WECHAT_APPID: str = field(default_factory=lambda: _env("WECHAT_APPID", DEV_WECHAT_APPID))
     WECHAT_SECRET: str = field(default_factory=lambda: _env("WECHAT_SECRET", DEV_WECHAT_SECRET))

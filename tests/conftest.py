@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -77,14 +75,14 @@ def session(app: Flask) -> Iterator[Session]:
     database = app.extensions["db"]
     connection = database.engine.connect()
     outer = connection.begin()
-    if database.engine.dialect.name == "sqlite" and not connection.connection.in_transaction:  # type: ignore[attr-defined]
-        connection.exec_driver_sql("BEGIN")  # else pysqlite's RELEASE SAVEPOINT really commits
     database.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
     try:
         with app.app_context():
             yield get_session()
     finally:
-        database.sessionmaker.configure(bind=database.engine, join_transaction_mode="conservative_savepoint")
+        database.sessionmaker.configure(
+            bind=database.engine, join_transaction_mode="conservative_savepoint"
+        )
         outer.rollback()
         connection.close()
 
@@ -99,10 +97,3 @@ def client(app: Flask, session: Session) -> FlaskClient:
 def runner(app: Flask):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
 
-
-@pytest.fixture
-def wechat_dev(emulator_url: str) -> requests.Session:
-    """Plain HTTP to the emulator's dev endpoints (what a phone's wx.login would do)."""
-    http = requests.Session()
-    http.headers["X-Emulator-Base"] = emulator_url
-    return http

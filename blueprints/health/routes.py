@@ -27,7 +27,8 @@ def readyz() -> Response:
     """The database, and Redis when configured, answer."""
     checks: dict[str, str] = {}
     try:
-        with get_db().engine.connect() as connection:
+        engine = get_db().engine.execution_options(isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except SQLAlchemyError:

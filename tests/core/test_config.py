@@ -44,7 +44,7 @@ def test_production_starts_with_safe_settings(production_env: pytest.MonkeyPatch
 @pytest.mark.parametrize(
     ("name", "value", "complaint"),
     [
-        ("SECRET_KEY", "dev-only-secret-key-change-me", "SECRET_KEY"),
+        ("SECRET_KEY", "dev-only-secret-key-change-me-before-deploying", "SECRET_KEY"),
         ("SECRET_KEY", "short", "SECRET_KEY"),
         ("DATABASE_URL", "sqlite:///var/app.db", "PostgreSQL"),
         ("WECHAT_API_BASE", "emulator", "WECHAT_API_BASE"),

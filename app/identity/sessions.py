@@ -1,0 +1,224 @@
+"""Login sessions of citizens and staff: a short-lived JWT plus a rotating refresh token.
+
+Each login starts a `LoginFamily`. Its refresh tokens are opaque, stored only as SHA-256, and
+used once: a refresh marks the presented token used and issues the next one in the same family.
+A token presented a second time means someone kept a copy, so the whole family is revoked, and
+every access token of the family dies with it (`is_family_active` runs on each request).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor, record
+from app.identity.access_tokens import Principal, TokenSettings, issue_access_token
+from app.identity.errors import RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused
+from app.identity.models import LoginFamily, PrincipalKind, RefreshToken
+from app.identity.principals import principal_for
+from app.security.crypto import hash_token
+
+REUSE_DETECTED = "reuse_detected"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    access_expires_at: dt.datetime
+    refresh_token: str
+    refresh_expires_at: dt.datetime
+    family_id: str
+
+
+def start_session(
+    session: Session,
+    principal: Principal,
+    *,
+    settings: TokenSettings,
+    refresh_ttl_seconds: int,
+    now: dt.datetime,
+) -> TokenPair:
+    """Open a new login family for `principal` and issue its first token pair."""
+    family = LoginFamily(
+        id=secrets.token_hex(16),
+        principal_kind=PrincipalKind(principal.kind),
+        principal_id=principal.id,
+        created_at=now,
+    )
+    session.add(family)
+    session.flush()
+    return _issue_pair(
+        session, principal, family.id, settings=settings, ttl=refresh_ttl_seconds, now=now
+    )
+
+
+def refresh_session(
+    session: Session,
+    refresh_token: str,
+    *,
+    settings: TokenSettings,
+    refresh_ttl_seconds: int,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> TokenPair:
+    """Exchange a refresh token for a new pair in the same family (the old one is spent).
+
+    On reuse this flushes the family's revocation and an audit entry, then raises
+    `RefreshTokenReused` (a `KeepsWrites` error): the caller must commit before the error
+    propagates, or the revocation would be rolled back with the failed request and the thief's
+    copy would keep working.
+    """
+    token = session.scalars(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_token(refresh_token))
+    ).one_or_none()
+    if token is None:
+        raise RefreshTokenInvalid()
+    family = token.family
+    if family.revoked_at is not None:
+        raise RefreshTokenInvalid("登录已失效，请重新登录")
+    if token.used_at is not None:
+        _revoke_for_reuse(session, family, token, now=now, request_id=request_id)
+    if token.expires_at <= now:
+        raise RefreshTokenExpired()
+    # Roles are read again: a staff member's grants may have changed since login, and a
+    # disabled account must not refresh its way past the change. Read before
+    # the token is spent, so a refused refresh leaves it as it was.
+    principal = principal_for(session, family.principal_kind.value, family.principal_id)
+    # The guard makes the check and the claim one statement: of two refreshes racing with the
+    # same token, the second waits on the first's row lock (PostgreSQL) or write lock (SQLite),
+    # then matches no row. It is then treated as reuse, because from here a race with a thief
+    # and a reuse by a thief look the same, and keeping the family alive would hand it over.
+    claimed = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        _revoke_for_reuse(session, family, token, now=now, request_id=request_id)
+    return _issue_pair(
+        session, principal, family.id, settings=settings, ttl=refresh_ttl_seconds, now=now
+    )
+
+
+def end_session(
+    session: Session,
+    family_id: str,
+    *,
+    now: dt.datetime,
+    reason: str = "logout",
+    request_id: str | None = None,
+) -> bool:
+    """Revoke a login family (its refresh tokens and access tokens); False if already ended."""
+    revoked = _revoke(session, family_id, now=now, reason=reason)
+    if revoked:
+        family = session.get(LoginFamily, family_id)
+        if family is not None:
+            record(
+                session,
+                "session.ended",
+                actor=Actor(family.principal_kind.value, family.principal_id),
+                now=now,
+                subject_type="login_family",
+                subject_id=family_id,
+                details={"reason": reason},
+                request_id=request_id,
+            )
+    return revoked
+
+
+def end_all_sessions(
+    session: Session,
+    kind: str,
+    principal_id: int,
+    *,
+    now: dt.datetime,
+    reason: str,
+    request_id: str | None = None,
+) -> int:
+    """Revoke every live login family of a principal (password change, account disabled)."""
+    family_ids = session.scalars(
+        select(LoginFamily.id).where(
+            LoginFamily.principal_kind == PrincipalKind(kind),
+            LoginFamily.principal_id == principal_id,
+            LoginFamily.revoked_at.is_(None),
+        )
+    ).all()
+    return sum(
+        end_session(session, family_id, now=now, reason=reason, request_id=request_id)
+        for family_id in family_ids
+    )
+
+
+def is_family_active(session: Session, family_id: str) -> bool:
+    """True if the login family exists and is not revoked (one primary-key lookup)."""
+    # A column query, not session.get: it never answers from a stale identity map.
+    row = session.execute(select(LoginFamily.revoked_at).where(LoginFamily.id == family_id)).first()
+    return row is not None and row.revoked_at is None
+
+
+def _issue_pair(
+    session: Session,
+    principal: Principal,
+    family_id: str,
+    *,
+    settings: TokenSettings,
+    ttl: int,
+    now: dt.datetime,
+) -> TokenPair:
+    raw = secrets.token_urlsafe(32)
+    expires = now + dt.timedelta(seconds=ttl)
+    session.add(
+        RefreshToken(
+            family_id=family_id, token_hash=hash_token(raw), issued_at=now, expires_at=expires
+        )
+    )
+    session.flush()
+    access, access_expires = issue_access_token(
+        settings, dataclasses.replace(principal, family_id=family_id, jti=""), now=now
+    )
+    return TokenPair(
+        access_token=access,
+        access_expires_at=access_expires,
+        refresh_token=raw,
+        refresh_expires_at=expires,
+        family_id=family_id,
+    )
+
+
+def _revoke(session: Session, family_id: str, *, now: dt.datetime, reason: str) -> bool:
+    # Guarded so that concurrent revocations keep the first reason and audit once.
+    result = session.execute(
+        update(LoginFamily)
+        .where(LoginFamily.id == family_id, LoginFamily.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+
+
+def _revoke_for_reuse(
+    session: Session,
+    family: LoginFamily,
+    token: RefreshToken,
+    *,
+    now: dt.datetime,
+    request_id: str | None,
+) -> None:
+    if _revoke(session, family.id, now=now, reason=REUSE_DETECTED):
+        record(
+            session,
+            "session.refresh_reuse_detected",
+            actor=Actor(family.principal_kind.value, family.principal_id),
+            now=now,
+            subject_type="login_family",
+            subject_id=family.id,
+            details={"refresh_token_id": token.id},
+            request_id=request_id,
+        )
+    raise RefreshTokenReused()

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make run`: the WeChat emulator beside the app (as api.weixin.qq.com would be), then the app
+# on SQLite with in-process jobs and demo data. Ctrl-C stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export APP_ENV=${APP_ENV:-development}
+export WECHAT_API_BASE=${WECHAT_API_BASE:-http://127.0.0.1:8765}
+emulator_port=${WECHAT_API_BASE##*:}
+appid=$($BIN/python -c 'from config import load_config; print(load_config().WECHAT_APPID)')
+secret=$($BIN/python -c 'from config import load_config; print(load_config().WECHAT_SECRET)')
+
+mkdir -p var
+$BIN/python -m wechat.emulator --port "$emulator_port" --app "$appid:$secret" &
+emulator_pid=$!
+trap 'kill $emulator_pid 2>/dev/null || true' EXIT INT TERM
+for _ in $(seq 50); do
+  $BIN/python -c "import socket,sys; socket.create_connection(('127.0.0.1', $emulator_port), 0.2)" 2>/dev/null && break
+  sleep 0.1
+done
+
+$BIN/flask --app wsgi db upgrade
+$BIN/flask --app wsgi demo seed
+$BIN/flask --app wsgi run --host 127.0.0.1 --port "${PORT:-5000}" --no-reload

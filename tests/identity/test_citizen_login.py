@@ -1,0 +1,187 @@
+"""Mini-program login with a wx.login code, through the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
+
+from app.audit.models import AuditEntry
+from app.identity.models import LoginFamily, RefreshToken, User
+from app.security.crypto import FieldCipher, hash_token
+from wechat.emulator import Emulator
+
+LOGIN = "/api/v1/auth/wechat/login"
+
+
+def _login(client: FlaskClient, code: str) -> TestResponse:
+    return client.post(LOGIN, json={"code": code})
+
+
+def _audit(session: Session, action: str) -> list[AuditEntry]:
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+def test_first_login_creates_the_user_and_returns_both_tokens(
+    client: FlaskClient, session: Session, wechat_login_code: Callable[..., str]
+) -> None:
+    response = _login(client, wechat_login_code("o_first_login"))
+
+    assert response.status_code == 200
+    body = response.json
+    assert body["token_type"] == "Bearer"
+    assert 0 < body["expires_in"] <= 300
+    assert body["refresh_expires_in"] > body["expires_in"]
+    assert body["user"] == {
+        "id": body["user"]["id"],
+        "phone_bound": False,
+        "realname_verified": False,
+    }
+    user = session.get(User, body["user"]["id"])
+    assert user is not None and user.openid == "o_first_login"
+    assert user.last_login_at is not None
+    stored = session.scalars(select(RefreshToken)).one()
+    assert stored.token_hash == hash_token(body["refresh_token"])
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    assert me.json["id"] == user.id
+
+
+def test_logging_in_again_finds_the_same_user(
+    client: FlaskClient, session: Session, wechat_login_code: Callable[..., str]
+) -> None:
+    first = _login(client, wechat_login_code("o_returning"))
+    second = _login(client, wechat_login_code("o_returning"))
+
+    assert first.status_code == second.status_code == 200
+    assert first.json["user"]["id"] == second.json["user"]["id"]
+    assert session.scalars(select(User.openid)).all() == ["o_returning"]
+    # Each login is its own session: logging in on a second phone does not end the first.
+    assert session.scalar(select(func.count()).select_from(LoginFamily)) == 2
+
+
+def test_login_keeps_the_session_key_sealed_and_records_unionid(
+    client: FlaskClient, session: Session, emulator: Emulator, field_cipher: FieldCipher
+) -> None:
+    code = emulator.login(openid="o_with_union", unionid="u_union_1")["code"]
+
+    response = _login(client, code)
+
+    user = session.get(User, response.json["user"]["id"])
+    assert user is not None and user.unionid == "u_union_1"
+    assert user.session_key_sealed is not None and user.session_key_sealed.startswith("v1:")
+    session_key = field_cipher.decrypt(user.session_key_sealed, context="users.session_key")
+    assert session_key not in response.get_data(as_text=True)
+    assert "session_key" not in response.get_data(as_text=True)
+
+
+def test_a_code_works_only_once(
+    client: FlaskClient, session: Session, wechat_login_code: Callable[..., str]
+) -> None:
+    code = wechat_login_code()
+    assert _login(client, code).status_code == 200
+
+    again = _login(client, code)
+
+    assert again.status_code == 401
+    assert again.json["code"] == "WECHAT_CODE_USED"
+    assert again.json["message"]
+
+
+def test_an_unknown_code_is_refused_and_the_failure_audited(
+    client: FlaskClient, session: Session
+) -> None:
+    response = _login(client, "not-a-code-wechat-gave")
+    # Requests share the test's session: undo what a failed request leaves uncommitted.
+    session.rollback()
+
+    assert response.status_code == 401
+    assert response.json["code"] == "WECHAT_CODE_INVALID"
+    assert response.json["message"].startswith("无效的登录凭证")
+    [failure] = _audit(session, "user.login_failed")
+    assert failure.actor_kind == "anonymous"
+    assert failure.details["reason"] == "WECHAT_CODE_INVALID"
+    assert "not-a-code-wechat-gave" not in str(failure.details)
+    assert session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_an_expired_code_is_refused_as_invalid(
+    client: FlaskClient,
+    emulator: Emulator,
+    wechat_login_code: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code = wechat_login_code()
+    later = time.time() + emulator.code_ttl + 1
+    monkeypatch.setattr(emulator, "clock", lambda: later)
+
+    response = _login(client, code)
+
+    assert response.status_code == 401
+    assert response.json["code"] == "WECHAT_CODE_INVALID"
+
+
+def test_wechat_rate_limiting_beyond_the_retries_answers_503(
+    client: FlaskClient,
+    session: Session,
+    emulator: Emulator,
+    wechat_login_code: Callable[..., str],
+) -> None:
+    code = wechat_login_code()
+    # The client tries three times (two retries); each attempt meets the quota error.
+    emulator.inject_fault("jscode2session", errcode=45011, times=3)
+
+    response = _login(client, code)
+    # Requests share the test's session: undo what a failed request leaves uncommitted.
+    session.rollback()
+
+    assert response.status_code == 503
+    assert response.json["code"] == "WECHAT_UNAVAILABLE"
+    [failure] = _audit(session, "user.login_failed")
+    assert failure.details == {"reason": "WECHAT_UNAVAILABLE", "errcode": 45011}
+
+
+def test_a_disabled_user_cannot_log_in(
+    client: FlaskClient,
+    session: Session,
+    create_user: Callable[..., User],
+    wechat_login_code: Callable[..., str],
+) -> None:
+    user = create_user(openid="o_disabled", disabled=True)
+
+    response = _login(client, wechat_login_code("o_disabled"))
+    # Requests share the test's session: undo what a failed request leaves uncommitted.
+    session.rollback()
+
+    assert response.status_code == 403
+    assert response.json["code"] == "USER_DISABLED"
+    assert session.scalar(select(func.count()).select_from(LoginFamily)) == 0
+    [failure] = _audit(session, "user.login_failed")
+    assert failure.actor_id == user.id
+
+
+def test_a_successful_login_is_audited_with_the_request_id(
+    client: FlaskClient, session: Session, wechat_login_code: Callable[..., str]
+) -> None:
+    response = client.post(
+        LOGIN, json={"code": wechat_login_code()}, headers={"X-Request-ID": "req-login-0001"}
+    )
+
+    [entry] = _audit(session, "user.login")
+    assert entry.actor_kind == "user"
+    assert entry.actor_id == response.json["user"]["id"]
+    assert entry.request_id == "req-login-0001"
+    assert entry.details == {}
+
+
+@pytest.mark.parametrize("body", [{}, {"code": ""}, {"code": "x", "extra": 1}, {"code": 123}])
+def test_a_malformed_login_body_is_refused(client: FlaskClient, body: dict[str, object]) -> None:
+    response = client.post(LOGIN, json=body)
+
+    assert response.status_code == 422
+    assert response.json["code"] == "VALIDATION_FAILED"
