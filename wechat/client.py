@@ -1,0 +1,446 @@
+"""Client for the WeChat mini-program server API (login, tokens, phone, messages, codes)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from wechat import crypto, templates, wxacode
+from wechat.errors import (
+    AccessTokenInvalid,
+    InvalidArgument,
+    PhoneDataInvalid,
+    TemplateDataInvalid,
+    TransportError,
+    WeChatError,
+    error_from_response,
+)
+from wechat.tokens import AccessToken, TokenCache
+
+log = logging.getLogger(__name__)
+
+WECHAT_API_BASE = "https://api.weixin.qq.com"
+
+MiniProgramState = Literal["developer", "trial", "formal"]
+Lang = Literal["zh_CN", "en_US", "zh_HK", "zh_TW"]
+EnvVersion = Literal["release", "trial", "develop"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LoginSession:
+    """What jscode2session answers for one wx.login code."""
+
+    openid: str
+    # The key to the user's encrypted data: never shown in logs or reprs.
+    session_key: str = field(repr=False)
+    unionid: str | None = None
+
+
+@dataclass(frozen=True)
+class PhoneInfo:
+    """A user's phone number as WeChat vouches for it."""
+
+    phone_number: str = field(repr=False)
+    pure_phone_number: str = field(repr=False)
+    country_code: str
+
+
+class MiniProgramApi(Protocol):
+    """The mini-program server API as the app uses it; WeChatClient implements it."""
+
+    def code_to_session(self, js_code: str) -> LoginSession:
+        """Exchange a wx.login code for the user's openid and session key."""
+        ...
+
+    def access_token(self) -> str:
+        """Return a valid access token, refreshing the shared one when due."""
+        ...
+
+    def get_phone_number(self, code: str) -> PhoneInfo:
+        """Exchange a getPhoneNumber button code for the user's phone number."""
+        ...
+
+    def decrypt_phone_data(self, session_key: str, encrypted_data: str, iv: str) -> PhoneInfo:
+        """Decrypt phone data sent by the legacy encryptedData scheme."""
+        ...
+
+    def send_subscribe_message(
+        self,
+        touser: str,
+        template_id: str,
+        data: Mapping[str, str],
+        page: str | None = None,
+        miniprogram_state: MiniProgramState = "formal",
+        lang: Lang = "zh_CN",
+    ) -> None:
+        """Send one subscribe message to a user who granted the template."""
+        ...
+
+    def get_unlimited_code(
+        self,
+        scene: str,
+        page: str | None = None,
+        width: int = 430,
+        check_path: bool = False,
+        env_version: EnvVersion = "release",
+    ) -> bytes:
+        """Return a mini-program code image for a scene."""
+        ...
+
+
+class WeChatClient:
+    """Calls the WeChat mini-program server API on behalf of one app."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        *,
+        base_url: str,
+        appid: str,
+        secret: str,
+        token_cache: TokenCache,
+        timeout: float = 5.0,
+        max_retries: int = 2,
+        backoff: float = 0.2,
+        refresh_margin: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._appid = appid
+        self._secret = secret
+        self._tokens = token_cache
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._backoff = backoff
+        # WeChat's normal mode renews the stable token in its last 5 minutes, so refreshing
+        # that early gets a new token instead of the old one again.
+        self._refresh_margin = refresh_margin
+        self._sleep = sleep
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"<WeChatClient appid={self._appid} base_url={self._base_url}>"
+
+    @property
+    def appid(self) -> str:
+        """The appid this client acts for."""
+        return self._appid
+
+    # -- login -------------------------------------------------------------------------
+
+    def code_to_session(self, js_code: str) -> LoginSession:
+        """Exchange a wx.login code for the user's openid and session key."""
+        params = {
+            "appid": self._appid,
+            "secret": self._secret,
+            "js_code": js_code,
+            "grant_type": "authorization_code",
+        }
+        # Not idempotent: a code works once, so a lost answer cannot be asked for again.
+        payload = self._call(
+            "GET", "/sns/jscode2session", params=params, parse=_parse_json, idempotent=False
+        )
+        unionid = payload.get("unionid")
+        return LoginSession(
+            openid=_text(payload, "openid"),
+            session_key=_text(payload, "session_key"),
+            unionid=unionid if isinstance(unionid, str) and unionid else None,
+        )
+
+    # -- access token --------------------------------------------------------------------
+
+    def access_token(self) -> str:
+        """Return a valid access token, refreshing the shared one when due."""
+        cached = self._tokens.load()
+        if cached is not None and self._is_fresh(cached):
+            return cached.value
+        token = self._tokens.refresh(
+            lambda: self._fetch_token(force=False), is_fresh=self._is_fresh
+        )
+        return token.value
+
+    def _is_fresh(self, token: AccessToken) -> bool:
+        return token.expires_at - self._refresh_margin > self._clock()
+
+    def _replace_token(self, rejected: str) -> str:
+        """Get a token other than the one WeChat just rejected, under the shared lock."""
+
+        def fetch() -> AccessToken:
+            # Another app server may have force-refreshed: the normal mode then hands out
+            # the new token. Forcing is limited to 20 a day, so only force when WeChat still
+            # hands out the very token it rejects.
+            token = self._fetch_token(force=False)
+            if token.value == rejected:
+                token = self._fetch_token(force=True)
+            return token
+
+        # "Fresh" excludes the rejected token, so if another process already replaced it
+        # we use theirs instead of refreshing again.
+        token = self._tokens.refresh(
+            fetch, is_fresh=lambda t: t.value != rejected and self._is_fresh(t)
+        )
+        return token.value
+
+    def _fetch_token(self, *, force: bool) -> AccessToken:
+        body = {
+            "grant_type": "client_credential",
+            "appid": self._appid,
+            "secret": self._secret,
+            "force_refresh": force,
+        }
+        # Read the clock before asking, so network time only shortens the token's life.
+        asked_at = self._clock()
+        # Safe to repeat: a forced refresh repeated within 30 s returns the same token.
+        payload = self._call(
+            "POST", "/cgi-bin/stable_token", body=body, parse=_parse_json, idempotent=True
+        )
+        expires_in = payload.get("expires_in")
+        if not isinstance(expires_in, int | float):
+            raise WeChatError(None, "stable_token answer lacks expires_in")
+        log.info("fetched WeChat access token (force=%s), valid %ss", force, expires_in)
+        return AccessToken(value=_text(payload, "access_token"), expires_at=asked_at + expires_in)
+
+    # -- phone numbers -------------------------------------------------------------------
+
+    def get_phone_number(self, code: str) -> PhoneInfo:
+        """Exchange a getPhoneNumber button code for the user's phone number."""
+        payload = self._call_with_token(
+            "/wxa/business/getuserphonenumber",
+            {"code": code},
+            parse=_parse_json,
+            idempotent=False,
+        )
+        info = payload.get("phone_info")
+        if not isinstance(info, dict):
+            raise WeChatError(None, "getuserphonenumber answer lacks phone_info")
+        return self._phone_info(info)
+
+    def decrypt_phone_data(self, session_key: str, encrypted_data: str, iv: str) -> PhoneInfo:
+        """Decrypt phone data sent by the legacy encryptedData scheme."""
+        try:
+            payload = crypto.decrypt_user_data(session_key, encrypted_data, iv)
+        except crypto.DecryptError as exc:
+            raise PhoneDataInvalid(f"cannot decrypt phone data: {exc}") from exc
+        return self._phone_info(payload)
+
+    def _phone_info(self, info: Mapping[str, Any]) -> PhoneInfo:
+        # The watermark proves the data was issued to this app, not replayed from another.
+        watermark = info.get("watermark")
+        if not isinstance(watermark, dict) or watermark.get("appid") != self._appid:
+            raise PhoneDataInvalid("phone data watermark is not for this app")
+        fields = ("phoneNumber", "purePhoneNumber", "countryCode")
+        values = [info.get(name) for name in fields]
+        if not all(isinstance(value, str) and value for value in values):
+            raise PhoneDataInvalid("phone data lacks a number or country code")
+        phone_number, pure_phone_number, country_code = (str(value) for value in values)
+        return PhoneInfo(
+            phone_number=phone_number,
+            pure_phone_number=pure_phone_number,
+            country_code=country_code,
+        )
+
+    # -- subscribe messages --------------------------------------------------------------
+
+    def send_subscribe_message(
+        self,
+        touser: str,
+        template_id: str,
+        data: Mapping[str, str],
+        page: str | None = None,
+        miniprogram_state: MiniProgramState = "formal",
+        lang: Lang = "zh_CN",
+    ) -> None:
+        """Send one subscribe message to a user who granted the template."""
+        problems = templates.check_template_data(data)
+        if problems:
+            raise TemplateDataInvalid(problems)
+        body: dict[str, Any] = {
+            "touser": touser,
+            "template_id": template_id,
+            "data": {key: {"value": value} for key, value in data.items()},
+            "miniprogram_state": miniprogram_state,
+            "lang": lang,
+        }
+        if page is not None:
+            body["page"] = page
+        # Not idempotent: a repeat would send twice and spend a second grant of the user.
+        self._call_with_token(
+            "/cgi-bin/message/subscribe/send", body, parse=_parse_json, idempotent=False
+        )
+
+    # -- mini-program codes ----------------------------------------------------------------
+
+    def get_unlimited_code(
+        self,
+        scene: str,
+        page: str | None = None,
+        width: int = 430,
+        check_path: bool = False,
+        env_version: EnvVersion = "release",
+    ) -> bytes:
+        """Return a mini-program code image (PNG bytes) that opens `page` with `scene`."""
+        problem = wxacode.scene_problem(scene)
+        if problem is not None:
+            raise InvalidArgument(40169, problem)
+        if page is not None and (problem := wxacode.page_problem(page)) is not None:
+            raise InvalidArgument(41030, problem)
+        if not wxacode.MIN_WIDTH <= width <= wxacode.MAX_WIDTH:
+            raise InvalidArgument(
+                40097, f"width must be {wxacode.MIN_WIDTH}..{wxacode.MAX_WIDTH} pixels"
+            )
+        body: dict[str, Any] = {
+            "scene": scene,
+            "width": width,
+            "check_path": check_path,
+            "env_version": env_version,
+        }
+        if page is not None:
+            body["page"] = page
+        return self._call_with_token(
+            "/wxa/getwxacodeunlimit", body, parse=_parse_image, idempotent=True
+        )
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _call_with_token(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        parse: Callable[[requests.Response], T],
+        idempotent: bool,
+    ) -> T:
+        def call(token: str) -> T:
+            return self._call(
+                "POST",
+                path,
+                params={"access_token": token},
+                body=body,
+                parse=parse,
+                idempotent=idempotent,
+            )
+
+        token = self.access_token()
+        try:
+            return call(token)
+        except AccessTokenInvalid as exc:
+            # WeChat refused the call before doing anything, so even a send may be repeated.
+            log.info("WeChat refused the access token on %s (%s); replacing it", path, exc.errcode)
+            return call(self._replace_token(rejected=token))
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        parse: Callable[[requests.Response], T],
+        idempotent: bool,
+    ) -> T:
+        attempt = 0
+        while True:
+            try:
+                return self._send(method, path, params=params, body=body, parse=parse)
+            except WeChatError as exc:
+                if attempt >= self._max_retries or not _retryable(exc, idempotent=idempotent):
+                    raise
+                delay = self._backoff * 2**attempt
+                log.warning("WeChat %s failed (%s); retrying in %.2fs", path, exc, delay)
+                self._sleep(delay)
+                attempt += 1
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+        parse: Callable[[requests.Response], T],
+    ) -> T:
+        try:
+            response = self._session.request(
+                method, self._base_url + path, params=params, json=body, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            # Raised without its cause: requests quotes the URL, whose query carries the
+            # app secret or the access token, and tracebacks end up in logs.
+            raise TransportError(
+                f"{type(exc).__name__} calling {path}", maybe_processed=_may_have_arrived(exc)
+            ) from None
+        return parse(response)
+
+
+def _retryable(exc: WeChatError, *, idempotent: bool) -> bool:
+    if not exc.transient:
+        return False
+    if isinstance(exc, TransportError) and exc.maybe_processed:
+        return idempotent
+    return True
+
+
+def _may_have_arrived(exc: requests.RequestException) -> bool:
+    """Tell whether WeChat may have received (and acted on) the failed request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        # A refused or unroutable connection arrives as MaxRetryError(reason=NewConnectionError).
+        reason = getattr(exc.args[0], "reason", None)
+        if isinstance(reason, NewConnectionError):
+            return False
+    return True
+
+
+def _parse_json(response: requests.Response) -> dict[str, Any]:
+    if response.status_code == 404:
+        # A wrong base URL or path; its errcode (-1) would otherwise read as "busy, retry".
+        raise WeChatError(
+            None, f"HTTP 404: no such API at {response.request.path_url.split('?')[0]}"
+        )
+    try:
+        payload = response.json()
+    except ValueError:
+        raise _unreadable(response) from None
+    if not isinstance(payload, dict):
+        raise _unreadable(response)
+    errcode = payload.get("errcode", 0)
+    if errcode:
+        errmsg = payload.get("errmsg")
+        raise error_from_response(int(errcode), errmsg if isinstance(errmsg, str) else "")
+    if response.status_code >= 400:
+        raise _unreadable(response)
+    return payload
+
+
+def _parse_image(response: requests.Response) -> bytes:
+    content_type = response.headers.get("Content-Type", "")
+    if response.ok and content_type.startswith("image/"):
+        image: bytes = response.content
+        return image
+    _parse_json(response)  # raises the error WeChat answered with
+    raise WeChatError(None, "expected an image, got JSON without an errcode")
+
+
+def _unreadable(response: requests.Response) -> WeChatError:
+    what = f"HTTP {response.status_code} answer without a usable JSON object"
+    if response.status_code >= 500:
+        return TransportError(what)
+    return WeChatError(None, what)
+
+
+def _text(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    if not isinstance(value, str) or not value:
+        raise WeChatError(None, f"WeChat answer lacks {key}")
+    return value
