@@ -55,9 +55,21 @@ def demo_staff(
         ("clerk.district", "区中心窗口人员", [(StaffRole.WINDOW_CLERK, district.id, None)]),
         ("clerk.donghuan", "东环街窗口人员", [(StaffRole.WINDOW_CLERK, donghuan.id, None)]),
         ("manager.district", "区中心大厅主管", [(StaffRole.HALL_MANAGER, district.id, None)]),
-        ("reviewer.weather", "气象局审批人员", [(StaffRole.REVIEWER, None, departments["PY-QXJ"].id)]),
-        ("reviewer.water", "水务局审批人员", [(StaffRole.REVIEWER, None, departments["PY-SWJ"].id)]),
-        ("policy.commerce", "商务局政策专员", [(StaffRole.POLICY_OFFICER, None, departments["PY-SWU"].id)]),
+        (
+            "reviewer.weather",
+            "气象局审批人员",
+            [(StaffRole.REVIEWER, None, departments["PY-QXJ"].id)],
+        ),
+        (
+            "reviewer.water",
+            "水务局审批人员",
+            [(StaffRole.REVIEWER, None, departments["PY-SWJ"].id)],
+        ),
+        (
+            "policy.commerce",
+            "商务局政策专员",
+            [(StaffRole.POLICY_OFFICER, None, departments["PY-SWU"].id)],
+        ),
     ]
 
 
@@ -94,16 +106,16 @@ def seed(registry_size: int) -> None:
                 actor=Actor.system(),
                 now=now,
             )
-    load_registry(session, generate_registry(registry_size, random.Random(2026)))
+    load_registry(session, generate_registry(registry_size, random.Random(2026)))  # noqa: S311 (repeatable demo data)
     session.commit()
 
     click.echo(f"demo data ready: {len(departments)} departments, {len(halls)} halls")
     click.echo(f"staff accounts (password {password!r}): admin, clerk.district, clerk.donghuan,")
     click.echo("  manager.district, reviewer.weather, reviewer.water, policy.commerce")
-    click.echo("  POST /api/v1/staff/auth/login {\"username\": \"admin\", \"password\": ...}")
+    click.echo('  POST /api/v1/staff/auth/login {"username": "admin", "password": ...}')
     code = _demo_login_code()
     base = current_app.config["WECHAT_API_BASE"]
     if code:
         click.echo(f"a WeChat login code from the emulator (single use, 5 min): {code}")
-        click.echo(f"  more: curl -X POST {base}/_emulator/login -H 'Content-Type: application/json' -d '{{}}'")
-    click.echo("  POST /api/v1/auth/wechat/login {\"code\": \"<code>\"}")
+        click.echo(f"  more codes: curl -X POST {base}/_emulator/login -d '{{}}'")
+    click.echo('  POST /api/v1/auth/wechat/login {"code": "<code>"}')

@@ -24,9 +24,7 @@ def accepts(*content_types: str) -> Callable[[F], F]:
 
 
 def _has_body() -> bool:
-    return bool(request.content_length) or "chunked" in request.headers.get(
-        "Transfer-Encoding", ""
-    )
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
 
 
 def enforce_json_bodies(app: Flask) -> None:

@@ -76,9 +76,9 @@ def _lock_head(session: Session) -> AuditChainHead:
             pass  # another transaction created it first
         return _lock_head(session)
     head = session.scalars(
-        select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).execution_options(
-            populate_existing=True
-        )
+        select(AuditChainHead)
+        .where(AuditChainHead.id == HEAD_ID)
+        .execution_options(populate_existing=True)
     ).one()
     return head
 

@@ -13,7 +13,9 @@ from app.db import Base, UTCDateTime, created_at, intpk, str64, str128
 
 def _enum(cls: type[enum.Enum], length: int = 32) -> Enum:
     # Stored by value as a plain string: readable in SQL and portable across backends.
-    return Enum(cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class User(Base):

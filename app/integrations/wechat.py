@@ -38,7 +38,9 @@ def start_local_emulator(appid: str, secret: str, port: int) -> str:
     """Serve the emulator on loopback once per process (and port); returns its base URL."""
     key = (appid, port)
     if key not in _emulators:
-        _server, base_url = serve_in_thread("127.0.0.1", port, emulator=Emulator(apps={appid: secret}))
+        _server, base_url = serve_in_thread(
+            "127.0.0.1", port, emulator=Emulator(apps={appid: secret})
+        )
         _emulators[key] = base_url
         log.info("wechat emulator listening", extra={"base_url": base_url})
     return _emulators[key]
