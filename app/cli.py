@@ -28,9 +28,9 @@ def audit_verify() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from app.demo import demo_cli
     from app.identity.cli import staff_cli
     from app.migrations_cli import db_cli
-    from app.demo import demo_cli
 
     for group in (audit_cli, staff_cli, db_cli, demo_cli):
         app.cli.add_command(group)

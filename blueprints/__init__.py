@@ -15,10 +15,10 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(health)
 
-    from blueprints.identity.routes import blp as identity
-    from blueprints.staff.routes import blp as staff
     from blueprints.enterprises.routes import blp as enterprises
+    from blueprints.identity.routes import blp as identity
     from blueprints.notify.routes import blp as notify
+    from blueprints.staff.routes import blp as staff
 
     for blueprint in (identity, staff, enterprises, notify):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX + (blueprint.url_prefix or ""))

@@ -90,6 +90,30 @@ class BaseConfig:
     # "inprocess" runs background jobs on a thread here; "dramatiq" sends them to workers.
     JOB_RUNNER: str = field(default_factory=lambda: _env("JOB_RUNNER", "inprocess"))
 
+    # Subscribe-message templates: JSON {"queue_called": "<template id>", ...} or
+    # {"key": {"id": ..., "long_term": true}}; empty means the emulator's demo templates.
+    WECHAT_TEMPLATES: str = field(default_factory=lambda: _env("WECHAT_TEMPLATES", ""))
+    DRAMATIQ_NAMESPACE: str = field(default_factory=lambda: _env("DRAMATIQ_NAMESPACE", "yuhaoban"))
+    NOTIFY_POLL_SECONDS: float = field(
+        default_factory=lambda: float(_env("NOTIFY_POLL_SECONDS", "5"))
+    )
+    NOTIFY_BATCH_SIZE: int = field(default_factory=lambda: _env_int("NOTIFY_BATCH_SIZE", 50))
+    NOTIFY_LEASE_SECONDS: float = field(
+        default_factory=lambda: float(_env("NOTIFY_LEASE_SECONDS", "60"))
+    )
+    NOTIFY_MAX_ATTEMPTS: int = field(default_factory=lambda: _env_int("NOTIFY_MAX_ATTEMPTS", 6))
+    NOTIFY_RETRY_BASE_SECONDS: float = field(
+        default_factory=lambda: float(_env("NOTIFY_RETRY_BASE_SECONDS", "30"))
+    )
+    NOTIFY_SWEEP_SECONDS: int = field(default_factory=lambda: _env_int("NOTIFY_SWEEP_SECONDS", 15))
+    # WeChat sends per window, one limit shared by every worker (Dramatiq's Redis limiter).
+    NOTIFY_SEND_RATE_LIMIT: int = field(
+        default_factory=lambda: _env_int("NOTIFY_SEND_RATE_LIMIT", 20)
+    )
+    NOTIFY_SEND_RATE_WINDOW_SECONDS: int = field(
+        default_factory=lambda: _env_int("NOTIFY_SEND_RATE_WINDOW_SECONDS", 1)
+    )
+
     RATELIMIT_ENABLED: bool = field(default_factory=lambda: _env_bool("RATELIMIT_ENABLED", True))
     RATELIMIT_LOGIN: str = field(default_factory=lambda: _env("RATELIMIT_LOGIN", "20/minute"))
 
@@ -135,6 +159,10 @@ class DevelopmentConfig(BaseConfig):
 class TestingConfig(BaseConfig):
     ENV_NAME: str = "testing"
     TESTING: bool = True
+    JOB_RUNNER: str = field(default_factory=lambda: _env("JOB_RUNNER", "manual"))
+    # Flask-Limiter keeps its switch on the one Limiter object; tests that need limits turn
+    # them on for their own app.
+    RATELIMIT_ENABLED: bool = field(default_factory=lambda: _env_bool("RATELIMIT_ENABLED", False))
     ACCESS_TOKEN_TTL_SECONDS: int = 300
     LOG_LEVEL: str = "WARNING"
 
@@ -157,6 +185,10 @@ class ProductionConfig(BaseConfig):
             problems.append("DATA_KEYS must not contain the development key")
         if self.DATA_INDEX_KEY in ("", DEV_INDEX_KEY):
             problems.append("DATA_INDEX_KEY must be set")
+        if not self.WECHAT_TEMPLATES:
+            problems.append("WECHAT_TEMPLATES must name the mini-program's real template ids")
+        if self.JOB_RUNNER != "dramatiq":
+            problems.append("JOB_RUNNER must be dramatiq (workers on Redis)")
         if not self.REDIS_URL:
             problems.append("REDIS_URL must be set (rate limits, token cache, events)")
         if problems:

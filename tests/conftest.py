@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app import create_app
 from app.db import get_session
 from tests.support import database as test_database
+from tests.support.wechat_app import TEST_APPID, TEST_SECRET
 from wechat.emulator import Emulator, serve_in_thread
 
 pytest_plugins = [
@@ -25,8 +26,6 @@ pytest_plugins = [
     "tests.factories.notify",
 ]
 
-TEST_APPID = "wx_test_yuhaoban"
-TEST_SECRET = "test-wechat-secret"
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ SAFE_PRODUCTION = {
     "DATA_KEYS": "k1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
     "DATA_INDEX_KEY": "an-index-key-from-the-vault",
     "REDIS_URL": "redis://cache:6379/0",
+    "WECHAT_TEMPLATES": '{"queue_called": "tmpl-real-1"}',
+    "JOB_RUNNER": "dramatiq",
 }
 
 
@@ -50,6 +52,8 @@ def test_production_starts_with_safe_settings(production_env: pytest.MonkeyPatch
         ("WECHAT_API_BASE", "emulator", "WECHAT_API_BASE"),
         ("WECHAT_API_BASE", "http://127.0.0.1:8765", "WECHAT_API_BASE"),
         ("REDIS_URL", "", "REDIS_URL"),
+        ("WECHAT_TEMPLATES", "", "WECHAT_TEMPLATES"),
+        ("JOB_RUNNER", "inprocess", "JOB_RUNNER"),
     ],
 )
 def test_production_refuses_unsafe_settings(

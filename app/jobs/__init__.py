@@ -1,0 +1,106 @@
+"""Background jobs: who delivers the notification outbox, chosen by `JOB_RUNNER`.
+
+- `"inprocess"` (default, `make run`): a daemon thread in each process drains the outbox every
+  few seconds and whenever a commit dispatches work (`app.jobs.inprocess`).
+- `"dramatiq"`: Dramatiq workers on Redis (`REDIS_URL`); web processes enqueue actors after
+  commit, workers run `dramatiq app.jobs.worker` (`app.jobs.dramatiq_broker`).
+- `"manual"` (tests): nothing runs in the background; tests call `drain` themselves.
+
+Domain code never calls a runner inside its transaction. `app.notify.outbox.enqueue` notes the
+new row on the session (`dispatch.after_commit_dispatch`) and the runner hears of it after the
+commit; code with other work to announce after its own commit calls `kick("notify")`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
+
+from flask import Flask, current_app
+
+from app.jobs import dispatch
+from app.jobs.dispatch import after_commit_dispatch
+
+if TYPE_CHECKING:
+    from app.notify.sender import SubscribeMessageSender
+
+# Domain modules import `app.jobs.dispatch` (no further imports), so this package imports the
+# notify modules only inside functions: no import cycle whichever side is imported first.
+
+__all__ = ["JobRunner", "after_commit_dispatch", "get_runner", "init_app", "kick"]
+
+
+class JobRunner(Protocol):
+    name: str
+
+    def dispatch(self, kind: str, ids: list[int]) -> None:
+        """Work of `kind` was committed (for these row ids, if any)."""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop any background thread of this process."""
+
+
+class ManualRunner:
+    """Tests: nothing happens in the background."""
+
+    name = "manual"
+
+    def dispatch(self, kind: str, ids: list[int]) -> None:
+        return None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        return None
+
+
+def init_app(app: Flask) -> JobRunner:
+    """Build the runner named by JOB_RUNNER and hear every commit of the app's sessions."""
+    from app.db import utcnow
+    from app.integrations.wechat import get_wechat
+    from app.jobs.settings import JobSettings
+    from app.notify import templates
+
+    # The template catalog belongs to the notify domain but is a setting of the app.
+    templates.configure(app.config.get("WECHAT_TEMPLATES", os.environ.get("WECHAT_TEMPLATES")))
+    settings = JobSettings.from_config(app.config)
+    database = app.extensions["db"]
+
+    def wechat() -> SubscribeMessageSender:
+        # Built on first use by the integration; resolved per drain, not at create_app.
+        return get_wechat(app)
+
+    runner: JobRunner
+    if settings.runner == "inprocess":
+        from app.jobs.inprocess import InProcessRunner
+
+        inprocess = InProcessRunner(
+            session_factory=database.sessionmaker, wechat=wechat, settings=settings, now_fn=utcnow
+        )
+        # Started by the first request (or dispatch), never by create_app itself.
+        app.before_request(inprocess.ensure_started)
+        runner = inprocess
+    elif settings.runner == "dramatiq":
+        from app.jobs.dramatiq_broker import DramatiqRunner
+
+        runner = DramatiqRunner(
+            session_factory=database.sessionmaker, wechat=wechat, settings=settings, now_fn=utcnow
+        )
+    elif settings.runner == "manual":
+        runner = ManualRunner()
+    else:
+        raise RuntimeError(
+            f"unknown JOB_RUNNER {settings.runner!r}; expected inprocess, dramatiq or manual"
+        )
+    app.extensions["jobs"] = runner
+    dispatch.install(database.sessionmaker, runner.dispatch)
+    return runner
+
+
+def get_runner(app: Flask | None = None) -> JobRunner:
+    """The job runner of `app` (default: the current app)."""
+    return (app or current_app).extensions["jobs"]  # type: ignore[no-any-return]
+
+
+def kick(kind: str = "notify", ids: Iterable[int] = ()) -> None:
+    """Tell the runner there is work of `kind`; call it after your commit, never before."""
+    get_runner().dispatch(kind, list(ids))

@@ -1,0 +1,192 @@
+"""The distributed runner: Dramatiq workers on Redis.
+
+Why Dramatiq on Redis (the lead's decision):
+
+- Late acknowledgement by default: a message is acked only after its actor returns, so a
+  worker killed mid-job leaves the message to be redelivered to another worker.
+- Distributed rate limiters on Redis (`WindowRateLimiter` with `RedisBackend`): the WeChat
+  send rate is one limit shared by every worker process on every host, which the policy
+  push (thousands of messages at once) needs.
+- Simpler than Celery for a system of this size: one broker, plain functions as actors.
+
+The outbox table stays the source of truth. The queue carries only "deliver outbox row N"
+(`deliver_notification`) and "drain what is due" (`sweep_outbox`); a lost message never loses
+a notification, because one worker (elected each interval through a Redis key) enqueues a
+sweep every `sweep_seconds`, which finds due rows, retries included, and delivers them.
+Both actors claim before sending, so a duplicate message is a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+from collections.abc import Callable
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware
+from dramatiq.rate_limits import WindowRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
+from redis import Redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.jobs.settings import JobSettings
+from app.notify.outbox import NOTIFY_JOB
+from app.notify.sender import Outcome, SubscribeMessageSender, deliver_by_id, drain
+
+log = logging.getLogger(__name__)
+
+QUEUE = "notify"
+# Above this many new rows in one commit, send sweeps (one per batch) instead of one message
+# per row: the request that published a policy push should not make ten thousand Redis calls.
+FAN_OUT_PER_ROW_LIMIT = 200
+
+
+class SweepTicker(Middleware):
+    """In each worker process, a thread that enqueues `sweep_outbox` every interval.
+
+    Every worker runs the thread, but a Redis SET NX with the interval as expiry lets only
+    one of them enqueue per interval, however many workers and hosts there are.
+    """
+
+    def __init__(self, runner: DramatiqRunner) -> None:
+        self._runner = runner
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._tick, name="outbox-sweep-ticker", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _tick(self) -> None:
+        interval = self._runner.settings.sweep_seconds
+        while not self._stop.is_set():
+            try:
+                self._runner.sweep_if_elected()
+            except Exception:
+                log.exception("enqueueing the outbox sweep failed")
+            self._stop.wait(interval)
+
+
+class DramatiqRunner:
+    """Sends jobs to Dramatiq workers; inside a worker, runs them for this app."""
+
+    name = "dramatiq"
+
+    def __init__(
+        self,
+        *,
+        session_factory: sessionmaker[Session],
+        wechat: Callable[[], SubscribeMessageSender],
+        settings: JobSettings,
+        now_fn: Callable[[], dt.datetime],
+    ) -> None:
+        if not settings.redis_url:
+            raise RuntimeError('JOB_RUNNER="dramatiq" needs REDIS_URL')
+        self.settings = settings
+        self._session_factory = session_factory
+        self._wechat = wechat
+        self._now_fn = now_fn
+        # Nothing here connects yet: an app whose Redis is down still starts and serves.
+        self.redis = Redis.from_url(settings.redis_url)
+        self.broker = RedisBroker(
+            url=settings.redis_url, namespace=f"{settings.namespace}:dramatiq"
+        )
+        self.broker.add_middleware(SweepTicker(self))
+        self.send_rate = WindowRateLimiter(
+            RedisBackend(client=self.redis),
+            f"{settings.namespace}:wechat-send-rate",
+            limit=settings.send_rate_limit,
+            window=settings.send_rate_window_seconds,
+        )
+        self.deliver_notification = dramatiq.actor(
+            actor_name="deliver_notification",
+            queue_name=QUEUE,
+            broker=self.broker,
+            # The outbox has its own retries; these only cover a crash of the actor itself.
+            max_retries=3,
+            min_backoff=1_000,
+            max_backoff=60_000,
+            time_limit=int(settings.policy.lease_seconds * 1000),
+        )(self._deliver_notification)
+        self.sweep_outbox = dramatiq.actor(
+            actor_name="sweep_outbox",
+            queue_name=QUEUE,
+            broker=self.broker,
+            max_retries=0,
+            time_limit=10 * 60 * 1000,
+        )(self._sweep_outbox)
+        # The `dramatiq app.jobs.worker` command takes the global broker.
+        dramatiq.set_broker(self.broker)
+
+    # -- sending side (web processes) ------------------------------------------------------
+
+    def dispatch(self, kind: str, ids: list[int]) -> None:
+        """Enqueue the actors for rows committed just now."""
+        if kind != NOTIFY_JOB:
+            log.warning("no job of this kind", extra={"job": kind})
+            return
+        if not ids:
+            self.sweep_outbox.send()
+        elif len(ids) <= FAN_OUT_PER_ROW_LIMIT:
+            for outbox_id in ids:
+                self.deliver_notification.send(outbox_id)
+        else:
+            for _ in range(math.ceil(len(ids) / self.settings.batch)):
+                self.sweep_outbox.send()
+
+    def sweep_if_elected(self) -> bool:
+        """Enqueue a sweep unless another worker did within this interval."""
+        interval = self.settings.sweep_seconds
+        key = f"{self.settings.namespace}:outbox-sweep-tick"
+        if self.redis.set(key, "1", nx=True, ex=interval):
+            self.sweep_outbox.send()
+            return True
+        return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Nothing runs in this process; the broker's connections close with it."""
+
+    # -- worker side -------------------------------------------------------------------------
+
+    def acquire_send_slot(self) -> bool:
+        """Take one slot of the global WeChat send rate; False when it is used up."""
+        with self.send_rate.acquire(raise_on_failure=False) as acquired:
+            return bool(acquired)
+
+    def _deliver_notification(self, outbox_id: int) -> None:
+        result = deliver_by_id(
+            self._session_factory,
+            self._wechat(),
+            outbox_id,
+            now_fn=self._now_fn,
+            policy=self.settings.policy,
+            gate=self.acquire_send_slot,
+        )
+        if result.next_attempt_at is not None:
+            # Retry on time rather than at the next sweep; the sweep is the safety net.
+            delay = result.next_attempt_at - self._now_fn()
+            self.deliver_notification.send_with_options(
+                args=(outbox_id,), delay=max(int(delay.total_seconds() * 1000), 0)
+            )
+
+    def _sweep_outbox(self) -> None:
+        stats = drain(
+            self._session_factory,
+            self._wechat(),
+            now_fn=self._now_fn,
+            batch=self.settings.batch,
+            policy=self.settings.policy,
+            gate=self.acquire_send_slot,
+        )
+        if stats.claimed >= self.settings.batch and not stats[Outcome.DEFERRED]:
+            # More is due: continue in another message so other workers can share the load.
+            self.sweep_outbox.send()

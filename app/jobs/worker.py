@@ -1,0 +1,14 @@
+"""Entry point of the Dramatiq workers: `dramatiq app.jobs.worker` (needs REDIS_URL).
+
+Importing this module builds the app from the environment ($APP_ENV and friends) with the
+Dramatiq runner, which declares the actors on its Redis broker and makes that broker the
+global one the `dramatiq` command picks up. Actors use the app's engine and WeChat client
+directly; they need no request or app context.
+"""
+
+from __future__ import annotations
+
+from app import create_app
+
+app = create_app(JOB_RUNNER="dramatiq")
+broker = app.extensions["jobs"].broker

@@ -1,0 +1,1 @@
+"""Notifications: the WeChat subscribe-message outbox, its delivery, and users' grants."""

@@ -1,0 +1,457 @@
+"""Writing to the outbox, claiming due rows, and the users' subscription grants.
+
+Every function takes the session and an explicit `now`, and flushes without committing:
+`enqueue` joins the caller's transaction, so a notification exists exactly when the event
+that caused it was committed. After that commit the job runner is told there is work (see
+`app.jobs.dispatch`); until then nothing can see the row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from stdnum.cn import ric
+
+from app.jobs.dispatch import after_commit_dispatch
+from app.notify.errors import PersonalDataInMessage, UnknownTemplate
+from app.notify.models import (
+    NotificationOutbox,
+    OutboxStatus,
+    SubscriptionGrant,
+    SubscriptionResult,
+)
+from app.notify.templates import Template, TemplateCatalog, get_catalog
+
+NOTIFY_JOB = "notify"
+
+# A mainland mobile number, or 17 digits and a check character (verified below), standing alone.
+_MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+_ID_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+
+
+def _looks_like_id_number(candidate: str) -> bool:
+    # Check digit and birth date only: stdnum's full check also wants a known area code and
+    # misses newer districts, and here a false "no" would let an ID number through.
+    number = candidate.upper()
+    try:
+        dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    # calc_check_digit reads the first 17 of all 18 characters.
+    return bool(ric.calc_check_digit(number) == number[17])
+
+
+def check_no_personal_data(data: Mapping[str, Any]) -> None:
+    """Refuse message fields that hold a phone or an ID number (they are never sent to WeChat)."""
+    for key, value in data.items():
+        text = str(value)
+        if _MOBILE.search(text):
+            raise PersonalDataInMessage(f"field {key!r} looks like a phone number")
+        if any(_looks_like_id_number(match) for match in _ID_CANDIDATE.findall(text)):
+            raise PersonalDataInMessage(f"field {key!r} looks like an ID number")
+
+
+def _insert_ignoring_conflict(
+    session: Session, model: type[Any], values: Mapping[str, Any], conflict: list[str]
+) -> int | None:
+    """INSERT the row unless one with the same `conflict` columns exists; return its new id.
+
+    One statement on PostgreSQL and SQLite (ON CONFLICT DO NOTHING), so two callers racing
+    on the same key get one row and neither sees an error or aborts its transaction.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(model)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=conflict)
+            .returning(model.id)
+        )
+        return session.execute(statement).scalar_one_or_none()  # type: ignore[no-any-return]
+    # Any other backend: a savepoint keeps the outer transaction usable after the conflict.
+    try:
+        with session.begin_nested():
+            row = model(**values)
+            session.add(row)
+        return row.id  # type: ignore[no-any-return]
+    except IntegrityError:
+        return None
+
+
+def enqueue(
+    session: Session,
+    *,
+    user_id: int,
+    template_key: str,
+    data: Mapping[str, str],
+    page: str | None = None,
+    dedupe_key: str,
+    source: tuple[str, int] | None = None,
+    now: dt.datetime,
+    catalog: TemplateCatalog | None = None,
+) -> NotificationOutbox | None:
+    """Add a notification to the outbox once per `dedupe_key`; None if it was already there.
+
+    The row becomes due at `now`. After the caller commits, the job runner is woken.
+    """
+    check_no_personal_data(data)
+    template = (catalog or get_catalog()).by_key(template_key)
+    source_type, source_id = source if source is not None else (None, None)
+    new_id = _insert_ignoring_conflict(
+        session,
+        NotificationOutbox,
+        {
+            "user_id": user_id,
+            "template_key": template.key,
+            "template_id": template.id,
+            "data": dict(data),
+            "page": page,
+            "dedupe_key": dedupe_key,
+            "source_type": source_type,
+            "source_id": source_id,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "claim_token": 0,
+            "grant_reserved": False,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+        ["dedupe_key"],
+    )
+    if new_id is None:
+        return None
+    after_commit_dispatch(session, NOTIFY_JOB, new_id)
+    return session.get(NotificationOutbox, new_id)
+
+
+def find_by_dedupe_key(session: Session, dedupe_key: str) -> NotificationOutbox | None:
+    """The outbox row enqueued under `dedupe_key`, if any."""
+    return session.scalars(
+        select(NotificationOutbox).where(NotificationOutbox.dedupe_key == dedupe_key)
+    ).first()
+
+
+def find_by_source(session: Session, source_type: str, source_id: int) -> list[NotificationOutbox]:
+    """Every notification about one domain record, oldest first."""
+    return list(
+        session.scalars(
+            select(NotificationOutbox)
+            .where(
+                NotificationOutbox.source_type == source_type,
+                NotificationOutbox.source_id == source_id,
+            )
+            .order_by(NotificationOutbox.id)
+        )
+    )
+
+
+def list_for_user(
+    session: Session, user_id: int, *, offset: int, limit: int
+) -> tuple[list[NotificationOutbox], int]:
+    """One page of a user's notifications, newest first, and how many there are in all."""
+    rows = session.scalars(
+        select(NotificationOutbox)
+        .where(NotificationOutbox.user_id == user_id)
+        .order_by(NotificationOutbox.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    total = session.scalar(
+        select(func.count())
+        .select_from(NotificationOutbox)
+        .where(NotificationOutbox.user_id == user_id)
+    )
+    return list(rows), int(total or 0)
+
+
+# -- claiming ---------------------------------------------------------------------------------
+
+
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
+    # Pending and due, or "sending" whose claimer's lease ran out (it crashed or hung).
+    return and_(
+        NotificationOutbox.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+        NotificationOutbox.next_attempt_at <= now,
+        or_(NotificationOutbox.locked_until.is_(None), NotificationOutbox.locked_until < now),
+    )
+
+
+def _claim_values(now: dt.datetime, lease_seconds: float) -> dict[Any, Any]:
+    return {
+        NotificationOutbox.status: OutboxStatus.SENDING,
+        NotificationOutbox.locked_until: now + dt.timedelta(seconds=lease_seconds),
+        NotificationOutbox.attempts: NotificationOutbox.attempts + 1,
+        NotificationOutbox.claim_token: NotificationOutbox.claim_token + 1,
+        NotificationOutbox.last_attempt_at: now,
+    }
+
+
+def _load(session: Session, ids: list[int]) -> list[NotificationOutbox]:
+    if not ids:
+        return []
+    # populate_existing: the session may hold these rows from before the claim.
+    return list(
+        session.scalars(
+            select(NotificationOutbox)
+            .where(NotificationOutbox.id.in_(ids))
+            .order_by(NotificationOutbox.next_attempt_at, NotificationOutbox.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def claim_due(
+    session: Session, *, now: dt.datetime, limit: int, lease_seconds: float
+) -> list[NotificationOutbox]:
+    """Lease up to `limit` due rows to this caller; two callers never get the same row.
+
+    PostgreSQL: the SELECT locks the candidates with FOR UPDATE SKIP LOCKED, so concurrent
+    claimers pass over each other's rows instead of waiting. (Two statements on purpose: in
+    `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` PostgreSQL may run the
+    subquery more than once and claim more than `n` rows.) SQLite has no row locks and one
+    writer at a time: the UPDATE re-checks the claimable condition under the write lock and
+    RETURNING names only the rows it really took. Commit right after to publish the lease.
+    """
+    candidates = list(
+        session.scalars(
+            select(NotificationOutbox.id)
+            .where(_claimable(now))
+            .order_by(NotificationOutbox.next_attempt_at, NotificationOutbox.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not candidates:
+        return []
+    statement = (
+        update(NotificationOutbox)
+        .where(NotificationOutbox.id.in_(candidates), _claimable(now))
+        .values(_claim_values(now, lease_seconds))
+        .returning(NotificationOutbox.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = list(session.scalars(statement))
+    return _load(session, ids)
+
+
+def claim_one(
+    session: Session, outbox_id: int, *, now: dt.datetime, lease_seconds: float
+) -> NotificationOutbox | None:
+    """Lease one row if it is due and unclaimed (a guarded UPDATE checked by rowcount)."""
+    result = session.execute(
+        update(NotificationOutbox)
+        .where(NotificationOutbox.id == outbox_id, _claimable(now))
+        .values(_claim_values(now, lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return _load(session, [outbox_id])[0]
+
+
+def renew_lease(
+    session: Session, row: NotificationOutbox, *, now: dt.datetime, lease_seconds: float
+) -> bool:
+    """Extend the caller's lease on `row` right before a send; False if it was lost.
+
+    Guarded by the claim token: a worker whose lease ran out, and whose row another worker
+    claimed since, finds nothing to renew and must not send.
+    """
+    until = now + dt.timedelta(seconds=lease_seconds)
+    result = session.execute(
+        update(NotificationOutbox)
+        .where(
+            NotificationOutbox.id == row.id,
+            NotificationOutbox.claim_token == row.claim_token,
+            NotificationOutbox.status == OutboxStatus.SENDING,
+        )
+        .values({NotificationOutbox.locked_until: until})
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(row, "locked_until", until)
+    return True
+
+
+# -- subscription grants ----------------------------------------------------------------------
+
+
+class GrantUse(enum.StrEnum):
+    LONG_TERM = "long_term"
+    ONE_TIME = "one_time"
+
+
+def _ensure_grant(session: Session, user_id: int, template_id: str) -> None:
+    _insert_ignoring_conflict(
+        session,
+        SubscriptionGrant,
+        {
+            "user_id": user_id,
+            "template_id": template_id,
+            "one_time_remaining": 0,
+            "long_term": False,
+        },
+        ["user_id", "template_id"],
+    )
+
+
+def _grant_update(user_id: int, template_id: str) -> Any:
+    return (
+        update(SubscriptionGrant)
+        .where(SubscriptionGrant.user_id == user_id, SubscriptionGrant.template_id == template_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_subscription_result(
+    session: Session,
+    user_id: int,
+    results: Mapping[str, str],
+    now: dt.datetime,
+    *,
+    catalog: TemplateCatalog | None = None,
+) -> list[SubscriptionGrant]:
+    """Apply what `wx.requestSubscribeMessage` answered, per template id; return the grants.
+
+    accept: one more one-time message (or the long-term subscription, for long-term
+    templates); reject: no new grant, a long-term one ends; ban: the user switched the
+    template off, nothing may be sent; filter: WeChat did not ask, nothing changes.
+    Counters change by atomic UPDATEs, so two reports at once both count.
+    """
+    catalog = catalog or get_catalog()
+    parsed: dict[str, SubscriptionResult] = {}
+    for template_id, raw in results.items():
+        if catalog.by_id(template_id) is None:
+            raise UnknownTemplate(template_id=template_id)
+        try:
+            parsed[template_id] = SubscriptionResult(raw)
+        except ValueError:
+            raise UnknownTemplate("订阅结果无效", template_id=template_id) from None
+
+    for template_id, result in parsed.items():
+        template = catalog.by_id(template_id)
+        assert template is not None
+        _ensure_grant(session, user_id, template_id)
+        values: dict[Any, Any] = {
+            SubscriptionGrant.last_result: result,
+            SubscriptionGrant.updated_at: now,
+        }
+        if result is SubscriptionResult.ACCEPT:
+            if template.long_term:
+                values[SubscriptionGrant.long_term] = True
+            else:
+                values[SubscriptionGrant.one_time_remaining] = (
+                    SubscriptionGrant.one_time_remaining + 1
+                )
+        elif result is SubscriptionResult.REJECT:
+            values[SubscriptionGrant.long_term] = False
+        elif result is SubscriptionResult.BAN:
+            values[SubscriptionGrant.long_term] = False
+            values[SubscriptionGrant.one_time_remaining] = 0
+        session.execute(_grant_update(user_id, template_id).values(values))
+    return grants_for_user(session, user_id)
+
+
+def grants_for_user(session: Session, user_id: int) -> list[SubscriptionGrant]:
+    """The user's grants, freshly read (counters change behind the ORM's back)."""
+    return list(
+        session.scalars(
+            select(SubscriptionGrant)
+            .where(SubscriptionGrant.user_id == user_id)
+            .order_by(SubscriptionGrant.template_id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def reserve_grant(session: Session, user_id: int, template_id: str) -> GrantUse | None:
+    """Take the authorisation for one message, or None if the user gave none.
+
+    A long-term subscription is not used up. A one-time grant is taken by a guarded UPDATE
+    (`one_time_remaining > 0`), so two senders can never both spend the user's last one.
+    """
+    long_term = session.scalar(
+        select(SubscriptionGrant.long_term).where(
+            SubscriptionGrant.user_id == user_id, SubscriptionGrant.template_id == template_id
+        )
+    )
+    if long_term:
+        return GrantUse.LONG_TERM
+    result = session.execute(
+        _grant_update(user_id, template_id)
+        .where(SubscriptionGrant.one_time_remaining > 0)
+        .values({SubscriptionGrant.one_time_remaining: SubscriptionGrant.one_time_remaining - 1})
+    )
+    return GrantUse.ONE_TIME if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def return_grant(session: Session, user_id: int, template_id: str) -> None:
+    """Give back a one-time grant whose message was not delivered."""
+    session.execute(
+        _grant_update(user_id, template_id).values(
+            {SubscriptionGrant.one_time_remaining: SubscriptionGrant.one_time_remaining + 1}
+        )
+    )
+
+
+def revoke_grant(session: Session, user_id: int, template_id: str, *, now: dt.datetime) -> None:
+    """WeChat says the user holds no authorisation (43101): believe it, whatever we counted."""
+    session.execute(
+        _grant_update(user_id, template_id).values(
+            {
+                SubscriptionGrant.one_time_remaining: 0,
+                SubscriptionGrant.long_term: False,
+                SubscriptionGrant.updated_at: now,
+            }
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """One template of the catalog and what the user has granted for it."""
+
+    template: Template
+    one_time_remaining: int = 0
+    long_term: bool = False
+    last_result: SubscriptionResult | None = None
+    updated_at: dt.datetime | None = None
+
+    @property
+    def can_send(self) -> bool:
+        return self.long_term or self.one_time_remaining > 0
+
+
+def subscription_states(
+    session: Session, user_id: int, *, catalog: TemplateCatalog | None = None
+) -> list[SubscriptionState]:
+    """Every template this app sends, with the user's grant (none yet: zero)."""
+    grants = {grant.template_id: grant for grant in grants_for_user(session, user_id)}
+    states = []
+    for template in catalog or get_catalog():
+        grant = grants.get(template.id)
+        if grant is None:
+            states.append(SubscriptionState(template))
+            continue
+        states.append(
+            SubscriptionState(
+                template,
+                one_time_remaining=grant.one_time_remaining,
+                long_term=grant.long_term,
+                last_result=grant.last_result,
+                updated_at=grant.updated_at,
+            )
+        )
+    return states

@@ -1,0 +1,294 @@
+"""Delivering outbox rows to WeChat: one row (`deliver`) or a batch of due rows (`drain`).
+
+These are job steps, not request services: they run outside any request and commit their own
+work, because a WeChat call must not sit inside an open write transaction (on SQLite that
+would hold the database's one write lock for the length of an HTTP call).
+
+Delivery semantics, chosen and bounded:
+
+- A row is sent only by the worker holding its lease. `claim_due`/`claim_one` lease it and
+  bump its `claim_token`; right before the send the worker renews the lease with an UPDATE
+  guarded by that token and commits. A worker whose lease ran out and whose row was claimed
+  again finds nothing to renew and stops, and the mapper's version check on `claim_token`
+  keeps it from overwriting the new claimer's outcome. So within one lease a row is sent at
+  most once, and `dedupe_key` made sure the event was enqueued once in the first place.
+- Exactly-once delivery to WeChat cannot be guaranteed: if a process dies after WeChat
+  accepted the message and before the commit that marks the row `sent`, the lease runs out
+  and another worker sends it again. The same holds for a timeout after WeChat received the
+  request (`TransportError.maybe_processed`), which is retried. For these notifications a
+  rare duplicate ("your number is called", twice) is better than a lost one, so the outbox is
+  at-least-once across crashes and at-most-once per lease. WeChat itself narrows the window:
+  a repeat that finds the user's one-time authorisation spent is refused with 43101.
+- The user's one-time grant is taken before the send and committed with the row's
+  `grant_reserved` flag, so a retry after a crash does not take a second one; it is given
+  back when nothing was delivered (transient error, permanent error), and zeroed when
+  WeChat says the user holds none (43101).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.identity.models import User
+from app.notify import outbox
+from app.notify.models import NotificationOutbox, OutboxStatus
+from wechat.errors import QuotaExhausted, SubscriptionRefused, WeChatError
+
+log = logging.getLogger(__name__)
+
+NO_SUBSCRIPTION = "NO_SUBSCRIPTION"
+USER_UNAVAILABLE = "USER_UNAVAILABLE"
+TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+SEND_RATE = "SEND_RATE"
+
+
+class SubscribeMessageSender(Protocol):
+    """The one WeChat call this module needs (`wechat.client.WeChatClient` has it)."""
+
+    def send_subscribe_message(
+        self, touser: str, template_id: str, data: dict[str, str], page: str | None = None
+    ) -> None: ...
+
+
+# Asked before each send; False means "the global send rate is used up, try again shortly".
+SendGate = Callable[[], bool]
+
+
+class Outcome(enum.StrEnum):
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    RETRY = "retry"  # a transient error; pending again with backoff
+    DEFERRED = "deferred"  # the send rate was used up; pending again, attempt not counted
+    LOST = "lost"  # the lease ran out before we got to it; another worker owns the row
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Leases, backoff and the attempt cap of delivery."""
+
+    max_attempts: int = 6
+    base_delay_seconds: float = 30.0
+    max_delay_seconds: float = 3600.0
+    # Longer than the client's worst case (timeout x its own retries), so a live send is
+    # never taken over by another worker.
+    lease_seconds: float = 60.0
+    deferral_seconds: float = 1.0
+    # The daily quota (45009) comes back tomorrow, not in seconds.
+    quota_delay_seconds: float = 3600.0
+
+    def backoff(self, attempts: int) -> dt.timedelta:
+        """Delay after the `attempts`-th failed try: base, 2x base, 4x base, ... capped."""
+        seconds = self.base_delay_seconds * 2 ** max(attempts - 1, 0)
+        return dt.timedelta(seconds=min(seconds, self.max_delay_seconds))
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+def _error_code(error: WeChatError) -> str:
+    # WeChat's own code where it gave one ("43101", "-1"); otherwise what failed locally.
+    return str(error.errcode) if error.errcode is not None else type(error).__name__
+
+
+def _give_back(session: Session, row: NotificationOutbox) -> None:
+    if row.grant_reserved:
+        outbox.return_grant(session, row.user_id, row.template_id)
+        row.grant_reserved = False
+
+
+def deliver(
+    session: Session,
+    wechat: SubscribeMessageSender,
+    row: NotificationOutbox,
+    *,
+    now: dt.datetime,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    gate: SendGate | None = None,
+) -> Outcome:
+    """Send one claimed row and record the outcome; commits (see the module docstring)."""
+    if (
+        row.status is not OutboxStatus.SENDING
+        or row.locked_until is None
+        or (row.locked_until <= now)
+    ):
+        return Outcome.LOST
+
+    # A row that crashed its worker over and over (claims count as attempts) stops here.
+    if row.attempts > policy.max_attempts:
+        _give_back(session, row)
+        row.finish(OutboxStatus.FAILED, TOO_MANY_ATTEMPTS)
+        session.commit()
+        return Outcome.FAILED
+
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled:
+        _give_back(session, row)
+        row.finish(OutboxStatus.SKIPPED, USER_UNAVAILABLE)
+        session.commit()
+        return Outcome.SKIPPED
+
+    if gate is not None and not gate():
+        row.reschedule(
+            at=now + dt.timedelta(seconds=policy.deferral_seconds), code=None, count_attempt=False
+        )
+        session.commit()
+        return Outcome.DEFERRED
+
+    # The fence: only the current lease holder gets past this, with a fresh lease for the send.
+    if not outbox.renew_lease(session, row, now=now, lease_seconds=policy.lease_seconds):
+        session.rollback()
+        return Outcome.LOST
+    if not row.grant_reserved:
+        use = outbox.reserve_grant(session, row.user_id, row.template_id)
+        if use is None:
+            # Never send without the user's authorisation.
+            row.finish(OutboxStatus.SKIPPED, NO_SUBSCRIPTION)
+            session.commit()
+            return Outcome.SKIPPED
+        row.grant_reserved = use is outbox.GrantUse.ONE_TIME
+    # Durable before the send: a crash from here on must not take a second grant.
+    session.commit()
+
+    try:
+        wechat.send_subscribe_message(user.openid, row.template_id, dict(row.data), page=row.page)
+    except SubscriptionRefused as error:
+        # WeChat counts grants authoritatively: ours was wrong, so stop believing it.
+        outbox.revoke_grant(session, row.user_id, row.template_id, now=now)
+        row.grant_reserved = False
+        row.finish(OutboxStatus.SKIPPED, _error_code(error))
+        outcome = Outcome.SKIPPED
+    except WeChatError as error:
+        _give_back(session, row)
+        outcome = _after_failure(row, error, now=now, policy=policy)
+    else:
+        row.mark_sent(now=now)
+        outcome = Outcome.SENT
+    session.commit()
+    log.info(
+        "notification %s",
+        outcome.value,
+        extra={"outbox_id": row.id, "template_key": row.template_key, "code": row.last_error_code},
+    )
+    return outcome
+
+
+def _after_failure(
+    row: NotificationOutbox, error: WeChatError, *, now: dt.datetime, policy: RetryPolicy
+) -> Outcome:
+    code = _error_code(error)
+    exhausted = row.attempts >= policy.max_attempts
+    if isinstance(error, QuotaExhausted) and not exhausted:
+        row.reschedule(at=now + dt.timedelta(seconds=policy.quota_delay_seconds), code=code)
+        return Outcome.RETRY
+    if error.transient and not exhausted:
+        row.reschedule(at=now + policy.backoff(row.attempts), code=code)
+        return Outcome.RETRY
+    # Bad template, bad data, bad argument, or out of attempts: retrying will not help.
+    row.finish(OutboxStatus.FAILED, code)
+    return Outcome.FAILED
+
+
+@dataclass
+class DrainStats:
+    """What one drain did, by outcome."""
+
+    claimed: int = 0
+    errors: int = 0
+    outcomes: dict[Outcome, int] = field(default_factory=dict)
+
+    def count(self, outcome: Outcome) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def __getitem__(self, outcome: Outcome) -> int:
+        return self.outcomes.get(outcome, 0)
+
+
+def _deliver_guarded(
+    session: Session,
+    wechat: SubscribeMessageSender,
+    row: NotificationOutbox,
+    *,
+    now_fn: Callable[[], dt.datetime],
+    policy: RetryPolicy,
+    gate: SendGate | None,
+) -> Outcome | None:
+    """`deliver`, with any unexpected error contained to this row (None then)."""
+    row_id = row.id
+    try:
+        return deliver(session, wechat, row, now=now_fn(), policy=policy, gate=gate)
+    except StaleDataError:
+        session.rollback()
+        log.warning("outbox row claimed again by another worker", extra={"outbox_id": row_id})
+        return Outcome.LOST
+    except Exception:
+        # The row keeps its lease and is claimed again once it runs out.
+        session.rollback()
+        log.exception("delivering an outbox row failed", extra={"outbox_id": row_id})
+        return None
+
+
+def drain(
+    session_factory: sessionmaker[Session],
+    wechat: SubscribeMessageSender,
+    *,
+    now_fn: Callable[[], dt.datetime],
+    batch: int = 50,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    gate: SendGate | None = None,
+) -> DrainStats:
+    """Claim up to `batch` due rows and deliver each, committing per row.
+
+    One failing row never blocks the others. A crash mid-drain leaves at most the rows
+    leased by this call, claimable again when their lease runs out.
+    """
+    stats = DrainStats()
+    with session_factory() as session:
+        rows = outbox.claim_due(
+            session, now=now_fn(), limit=batch, lease_seconds=policy.lease_seconds
+        )
+        session.commit()
+        stats.claimed = len(rows)
+        for row in rows:
+            outcome = _deliver_guarded(
+                session, wechat, row, now_fn=now_fn, policy=policy, gate=gate
+            )
+            if outcome is None:
+                stats.errors += 1
+            else:
+                stats.count(outcome)
+    return stats
+
+
+@dataclass(frozen=True)
+class SingleDelivery:
+    outcome: Outcome | None  # None: not claimable (already taken, not due, or gone)
+    next_attempt_at: dt.datetime | None = None
+
+
+def deliver_by_id(
+    session_factory: sessionmaker[Session],
+    wechat: SubscribeMessageSender,
+    outbox_id: int,
+    *,
+    now_fn: Callable[[], dt.datetime],
+    policy: RetryPolicy = DEFAULT_POLICY,
+    gate: SendGate | None = None,
+) -> SingleDelivery:
+    """Claim one row if it is due and deliver it (the "deliver outbox row N" message)."""
+    with session_factory() as session:
+        row = outbox.claim_one(session, outbox_id, now=now_fn(), lease_seconds=policy.lease_seconds)
+        session.commit()
+        if row is None:
+            return SingleDelivery(None)
+        outcome = _deliver_guarded(session, wechat, row, now_fn=now_fn, policy=policy, gate=gate)
+        retry_at = row.next_attempt_at if outcome in (Outcome.RETRY, Outcome.DEFERRED) else None
+        return SingleDelivery(outcome, retry_at)

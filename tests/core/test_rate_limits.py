@@ -1,0 +1,76 @@
+"""Login endpoints are rate limited per client, in memory or shared through Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+
+from app import create_app
+from app.extensions import init_limiter
+from app.migrations_cli import upgrade_database
+from tests.support.wechat_app import TEST_APPID, TEST_SECRET
+
+
+def _redis_available() -> bool:
+    try:
+        return bool(redis.Redis(socket_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def _limited_app(tmp_path: Path, emulator_url: str, **overrides: object):  # type: ignore[no-untyped-def]
+    app = create_app(
+        "testing",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'limits.db'}",
+        WECHAT_API_BASE=emulator_url,
+        WECHAT_APPID=TEST_APPID,
+        WECHAT_SECRET=TEST_SECRET,
+        WECHAT_TOKEN_CACHE="memory",
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_LOGIN="3/minute",
+        **overrides,
+    )
+    upgrade_database(app)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _restore_the_shared_limiter(app: Flask) -> Iterator[None]:
+    # Flask-Limiter's Limiter is one object per process; give it back to the session app.
+    yield
+    init_limiter(app)
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_fourth_login_attempt_in_a_minute_gets_json_429(
+    tmp_path: Path, emulator_url: str, storage: str
+) -> None:
+    overrides: dict[str, object] = {}
+    if storage == "redis":
+        if not _redis_available():
+            pytest.skip("Redis is not running on 127.0.0.1:6379")
+        # A fresh key prefix so earlier runs' counters do not count.
+        overrides = {
+            "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
+            "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        }
+    client = _limited_app(tmp_path, emulator_url, **overrides).test_client()
+    statuses = [
+        client.post("/api/v1/auth/wechat/login", json={"code": "nope"}).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [401, 401, 401]
+    limited = client.post("/api/v1/auth/wechat/login", json={"code": "nope"})
+    assert limited.status_code == 429
+    assert limited.get_json()["code"] == "RATE_LIMITED"
+    assert int(limited.headers["Retry-After"]) > 0
+    # Staff login has its own counter, and another client address is not affected.
+    other = client.post(
+        "/api/v1/auth/wechat/login", json={"code": "nope"}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+    )
+    assert other.status_code == 401

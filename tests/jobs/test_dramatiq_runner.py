@@ -1,0 +1,158 @@
+"""The distributed runner: a real Redis broker and a Dramatiq worker started in the test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dramatiq
+import pytest
+import redis
+from flask import Flask
+
+from app.jobs import dispatch
+from app.jobs.dramatiq_broker import DramatiqRunner
+from tests.jobs.support import (
+    build_app,
+    commit_notification,
+    granted_user,
+    messages_for,
+    row_status,
+    wait_for,
+)
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _redis_answers() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _redis_answers(), reason="no Redis at 127.0.0.1:6379")
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """Redis keys of this test only; removed afterwards."""
+    name = f"test-notify-{uuid.uuid4().hex[:12]}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{name}*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def dramatiq_app(app: Flask, tmp_path: Path, namespace: str) -> Flask:
+    return build_app(
+        app,
+        tmp_path,
+        JOB_RUNNER="dramatiq",
+        REDIS_URL=REDIS_URL,
+        DRAMATIQ_NAMESPACE=namespace,
+        # The ticker sweeps when the worker boots, then not again during a test.
+        NOTIFY_SWEEP_SECONDS=3600,
+    )
+
+
+def _runner(app: Flask) -> DramatiqRunner:
+    runner = app.extensions["jobs"]
+    assert isinstance(runner, DramatiqRunner)
+    return runner
+
+
+@pytest.fixture
+def start_worker(dramatiq_app: Flask) -> Iterator[object]:
+    workers: list[dramatiq.Worker] = []
+
+    def start() -> dramatiq.Worker:
+        worker = dramatiq.Worker(_runner(dramatiq_app).broker, worker_threads=2, worker_timeout=100)
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def test_a_committed_notification_is_delivered_by_a_dramatiq_worker(
+    dramatiq_app, start_worker, emulator_url, namespace
+):
+    user = granted_user(dramatiq_app, emulator_url)
+    start_worker()
+    # Let the boot-time sweep run on an empty outbox, so only the commit's message can deliver.
+    ticked = redis.Redis.from_url(REDIS_URL).exists
+    assert wait_for(lambda: bool(ticked(f"{namespace}:outbox-sweep-tick")))
+    _runner(dramatiq_app).broker.join("notify", timeout=5_000)
+
+    row_id = commit_notification(dramatiq_app, user)
+
+    assert wait_for(lambda: len(messages_for(emulator_url, user)) == 1, timeout=10)
+    assert wait_for(lambda: row_status(dramatiq_app, row_id) == "sent", timeout=2)
+
+
+def test_a_notification_whose_message_was_lost_is_delivered_by_the_sweep(
+    dramatiq_app, start_worker, emulator_url
+):
+    user = granted_user(dramatiq_app, emulator_url)
+    factory = dramatiq_app.extensions["db"].sessionmaker
+    runner = _runner(dramatiq_app)
+    # Redis was down when the request committed: the message never left.
+    dispatch.install(factory, lambda kind, ids: None)
+    try:
+        row_id = commit_notification(dramatiq_app, user)
+    finally:
+        dispatch.install(factory, runner.dispatch)
+    assert row_status(dramatiq_app, row_id) == "pending"
+
+    start_worker()  # its ticker enqueues a sweep at boot
+
+    assert wait_for(lambda: row_status(dramatiq_app, row_id) == "sent", timeout=10)
+    assert len(messages_for(emulator_url, user)) == 1
+
+
+def test_only_one_worker_per_interval_enqueues_the_sweep(dramatiq_app, app, tmp_path, namespace):
+    other = build_app(
+        app,
+        tmp_path / "other",
+        JOB_RUNNER="dramatiq",
+        REDIS_URL=REDIS_URL,
+        DRAMATIQ_NAMESPACE=namespace,
+        NOTIFY_SWEEP_SECONDS=3600,
+    )
+
+    elected = [_runner(dramatiq_app).sweep_if_elected(), _runner(other).sweep_if_elected()]
+
+    assert elected == [True, False]
+
+
+def test_the_wechat_send_rate_is_one_limit_shared_by_every_worker(
+    app, tmp_path: Path, namespace: str
+):
+    def runner_in(folder: str) -> DramatiqRunner:
+        built = build_app(
+            app,
+            tmp_path / folder,
+            JOB_RUNNER="dramatiq",
+            REDIS_URL=REDIS_URL,
+            DRAMATIQ_NAMESPACE=namespace,
+            NOTIFY_SEND_RATE_LIMIT=3,
+            NOTIFY_SEND_RATE_WINDOW_SECONDS=60,
+        )
+        return _runner(built)
+
+    first, second = runner_in("a"), runner_in("b")
+
+    granted = [
+        first.acquire_send_slot(),
+        second.acquire_send_slot(),
+        first.acquire_send_slot(),
+        second.acquire_send_slot(),
+        first.acquire_send_slot(),
+    ]
+
+    assert granted == [True, True, True, False, False]

@@ -1,0 +1,130 @@
+"""Two workers draining at once, on committed rows and separate connections."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from flask import Flask
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import utcnow
+from app.identity.models import User
+from app.integrations.wechat import get_wechat
+from app.notify import outbox
+from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGrant
+from app.notify.sender import DrainStats, Outcome, drain
+from tests.factories.notify import (
+    QUEUE_CALLED_DATA,
+    emulator_grant,
+    emulator_login,
+    emulator_messages,
+    unique_openid,
+)
+
+USERS = 3
+PER_USER = 8
+
+
+@dataclass
+class Committed:
+    factory: sessionmaker[Session]
+    user_ids: list[int] = field(default_factory=list)
+
+
+@pytest.fixture
+def committed(app: Flask) -> Iterator[Committed]:
+    """Sessions on their own connections that really commit; the test's users are removed after."""
+    factory = sessionmaker(bind=app.extensions["db"].engine, expire_on_commit=False)
+    state = Committed(factory)
+    yield state
+    user_ids = state.user_ids
+    with factory() as session:
+        if user_ids:
+            session.execute(
+                delete(NotificationOutbox).where(NotificationOutbox.user_id.in_(user_ids))
+            )
+            session.execute(
+                delete(SubscriptionGrant).where(SubscriptionGrant.user_id.in_(user_ids))
+            )
+            session.execute(delete(User).where(User.id.in_(user_ids)))
+            session.commit()
+
+
+class SlowSender:
+    """The real client, a little slower, so the two workers' drains overlap."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+
+    def send_subscribe_message(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.005)
+        return self.real.send_subscribe_message(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_two_drainers_never_send_the_same_row_twice(
+    app: Flask, committed: Committed, emulator_url: str
+):
+    now = utcnow()
+    users: list[User] = []
+    with committed.factory() as session:
+        for _ in range(USERS):
+            user = User(openid=unique_openid("o_race"))
+            session.add(user)
+            session.flush()
+            committed.user_ids.append(user.id)
+            users.append(user)
+            emulator_login(emulator_url, user.openid)
+            emulator_grant(emulator_url, user.openid, "queue_called", count=PER_USER)
+            for _ in range(PER_USER):
+                outbox.record_subscription_result(session, user.id, {"queue_called": "accept"}, now)
+            for n in range(PER_USER):
+                outbox.enqueue(
+                    session,
+                    user_id=user.id,
+                    template_key="queue_called",
+                    data=dict(QUEUE_CALLED_DATA),
+                    dedupe_key=f"race:{user.openid}:{n}",
+                    now=now,
+                )
+        session.commit()
+
+    sender = SlowSender(get_wechat(app))
+    start = threading.Barrier(2)
+    results: list[list[DrainStats]] = [[], []]
+    failures: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            start.wait()
+            while True:
+                stats = drain(committed.factory, sender, now_fn=utcnow, batch=4)  # type: ignore[arg-type]
+                results[index].append(stats)
+                if stats.claimed == 0:
+                    return
+        except BaseException as error:  # surfaced below, not lost in the thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert failures == []
+    sent_by = [sum(s[Outcome.SENT] for s in runs) for runs in results]
+    assert sum(sent_by) == USERS * PER_USER
+    assert all(s.errors == 0 for runs in results for s in runs)
+    for user in users:
+        messages = emulator_messages(emulator_url, user.openid)
+        assert len(messages) == PER_USER
+    with committed.factory() as session:
+        rows = session.scalars(
+            select(NotificationOutbox).where(NotificationOutbox.user_id.in_(committed.user_ids))
+        ).all()
+        assert {row.status for row in rows} == {OutboxStatus.SENT}
+        assert {row.attempts for row in rows} == {1}

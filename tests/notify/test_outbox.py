@@ -1,0 +1,216 @@
+"""The outbox itself: enqueue once per event, claim without overlap, record grants."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.jobs import dispatch
+from app.notify import outbox
+from app.notify.errors import PersonalDataInMessage, UnknownTemplate, UnknownTemplateKey
+from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGrant
+from app.notify.templates import Template, TemplateCatalog
+from tests.factories.notify import QUEUE_CALLED_DATA
+
+NOW = dt.datetime(2024, 5, 1, 2, 30, tzinfo=dt.UTC)
+
+
+def _enqueue(session: Session, user_id: int, dedupe_key: str, **overrides):  # type: ignore[no-untyped-def]
+    arguments = {
+        "user_id": user_id,
+        "template_key": "queue_called",
+        "data": dict(QUEUE_CALLED_DATA),
+        "dedupe_key": dedupe_key,
+        "now": NOW,
+    }
+    arguments.update(overrides)
+    return outbox.enqueue(session, **arguments)
+
+
+def test_enqueue_twice_with_the_same_dedupe_key_keeps_one_row(session, create_user):
+    user = create_user()
+
+    first = _enqueue(session, user.id, "ticket:123:called", source=("ticket", 123))
+    second = _enqueue(session, user.id, "ticket:123:called", source=("ticket", 123))
+
+    assert first is not None and first.status is OutboxStatus.PENDING
+    assert second is None
+    rows = session.scalars(
+        select(NotificationOutbox).where(NotificationOutbox.dedupe_key == "ticket:123:called")
+    ).all()
+    assert [row.id for row in rows] == [first.id]
+    assert outbox.find_by_source(session, "ticket", 123) == [first]
+    assert first.template_id == "queue_called"
+    assert first.next_attempt_at == NOW
+
+
+def test_enqueue_refuses_phone_numbers_and_id_numbers_in_message_fields(
+    session, create_user, valid_id_number
+):
+    user = create_user()
+
+    with pytest.raises(PersonalDataInMessage):
+        _enqueue(session, user.id, "a", data={"thing2": "联系电话13812345678"})
+    with pytest.raises(PersonalDataInMessage):
+        _enqueue(session, user.id, "b", data={"character_string1": valid_id_number()})
+    # A ticket number, a date and a long serial that is neither are fine.
+    assert _enqueue(session, user.id, "c", data={"character_string1": "20240501000123"})
+
+
+def test_enqueue_with_an_unknown_template_key_is_a_programming_error(session, create_user):
+    user = create_user()
+
+    with pytest.raises(UnknownTemplateKey):
+        _enqueue(session, user.id, "x", template_key="no_such_template")
+
+
+def test_enqueue_dispatches_the_new_row_only_after_commit(app: Flask, session, create_user):
+    factory = app.extensions["db"].sessionmaker
+    heard: list[tuple[str, list[int]]] = []
+    dispatch.install(factory, lambda kind, ids: heard.append((kind, ids)))
+    try:
+        user = create_user()
+        row = _enqueue(session, user.id, "ticket:9:called")
+        session.flush()
+        assert heard == []
+        session.commit()
+        assert heard == [("notify", [row.id])]
+
+        _enqueue(session, user.id, "ticket:10:called")
+        session.rollback()
+        session.commit()
+        assert heard == [("notify", [row.id])]  # the rolled-back row was never announced
+    finally:
+        dispatch.install(factory, app.extensions["jobs"].dispatch)
+
+
+def test_claimed_rows_are_not_claimed_again_until_the_lease_runs_out(session, create_user):
+    user = create_user()
+    rows = [_enqueue(session, user.id, f"k{i}") for i in range(3)]
+
+    first = outbox.claim_due(session, now=NOW, limit=2, lease_seconds=60)
+    second = outbox.claim_due(session, now=NOW, limit=10, lease_seconds=60)
+    during_lease = outbox.claim_due(
+        session, now=NOW + dt.timedelta(seconds=59), limit=10, lease_seconds=60
+    )
+    after_lease = outbox.claim_due(
+        session, now=NOW + dt.timedelta(seconds=61), limit=10, lease_seconds=60
+    )
+
+    assert [row.id for row in first] == [rows[0].id, rows[1].id]
+    assert [row.id for row in second] == [rows[2].id]
+    assert during_lease == []
+    assert sorted(row.id for row in after_lease) == sorted(row.id for row in rows)
+    assert all(row.status is OutboxStatus.SENDING and row.attempts == 2 for row in after_lease)
+
+
+def test_rows_not_yet_due_and_finished_rows_are_not_claimed(session, create_user):
+    user = create_user()
+    later = _enqueue(session, user.id, "later", now=NOW + dt.timedelta(minutes=5))
+    done = _enqueue(session, user.id, "done")
+    done.mark_sent(now=NOW)
+    session.flush()
+
+    assert outbox.claim_due(session, now=NOW, limit=10, lease_seconds=60) == []
+    assert outbox.claim_one(session, done.id, now=NOW, lease_seconds=60) is None
+    claimed = outbox.claim_one(
+        session, later.id, now=NOW + dt.timedelta(minutes=5), lease_seconds=60
+    )
+    assert claimed is not None and claimed.id == later.id
+    assert (
+        outbox.claim_one(session, later.id, now=NOW + dt.timedelta(minutes=5), lease_seconds=60)
+        is None
+    )
+
+
+def _grant(session: Session, user_id: int, template_id: str) -> SubscriptionGrant:
+    return session.scalars(
+        select(SubscriptionGrant)
+        .where(SubscriptionGrant.user_id == user_id, SubscriptionGrant.template_id == template_id)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def test_each_accept_adds_one_message_and_ban_takes_them_all_away(session, create_user):
+    user = create_user()
+
+    outbox.record_subscription_result(session, user.id, {"queue_called": "accept"}, NOW)
+    outbox.record_subscription_result(
+        session, user.id, {"queue_called": "accept", "queue_near": "reject"}, NOW
+    )
+    assert _grant(session, user.id, "queue_called").one_time_remaining == 2
+    assert _grant(session, user.id, "queue_near").one_time_remaining == 0
+
+    # Rejecting later does not take back what was accepted before; WeChat keeps those too.
+    outbox.record_subscription_result(session, user.id, {"queue_called": "reject"}, NOW)
+    outbox.record_subscription_result(session, user.id, {"queue_called": "filter"}, NOW)
+    assert _grant(session, user.id, "queue_called").one_time_remaining == 2
+
+    outbox.record_subscription_result(session, user.id, {"queue_called": "ban"}, NOW)
+    grant = _grant(session, user.id, "queue_called")
+    assert grant.one_time_remaining == 0 and not grant.usable
+    assert grant.last_result == "ban"
+
+
+def test_accepting_a_long_term_template_needs_no_count(session, create_user):
+    catalog = TemplateCatalog([Template(key="hall_notice", id="tmpl-long", long_term=True)])
+    user = create_user()
+
+    outbox.record_subscription_result(
+        session, user.id, {"tmpl-long": "accept"}, NOW, catalog=catalog
+    )
+    assert outbox.reserve_grant(session, user.id, "tmpl-long") is outbox.GrantUse.LONG_TERM
+    assert outbox.reserve_grant(session, user.id, "tmpl-long") is outbox.GrantUse.LONG_TERM
+
+    outbox.record_subscription_result(
+        session, user.id, {"tmpl-long": "reject"}, NOW, catalog=catalog
+    )
+    assert outbox.reserve_grant(session, user.id, "tmpl-long") is None
+
+
+def test_a_one_time_grant_is_spent_exactly_once(session, create_user):
+    user = create_user()
+    outbox.record_subscription_result(session, user.id, {"queue_called": "accept"}, NOW)
+
+    assert outbox.reserve_grant(session, user.id, "queue_called") is outbox.GrantUse.ONE_TIME
+    assert outbox.reserve_grant(session, user.id, "queue_called") is None
+    outbox.return_grant(session, user.id, "queue_called")
+    assert outbox.reserve_grant(session, user.id, "queue_called") is outbox.GrantUse.ONE_TIME
+
+
+def test_a_report_for_an_unknown_template_is_refused_whole(session, create_user):
+    user = create_user()
+
+    with pytest.raises(UnknownTemplate):
+        outbox.record_subscription_result(
+            session, user.id, {"queue_called": "accept", "not-ours": "accept"}, NOW
+        )
+    assert outbox.grants_for_user(session, user.id) == []
+
+
+def test_template_setting_maps_keys_to_the_real_template_ids():
+    catalog = TemplateCatalog.from_setting(
+        '{"queue_called": "AbC-real-id", "policy_push": {"id": "Pp-1", "long_term": true}}'
+    )
+
+    assert catalog.by_key("queue_called").id == "AbC-real-id"
+    assert catalog.by_key("queue_called").title == "排队叫号提醒"
+    assert catalog.by_id("Pp-1") == Template("policy_push", "Pp-1", "政策推送提醒", True)
+    assert TemplateCatalog.from_setting("").by_key("queue_near").id == "queue_near"
+    with pytest.raises(ValueError):
+        TemplateCatalog.from_setting('{"queue_called": ""}')
+
+
+def test_newest_notifications_come_first_and_only_the_users_own(session, create_user):
+    user, other = create_user(), create_user()
+    rows = [_enqueue(session, user.id, f"mine{i}") for i in range(3)]
+    _enqueue(session, other.id, "theirs")
+
+    page, total = outbox.list_for_user(session, user.id, offset=0, limit=2)
+
+    assert total == 3
+    assert [row.id for row in page] == [rows[2].id, rows[1].id]
