@@ -7,7 +7,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from app.audit import service as audit_service
-from app.db import get_session
+from app.db import get_db, get_session
 
 audit_cli = AppGroup("audit", help="The hash-chained audit log.")
 
@@ -17,7 +17,10 @@ def audit_verify() -> None:
     """Recompute the audit chain and report the first tampered entry, if any."""
     report = audit_service.verify(get_session())
     if report.ok:
-        click.echo(f"audit chain intact: {report.entries} entries")
+        click.echo(
+            f"audit chain intact: {report.entries} entries"
+            + (f" ({report.pending} awaiting sealing)" if report.pending else "")
+        )
         return
     click.echo(
         f"audit chain BROKEN at seq {report.first_bad_seq}: {report.reason} "
@@ -25,6 +28,13 @@ def audit_verify() -> None:
         err=True,
     )
     raise SystemExit(1)
+
+
+@audit_cli.command("seal")
+def audit_seal() -> None:
+    """Chain the entries not sealed yet (the job runner does this every few seconds)."""
+    sealed = audit_service.seal_all(get_db().sessionmaker)
+    click.echo(f"sealed {sealed} audit entries")
 
 
 def register_cli(app: Flask) -> None:

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, request
 from werkzeug.exceptions import UnsupportedMediaType
 
+from app.errors import ValidationFailed
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONTENT_TYPES_ATTRIBUTE = "__accepts__"
@@ -27,12 +29,28 @@ def _has_body() -> bool:
     return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
 
 
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
 def enforce_json_bodies(app: Flask) -> None:
-    """Refuse API request bodies that are not JSON with 415, before any view parses them."""
+    """Refuse API request bodies that are not JSON with 415, before any view parses them,
+    and NUL characters anywhere in the input with 422 (PostgreSQL cannot store them in text,
+    and no legitimate form field holds one)."""
 
     @app.before_request
     def _check_content_type() -> None:
-        if not request.path.startswith("/api/v1/") or not _has_body():
+        if not request.path.startswith("/api/v1/"):
+            return
+        if _contains_nul(list(request.args.items(multi=True))) or "\x00" in request.path:
+            raise ValidationFailed("提交的内容含有不允许的字符", fields={"query": ["NUL"]})
+        if not _has_body():
             return
         view = current_app.view_functions.get(request.endpoint or "")
         allowed = ("application/json",)
@@ -41,3 +59,5 @@ def enforce_json_bodies(app: Flask) -> None:
         allowed = getattr(handler, CONTENT_TYPES_ATTRIBUTE, allowed)
         if request.mimetype not in allowed:
             raise UnsupportedMediaType()
+        if request.mimetype == "application/json" and _contains_nul(request.get_json(silent=True)):
+            raise ValidationFailed("提交的内容含有不允许的字符", fields={"json": ["NUL"]})

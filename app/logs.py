@@ -11,6 +11,7 @@ import re
 import sys
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -67,9 +68,29 @@ def configure_logging(level: str) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+class ServerTiming:
+    """WSGI middleware adding `Server-Timing: app;dur=<ms>`: the server's own time for the
+    request, from the moment the WSGI server hands it over to the moment the response
+    starts, so clients and benchmarks can tell it apart from network and queueing time."""
+
+    def __init__(self, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
+
+        def timed_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            headers.append(("Server-Timing", f"app;dur={elapsed_ms:.3f}"))
+            return start_response(status, headers, *args)
+
+        return self.wsgi_app(environ, timed_start_response)
+
+
 def init_request_logging(app: Flask) -> None:
     """Give each request an id (kept from the caller when well-formed) and log it once."""
     access_log = logging.getLogger("yuhaoban.access")
+    app.wsgi_app = ServerTiming(app.wsgi_app)  # type: ignore[method-assign]
 
     @app.before_request
     def _assign_request_id() -> None:
@@ -84,9 +105,6 @@ def init_request_logging(app: Flask) -> None:
             response.headers[REQUEST_ID_HEADER] = request_id
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 3) if started else None
-        if duration_ms is not None:
-            # The server's own time, for clients and benchmarks (excludes network and queueing).
-            response.headers["Server-Timing"] = f"app;dur={duration_ms}"
         access_log.info(
             "request",
             extra={

@@ -15,8 +15,11 @@ class AuditEntry(Base):
     __tablename__ = "audit_entries"
 
     id: Mapped[intpk]
-    # Position in the chain: 1, 2, 3, ... with no gaps (the chain head row serialises writers).
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), unique=True)
+    # Position in the chain: 1, 2, 3, ... with no gaps, given when the entry is sealed.
+    # NULL until then (see app.audit.service: sealing is kept off the request's transaction).
+    seq: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), unique=True
+    )
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     action: Mapped[str64] = mapped_column(index=True)
     actor_kind: Mapped[str] = mapped_column(String(16))  # user | staff | system | anonymous
@@ -26,12 +29,12 @@ class AuditEntry(Base):
     # Never personal data: ids, outcomes, reasons.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
-    prev_hash: Mapped[str64]
-    hash: Mapped[str64] = mapped_column(unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AuditChainHead(Base):
-    """One row: the last entry's seq and hash. Updating it locks the chain for one writer."""
+    """One row: the last sealed entry's seq and hash. Updating it locks the chain for one sealer."""
 
     __tablename__ = "audit_chain_head"
 

@@ -32,6 +32,7 @@ from dramatiq.rate_limits.backends import RedisBackend
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import seal_all
 from app.jobs.settings import JobSettings
 from app.notify.outbox import NOTIFY_JOB
 from app.notify.sender import Outcome, SubscribeMessageSender, deliver_by_id, drain
@@ -179,6 +180,8 @@ class DramatiqRunner:
             )
 
     def _sweep_outbox(self) -> None:
+        # The periodic sweep also chains the audit entries committed since the last one.
+        seal_all(self._session_factory)
         stats = drain(
             self._session_factory,
             self._wechat(),

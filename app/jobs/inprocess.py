@@ -1,4 +1,4 @@
-"""The embedded runner: one daemon thread per process drains the outbox.
+"""The embedded runner: one daemon thread per process drains the outbox and seals the audit log.
 
 Used on a laptop (`make run`) and by single-process deployments. The thread starts lazily, on
 the first request or the first dispatch, never at `create_app`: the Flask reloader's parent
@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import seal_all
 from app.jobs.settings import JobSettings
 from app.notify.sender import SubscribeMessageSender, drain
 
@@ -86,7 +87,8 @@ class InProcessRunner:
             thread.join(timeout)
 
     def run_once(self) -> int:
-        """Drain until a batch comes back short; return how many rows were claimed."""
+        """Seal the audit log, then drain until a batch comes back short; return rows claimed."""
+        seal_all(self._session_factory)
         claimed = 0
         while not self._stopping.is_set():
             stats = drain(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 23:37:00.614448
+Create Date: 2026-11-27 23:45:16.024582
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def upgrade() -> None:
     )
     op.create_table('audit_entries',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('actor_kind', sa.String(length=16), nullable=False),
@@ -36,8 +36,8 @@ def upgrade() -> None:
     sa.Column('subject_id', sa.String(length=64), nullable=True),
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('request_id', sa.String(length=64), nullable=True),
-    sa.Column('prev_hash', sa.String(length=64), nullable=False),
-    sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.Column('prev_hash', sa.String(length=64), nullable=True),
+    sa.Column('hash', sa.String(length=64), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entries')),
     sa.UniqueConstraint('hash', name=op.f('uq_audit_entries_hash')),
     sa.UniqueConstraint('seq', name=op.f('uq_audit_entries_seq'))

@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.models import AuditEntry
-from app.cli import audit_verify
+from app.cli import audit_seal, audit_verify
 
 NOW = dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
 
 
-def _append(session: Session, count: int) -> list[AuditEntry]:
-    return [
+def _append(session: Session, count: int, *, seal: bool = True) -> list[AuditEntry]:
+    entries = [
         audit.record(
             session,
             "staff.login",
@@ -29,6 +29,23 @@ def _append(session: Session, count: int) -> list[AuditEntry]:
         )
         for n in range(1, count + 1)
     ]
+    if seal:
+        audit.seal_pending(session)
+    return entries
+
+
+def test_recording_takes_no_lock_and_sealing_chains_in_insertion_order(session: Session) -> None:
+    entries = _append(session, 3, seal=False)
+    session.flush()
+    assert all(e.seq is None and e.hash is None for e in entries)
+    report = audit.verify(session)
+    assert report.ok and report.entries == 0 and report.pending == 3
+    assert audit.seal_pending(session) == 3
+    assert [e.seq for e in entries] == [1, 2, 3]
+    assert audit.seal_pending(session) == 0
+    later = _append(session, 1)
+    assert later[0].seq == 4 and later[0].prev_hash == entries[-1].hash
+    assert audit.verify(session) == audit.VerifyReport(entries=4, ok=True)
 
 
 def test_entries_link_to_their_predecessor(session: Session) -> None:
@@ -88,9 +105,13 @@ def test_rewriting_an_entry_with_a_fresh_hash_breaks_the_next_link(session: Sess
     assert not report.ok and report.first_bad_seq == 2
 
 
-def test_flask_audit_verify_reports_tampering(app: Flask, session: Session) -> None:
-    entries = _append(session, 2)
+def test_flask_audit_seal_then_verify_reports_tampering(app: Flask, session: Session) -> None:
+    entries = _append(session, 2, seal=False)
+    session.commit()  # released to the outer test transaction; the CLI shares the connection
     runner = app.test_cli_runner()
+    pending = runner.invoke(audit_verify)
+    assert pending.exit_code == 0 and "2 awaiting sealing" in pending.output
+    assert "sealed 2 audit entries" in runner.invoke(audit_seal).output
     ok = runner.invoke(audit_verify)
     assert ok.exit_code == 0 and "intact: 2 entries" in ok.output
     session.execute(update(AuditEntry).where(AuditEntry.id == entries[0].id).values(action="x"))

@@ -103,3 +103,15 @@ def test_request_id_is_echoed_and_logged_without_personal_data(
     assert response.headers["X-Request-ID"] == "req-abcdef123"
     generated = client.get("/healthz").headers["X-Request-ID"]
     assert len(generated) == 32
+
+
+def test_nul_characters_are_refused_before_reaching_the_database(client: FlaskClient) -> None:
+    # PostgreSQL text cannot hold NUL; it must be a 422, never a 500 from the driver.
+    body = assert_error_shape(
+        client.post("/api/v1/staff/auth/login", json={"username": "a\u0000b", "password": "x"}),
+        422,
+        "VALIDATION_FAILED",
+    )
+    assert body["details"]["fields"] == {"json": ["NUL"]}
+    query = client.get("/api/v1/me/notifications?page=1\u0000")
+    assert_error_shape(query, 422, "VALIDATION_FAILED")

@@ -110,7 +110,7 @@ def test_an_agent_authorised_by_the_legal_representative_then_acts_for_the_enter
     assert agents.get_json() == [
         {"id": binding["id"], "agent_name": "*思婷", "created_at": binding["created_at"]}
     ]
-    actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)).all()
+    actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
     assert actions[-2:] == ["enterprise.agent_invited", "enterprise.agent_authorised"]
 
 

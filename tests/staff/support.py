@@ -47,7 +47,7 @@ def assert_no_password_material(payload: Any) -> None:
 
 
 def audit_actions(session: Session, subject_id: int | None = None) -> list[str]:
-    query = select(AuditEntry.action).order_by(AuditEntry.seq)
+    query = select(AuditEntry.action).order_by(AuditEntry.id)
     if subject_id is not None:
         query = query.where(AuditEntry.subject_id == str(subject_id))
     return list(session.scalars(query))

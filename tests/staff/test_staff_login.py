@@ -247,7 +247,7 @@ def test_logins_are_audited_without_the_attempted_username(
     end_of_request(session)
 
     entries = session.scalars(
-        select(AuditEntry).where(AuditEntry.action.like("staff.login%")).order_by(AuditEntry.seq)
+        select(AuditEntry).where(AuditEntry.action.like("staff.login%")).order_by(AuditEntry.id)
     ).all()
     assert [e.action for e in entries] == ["staff.login", "staff.login_failed"]
     assert entries[0].actor_kind == "staff" and entries[0].actor_id == clerk.id
