@@ -22,15 +22,15 @@ def alembic_config(app: Flask) -> Config:
     return config
 
 
-def upgrade_database(app: Flask, revision: str = "head") -> None:
+def upgrade_database(app: Flask, revision: str = "heads") -> None:
     """Bring the app's database to `revision`."""
     command.upgrade(alembic_config(app), revision)
 
 
 @db_cli.command("upgrade")
-@click.argument("revision", default="head")
+@click.argument("revision", default="heads")
 def upgrade(revision: str) -> None:
-    """Apply migrations up to REVISION (default: head)."""
+    """Apply migrations up to REVISION (default: every head)."""
     upgrade_database(current_app, revision)
     click.echo(f"database at {revision}")
 
