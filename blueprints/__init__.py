@@ -11,9 +11,11 @@ API_PREFIX = "/api/v1"
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint; API ones under /api/v1."""
+    from blueprints.docs.routes import blp as docs_assets
     from blueprints.health.routes import blp as health
 
     app.register_blueprint(health)
+    app.register_blueprint(docs_assets)
 
     from blueprints.enterprises.routes import blp as enterprises
     from blueprints.identity.routes import blp as identity

@@ -130,7 +130,8 @@ class BaseConfig:
     OPENAPI_URL_PREFIX: str = "/api"
     OPENAPI_JSON_PATH: str = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH: str = "docs"
-    OPENAPI_SWAGGER_UI_URL: str = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+    # Served by blueprints/docs from the swagger-ui-bundle package: no CDN needed.
+    OPENAPI_SWAGGER_UI_URL: str = "/api/docs-assets/"
 
     @property
     def uses_emulator(self) -> bool:

@@ -92,7 +92,10 @@ def test_openapi_document_and_docs_are_served(client: FlaskClient) -> None:
     spec = client.get("/api/openapi.json").get_json()
     assert spec["info"]["title"] == "禺好办 API"
     assert any(path.startswith("/api/v1/") for path in spec["paths"])
-    assert client.get("/api/docs").status_code == 200
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200
+    assert "/api/docs-assets/swagger-ui-bundle.js" in docs.get_data(as_text=True)
+    assert client.get("/api/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_request_id_is_echoed_and_logged_without_personal_data(
