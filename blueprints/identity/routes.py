@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app, g
@@ -16,10 +13,7 @@ from app.db import get_session, utcnow
 from app.errors import NotFound
 from app.extensions import limiter
 from app.identity import citizens, realname, sessions
-from app.identity.errors import KeepsWrites
 from app.identity.models import User
-from app.identity.principals import principal_for
-from app.identity.sessions import TokenPair
 from app.identity.verifiers import ChecksumVerifier, IdentityVerifier
 from app.integrations.wechat import get_wechat
 from app.security import get_cipher
@@ -35,34 +29,11 @@ from blueprints.identity.schemas import (
     WeChatLoginIn,
     WeChatLoginOut,
 )
+from blueprints.logins import keeping_writes, login_rate, start_login, token_pair_body
 
 blp = Blueprint(
     "identity", __name__, url_prefix="", description="小程序用户：登录、手机号、实名认证"
 )
-
-
-def _login_rate() -> str:
-    return str(current_app.config["RATELIMIT_LOGIN"])
-
-
-@contextmanager
-def _keeping_writes(session: Session) -> Iterator[None]:
-    """Commit what a failing service chose to keep (audit, revocation), then let it fail."""
-    try:
-        yield
-    except KeepsWrites:
-        session.commit()
-        raise
-
-
-def _token_body(pair: TokenPair, now: dt.datetime) -> dict[str, Any]:
-    return {
-        "access_token": pair.access_token,
-        "token_type": "Bearer",
-        "expires_in": max(int((pair.access_expires_at - now).total_seconds()), 0),
-        "refresh_token": pair.refresh_token,
-        "refresh_expires_in": max(int((pair.refresh_expires_at - now).total_seconds()), 0),
-    }
 
 
 def _current_user(session: Session) -> User:
@@ -97,13 +68,13 @@ class WeChatLogin(MethodView):
     @blp.alt_response(401, description="登录凭证无效或已被使用")
     @blp.alt_response(403, description="账号已停用")
     @blp.alt_response(503, description="微信服务暂时不可用")
-    @limiter.limit(_login_rate)
+    @limiter.limit(login_rate)
     @public
     def post(self, body: dict[str, str]) -> dict[str, Any]:
         """Log in with the code from wx.login(); the first login creates the user."""
         session = get_session()
         now = utcnow()
-        with _keeping_writes(session):
+        with keeping_writes(session):
             user = citizens.login_with_code(
                 session,
                 get_wechat(),
@@ -112,16 +83,10 @@ class WeChatLogin(MethodView):
                 now=now,
                 request_id=g.get("request_id"),
             )
-        pair = sessions.start_session(
-            session,
-            principal_for(session, "user", user.id),
-            settings=current_token_settings(),
-            refresh_ttl_seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"],
-            now=now,
-        )
+        pair = start_login(session, "user", user.id, now=now)
         session.commit()
         return {
-            **_token_body(pair, now),
+            **token_pair_body(pair, now),
             "user": {
                 "id": user.id,
                 "phone_bound": user.phone_sealed is not None,
@@ -135,13 +100,13 @@ class Refresh(MethodView):
     @blp.arguments(RefreshIn)
     @blp.response(200, TokenPairOut)
     @blp.alt_response(401, description="刷新令牌无效、过期或被重复使用（整个登录随之失效）")
-    @limiter.limit(_login_rate)
+    @limiter.limit(login_rate)
     @public
     def post(self, body: dict[str, str]) -> dict[str, Any]:
         """Exchange a refresh token for a new token pair (citizens and staff)."""
         session = get_session()
         now = utcnow()
-        with _keeping_writes(session):
+        with keeping_writes(session):
             pair = sessions.refresh_session(
                 session,
                 body["refresh_token"],
@@ -151,7 +116,7 @@ class Refresh(MethodView):
                 request_id=g.get("request_id"),
             )
         session.commit()
-        return _token_body(pair, now)
+        return token_pair_body(pair, now)
 
 
 @blp.route("/auth/logout")
@@ -230,7 +195,7 @@ class MyRealName(MethodView):
         """Verify the caller's real name and ID number."""
         session = get_session()
         user = _current_user(session)
-        with _keeping_writes(session):
+        with keeping_writes(session):
             realname.verify_real_name(
                 session,
                 get_cipher(),

@@ -16,12 +16,8 @@ from app.audit.service import Actor
 from app.db import get_session, utcnow
 from app.errors import ValidationFailed
 from app.extensions import limiter
-from app.identity import sessions
 from app.identity import staff as staff_service
-from app.identity.errors import KeepsWrites
 from app.identity.models import StaffAccount, StaffRole
-from app.identity.principals import principal_for
-from app.identity.sessions import TokenPair
 from blueprints.authz import (
     ADMIN_ROLE,
     current_principal,
@@ -29,7 +25,7 @@ from blueprints.authz import (
     require_scope,
     staff_required,
 )
-from blueprints.authz import token_settings as current_token_settings
+from blueprints.logins import keeping_writes, login_rate, start_login, token_pair_body
 from blueprints.staff.schemas import (
     PasswordChangeIn,
     PasswordResetIn,
@@ -42,21 +38,6 @@ from blueprints.staff.schemas import (
 )
 
 blp = Blueprint("staff", __name__, url_prefix="/staff", description="工作人员：登录与账号管理")
-
-
-def _login_rate() -> str:
-    return str(current_app.config["RATELIMIT_LOGIN"])
-
-
-def _token_body(pair: TokenPair) -> dict[str, Any]:
-    now = utcnow()
-    return {
-        "access_token": pair.access_token,
-        "token_type": "Bearer",
-        "expires_in": max(int((pair.access_expires_at - now).total_seconds()), 0),
-        "refresh_token": pair.refresh_token,
-        "refresh_expires_in": max(int((pair.refresh_expires_at - now).total_seconds()), 0),
-    }
 
 
 def _lockout_settings() -> dict[str, int]:
@@ -82,13 +63,13 @@ class StaffLogin(MethodView):
     @blp.alt_response(401, description="用户名或密码错误（两者不加区分），或账号已停用")
     @blp.alt_response(423, description="连续失败次数过多，账号暂时锁定（details.locked_until）")
     @blp.alt_response(429, description="登录尝试过于频繁")
-    @limiter.limit(_login_rate)
+    @limiter.limit(login_rate)
     @public
     def post(self, body: dict[str, str]) -> dict[str, Any]:
         """Log in with username and password; returns a token pair and the account's roles."""
         session = get_session()
         now = utcnow()
-        try:
+        with keeping_writes(session):
             account = staff_service.authenticate(
                 session,
                 body["username"],
@@ -97,20 +78,9 @@ class StaffLogin(MethodView):
                 request_id=g.get("request_id"),
                 **_lockout_settings(),
             )
-        except KeepsWrites:
-            # The failure counter, the lock and the audit entry are what a failed login must
-            # leave behind; rolled back with the failed request, lockout would never trigger.
-            session.commit()
-            raise
-        pair = sessions.start_session(
-            session,
-            principal_for(session, "staff", account.id),
-            settings=current_token_settings(),
-            refresh_ttl_seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"],
-            now=now,
-        )
+        pair = start_login(session, "staff", account.id, now=now)
         session.commit()
-        return {**_token_body(pair), "staff": account}
+        return {**token_pair_body(pair, now), "staff": account}
 
 
 @blp.route("/me")
@@ -136,7 +106,8 @@ class StaffMyPassword(MethodView):
         session = get_session()
         principal = current_principal()
         account = staff_service.get_staff(session, principal.id)
-        try:
+        # A wrong current password counts towards the lockout: keep that write.
+        with keeping_writes(session):
             staff_service.change_password(
                 session,
                 account,
@@ -147,9 +118,6 @@ class StaffMyPassword(MethodView):
                 request_id=g.get("request_id"),
                 **_lockout_settings(),
             )
-        except KeepsWrites:
-            session.commit()  # a wrong current password counts towards the lockout
-            raise
         session.commit()
 
 
