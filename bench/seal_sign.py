@@ -1,0 +1,162 @@
+# ruff: noqa: E501  (printed tables and long fixtures read better unwrapped)
+"""Benchmark: render + seal-sign a one-page certificate, and verify it.
+
+In one process, with a throwaway PKI and a software seal key, alternating in rounds:
+
+- baseline: pyHanko signing the same pre-rendered PDF (same signer, appearance, DSS), the cost
+  of signing alone;
+- render + sign: `render_document` (fpdf2, CJK subset font, table, QR) then the same signing;
+- verify: `verify_pdf` of the signed file against the trust roots.
+
+Targets: render+sign p95 <= 150 ms and within 1.5x the baseline p95; verify p95 <= 100 ms.
+The CJK font subset is built once beforehand (first use on a fresh machine takes ~15 s).
+
+    .venv/bin/python bench/seal_sign.py [--runs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seals import pki as pki_lib
+from seals.documents import DocumentSpec, render_document
+from seals.fonts import FontSet
+from seals.image import SealDesign, render_seal
+from seals.keys import SoftwareKeyProvider
+from seals.signing import Appearance, ProviderSigner, TrustSettings, sign_pdf
+from seals.verify import verify_pdf
+
+FONT_CACHE = Path(
+    os.environ.get(
+        "SEAL_FONT_CACHE_DIR", Path(__file__).resolve().parent.parent / "var" / "cache" / "fonts"
+    )
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+
+    now = dt.datetime.now(dt.UTC)
+    provider = SoftwareKeyProvider({"bench": os.urandom(32)})
+    pki, _files = pki_lib.init_dev_pki(
+        provider, crl_base_url="http://127.0.0.1:5000/seals/crl", now=now
+    )
+    key = provider.generate("bench-seal")
+    cert = pki_lib.issue_seal_certificate(
+        pki,
+        provider,
+        provider.public_key(key),
+        seal_name="番禺区气象局审批专用章",
+        organisation="番禺区气象局",
+        seal_kind_label="审批专用章",
+        seal_code="4401130220001",
+        not_before=now,
+        not_after=now + dt.timedelta(days=30),
+    )
+    trust = TrustSettings(
+        [pki.root],
+        [pki.issuing.certificate],
+        [
+            pki_lib.build_crl(pki.issuing, provider, [], now=now),
+            pki_lib.build_crl(pki.root_ca, provider, [], now=now),  # type: ignore[arg-type]
+        ],
+    )
+    fonts = FontSet(FONT_CACHE)
+    _ = fonts.subset_path  # build the subset outside the measurement
+    seal_image = render_seal(SealDesign("番禺区气象局", "审批专用章", "4401130220001"), fonts)
+    signer = ProviderSigner(provider, key, cert, pki.chain)
+    spec = DocumentSpec(
+        title="气象证明",
+        number="番气证〔2026〕ABCDEFGHJK号",
+        issuer="番禺区气象局",
+        issued_on=now.date(),
+        fields=[
+            ("申请单位/个人", "广州市番禺区某某建筑有限公司"),
+            ("证件号码", "91440113MA5XXXXX0X"),
+            ("证明用途", "保险理赔"),
+            ("地点", "番禺区市桥街道"),
+            ("时段", "2026年2月14日"),
+        ],
+        paragraphs=["经查询番禺区国家气象观测站资料，兹证明上述时段该地点的气象实况如下表所示。"],
+        table=[["日期", "降雨量（毫米）", "最大风速（米/秒）"], ["2026-02-14", "56.3", "12.1"]],
+        verify_url="http://127.0.0.1:5000/s/ABCDEFGHJK-dABCDEFGH",
+        verify_code="ABCDEFGHJK-dABCDEFGH",
+    )
+    prerendered = render_document(spec, fonts)
+
+    def sign(pdf: bytes) -> bytes:
+        return sign_pdf(
+            pdf,
+            signer,
+            field_name="Seal",
+            appearance=Appearance(prerendered.seal_box, seal_image),
+            trust=trust,
+            certify=True,
+        )
+
+    for _ in range(3):  # warm caches (font template, imports)
+        verify_pdf(sign(render_document(spec, fonts).pdf), trust)
+
+    baseline: list[float] = []
+    full: list[float] = []
+    verify: list[float] = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        sign(prerendered.pdf)
+        baseline.append((time.perf_counter() - start) * 1000)
+
+        start = time.perf_counter()
+        signed = sign(render_document(spec, fonts).pdf)
+        full.append((time.perf_counter() - start) * 1000)
+
+        start = time.perf_counter()
+        report = verify_pdf(signed, trust)
+        verify.append((time.perf_counter() - start) * 1000)
+        assert report.status == "valid", report
+
+    print(
+        f"seal_sign benchmark: {args.runs} runs, one-page certificate, ECDSA P-256 software key, B-LT (DSS)"
+    )
+    print(f"{'step':<28} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, values in (
+        ("baseline: pyHanko sign only", baseline),
+        ("render + sign", full),
+        ("verify", verify),
+    ):
+        print(f"{name:<28} {statistics.median(values):8.1f} {percentile(values, 0.95):8.1f}")
+    full_p95, base_p95, verify_p95 = (
+        percentile(full, 0.95),
+        percentile(baseline, 0.95),
+        percentile(verify, 0.95),
+    )
+    print(
+        f"target render+sign p95 <= 150 ms: {'met' if full_p95 <= 150 else 'NOT met'} ({full_p95:.1f} ms)"
+    )
+    ratio = full_p95 / base_p95
+    print(
+        f"target render+sign within 1.5x baseline p95: {'met' if ratio <= 1.5 else 'NOT met'} ({ratio:.2f}x)"
+    )
+    print(
+        f"target verify p95 <= 100 ms: {'met' if verify_p95 <= 100 else 'NOT met'} ({verify_p95:.1f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Seals API: staff manage seals and issue documents; anyone verifies a document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from app.audit.service import Actor
+from app.db import get_session, utcnow
+from app.http import accepts
+from app.identity.errors import KeepsWrites
+from app.seals import errors, get_seal_context
+from app.seals import service as seal_service
+from app.seals.models import IssuedDocument, Seal, SealStatus
+from app.security import get_cipher
+from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
+from blueprints.seals.schemas import (
+    DocumentOut,
+    IssueIn,
+    SealListArgs,
+    SealOut,
+    StatusChangeIn,
+    VerificationOut,
+)
+
+blp = Blueprint("seals", __name__, url_prefix="/seals", description="电子印章与文书核验")
+
+
+def _context() -> Any:
+    ctx = get_seal_context()
+    if not ctx.has_pki():
+        raise errors.PkiMissing()
+    return ctx
+
+
+def _get_seal(seal_id: int) -> Seal:
+    seal = get_session().get(Seal, seal_id)
+    if seal is None:
+        raise errors.SealNotFound()
+    return seal
+
+
+@blp.route("")
+class SealList(MethodView):
+    @blp.arguments(SealListArgs, location="query")
+    @blp.response(200, SealOut(many=True))
+    @blp.alt_response(403, description="不是工作人员")
+    @staff_required("reviewer")
+    def get(self, args: dict[str, Any]) -> list[Seal]:
+        """List seals (reviewers see their departments' seals, admins all)."""
+        query = select(Seal).order_by(Seal.id)
+        if args["department_id"] is not None:
+            query = query.where(Seal.department_id == args["department_id"])
+        if args["status"] is not None:
+            query = query.where(Seal.status == args["status"])
+        principal = current_principal()
+        if not principal.has_role(ADMIN_ROLE):
+            scope = principal.scopes.get("reviewer")
+            if scope is not None:
+                query = query.where(Seal.department_id.in_(scope))
+        return list(get_session().scalars(query))
+
+
+@blp.route("/<int:seal_id>/image")
+class SealImage(MethodView):
+    @blp.response(200, content_type="image/png")
+    @blp.alt_response(404, description="印章不存在")
+    @staff_required("reviewer")
+    def get(self, seal_id: int) -> Response:
+        """Preview the seal's image (PNG, transparent background)."""
+        seal = _get_seal(seal_id)
+        return Response(
+            seal.image_png, mimetype="image/png", headers={"Cache-Control": "private, max-age=300"}
+        )
+
+
+def _status_view(seal_id: int, status: SealStatus, body: dict[str, Any]) -> Seal:
+    session = get_session()
+    seal = seal_service.change_seal_status(
+        session,
+        _context(),
+        _get_seal(seal_id),
+        status,
+        actor=Actor("staff", current_principal().id),
+        now=utcnow(),
+        reason=body["reason"],
+    )
+    session.commit()
+    return seal
+
+
+@blp.route("/<int:seal_id>/suspend")
+class SealSuspend(MethodView):
+    @blp.arguments(StatusChangeIn)
+    @blp.response(200, SealOut)
+    @blp.alt_response(409, description="印章当前状态不允许停用")
+    @staff_required(ADMIN_ROLE)
+    def post(self, body: dict[str, Any], seal_id: int) -> Seal:
+        """Suspend a seal (admin); it cannot sign until reactivated."""
+        return _status_view(seal_id, SealStatus.SUSPENDED, body)
+
+
+@blp.route("/<int:seal_id>/reactivate")
+class SealReactivate(MethodView):
+    @blp.arguments(StatusChangeIn)
+    @blp.response(200, SealOut)
+    @blp.alt_response(409, description="印章当前状态不允许启用")
+    @staff_required(ADMIN_ROLE)
+    def post(self, body: dict[str, Any], seal_id: int) -> Seal:
+        """Reactivate a suspended seal (admin)."""
+        return _status_view(seal_id, SealStatus.ACTIVE, body)
+
+
+@blp.route("/<int:seal_id>/revoke")
+class SealRevoke(MethodView):
+    @blp.arguments(StatusChangeIn)
+    @blp.response(200, SealOut)
+    @blp.alt_response(409, description="印章已注销")
+    @staff_required(ADMIN_ROLE)
+    def post(self, body: dict[str, Any], seal_id: int) -> Seal:
+        """Revoke a seal for good (admin): its certificate goes on the CRL."""
+        return _status_view(seal_id, SealStatus.REVOKED, body)
+
+
+@blp.route("/<int:seal_id>/documents")
+class SealIssue(MethodView):
+    @blp.arguments(IssueIn)
+    @blp.response(201, DocumentOut)
+    @blp.alt_response(403, description="无权使用该印章（已记录）")
+    @blp.alt_response(409, description="印章已停用、注销或过期")
+    @staff_required("reviewer")
+    def post(self, body: dict[str, Any], seal_id: int) -> dict[str, Any]:
+        """Issue a sealed document under this seal (staff authorised for it)."""
+        session = get_session()
+        ctx = _context()
+        principal = current_principal()
+        actor = seal_service.SealActor("staff", principal.id, principal.roles, principal.scopes)
+        holder = seal_service.Holder(**body["holder"])
+        try:
+            document = seal_service.issue_document(
+                session,
+                ctx,
+                seal=_get_seal(seal_id),
+                template=body["template"],
+                holder=holder,
+                data=body["data"],
+                actor=actor,
+                now=utcnow(),
+                matter=body["matter"],
+                cipher=get_cipher(),
+                request_id=g.get("request_id"),
+            )
+        except KeepsWrites:
+            session.commit()  # the refusal and its audit entry must stay
+            raise
+        session.commit()
+        return seal_service.public_view(document, ctx)
+
+
+@blp.route("/documents/<string:public_id>/revoke")
+class DocumentRevoke(MethodView):
+    @blp.arguments(StatusChangeIn)
+    @blp.response(200, DocumentOut)
+    @blp.alt_response(404, description="文书不存在")
+    @staff_required(ADMIN_ROLE)
+    def post(self, body: dict[str, Any], public_id: str) -> dict[str, Any]:
+        """Revoke an issued document (admin)."""
+        session = get_session()
+        document = session.scalar(
+            select(IssuedDocument).where(IssuedDocument.public_id == public_id)
+        )
+        if document is None:
+            raise errors.DocumentNotFound()
+        seal_service.revoke_document(
+            session,
+            document,
+            actor=Actor("staff", current_principal().id),
+            now=utcnow(),
+            reason=body["reason"],
+        )
+        session.commit()
+        return seal_service.public_view(document, _context())
+
+
+@blp.route("/verify/<string:code>")
+class VerifyByCode(MethodView):
+    @blp.response(200, DocumentOut)
+    @blp.alt_response(404, description="核验码无效或文书不存在")
+    @public
+    def get(self, code: str) -> dict[str, Any]:
+        """What the registry says about the document a verification code names."""
+        ctx = _context()
+        return seal_service.public_view(seal_service.find_by_code(get_session(), ctx, code), ctx)
+
+
+@blp.route("/verify/<string:code>/pdf")
+class DocumentDownload(MethodView):
+    @blp.response(200, content_type="application/pdf")
+    @blp.alt_response(404, description="核验码无效或文书不存在")
+    @public
+    def get(self, code: str) -> Response:
+        """The signed PDF the code names (the code is the capability)."""
+        ctx = _context()
+        document = seal_service.find_by_code(get_session(), ctx, code)
+        try:
+            data = seal_service.document_pdf(ctx, document)
+        except OSError:
+            raise errors.DocumentNotFound() from None
+        return Response(data, mimetype="application/pdf")
+
+
+@blp.route("/verify")
+class VerifyUpload(MethodView):
+    @blp.response(200, VerificationOut)
+    @blp.alt_response(413, description="文件过大")
+    @blp.alt_response(422, description="不是PDF文件，或没有数字签名")
+    @accepts("multipart/form-data", "application/pdf")
+    @public
+    def post(self) -> dict[str, Any]:
+        """Upload a PDF (multipart field `file`, or the raw body as application/pdf) and
+        validate its signatures against our trust roots and the registry."""
+        limit = get_seal_context().max_upload_bytes
+        if request.content_length is not None and request.content_length > limit + 64 * 1024:
+            raise errors.UploadTooLarge(limit_bytes=limit)
+        if request.mimetype == "application/pdf":
+            data = request.get_data(cache=False)
+        else:
+            upload = request.files.get("file")
+            if upload is None:
+                raise errors.UploadNotPdf(fields={"file": ["请上传PDF文件（字段名 file）"]})
+            data = upload.read(limit + 1)
+        return seal_service.verify_upload(get_session(), _context(), data, now=utcnow())

@@ -1,0 +1,187 @@
+"""Certificates and letters as PDF (fpdf2), every font embedded and subset.
+
+A document is laid out on one A4 page: title, document number, the holder's data in a table,
+free paragraphs, a verification QR code with the same code printed beside it, the issuer and
+date at the bottom right, and an empty box where the seal's signature appearance goes (and,
+for letters, a box for the signer's handwriting and signature).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import qrcode
+import qrcode.constants
+from fpdf import FPDF, FontFace
+
+from seals.fonts import FontSet
+
+FONT = "cjk"
+FONT_FULL = "cjkfull"
+MM_TO_PT = 72 / 25.4
+PAGE_HEIGHT_MM = 297.0
+_HEADINGS = FontFace(emphasis="", fill_color=(240, 240, 240))
+SEAL_SIZE_MM = 42.0
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle on page 1 in PDF points from the bottom-left corner (x1, y1, x2, y2)."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (round(self.x1), round(self.y1), round(self.x2), round(self.y2))
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    """Everything printed on a document."""
+
+    title: str
+    number: str  # the document's own number, e.g. 番气证〔2026〕0001号
+    issuer: str
+    issued_on: dt.date
+    fields: list[tuple[str, str]]  # the holder's data: label, value
+    paragraphs: list[str] = field(default_factory=list)
+    table: list[list[str]] = field(default_factory=list)  # first row is the header
+    verify_url: str = ""
+    verify_code: str = ""
+    signer_box: bool = False  # leave room for a personal signature (letters)
+
+
+@dataclass(frozen=True)
+class RenderedDocument:
+    pdf: bytes
+    seal_box: Box
+    signer_box: Box | None
+
+
+def _box_from_mm(x: float, y_top: float, w: float, h: float) -> Box:
+    return Box(
+        x * MM_TO_PT,
+        (PAGE_HEIGHT_MM - y_top - h) * MM_TO_PT,
+        (x + w) * MM_TO_PT,
+        (PAGE_HEIGHT_MM - y_top) * MM_TO_PT,
+    )
+
+
+def _qr_image(url: str) -> Any:
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=4, border=2)
+    code.add_data(url)
+    code.make(fit=True)
+    return code.make_image(fill_color="black", back_color="white").get_image()
+
+
+def _all_text(spec: DocumentSpec) -> str:
+    parts = [spec.title, spec.number, spec.issuer, spec.verify_code, *spec.paragraphs]
+    parts += [t for row in spec.fields for t in row]
+    parts += [t for row in spec.table for t in row]
+    return "".join(parts)
+
+
+def render_document(spec: DocumentSpec, fonts: FontSet) -> RenderedDocument:
+    """Lay the document out on one A4 page; returns the PDF and where the seal goes."""
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.set_creator("禺好办")
+    pdf.set_title(spec.title)
+    pdf.set_auto_page_break(False)
+    # Fixed dates keep output deterministic; the signature carries the real signing time.
+    pdf.set_creation_date(dt.datetime.combine(spec.issued_on, dt.time(), tzinfo=dt.UTC))
+    fonts.add_to_pdf(pdf, FONT)
+    if not fonts.covers(_all_text(spec)):
+        # A character outside GB 2312 (a rare name): let fpdf2 take it from the full font.
+        fonts.add_to_pdf(pdf, FONT_FULL, full=True)
+        pdf.set_fallback_fonts([FONT_FULL])
+    pdf.add_page()
+    pdf.set_margins(20, 20, 20)
+
+    pdf.set_draw_color(180, 30, 35)
+    pdf.set_line_width(0.8)
+    pdf.rect(10, 10, 190, 277)
+    pdf.set_line_width(0.3)
+    pdf.rect(12, 12, 186, 273)
+
+    pdf.set_font(FONT, size=24)
+    pdf.set_y(28)
+    pdf.cell(0, 12, spec.title, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(FONT, size=11)
+    pdf.cell(0, 8, spec.number, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(6)
+
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_font(FONT, size=11)
+    with pdf.table(
+        col_widths=(45, 125),
+        text_align=("CENTER", "LEFT"),
+        line_height=8,
+        first_row_as_headings=False,
+    ) as table:
+        for label, value in spec.fields:
+            row = table.row()
+            row.cell(label)
+            row.cell(value)
+    pdf.ln(4)
+    for paragraph in spec.paragraphs:
+        pdf.multi_cell(0, 7, "　　" + paragraph, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+    if spec.table:
+        pdf.ln(2)
+        with pdf.table(line_height=7, text_align="CENTER", headings_style=_HEADINGS) as table:
+            for cells in spec.table:
+                row = table.row()
+                for text in cells:
+                    row.cell(text)
+
+    # The issuer and date sit under the seal, as on paper.
+    seal_x, seal_top = 140.0, 222.0
+    pdf.set_font(FONT, size=12)
+    pdf.set_xy(118, seal_top + 16)
+    pdf.cell(72, 7, spec.issuer, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_xy(118, seal_top + 24)
+    issued = f"{spec.issued_on.year}年{spec.issued_on.month}月{spec.issued_on.day}日"
+    pdf.cell(72, 7, issued, align="C")
+
+    signer_box = None
+    if spec.signer_box:
+        pdf.set_xy(24, seal_top + 2)
+        pdf.cell(40, 7, "承诺人（签名）：")
+        signer_box = _box_from_mm(24, seal_top + 10, 60, 24)
+
+    if spec.verify_url:
+        pdf.image(
+            _qr_image(spec.verify_url), x=22 if not spec.signer_box else 90, y=250, w=28, h=28
+        )
+        pdf.set_font(FONT, size=8)
+        x_text = 52 if not spec.signer_box else 120
+        pdf.set_xy(x_text, 262)
+        pdf.cell(0, 5, "扫码或访问以下地址核验真伪：", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_x(x_text)
+        pdf.cell(0, 5, spec.verify_url, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_x(x_text)
+        pdf.cell(0, 5, f"核验码：{spec.verify_code}")
+
+    seal_box = _box_from_mm(seal_x, seal_top, SEAL_SIZE_MM, SEAL_SIZE_MM)
+    return RenderedDocument(pdf=bytes(pdf.output()), seal_box=seal_box, signer_box=signer_box)
+
+
+def handwriting_to_rgba(png: bytes, *, max_pixels: int = 1200 * 600) -> Any:
+    """The applicant's handwriting (a canvas PNG) with white made transparent."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    if image.width * image.height > max_pixels:
+        image.thumbnail((1200, 600))
+    image = image.convert("RGBA")
+    pixels = image.getdata()
+    image.putdata(
+        [(r, g, b, 0) if r > 235 and g > 235 and b > 235 else (r, g, b, a) for r, g, b, a in pixels]
+    )
+    return image

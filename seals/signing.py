@@ -1,0 +1,189 @@
+"""PAdES signatures with pyHanko, the key staying in its provider.
+
+Seals sign as a certification signature (DocMDP: no changes allowed) with the seal image as the
+visible appearance. A letter first carries the applicant's signature as the certification
+signature allowing only further signatures, then the department's seal as an approval
+signature that locks the document. Revocation data of the chain is embedded (PAdES B-LT), and
+with a timestamp authority the signature is timestamped and a document timestamp added
+(B-T / B-LTA).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from asn1crypto import algos
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.images import PdfImage
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
+from pyhanko.sign.fields import MDPPerm, SigFieldSpec
+from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.stamp import StaticStampStyle
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from seals.documents import Box
+from seals.keys import ECDSA_P256, KeyProvider, KeyRef
+
+ECDSA_SIGNATURE_PLACEHOLDER = 72  # the longest DER ECDSA P-256 signature
+
+
+def to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def to_asn1_crl(crl: x509.CertificateRevocationList) -> asn1_crl.CertificateList:
+    return asn1_crl.CertificateList.load(crl.public_bytes(serialization.Encoding.DER))
+
+
+class ProviderSigner(Signer):
+    """A pyHanko signer whose raw signatures come from a key provider."""
+
+    def __init__(
+        self,
+        provider: KeyProvider,
+        key: KeyRef,
+        certificate: x509.Certificate,
+        chain: list[x509.Certificate],
+    ) -> None:
+        mechanism = "sha256_ecdsa" if key.algorithm == ECDSA_P256 else "sha256_rsa"
+        super().__init__(
+            signing_cert=to_asn1_cert(certificate),
+            cert_registry=SimpleCertificateStore.from_certs([to_asn1_cert(c) for c in chain]),
+            signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": mechanism}),
+            embed_roots=True,
+        )
+        self._provider = provider
+        self._key = key
+
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
+        if dry_run:
+            return bytes(ECDSA_SIGNATURE_PLACEHOLDER if self._key.algorithm == ECDSA_P256 else 256)
+        return self._provider.sign(self._key, data, digest_algorithm)
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """What validation trusts and knows: roots, intermediates and current CRLs."""
+
+    roots: list[x509.Certificate]
+    intermediates: list[x509.Certificate]
+    crls: list[x509.CertificateRevocationList]
+
+    def context(self, *, moment: Any = None, for_embedding: bool = False) -> ValidationContext:
+        """A pyHanko validation context that never fetches over the network."""
+        kwargs: dict[str, Any] = {}
+        if moment is not None:
+            kwargs["moment"] = moment
+        return ValidationContext(
+            trust_roots=[to_asn1_cert(c) for c in self.roots],
+            other_certs=[to_asn1_cert(c) for c in self.intermediates],
+            crls=[to_asn1_crl(c) for c in self.crls],
+            allow_fetching=False,
+            # Embedding wants every certificate's revocation data present; checking tolerates
+            # a CRL that is not at hand (the registry check covers revoked seals).
+            revocation_mode="hard-fail" if for_embedding else "soft-fail",
+            **kwargs,
+        )
+
+
+def timestamper_for(url: str | None) -> TimeStamper | None:
+    return HTTPTimeStamper(url) if url else None
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """Where the signature shows and what it shows: an RGBA image in a box on page 1."""
+
+    box: Box
+    image: Any  # PIL.Image.Image
+
+
+def sign_pdf(
+    pdf_bytes: bytes,
+    signer: Signer,
+    *,
+    field_name: str,
+    appearance: Appearance | None,
+    trust: TrustSettings,
+    certify: bool,
+    permissions: MDPPerm = MDPPerm.NO_CHANGES,
+    lock_document: bool = False,
+    reason: str | None = None,
+    location: str | None = None,
+    name: str | None = None,
+    timestamper: TimeStamper | None = None,
+    extra_fields: list[SigFieldSpec] | None = None,
+    existing_field: bool = False,
+) -> bytes:
+    """Sign `pdf_bytes` in an incremental update; returns the signed file.
+
+    `extra_fields` are empty signature fields created in the same revision (the seal's field,
+    locked in advance, when an applicant signs first); `existing_field` signs such a field.
+    """
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf_bytes), strict=False)
+    if timestamper is None:
+        # B-LT without a timestamp authority: the chain's certificates and CRLs go into the
+        # DSS in the same revision as the signature, so the signature covers them and the
+        # whole file ("Total document signed"), and the document validates offline later.
+        DocumentSecurityStore.supply_dss_in_writer(
+            writer,
+            None,
+            certs=[to_asn1_cert(c) for c in [*trust.intermediates, *trust.roots]]
+            + list(signer.cert_registry)
+            + [signer.signing_cert],
+            crls=[to_asn1_crl(c) for c in trust.crls],
+        )
+    for spec in extra_fields or []:
+        fields.append_signature_field(writer, spec)
+    field_spec = None
+    stamp_style = None
+    if appearance is not None and not existing_field:
+        field_lock = None
+        if lock_document:
+            field_lock = fields.FieldMDPSpec(fields.FieldMDPAction.ALL)
+        field_spec = SigFieldSpec(
+            field_name,
+            on_page=0,
+            box=appearance.box.as_tuple(),
+            field_mdp_spec=field_lock,
+            doc_mdp_update_value=MDPPerm.NO_CHANGES if lock_document else None,
+        )
+    if appearance is not None:
+        stamp_style = StaticStampStyle(
+            background=PdfImage(appearance.image, writer=writer), border_width=0
+        )
+    metadata = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        certify=certify,
+        docmdp_permissions=permissions,
+        reason=reason,
+        location=location,
+        name=name,
+        # With a timestamp authority pyHanko adds the DSS and a document timestamp after the
+        # signature (B-LTA); otherwise the DSS was written above.
+        embed_validation_info=timestamper is not None,
+        validation_context=trust.context(for_embedding=True) if timestamper is not None else None,
+        use_pades_lta=timestamper is not None,
+    )
+    pdf_signer = signers.PdfSigner(
+        metadata,
+        signer=signer,
+        stamp_style=stamp_style,
+        new_field_spec=field_spec,
+        timestamper=timestamper,
+    )
+    output = pdf_signer.sign_pdf(writer, in_place=False)
+    return output.getvalue()  # type: ignore[no-any-return]
