@@ -1,0 +1,518 @@
+"""Eligibility criteria: a whitelisted JSON-Logic-like expression tree, two evaluators.
+
+A policy's criteria are a list of criteria, all of which must hold; each has a Chinese label,
+its source clause (文号 and article) and one expression:
+
+    {"and": [e, ...]}  {"or": [e, ...]}  {"not": e}
+    {"==": [{"var": f}, v]}  and  "!=", "<", "<=", ">", ">="
+    {"between": [{"var": f}, low, high]}          inclusive at both ends
+    {"in": [{"var": f}, [v, ...]]}
+    {"industry_prefix": ["H61", "H62"]}           GB/T 4754 prefix of the industry code
+    {"has_tag": "高新技术企业"}
+
+Fields: industry_code, town, size_class (text: ==, !=, in); established_on (ISO date);
+employees, revenue_yuan (integers). Nothing else parses: the tree is data, never code.
+
+Both evaluators use Kleene's three-valued logic, where a field the profile lacks (NULL) makes a
+comparison unknown: `to_sql` builds one SQLAlchemy expression for set-based matching in the
+database (SQL's own NULL logic), `evaluate` the same in Python for one profile. A randomised
+test keeps them in agreement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_
+
+from app.policies import reference
+from app.policies.errors import InvalidCriteria
+
+TEXT_FIELDS = {"industry_code", "town", "size_class"}
+INT_FIELDS = {"employees", "revenue_yuan"}
+DATE_FIELDS = {"established_on"}
+FIELDS = TEXT_FIELDS | INT_FIELDS | DATE_FIELDS
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+FIELD_LABELS = {
+    "industry_code": "行业",
+    "town": "注册镇街",
+    "size_class": "企业规模",
+    "established_on": "成立日期",
+    "employees": "从业人数",
+    "revenue_yuan": "年营业收入（元）",
+}
+MAX_DEPTH = 8
+MAX_NODES = 200
+MAX_CRITERIA = 20
+
+
+class Tri(enum.StrEnum):
+    PASS = "P"
+    FAIL = "F"
+    UNKNOWN = "U"
+
+    @property
+    def label(self) -> str:
+        return {"P": "符合", "F": "不符合", "U": "信息不足"}[self.value]
+
+
+def tri(value: bool | None) -> Tri:
+    return Tri.UNKNOWN if value is None else (Tri.PASS if value else Tri.FAIL)
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+def _fail(path: str, message: str) -> InvalidCriteria:
+    return InvalidCriteria(f"政策适用条件有误：{message}", field=path, reason=message)
+
+
+def _literal(field: str, value: Any, path: str) -> Any:
+    """The literal checked for the field's type; dates become `date`."""
+    if field in INT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int) or not (0 <= value < 10**15):
+            raise _fail(path, f"{FIELD_LABELS[field]}须为非负整数")
+        return value
+    if field in DATE_FIELDS:
+        try:
+            return dt.date.fromisoformat(value) if isinstance(value, str) else _bad()
+        except ValueError:
+            raise _fail(path, "日期格式应为 YYYY-MM-DD") from None
+    if not isinstance(value, str):
+        raise _fail(path, f"{FIELD_LABELS[field]}须为文本")
+    if field == "town" and value not in reference.TOWNS:
+        raise _fail(path, f"未知的镇街：{value}")
+    if field == "size_class" and value not in {s.value for s in reference.SizeClass}:
+        raise _fail(path, f"未知的企业规模：{value}")
+    if field == "industry_code":
+        code = reference.normalise_industry_code(value)
+        if not reference.is_valid_industry_code(code):
+            raise _fail(path, f"未知的行业代码：{value}")
+        return code
+    return value
+
+
+def _bad() -> Any:
+    raise ValueError
+
+
+def _var(node: Any, path: str) -> str:
+    if not (isinstance(node, Mapping) and set(node) == {"var"} and node["var"] in FIELDS):
+        raise _fail(path, f'应为字段引用 {{"var": ...}}，可用字段：{", ".join(sorted(FIELDS))}')
+    return str(node["var"])
+
+
+def validate(
+    node: Any, path: str = "rule", *, depth: int = 0, counter: list[int] | None = None
+) -> Any:
+    """Check one expression and return it normalised (dates as ISO text, codes upper-cased)."""
+    counter = counter if counter is not None else [0]
+    counter[0] += 1
+    if depth > MAX_DEPTH or counter[0] > MAX_NODES:
+        raise _fail(path, "条件嵌套过深或过长")
+    if not isinstance(node, Mapping) or len(node) != 1:
+        raise _fail(path, "每个条件须为只含一个运算符的对象")
+    ((op, args),) = node.items()
+    if op in ("and", "or"):
+        if not isinstance(args, list) or not args:
+            raise _fail(path, f"{op} 需要至少一个子条件")
+        return {
+            op: [
+                validate(a, f"{path}.{op}[{i}]", depth=depth + 1, counter=counter)
+                for i, a in enumerate(args)
+            ]
+        }
+    if op == "not":
+        inner = args[0] if isinstance(args, list) and len(args) == 1 else args
+        return {"not": validate(inner, f"{path}.not", depth=depth + 1, counter=counter)}
+    if op in COMPARISONS:
+        if not isinstance(args, list) or len(args) != 2:
+            raise _fail(path, f"{op} 需要两个参数")
+        field = _var(args[0], f"{path}.{op}[0]")
+        if op not in ("==", "!=") and field in TEXT_FIELDS:
+            raise _fail(path, f"{FIELD_LABELS[field]}只能比较是否相等")
+        return {op: [{"var": field}, _json(_literal(field, args[1], f"{path}.{op}[1]"))]}
+    if op == "between":
+        if not isinstance(args, list) or len(args) != 3:
+            raise _fail(path, "between 需要字段、下限、上限三个参数")
+        field = _var(args[0], f"{path}.between[0]")
+        if field in TEXT_FIELDS:
+            raise _fail(path, f"{FIELD_LABELS[field]}不能用范围")
+        low = _literal(field, args[1], f"{path}.between[1]")
+        high = _literal(field, args[2], f"{path}.between[2]")
+        if low > high:
+            raise _fail(path, f"{FIELD_LABELS[field]}范围为空：下限大于上限")
+        return {"between": [{"var": field}, _json(low), _json(high)]}
+    if op == "in":
+        if not isinstance(args, list) or len(args) != 2 or not isinstance(args[1], list):
+            raise _fail(path, "in 需要字段和取值列表")
+        field = _var(args[0], f"{path}.in[0]")
+        if not args[1]:
+            raise _fail(path, "取值列表为空")
+        values = [_json(_literal(field, v, f"{path}.in[1][{i}]")) for i, v in enumerate(args[1])]
+        return {"in": [{"var": field}, sorted(set(values))]}
+    if op == "industry_prefix":
+        prefixes = args if isinstance(args, list) else [args]
+        if not prefixes:
+            raise _fail(path, "行业代码列表为空")
+        out = []
+        for i, raw in enumerate(prefixes):
+            if not isinstance(raw, str):
+                raise _fail(f"{path}.industry_prefix[{i}]", "行业代码须为文本")
+            code = reference.normalise_industry_code(raw)
+            if not reference.is_valid_industry_code(code):
+                raise _fail(f"{path}.industry_prefix[{i}]", f"未知的行业代码：{raw}")
+            out.append(code)
+        return {"industry_prefix": sorted(set(out))}
+    if op == "has_tag":
+        if args not in reference.TAGS:
+            raise _fail(path, f"未知的企业标签：{args}")
+        return {"has_tag": args}
+    raise _fail(path, f"不支持的运算符：{op}")
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One labelled criterion of a policy."""
+
+    id: str
+    label: str
+    rule: dict[str, Any]
+    doc: str = ""
+    article: str = ""
+    # Shown to an enterprise that fails only this criterion ("若取得高新技术企业认定即可申报").
+    hint: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "rule": self.rule,
+            "source": {"doc": self.doc, "article": self.article},
+            "hint": self.hint,
+        }
+
+
+def parse_criteria(raw: Any, *, default_doc: str = "") -> list[Criterion]:
+    """Validate a list of criteria; raise InvalidCriteria naming the field at fault."""
+    if not isinstance(raw, list):
+        raise _fail("criteria", "适用条件须为列表")
+    if len(raw) > MAX_CRITERIA:
+        raise _fail("criteria", f"适用条件最多 {MAX_CRITERIA} 项")
+    out: list[Criterion] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        path = f"criteria[{index}]"
+        if not isinstance(item, Mapping):
+            raise _fail(path, "每项条件须为对象")
+        unknown = set(item) - {"id", "label", "rule", "source", "hint"}
+        if unknown:
+            raise _fail(path, f"未知字段：{', '.join(sorted(unknown))}")
+        label = item.get("label")
+        if not isinstance(label, str) or not label.strip() or len(label) > 64:
+            raise _fail(f"{path}.label", "须有中文说明（不超过64字）")
+        cid = item.get("id") or f"c{index + 1}"
+        if not isinstance(cid, str) or len(cid) > 32 or cid in seen:
+            raise _fail(f"{path}.id", "条件编号须唯一")
+        seen.add(cid)
+        source = item.get("source") or {}
+        if not isinstance(source, Mapping) or set(source) - {"doc", "article"}:
+            raise _fail(f"{path}.source", "来源须为 {doc, article}")
+        doc, article = source.get("doc") or default_doc, source.get("article") or ""
+        hint = item.get("hint") or ""
+        if not all(isinstance(v, str) and len(v) <= 128 for v in (doc, article, hint)):
+            raise _fail(f"{path}.source", "来源与提示须为文本")
+        rule = validate(item.get("rule"), f"{path}.rule")
+        out.append(Criterion(cid, label.strip(), rule, doc, article, hint))
+    return out
+
+
+def load(stored: Sequence[Mapping[str, Any]]) -> list[Criterion]:
+    """Criteria as stored (already validated) back to objects."""
+    return [
+        Criterion(
+            id=c["id"],
+            label=c["label"],
+            rule=c["rule"],
+            doc=c.get("source", {}).get("doc", ""),
+            article=c.get("source", {}).get("article", ""),
+            hint=c.get("hint", ""),
+        )
+        for c in stored
+    ]
+
+
+# -- the structured form an officer fills in -------------------------------------------------
+
+STRUCTURED_KEYS = {
+    "industry_include",
+    "industry_exclude",
+    "size_classes",
+    "towns",
+    "tags_all",
+    "tags_any",
+    "tags_none",
+    "established_before",
+    "established_after",
+    "employees_min",
+    "employees_max",
+    "revenue_min_yuan",
+    "revenue_max_yuan",
+    "article",
+}
+
+
+def _range_rule(field: str, low: Any, high: Any) -> dict[str, Any]:
+    if low is not None and high is not None:
+        return {"between": [{"var": field}, low, high]}
+    if low is not None:
+        return {">=": [{"var": field}, low]}
+    return {"<=": [{"var": field}, high]}
+
+
+def from_structured(form: Mapping[str, Any], *, doc: str) -> list[Criterion]:
+    """Criteria from the form's fields (industries, sizes, towns, tags, dates, ranges).
+
+    Contradictions are refused: an included industry inside an excluded one, a tag both
+    required and excluded, an empty range.
+    """
+    unknown = set(form) - STRUCTURED_KEYS
+    if unknown:
+        raise _fail("criteria_form", f"未知字段：{', '.join(sorted(unknown))}")
+    article = str(form.get("article") or "")
+    raw: list[dict[str, Any]] = []
+
+    def add(cid: str, label: str, rule: dict[str, Any], hint: str = "") -> None:
+        raw.append(
+            {
+                "id": cid,
+                "label": label,
+                "rule": rule,
+                "hint": hint,
+                "source": {"doc": doc, "article": article},
+            }
+        )
+
+    include = [reference.normalise_industry_code(c) for c in form.get("industry_include") or []]
+    exclude = [reference.normalise_industry_code(c) for c in form.get("industry_exclude") or []]
+    for name, codes in (("industry_include", include), ("industry_exclude", exclude)):
+        for i, code in enumerate(codes):
+            if not reference.is_valid_industry_code(code):
+                raise _fail(f"criteria_form.{name}[{i}]", f"未知的行业代码：{code}")
+    for i, code in enumerate(include):
+        if any(code.startswith(x) for x in exclude):
+            raise _fail(f"criteria_form.industry_include[{i}]", f"行业 {code} 同时被排除，条件矛盾")
+    if include:
+        names = "、".join(reference.industry_label(c) for c in include)
+        add("industry", f"属于{names}", {"industry_prefix": include})
+    if exclude:
+        names = "、".join(reference.industry_label(c) for c in exclude)
+        add("industry_exclude", f"不属于{names}", {"not": {"industry_prefix": exclude}})
+    sizes = form.get("size_classes")
+    if sizes is not None:
+        if not sizes:
+            raise _fail("criteria_form.size_classes", "企业规模列表为空")
+        known = {s.value for s in reference.SizeClass}
+        bad = [s for s in sizes if s not in known]
+        if bad:
+            raise _fail("criteria_form.size_classes", f"未知的企业规模：{bad[0]}")
+        labels = "或".join(reference.SizeClass(s).label for s in sizes)
+        add("size", f"{labels}企业", {"in": [{"var": "size_class"}, list(sizes)]})
+    towns = form.get("towns")
+    if towns is not None:
+        if not towns:
+            raise _fail("criteria_form.towns", "镇街列表为空")
+        add("town", f"注册于{'、'.join(towns)}", {"in": [{"var": "town"}, list(towns)]})
+    tags_all = list(form.get("tags_all") or [])
+    tags_any = list(form.get("tags_any") or [])
+    tags_none = list(form.get("tags_none") or [])
+    clash = (set(tags_all) | set(tags_any)) & set(tags_none)
+    if clash:
+        names = "、".join(sorted(clash))
+        raise _fail("criteria_form.tags_none", f"标签既要求又排除，条件矛盾：{names}")
+    for tag in tags_all:
+        add(
+            f"tag_{reference.TAGS.index(tag) if tag in reference.TAGS else tag}",
+            f"具有{tag}资质",
+            {"has_tag": tag},
+            hint=f"若取得{tag}认定即可申报",
+        )
+    if tags_any:
+        either = "或".join(tags_any)
+        rule = {"or": [{"has_tag": t} for t in tags_any]}
+        add("tags_any", f"具有{either}之一", rule, hint=f"若取得{either}认定即可申报")
+    if tags_none:
+        add(
+            "tags_none",
+            f"不属于{'、'.join(tags_none)}",
+            {"not": {"or": [{"has_tag": t} for t in tags_none]}},
+        )
+    after, before = form.get("established_after"), form.get("established_before")
+    if after is not None or before is not None:
+        if after is not None and before is not None and str(after) > str(before):
+            raise _fail("criteria_form.established_after", "成立日期范围为空：起始晚于截止")
+        parts = ([f"{after}及以后"] if after else []) + ([f"{before}及以前"] if before else [])
+        add(
+            "established",
+            f"成立于{'、'.join(parts)}",
+            _range_rule("established_on", _iso(after), _iso(before)),
+        )
+    for field, low_key, high_key, unit in (
+        ("employees", "employees_min", "employees_max", "人"),
+        ("revenue_yuan", "revenue_min_yuan", "revenue_max_yuan", "元"),
+    ):
+        low, high = form.get(low_key), form.get(high_key)
+        if low is None and high is None:
+            continue
+        if low is not None and high is not None and low > high:
+            raise _fail(f"criteria_form.{low_key}", f"{FIELD_LABELS[field]}范围为空：下限大于上限")
+        text = "至".join(str(v) for v in (low, high) if v is not None)
+        bound = "以上" if high is None else ("以下" if low is None else "")
+        add(
+            field,
+            f"{FIELD_LABELS[field].split('（')[0]}{text}{unit}{bound}（含）",
+            _range_rule(field, low, high),
+        )
+    if not raw:
+        raise _fail("criteria_form", "至少需要一项适用条件")
+    return parse_criteria(raw, default_doc=doc)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
+# -- Python evaluation -------------------------------------------------------------------------
+
+
+def _and(values: list[bool | None]) -> bool | None:
+    if any(v is False for v in values):
+        return False
+    return None if any(v is None for v in values) else True
+
+
+def _or(values: list[bool | None]) -> bool | None:
+    if any(v is True for v in values):
+        return True
+    return None if any(v is None for v in values) else False
+
+
+def _field_value(profile: Mapping[str, Any], field: str) -> Any:
+    value = profile.get(field)
+    if field in DATE_FIELDS and isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    return value
+
+
+def _coerce(field: str, value: Any) -> Any:
+    return dt.date.fromisoformat(value) if field in DATE_FIELDS else value
+
+
+def evaluate(node: Mapping[str, Any], profile: Mapping[str, Any]) -> bool | None:
+    """Evaluate a validated expression on one profile; None means unknown."""
+    ((op, args),) = node.items()
+    if op == "and":
+        return _and([evaluate(a, profile) for a in args])
+    if op == "or":
+        return _or([evaluate(a, profile) for a in args])
+    if op == "not":
+        inner = evaluate(args, profile)
+        return None if inner is None else not inner
+    if op == "industry_prefix":
+        code = profile.get("industry_code")
+        return None if code is None else any(code.startswith(p) for p in args)
+    if op == "has_tag":
+        bits = profile.get("tag_bits")
+        return None if bits is None else bool(bits & reference.TAG_BITS[args])
+    field = args[0]["var"]
+    value = _field_value(profile, field)
+    if value is None:
+        return None
+    if op == "between":
+        return bool(_coerce(field, args[1]) <= value <= _coerce(field, args[2]))
+    if op == "in":
+        return value in {_coerce(field, v) for v in args[1]}
+    other = _coerce(field, args[1])
+    return {
+        "==": value == other,
+        "!=": value != other,
+        "<": value < other,
+        "<=": value <= other,
+        ">": value > other,
+        ">=": value >= other,
+    }[op]
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    criterion: Criterion
+    result: Tri
+
+
+def evaluate_all(
+    criteria: Sequence[Criterion], profile: Mapping[str, Any]
+) -> list[CriterionResult]:
+    """Each criterion's three-valued result for one profile."""
+    return [CriterionResult(c, tri(evaluate(c.rule, profile))) for c in criteria]
+
+
+def results_string(results: Sequence[CriterionResult]) -> str:
+    return "".join(r.result.value for r in results)
+
+
+# -- SQL compilation ---------------------------------------------------------------------------
+
+
+def to_sql(node: Mapping[str, Any], columns: Mapping[str, Any]) -> ColumnElement[bool]:
+    """The same expression as SQL over `columns` (field name -> column), NULL = unknown."""
+    ((op, args),) = node.items()
+    if op == "and":
+        return and_(*[to_sql(a, columns) for a in args])
+    if op == "or":
+        return or_(*[to_sql(a, columns) for a in args])
+    if op == "not":
+        return not_(to_sql(args, columns))
+    if op == "industry_prefix":
+        column = columns["industry_code"]
+        tests = [func.substr(column, 1, len(p)) == p for p in args]
+        return tests[0] if len(tests) == 1 else or_(*tests)
+    if op == "has_tag":
+        return columns["tag_bits"].op("&")(reference.TAG_BITS[args]) != 0
+    field = args[0]["var"]
+    column = columns[field]
+    if op == "between":
+        return column.between(_coerce(field, args[1]), _coerce(field, args[2]))
+    if op == "in":
+        return column.in_([_coerce(field, v) for v in args[1]])
+    other = _coerce(field, args[1])
+    return {
+        "==": column == other,
+        "!=": column != other,
+        "<": column < other,
+        "<=": column <= other,
+        ">": column > other,
+        ">=": column >= other,
+    }[op]
+
+
+def result_sql(rule: Mapping[str, Any], columns: Mapping[str, Any]) -> ColumnElement[str]:
+    """'P', 'F' or 'U' for one criterion, in SQL."""
+    expression = to_sql(rule, columns)
+    return case((expression, literal("P")), (not_(expression), literal("F")), else_=literal("U"))
+
+
+def results_sql(criteria: Sequence[Criterion], columns: Mapping[str, Any]) -> ColumnElement[str]:
+    """The per-criterion results string ("PPUP") of every row, in SQL."""
+    parts = [result_sql(c.rule, columns) for c in criteria]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.concat(part)
+    return out

@@ -1,0 +1,418 @@
+"""Policies: the officer's API (department-scoped), the enterprise feed, the public calculator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import delete, select
+
+from app.db import get_session, utcnow
+from app.enterprises.models import BindingRole, RegistryEnterprise
+from app.enterprises.service import require_enterprise_access
+from app.errors import NotFound
+from app.policies import jobs, matching, profiles, reference, service
+from app.policies.models import (
+    EnterpriseProfile,
+    Policy,
+    PolicyStatus,
+    ProfileChange,
+    PushOptOut,
+    ReceivingAccount,
+)
+from app.security import get_cipher
+from blueprints.authz import (
+    citizen_required,
+    current_principal,
+    public,
+    require_scope,
+    staff_required,
+)
+from blueprints.policies import schemas
+
+blp = Blueprint("policies", __name__, url_prefix="", description="惠企政策与精准推送")
+
+OFFICER = "policy_officer"
+_POLICY_FIELDS = service.EDITABLE
+
+
+def _policy_out(policy: Policy) -> dict[str, Any]:
+    session = get_session()
+    out = {k: getattr(policy, k) for k in (*_POLICY_FIELDS, "id", "department_id")}
+    out |= {
+        "status": service.effective_status(policy, utcnow()).value,
+        "published_at": policy.published_at,
+        "criteria_version": policy.criteria_version,
+        "criteria": [c.as_json() for c in service.current_criteria(session, policy)],
+    }
+    return out
+
+
+def _officer_policy(policy_id: int) -> Policy:
+    policy = service.get_policy(get_session(), policy_id)
+    require_scope([OFFICER], policy.department_id)
+    return policy
+
+
+def _fields(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k in _POLICY_FIELDS}
+
+
+# -- policy officers ---------------------------------------------------------------------------
+
+
+@blp.route("/staff/policies")
+class Policies(MethodView):
+    @blp.arguments(schemas.PolicyListArgs, location="query")
+    @blp.response(200, schemas.PolicyOut(many=True))
+    @staff_required(OFFICER)
+    def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """The department's policies, newest first."""
+        require_scope([OFFICER], args["department_id"])
+        query = select(Policy).where(Policy.department_id == args["department_id"])
+        if "status" in args:
+            query = query.where(Policy.status == args["status"])
+        policies = get_session().scalars(query.order_by(Policy.id.desc()).limit(500))
+        return [_policy_out(p) for p in policies]
+
+    @blp.arguments(schemas.PolicyCreateIn)
+    @blp.response(201, schemas.PolicyOut)
+    @blp.alt_response(422, description="条件有误（字段见 details.field）")
+    @blp.alt_response(403, description="其他部门")
+    @staff_required(OFFICER)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a draft policy with its first criteria version."""
+        require_scope([OFFICER], body["department_id"])
+        session = get_session()
+        criteria = service.parse_input_criteria(body, body["doc_number"])
+        policy = service.create_policy(
+            session,
+            department_id=body["department_id"],
+            fields=_fields(body),
+            criteria=criteria,
+            staff_id=current_principal().id,
+            now=utcnow(),
+        )
+        session.commit()
+        return _policy_out(policy)
+
+
+@blp.route("/staff/policies/<int:policy_id>")
+class PolicyItem(MethodView):
+    @blp.response(200, schemas.PolicyOut)
+    @staff_required(OFFICER)
+    def get(self, policy_id: int) -> dict[str, Any]:
+        """One policy with its current criteria."""
+        return _policy_out(_officer_policy(policy_id))
+
+    @blp.arguments(schemas.PolicyEditIn)
+    @blp.response(200, schemas.PolicyOut)
+    @blp.alt_response(409, description="已撤回或已过期")
+    @staff_required(OFFICER)
+    def patch(self, body: dict[str, Any], policy_id: int) -> dict[str, Any]:
+        """Edit; new criteria become a new version (re-matched at once if published)."""
+        policy = _officer_policy(policy_id)
+        session = get_session()
+        criteria = service.parse_input_criteria(body, body.get("doc_number", policy.doc_number))
+        service.edit_policy(
+            session,
+            policy,
+            fields=_fields(body),
+            criteria=criteria,
+            staff_id=current_principal().id,
+            now=utcnow(),
+        )
+        session.commit()
+        jobs.kick()
+        return _policy_out(policy)
+
+
+@blp.route("/staff/policies/<int:policy_id>/preview")
+class PolicyPreview(MethodView):
+    @blp.response(200, schemas.PreviewOut)
+    @staff_required(OFFICER)
+    def get(self, policy_id: int) -> matching.Preview:
+        """How many enterprises match now (eligible, maybe, near misses per criterion)."""
+        return service.preview(get_session(), _officer_policy(policy_id))
+
+
+@blp.route("/staff/policies/<int:policy_id>/publish")
+class PolicyPublish(MethodView):
+    @blp.response(200, schemas.PublishOut)
+    @blp.alt_response(409, description="不是草稿，或已过有效期")
+    @staff_required(OFFICER)
+    def post(self, policy_id: int) -> dict[str, Any]:
+        """Publish: match all enterprises and queue the pushes."""
+        policy = _officer_policy(policy_id)
+        session = get_session()
+        matched = service.publish(session, policy, staff_id=current_principal().id, now=utcnow())
+        session.commit()
+        jobs.kick()
+        return {"policy": _policy_out(policy), "matched": matched}
+
+
+@blp.route("/staff/policies/<int:policy_id>/withdraw")
+class PolicyWithdraw(MethodView):
+    @blp.arguments(schemas.WithdrawIn)
+    @blp.response(200, schemas.PolicyOut)
+    @blp.alt_response(409, description="未发布")
+    @staff_required(OFFICER)
+    def post(self, body: dict[str, Any], policy_id: int) -> dict[str, Any]:
+        """Withdraw a published policy; unsent pushes are cancelled."""
+        policy = _officer_policy(policy_id)
+        session = get_session()
+        service.withdraw(
+            session, policy, reason=body["reason"], staff_id=current_principal().id, now=utcnow()
+        )
+        session.commit()
+        return _policy_out(policy)
+
+
+@blp.route("/staff/policies/<int:policy_id>/stats")
+class PolicyReach(MethodView):
+    @blp.response(200, schemas.ReachOut)
+    @staff_required(OFFICER)
+    def get(self, policy_id: int) -> dict[str, int]:
+        """Reach: matched, pushed, delivered, read, applied (enterprises)."""
+        return service.reach(get_session(), _officer_policy(policy_id).id)
+
+
+@blp.route("/staff/policies/<int:policy_id>/beneficiaries.csv")
+class PolicyBeneficiaries(MethodView):
+    @blp.response(200, description="CSV（UTF-8 BOM）", content_type="text/csv")
+    @blp.alt_response(409, description="不是免申即享政策")
+    @staff_required(OFFICER)
+    def get(self, policy_id: int) -> Response:
+        """The 免申即享 beneficiary list (accounts masked)."""
+        policy = _officer_policy(policy_id)
+        body = "\ufeff" + service.beneficiaries_csv(get_session(), policy)
+        return Response(
+            body,
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename=policy-{policy.id}.csv"},
+        )
+
+
+# -- enterprise users --------------------------------------------------------------------------
+
+
+def _enterprise(enterprise_id: int, *, legal_rep_only: bool = False) -> EnterpriseProfile:
+    session = get_session()
+    roles = (
+        (BindingRole.LEGAL_REPRESENTATIVE,)
+        if legal_rep_only
+        else (BindingRole.LEGAL_REPRESENTATIVE, BindingRole.AGENT)
+    )
+    require_enterprise_access(session, current_principal().id, enterprise_id, roles=roles)
+    enterprise = session.get(RegistryEnterprise, enterprise_id)
+    assert enterprise is not None
+    return profiles.ensure_profile(session, enterprise, now=utcnow())
+
+
+@blp.route("/enterprises/<int:enterprise_id>/policy-profile")
+class EnterpriseProfileView(MethodView):
+    @blp.response(200, schemas.ProfileOut)
+    @citizen_required
+    def get(self, enterprise_id: int) -> EnterpriseProfile:
+        """The enterprise's profile as matching sees it."""
+        return _enterprise(enterprise_id)
+
+    @blp.arguments(schemas.ProfileIn)
+    @blp.response(200, schemas.ProfileOut)
+    @blp.alt_response(422, description="字段有误")
+    @citizen_required
+    def patch(self, body: dict[str, Any], enterprise_id: int) -> EnterpriseProfile:
+        """Update self-declared fields; recorded in the history and re-matched at once."""
+        profile = _enterprise(enterprise_id)
+        session = get_session()
+        values = profiles.clean(body, profiles.SELF_DECLARED)
+        profiles.update_profile(
+            session, profile, values, source="self", user_id=current_principal().id, now=utcnow()
+        )
+        session.commit()
+        jobs.kick()
+        return profile
+
+
+@blp.route("/enterprises/<int:enterprise_id>/policy-profile/history")
+class EnterpriseProfileHistory(MethodView):
+    @blp.response(200, schemas.ProfileChangeOut(many=True))
+    @citizen_required
+    def get(self, enterprise_id: int) -> list[ProfileChange]:
+        """Every change of the profile, newest first."""
+        _enterprise(enterprise_id)
+        return list(
+            get_session().scalars(
+                select(ProfileChange)
+                .where(ProfileChange.enterprise_id == enterprise_id)
+                .order_by(ProfileChange.id.desc())
+                .limit(200)
+            )
+        )
+
+
+@blp.route("/enterprises/<int:enterprise_id>/policy-feed")
+class Feed(MethodView):
+    @blp.arguments(schemas.FeedArgs, location="query")
+    @blp.response(200, schemas.FeedOut)
+    @citizen_required
+    def get(self, args: dict[str, Any], enterprise_id: int) -> dict[str, Any]:
+        """Policies matched to the enterprise, newest first, with reasons and unread count."""
+        _enterprise(enterprise_id)
+        size = args["page_size"]
+        items, total, unread = service.feed(
+            get_session(),
+            user_id=current_principal().id,
+            enterprise_id=enterprise_id,
+            now=utcnow(),
+            benefit_kind=args.get("benefit_kind"),
+            keyword=args.get("q"),
+            unread_only=args["unread"],
+            favourites_only=args["favourite"],
+            offset=(args["page"] - 1) * size,
+            limit=size,
+        )
+        return {"items": items, "total": total, "unread": unread}
+
+
+def _published(policy_id: int) -> Policy:
+    policy = get_session().get(Policy, policy_id)
+    if policy is None or policy.status is PolicyStatus.DRAFT:
+        raise NotFound("政策不存在", policy_id=policy_id)
+    return policy
+
+
+@blp.route("/enterprises/<int:enterprise_id>/policy-feed/<int:policy_id>")
+class FeedItem(MethodView):
+    @blp.response(200, schemas.PolicyDetailOut)
+    @citizen_required
+    def get(self, enterprise_id: int, policy_id: int) -> dict[str, Any]:
+        """A policy's detail and why the enterprise does (not) qualify, per criterion."""
+        _enterprise(enterprise_id)
+        policy = _published(policy_id)
+        explained = service.explain(get_session(), policy, enterprise_id, now=utcnow())
+        return {"policy": _policy_out(policy), **explained}
+
+    @blp.arguments(schemas.FeedMarkIn)
+    @blp.response(200, schemas.FeedMarkOut)
+    @blp.alt_response(404, description="该政策不在本企业的推送列表中")
+    @citizen_required
+    def put(self, body: dict[str, Any], enterprise_id: int, policy_id: int) -> Any:
+        """Mark read/unread and favourite."""
+        _enterprise(enterprise_id)
+        session = get_session()
+        mark = service.mark_feed(
+            session,
+            user_id=current_principal().id,
+            enterprise_id=enterprise_id,
+            policy_id=policy_id,
+            read=body.get("read"),
+            favourite=body.get("favourite"),
+            now=utcnow(),
+        )
+        session.commit()
+        return mark
+
+
+@blp.route("/enterprises/<int:enterprise_id>/policy-near-misses")
+class NearMisses(MethodView):
+    @blp.response(200, schemas.NearMissOut(many=True))
+    @citizen_required
+    def get(self, enterprise_id: int) -> list[dict[str, Any]]:
+        """Policies the enterprise misses by exactly one criterion, with what is missing."""
+        profile = _enterprise(enterprise_id)
+        return service.near_misses(get_session(), matching.profile_values(profile), now=utcnow())
+
+
+@blp.route("/enterprises/<int:enterprise_id>/policy-account")
+class Account(MethodView):
+    @blp.response(200, schemas.AccountOut)
+    @blp.alt_response(404, description="尚未确认收款账户")
+    @citizen_required
+    def get(self, enterprise_id: int) -> ReceivingAccount:
+        """The confirmed 免申即享 receiving account (masked)."""
+        _enterprise(enterprise_id)
+        account = get_session().get(ReceivingAccount, enterprise_id)
+        if account is None:
+            raise NotFound("尚未确认收款账户")
+        return account
+
+    @blp.arguments(schemas.AccountIn)
+    @blp.response(200, schemas.AccountOut)
+    @blp.alt_response(403, description="仅法定代表人可确认")
+    @citizen_required
+    def put(self, body: dict[str, Any], enterprise_id: int) -> ReceivingAccount:
+        """Confirm the receiving account (legal representative only); stored encrypted."""
+        _enterprise(enterprise_id, legal_rep_only=True)
+        session = get_session()
+        account = service.confirm_account(
+            session,
+            get_cipher(),
+            enterprise_id=enterprise_id,
+            user_id=current_principal().id,
+            now=utcnow(),
+            **body,
+        )
+        session.commit()
+        return account
+
+
+@blp.route("/enterprises/<int:enterprise_id>/policy-push-optout")
+class OptOut(MethodView):
+    @blp.response(200, schemas.OptOutOut)
+    @citizen_required
+    def put(self, enterprise_id: int) -> dict[str, bool]:
+        """Stop policy pushes to me for this enterprise (the feed stays)."""
+        _enterprise(enterprise_id)
+        session = get_session()
+        user_id = current_principal().id
+        exists = session.scalar(
+            select(PushOptOut.id).where(
+                PushOptOut.user_id == user_id, PushOptOut.enterprise_id == enterprise_id
+            )
+        )
+        if exists is None:
+            session.add(
+                PushOptOut(user_id=user_id, enterprise_id=enterprise_id, created_at=utcnow())
+            )
+        session.commit()
+        return {"opted_out": True}
+
+    @blp.response(200, schemas.OptOutOut)
+    @citizen_required
+    def delete(self, enterprise_id: int) -> dict[str, bool]:
+        """Receive policy pushes again."""
+        _enterprise(enterprise_id)
+        session = get_session()
+        session.execute(
+            delete(PushOptOut).where(
+                PushOptOut.user_id == current_principal().id,
+                PushOptOut.enterprise_id == enterprise_id,
+            )
+        )
+        session.commit()
+        return {"opted_out": False}
+
+
+# -- the public calculator ---------------------------------------------------------------------
+
+
+@blp.route("/policy-calculator")
+class Calculator(MethodView):
+    @blp.arguments(schemas.CalculatorIn)
+    @blp.response(200, schemas.CalculatorOut)
+    @blp.alt_response(422, description="字段有误")
+    @public
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """政策计算器: which active policies a typed-in profile would get; nothing is stored."""
+        values = profiles.clean(body, profiles.IMPORTED)
+        code = values.get("industry_code")
+        size = reference.size_class(code, values.get("employees"), values.get("revenue_yuan"))
+        tags = values.pop("tags", None)
+        profile = {name: values.get(name) for name in matching.PROFILE_FIELDS}
+        profile["size_class"] = size.value if size else None
+        profile["tag_bits"] = None if tags is None else reference.tags_to_bits(tags)
+        result = service.calculate(get_session(), profile, now=utcnow())
+        return {"size_class": profile["size_class"], **result}

@@ -1,0 +1,250 @@
+"""The push outbox: exactly once across a killed worker, opt-outs, grants, caps, quiet, rate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.enterprises.models import RegistryEnterprise
+from app.integrations.wechat import get_wechat
+from app.policies import push
+from app.policies.models import PolicyPush, PushOptOut, PushStatus
+
+SH = ZoneInfo("Asia/Shanghai")
+DAY = dt.datetime(2025, 3, 12, 10, 0, tzinfo=SH).astimezone(dt.UTC)  # a Wednesday, 10:00
+SETTINGS = push.PushSettings(lease_seconds=60)
+FORM = {"tags_all": ["出口企业"]}
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no except-Exception catches it."""
+
+
+@pytest.fixture
+def recipient(
+    session: Session, create_profile: Any, create_wechat_user: Any, bind_enterprise: Any
+) -> Any:
+    def make(*, granted: bool = True, grant: Any = None) -> tuple[Any, Any]:
+        profile = create_profile(tags=["出口企业"])
+        user = create_wechat_user()
+        bind_enterprise(user, session.get(RegistryEnterprise, profile.enterprise_id))
+        if granted:
+            grant(user, "policy_push")
+        return profile, user
+
+    return make
+
+
+@pytest.fixture
+def publish(session: Session, create_policy: Any) -> Any:
+    def run(form: dict[str, Any] = FORM, at: dt.datetime = DAY) -> Any:
+        policy = create_policy(form, now=at)
+        from app.policies import service
+
+        service.publish(session, policy, staff_id=None, now=at)
+        session.flush()
+        return policy
+
+    return run
+
+
+def drain(app: Flask, at: dt.datetime, **kw: Any) -> push.DrainStats:
+    return push.drain_once(
+        app.extensions["db"].sessionmaker,
+        kw.pop("wechat", None) or get_wechat(app),
+        now_fn=lambda: at,
+        settings=kw.pop("settings", SETTINGS),
+        **kw,
+    )
+
+
+def pushes(session: Session, policy_id: int) -> list[PolicyPush]:
+    return list(
+        session.scalars(
+            select(PolicyPush)
+            .where(PolicyPush.policy_id == policy_id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def test_a_push_is_sent_once_and_never_again(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    _, user = recipient(grant=grant_subscription)
+    policy = publish()
+    assert drain(app, DAY).claimed == 1
+    assert drain(app, DAY + dt.timedelta(minutes=5)).claimed == 0
+    [row] = pushes(session, policy.id)
+    assert row.status == PushStatus.SENT
+    [message] = sent_to(user)
+    assert message["template_id"] == "policy_push"
+
+
+def test_worker_killed_between_send_and_commit_does_not_send_twice(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    _, user = recipient(grant=grant_subscription)
+    policy = publish()
+    real = get_wechat(app)
+
+    class DiesAfterSend:
+        def send_subscribe_message(self, *args: Any, **kwargs: Any) -> None:
+            real.send_subscribe_message(*args, **kwargs)
+            raise WorkerKilled  # WeChat accepted; the process dies before the commit
+
+    with pytest.raises(WorkerKilled):
+        drain(app, DAY, wechat=DiesAfterSend())
+    assert len(sent_to(user)) == 1
+    # Restarted worker, after the dead one's lease: it must not send again.
+    drain(app, DAY + dt.timedelta(minutes=2))
+    drain(app, DAY + dt.timedelta(minutes=4))
+    [row] = pushes(session, policy.id)
+    assert row.status == PushStatus.IN_DOUBT
+    assert len(sent_to(user)) == 1
+
+
+def test_worker_killed_before_the_send_is_retried_and_sent_once(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    _, user = recipient(grant=grant_subscription)
+    policy = publish()
+
+    class DiesBeforeMarker(push._GuardedSender):
+        def send_subscribe_message(self, *args: Any, **kwargs: Any) -> None:
+            raise WorkerKilled  # after deliver()'s fence, before the in-flight marker
+
+    with pytest.raises(WorkerKilled):
+        drain(app, DAY, sender_class=DiesBeforeMarker)
+    assert sent_to(user) == []
+    drain(app, DAY + dt.timedelta(minutes=2))
+    [row] = pushes(session, policy.id)
+    assert (row.status, row.attempts) == (PushStatus.SENT, 2)
+    assert len(sent_to(user)) == 1
+
+
+def test_opted_out_and_unauthorised_recipients_are_skipped_with_reason(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    profile, opted = recipient(grant=grant_subscription)
+    session.add(PushOptOut(user_id=opted.id, enterprise_id=profile.enterprise_id, created_at=DAY))
+    _, no_grant = recipient(granted=False, grant=grant_subscription)
+    policy = publish()
+    drain(app, DAY)
+    reasons = {row.user_id: (row.status, row.reason) for row in pushes(session, policy.id)}
+    assert reasons[opted.id] == (PushStatus.SKIPPED, "OPTED_OUT")
+    assert reasons[no_grant.id] == (PushStatus.SKIPPED, "NO_SUBSCRIPTION")
+    assert sent_to(opted) == [] and sent_to(no_grant) == []
+
+
+def test_quiet_hours_hold_pushes_until_eight(
+    app: Flask, session: Session, recipient: Any, grant_subscription: Any, publish: Any
+) -> None:
+    recipient(grant=grant_subscription)
+    evening = dt.datetime(2025, 3, 12, 22, 30, tzinfo=SH).astimezone(dt.UTC)
+    policy = publish(at=evening)
+    assert drain(app, evening).claimed == 0
+    [row] = pushes(session, policy.id)
+    assert (row.status, row.reason) == (PushStatus.WAITING, "QUIET_HOURS")
+    assert row.due_at == dt.datetime(2025, 3, 13, 8, 0, tzinfo=SH)
+
+
+def test_one_policy_a_day_per_enterprise(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    _, user = recipient(grant=grant_subscription)
+    grant_subscription(user, "policy_push")
+    first, second = publish(), publish({"tags_all": ["出口企业"], "article": "第二条"})
+    drain(app, DAY)
+    [a], [b] = pushes(session, first.id), pushes(session, second.id)
+    assert a.status == PushStatus.SENT
+    assert (b.status, b.reason) == (PushStatus.WAITING, "FREQUENCY_CAP")
+    assert b.due_at == dt.datetime(2025, 3, 13, 8, 0, tzinfo=SH)
+    drain(app, dt.datetime(2025, 3, 13, 8, 1, tzinfo=SH).astimezone(dt.UTC))
+    assert pushes(session, second.id)[0].status == PushStatus.SENT
+    assert len(sent_to(user)) == 2
+
+
+def test_weekly_cap_counts_distinct_policies(
+    session: Session, recipient: Any, grant_subscription: Any, publish: Any
+) -> None:
+    profile, _user = recipient(grant=grant_subscription)
+    settings = push.PushSettings(per_day=10, per_week=3)
+    for offset in range(3):
+        policy = publish()
+        session.execute(
+            push.update(PolicyPush)
+            .where(PolicyPush.policy_id == policy.id)
+            .values(released_at=DAY - dt.timedelta(days=offset), status=PushStatus.SENT)
+        )
+    fourth = publish()
+    until = push.cap_until(session, profile.enterprise_id, fourth.id, DAY, settings)
+    # The oldest release (two days ago) leaves the seven-day window five days from now.
+    assert until == dt.datetime(2025, 3, 17, 0, 0, tzinfo=SH)
+
+
+def test_token_bucket_is_one_limit_for_all_threads() -> None:
+    gate = push.TokenBucket(rate=100, burst=10)
+    taken = [0, 0]
+
+    def worker(index: int) -> None:
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            if gate():
+                taken[index] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(taken) <= 10 + 100 * 0.5 + 5
+
+
+def test_redis_send_rate_is_shared_by_workers(app: Flask) -> None:
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    settings = push.PushSettings(
+        redis_url=url, namespace=f"test-policy-{time.time_ns()}", send_rate_limit=5,
+        send_rate_window_seconds=60,
+    )  # fmt: skip
+    first, second = push.make_gate(settings), push.make_gate(settings)
+    acquired = sum(gate() for gate in (first, second) * 5)
+    assert acquired == 5
