@@ -1,0 +1,286 @@
+"""Compact signed tokens for hall codes and personal codes, and their QR images.
+
+Formats (every part is URL- and `scene`-safe; the MAC is 9 bytes of HMAC-SHA256, base64url):
+
+- printed hall code  `P<kid>.<hall code id>.<mac>`            (≤ 24 chars)
+- dynamic hall code  `D<kid>.<hall id>.<period>.<mac>`          (≤ 29 chars)
+- personal code      `U<kid>.<user id>.<expiry>.<nonce>.<mac>`  (≤ 45 chars)
+
+Numbers are base 36. Hall codes fit a mini-program code's `scene` (≤ 32 characters). The key
+id selects the verifying key, so keys rotate: sign with the first, verify with any listed.
+A printed code names a `HallCode` row, so revoking the row kills the code; a dynamic code is
+valid in its 30 s period and the next; a personal code lives 60 s and each terminal action may
+use it once (its nonce is recorded).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import io
+import math
+import secrets
+from dataclasses import dataclass
+
+import qrcode
+import qrcode.image.svg
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.halls.models import HallProfile
+from app.queueing.errors import (
+    CodeExpired,
+    CodeForged,
+    CodeReplayed,
+    CodeRevoked,
+    CodeWrongHall,
+    LocationRequired,
+    LocationTooFar,
+)
+from app.queueing.models import HallCode, PersonalCodeUse
+from app.queueing.settings import QueueSettings
+
+MAX_TOKEN_LENGTH = 64
+EARTH_RADIUS_METERS = 6_371_000.0
+
+
+def _b36(value: int) -> str:
+    if value < 0:
+        raise ValueError("negative")
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        value, rest = divmod(value, 36)
+        out = digits[rest] + out
+        if value == 0:
+            return out
+
+
+def _from_b36(text: str) -> int:
+    if not text or len(text) > 12 or not text.isascii() or not text.isalnum():
+        raise CodeForged()
+    return int(text, 36)
+
+
+def _mac(key: bytes, body: str) -> str:
+    digest = hmac.new(key, body.encode(), hashlib.sha256).digest()[:9]
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def _sign(settings: QueueSettings, kind: str, *parts: str) -> str:
+    kid, key = settings.signing_key
+    body = ".".join((kind + kid, *parts))
+    return f"{body}.{_mac(key, body)}"
+
+
+def _open(settings: QueueSettings, token: str, kind: str, n_parts: int) -> list[str]:
+    """The verified parts of a token of `kind`; CodeForged for anything else."""
+    if not isinstance(token, str) or not 4 <= len(token) <= MAX_TOKEN_LENGTH:
+        raise CodeForged()
+    body, _, mac = token.rpartition(".")
+    head, *parts = body.split(".")
+    if not head.startswith(kind) or len(parts) != n_parts:
+        raise CodeForged()
+    key = settings.key(head[1:])
+    if key is None or not hmac.compare_digest(_mac(key, body), mac):
+        raise CodeForged()
+    return parts
+
+
+# -- printed hall codes ------------------------------------------------------------------------
+
+
+def printed_token(settings: QueueSettings, code: HallCode) -> str:
+    """The token of a printed hall code (signed with the key it was issued under if present)."""
+    key = settings.key(code.key_id)
+    if key is None:
+        raise CodeRevoked("该二维码的签名密钥已停用")
+    body = f"P{code.key_id}.{_b36(code.id)}"
+    return f"{body}.{_mac(key, body)}"
+
+
+def create_printed_code(
+    session: Session,
+    settings: QueueSettings,
+    hall_id: int,
+    *,
+    label: str | None,
+    staff_id: int | None,
+) -> HallCode:
+    code = HallCode(
+        hall_id=hall_id, key_id=settings.signing_key[0], label=label, issued_by=staff_id
+    )
+    session.add(code)
+    session.flush()
+    return code
+
+
+def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_METERS * math.asin(min(1.0, math.sqrt(a)))
+
+
+def verify_printed(
+    session: Session,
+    settings: QueueSettings,
+    token: str,
+    *,
+    latitude: float | None,
+    longitude: float | None,
+) -> HallCode:
+    """The live printed code a token names, with the caller within the radius of its hall."""
+    (code_id,) = _open(settings, token, "P", 1)
+    code = session.get(HallCode, _from_b36(code_id))
+    if code is None:
+        raise CodeForged()
+    if code.revoked_at is not None:
+        raise CodeRevoked()
+    if latitude is None or longitude is None:
+        raise LocationRequired()
+    profile = session.get(HallProfile, code.hall_id)
+    if profile is not None and profile.latitude is not None and profile.longitude is not None:
+        distance = distance_meters(latitude, longitude, profile.latitude, profile.longitude)
+        if distance > settings.radius_meters:
+            raise LocationTooFar(radius_meters=settings.radius_meters)
+    else:
+        # A hall without coordinates cannot be checked; refusing would lock everyone out.
+        pass
+    return code
+
+
+# -- dynamic entrance-screen codes -------------------------------------------------------------
+
+
+def period_of(settings: QueueSettings, now: dt.datetime) -> int:
+    return int(now.timestamp()) // settings.dynamic_period_seconds
+
+
+def dynamic_token(
+    settings: QueueSettings, hall_id: int, now: dt.datetime
+) -> tuple[str, dt.datetime]:
+    """The entrance screen's code for `now` and when the screen should show the next one."""
+    period = period_of(settings, now)
+    next_at = dt.datetime.fromtimestamp((period + 1) * settings.dynamic_period_seconds, dt.UTC)
+    return _sign(settings, "D", _b36(hall_id), _b36(period)), next_at
+
+
+def verify_dynamic(settings: QueueSettings, token: str, *, now: dt.datetime) -> int:
+    """The hall id of a dynamic code shown in this period or the previous one."""
+    hall_part, period_part = _open(settings, token, "D", 2)
+    period, current = _from_b36(period_part), period_of(settings, now)
+    if period > current + 1:  # one period of clock skew between screen and server
+        raise CodeForged()
+    if period < current - 1:
+        raise CodeExpired()
+    return _from_b36(hall_part)
+
+
+@dataclass(frozen=True)
+class HallScan:
+    hall_id: int
+    source: str  # hall_code | dynamic_code
+    code_id: int | None = None
+
+
+def verify_hall_token(
+    session: Session,
+    settings: QueueSettings,
+    token: str,
+    *,
+    now: dt.datetime,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    hall_id: int | None = None,
+) -> HallScan:
+    """Either kind of hall code; `hall_id`, when given, must be the code's hall."""
+    if isinstance(token, str) and token.startswith("D"):
+        scan = HallScan(verify_dynamic(settings, token, now=now), "dynamic_code")
+    else:
+        code = verify_printed(session, settings, token, latitude=latitude, longitude=longitude)
+        scan = HallScan(code.hall_id, "hall_code", code.id)
+    if hall_id is not None and scan.hall_id != hall_id:
+        raise CodeWrongHall()
+    return scan
+
+
+# -- personal codes ----------------------------------------------------------------------------
+
+
+def personal_token(
+    settings: QueueSettings, user_id: int, now: dt.datetime
+) -> tuple[str, dt.datetime]:
+    """A fresh personal code for the citizen and its expiry."""
+    expires = int(now.timestamp()) + settings.personal_code_ttl_seconds
+    nonce = secrets.token_urlsafe(6)  # 8 chars
+    token = _sign(settings, "U", _b36(user_id), _b36(expires), nonce)
+    return token, dt.datetime.fromtimestamp(expires, dt.UTC)
+
+
+@dataclass(frozen=True)
+class PersonalScan:
+    user_id: int
+    nonce: str
+    expires_at: dt.datetime
+
+
+def verify_personal(settings: QueueSettings, token: str, *, now: dt.datetime) -> PersonalScan:
+    """The citizen behind an unexpired personal code (not yet consumed)."""
+    user_part, expiry_part, nonce = _open(settings, token, "U", 3)
+    expires_at = dt.datetime.fromtimestamp(_from_b36(expiry_part), dt.UTC)
+    if now >= expires_at:
+        raise CodeExpired("个人码已过期，请刷新后重新出示")
+    return PersonalScan(_from_b36(user_part), nonce, expires_at)
+
+
+def consume_personal(
+    session: Session,
+    scan: PersonalScan,
+    *,
+    action: str,
+    staff_id: int | None,
+    now: dt.datetime,
+) -> None:
+    """Record one terminal action's use of a personal code; a second use is a replay."""
+    try:
+        with session.begin_nested():
+            session.add(
+                PersonalCodeUse(
+                    nonce=scan.nonce,
+                    action=action,
+                    user_id=scan.user_id,
+                    staff_id=staff_id,
+                    used_at=now,
+                    expires_at=scan.expires_at,
+                )
+            )
+    except IntegrityError as error:
+        raise CodeReplayed() from error
+
+
+# -- QR images ---------------------------------------------------------------------------------
+
+
+def _qr(token: str) -> qrcode.QRCode:  # type: ignore[type-arg]
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
+    qr.add_data(token)
+    qr.make(fit=True)
+    return qr
+
+
+def qr_png(token: str) -> bytes:
+    """A PNG QR code of `token`."""
+    buffer = io.BytesIO()
+    _qr(token).make_image().save(buffer)
+    return buffer.getvalue()
+
+
+def qr_svg(token: str) -> bytes:
+    """An SVG QR code of `token` (one path, scales for print)."""
+    buffer = io.BytesIO()
+    _qr(token).make_image(image_factory=qrcode.image.svg.SvgPathImage).save(buffer)
+    return buffer.getvalue()

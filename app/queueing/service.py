@@ -1,0 +1,1052 @@
+"""Taking numbers, calling them, and every other ticket transition.
+
+Concurrency, by design:
+- numbers come from an atomic upsert of the (category, day) counter row in the ticket's own
+  transaction: the row lock serialises takes of one category, a rollback returns the number;
+- call-next locks the window row (a guarded no-op UPDATE), then claims the first waiting
+  ticket with `FOR UPDATE SKIP LOCKED` (PostgreSQL), so two windows never claim the same one;
+- every transition is `UPDATE tickets ... WHERE id = ? AND status IN (...)` checked by rowcount
+  (409 on a stale or doubled click), and partial unique indexes are the last guard for "one
+  active ticket per citizen and category" and "one called/serving ticket per window".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor
+from app.halls import service as halls
+from app.halls.models import HallProfile, ServiceCategory, Window, WindowCategory, WindowStatus
+from app.identity.models import User
+from app.notify import outbox
+from app.organisation.models import Hall
+from app.queueing.errors import (
+    AlreadyHoldingTicket,
+    CapReached,
+    CategoryNotServed,
+    HallClosed,
+    IllegalTransition,
+    LateReturnUsed,
+    QueueEmpty,
+    RecallsNotExhausted,
+    TicketNotFound,
+    WindowBusy,
+    WindowNotOpen,
+)
+from app.queueing.models import (
+    ACTIVE_STATUSES,
+    QUEUED_STATUSES,
+    GreenChannelFlag,
+    Ticket,
+    TicketCounter,
+    TicketPriority,
+    TicketSource,
+    TicketStatus,
+    TicketTransition,
+)
+from app.queueing.settings import QueueSettings
+
+AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)
+ROLLING_MEAN_TICKETS = 20
+
+
+def display_number(prefix: str, number: int) -> str:
+    return f"{prefix}{number:03d}"
+
+
+def announcement(display: str, window_number: int) -> str:
+    """The text the hall screen shows and speaks."""
+    return f"请{display}号到{window_number}号窗口办理"
+
+
+# -- green channel -----------------------------------------------------------------------------
+
+
+def age_on(birth_date: dt.date, day: dt.date) -> int:
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def green_reason(
+    session: Session, user: User | None, day: dt.date, settings: QueueSettings
+) -> str | None:
+    """'elderly' or 'disability' when the citizen may use the green channel, else None."""
+    if user is None:
+        return None
+    if user.birth_date is not None and age_on(user.birth_date, day) >= settings.green_channel_age:
+        return "elderly"
+    if session.get(GreenChannelFlag, user.id) is not None:
+        return "disability"
+    return None
+
+
+# -- transitions log ---------------------------------------------------------------------------
+
+
+def _record(
+    session: Session,
+    ticket_id: int,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    actor: Actor,
+    now: dt.datetime,
+    window_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        TicketTransition(
+            ticket_id=ticket_id,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            window_id=window_id,
+            at=now,
+            details=details or {},
+        )
+    )
+
+
+# -- taking a number ---------------------------------------------------------------------------
+
+
+def _next_number(session: Session, category_id: int, day: dt.date) -> int:
+    """Increment and return the category's counter for `day`, creating it at 1."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(TicketCounter).values(
+        category_id=category_id, service_day=day, last_number=1
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[TicketCounter.category_id, TicketCounter.service_day],
+        set_={"last_number": TicketCounter.last_number + 1},
+    ).returning(TicketCounter.last_number)
+    return int(session.execute(statement).scalar_one())
+
+
+def active_ticket(session: Session, user_id: int, category_id: int) -> Ticket | None:
+    return session.scalars(
+        select(Ticket).where(
+            Ticket.user_id == user_id,
+            Ticket.category_id == category_id,
+            Ticket.status.in_(ACTIVE_STATUSES),
+        )
+    ).first()
+
+
+def _by_idempotency_key(session: Session, user_id: int | None, key: str | None) -> Ticket | None:
+    if user_id is None or not key:
+        return None
+    return session.scalars(
+        select(Ticket).where(Ticket.user_id == user_id, Ticket.idempotency_key == key)
+    ).first()
+
+
+@dataclass(frozen=True)
+class Issued:
+    ticket: Ticket
+    created: bool  # False when an Idempotency-Key replay returned the earlier ticket
+
+
+def issue_ticket(
+    session: Session,
+    *,
+    category: ServiceCategory,
+    user: User | None,
+    source: TicketSource,
+    actor: Actor,
+    now: dt.datetime,
+    settings: QueueSettings,
+    priority: TicketPriority | None = None,
+    due_at: dt.datetime | None = None,
+    appointment_id: int | None = None,
+    idempotency_key: str | None = None,
+    check_open: bool = True,
+    enforce_cap: bool = True,
+) -> Issued:
+    """Issue the next number of `category` today to `user`.
+
+    Refuses when the hall is closed, the category's daily cap is reached, or the citizen already
+    holds an active ticket of the category (that ticket is in the error's details). Appointment
+    check-ins pass `priority=TicketPriority.APPOINTMENT`, `due_at` (the slot start) and their
+    `appointment_id`; they usually skip the cap (`enforce_cap=False`), the slot having been
+    booked within capacity.
+    """
+    user_id = user.id if user is not None else None
+    replay = _by_idempotency_key(session, user_id, idempotency_key)
+    if replay is not None:
+        return Issued(replay, created=False)
+    if not category.active:
+        raise HallClosed("该业务暂停取号")
+    if check_open and not halls.is_open(session, category.hall_id, now):
+        raise HallClosed()
+    if user_id is not None:
+        existing = active_ticket(session, user_id, category.id)
+        if existing is not None:
+            raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
+    day = halls.local_day(now)
+    reason = green_reason(session, user, day, settings)
+    if priority is None:
+        priority = TicketPriority.GREEN if reason else TicketPriority.NORMAL
+    # Work done before the counter upsert keeps the counter row's lock short: every take of the
+    # category waits on it. People already ahead decide whether "almost your turn" is news.
+    ahead = _queued_count(session, category.id, day)
+    try:
+        with session.begin_nested():
+            number = _next_number(session, category.id, day)
+            if enforce_cap and number > category.daily_cap:
+                raise CapReached(daily_cap=category.daily_cap)
+            ticket = Ticket(
+                hall_id=category.hall_id,
+                category_id=category.id,
+                issued_category_id=category.id,
+                service_day=day,
+                number=number,
+                display=display_number(category.prefix, number),
+                user_id=user_id,
+                status=TicketStatus.WAITING,
+                source=source,
+                priority=int(priority),
+                due_at=due_at,
+                green_reason=reason,
+                appointment_id=appointment_id,
+                idempotency_key=idempotency_key,
+                taken_at=now,
+                queue_at=now,
+                recall_count=0,
+                late_return_used=False,
+                notified_near=ahead <= settings.near_notice_ahead,
+                version=1,
+            )
+            session.add(ticket)
+            session.flush()
+    except IntegrityError as error:
+        # A concurrent take by the same citizen won; the savepoint gave the number back.
+        replay = _by_idempotency_key(session, user_id, idempotency_key)
+        if replay is not None:
+            return Issued(replay, created=False)
+        if user_id is not None:
+            existing = active_ticket(session, user_id, category.id)
+            if existing is not None:
+                raise AlreadyHoldingTicket(ticket=ticket_summary(existing)) from error
+        raise
+    _record(
+        session,
+        ticket.id,
+        "take",
+        None,
+        TicketStatus.WAITING,
+        actor,
+        now,
+        details={"source": str(source)},
+    )
+    session.flush()
+    return Issued(ticket, created=True)
+
+
+def _queued_count(session: Session, category_id: int, day: dt.date) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(
+                Ticket.category_id == category_id,
+                Ticket.service_day == day,
+                Ticket.status.in_(QUEUED_STATUSES),
+            )
+        )
+        or 0
+    )
+
+
+def ticket_summary(ticket: Ticket) -> dict[str, Any]:
+    """What a refusal's details say about an existing ticket (no personal data)."""
+    return {
+        "id": ticket.id,
+        "display": ticket.display,
+        "status": str(ticket.status),
+        "category_id": ticket.category_id,
+        "hall_id": ticket.hall_id,
+        "service_day": ticket.service_day.isoformat(),
+    }
+
+
+# -- queue order, position, estimate ------------------------------------------------------------
+
+
+def _rank(now: dt.datetime) -> Any:
+    # 0: checked-in appointments whose slot has come; 1: green channel; 2: everyone else.
+    return case(
+        (and_(Ticket.priority == int(TicketPriority.APPOINTMENT), Ticket.due_at <= now), 0),
+        (Ticket.priority == int(TicketPriority.GREEN), 1),
+        else_=2,
+    )
+
+
+def queued_in_category(
+    session: Session, category_id: int, day: dt.date, now: dt.datetime
+) -> list[Ticket]:
+    """The category's waiting tickets of `day`, in call order."""
+    return list(
+        session.scalars(
+            select(Ticket)
+            .where(
+                Ticket.category_id == category_id,
+                Ticket.service_day == day,
+                Ticket.status.in_(QUEUED_STATUSES),
+            )
+            .order_by(_rank(now), Ticket.queue_at, Ticket.id)
+        )
+    )
+
+
+def _rank_of(ticket: Ticket, now: dt.datetime) -> int:
+    if (
+        ticket.priority == TicketPriority.APPOINTMENT
+        and ticket.due_at is not None
+        and ticket.due_at <= now
+    ):
+        return 0
+    return 1 if ticket.priority == TicketPriority.GREEN else 2
+
+
+def position_of(session: Session, ticket: Ticket, *, now: dt.datetime) -> int:
+    """How many people are ahead of a waiting ticket in its category (0 = next)."""
+    rank, mine = _rank(now), _rank_of(ticket, now)
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(Ticket)
+        .where(
+            Ticket.category_id == ticket.category_id,
+            Ticket.service_day == ticket.service_day,
+            Ticket.status.in_(QUEUED_STATUSES),
+            Ticket.id != ticket.id,
+            or_(
+                rank < mine,
+                and_(
+                    rank == mine,
+                    or_(
+                        Ticket.queue_at < ticket.queue_at,
+                        and_(Ticket.queue_at == ticket.queue_at, Ticket.id < ticket.id),
+                    ),
+                ),
+            ),
+        )
+    )
+    return int(ahead or 0)
+
+
+def mean_service_seconds(session: Session, category: ServiceCategory, day: dt.date) -> float:
+    """Rolling mean service time of the category today; the typical minutes before any."""
+    recent = (
+        select(Ticket.service_seconds)
+        .where(
+            Ticket.category_id == category.id,
+            Ticket.service_day == day,
+            Ticket.status == TicketStatus.DONE,
+            Ticket.service_seconds.is_not(None),
+        )
+        .order_by(Ticket.finished_at.desc())
+        .limit(ROLLING_MEAN_TICKETS)
+        .subquery()
+    )
+    mean = session.scalar(select(func.avg(recent.c.service_seconds)))
+    return float(mean) if mean else category.typical_minutes * 60.0
+
+
+def serving_capacity(session: Session, category: ServiceCategory, day: dt.date) -> float:
+    """Open windows serving the category, each counted by its share among busy categories."""
+    windows = session.scalars(
+        select(Window)
+        .join(WindowCategory, WindowCategory.window_id == Window.id)
+        .where(WindowCategory.category_id == category.id, Window.status == WindowStatus.OPEN)
+    ).all()
+    if not windows:
+        return 0.0
+    busy = set(
+        session.scalars(
+            select(Ticket.category_id)
+            .where(
+                Ticket.hall_id == category.hall_id,
+                Ticket.service_day == day,
+                Ticket.status.in_(QUEUED_STATUSES),
+            )
+            .distinct()
+        )
+    )
+    busy.add(category.id)
+    return sum(1.0 / max(1, len([c for c in w.categories if c.id in busy])) for w in windows)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    ahead: int
+    wait_seconds: int | None  # None when no window serving the category is open
+    mean_service_seconds: float
+    open_windows: float
+
+
+def estimate_for(session: Session, ticket: Ticket, *, now: dt.datetime) -> Estimate:
+    """Position and estimated wait of a ticket."""
+    category = session.get(ServiceCategory, ticket.category_id)
+    assert category is not None
+    ahead = position_of(session, ticket, now=now) if ticket.status in QUEUED_STATUSES else 0
+    mean = mean_service_seconds(session, category, ticket.service_day)
+    capacity = serving_capacity(session, category, ticket.service_day)
+    if ticket.status not in QUEUED_STATUSES:
+        return Estimate(0, 0, mean, capacity)
+    if capacity <= 0:
+        return Estimate(ahead, None, mean, capacity)
+    # Everyone ahead is served, then the next free window calls us: on average half a service.
+    wait = (ahead + 0.5) * mean / capacity
+    return Estimate(ahead, math.ceil(wait), mean, capacity)
+
+
+# -- windows -----------------------------------------------------------------------------------
+
+
+def set_window_status(
+    session: Session, window: Window, status: WindowStatus, *, clerk_id: int, now: dt.datetime
+) -> Window:
+    """Open, pause or close a window; closing needs no ticket called, served or held there."""
+    if status == WindowStatus.CLOSED:
+        busy = session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(
+                Ticket.window_id == window.id,
+                Ticket.status.in_((*AT_COUNTER, TicketStatus.HELD)),
+            )
+        )
+        if busy:
+            raise WindowBusy("窗口还有未办结的号码，不能关闭")
+    window.status = status
+    window.clerk_id = None if status == WindowStatus.CLOSED else clerk_id
+    window.status_changed_at = now
+    session.flush()
+    return window
+
+
+def _lock_open_window(session: Session, window: Window) -> None:
+    # A no-op UPDATE guarded by status takes the window's row lock (PostgreSQL) or the write lock
+    # (SQLite) until commit: calls at one window take turns, and a closed window cannot call.
+    result = session.execute(
+        update(Window)
+        .where(Window.id == window.id, Window.status == WindowStatus.OPEN)
+        .values(status_changed_at=Window.status_changed_at)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise WindowNotOpen()
+
+
+def _window_busy(session: Session, window_id: int) -> Ticket | None:
+    return session.scalars(
+        select(Ticket).where(Ticket.window_id == window_id, Ticket.status.in_(AT_COUNTER))
+    ).first()
+
+
+def _guarded(
+    session: Session,
+    ticket: Ticket,
+    *,
+    action: str,
+    from_statuses: Sequence[TicketStatus],
+    to_status: TicketStatus,
+    actor: Actor,
+    now: dt.datetime,
+    values: dict[str, Any] | None = None,
+    window_id: int | None = None,
+    at_window: int | None = None,
+    version: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> Ticket:
+    """Apply one transition as a guarded UPDATE; IllegalTransition if the ticket moved on."""
+    previous = ticket.status
+    statement = update(Ticket).where(Ticket.id == ticket.id, Ticket.status.in_(from_statuses))
+    if at_window is not None:
+        statement = statement.where(Ticket.window_id == at_window)
+    if version is not None:
+        statement = statement.where(Ticket.version == version)
+    statement = statement.values(
+        status=to_status, version=Ticket.version + 1, **(values or {})
+    ).execution_options(synchronize_session=False)
+    try:
+        with session.begin_nested():
+            result = session.execute(statement)
+    except IntegrityError as error:  # the window already has a called/serving ticket
+        raise WindowBusy() from error
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(ticket)
+        raise IllegalTransition(
+            ticket_id=ticket.id, status=str(ticket.status), action=action, version=ticket.version
+        )
+    _record(session, ticket.id, action, previous, to_status, actor, now, window_id, details)
+    session.flush()
+    session.refresh(ticket)
+    return ticket
+
+
+def get_ticket(session: Session, ticket_id: int) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(ticket_id=ticket_id)
+    return ticket
+
+
+def _hall_ticket(session: Session, window: Window, ticket_id: int) -> Ticket:
+    ticket = get_ticket(session, ticket_id)
+    if ticket.hall_id != window.hall_id:
+        raise TicketNotFound(ticket_id=ticket_id)
+    return ticket
+
+
+def _category_ids(window: Window) -> list[int]:
+    return [c.id for c in window.categories]
+
+
+def call_next(
+    session: Session, window: Window, *, actor: Actor, now: dt.datetime, settings: QueueSettings
+) -> Ticket:
+    """Claim the next ticket for this window: due appointments, green channel, then FIFO."""
+    _lock_open_window(session, window)
+    if _window_busy(session, window.id) is not None:
+        raise WindowBusy()
+    day = halls.local_day(now)
+    query = (
+        select(Ticket)
+        .where(
+            Ticket.hall_id == window.hall_id,
+            Ticket.service_day == day,
+            Ticket.status.in_(QUEUED_STATUSES),
+            Ticket.category_id.in_(_category_ids(window)),
+            (Ticket.target_window_id.is_(None)) | (Ticket.target_window_id == window.id),
+        )
+        .order_by(_rank(now), Ticket.queue_at, Ticket.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Ticket)
+    )
+    ticket = session.scalars(query).first()
+    if ticket is None:
+        raise QueueEmpty()
+    return _mark_called(
+        session, ticket, window, actor=actor, now=now, settings=settings, action="call"
+    )
+
+
+def call_number(
+    session: Session,
+    window: Window,
+    ticket_id: int,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    settings: QueueSettings,
+) -> Ticket:
+    """Call a specific waiting ticket (指呼) to this window."""
+    ticket = _hall_ticket(session, window, ticket_id)
+    _lock_open_window(session, window)
+    if ticket.category_id not in _category_ids(window) and ticket.target_window_id != window.id:
+        raise CategoryNotServed()
+    if _window_busy(session, window.id) is not None:
+        raise WindowBusy()
+    return _mark_called(
+        session, ticket, window, actor=actor, now=now, settings=settings, action="call_number"
+    )
+
+
+def _mark_called(
+    session: Session,
+    ticket: Ticket,
+    window: Window,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    settings: QueueSettings,
+    action: str,
+) -> Ticket:
+    _guarded(
+        session,
+        ticket,
+        action=action,
+        from_statuses=QUEUED_STATUSES,
+        to_status=TicketStatus.CALLED,
+        actor=actor,
+        now=now,
+        values={"window_id": window.id, "called_at": now, "target_window_id": None},
+        window_id=window.id,
+    )
+    _notify_called(session, ticket, window, now)
+    _notify_near(session, ticket.category_id, ticket.service_day, now, settings)
+    return ticket
+
+
+def recall(
+    session: Session,
+    window: Window,
+    ticket_id: int,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    version: int | None = None,
+) -> Ticket:
+    """Call the same ticket again (counted)."""
+    ticket = _hall_ticket(session, window, ticket_id)
+    return _guarded(
+        session,
+        ticket,
+        action="recall",
+        from_statuses=(TicketStatus.CALLED,),
+        to_status=TicketStatus.CALLED,
+        actor=actor,
+        now=now,
+        values={"recall_count": Ticket.recall_count + 1, "called_at": now},
+        window_id=window.id,
+        at_window=window.id,
+        version=version,
+    )
+
+
+def _hall_setting(session: Session, hall_id: int, name: str, default: int) -> int:
+    profile = session.get(HallProfile, hall_id)
+    value = getattr(profile, name, None) if profile is not None else None
+    return int(value) if value is not None else default
+
+
+def mark_no_show(
+    session: Session,
+    window: Window,
+    ticket_id: int,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    settings: QueueSettings,
+    version: int | None = None,
+) -> Ticket:
+    """Mark a called ticket no-show, once it has been recalled the configured number of times."""
+    ticket = _hall_ticket(session, window, ticket_id)
+    required = _hall_setting(session, window.hall_id, "max_recalls", settings.max_recalls)
+    if ticket.status == TicketStatus.CALLED and ticket.recall_count < required:
+        raise RecallsNotExhausted(recalls=ticket.recall_count, required=required)
+    return _guarded(
+        session,
+        ticket,
+        action="no_show",
+        from_statuses=(TicketStatus.CALLED,),
+        to_status=TicketStatus.NO_SHOW,
+        actor=actor,
+        now=now,
+        values={"finished_at": now, "window_id": None},
+        window_id=window.id,
+        at_window=window.id,
+        version=version,
+        details={"recalls": ticket.recall_count},
+    )
+
+
+def late_return(
+    session: Session, ticket: Ticket, *, actor: Actor, now: dt.datetime, settings: QueueSettings
+) -> Ticket:
+    """A no-show comes back the same day: back in the queue, some places back (过号顺延), once."""
+    if ticket.status == TicketStatus.NO_SHOW and ticket.late_return_used:
+        raise LateReturnUsed()
+    if ticket.service_day != halls.local_day(now):
+        raise IllegalTransition("过号顺延仅限当日", ticket_id=ticket.id, status=str(ticket.status))
+    places = _hall_setting(
+        session, ticket.hall_id, "late_return_places", settings.late_return_places
+    )
+    order = queued_in_category(session, ticket.category_id, ticket.service_day, now)
+    normal = [t for t in order if t.priority == TicketPriority.NORMAL]
+    if len(normal) >= places and places > 0:
+        # Just behind the N-th person now waiting in the ordinary queue.
+        queue_at = normal[places - 1].queue_at + dt.timedelta(microseconds=1)
+    else:
+        queue_at = now
+    return _guarded(
+        session,
+        ticket,
+        action="late_return",
+        from_statuses=(TicketStatus.NO_SHOW,),
+        to_status=TicketStatus.WAITING,
+        actor=actor,
+        now=now,
+        values={
+            "queue_at": queue_at,
+            "late_return_used": True,
+            "finished_at": None,
+            "priority": int(TicketPriority.NORMAL),
+            "recall_count": 0,
+        },
+        details={"places": places},
+    )
+
+
+def start_serving(
+    session: Session,
+    window: Window,
+    ticket_id: int,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    version: int | None = None,
+) -> Ticket:
+    ticket = _hall_ticket(session, window, ticket_id)
+    return _guarded(
+        session,
+        ticket,
+        action="serve",
+        from_statuses=(TicketStatus.CALLED,),
+        to_status=TicketStatus.SERVING,
+        actor=actor,
+        now=now,
+        values={"serving_started_at": now},
+        window_id=window.id,
+        at_window=window.id,
+        version=version,
+    )
+
+
+def _served_so_far(ticket: Ticket, now: dt.datetime) -> float:
+    started = ticket.serving_started_at or now
+    return (ticket.service_seconds or 0.0) + max(0.0, (now - started).total_seconds())
+
+
+def hold(
+    session: Session,
+    window: Window,
+    ticket_id: int,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    version: int | None = None,
+) -> Ticket:
+    """Suspend service (挂起) while the citizen fetches a document; the window may call others."""
+    ticket = _hall_ticket(session, window, ticket_id)
+    return _guarded(
+        session,
+        ticket,
+        action="hold",
+        from_statuses=(TicketStatus.SERVING,),
+        to_status=TicketStatus.HELD,
+        actor=actor,
+        now=now,
+        values={"service_seconds": _served_so_far(ticket, now), "serving_started_at": None},
+        window_id=window.id,
+        at_window=window.id,
+        version=version,
+    )
+
+
+def resume(
+    session: Session,
+    window: Window,
+    ticket_id: int,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    version: int | None = None,
+) -> Ticket:
+    """Resume a held ticket, at the same window."""
+    ticket = _hall_ticket(session, window, ticket_id)
+    _lock_open_window(session, window)
+    if _window_busy(session, window.id) is not None:
+        raise WindowBusy()
+    return _guarded(
+        session,
+        ticket,
+        action="resume",
+        from_statuses=(TicketStatus.HELD,),
+        to_status=TicketStatus.SERVING,
+        actor=actor,
+        now=now,
+        values={"serving_started_at": now},
+        window_id=window.id,
+        at_window=window.id,
+        version=version,
+    )
+
+
+def finish(
+    session: Session,
+    window: Window,
+    ticket_id: int,
+    *,
+    matter: str | None,
+    actor: Actor,
+    now: dt.datetime,
+    version: int | None = None,
+) -> Ticket:
+    """Finish the service, recording the matter handled."""
+    ticket = _hall_ticket(session, window, ticket_id)
+    return _guarded(
+        session,
+        ticket,
+        action="finish",
+        from_statuses=(TicketStatus.SERVING,),
+        to_status=TicketStatus.DONE,
+        actor=actor,
+        now=now,
+        values={
+            "finished_at": now,
+            "matter": matter,
+            "service_seconds": _served_so_far(ticket, now),
+        },
+        window_id=window.id,
+        at_window=window.id,
+        version=version,
+        details={"matter": matter} if matter else None,
+    )
+
+
+def transfer(
+    session: Session,
+    window: Window,
+    ticket_id: int,
+    *,
+    category_id: int | None,
+    target_window_id: int | None,
+    actor: Actor,
+    now: dt.datetime,
+    version: int | None = None,
+) -> Ticket:
+    """Send a ticket to another category or window, keeping its number and original take time."""
+    ticket = _hall_ticket(session, window, ticket_id)
+    category = halls.get_category(session, category_id or ticket.category_id)
+    if category.hall_id != window.hall_id:
+        raise CategoryNotServed("只能转到本大厅的业务")
+    if target_window_id is not None:
+        target = halls.get_window(session, target_window_id)
+        if target.hall_id != window.hall_id:
+            raise CategoryNotServed("只能转到本大厅的窗口")
+        if category.id not in _category_ids(target):
+            raise CategoryNotServed("目标窗口不办理该业务")
+    if category.id == ticket.category_id and target_window_id is None:
+        raise IllegalTransition(
+            "请选择其他业务或窗口", ticket_id=ticket.id, status=str(ticket.status)
+        )
+    return _guarded(
+        session,
+        ticket,
+        action="transfer",
+        from_statuses=(*AT_COUNTER, TicketStatus.HELD),
+        to_status=TicketStatus.TRANSFERRED,
+        actor=actor,
+        now=now,
+        values={
+            "category_id": category.id,
+            "target_window_id": target_window_id,
+            "window_id": None,
+            "queue_at": ticket.taken_at,
+            "service_seconds": _served_so_far(ticket, now)
+            if ticket.status == TicketStatus.SERVING
+            else ticket.service_seconds,
+            "serving_started_at": None,
+            "recall_count": 0,
+        },
+        window_id=window.id,
+        at_window=window.id,
+        version=version,
+        details={
+            "from_category_id": ticket.category_id,
+            "to_category_id": category.id,
+            "to_window_id": target_window_id,
+        },
+    )
+
+
+def cancel(session: Session, ticket: Ticket, *, actor: Actor, now: dt.datetime) -> Ticket:
+    """The citizen gives up a ticket not yet at a counter."""
+    return _guarded(
+        session,
+        ticket,
+        action="cancel",
+        from_statuses=(*QUEUED_STATUSES, TicketStatus.CALLED),
+        to_status=TicketStatus.CANCELLED,
+        actor=actor,
+        now=now,
+        values={"finished_at": now, "window_id": None},
+    )
+
+
+def expire_leftovers(session: Session, *, now: dt.datetime, hall_id: int | None = None) -> int:
+    """Expire every active ticket of an earlier day, and today's once the hall has closed."""
+    today = halls.local_day(now)
+    hall_ids = [hall_id] if hall_id is not None else list(session.scalars(select(Hall.id)))
+    expired = 0
+    for hid in hall_ids:
+        closing = halls.closing_time(session, hid, today)
+        last_day = today if closing is None or now >= closing else today - dt.timedelta(days=1)
+        ids = list(
+            session.scalars(
+                select(Ticket.id).where(
+                    Ticket.hall_id == hid,
+                    Ticket.service_day <= last_day,
+                    Ticket.status.in_(ACTIVE_STATUSES),
+                )
+            )
+        )
+        for ticket_id in ids:
+            ticket = session.get(Ticket, ticket_id)
+            assert ticket is not None
+            try:
+                _guarded(
+                    session,
+                    ticket,
+                    action="expire",
+                    from_statuses=ACTIVE_STATUSES,
+                    to_status=TicketStatus.EXPIRED,
+                    actor=Actor.system(),
+                    now=now,
+                    values={"finished_at": now, "window_id": None},
+                )
+                expired += 1
+            except IllegalTransition:
+                continue  # finished concurrently
+    return expired
+
+
+# -- notifications -----------------------------------------------------------------------------
+
+
+def _notify_called(session: Session, ticket: Ticket, window: Window, now: dt.datetime) -> None:
+    if ticket.user_id is None:
+        return
+    hall = session.get(Hall, ticket.hall_id)
+    outbox.enqueue(
+        session,
+        user_id=ticket.user_id,
+        template_key="queue_called",
+        data={
+            "character_string1": ticket.display,
+            "thing2": (hall.name if hall else "")[:20],
+            "thing3": f"{window.number}号窗口",
+            "time4": now.astimezone(halls.LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
+        },
+        page=f"pages/queue/ticket?id={ticket.id}",
+        dedupe_key=f"queue:ticket:{ticket.id}:called",
+        source=("ticket", ticket.id),
+        now=now,
+    )
+
+
+def _notify_near(
+    session: Session, category_id: int, day: dt.date, now: dt.datetime, settings: QueueSettings
+) -> None:
+    """Tell the citizens with at most N people ahead, once each."""
+    order = queued_in_category(session, category_id, day, now)[: settings.near_notice_ahead + 1]
+    ahead_of = {t.id: ahead for ahead, t in enumerate(order) if not t.notified_near and t.user_id}
+    if not ahead_of:
+        return
+    # Lock only the rows nobody else holds: a ticket another window is claiming right now is
+    # skipped (it is being called, or that window notifies it). Waiting here for other windows'
+    # locks while holding our own would deadlock two windows calling at once.
+    locked = session.scalars(
+        select(Ticket)
+        .where(
+            Ticket.id.in_(list(ahead_of)),
+            Ticket.notified_near.is_(False),
+            Ticket.status.in_(QUEUED_STATUSES),
+        )
+        .order_by(Ticket.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for ticket in locked:
+        assert ticket.user_id is not None
+        session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id)
+            .values(notified_near=True)
+            .execution_options(synchronize_session=False)
+        )
+        hall = session.get(Hall, ticket.hall_id)
+        outbox.enqueue(
+            session,
+            user_id=ticket.user_id,
+            template_key="queue_near",
+            data={
+                "character_string1": ticket.display,
+                "number2": str(ahead_of[ticket.id]),
+                "thing3": (hall.name if hall else "")[:20],
+            },
+            page=f"pages/queue/ticket?id={ticket.id}",
+            dedupe_key=f"queue:ticket:{ticket.id}:near",
+            source=("ticket", ticket.id),
+            now=now,
+        )
+        session.expire(ticket, ["notified_near"])
+
+
+# -- hall screen -------------------------------------------------------------------------------
+
+
+def call_event(
+    ticket: Ticket, window: Window, now: dt.datetime, *, recall: bool = False
+) -> dict[str, Any]:
+    """The screen event of a call (no personal data)."""
+    return {
+        "type": "recall" if recall else "call",
+        "ticket_id": ticket.id,
+        "display": ticket.display,
+        "window": window.number,
+        "category_id": ticket.category_id,
+        "text": announcement(ticket.display, window.number),
+        "at": now.isoformat(),
+    }
+
+
+def board(session: Session, hall_id: int, *, now: dt.datetime) -> dict[str, Any]:
+    """What the hall screen shows: each window's current number, waiting count per category."""
+    day = halls.local_day(now)
+    windows = halls.list_windows(session, hall_id)
+    current = {
+        t.window_id: t
+        for t in session.scalars(
+            select(Ticket).where(
+                Ticket.hall_id == hall_id,
+                Ticket.service_day == day,
+                Ticket.status.in_(AT_COUNTER),
+            )
+        )
+    }
+    counts = dict(
+        session.execute(
+            select(Ticket.category_id, func.count())
+            .where(
+                Ticket.hall_id == hall_id,
+                Ticket.service_day == day,
+                Ticket.status.in_(QUEUED_STATUSES),
+            )
+            .group_by(Ticket.category_id)
+        ).all()
+    )
+    return {
+        "hall_id": hall_id,
+        "service_day": day,
+        "open": halls.is_open(session, hall_id, now),
+        "windows": [
+            {
+                "number": w.number,
+                "label": w.label,
+                "status": str(w.status),
+                "current": current[w.id].display if w.id in current else None,
+                "current_status": str(current[w.id].status) if w.id in current else None,
+            }
+            for w in windows
+        ],
+        "categories": [
+            {"id": c.id, "name": c.name, "prefix": c.prefix, "waiting": int(counts.get(c.id, 0))}
+            for c in halls.list_categories(session, hall_id, active_only=True)
+        ],
+        "generated_at": now,
+    }

@@ -1,0 +1,308 @@
+"""Benchmark: take-ticket and call-next under gunicorn on PostgreSQL with 32 concurrent clients.
+
+Starts gunicorn (with the bench-only baseline route mounted: BENCH_BASELINE_ROUTES=1) on
+$DATABASE_URL, sets up a hall with one printed code, 32 open windows and fresh citizens, then
+measures in alternating rounds:
+
+- `POST /api/v1/queue/tickets`: the real take (hall-code check with location, hall open, cap,
+  one-active rule, green channel, counter upsert, ticket, transition, position and estimate in
+  the response, rate limiter);
+- `POST /api/v1/queue/_bench/take-baseline`: the same transaction written by hand in SQL
+  (hall-code row, one-active check, counter upsert, ticket, transition), same server, same
+  authorisation; the baseline;
+- `POST /api/v1/queue/terminal/windows/<id>/call-next` from 32 clerks at 32 windows (each then
+  serves and finishes the ticket so the window may call again; only call-next is timed).
+
+Targets: take-ticket throughput >= 70 % of the baseline's, take-ticket p99 < 100 ms.
+
+    DATABASE_URL=postgresql+psycopg://... .venv/bin/python bench/queue_load.py \
+        [--clients 32] [--requests 640] [--rounds 3] [--workers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+class Run:
+    def __init__(self) -> None:
+        self.latency_ms: list[float] = []
+        self.wall_seconds = 0.0
+        self.errors: dict[int, int] = {}
+
+    @property
+    def count(self) -> int:
+        return len(self.latency_ms)
+
+    def line(self, name: str) -> str:
+        p50, p99 = statistics.median(self.latency_ms), percentile(self.latency_ms, 0.99)
+        errors = sum(self.errors.values())
+        return f"{name:<16} {self.count / self.wall_seconds:8.1f} {p50:8.2f} {p99:8.2f} {errors:7d}"
+
+
+def run_batch(run: Run, clients: int, jobs: list, work) -> None:  # type: ignore[no-untyped-def]
+    sessions = [requests.Session() for _ in range(clients)]
+    slots: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def timed(pair):  # type: ignore[no-untyped-def]
+        _index, job = pair
+        # One client (session, window) per thread: two threads never share a window.
+        with lock:
+            slot = slots.setdefault(threading.get_ident(), len(slots))
+        try:
+            return work(sessions[slot], job, slot)
+        except requests.RequestException:
+            return 599, 0.0  # counted as an error (connection reset or timeout)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(timed, enumerate(jobs)))
+    run.wall_seconds += time.perf_counter() - started
+    for status, ms in results:
+        if status >= 400:
+            run.errors[status] = run.errors.get(status, 0) + 1
+        else:
+            run.latency_ms.append(ms)
+
+
+def setup(database_url: str, users: int, windows: int):  # type: ignore[no-untyped-def]
+    """Hall, code, windows, citizens and a clerk, committed; their ids and tokens."""
+    os.environ["DATABASE_URL"] = database_url
+    from app import create_app
+    from app.db import utcnow
+    from app.identity.models import StaffAccount, StaffRole, StaffRoleGrant, User
+    from app.identity.principals import principal_for
+    from app.identity.sessions import start_session
+    from app.organisation.models import Hall, HallKind
+    from app.queueing import codes
+    from app.queueing.settings import from_config
+    from blueprints.authz import token_settings
+    from tests.factories.queueing import setup_queue_hall
+
+    app = create_app("development", DATABASE_URL=database_url, SEED_DEMO_DATA=False)
+    tag = uuid.uuid4().hex[:6]
+    with app.test_request_context():
+        session = app.extensions["db"].sessionmaker()
+        hall = Hall(code=f"BENCH{tag}", name=f"压测大厅{tag}", kind=HallKind.TOWN)
+        session.add(hall)
+        session.flush()
+        qh = setup_queue_hall(
+            session,
+            hall,
+            categories=[("综合业务", "A"), ("基线", "B")],
+            windows=[(n, "A") for n in range(1, windows + 1)],
+            daily_cap=9999,
+        )
+        settings = from_config(app.config)
+        code = codes.create_printed_code(session, settings, hall.id, label=None, staff_id=None)
+        clerk = StaffAccount(username=f"bench.{tag}", display_name="压测", password_hash="x")
+        clerk.grants = [StaffRoleGrant(role=StaffRole.WINDOW_CLERK, hall_id=hall.id)]
+        people = [User(openid=f"o_bench_{tag}_{i}") for i in range(users)]
+        session.add_all([clerk, *people])
+        session.flush()
+        now, ts = utcnow(), token_settings()
+        tokens = [
+            start_session(
+                session,
+                principal_for(session, "user", u.id),
+                settings=ts,
+                refresh_ttl_seconds=3600,
+                now=now,
+            ).access_token
+            for u in people
+        ]
+        clerk_token = start_session(
+            session,
+            principal_for(session, "staff", clerk.id),
+            settings=ts,
+            refresh_ttl_seconds=3600,
+            now=now,
+        ).access_token
+        result = {
+            "token": codes.printed_token(settings, code),
+            "code_id": code.id,
+            "a": qh.categories["A"].id,
+            "b": qh.categories["B"].id,
+            "windows": [w.id for w in qh.windows.values()],
+            "users": tokens,
+            "clerk": clerk_token,
+        }
+        session.commit()
+        session.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=640, help="per kind and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith("postgresql"):
+        raise SystemExit("set DATABASE_URL to a PostgreSQL database (the target is PostgreSQL)")
+    port = free_port()
+    app_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "DATABASE_URL": database_url,
+        "JOB_RUNNER": "manual",
+        "LOG_LEVEL": "WARNING",
+        "BENCH_BASELINE_ROUTES": "1",
+        # The limiter stays on (its cost is part of a real take), far above this load.
+        "RATELIMIT_ENABLED": "true",
+        "RATELIMIT_TAKE_TICKET": "1000000/minute",
+        "WECHAT_API_BASE": "http://127.0.0.1:9",  # never called here
+    }
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    data = setup(database_url, args.requests * args.rounds, args.clients)
+    server = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "-w",
+            str(args.workers),
+            "-k",
+            "gthread",
+            "--threads",
+            "8",
+            "--keep-alive",
+            "75",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open("/tmp/queue_bench_gunicorn.log", "w"),  # noqa: SIM115
+    )
+    try:
+        wait_until_up(f"{app_url}/healthz")
+        measure(app_url, data, args)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def measure(app_url: str, data: dict, args: argparse.Namespace) -> None:  # type: ignore[type-arg]
+    take, baseline, call = Run(), Run(), Run()
+    here = {"latitude": 22.9373, "longitude": 113.3842}
+
+    def do_take(http: requests.Session, token: str, _client: int):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        r = http.post(
+            f"{app_url}/api/v1/queue/tickets",
+            timeout=10,
+            json={"code": data["token"], "category_id": data["a"], **here},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
+        )
+        return r.status_code, (time.perf_counter() - started) * 1000
+
+    def do_baseline(http: requests.Session, token: str, _client: int):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        r = http.post(
+            f"{app_url}/api/v1/queue/_bench/take-baseline",
+            timeout=10,
+            json={"code_id": data["code_id"], "category_id": data["b"]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return r.status_code, (time.perf_counter() - started) * 1000
+
+    clerk = {"Authorization": f"Bearer {data['clerk']}"}
+
+    def do_call(http: requests.Session, _job: object, client: int):  # type: ignore[no-untyped-def]
+        window = data["windows"][client % len(data["windows"])]
+        base = f"{app_url}/api/v1/queue/terminal/windows/{window}"
+        started = time.perf_counter()
+        r = http.post(f"{base}/call-next", headers=clerk, timeout=10)
+        elapsed = (time.perf_counter() - started) * 1000
+        if r.status_code == 200:
+            ticket = r.json()["id"]
+            http.post(f"{base}/tickets/{ticket}/serve", headers=clerk, json={}, timeout=10)
+            http.post(f"{base}/tickets/{ticket}/finish", headers=clerk, json={}, timeout=10)
+        return r.status_code, elapsed
+
+    warm = requests.Session()
+    for _ in range(40):
+        warm.get(f"{app_url}/healthz")
+    users = data["users"]
+    for round_number in range(args.rounds):
+        batch = users[round_number * args.requests : (round_number + 1) * args.requests]
+        run_batch(baseline, args.clients, batch, do_baseline)
+        run_batch(take, args.clients, batch, do_take)
+        run_batch(call, args.clients, [None] * args.requests, do_call)
+        print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
+
+    print(
+        f"queue benchmark: gunicorn {args.workers} workers x 8 threads (gthread), {args.clients} "
+        f"clients, {args.rounds} rounds x {args.requests} requests per kind, PostgreSQL; "
+        "client-side latency"
+    )
+    print(f"{'endpoint':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(baseline.line("baseline (SQL)"))
+    print(take.line("take-ticket"))
+    print(call.line("call-next"))
+    for name, run in (("baseline", baseline), ("take", take), ("call", call)):
+        if run.errors:
+            print(f"  {name} errors by status: {run.errors}")
+    ratio = (take.count / take.wall_seconds) / (baseline.count / baseline.wall_seconds)
+    p99 = percentile(take.latency_ms, 0.99)
+    print(
+        f"target take-ticket throughput >= 70% of baseline: {'met' if ratio >= 0.7 else 'NOT met'} "
+        f"({ratio:.0%})"
+    )
+    print(f"target take-ticket p99 < 100 ms: {'met' if p99 < 100 else 'NOT met'} ({p99:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()

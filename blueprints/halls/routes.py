@@ -1,0 +1,338 @@
+"""Halls: public details and opening hours; set-up for admins and hall managers; hall codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from app.db import get_session, utcnow
+from app.errors import ValidationFailed
+from app.halls import service as halls
+from app.halls.models import ServiceCategory, Window
+from app.organisation.models import Hall
+from app.queueing import codes
+from app.queueing.errors import CodeForged
+from app.queueing.models import HallCode
+from blueprints.authz import current_principal, public, require_scope, staff_required
+from blueprints.halls.schemas import (
+    CategoryIn,
+    CategoryPatchIn,
+    HallCategoryOut,
+    HallDetailOut,
+    HallListOut,
+    HallProfileIn,
+    HallWindowOut,
+    HoursIn,
+    SpecialDayIn,
+    WindowIn,
+    WindowPatchIn,
+)
+from blueprints.queueing.routes import settings as queue_settings
+from blueprints.queueing.schemas import HallCodeIn, HallCodeOut
+
+blp = Blueprint(
+    "halls",
+    __name__,
+    url_prefix="/halls",
+    description="办事大厅：地址、营业时间、业务类别、窗口、大厅码",
+)
+
+MANAGERS = ("hall_manager",)
+
+
+def _manage(hall_id: int) -> None:
+    require_scope(MANAGERS, hall_id)
+    halls.get_hall(get_session(), hall_id)
+
+
+def _hall_out(hall: Hall, *, detail: bool = False) -> dict[str, Any]:
+    session = get_session()
+    now = utcnow()
+    day = halls.local_day(now)
+    profile = session.get(halls.HallProfile, hall.id)
+    body: dict[str, Any] = {
+        "id": hall.id,
+        "code": hall.code,
+        "name": hall.name,
+        "kind": str(hall.kind),
+        "town": hall.town,
+        "address": profile.address if profile else None,
+        "latitude": profile.latitude if profile else None,
+        "longitude": profile.longitude if profile else None,
+        "phone": profile.phone if profile else None,
+        "open_now": halls.is_open(session, hall.id, now),
+        "today": [
+            {"weekday": day.weekday(), "opens_at": o, "closes_at": c}
+            for o, c in halls.hours_on(session, hall.id, day)
+        ],
+        "day_kind": halls.day_kind(day),
+    }
+    if detail:
+        body.update(
+            open_on_public_holidays=profile.open_on_public_holidays if profile else False,
+            makeup_workday_weekday=profile.makeup_workday_weekday if profile else 0,
+            late_return_places=profile.late_return_places if profile else None,
+            max_recalls=profile.max_recalls if profile else None,
+            weekly_hours=[
+                {"weekday": d, "opens_at": o, "closes_at": c}
+                for d, intervals in halls.weekly_hours(session, hall.id).items()
+                for o, c in intervals
+            ],
+            categories=halls.list_categories(session, hall.id),
+            windows=halls.list_windows(session, hall.id),
+        )
+    return body
+
+
+@blp.route("")
+class HallList(MethodView):
+    @blp.response(200, HallListOut)
+    @public
+    def get(self) -> dict[str, Any]:
+        """Every hall with its address, coordinates and today's hours."""
+        rows = get_session().scalars(select(Hall).order_by(Hall.code))
+        return {"halls": [_hall_out(h) for h in rows]}
+
+
+@blp.route("/<int(max=9223372036854775807):hall_id>")
+class HallDetail(MethodView):
+    @blp.response(200, HallDetailOut)
+    @blp.alt_response(404, description="大厅不存在")
+    @public
+    def get(self, hall_id: int) -> dict[str, Any]:
+        """A hall's details, weekly hours, categories and windows."""
+        return _hall_out(halls.get_hall(get_session(), hall_id), detail=True)
+
+
+@blp.route("/<int(max=9223372036854775807):hall_id>/profile")
+class HallProfileView(MethodView):
+    @blp.arguments(HallProfileIn)
+    @blp.response(200, HallDetailOut)
+    @blp.alt_response(403, description="不是本大厅的主管")
+    @staff_required(*MANAGERS)
+    def put(self, body: dict[str, Any], hall_id: int) -> dict[str, Any]:
+        """Update address, coordinates and calendar rules."""
+        _manage(hall_id)
+        session = get_session()
+        halls.update_profile(session, hall_id, body)
+        session.commit()
+        return _hall_out(halls.get_hall(session, hall_id), detail=True)
+
+
+@blp.route("/<int(max=9223372036854775807):hall_id>/hours")
+class HallHours(MethodView):
+    @blp.arguments(HoursIn)
+    @blp.response(200, HallDetailOut)
+    @blp.alt_response(422, description="时段有误或重叠（INVALID_HOURS）")
+    @staff_required(*MANAGERS)
+    def put(self, body: dict[str, Any], hall_id: int) -> dict[str, Any]:
+        """Replace the weekly opening hours."""
+        _manage(hall_id)
+        session = get_session()
+        halls.replace_weekly_hours(
+            session,
+            hall_id,
+            [(i["weekday"], i["opens_at"], i["closes_at"]) for i in body["intervals"]],
+        )
+        session.commit()
+        return _hall_out(halls.get_hall(session, hall_id), detail=True)
+
+
+@blp.route("/<int(max=9223372036854775807):hall_id>/special-days/<string:day>")
+class HallSpecialDay(MethodView):
+    @blp.arguments(SpecialDayIn)
+    @blp.response(200, HallDetailOut)
+    @staff_required(*MANAGERS)
+    def put(self, body: dict[str, Any], hall_id: int, day: str) -> dict[str, Any]:
+        """Close the hall on a date, or open it with special hours (YYYY-MM-DD)."""
+        _manage(hall_id)
+        session = get_session()
+        halls.set_special_day(session, hall_id, _date(day), **body)
+        session.commit()
+        return _hall_out(halls.get_hall(session, hall_id), detail=True)
+
+    @blp.response(200, HallDetailOut)
+    @staff_required(*MANAGERS)
+    def delete(self, hall_id: int, day: str) -> dict[str, Any]:
+        """Remove a date's override."""
+        _manage(hall_id)
+        session = get_session()
+        halls.delete_special_day(session, hall_id, _date(day))
+        session.commit()
+        return _hall_out(halls.get_hall(session, hall_id), detail=True)
+
+
+def _date(raw: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise halls.InvalidHours("日期格式应为 YYYY-MM-DD") from None
+
+
+@blp.route("/<int(max=9223372036854775807):hall_id>/categories")
+class HallCategories(MethodView):
+    @blp.response(200, HallCategoryOut(many=True))
+    @public
+    def get(self, hall_id: int) -> list[ServiceCategory]:
+        """The hall's service categories."""
+        halls.get_hall(get_session(), hall_id)
+        return halls.list_categories(get_session(), hall_id)
+
+    @blp.arguments(CategoryIn)
+    @blp.response(201, HallCategoryOut)
+    @blp.alt_response(409, description="名称或字母重复（HALL_CONFLICT）")
+    @staff_required(*MANAGERS)
+    def post(self, body: dict[str, Any], hall_id: int) -> ServiceCategory:
+        """Add a service category."""
+        _manage(hall_id)
+        session = get_session()
+        category = halls.create_category(session, hall_id, body)
+        session.commit()
+        return category
+
+
+@blp.route("/categories/<int(max=9223372036854775807):category_id>")
+class HallCategory(MethodView):
+    @blp.arguments(CategoryPatchIn)
+    @blp.response(200, HallCategoryOut)
+    @staff_required(*MANAGERS)
+    def patch(self, body: dict[str, Any], category_id: int) -> ServiceCategory:
+        """Change a category (cap, typical minutes, matters, ...)."""
+        session = get_session()
+        category = halls.get_category(session, category_id)
+        _manage(category.hall_id)
+        halls.update_category(session, category, body)
+        session.commit()
+        return category
+
+
+@blp.route("/<int(max=9223372036854775807):hall_id>/windows")
+class HallWindows(MethodView):
+    @blp.response(200, HallWindowOut(many=True))
+    @public
+    def get(self, hall_id: int) -> list[Window]:
+        """The hall's windows with their status and categories."""
+        halls.get_hall(get_session(), hall_id)
+        return halls.list_windows(get_session(), hall_id)
+
+    @blp.arguments(WindowIn)
+    @blp.response(201, HallWindowOut)
+    @blp.alt_response(409, description="窗口号重复（HALL_CONFLICT）")
+    @staff_required(*MANAGERS)
+    def post(self, body: dict[str, Any], hall_id: int) -> Window:
+        """Add a window serving some categories."""
+        _manage(hall_id)
+        session = get_session()
+        window = halls.create_window(session, hall_id, **body)
+        session.commit()
+        return window
+
+
+@blp.route("/windows/<int(max=9223372036854775807):window_id>")
+class HallWindow(MethodView):
+    @blp.arguments(WindowPatchIn)
+    @blp.response(200, HallWindowOut)
+    @staff_required(*MANAGERS)
+    def patch(self, body: dict[str, Any], window_id: int) -> Window:
+        """Change a window's number, label or categories."""
+        session = get_session()
+        window = halls.get_window(session, window_id)
+        _manage(window.hall_id)
+        halls.update_window(session, window, body)
+        session.commit()
+        return window
+
+
+# -- printed hall codes ------------------------------------------------------------------------
+
+
+def _code_out(code: HallCode) -> dict[str, Any]:
+    try:
+        token: str | None = (
+            codes.printed_token(queue_settings(), code) if code.revoked_at is None else None
+        )
+    except codes.CodeRevoked:
+        token = None
+    return {
+        "id": code.id,
+        "hall_id": code.hall_id,
+        "key_id": code.key_id,
+        "label": code.label,
+        "token": token,
+        "created_at": code.created_at,
+        "revoked_at": code.revoked_at,
+    }
+
+
+def _hall_code(hall_id: int, code_id: int) -> HallCode:
+    _manage(hall_id)
+    code = get_session().get(HallCode, code_id)
+    if code is None or code.hall_id != hall_id:
+        raise CodeForged("大厅码不存在")
+    return code
+
+
+@blp.route("/<int(max=9223372036854775807):hall_id>/codes")
+class HallCodes(MethodView):
+    @blp.response(200, HallCodeOut(many=True))
+    @staff_required(*MANAGERS)
+    def get(self, hall_id: int) -> list[dict[str, Any]]:
+        """The hall's printed codes, live and revoked."""
+        _manage(hall_id)
+        rows = get_session().scalars(
+            select(HallCode).where(HallCode.hall_id == hall_id).order_by(HallCode.id)
+        )
+        return [_code_out(c) for c in rows]
+
+    @blp.arguments(HallCodeIn)
+    @blp.response(201, HallCodeOut)
+    @staff_required(*MANAGERS)
+    def post(self, body: dict[str, Any], hall_id: int) -> dict[str, Any]:
+        """Issue a new printed code (e.g. for another entrance)."""
+        _manage(hall_id)
+        session = get_session()
+        code = codes.create_printed_code(
+            session, queue_settings(), hall_id, label=body["label"], staff_id=current_principal().id
+        )
+        session.commit()
+        return _code_out(code)
+
+
+@blp.route(
+    "/<int(max=9223372036854775807):hall_id>/codes/<int(max=9223372036854775807):code_id>/revoke"
+)
+class HallCodeRevoke(MethodView):
+    @blp.response(200, HallCodeOut)
+    @staff_required(*MANAGERS)
+    def post(self, hall_id: int, code_id: int) -> dict[str, Any]:
+        """Revoke a printed code: scanning it is refused from now on."""
+        session = get_session()
+        code = _hall_code(hall_id, code_id)
+        if code.revoked_at is None:
+            code.revoked_at = utcnow()
+        session.commit()
+        return _code_out(code)
+
+
+@blp.route(
+    "/<int(max=9223372036854775807):hall_id>/codes/<int(max=9223372036854775807):code_id>/qr.<string:fmt>"
+)
+class HallCodeImage(MethodView):
+    @blp.alt_response(200, description="image/png 或 image/svg+xml")
+    @staff_required(*MANAGERS)
+    def get(self, hall_id: int, code_id: int, fmt: str) -> Response:
+        """The printable QR image of a live code (png or svg)."""
+        code = _hall_code(hall_id, code_id)
+        if code.revoked_at is not None:
+            raise codes.CodeRevoked()
+        token = codes.printed_token(queue_settings(), code)
+        if fmt == "png":
+            return Response(codes.qr_png(token), mimetype="image/png")
+        if fmt == "svg":
+            return Response(codes.qr_svg(token), mimetype="image/svg+xml")
+        raise ValidationFailed("图片格式只能是 png 或 svg")

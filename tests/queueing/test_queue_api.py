@@ -1,0 +1,183 @@
+"""The queue API: citizens take numbers by scanning; clerks call them at their windows."""
+
+from __future__ import annotations
+
+from app.identity.models import StaffRole
+from app.queueing import codes
+from tests.factories.queueing import HALL_LAT, HALL_LNG
+
+HERE = {"latitude": HALL_LAT, "longitude": HALL_LNG}
+
+
+def _printed(session, qh, queue_settings) -> str:
+    return codes.printed_token(
+        queue_settings,
+        codes.create_printed_code(session, queue_settings, qh.hall.id, label=None, staff_id=None),
+    )
+
+
+def test_citizen_scans_takes_and_sees_position(
+    client, session, create_queue_hall, create_user, citizen_headers, queue_settings
+):
+    qh = create_queue_hall()
+    token = _printed(session, qh, queue_settings)
+    first = create_user()
+    me = create_user()
+    h1, h2 = citizen_headers(first), citizen_headers(me)
+    scan = client.post("/api/v1/queue/scan", json={"code": token, **HERE}, headers=h2)
+    assert scan.status_code == 200 and [c["prefix"] for c in scan.json["categories"]] == ["A", "B"]
+    a = qh.categories["A"].id
+    assert (
+        client.post(
+            "/api/v1/queue/tickets", json={"code": token, "category_id": a, **HERE}, headers=h1
+        ).status_code
+        == 201
+    )
+    body = {"code": token, "category_id": a, **HERE}
+    taken = client.post(
+        "/api/v1/queue/tickets", json=body, headers={**h2, "Idempotency-Key": "abc-1"}
+    )
+    assert taken.status_code == 201 and taken.json["display"] == "A002"
+    assert taken.json["ahead"] == 1 and taken.json["estimated_wait_minutes"] > 0
+    again = client.post(
+        "/api/v1/queue/tickets", json=body, headers={**h2, "Idempotency-Key": "abc-1"}
+    )
+    assert again.status_code == 201 and again.json["id"] == taken.json["id"]
+    holding = client.post("/api/v1/queue/tickets", json=body, headers=h2)
+    assert holding.status_code == 409 and holding.json["code"] == "ALREADY_HOLDING_TICKET"
+    assert holding.json["details"]["ticket"]["display"] == "A002"
+    mine = client.get("/api/v1/queue/tickets", headers=h2)
+    assert [t["display"] for t in mine.json["tickets"]] == ["A002"]
+    cancelled = client.post(f"/api/v1/queue/tickets/{taken.json['id']}/cancel", headers=h2)
+    assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
+    twice = client.post(f"/api/v1/queue/tickets/{taken.json['id']}/cancel", headers=h2)
+    assert twice.status_code == 409 and twice.json["code"] == "ILLEGAL_TRANSITION"
+    other = client.get(f"/api/v1/queue/tickets/{taken.json['id']}", headers=h1)
+    assert other.status_code == 404
+
+
+def test_take_refusals_have_their_own_codes(
+    client, session, create_queue_hall, create_user, citizen_headers, queue_settings
+):
+    qh, elsewhere = create_queue_hall(), create_queue_hall()
+    token = _printed(session, qh, queue_settings)
+    h = citizen_headers(create_user())
+    far = client.post(
+        "/api/v1/queue/tickets",
+        json={
+            "code": token,
+            "category_id": qh.categories["A"].id,
+            "latitude": HALL_LAT + 0.1,
+            "longitude": HALL_LNG,
+        },
+        headers=h,
+    )
+    assert far.status_code == 403 and far.json["code"] == "LOCATION_TOO_FAR"
+    wrong = client.post(
+        "/api/v1/queue/tickets",
+        json={"code": token, "category_id": elsewhere.categories["A"].id, **HERE},
+        headers=h,
+    )
+    assert wrong.status_code == 422 and wrong.json["code"] == "CODE_WRONG_HALL"
+    forged = client.post(
+        "/api/v1/queue/tickets",
+        json={"code": token[:-2] + "xx", "category_id": qh.categories["A"].id, **HERE},
+        headers=h,
+    )
+    assert forged.status_code == 422 and forged.json["code"] == "CODE_FORGED"
+    unknown = client.post(
+        "/api/v1/queue/tickets",
+        json={"code": token, "category_id": 1, "extra": 1, **HERE},
+        headers=h,
+    )
+    assert unknown.status_code == 422
+
+
+def test_dynamic_code_from_the_screen_needs_no_location(
+    client, create_queue_hall, create_user, citizen_headers, create_staff, staff_headers
+):
+    qh = create_queue_hall()
+    screen = create_staff(grants=[(StaffRole.WINDOW_CLERK, qh.hall.id, None)])
+    shown = client.get(
+        f"/api/v1/queue/screen/halls/{qh.hall.id}/dynamic-code", headers=staff_headers(screen)
+    )
+    assert shown.status_code == 200 and "<svg" in shown.json["svg"]
+    taken = client.post(
+        "/api/v1/queue/tickets",
+        json={"code": shown.json["code"], "category_id": qh.categories["B"].id},
+        headers=citizen_headers(create_user()),
+    )
+    assert taken.status_code == 201 and taken.json["source"] == "dynamic_code"
+    citizen = client.get(
+        f"/api/v1/queue/screen/halls/{qh.hall.id}/dynamic-code",
+        headers=citizen_headers(create_user()),
+    )
+    assert citizen.status_code == 403
+
+
+def test_terminal_flow_and_scope(
+    client,
+    session,
+    create_queue_hall,
+    create_verified_user,
+    citizen_headers,
+    create_staff,
+    staff_headers,
+):
+    qh, other = create_queue_hall(), create_queue_hall()
+    clerk = create_staff(grants=[(StaffRole.WINDOW_CLERK, qh.hall.id, None)])
+    h = staff_headers(clerk)
+    window = qh.windows[1].id
+    foreign = client.post(
+        f"/api/v1/queue/terminal/windows/{other.windows[1].id}/call-next", headers=h
+    )
+    assert foreign.status_code == 403 and foreign.json["code"] == "WINDOW_NOT_IN_HALL"
+    citizen = create_verified_user(name="李小明")
+    code = client.get("/api/v1/queue/personal-code", headers=citizen_headers(citizen)).json["code"]
+    card = client.post(
+        f"/api/v1/queue/terminal/windows/{window}/identify", json={"code": code}, headers=h
+    )
+    assert card.status_code == 200 and card.json["name"] == "*小明"
+    take = client.post(
+        f"/api/v1/queue/terminal/windows/{window}/take",
+        json={"code": code, "category_id": qh.categories["A"].id},
+        headers=h,
+    )
+    assert take.status_code == 201 and take.json["source"] == "terminal"
+    replay = client.post(
+        f"/api/v1/queue/terminal/windows/{window}/take",
+        json={"code": code, "category_id": qh.categories["B"].id},
+        headers=h,
+    )
+    assert replay.status_code == 409 and replay.json["code"] == "CODE_REPLAYED"
+    called = client.post(f"/api/v1/queue/terminal/windows/{window}/call-next", headers=h)
+    assert (
+        called.status_code == 200
+        and called.json["display"] == "A001"
+        and called.json["window_number"] == 1
+    )
+    busy = client.post(f"/api/v1/queue/terminal/windows/{window}/call-next", headers=h)
+    assert busy.status_code == 409 and busy.json["code"] == "WINDOW_BUSY"
+    tid = called.json["id"]
+    serve = client.post(
+        f"/api/v1/queue/terminal/windows/{window}/tickets/{tid}/serve", json={}, headers=h
+    )
+    assert serve.status_code == 200
+    double = client.post(
+        f"/api/v1/queue/terminal/windows/{window}/tickets/{tid}/serve", json={}, headers=h
+    )
+    assert double.status_code == 409 and double.json["code"] == "ILLEGAL_TRANSITION"
+    finish = client.post(
+        f"/api/v1/queue/terminal/windows/{window}/tickets/{tid}/finish",
+        json={"matter": "社保卡补办"},
+        headers=h,
+    )
+    assert finish.status_code == 200 and finish.json["status"] == "done"
+    board = client.get(f"/api/v1/queue/screen/halls/{qh.hall.id}/board")
+    assert board.status_code == 200 and board.json["windows"][0]["number"] == 1
+    closed = client.post(
+        f"/api/v1/queue/terminal/windows/{window}/status", json={"status": "closed"}, headers=h
+    )
+    assert closed.status_code == 200 and closed.json["status"] == "closed"
+    not_open = client.post(f"/api/v1/queue/terminal/windows/{window}/call-next", headers=h)
+    assert not_open.status_code == 409 and not_open.json["code"] == "WINDOW_NOT_OPEN"

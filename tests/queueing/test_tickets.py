@@ -1,0 +1,323 @@
+"""Taking numbers and the ticket state machine, through the service."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor
+from app.notify.models import NotificationOutbox
+from app.queueing import service as queue
+from app.queueing.errors import (
+    AlreadyHoldingTicket,
+    CapReached,
+    HallClosed,
+    IllegalTransition,
+    LateReturnUsed,
+    QueueEmpty,
+    RecallsNotExhausted,
+    WindowBusy,
+)
+from app.queueing.models import GreenChannelFlag, TicketPriority, TicketStatus, TicketTransition
+from tests.factories.queueing import QueueHall
+
+CLERK = Actor("staff", None)
+NOW = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC)  # Friday 10:00 in Panyu
+
+
+def test_numbers_are_consecutive_per_category_and_day(create_queue_hall, create_user, take_ticket):
+    qh: QueueHall = create_queue_hall()
+    a, b = qh.categories["A"], qh.categories["B"]
+    tickets = [take_ticket(create_user(), a, now=NOW) for _ in range(3)]
+    other = take_ticket(create_user(), b, now=NOW)
+    assert [t.display for t in tickets] == ["A001", "A002", "A003"]
+    assert other.display == "B001"
+    assert all(t.service_day == dt.date(2026, 11, 27) for t in tickets)
+
+
+def test_numbering_restarts_after_local_midnight(create_queue_hall, create_user, take_ticket):
+    qh = create_queue_hall()
+    a = qh.categories["A"]
+    late = dt.datetime(2026, 11, 27, 15, 59, 58, tzinfo=dt.UTC)  # 23:59:58 local
+    first = take_ticket(create_user(), a, now=late)
+    second = take_ticket(create_user(), a, now=late)
+    after = take_ticket(create_user(), a, now=late + dt.timedelta(seconds=3))  # 00:00:01 next day
+    assert (first.display, second.display) == ("A001", "A002")
+    assert after.display == "A001" and after.service_day == dt.date(2026, 11, 28)
+
+
+def test_one_active_ticket_per_citizen_and_category(create_queue_hall, create_user, take_ticket):
+    qh = create_queue_hall()
+    user = create_user()
+    first = take_ticket(user, qh.categories["A"], now=NOW)
+    with pytest.raises(AlreadyHoldingTicket) as caught:
+        take_ticket(user, qh.categories["A"], now=NOW)
+    assert caught.value.details["ticket"]["display"] == first.display
+    assert take_ticket(user, qh.categories["B"], now=NOW).display == "B001"
+
+
+def test_idempotency_key_returns_the_same_ticket(create_queue_hall, create_user, take_ticket):
+    qh = create_queue_hall()
+    user = create_user()
+    first = take_ticket(user, qh.categories["A"], now=NOW, idempotency_key="k-1")
+    again = take_ticket(user, qh.categories["A"], now=NOW, idempotency_key="k-1")
+    assert again.id == first.id
+
+
+def test_daily_cap_refuses_and_leaves_no_gap(create_queue_hall, create_user, take_ticket, session):
+    qh = create_queue_hall(daily_cap=2)
+    a = qh.categories["A"]
+    take_ticket(create_user(), a, now=NOW)
+    take_ticket(create_user(), a, now=NOW)
+    with pytest.raises(CapReached):
+        take_ticket(create_user(), a, now=NOW)
+    a.daily_cap = 3
+    assert take_ticket(create_user(), a, now=NOW).display == "A003"
+
+
+def test_closed_hall_refuses(create_queue_hall, create_user, take_ticket):
+    qh = create_queue_hall(hours=[(d, dt.time(9), dt.time(17)) for d in range(5)])
+    evening = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)  # 18:00 local
+    with pytest.raises(HallClosed):
+        take_ticket(create_user(), qh.categories["A"], now=evening)
+
+
+def test_call_order_due_appointment_then_green_then_fifo(
+    create_queue_hall, create_user, take_ticket, session: Session
+):
+    qh = create_queue_hall()
+    a, window = qh.categories["A"], qh.windows[2]
+    normal = take_ticket(create_user(), a, now=NOW)
+    elderly = take_ticket(
+        create_user(birth_date=dt.date(1950, 1, 1)), a, now=NOW + dt.timedelta(seconds=1)
+    )
+    disabled_user = create_user()
+    session.add(GreenChannelFlag(user_id=disabled_user.id))
+    disabled = take_ticket(disabled_user, a, now=NOW + dt.timedelta(seconds=2))
+    not_due = take_ticket(
+        create_user(),
+        a,
+        now=NOW + dt.timedelta(seconds=3),
+        priority=TicketPriority.APPOINTMENT,
+        due_at=NOW + dt.timedelta(hours=1),
+    )
+    due = take_ticket(
+        create_user(),
+        a,
+        now=NOW + dt.timedelta(seconds=4),
+        priority=TicketPriority.APPOINTMENT,
+        due_at=NOW,
+    )
+    assert elderly.green_reason == "elderly" and disabled.green_reason == "disability"
+    order = []
+    at = NOW + dt.timedelta(minutes=1)
+    for _ in range(5):
+        ticket = queue.call_next(session, window, actor=CLERK, now=at, settings=_settings(session))
+        order.append(ticket.id)
+        queue.start_serving(session, window, ticket.id, actor=CLERK, now=at)
+        queue.finish(session, window, ticket.id, matter="x", actor=CLERK, now=at)
+    assert order == [due.id, elderly.id, disabled.id, normal.id, not_due.id]
+    with pytest.raises(QueueEmpty):
+        queue.call_next(session, window, actor=CLERK, now=at, settings=_settings(session))
+
+
+def _settings(session: Session):
+    from flask import current_app
+
+    from app.queueing.settings import from_config
+
+    return from_config(current_app.config)
+
+
+def test_state_machine_and_guarded_transitions(
+    create_queue_hall, create_user, take_ticket, session
+):
+    qh = create_queue_hall()
+    window = qh.windows[2]
+    ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
+    s = _settings(session)
+    called = queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    assert called.id == ticket.id and called.status == TicketStatus.CALLED
+    with pytest.raises(WindowBusy):
+        queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    queue.start_serving(session, window, ticket.id, actor=CLERK, now=NOW)
+    with pytest.raises(IllegalTransition):  # a doubled click
+        queue.start_serving(session, window, ticket.id, actor=CLERK, now=NOW)
+    queue.hold(session, window, ticket.id, actor=CLERK, now=NOW + dt.timedelta(minutes=4))
+    queue.resume(session, window, ticket.id, actor=CLERK, now=NOW + dt.timedelta(minutes=10))
+    done = queue.finish(
+        session,
+        window,
+        ticket.id,
+        matter="社保卡补办",
+        actor=CLERK,
+        now=NOW + dt.timedelta(minutes=12),
+    )
+    assert done.status == TicketStatus.DONE and done.matter == "社保卡补办"
+    assert done.service_seconds == pytest.approx(6 * 60)
+    actions = session.scalars(
+        select(TicketTransition.action)
+        .where(TicketTransition.ticket_id == ticket.id)
+        .order_by(TicketTransition.id)
+    ).all()
+    assert actions == ["take", "call", "serve", "hold", "resume", "finish"]
+
+
+def test_stale_version_is_refused(create_queue_hall, create_user, take_ticket, session):
+    qh = create_queue_hall()
+    window = qh.windows[2]
+    take_ticket(create_user(), qh.categories["A"], now=NOW)
+    ticket = queue.call_next(session, window, actor=CLERK, now=NOW, settings=_settings(session))
+    stale = ticket.version
+    queue.recall(session, window, ticket.id, actor=CLERK, now=NOW, version=stale)
+    with pytest.raises(IllegalTransition):
+        queue.recall(session, window, ticket.id, actor=CLERK, now=NOW, version=stale)
+
+
+def test_no_show_after_recalls_and_one_late_return(
+    create_queue_hall, create_user, take_ticket, session
+):
+    qh = create_queue_hall()
+    a, window = qh.categories["A"], qh.windows[2]
+    s = _settings(session)
+    first = take_ticket(create_user(), a, now=NOW)
+    others = [
+        take_ticket(create_user(), a, now=NOW + dt.timedelta(seconds=i + 1)) for i in range(5)
+    ]
+    queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    with pytest.raises(RecallsNotExhausted):
+        queue.mark_no_show(session, window, first.id, actor=CLERK, now=NOW, settings=s)
+    for _ in range(s.max_recalls):
+        queue.recall(session, window, first.id, actor=CLERK, now=NOW)
+    gone = queue.mark_no_show(session, window, first.id, actor=CLERK, now=NOW, settings=s)
+    assert gone.status == TicketStatus.NO_SHOW and gone.recall_count == s.max_recalls
+    back = queue.late_return(
+        session, first, actor=CLERK, now=NOW + dt.timedelta(minutes=5), settings=s
+    )
+    assert back.status == TicketStatus.WAITING
+    order = [t.id for t in queue.queued_in_category(session, a.id, back.service_day, NOW)]
+    assert order.index(first.id) == s.late_return_places  # N people now ahead of them
+    assert order[: s.late_return_places] == [t.id for t in others[: s.late_return_places]]
+    # Called again, missed again: no second late return.
+    session.refresh(first)
+    queue.call_number(session, window, first.id, actor=CLERK, now=NOW, settings=s)
+    for _ in range(s.max_recalls):
+        queue.recall(session, window, first.id, actor=CLERK, now=NOW)
+    queue.mark_no_show(session, window, first.id, actor=CLERK, now=NOW, settings=s)
+    with pytest.raises(LateReturnUsed):
+        queue.late_return(session, first, actor=CLERK, now=NOW, settings=s)
+
+
+def test_transfer_keeps_number_and_take_time(create_queue_hall, create_user, take_ticket, session):
+    qh = create_queue_hall()
+    s = _settings(session)
+    a, b = qh.categories["A"], qh.categories["B"]
+    moved = take_ticket(create_user(), a, now=NOW)
+    later_b = take_ticket(create_user(), b, now=NOW + dt.timedelta(minutes=1))
+    queue.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=s)
+    queue.start_serving(session, qh.windows[2], moved.id, actor=CLERK, now=NOW)
+    after = queue.transfer(
+        session,
+        qh.windows[2],
+        moved.id,
+        category_id=b.id,
+        target_window_id=None,
+        actor=CLERK,
+        now=NOW,
+    )
+    assert (after.status, after.display, after.category_id) == (
+        TicketStatus.TRANSFERRED,
+        "A001",
+        b.id,
+    )
+    assert after.taken_at == NOW
+    # Its original take time puts it before the B ticket taken later.
+    called = queue.call_next(session, qh.windows[3], actor=CLERK, now=NOW, settings=s)
+    assert called.id == moved.id and later_b.status == TicketStatus.WAITING
+
+
+def test_transfer_to_a_window_only_that_window_calls_it(
+    create_queue_hall, create_user, take_ticket, session
+):
+    qh = create_queue_hall()
+    s = _settings(session)
+    ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
+    queue.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=s)
+    queue.transfer(
+        session,
+        qh.windows[2],
+        ticket.id,
+        category_id=None,
+        target_window_id=qh.windows[1].id,
+        actor=CLERK,
+        now=NOW,
+    )
+    with pytest.raises(QueueEmpty):
+        queue.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=s)
+    assert queue.call_next(session, qh.windows[1], actor=CLERK, now=NOW, settings=s).id == ticket.id
+
+
+def test_leftovers_expire_at_closing_and_history_stays(
+    create_queue_hall, create_user, take_ticket, session
+):
+    qh = create_queue_hall(hours=[(d, dt.time(9), dt.time(17)) for d in range(7)])
+    ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
+    assert queue.expire_leftovers(session, now=NOW, hall_id=qh.hall.id) == 0
+    after_closing = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC)  # 17:30 local
+    assert queue.expire_leftovers(session, now=after_closing, hall_id=qh.hall.id) == 1
+    session.refresh(ticket)
+    assert ticket.status == TicketStatus.EXPIRED
+    assert session.scalar(
+        select(TicketTransition.id).where(
+            TicketTransition.action == "expire", TicketTransition.ticket_id == ticket.id
+        )
+    )
+
+
+def test_notifications_near_and_called_are_sent_once(
+    create_queue_hall, create_user, take_ticket, session
+):
+    qh = create_queue_hall(windows=[(2, "A")])
+    s = _settings(session)
+    users = [create_user() for _ in range(6)]
+    tickets = [
+        take_ticket(u, qh.categories["A"], now=NOW + dt.timedelta(seconds=i))
+        for i, u in enumerate(users)
+    ]
+    window = qh.windows[2]
+    for _ in range(2):
+        called = queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+        queue.start_serving(session, window, called.id, actor=CLERK, now=NOW)
+        queue.finish(session, window, called.id, matter=None, actor=CLERK, now=NOW)
+    rows = session.scalars(select(NotificationOutbox).order_by(NotificationOutbox.id)).all()
+    keys = [r.dedupe_key for r in rows]
+    assert keys.count(f"queue:ticket:{tickets[0].id}:called") == 1
+    assert f"queue:ticket:{tickets[5].id}:near" in keys  # 3 ahead after the second call
+    assert len(keys) == len(set(keys))
+    near = next(r for r in rows if r.dedupe_key == f"queue:ticket:{tickets[5].id}:near")
+    assert near.data["number2"] == "3"
+
+
+def test_estimated_wait_uses_typical_minutes_then_the_rolling_mean(
+    create_queue_hall, create_user, take_ticket, session
+):
+    qh = create_queue_hall(windows=[(2, "A")], typical_minutes=10)
+    s = _settings(session)
+    tickets = [
+        take_ticket(create_user(), qh.categories["A"], now=NOW + dt.timedelta(seconds=i))
+        for i in range(4)
+    ]
+    est = queue.estimate_for(session, tickets[3], now=NOW)
+    assert est.ahead == 3 and est.wait_seconds == int(3.5 * 600)
+    window = qh.windows[2]
+    called = queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    queue.start_serving(session, window, called.id, actor=CLERK, now=NOW)
+    queue.finish(
+        session, window, called.id, matter=None, actor=CLERK, now=NOW + dt.timedelta(minutes=4)
+    )
+    est = queue.estimate_for(session, tickets[3], now=NOW)
+    assert est.ahead == 2 and est.mean_service_seconds == pytest.approx(240)
+    assert est.wait_seconds == int(2.5 * 240)
