@@ -1,0 +1,1 @@
+"""Queue statistics per hall, category, window and day, computed from the tickets."""

@@ -1,0 +1,98 @@
+"""Ratings (好差评) of finished tickets and the follow-ups bad ratings open."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Enum, ForeignKey, Index, Integer, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, created_at, intpk
+
+
+def _enum(cls: type[enum.Enum], length: int = 24) -> Enum:
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class RatingLevel(enum.StrEnum):
+    """The national five levels of 好差评, best first."""
+
+    VERY_SATISFIED = "very_satisfied"
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+    VERY_DISSATISFIED = "very_dissatisfied"
+
+    @property
+    def label(self) -> str:
+        return LEVEL_LABELS[self]
+
+    @property
+    def score(self) -> int:
+        return LEVEL_SCORES[self]
+
+    @property
+    def is_bad(self) -> bool:
+        """差评: 不满意 or worse, which opens a follow-up."""
+        return self.score <= 2
+
+
+LEVEL_LABELS = {
+    RatingLevel.VERY_SATISFIED: "非常满意",
+    RatingLevel.SATISFIED: "满意",
+    RatingLevel.BASICALLY_SATISFIED: "基本满意",
+    RatingLevel.DISSATISFIED: "不满意",
+    RatingLevel.VERY_DISSATISFIED: "非常不满意",
+}
+LEVEL_SCORES = {level: 5 - i for i, level in enumerate(RatingLevel)}
+
+
+class Rating(Base):
+    """One citizen's rating of one finished ticket; the ticket id is unique."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (Index("ix_ratings_hall_id_rated_at", "hall_id", "rated_at"),)
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Copied from the ticket so reports by hall, category and window need no join.
+    hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("service_categories.id"))
+    window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    level: Mapped[RatingLevel] = mapped_column(_enum(RatingLevel))
+    score: Mapped[int] = mapped_column(Integer)  # 5 (非常满意) .. 1 (非常不满意)
+    # The citizen's words exactly as given (may name people): shown to managers, never logged.
+    comment: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[dt.datetime]
+
+    follow_up: Mapped[RatingFollowUp | None] = relationship(back_populates="rating", uselist=False)
+
+
+class FollowUpStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class RatingFollowUp(Base):
+    """The hall manager's rectification (整改) of a bad rating, due by a deadline."""
+
+    __tablename__ = "rating_follow_ups"
+    __table_args__ = (Index("ix_rating_follow_ups_hall_id_status", "hall_id", "status"),)
+
+    id: Mapped[intpk]
+    rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), unique=True)
+    hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id"))
+    status: Mapped[FollowUpStatus] = mapped_column(
+        _enum(FollowUpStatus, 16), default=FollowUpStatus.OPEN
+    )
+    due_at: Mapped[dt.datetime]
+    rectification: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[dt.datetime | None]
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    created_at: Mapped[created_at]
+
+    rating: Mapped[Rating] = relationship(back_populates="follow_up")

@@ -1,0 +1,155 @@
+"""Ratings (好差评): the citizen rates a finished ticket; hall managers follow up bad ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.appointments.calendar import local_date, local_moment
+from app.db import get_session, utcnow
+from app.errors import ValidationFailed
+from app.ratings import service
+from app.ratings.models import FollowUpStatus, Rating, RatingFollowUp
+from app.ratings.service import RatingRules
+from blueprints.authz import citizen_required, current_principal, require_scope, staff_required
+from blueprints.ratings.schemas import (
+    CloseFollowUpIn,
+    FollowUpOut,
+    FollowUpQuery,
+    RateIn,
+    RatingOut,
+    RatingSummaryOut,
+    RatingSummaryQuery,
+)
+
+# Ids beyond a signed 64-bit integer cannot exist; such URLs are 404, not a database error.
+MAX_ID = 2**63 - 1
+
+blp = Blueprint("ratings", __name__, url_prefix="", description="好差评与差评整改")
+
+MANAGERS = ("hall_manager",)
+
+
+@dataclass
+class _FollowUpView:
+    """A follow-up with its overdue flag as of the request."""
+
+    follow_up: RatingFollowUp
+    overdue: bool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.follow_up, name)
+
+
+def _view(follow_up: RatingFollowUp, now: dt.datetime) -> _FollowUpView:
+    return _FollowUpView(
+        follow_up, follow_up.status == FollowUpStatus.OPEN and follow_up.due_at < now
+    )
+
+
+@blp.route(f"/me/tickets/<int(max={MAX_ID}):ticket_id>/rating")
+class TicketRating(MethodView):
+    @blp.response(200, RatingOut)
+    @citizen_required
+    def get(self, ticket_id: int) -> Rating:
+        """The caller's rating of one of their tickets."""
+        return service.get_for_citizen(get_session(), ticket_id, current_principal().id)
+
+    @blp.arguments(RateIn)
+    @blp.response(201, RatingOut)
+    @blp.alt_response(409, description="TICKET_NOT_RATABLE / RATING_PERIOD_OVER / ALREADY_RATED")
+    @blp.alt_response(422, description="COMMENT_TOO_LONG")
+    @citizen_required
+    def post(self, body: dict[str, Any], ticket_id: int) -> Rating:
+        """Rate a ticket within 7 days after it was finished (once); 不满意 or worse opens a
+        follow-up for the hall manager."""
+        session = get_session()
+        rating = service.rate(
+            session,
+            user_id=current_principal().id,
+            ticket_id=ticket_id,
+            level=body["level"],
+            comment=body.get("comment"),
+            rules=RatingRules.from_config(current_app.config),
+            now=utcnow(),
+        )
+        session.commit()
+        return rating
+
+
+@blp.route(f"/halls/<int(max={MAX_ID}):hall_id>/rating-follow-ups")
+class HallFollowUps(MethodView):
+    @blp.arguments(FollowUpQuery, location="query")
+    @blp.response(200, FollowUpOut(many=True))
+    @staff_required(*MANAGERS)
+    def get(self, query: dict[str, Any], hall_id: int) -> list[_FollowUpView]:
+        """The hall's follow-ups of bad ratings, most urgent first."""
+        require_scope(MANAGERS, hall_id)
+        now = utcnow()
+        follow_ups = service.list_follow_ups(
+            get_session(),
+            hall_id,
+            status=query.get("status"),
+            overdue_only=query["overdue"],
+            now=now,
+        )
+        return [_view(f, now) for f in follow_ups]
+
+
+@blp.route(f"/rating-follow-ups/<int(max={MAX_ID}):follow_up_id>/close")
+class CloseFollowUp(MethodView):
+    @blp.arguments(CloseFollowUpIn)
+    @blp.response(200, FollowUpOut)
+    @blp.alt_response(409, description="FOLLOW_UP_CLOSED：已整改办结")
+    @staff_required(*MANAGERS)
+    def post(self, body: dict[str, Any], follow_up_id: int) -> _FollowUpView:
+        """Close a follow-up with the rectification made."""
+        session = get_session()
+        follow_up = service.get_follow_up(session, follow_up_id)
+        require_scope(MANAGERS, follow_up.hall_id)
+        now = utcnow()
+        service.close_follow_up(
+            session,
+            follow_up,
+            rectification=body["rectification"],
+            staff_id=current_principal().id,
+            now=now,
+        )
+        session.commit()
+        return _view(follow_up, now)
+
+
+@blp.route(f"/halls/<int(max={MAX_ID}):hall_id>/ratings/summary")
+class RatingSummary(MethodView):
+    @blp.arguments(RatingSummaryQuery, location="query")
+    @blp.response(200, RatingSummaryOut)
+    @staff_required(*MANAGERS)
+    def get(self, query: dict[str, Any], hall_id: int) -> dict[str, Any]:
+        """How the hall was rated over local days from..to: counts per level, satisfaction."""
+        require_scope(MANAGERS, hall_id)
+        today = local_date(utcnow())
+        end = query.get("end") or today
+        start = query.get("start") or end - dt.timedelta(days=29)
+        if end < start or (end - start).days > 366:
+            raise ValidationFailed("日期范围有误", fields={"from": ["不能晚于 to，且不超过一年"]})
+        counts = service.level_counts(
+            get_session(),
+            hall_id,
+            since=local_moment(start, dt.time(0, 0)),
+            until=local_moment(end + dt.timedelta(days=1), dt.time(0, 0)),
+        )
+        total = sum(counts.values())
+        satisfied = total - counts["dissatisfied"] - counts["very_dissatisfied"]
+        return {
+            "hall_id": hall_id,
+            "start": start,
+            "end": end,
+            "total": total,
+            "counts": counts,
+            "satisfaction_rate": round(satisfied / total, 4) if total else None,
+        }
