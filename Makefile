@@ -29,6 +29,9 @@ typecheck: install
 
 bench: bench-login
 
+bench-policy-12m: install  # 12M enterprises generated once into their own DB, then dropped; target match <= 20 s
+	$(BIN)/python bench/policy_match.py --enterprises 12000000 --match-target 20
+
 bench-login: install
 	$(BIN)/python bench/login.py
 

@@ -43,8 +43,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.http import use_bounded_ids
     from blueprints import register_blueprints as register
 
+    use_bounded_ids(app)
     register(app)
 
 

@@ -38,9 +38,13 @@ def audit_seal() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from app.appointments.cli import appointments_cli
     from app.demo import demo_cli
     from app.identity.cli import staff_cli
     from app.migrations_cli import db_cli
+    from app.policies.cli import policies_cli
+    from app.seals.cli import seals_cli
 
-    for group in (audit_cli, staff_cli, db_cli, demo_cli):
+    groups = (audit_cli, staff_cli, db_cli, demo_cli, policies_cli, seals_cli, appointments_cli)
+    for group in groups:
         app.cli.add_command(group)

@@ -1,4 +1,5 @@
-"""`flask demo seed`: departments, the 19 Panyu halls, staff accounts and a demo registry.
+"""`flask demo seed`: departments, the 19 Panyu halls with their queues and a demo day,
+staff accounts, a demo enterprise registry with policies, and departments' seals.
 
 Idempotent: run it again and it adds only what is missing. Refused in production.
 """
@@ -15,6 +16,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.appointments.demo import seed_queue_day
 from app.audit.service import Actor
 from app.db import get_session, utcnow
 from app.enterprises.registry import generate_registry, load_registry
@@ -22,6 +24,11 @@ from app.identity.models import StaffAccount, StaffRole
 from app.identity.staff import create_staff
 from app.organisation.catalogue import DEPARTMENTS, HALLS
 from app.organisation.models import Department, Hall
+from app.policies.demo import seed_policies
+from app.queueing.demo import seed_queueing, write_printable_codes
+from app.queueing.settings import from_config as queue_settings
+from app.seals.demo import seed_seals
+from config import PROJECT_ROOT
 
 demo_cli = AppGroup("demo", help="Demo data for development.")
 
@@ -106,10 +113,20 @@ def seed(registry_size: int) -> None:
                 actor=Actor.system(),
                 now=now,
             )
-    load_registry(session, generate_registry(registry_size, random.Random(2026)))  # noqa: S311 (repeatable demo data)
+    # Repeatable demo data, not a secret: a seeded PRNG is what we want here.
+    rng = random.Random(2026)  # noqa: S311
+    load_registry(session, generate_registry(registry_size, rng))
+    session.flush()
+    seed_policies(session, now=now)
+    seed_seals(session, actor=Actor.system(), now=now)
+    hall_codes = seed_queueing(session, queue_settings(current_app.config), now=now)
+    seed_queue_day(session, now=now)
     session.commit()
 
     click.echo(f"demo data ready: {len(departments)} departments, {len(halls)} halls")
+    folder = write_printable_codes(hall_codes, PROJECT_ROOT / "var" / "hall-codes")
+    first_hall, first_token = hall_codes[0][0], hall_codes[0][1]
+    click.echo(f"printable hall codes (SVG) in {folder}; e.g. {first_hall.code}: {first_token}")
     click.echo(f"staff accounts (password {password!r}): admin, clerk.district, clerk.donghuan,")
     click.echo("  manager.district, reviewer.weather, reviewer.water, policy.commerce")
     click.echo('  POST /api/v1/staff/auth/login {"username": "admin", "password": ...}')

@@ -7,12 +7,33 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.routing import IntegerConverter
 
 from app.errors import ValidationFailed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 CONTENT_TYPES_ATTRIBUTE = "__accepts__"
+
+
+# The largest id a BIGINT (and SQLite's INTEGER) column holds.
+MAX_ID = 2**63 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every URL, bounded to what the database can hold.
+
+    Without a bound, /halls/99999999999999999999 reaches the driver and overflows (a 500)
+    instead of simply matching no route (a 404)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def use_bounded_ids(app: Flask) -> None:
+    """Make `<int:...>` the bounded converter; call before any blueprint is registered."""
+    app.url_map.converters["int"] = IdConverter
 
 
 def accepts(*content_types: str) -> Callable[[F], F]:

@@ -22,15 +22,15 @@ def alembic_config(app: Flask) -> Config:
     return config
 
 
-def upgrade_database(app: Flask, revision: str = "heads") -> None:
+def upgrade_database(app: Flask, revision: str = "head") -> None:
     """Bring the app's database to `revision`."""
     command.upgrade(alembic_config(app), revision)
 
 
 @db_cli.command("upgrade")
-@click.argument("revision", default="heads")
+@click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
-    """Apply migrations up to REVISION (default: every head)."""
+    """Apply migrations up to REVISION (default: head)."""
     upgrade_database(current_app, revision)
     click.echo(f"database at {revision}")
 

@@ -10,6 +10,12 @@ MODEL_MODULES = [
     "app.identity.models",
     "app.enterprises.models",
     "app.notify.models",
+    "app.seals.models",
+    "app.policies.models",
+    "app.halls.models",
+    "app.queueing.models",
+    "app.appointments.models",
+    "app.ratings.models",
     "app.integrations.wechat",
 ]
 

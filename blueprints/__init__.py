@@ -15,12 +15,35 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.health.routes import blp as health
 
     app.register_blueprint(health)
+    from blueprints.seals.public import blp as seals_public
+
+    app.register_blueprint(seals_public)
     app.register_blueprint(docs_assets)
 
+    from blueprints.appointments.routes import blp as appointments
     from blueprints.enterprises.routes import blp as enterprises
+    from blueprints.halls.routes import blp as halls
     from blueprints.identity.routes import blp as identity
     from blueprints.notify.routes import blp as notify
+    from blueprints.policies.routes import blp as policies
+    from blueprints.queue_stats.routes import blp as queue_stats
+    from blueprints.queueing.routes import blp as queueing
+    from blueprints.ratings.routes import blp as ratings
+    from blueprints.seals.routes import blp as seals
     from blueprints.staff.routes import blp as staff
 
-    for blueprint in (identity, staff, enterprises, notify):
+    api_blueprints = (
+        identity,
+        staff,
+        enterprises,
+        notify,
+        halls,
+        queueing,
+        appointments,
+        ratings,
+        queue_stats,
+        policies,
+        seals,
+    )
+    for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix=API_PREFIX + (blueprint.url_prefix or ""))

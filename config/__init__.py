@@ -18,6 +18,8 @@ DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtLS0tLS0="  # base64 of 32 de
 DEV_INDEX_KEY = "dev-only-index-key-change-me"
 DEV_WECHAT_APPID = "wx_dev_yuhaoban"
 DEV_WECHAT_SECRET = "dev-wechat-secret"
+DEV_SEAL_MASTER_KEY = "dev1:ZGV2LW9ubHktc2VhbC1tYXN0ZXIta2V5LTMyLWJ5dGU="  # 32 dev bytes
+DEV_SEAL_CODE_KEYS = "d:dev-only-seal-code-key-change-me"
 
 
 class ConfigError(RuntimeError):
@@ -114,14 +116,140 @@ class BaseConfig:
         default_factory=lambda: _env_int("NOTIFY_SEND_RATE_WINDOW_SECONDS", 1)
     )
 
+    # --- Appointments, ratings (好差评) and queue statistics ---
+    APPOINTMENT_DAYS_AHEAD: int = field(
+        default_factory=lambda: _env_int("APPOINTMENT_DAYS_AHEAD", 7)
+    )
+    APPOINTMENT_SLOT_MINUTES: int = field(
+        default_factory=lambda: _env_int("APPOINTMENT_SLOT_MINUTES", 30)
+    )
+    APPOINTMENT_SLOT_CAPACITY: int = field(
+        default_factory=lambda: _env_int("APPOINTMENT_SLOT_CAPACITY", 4)
+    )
+    APPOINTMENT_CHECKIN_EARLY_MINUTES: int = field(
+        default_factory=lambda: _env_int("APPOINTMENT_CHECKIN_EARLY_MINUTES", 30)
+    )
+    APPOINTMENT_CHECKIN_LATE_MINUTES: int = field(
+        default_factory=lambda: _env_int("APPOINTMENT_CHECKIN_LATE_MINUTES", 15)
+    )
+    # N misses within the window suspend booking for the given days.
+    APPOINTMENT_MISS_LIMIT: int = field(
+        default_factory=lambda: _env_int("APPOINTMENT_MISS_LIMIT", 3)
+    )
+    APPOINTMENT_MISS_WINDOW_DAYS: int = field(
+        default_factory=lambda: _env_int("APPOINTMENT_MISS_WINDOW_DAYS", 30)
+    )
+    APPOINTMENT_SUSPENSION_DAYS: int = field(
+        default_factory=lambda: _env_int("APPOINTMENT_SUSPENSION_DAYS", 7)
+    )
+    RATING_WINDOW_DAYS: int = field(default_factory=lambda: _env_int("RATING_WINDOW_DAYS", 7))
+    RATING_COMMENT_MAX_LENGTH: int = field(
+        default_factory=lambda: _env_int("RATING_COMMENT_MAX_LENGTH", 500)
+    )
+    # Working days a hall manager has to rectify a 不满意/非常不满意 rating.
+    RATING_FOLLOWUP_WORKING_DAYS: int = field(
+        default_factory=lambda: _env_int("RATING_FOLLOWUP_WORKING_DAYS", 3)
+    )
+    QUEUE_STATS_MAX_DAYS: int = field(default_factory=lambda: _env_int("QUEUE_STATS_MAX_DAYS", 31))
+
     RATELIMIT_ENABLED: bool = field(default_factory=lambda: _env_bool("RATELIMIT_ENABLED", True))
     RATELIMIT_LOGIN: str = field(default_factory=lambda: _env("RATELIMIT_LOGIN", "20/minute"))
+
+    # --- Halls and queueing (issue 3) ---
+    # Hall-code signing keys "kid:secret,..." (kid ≤ 4 letters/digits); the first signs, all
+    # verify. Empty: one key derived from SECRET_KEY (development only).
+    QUEUE_CODE_KEYS: str = field(default_factory=lambda: _env("QUEUE_CODE_KEYS", ""))
+    QUEUE_CODE_RADIUS_METERS: int = field(
+        default_factory=lambda: _env_int("QUEUE_CODE_RADIUS_METERS", 500)
+    )
+    QUEUE_DYNAMIC_CODE_PERIOD_SECONDS: int = field(
+        default_factory=lambda: _env_int("QUEUE_DYNAMIC_CODE_PERIOD_SECONDS", 30)
+    )
+    QUEUE_PERSONAL_CODE_TTL_SECONDS: int = field(
+        default_factory=lambda: _env_int("QUEUE_PERSONAL_CODE_TTL_SECONDS", 60)
+    )
+    QUEUE_GREEN_CHANNEL_AGE: int = field(
+        default_factory=lambda: _env_int("QUEUE_GREEN_CHANNEL_AGE", 60)
+    )
+    QUEUE_MAX_RECALLS: int = field(default_factory=lambda: _env_int("QUEUE_MAX_RECALLS", 2))
+    QUEUE_LATE_RETURN_PLACES: int = field(
+        default_factory=lambda: _env_int("QUEUE_LATE_RETURN_PLACES", 3)
+    )
+    QUEUE_NEAR_NOTICE_AHEAD: int = field(
+        default_factory=lambda: _env_int("QUEUE_NEAR_NOTICE_AHEAD", 3)
+    )
+    RATELIMIT_TAKE_TICKET: str = field(
+        default_factory=lambda: _env("RATELIMIT_TAKE_TICKET", "30/minute")
+    )
+    # Mounts the hand-written SQL take-ticket route `bench/queue_load.py` compares against.
+    BENCH_BASELINE_ROUTES: bool = field(
+        default_factory=lambda: _env_bool("BENCH_BASELINE_ROUTES", False)
+    )
+    # --- end halls and queueing ---
+
+    # --- Policy push (issue 5, app/policies) ---
+    # Per enterprise: at most this many distinct policies pushed per Shanghai day / 7 days.
+    POLICY_PUSH_PER_DAY: int = field(default_factory=lambda: _env_int("POLICY_PUSH_PER_DAY", 1))
+    POLICY_PUSH_PER_WEEK: int = field(default_factory=lambda: _env_int("POLICY_PUSH_PER_WEEK", 3))
+    # No push in these Asia/Shanghai hours ("start-end", may wrap midnight); they wait.
+    POLICY_PUSH_QUIET_HOURS: str = field(
+        default_factory=lambda: _env("POLICY_PUSH_QUIET_HOURS", "21:00-08:00")
+    )
+    POLICY_PUSH_BATCH: int = field(default_factory=lambda: _env_int("POLICY_PUSH_BATCH", 50))
+    POLICY_PUSH_LEASE_SECONDS: int = field(
+        default_factory=lambda: _env_int("POLICY_PUSH_LEASE_SECONDS", 60)
+    )
+    POLICY_PUSH_MAX_ATTEMPTS: int = field(
+        default_factory=lambda: _env_int("POLICY_PUSH_MAX_ATTEMPTS", 5)
+    )
+    POLICY_PUSH_RETRY_BASE_SECONDS: int = field(
+        default_factory=lambda: _env_int("POLICY_PUSH_RETRY_BASE_SECONDS", 60)
+    )
+    POLICY_PUSH_POLL_SECONDS: int = field(
+        default_factory=lambda: _env_int("POLICY_PUSH_POLL_SECONDS", 5)
+    )
+    # --- end policy push ---
 
     MAX_CONTENT_LENGTH: int = field(
         default_factory=lambda: _env_int("MAX_CONTENT_LENGTH", 1 * 1024 * 1024)
     )
     LOG_LEVEL: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     SEED_DEMO_DATA: bool = False
+
+    # --- Electronic seals (seals/, app/seals) ---
+    # Wraps each seal/CA key's own data key: "kid:base64(32 bytes),..."; the first wraps new keys.
+    SEAL_MASTER_KEY: str = field(
+        default_factory=lambda: _env("SEAL_MASTER_KEY", DEV_SEAL_MASTER_KEY)
+    )
+    # Keys of the tags in verification codes: "k:secret,j:secret" (one-character ids).
+    SEAL_CODE_KEYS: str = field(default_factory=lambda: _env("SEAL_CODE_KEYS", DEV_SEAL_CODE_KEYS))
+    SEAL_PKI_DIR: str = field(
+        default_factory=lambda: _env("SEAL_PKI_DIR", str(PROJECT_ROOT / "var" / "seals" / "pki"))
+    )
+    SEAL_STORAGE_DIR: str = field(
+        default_factory=lambda: _env(
+            "SEAL_STORAGE_DIR", str(PROJECT_ROOT / "var" / "seals" / "documents")
+        )
+    )
+    SEAL_FONT_CACHE_DIR: str = field(
+        default_factory=lambda: _env(
+            "SEAL_FONT_CACHE_DIR", str(PROJECT_ROOT / "var" / "cache" / "fonts")
+        )
+    )
+    # Printed in QR codes and named in certificates (CRL): the public address of this server.
+    SEAL_PUBLIC_BASE_URL: str = field(
+        default_factory=lambda: _env("SEAL_PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    )
+    # A timestamp authority (RFC 3161) makes signatures PAdES B-T / B-LTA; empty: B-LT.
+    SEAL_TSA_URL: str = field(default_factory=lambda: _env("SEAL_TSA_URL", ""))
+    # "software" (envelope-encrypted keys in the database) or "pkcs11" (an HSM).
+    SEAL_KEY_PROVIDER: str = field(default_factory=lambda: _env("SEAL_KEY_PROVIDER", "software"))
+    SEAL_PKCS11_LIBRARY: str = field(default_factory=lambda: _env("SEAL_PKCS11_LIBRARY", ""))
+    SEAL_PKCS11_TOKEN: str = field(default_factory=lambda: _env("SEAL_PKCS11_TOKEN", ""))
+    SEAL_PKCS11_PIN: str = field(default_factory=lambda: _env("SEAL_PKCS11_PIN", ""))
+    SEAL_MAX_UPLOAD_BYTES: int = field(
+        default_factory=lambda: _env_int("SEAL_MAX_UPLOAD_BYTES", 1024 * 1024)
+    )
 
     # Fixed for every environment: flask-smorest's OpenAPI settings.
     API_TITLE: str = "禺好办 API"
@@ -132,6 +260,17 @@ class BaseConfig:
     OPENAPI_SWAGGER_UI_PATH: str = "docs"
     # Served by blueprints/docs from the swagger-ui-bundle package: no CDN needed.
     OPENAPI_SWAGGER_UI_URL: str = "/api/docs-assets/"
+    # Every non-public view takes `Authorization: Bearer <access token>` (see blueprints/authz).
+    API_SPEC_OPTIONS: dict[str, object] = field(
+        default_factory=lambda: {
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+            },
+            "security": [{"bearerAuth": []}],
+        }
+    )
 
     @property
     def uses_emulator(self) -> bool:
@@ -190,6 +329,8 @@ class ProductionConfig(BaseConfig):
             problems.append("WECHAT_TEMPLATES must name the mini-program's real template ids")
         if self.JOB_RUNNER != "dramatiq":
             problems.append("JOB_RUNNER must be dramatiq (workers on Redis)")
+        if DEV_SEAL_MASTER_KEY in self.SEAL_MASTER_KEY or self.SEAL_CODE_KEYS == DEV_SEAL_CODE_KEYS:
+            problems.append("SEAL_MASTER_KEY and SEAL_CODE_KEYS must not be the development keys")
         if not self.REDIS_URL:
             problems.append("REDIS_URL must be set (rate limits, token cache, events)")
         if problems:

@@ -24,6 +24,10 @@ pytest_plugins = [
     "tests.factories.enterprises",
     "tests.factories.staff",
     "tests.factories.notify",
+    "tests.factories.seals",
+    "tests.factories.policies",
+    "tests.factories.queueing",
+    "tests.factories.appointments",
 ]
 
 

@@ -16,6 +16,8 @@ SAFE_PRODUCTION = {
     "REDIS_URL": "redis://cache:6379/0",
     "WECHAT_TEMPLATES": '{"queue_called": "tmpl-real-1"}',
     "JOB_RUNNER": "dramatiq",
+    "SEAL_MASTER_KEY": "m1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
+    "SEAL_CODE_KEYS": "p:a-code-key-from-the-vault",
 }
 
 

@@ -118,3 +118,9 @@ def test_nul_characters_are_refused_before_reaching_the_database(client: FlaskCl
     assert body["details"]["fields"] == {"json": ["NUL"]}
     query = client.get("/api/v1/me/notifications?page=1\u0000")
     assert_error_shape(query, 422, "VALIDATION_FAILED")
+
+
+def test_ids_beyond_the_database_range_are_404_not_500(client: FlaskClient) -> None:
+    too_big = 2**63
+    response = client.get(f"/api/v1/staff/accounts/{too_big}")
+    assert_error_shape(response, 404, "NOT_FOUND")
