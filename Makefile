@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run test lint typecheck bench bench-login clean worker
+.PHONY: install run test lint typecheck bench bench-login bench-queue bench-seals bench-policy bench-policy-12m clean worker
 
 install: $(VENV)/.installed
 
@@ -27,13 +27,26 @@ lint: install
 typecheck: install
 	$(BIN)/mypy app blueprints wechat seals config
 
-bench: bench-login
-
-bench-policy-12m: install  # 12M enterprises generated once into their own DB, then dropped; target match <= 20 s
-	$(BIN)/python bench/policy_match.py --enterprises 12000000 --match-target 20
+# Each prints its figures beside a baseline measured in the same run. The queue and policy
+# benchmarks need PostgreSQL: DATABASE_URL=postgresql+psycopg://... make bench-queue
+bench: bench-login bench-seals
 
 bench-login: install
 	$(BIN)/python bench/login.py
+
+bench-queue: install
+	$(BIN)/python bench/queue_load.py
+	$(BIN)/python bench/queue_simulation.py
+
+bench-seals: install
+	$(BIN)/python bench/seal_sign.py
+
+bench-policy: install
+	$(BIN)/python bench/policy_match.py
+
+# 12M enterprises generated once into their own database, then dropped; target match <= 20 s.
+bench-policy-12m: install
+	$(BIN)/python bench/policy_match.py --enterprises 12000000 --match-target 20
 
 # A Dramatiq worker for JOB_RUNNER=dramatiq (needs REDIS_URL).
 worker: install
