@@ -25,6 +25,9 @@ def api_schema(app: Flask, session: Session):  # type: ignore[no-untyped-def]
     return schemathesis.openapi.from_wsgi("/api/openapi.json", app)
 
 
+# Each test walks every operation of the API; on a loaded 2-core machine that takes minutes.
+pytestmark = pytest.mark.timeout(1200)
+
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 

@@ -206,12 +206,14 @@ def test_import_cli_is_idempotent_and_reports_rejected_rows(
     runner: Any, app: Any, session: Session, create_registry_enterprise: Any, tmp_path: Any
 ) -> None:
     enterprise = create_registry_enterprise()
+    # Any other character than the real check character makes the code invalid.
+    wrong_check = "Y" if enterprise.uscc.endswith("X") else "X"
     path = tmp_path / "profiles.csv"
     path.write_text(
         "uscc,industry_code,town,established_on,employees,revenue_yuan,tags\n"
         f"{enterprise.uscc},H6210,市桥街,2019-03-01,25,4000000,出口企业|专精特新\n"
         "91440113MA59XXXXX1,H6210,市桥街,,,,\n"
-        f"{enterprise.uscc[:-1]}X,C3872,,,,,\n"
+        f"{enterprise.uscc[:-1]}{wrong_check},C3872,,,,,\n"
         f"{enterprise.uscc},Q9,市桥街,,,,\n",
         encoding="utf-8",
     )
