@@ -9,6 +9,8 @@ directly; they need no request or app context.
 from __future__ import annotations
 
 from app import create_app
+from app.policies.jobs import declare_dramatiq_actor
 
 app = create_app(JOB_RUNNER="dramatiq")
 broker = app.extensions["jobs"].broker
+declare_dramatiq_actor(app)  # the policy push drain (queue "policy_push")

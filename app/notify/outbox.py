@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -135,6 +135,75 @@ def enqueue(
     return session.get(NotificationOutbox, new_id)
 
 
+def enqueue_many(
+    session: Session,
+    items: list[dict[str, Any]],
+    *,
+    now: dt.datetime,
+    dispatch: bool = True,
+    catalog: TemplateCatalog | None = None,
+) -> dict[str, int]:
+    """`enqueue` for many notifications in one INSERT; returns dedupe_key -> row id.
+
+    Each item has `enqueue`'s keyword arguments (user_id, template_key, data, page,
+    dedupe_key, source). Rows already there under their dedupe key are kept and their ids
+    returned too. `dispatch=False` when the caller claims and delivers the rows itself.
+    """
+    if not items:
+        return {}
+    catalog = catalog or get_catalog()
+    values = []
+    for item in items:
+        check_no_personal_data(item["data"])
+        template = catalog.by_key(item["template_key"])
+        source_type, source_id = item.get("source") or (None, None)
+        values.append(
+            {
+                "user_id": item["user_id"],
+                "template_key": template.key,
+                "template_id": template.id,
+                "data": dict(item["data"]),
+                "page": item.get("page"),
+                "dedupe_key": item["dedupe_key"],
+                "source_type": source_type,
+                "source_id": source_id,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "claim_token": 0,
+                "grant_reserved": False,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new = {
+        key: row_id
+        for row_id, key in session.execute(
+            insert(NotificationOutbox)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(NotificationOutbox.id, NotificationOutbox.dedupe_key)
+        )
+    }
+    if dispatch:
+        for row_id in new.values():
+            after_commit_dispatch(session, NOTIFY_JOB, row_id)
+    missing = [item["dedupe_key"] for item in items if item["dedupe_key"] not in new]
+    if missing:
+        new.update(
+            {
+                key: row_id
+                for row_id, key in session.execute(
+                    select(NotificationOutbox.id, NotificationOutbox.dedupe_key).where(
+                        NotificationOutbox.dedupe_key.in_(missing)
+                    )
+                )
+            }
+        )
+    return new
+
+
 def find_by_dedupe_key(session: Session, dedupe_key: str) -> NotificationOutbox | None:
     """The outbox row enqueued under `dedupe_key`, if any."""
     return session.scalars(
@@ -232,17 +301,23 @@ def claim_due(
             .with_for_update(skip_locked=True)
         )
     )
-    if not candidates:
+    return claim_ids(session, candidates, now=now, lease_seconds=lease_seconds)
+
+
+def claim_ids(
+    session: Session, ids: list[int], *, now: dt.datetime, lease_seconds: float
+) -> list[NotificationOutbox]:
+    """Lease those of `ids` that are claimable now (one guarded UPDATE ... RETURNING)."""
+    if not ids:
         return []
     statement = (
         update(NotificationOutbox)
-        .where(NotificationOutbox.id.in_(candidates), _claimable(now))
+        .where(NotificationOutbox.id.in_(ids), _claimable(now))
         .values(_claim_values(now, lease_seconds))
         .returning(NotificationOutbox.id)
         .execution_options(synchronize_session=False)
     )
-    ids = list(session.scalars(statement))
-    return _load(session, ids)
+    return _load(session, list(session.scalars(statement)))
 
 
 def claim_one(
@@ -283,6 +358,33 @@ def renew_lease(
         return False
     set_committed_value(row, "locked_until", until)
     return True
+
+
+def renew_leases(
+    session: Session, rows: list[NotificationOutbox], *, now: dt.datetime, lease_seconds: float
+) -> set[int]:
+    """`renew_lease` for many rows in one UPDATE; returns the ids whose lease was renewed."""
+    if not rows:
+        return set()
+    until = now + dt.timedelta(seconds=lease_seconds)
+    renewed = set(
+        session.scalars(
+            update(NotificationOutbox)
+            .where(
+                tuple_(NotificationOutbox.id, NotificationOutbox.claim_token).in_(
+                    [(row.id, row.claim_token) for row in rows]
+                ),
+                NotificationOutbox.status == OutboxStatus.SENDING,
+            )
+            .values({NotificationOutbox.locked_until: until})
+            .returning(NotificationOutbox.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for row in rows:
+        if row.id in renewed:
+            set_committed_value(row, "locked_until", until)
+    return renewed
 
 
 # -- subscription grants ----------------------------------------------------------------------
@@ -395,6 +497,56 @@ def reserve_grant(session: Session, user_id: int, template_id: str) -> GrantUse 
         .values({SubscriptionGrant.one_time_remaining: SubscriptionGrant.one_time_remaining - 1})
     )
     return GrantUse.ONE_TIME if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def reserve_grants(session: Session, wanted: list[tuple[int, str]]) -> list[GrantUse | None]:
+    """`reserve_grant` for many (user_id, template_id) pairs, in order, in a few statements.
+
+    Long-term subscriptions in one SELECT; one-time grants in one guarded UPDATE that takes
+    one per distinct pair. A pair wanted twice takes its further grants one by one.
+    """
+    if not wanted:
+        return []
+    pairs = sorted(set(wanted))
+    key = tuple_(SubscriptionGrant.user_id, SubscriptionGrant.template_id)
+    long_term = {
+        (row[0], row[1])
+        for row in session.execute(
+            select(SubscriptionGrant.user_id, SubscriptionGrant.template_id).where(
+                key.in_(pairs), SubscriptionGrant.long_term.is_(True)
+            )
+        )
+    }
+    one_time = [pair for pair in pairs if pair not in long_term]
+    taken: set[tuple[int, str]] = set()
+    if one_time:
+        taken = {
+            (row[0], row[1])
+            for row in session.execute(
+                update(SubscriptionGrant)
+                .where(key.in_(one_time), SubscriptionGrant.one_time_remaining > 0)
+                .values(
+                    {
+                        SubscriptionGrant.one_time_remaining: (
+                            SubscriptionGrant.one_time_remaining - 1
+                        )
+                    }
+                )
+                .returning(SubscriptionGrant.user_id, SubscriptionGrant.template_id)
+                .execution_options(synchronize_session=False)
+            )
+        }
+    uses: list[GrantUse | None] = []
+    seen: set[tuple[int, str]] = set()
+    for pair in wanted:
+        if pair in long_term:
+            uses.append(GrantUse.LONG_TERM)
+        elif pair not in seen:
+            uses.append(GrantUse.ONE_TIME if pair in taken else None)
+        else:
+            uses.append(reserve_grant(session, *pair))
+        seen.add(pair)
+    return uses
 
 
 def return_grant(session: Session, user_id: int, template_id: str) -> None:

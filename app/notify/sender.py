@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -115,64 +116,132 @@ def deliver(
     gate: SendGate | None = None,
 ) -> Outcome:
     """Send one claimed row and record the outcome; commits (see the module docstring)."""
-    if (
-        row.status is not OutboxStatus.SENDING
-        or row.locked_until is None
-        or (row.locked_until <= now)
-    ):
-        return Outcome.LOST
+    [ready] = prepare_many(session, [row], now=now, policy=policy, gate=gate)
+    if isinstance(ready, Outcome):
+        if ready is Outcome.LOST:
+            session.rollback()
+        else:
+            session.commit()
+        return ready
+    # Durable before the send: a crash from here on must not take a second grant.
+    session.commit()
+    try:
+        wechat.send_subscribe_message(ready.openid, row.template_id, dict(row.data), page=row.page)
+    except WeChatError as error:
+        outcome = record(session, row, error, now=now, policy=policy)
+    else:
+        outcome = record(session, row, None, now=now, policy=policy)
+    session.commit()
+    return outcome
 
-    # A row that crashed its worker over and over (claims count as attempts) stops here.
-    if row.attempts > policy.max_attempts:
-        _give_back(session, row)
-        row.finish(OutboxStatus.FAILED, TOO_MANY_ATTEMPTS)
-        session.commit()
-        return Outcome.FAILED
 
-    user = session.get(User, row.user_id)
-    if user is None or user.disabled:
-        _give_back(session, row)
-        row.finish(OutboxStatus.SKIPPED, USER_UNAVAILABLE)
-        session.commit()
-        return Outcome.SKIPPED
+@dataclass(frozen=True)
+class Ready:
+    """A row that passed every check before the send: fenced, authorised, addressed."""
 
-    if gate is not None and not gate():
-        row.reschedule(
-            at=now + dt.timedelta(seconds=policy.deferral_seconds), code=None, count_attempt=False
+    row: NotificationOutbox
+    openid: str
+
+
+def prepare_many(
+    session: Session,
+    rows: list[NotificationOutbox],
+    *,
+    now: dt.datetime,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    gate: SendGate | None = None,
+) -> list[Ready | Outcome]:
+    """The checks before a send, for claimed rows in a few statements; flushes, never commits.
+
+    Per row, in order: lease still ours, attempt cap, user present and enabled, a send slot
+    (`gate`), the lease renewed under its claim token (the fence), one authorisation taken
+    (never send without one). An `Outcome` means decided without sending; `Ready` rows must be
+    committed before the send (the fence and the grant are then durable), then `record`ed.
+    """
+    results: list[Ready | Outcome | None] = [None] * len(rows)
+    users = {
+        user.id: user
+        for user in session.scalars(
+            select(User).where(User.id.in_(sorted({row.user_id for row in rows})))
         )
-        session.commit()
-        return Outcome.DEFERRED
-
+    }
+    fenced: list[int] = []
+    for index, row in enumerate(rows):
+        if (
+            row.status is not OutboxStatus.SENDING
+            or row.locked_until is None
+            or (row.locked_until <= now)
+        ):
+            results[index] = Outcome.LOST
+            continue
+        # A row that crashed its worker over and over (claims count as attempts) stops here.
+        if row.attempts > policy.max_attempts:
+            _give_back(session, row)
+            row.finish(OutboxStatus.FAILED, TOO_MANY_ATTEMPTS)
+            results[index] = Outcome.FAILED
+            continue
+        user = users.get(row.user_id)
+        if user is None or user.disabled:
+            _give_back(session, row)
+            row.finish(OutboxStatus.SKIPPED, USER_UNAVAILABLE)
+            results[index] = Outcome.SKIPPED
+            continue
+        if gate is not None and not gate():
+            row.reschedule(
+                at=now + dt.timedelta(seconds=policy.deferral_seconds),
+                code=None,
+                count_attempt=False,
+            )
+            results[index] = Outcome.DEFERRED
+            continue
+        fenced.append(index)
     # The fence: only the current lease holder gets past this, with a fresh lease for the send.
-    if not outbox.renew_lease(session, row, now=now, lease_seconds=policy.lease_seconds):
-        session.rollback()
-        return Outcome.LOST
-    if not row.grant_reserved:
-        use = outbox.reserve_grant(session, row.user_id, row.template_id)
+    renewed = outbox.renew_leases(
+        session, [rows[i] for i in fenced], now=now, lease_seconds=policy.lease_seconds
+    )
+    wanting: list[int] = []
+    for index in fenced:
+        if rows[index].id not in renewed:
+            results[index] = Outcome.LOST
+        elif rows[index].grant_reserved:
+            results[index] = Ready(rows[index], users[rows[index].user_id].openid)
+        else:
+            wanting.append(index)
+    uses = outbox.reserve_grants(session, [(rows[i].user_id, rows[i].template_id) for i in wanting])
+    for index, use in zip(wanting, uses, strict=True):
+        row = rows[index]
         if use is None:
             # Never send without the user's authorisation.
             row.finish(OutboxStatus.SKIPPED, NO_SUBSCRIPTION)
-            session.commit()
-            return Outcome.SKIPPED
+            results[index] = Outcome.SKIPPED
+            continue
         row.grant_reserved = use is outbox.GrantUse.ONE_TIME
-    # Durable before the send: a crash from here on must not take a second grant.
-    session.commit()
+        results[index] = Ready(row, users[row.user_id].openid)
+    session.flush()
+    return [result if result is not None else Outcome.LOST for result in results]
 
-    try:
-        wechat.send_subscribe_message(user.openid, row.template_id, dict(row.data), page=row.page)
-    except SubscriptionRefused as error:
+
+def record(
+    session: Session,
+    row: NotificationOutbox,
+    error: WeChatError | None,
+    *,
+    now: dt.datetime,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> Outcome:
+    """Record what WeChat answered for a `Ready` row (None: accepted); never commits."""
+    if error is None:
+        row.mark_sent(now=now)
+        outcome = Outcome.SENT
+    elif isinstance(error, SubscriptionRefused):
         # WeChat counts grants authoritatively: ours was wrong, so stop believing it.
         outbox.revoke_grant(session, row.user_id, row.template_id, now=now)
         row.grant_reserved = False
         row.finish(OutboxStatus.SKIPPED, _error_code(error))
         outcome = Outcome.SKIPPED
-    except WeChatError as error:
+    else:
         _give_back(session, row)
         outcome = _after_failure(row, error, now=now, policy=policy)
-    else:
-        row.mark_sent(now=now)
-        outcome = Outcome.SENT
-    session.commit()
     log.info(
         "notification %s",
         outcome.value,

@@ -1,34 +1,55 @@
-"""Running the push drain: a thread in this process (default) or worker processes.
+"""Running the push drain: threads in this process, a push-worker command, or a Dramatiq actor.
 
-With `JOB_RUNNER=inprocess` (make run) a daemon thread drains policy pushes every few seconds
-and when `kick` wakes it after a commit. In production (`JOB_RUNNER=dramatiq`) run
-`flask --app wsgi policies push-worker --threads 4` beside the Dramatiq workers: every worker
-shares the Redis send rate with them. Tests (`manual`) call `push.drain_once` themselves.
+- `JOB_RUNNER=inprocess` (make run): a daemon thread drains policy pushes every few seconds
+  and when `kick` wakes it after a commit.
+- `JOB_RUNNER=dramatiq` (production): `kick` sends the `drain_policy_pushes` actor, which the
+  Dramatiq workers (`dramatiq app.jobs.worker`) run on the `policy_push` queue. It drains
+  batches until one comes back short, then sends itself again, delayed, for the next push that
+  is waiting (quiet hours, caps, backoff); a Redis key lets only one such delayed message wait
+  at a time. Every worker takes the send rate from the same Redis limiter as the notification
+  actors. `flask --app wsgi policies push-worker` remains for a dedicated drain process.
+- `manual` (tests): tests call `push.drain_once` themselves.
+
+Each worker process sends a batch through one bounded thread pool (POLICY_PUSH_SEND_THREADS).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from flask import Flask, current_app
+from sqlalchemy import func, select
 
 from app.db import utcnow
 from app.policies import push
+from app.policies.models import PolicyPush, PushStatus
 
 log = logging.getLogger(__name__)
 _EXTENSION = "policy_push_runner"
+_ACTOR = "policy_push_actor"
+QUEUE = "policy_push"
+ACTOR_NAME = "drain_policy_pushes"
 
 
 class PushRunner:
-    """Threads draining the push outbox until stopped."""
+    """Drains the push outbox: in its own threads (`start`) or when called (`run_once`)."""
 
-    def __init__(self, app: Flask, *, threads: int = 1) -> None:
+    def __init__(
+        self, app: Flask, *, threads: int = 1, gate: Callable[[], bool] | None = None
+    ) -> None:
         self.app = app
         self.settings = push.PushSettings.from_config(app.config)
-        self.gate: Callable[[], bool] = push.make_gate(self.settings)
+        self.gate: Callable[[], bool] = gate or push.make_gate(self.settings)
         self.threads = threads
+        # One pool per process for the WeChat calls of every drain thread of it.
+        self.pool = ThreadPoolExecutor(
+            max(self.settings.send_threads, 1), thread_name_prefix="policy-push-send"
+        )
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -50,9 +71,10 @@ class PushRunner:
         self.wake.set()
         for thread in self._workers:
             thread.join(timeout)
+        self.pool.shutdown(wait=True)
 
     def run_once(self) -> int:
-        """Drain batches until one comes back short; return how many pushes were claimed."""
+        """Drain batches until one comes back short; return how many due pushes were taken."""
         from app.integrations.wechat import get_wechat
 
         database = self.app.extensions["db"]
@@ -64,11 +86,19 @@ class PushRunner:
                 now_fn=utcnow,
                 settings=self.settings,
                 gate=self.gate,
+                pool=self.pool,
             )
-            total += stats.claimed
-            if stats.claimed < self.settings.batch:
+            total += stats.taken
+            if stats.taken < stats.limit or not stats.taken:
                 break
         return total
+
+    def next_due(self) -> dt.datetime | None:
+        """When the earliest waiting push is due (None: nothing waits)."""
+        with self.app.extensions["db"].sessionmaker() as session:
+            return session.scalar(  # type: ignore[no-any-return]
+                select(func.min(PolicyPush.due_at)).where(PolicyPush.status == PushStatus.WAITING)
+            )
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
@@ -80,10 +110,46 @@ class PushRunner:
             self.wake.clear()
 
 
+def declare_dramatiq_actor(app: Flask) -> Any:
+    """The `drain_policy_pushes` actor on the app's Dramatiq broker (declared once per app)."""
+    actor = app.extensions.get(_ACTOR)
+    if actor is not None:
+        return actor
+    import dramatiq
+
+    runner = app.extensions["jobs"]  # a DramatiqRunner: its broker, Redis and send rate
+    pushes = PushRunner(app, gate=runner.acquire_send_slot)
+    namespace = runner.settings.namespace
+
+    def drain_policy_pushes() -> None:
+        pushes.run_once()
+        due = pushes.next_due()
+        if due is None:
+            return
+        delay_ms = max(int((due - utcnow()).total_seconds() * 1000), 1000)
+        # One delayed follow-up at a time, however many drains finish meanwhile.
+        if runner.redis.set(f"{namespace}:policy-push-next", "1", nx=True, px=delay_ms):
+            actor.send_with_options(delay=delay_ms)
+
+    actor = dramatiq.actor(
+        actor_name=ACTOR_NAME,
+        queue_name=QUEUE,
+        broker=runner.broker,
+        max_retries=0,  # the outbox is the state; the next kick or follow-up drains again
+        time_limit=10 * 60 * 1000,
+    )(drain_policy_pushes)
+    app.extensions[_ACTOR] = actor
+    return actor
+
+
 def kick(app: Flask | None = None) -> None:
-    """After a commit that queued pushes: wake the in-process drain (if that is the runner)."""
+    """After a commit that queued pushes: wake the in-process drain or send the actor."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    if str(app.config.get("JOB_RUNNER") or "inprocess") != "inprocess":
+    runner_name = str(app.config.get("JOB_RUNNER") or "inprocess")
+    if runner_name == "dramatiq":
+        declare_dramatiq_actor(app).send()
+        return
+    if runner_name != "inprocess":
         return
     runner = app.extensions.get(_EXTENSION)
     if runner is None:

@@ -5,25 +5,36 @@ the push has scheduling rules the notification outbox does not know (per-enterpr
 one a day and three a week, quiet hours 21:00-08:00 Asia/Shanghai, opt-outs, the policy being
 withdrawn meanwhile), and a stronger delivery promise. So a `PolicyPush` row waits here until
 the rules let it go; each attempt is then a `NotificationOutbox` row (dedupe key
-`policy-push:<push id>:<attempt>`) delivered by `app.notify.sender.deliver` itself: its
-subscription grants (never send without one; 43101 revokes), template ids, personal-data check,
-lease fence and error handling are reused, not rewritten.
+`policy-push:<push id>:<attempt>`) checked and recorded by `app.notify` itself
+(`outbox.enqueue_many`, `sender.prepare_many`, `sender.record`): its subscription grants
+(never send without one; 43101 revokes), template ids, personal-data check, lease fence and
+error handling are reused, not rewritten.
+
+Batches. A worker drains a batch in two commits, whatever its size:
+
+1. claim (FOR UPDATE SKIP LOCKED), apply the rules, create and hold the attempts' notification
+   rows, reserve the authorisations, and mark the pushes that go IN_FLIGHT: ONE commit, made
+   immediately before the first request leaves;
+2. send the batch concurrently (a bounded thread pool; the global send rate was taken before
+   the claim, so the batch never waits for it while IN_FLIGHT);
+3. record every answer (notification rows and pushes): ONE commit.
 
 Exactly once. WeChat has no idempotency key, so a send whose outcome was lost cannot be told
-apart from a send that never happened. The push therefore writes an in-flight marker (a
-committed, claim-token-guarded UPDATE) immediately before the WeChat call, through a wrapper
-around the WeChat client that `deliver` calls:
+apart from a send that never happened. Hence the committed IN_FLIGHT marker:
 
-- killed before the marker: the row is provably unsent; after its lease it is claimed again;
-- killed after WeChat accepted the message but before the commit: the row is IN_FLIGHT with an
-  expired lease; recovery marks it IN_DOUBT and never sends it again;
-- a timeout after the request left (`maybe_processed`): IN_DOUBT too.
+- killed before commit 1: nothing of the batch was committed or sent; it is claimed again;
+- killed between commit 1 and commit 2: the batch's pushes are IN_FLIGHT with a lease that
+  runs out; recovery marks them IN_DOUBT (or SENT when the notification row says so) and
+  never sends them again, whether or not their request had left;
+- a timeout after the request left (`maybe_processed`), or any unexpected error of the send:
+  IN_DOUBT too.
 
-So each (policy, recipient) gets at most one message, and exactly one unless a worker dies in
-the few milliseconds between the marker and WeChat's answer; those rows are listed as IN_DOUBT
-(the policy is in the enterprise's feed regardless). The notification row of an attempt is
-claimed with a long lease in the transaction that creates it, so the general notification
-workers never pick it up behind this module's back.
+So each (policy, recipient) gets at most one message, and exactly one unless a worker dies
+during the send of its batch (at most `POLICY_PUSH_BATCH` pushes, then listed as IN_DOUBT; the
+policy is in the enterprise's feed regardless). The outcome UPDATE of each push is guarded by
+its claim token and IN_FLIGHT status. The notification row of an attempt is claimed with a
+long hold in the transaction that creates it, so the general notification workers never pick
+it up behind this module's back.
 
 The global send rate is the one WeChat limit shared by every worker: Dramatiq's Redis
 `WindowRateLimiter` on the same key as the notification workers when REDIS_URL is set, an
@@ -37,18 +48,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select, text, update
+from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.exc import StaleDataError
 
 from app.enterprises.models import BindingStatus, EnterpriseBinding
 from app.notify import outbox as notify_outbox
 from app.notify import sender as notify_sender
 from app.notify.models import NotificationOutbox, OutboxStatus
+from app.notify.sender import Outcome
 from app.organisation.models import Department
 from app.policies.matching import SHANGHAI, active_policy_filter
 from app.policies.models import (
@@ -85,6 +97,7 @@ class PushSettings:
     redis_url: str = ""
     namespace: str = "yuhaoban"
     poll_seconds: float = 5.0
+    send_threads: int = 8
 
     @classmethod
     def from_config(cls, config: Any) -> PushSettings:
@@ -110,6 +123,7 @@ class PushSettings:
             redis_url=str(config.get("REDIS_URL") or ""),
             namespace=str(config.get("DRAMATIQ_NAMESPACE") or "yuhaoban"),
             poll_seconds=float(config.get("POLICY_PUSH_POLL_SECONDS", 5)),
+            send_threads=int(config.get("POLICY_PUSH_SEND_THREADS", 8)),
         )
 
 
@@ -222,6 +236,40 @@ def quiet_until(now: dt.datetime, settings: PushSettings) -> dt.datetime | None:
     return dt.datetime.combine(day, end, SHANGHAI).astimezone(dt.UTC)
 
 
+def _released(
+    session: Session, enterprise_ids: list[int], policy_ids: list[int], now: dt.datetime
+) -> dict[int, dict[int, dt.datetime]]:
+    """Per enterprise, policy -> first release: over the caps' window, and ever for `policy_ids`."""
+    week_start = _local_day_start(now, -6)
+    released: dict[int, dict[int, dt.datetime]] = {}
+    for enterprise_id, policy_id, first in session.execute(
+        select(PolicyPush.enterprise_id, PolicyPush.policy_id, func.min(PolicyPush.released_at))
+        .where(
+            PolicyPush.enterprise_id.in_(enterprise_ids),
+            PolicyPush.released_at.is_not(None),
+            or_(PolicyPush.released_at >= week_start, PolicyPush.policy_id.in_(policy_ids)),
+        )
+        .group_by(PolicyPush.enterprise_id, PolicyPush.policy_id)
+    ):
+        released.setdefault(enterprise_id, {})[policy_id] = first
+    return released
+
+
+def _cap_from(
+    released: dict[int, dt.datetime], policy_id: int, now: dt.datetime, settings: PushSettings
+) -> dt.datetime | None:
+    if policy_id in released:
+        return None  # another recipient of the same policy: the same push
+    week_start = _local_day_start(now, -6)
+    firsts = [first for pid, first in released.items() if first >= week_start]
+    day_start = _local_day_start(now)
+    if sum(1 for first in firsts if first >= day_start) >= settings.per_day:
+        return _local_day_start(now, 1)
+    if len(firsts) >= settings.per_week:
+        return _local_day_start(min(firsts), 7)
+    return None
+
+
 def cap_until(
     session: Session, enterprise_id: int, policy_id: int, now: dt.datetime, settings: PushSettings
 ) -> dt.datetime | None:
@@ -230,39 +278,11 @@ def cap_until(
     Caps count distinct policies released to the enterprise per Shanghai calendar day and over
     the last seven calendar days; recipients of one policy count once.
     """
-    week_start = _local_day_start(now, -6)
-    firsts = list(
-        session.scalars(
-            select(func.min(PolicyPush.released_at))
-            .where(
-                PolicyPush.enterprise_id == enterprise_id,
-                PolicyPush.released_at >= week_start,
-                PolicyPush.policy_id != policy_id,
-            )
-            .group_by(PolicyPush.policy_id)
-        )
-    )
-    already = session.scalar(
-        select(func.count())
-        .select_from(PolicyPush)
-        .where(
-            PolicyPush.enterprise_id == enterprise_id,
-            PolicyPush.policy_id == policy_id,
-            PolicyPush.released_at.is_not(None),
-        )
-    )
-    if already:
-        return None  # another recipient of the same policy: the same push
-    day_start = _local_day_start(now)
-    if sum(1 for first in firsts if first >= day_start) >= settings.per_day:
-        return _local_day_start(now, 1)
-    if len(firsts) >= settings.per_week:
-        oldest = min(firsts)
-        return _local_day_start(oldest, 7)
-    return None
+    released = _released(session, [enterprise_id], [policy_id], now).get(enterprise_id, {})
+    return _cap_from(released, policy_id, now, settings)
 
 
-# -- claiming ----------------------------------------------------------------------------------
+# -- claiming and marking -------------------------------------------------------------------
 
 
 def _policy_message(policy: Policy, department: str, now: dt.datetime) -> dict[str, str]:
@@ -275,13 +295,30 @@ def _policy_message(policy: Policy, department: str, now: dt.datetime) -> dict[s
     }
 
 
+@dataclass(frozen=True)
+class Send:
+    """One push marked IN_FLIGHT in the batch's commit: what the sender thread needs."""
+
+    push_id: int
+    claim_token: int
+    attempts: int
+    notification_id: int
+    openid: str
+    template_id: str
+    data: dict[str, str]
+    page: str | None
+
+
 def claim_batch(
     session: Session, *, now: dt.datetime, settings: PushSettings, limit: int
-) -> list[PolicyPush]:
-    """Take due pushes, apply the rules, and lease the ones that may go now.
+) -> tuple[int, list[Send]]:
+    """Take up to `limit` due pushes, apply the rules, and mark the ones that go IN_FLIGHT.
 
-    Each leased push gets its attempt's notification row, itself claimed in this transaction
-    (long lease), so no general worker can send it. Commit right after.
+    Flushes, never commits: the caller commits right before sending, so that one commit is
+    the in-flight marker of the whole batch. Returns (pushes looked at, pushes to send).
+    Each push that goes gets its attempt's notification row, claimed with a long hold so no
+    general notification worker ever sends it, and passed through `notify.sender.prepare_many`
+    (user, fence, authorisation); the pushes it refuses are closed with its reason.
     """
     ids = list(
         session.scalars(
@@ -293,7 +330,7 @@ def claim_batch(
         )
     )
     if not ids:
-        return []
+        return 0, []
     pushes = list(
         session.scalars(
             select(PolicyPush)
@@ -310,11 +347,8 @@ def claim_batch(
         .order_by(EnterpriseProfile.enterprise_id)
         .with_for_update()
     ).all()
-    if session.get_bind().dialect.name == "postgresql":
-        # Losing this commit to a database crash only means claiming again: no need to wait
-        # for its fsync. (The in-flight marker, which guards the send, keeps full durability.)
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     user_ids = sorted({p.user_id for p in pushes})
+    policy_ids = sorted({p.policy_id for p in pushes})
     opted_out: set[tuple[int, int]] = {
         (row[0], row[1])
         for row in session.execute(
@@ -333,22 +367,24 @@ def claim_batch(
             )
         )
     }
+    active = set(
+        session.scalars(
+            select(Policy.id).where(Policy.id.in_(policy_ids), active_policy_filter(now))
+        )
+    )
+    policies = {
+        policy.id: (policy, department or "")
+        for policy, department in session.execute(
+            select(Policy, Department.name)
+            .outerjoin(Department, Department.id == Policy.department_id)
+            .where(Policy.id.in_(policy_ids))
+        )
+    }
+    caps = _released(session, enterprise_ids, policy_ids, now)
     quiet = quiet_until(now, settings)
-    policies: dict[int, tuple[Policy, str, bool]] = {}
-    claimed: list[PolicyPush] = []
+    going: list[PolicyPush] = []
     for push in pushes:
-        if push.policy_id not in policies:
-            policy = session.get(Policy, push.policy_id)
-            assert policy is not None
-            active = bool(
-                session.scalar(
-                    select(Policy.id).where(Policy.id == policy.id, active_policy_filter(now))
-                )
-            )
-            department = session.get(Department, policy.department_id)
-            policies[push.policy_id] = (policy, department.name if department else "", active)
-        policy, department_name, active = policies[push.policy_id]
-        if not active:
+        if push.policy_id not in active:
             push.status, push.reason = PushStatus.CANCELLED, "POLICY_INACTIVE"
             continue
         if (push.user_id, push.enterprise_id) in opted_out:
@@ -360,177 +396,220 @@ def claim_batch(
         if quiet is not None:
             push.due_at, push.reason = quiet, "QUIET_HOURS"
             continue
-        until = cap_until(session, push.enterprise_id, push.policy_id, now, settings)
+        released = caps.setdefault(push.enterprise_id, {})
+        until = _cap_from(released, push.policy_id, now, settings)
         if until is not None:
             push.due_at, push.reason = quiet_until(until, settings) or until, "FREQUENCY_CAP"
             continue
-        _lease(session, push, policy, department_name, now=now, settings=settings)
-        claimed.append(push)
+        # Later pushes of this batch see the release (other recipients of it pass freely).
+        released.setdefault(push.policy_id, now)
+        going.append(push)
+    sends = _mark_in_flight(session, going, policies, now=now, settings=settings)
     session.flush()
-    return claimed
+    return len(pushes), sends
 
 
-def _lease(
+def _mark_in_flight(
     session: Session,
-    push: PolicyPush,
-    policy: Policy,
-    department: str,
+    going: list[PolicyPush],
+    policies: dict[int, tuple[Policy, str]],
     *,
     now: dt.datetime,
     settings: PushSettings,
-) -> None:
-    attempt = push.attempts + 1
-    row = notify_outbox.enqueue(
+) -> list[Send]:
+    """Create and hold each push's notification row, let notify check it, mark IN_FLIGHT."""
+    if not going:
+        return []
+    keys = notify_outbox.enqueue_many(
         session,
-        user_id=push.user_id,
-        template_key=TEMPLATE_KEY,
-        data=_policy_message(policy, department, now),
-        page=f"pages/policy/detail?id={policy.id}&enterprise={push.enterprise_id}",
-        dedupe_key=f"policy-push:{push.id}:{attempt}",
-        source=("policy_push", push.id),
+        [
+            {
+                "user_id": push.user_id,
+                "template_key": TEMPLATE_KEY,
+                "data": _policy_message(*policies[push.policy_id], now),
+                "page": f"pages/policy/detail?id={push.policy_id}&enterprise={push.enterprise_id}",
+                "dedupe_key": _dedupe_key(push),
+                "source": ("policy_push", push.id),
+            }
+            for push in going
+        ],
         now=now,
+        dispatch=False,  # this module delivers them itself
     )
-    if row is None:  # this attempt's row exists already (a crashed claim): take it again
-        row = notify_outbox.find_by_dedupe_key(session, f"policy-push:{push.id}:{attempt}")
-        assert row is not None
-    held = notify_outbox.claim_one(session, row.id, now=now, lease_seconds=HOLD.total_seconds())
-    push.notification_id = row.id if held is not None else None
-    push.status = PushStatus.CLAIMED
-    push.attempts = attempt
-    push.claim_token += 1
-    push.locked_until = now + dt.timedelta(seconds=settings.lease_seconds)
-    push.released_at = push.released_at or now
-    push.reason = None
-
-
-# -- delivery ----------------------------------------------------------------------------------
-
-
-class PushInDoubt(WeChatError):
-    """The WeChat call may have been processed; this push is never sent again."""
-
-
-class PushFenceLost(WeChatError):
-    """Another worker owns this push now; nothing was sent."""
-
-
-def _push_update(push: PolicyPush, **values: Any) -> Any:
-    return (
-        update(PolicyPush)
-        .where(PolicyPush.id == push.id, PolicyPush.claim_token == push.claim_token)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    held = {
+        row.id: row
+        for row in notify_outbox.claim_ids(
+            session, list(keys.values()), now=now, lease_seconds=HOLD.total_seconds()
+        )
+    }
+    rows = [held.get(keys[_dedupe_key(push)]) for push in going]
+    present = [row for row in rows if row is not None]
+    decided = dict(
+        zip(
+            [row.id for row in present],
+            notify_sender.prepare_many(session, present, now=now, policy=_ONE_ATTEMPT),
+            strict=True,
+        )
     )
-
-
-class _GuardedSender:
-    """The WeChat client as `notify.sender.deliver` sees it, with the push's in-flight marker."""
-
-    def __init__(
-        self,
-        session: Session,
-        wechat: notify_sender.SubscribeMessageSender,
-        push: PolicyPush,
-        *,
-        now_fn: Callable[[], dt.datetime],
-        settings: PushSettings,
-    ) -> None:
-        self.session, self.wechat, self.push = session, wechat, push
-        self.now_fn, self.settings = now_fn, settings
-        self.called = False
-        self.outcome: PushStatus | None = None
-
-    def send_subscribe_message(
-        self, touser: str, template_id: str, data: dict[str, str], page: str | None = None
-    ) -> None:
-        self.called = True
-        now = self.now_fn()
-        marked = self.session.execute(
-            _push_update(
-                self.push,
-                status=PushStatus.IN_FLIGHT,
-                in_flight_at=now,
-                locked_until=now + dt.timedelta(seconds=self.settings.lease_seconds),
-            ).where(PolicyPush.status == PushStatus.CLAIMED)
-        )
-        if marked.rowcount != 1:  # type: ignore[attr-defined]
-            raise PushFenceLost(None, "push claimed by another worker")
-        # The marker is durable before the request leaves: a crash now means "in doubt".
-        self.session.commit()
-        self._on_send()
-        try:
-            self.wechat.send_subscribe_message(touser, template_id, data, page=page)
-        except TransportError as error:
-            if error.maybe_processed:
-                self._finish(PushStatus.IN_DOUBT, "MAYBE_PROCESSED")
-                raise PushInDoubt(None, "the request may have reached WeChat") from error
-            self._retry_or_fail(error, now)
-            raise
-        except SubscriptionRefused as error:
-            self._finish(PushStatus.SKIPPED, str(error.errcode))
-            raise
-        except WeChatError as error:
-            self._retry_or_fail(error, now)
-            raise
-        self._finish(PushStatus.SENT, None, sent_at=self.now_fn())
-
-    def _on_send(self) -> None:
-        """Hook for tests: the moment between the marker's commit and the WeChat call."""
-
-    def _finish(self, status: PushStatus, reason: str | None, **values: Any) -> None:
-        # Joins deliver()'s own commit of the notification row's outcome.
-        self.outcome = status
-        self.session.execute(
-            _push_update(self.push, status=status, reason=reason, locked_until=None, **values)
-        )
-
-    def _retry_or_fail(self, error: WeChatError, now: dt.datetime) -> None:
-        code = str(error.errcode) if error.errcode is not None else type(error).__name__
-        if (error.transient or isinstance(error, QuotaExhausted)) and (
-            self.push.attempts < self.settings.max_attempts
-        ):
-            delay = (
-                3600.0
-                if isinstance(error, QuotaExhausted)
-                else self.settings.retry_base_seconds * 2 ** (self.push.attempts - 1)
+    sends: list[Send] = []
+    for push, row in zip(going, rows, strict=True):
+        push.attempts += 1
+        push.locked_until = None
+        decision = decided.get(row.id) if row is not None else None
+        if row is None or decision in (None, Outcome.LOST, Outcome.DEFERRED):
+            # The attempt's row is not ours to send (should not happen): try again later.
+            push.due_at = now + dt.timedelta(seconds=settings.lease_seconds)
+            push.reason = "NO_NOTIFICATION"
+            continue
+        push.notification_id = row.id
+        if isinstance(decision, Outcome):  # decided by notify without a send
+            status = PushStatus.SKIPPED if decision is Outcome.SKIPPED else PushStatus.FAILED
+            push.status, push.reason = status, row.last_error_code
+            continue
+        push.status, push.reason = PushStatus.IN_FLIGHT, None
+        push.claim_token += 1
+        push.in_flight_at = now
+        push.released_at = push.released_at or now
+        push.locked_until = now + dt.timedelta(seconds=settings.lease_seconds)
+        sends.append(
+            Send(
+                push_id=push.id,
+                claim_token=push.claim_token,
+                attempts=push.attempts,
+                notification_id=row.id,
+                openid=decision.openid,
+                template_id=row.template_id,
+                data=dict(row.data),
+                page=row.page,
             )
-            self._finish(PushStatus.WAITING, code, due_at=now + dt.timedelta(seconds=delay))
-        else:
-            self._finish(PushStatus.FAILED, code)
+        )
+    return sends
 
 
-# deliver() with one attempt per notification row: retries are this module's (new rows).
+def _dedupe_key(push: PolicyPush) -> str:
+    # One notification row per attempt; `attempts` is bumped when the attempt is made.
+    return f"policy-push:{push.id}:{push.attempts + 1}"
+
+
+# -- sending and recording -------------------------------------------------------------------
+
+# deliver rules with one attempt per notification row: retries are this module's (new rows).
 _ONE_ATTEMPT = notify_sender.RetryPolicy(max_attempts=1, lease_seconds=HOLD.total_seconds())
 
+# What a send came back with: None (accepted), WeChat's error, or anything else (in doubt).
+Answer = WeChatError | Exception | None
 
-def deliver_push(
-    session: Session,
+
+def send_one(wechat: notify_sender.SubscribeMessageSender, send: Send) -> Answer:
+    """One WeChat call; errors are returned, not raised (a BaseException still kills)."""
+    try:
+        wechat.send_subscribe_message(send.openid, send.template_id, send.data, page=send.page)
+    except Exception as error:  # every error is an answer to record
+        return error
+    return None
+
+
+def send_all(
     wechat: notify_sender.SubscribeMessageSender,
-    push: PolicyPush,
-    *,
-    now_fn: Callable[[], dt.datetime],
-    settings: PushSettings,
-    sender_class: type[_GuardedSender] = _GuardedSender,
-) -> PushStatus | None:
-    """Deliver one claimed push through `notify.sender.deliver`; commits. None: lost."""
-    row = session.get(NotificationOutbox, push.notification_id) if push.notification_id else None
-    if row is None:
-        session.execute(_push_update(push, status=PushStatus.WAITING, reason="NO_NOTIFICATION"))
-        session.commit()
-        return PushStatus.WAITING
-    guarded = sender_class(session, wechat, push, now_fn=now_fn, settings=settings)
-    outcome = notify_sender.deliver(session, guarded, row, now=now_fn(), policy=_ONE_ATTEMPT)
-    if guarded.called:
-        return guarded.outcome
-    # deliver() decided without calling WeChat: no authorisation, user gone, lease lost.
-    if outcome is notify_sender.Outcome.LOST:
-        return None
-    status = PushStatus.SKIPPED if outcome is notify_sender.Outcome.SKIPPED else PushStatus.FAILED
-    session.execute(
-        _push_update(push, status=status, reason=row.last_error_code, locked_until=None)
+    sends: list[Send],
+    pool: ThreadPoolExecutor | None = None,
+) -> list[Answer]:
+    """Send the batch, concurrently when given a pool; answers in the batch's order."""
+    if pool is None:
+        return [send_one(wechat, send) for send in sends]
+    return list(pool.map(lambda send: send_one(wechat, send), sends))
+
+
+def _push_outcome(
+    send: Send, answer: Answer, now: dt.datetime, settings: PushSettings
+) -> tuple[PushStatus, str | None, dt.datetime | None]:
+    """The push's status, reason and (retry) due time for what WeChat answered."""
+    if answer is None:
+        return PushStatus.SENT, None, None
+    if not isinstance(answer, WeChatError):
+        return PushStatus.IN_DOUBT, f"SEND_ERROR:{type(answer).__name__}"[:64], None
+    if isinstance(answer, TransportError) and answer.maybe_processed:
+        return PushStatus.IN_DOUBT, "MAYBE_PROCESSED", None
+    code = str(answer.errcode) if answer.errcode is not None else type(answer).__name__
+    if isinstance(answer, SubscriptionRefused):
+        return PushStatus.SKIPPED, code, None
+    if (answer.transient or isinstance(answer, QuotaExhausted)) and (
+        send.attempts < settings.max_attempts
+    ):
+        delay = (
+            3600.0
+            if isinstance(answer, QuotaExhausted)
+            else settings.retry_base_seconds * 2 ** (send.attempts - 1)
+        )
+        return PushStatus.WAITING, code, now + dt.timedelta(seconds=delay)
+    return PushStatus.FAILED, code, None
+
+
+_RECORD = (
+    update(PolicyPush.__table__)
+    .where(
+        PolicyPush.__table__.c.id == bindparam("b_id"),
+        PolicyPush.__table__.c.claim_token == bindparam("b_token"),
+        PolicyPush.__table__.c.status == PushStatus.IN_FLIGHT.value,
     )
-    session.commit()
-    return status
+    .values(
+        status=bindparam("b_status"),
+        reason=bindparam("b_reason"),
+        locked_until=None,
+        sent_at=bindparam("b_sent_at", type_=PolicyPush.__table__.c.sent_at.type),
+        due_at=func.coalesce(
+            bindparam("b_due_at", type_=PolicyPush.__table__.c.due_at.type),
+            PolicyPush.__table__.c.due_at,
+        ),
+    )
+)
+
+
+def record_outcomes(
+    session: Session,
+    sends: list[Send],
+    answers: list[Answer],
+    *,
+    now: dt.datetime,
+    settings: PushSettings,
+) -> list[PushStatus]:
+    """Record the batch's answers on the notification rows (notify's rules) and the pushes.
+
+    Flushes, never commits: the caller commits the whole batch's outcome at once. Each push
+    UPDATE is guarded by its claim token and IN_FLIGHT status, so a push that recovery has
+    meanwhile settled is left as recovery decided.
+    """
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            select(NotificationOutbox)
+            .where(NotificationOutbox.id.in_([send.notification_id for send in sends]))
+            .execution_options(populate_existing=True)
+        )
+    }
+    params, statuses = [], []
+    for send, answer in zip(sends, answers, strict=True):
+        row = rows.get(send.notification_id)
+        if row is not None and row.status is OutboxStatus.SENDING:
+            if answer is None or isinstance(answer, WeChatError):
+                notify_sender.record(session, row, answer, now=now, policy=_ONE_ATTEMPT)
+            else:  # the request may have left: the grant stays spent
+                row.finish(OutboxStatus.FAILED, "IN_DOUBT")
+        status, reason, due_at = _push_outcome(send, answer, now, settings)
+        statuses.append(status)
+        params.append(
+            {
+                "b_id": send.push_id,
+                "b_token": send.claim_token,
+                "b_status": status.value,
+                "b_reason": reason,
+                "b_sent_at": now if status is PushStatus.SENT else None,
+                "b_due_at": due_at,
+            }
+        )
+    session.flush()
+    session.execute(_RECORD, params)
+    return statuses
 
 
 def recover(session: Session, *, now: dt.datetime) -> dict[str, int]:
@@ -552,7 +631,8 @@ def recover(session: Session, *, now: dt.datetime) -> dict[str, int]:
             session.get(NotificationOutbox, push.notification_id) if push.notification_id else None
         )
         if push.status is PushStatus.CLAIMED:
-            # The marker never committed: WeChat was not called. Close the attempt's row.
+            # Left by an older worker version that committed claims apart from the marker:
+            # WeChat was not called. Close the attempt's row.
             if row is not None and row.status is OutboxStatus.SENDING:
                 if row.grant_reserved:
                     notify_outbox.return_grant(session, row.user_id, row.template_id)
@@ -626,13 +706,32 @@ def make_gate(settings: PushSettings) -> Callable[[], bool]:
 
 @dataclass
 class DrainStats:
-    claimed: int = 0
+    limit: int = 0  # the batch asked for
+    taken: int = 0  # due pushes looked at (as many as asked: more may be due)
+    claimed: int = 0  # pushes handed to WeChat
     outcomes: dict[str, int] | None = None
 
     def count(self, status: PushStatus | None) -> None:
         self.outcomes = self.outcomes or {}
         key = status.value if status else "lost"
         self.outcomes[key] = self.outcomes.get(key, 0) + 1
+
+
+def take_slots(gate: Callable[[], bool] | None, wanted: int) -> int:
+    """Send slots of the global rate for up to `wanted` messages: waits for the first only.
+
+    Slots are taken before the batch is claimed, so a batch is never IN_FLIGHT while it
+    waits for the rate (its lease covers the sends alone). Slots left unused by a short
+    batch are simply lost: the rate errs on the slow side, never the fast one.
+    """
+    if gate is None:
+        return wanted
+    while not gate():
+        time.sleep(0.005)
+    slots = 1
+    while slots < wanted and gate():
+        slots += 1
+    return slots
 
 
 def drain_once(
@@ -642,36 +741,22 @@ def drain_once(
     now_fn: Callable[[], dt.datetime],
     settings: PushSettings,
     gate: Callable[[], bool] | None = None,
-    sender_class: type[_GuardedSender] = _GuardedSender,
+    pool: ThreadPoolExecutor | None = None,
 ) -> DrainStats:
-    """Recover stuck pushes, claim one batch, deliver each under the global send rate."""
+    """Recover stuck pushes, claim and mark one batch (one commit), send it, record (one commit)."""
     stats = DrainStats()
+    slots = stats.limit = take_slots(gate, settings.batch)
     with session_factory() as session:
         recover(session, now=now_fn())
+        stats.taken, sends = claim_batch(session, now=now_fn(), settings=settings, limit=slots)
+        # The in-flight marker of the batch: durable before the first request leaves. A
+        # crash from here until the outcome commit leaves these pushes IN_DOUBT, never resent.
         session.commit()
-        pushes = claim_batch(session, now=now_fn(), settings=settings, limit=settings.batch)
+        stats.claimed = len(sends)
+        if not sends:
+            return stats
+        answers = send_all(wechat, sends, pool)
+        for status in record_outcomes(session, sends, answers, now=now_fn(), settings=settings):
+            stats.count(status)
         session.commit()
-        stats.claimed = len(pushes)
-        for push in pushes:
-            while gate is not None and not gate():
-                time.sleep(0.005)  # the shared rate is used up: wait for the next slot
-            try:
-                stats.count(
-                    deliver_push(
-                        session,
-                        wechat,
-                        push,
-                        now_fn=now_fn,
-                        settings=settings,
-                        sender_class=sender_class,
-                    )
-                )
-            except StaleDataError:
-                session.rollback()
-                stats.count(None)
-            except Exception:
-                # The push keeps its lease; recovery settles it when the lease runs out.
-                session.rollback()
-                log.exception("delivering a policy push failed", extra={"push_id": push.id})
-                stats.count(None)
     return stats

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from app.enterprises.models import RegistryEnterprise
 from app.integrations.wechat import get_wechat
 from app.policies import push
 from app.policies.models import PolicyPush, PushOptOut, PushStatus
+from wechat.errors import SubscriptionRefused, TransportError
 
 SH = ZoneInfo("Asia/Shanghai")
 DAY = dt.datetime(2025, 3, 12, 10, 0, tzinfo=SH).astimezone(dt.UTC)  # a Wednesday, 10:00
@@ -125,6 +127,7 @@ def test_worker_killed_between_send_and_commit_does_not_send_twice(
 
 def test_worker_killed_before_the_send_is_retried_and_sent_once(
     app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
     session: Session,
     recipient: Any,
     grant_subscription: Any,
@@ -134,17 +137,106 @@ def test_worker_killed_before_the_send_is_retried_and_sent_once(
     _, user = recipient(grant=grant_subscription)
     policy = publish()
 
-    class DiesBeforeMarker(push._GuardedSender):
-        def send_subscribe_message(self, *args: Any, **kwargs: Any) -> None:
-            raise WorkerKilled  # after deliver()'s fence, before the in-flight marker
+    real_claim = push.claim_batch
 
+    def dies_before_marker(*args: Any, **kwargs: Any) -> Any:
+        real_claim(*args, **kwargs)
+        raise WorkerKilled  # claimed and checked, killed before the in-flight commit
+
+    monkeypatch.setattr(push, "claim_batch", dies_before_marker)
     with pytest.raises(WorkerKilled):
-        drain(app, DAY, sender_class=DiesBeforeMarker)
+        drain(app, DAY)
+    monkeypatch.undo()
     assert sent_to(user) == []
     drain(app, DAY + dt.timedelta(minutes=2))
     [row] = pushes(session, policy.id)
-    assert (row.status, row.attempts) == (PushStatus.SENT, 2)
+    assert (row.status, row.attempts) == (PushStatus.SENT, 1)
     assert len(sent_to(user)) == 1
+
+
+def test_a_batch_sent_concurrently_once_and_a_dead_batch_is_in_doubt(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    users = [recipient(grant=grant_subscription)[1] for _ in range(6)]
+    policy = publish()
+    real = get_wechat(app)
+    calls: list[str] = []
+
+    class DiesAfterThird:
+        def send_subscribe_message(self, touser: str, *args: Any, **kwargs: Any) -> None:
+            calls.append(touser)
+            if len(calls) <= 3:
+                real.send_subscribe_message(touser, *args, **kwargs)
+            if len(calls) == 3:
+                raise WorkerKilled
+
+    small = push.PushSettings(lease_seconds=60, batch=6)
+    with pytest.raises(WorkerKilled):
+        drain(app, DAY, wechat=DiesAfterThird(), settings=small)
+    assert sum(len(sent_to(user)) for user in users) == 3
+    with ThreadPoolExecutor(4) as pool:
+        stats = drain(app, DAY + dt.timedelta(minutes=2), settings=small, pool=pool)
+    assert stats.claimed == 0  # the dead batch is settled, never resent
+    statuses = [row.status for row in pushes(session, policy.id)]
+    assert statuses == [PushStatus.IN_DOUBT] * 6
+    assert sum(len(sent_to(user)) for user in users) == 3
+
+
+def test_batch_outcomes_follow_wechat_answers(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    users = [recipient(grant=grant_subscription)[1] for _ in range(4)]
+    policy = publish()
+    real = get_wechat(app)
+    openids = [user.openid for user in users]
+
+    class Mixed:
+        def send_subscribe_message(self, touser: str, *args: Any, **kwargs: Any) -> None:
+            index = openids.index(touser)
+            if index == 1:
+                raise TransportError("reset", maybe_processed=True)
+            if index == 2:
+                raise TransportError("refused", maybe_processed=False)
+            if index == 3:
+                raise SubscriptionRefused(43101, "user refuse to accept the msg")
+            real.send_subscribe_message(touser, *args, **kwargs)
+
+    with ThreadPoolExecutor(4) as pool:
+        stats = drain(app, DAY, wechat=Mixed(), pool=pool)
+    assert stats.claimed == 4
+    by_user = {row.user_id: row for row in pushes(session, policy.id)}
+    outcome = [(by_user[u.id].status, by_user[u.id].reason) for u in users]
+    assert outcome == [
+        (PushStatus.SENT, None),
+        (PushStatus.IN_DOUBT, "MAYBE_PROCESSED"),
+        (PushStatus.WAITING, "TransportError"),
+        (PushStatus.SKIPPED, "43101"),
+    ]
+    assert by_user[users[2].id].due_at == DAY + dt.timedelta(seconds=60)
+    # The retry is a new attempt with a notification row of its own, sent once.
+    drain(app, DAY + dt.timedelta(minutes=2))
+    retried = pushes(session, policy.id)
+    assert {r.user_id: (r.status, r.attempts) for r in retried}[users[2].id] == (
+        PushStatus.SENT,
+        2,
+    )
+    assert [len(sent_to(u)) for u in users] == [1, 0, 1, 0]
+
+
+def test_send_rate_is_taken_before_the_claim() -> None:
+    bucket = push.TokenBucket(rate=1000, burst=3)
+    assert push.take_slots(bucket, 50) == 3
+    assert push.take_slots(None, 50) == 50
 
 
 def test_opted_out_and_unauthorised_recipients_are_skipped_with_reason(
