@@ -5,13 +5,13 @@ Replays a realistic working day of the district centre through the real queue se
 Poisson arrivals following the day's load curve (morning rush, lunch lull, afternoon wave),
 right-skewed service times whose true means differ from the configured typical minutes, and
 windows serving one or several categories. At every take it records the estimate the citizen
-is shown (`estimate_for`: position, today's rolling mean service time, open windows' shares)
+is shown (`estimate_for`: the hall's call order replayed on today's rolling service times)
 and, beside it, a baseline estimate from configuration only (position x typical minutes /
 windows serving the category). After the day it compares both with the actual wait.
 
-Target: the estimate's mean absolute error is below the baseline's.
+Target: the estimate's mean absolute error at least 15% below the baseline's, on every seed.
 
-    .venv/bin/python bench/queue_simulation.py [--seed 2026] [--days 3]
+    .venv/bin/python bench/queue_simulation.py [--seeds 2026,7,42] [--days 3]
 """
 
 from __future__ import annotations
@@ -204,12 +204,13 @@ def simulate_day(
     return results
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--days", type=int, default=3)
-    args = parser.parse_args()
-    rng = random.Random(args.seed)
+# The estimate must beat the configuration-only baseline clearly, not by noise.
+TARGET_GAIN = 0.15
+
+
+def run(seed: int, days: int) -> list[tuple[Sample, float]]:
+    """Simulate `days` working days with one seed on a scratch database."""
+    rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as folder:
         app = create_app(
             "testing",
@@ -224,32 +225,57 @@ def main() -> None:
         with app.app_context():
             session = get_session()
             # Working days in November 2026 (Wednesday, Thursday, Friday, ...).
-            for n in range(args.days):
+            for n in range(days):
                 day = dt.date(2026, 11, 4) + dt.timedelta(days=n)
                 results += simulate_day(session, settings, day, rng)
+            session.close()
+    return results
 
+
+def report(label: str, results: list[tuple[Sample, float]]) -> bool:
+    """Print one run's figures; True when the target is met."""
     actual = [wait for _, wait in results]
     est_err = [abs(s.estimate - wait) / 60 for s, wait in results]
     base_err = [abs(s.baseline - wait) / 60 for s, wait in results]
     mae, base_mae = statistics.fmean(est_err), statistics.fmean(base_err)
-    print(f"queue simulation: {args.days} day(s), {len(results)} tickets called, seed {args.seed}")
+    print(f"queue simulation: {label}, {len(results)} tickets called")
     print(
         f"  actual wait: mean {statistics.fmean(actual) / 60:.1f} min, "
         f"p90 {sorted(actual)[int(0.9 * (len(actual) - 1))] / 60:.1f} min"
     )
     print(
-        f"  estimate (rolling mean, open windows)   MAE {mae:5.1f} min, "
+        f"  estimate (replayed call order, rolling means)  MAE {mae:5.1f} min, "
         f"median abs error {statistics.median(est_err):.1f} min"
     )
     print(
-        f"  baseline (configured typical minutes)   MAE {base_mae:5.1f} min, "
+        f"  baseline (configured typical minutes)          MAE {base_mae:5.1f} min, "
         f"median abs error {statistics.median(base_err):.1f} min"
     )
-    verdict = "MET" if mae < base_mae else "NOT MET"
+    met = mae <= (1 - TARGET_GAIN) * base_mae
     print(
-        f"  target: estimate MAE below the baseline's -> {verdict} "
-        f"({(1 - mae / base_mae) * 100:+.0f}% vs baseline)"
+        f"  target: estimate MAE at least {TARGET_GAIN:.0%} below the baseline's -> "
+        f"{'MET' if met else 'NOT MET'} ({(1 - mae / base_mae) * 100:+.0f}% vs baseline)"
     )
+    return met
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="2026", help="comma-separated seeds, one run each")
+    parser.add_argument("--days", type=int, default=3)
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    everything: list[tuple[Sample, float]] = []
+    verdicts = []
+    for seed in seeds:
+        results = run(seed, args.days)
+        everything += results
+        verdicts.append(report(f"seed {seed}, {args.days} day(s)", results))
+    if len(seeds) > 1:
+        met = report(f"all {len(seeds)} seeds", everything)
+        print(f"  seeds meeting the target: {sum(verdicts)}/{len(seeds)}")
+        verdicts.append(met)
+    raise SystemExit(0 if all(verdicts) else 1)
 
 
 if __name__ == "__main__":

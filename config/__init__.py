@@ -337,6 +337,9 @@ class ProductionConfig(BaseConfig):
             problems.append("SEAL_MASTER_KEY and SEAL_CODE_KEYS must not be the development keys")
         if not self.REDIS_URL:
             problems.append("REDIS_URL must be set (rate limits, token cache, events)")
+        if not self.QUEUE_CODE_KEYS.strip():
+            # Empty derives the hall-code key from SECRET_KEY: a development convenience only.
+            problems.append("QUEUE_CODE_KEYS must be set (kid:secret,... for hall codes)")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 

@@ -58,12 +58,19 @@ def init_app(app: Flask) -> JobRunner:
     from app.db import utcnow
     from app.integrations.wechat import get_wechat
     from app.jobs.settings import JobSettings
+    from app.jobs.sweeps import PeriodicSweeps
     from app.notify import templates
 
     # The template catalog belongs to the notify domain but is a setting of the app.
     templates.configure(app.config.get("WECHAT_TEMPLATES", os.environ.get("WECHAT_TEMPLATES")))
     settings = JobSettings.from_config(app.config)
     database = app.extensions["db"]
+    sweeps = PeriodicSweeps(
+        database.sessionmaker,
+        config=app.config,
+        interval_seconds=settings.domain_sweep_seconds,
+        now_fn=utcnow,
+    )
 
     def wechat() -> SubscribeMessageSender:
         # Built on first use by the integration; resolved per drain, not at create_app.
@@ -74,7 +81,11 @@ def init_app(app: Flask) -> JobRunner:
         from app.jobs.inprocess import InProcessRunner
 
         inprocess = InProcessRunner(
-            session_factory=database.sessionmaker, wechat=wechat, settings=settings, now_fn=utcnow
+            session_factory=database.sessionmaker,
+            wechat=wechat,
+            settings=settings,
+            now_fn=utcnow,
+            sweeps=sweeps,
         )
         # Started by the first request (or dispatch), never by create_app itself.
         app.before_request(inprocess.ensure_started)
@@ -83,7 +94,11 @@ def init_app(app: Flask) -> JobRunner:
         from app.jobs.dramatiq_broker import DramatiqRunner
 
         runner = DramatiqRunner(
-            session_factory=database.sessionmaker, wechat=wechat, settings=settings, now_fn=utcnow
+            session_factory=database.sessionmaker,
+            wechat=wechat,
+            settings=settings,
+            now_fn=utcnow,
+            sweeps=sweeps,
         )
     elif settings.runner == "manual":
         runner = ManualRunner()

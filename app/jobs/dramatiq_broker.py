@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.service import seal_all
 from app.jobs.settings import JobSettings
+from app.jobs.sweeps import PeriodicSweeps
 from app.notify.outbox import NOTIFY_JOB
 from app.notify.sender import Outcome, SubscribeMessageSender, deliver_by_id, drain
 
@@ -89,6 +90,7 @@ class DramatiqRunner:
         wechat: Callable[[], SubscribeMessageSender],
         settings: JobSettings,
         now_fn: Callable[[], dt.datetime],
+        sweeps: PeriodicSweeps | None = None,
     ) -> None:
         if not settings.redis_url:
             raise RuntimeError('JOB_RUNNER="dramatiq" needs REDIS_URL')
@@ -96,6 +98,7 @@ class DramatiqRunner:
         self._session_factory = session_factory
         self._wechat = wechat
         self._now_fn = now_fn
+        self._sweeps = sweeps
         # Nothing here connects yet: an app whose Redis is down still starts and serves.
         self.redis = Redis.from_url(settings.redis_url)
         self.broker = RedisBroker(
@@ -180,8 +183,11 @@ class DramatiqRunner:
             )
 
     def _sweep_outbox(self) -> None:
-        # The periodic sweep also chains the audit entries committed since the last one.
+        # The periodic sweep also chains the audit entries committed since the last one, and
+        # runs the domain sweeps (leftover tickets, missed appointments) when they are due.
         seal_all(self._session_factory)
+        if self._sweeps is not None:
+            self._sweeps.run_if_due()
         stats = drain(
             self._session_factory,
             self._wechat(),

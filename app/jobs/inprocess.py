@@ -1,4 +1,5 @@
-"""The embedded runner: one daemon thread per process drains the outbox and seals the audit log.
+"""The embedded runner: one daemon thread per process drains the outbox, seals the audit log
+and runs the periodic domain sweeps (`app.jobs.sweeps`).
 
 Used on a laptop (`make run`) and by single-process deployments. The thread starts lazily, on
 the first request or the first dispatch, never at `create_app`: the Flask reloader's parent
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.service import seal_all
 from app.jobs.settings import JobSettings
+from app.jobs.sweeps import PeriodicSweeps
 from app.notify.sender import SubscribeMessageSender, drain
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,10 @@ class InProcessRunner:
         wechat: Callable[[], SubscribeMessageSender],
         settings: JobSettings,
         now_fn: Callable[[], dt.datetime],
+        sweeps: PeriodicSweeps | None = None,
     ) -> None:
         self._session_factory = session_factory
+        self._sweeps = sweeps
         self._wechat = wechat
         self._settings = settings
         self._now_fn = now_fn
@@ -87,8 +91,11 @@ class InProcessRunner:
             thread.join(timeout)
 
     def run_once(self) -> int:
-        """Seal the audit log, then drain until a batch comes back short; return rows claimed."""
+        """Seal the audit log, run the domain sweeps when due, then drain until a batch comes
+        back short; return rows claimed."""
         seal_all(self._session_factory)
+        if self._sweeps is not None:
+            self._sweeps.run_if_due()
         claimed = 0
         while not self._stopping.is_set():
             stats = drain(

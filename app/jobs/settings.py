@@ -20,6 +20,8 @@ class JobSettings:
     batch: int = 50
     # Dramatiq: how often one worker (chosen through a Redis key) enqueues an outbox sweep.
     sweep_seconds: int = 15
+    # How often each process runs the domain sweeps (leftover tickets, missed appointments).
+    domain_sweep_seconds: float = 60.0
     # The global WeChat send rate, shared by every worker: `send_rate_limit` per window.
     send_rate_limit: int = 20
     send_rate_window_seconds: int = 1
@@ -35,6 +37,7 @@ class JobSettings:
             poll_seconds=float(config.get("NOTIFY_POLL_SECONDS", 5.0)),
             batch=int(config.get("NOTIFY_BATCH_SIZE", 50)),
             sweep_seconds=int(config.get("NOTIFY_SWEEP_SECONDS", 15)),
+            domain_sweep_seconds=float(config.get("JOB_DOMAIN_SWEEP_SECONDS", 60.0)),
             send_rate_limit=int(config.get("NOTIFY_SEND_RATE_LIMIT", 20)),
             send_rate_window_seconds=int(config.get("NOTIFY_SEND_RATE_WINDOW_SECONDS", 1)),
             policy=RetryPolicy(

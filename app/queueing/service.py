@@ -13,7 +13,9 @@ Concurrency, by design:
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -199,36 +201,50 @@ def issue_ticket(
     reason = green_reason(session, user, day, settings)
     if priority is None:
         priority = TicketPriority.GREEN if reason else TicketPriority.NORMAL
-    # Work done before the counter upsert keeps the counter row's lock short: every take of the
-    # category waits on it. People already ahead decide whether "almost your turn" is news.
+    # Everything but the number is prepared before the counter upsert: its row lock, held until
+    # commit, serialises every take of the category, so under it only the upsert and one flush
+    # (ticket and its "take" transition together) remain. People already ahead decide whether
+    # "almost your turn" is news.
     ahead = _queued_count(session, category.id, day)
+    ticket = Ticket(
+        hall_id=category.hall_id,
+        category_id=category.id,
+        issued_category_id=category.id,
+        service_day=day,
+        user_id=user_id,
+        status=TicketStatus.WAITING,
+        source=source,
+        priority=int(priority),
+        due_at=due_at,
+        green_reason=reason,
+        appointment_id=appointment_id,
+        idempotency_key=idempotency_key,
+        taken_at=now,
+        queue_at=now,
+        recall_count=0,
+        late_return_used=False,
+        notified_near=ahead <= settings.near_notice_ahead,
+        version=1,
+    )
+    ticket.transitions.append(
+        TicketTransition(
+            action="take",
+            from_status=None,
+            to_status=TicketStatus.WAITING,
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            window_id=None,
+            at=now,
+            details={"source": str(source)},
+        )
+    )
     try:
         with session.begin_nested():
             number = _next_number(session, category.id, day)
             if enforce_cap and number > category.daily_cap:
                 raise CapReached(daily_cap=category.daily_cap)
-            ticket = Ticket(
-                hall_id=category.hall_id,
-                category_id=category.id,
-                issued_category_id=category.id,
-                service_day=day,
-                number=number,
-                display=display_number(category.prefix, number),
-                user_id=user_id,
-                status=TicketStatus.WAITING,
-                source=source,
-                priority=int(priority),
-                due_at=due_at,
-                green_reason=reason,
-                appointment_id=appointment_id,
-                idempotency_key=idempotency_key,
-                taken_at=now,
-                queue_at=now,
-                recall_count=0,
-                late_return_used=False,
-                notified_near=ahead <= settings.near_notice_ahead,
-                version=1,
-            )
+            ticket.number = number
+            ticket.display = display_number(category.prefix, number)
             session.add(ticket)
             session.flush()
     except IntegrityError as error:
@@ -241,17 +257,8 @@ def issue_ticket(
             if existing is not None:
                 raise AlreadyHoldingTicket(ticket=ticket_summary(existing)) from error
         raise
-    _record(
-        session,
-        ticket.id,
-        "take",
-        None,
-        TicketStatus.WAITING,
-        actor,
-        now,
-        details={"source": str(source)},
-    )
-    session.flush()
+    # Later transitions are written by ticket id: let the collection load afresh if ever read.
+    session.expire(ticket, ["transitions"])
     return Issued(ticket, created=True)
 
 
@@ -347,22 +354,86 @@ def position_of(session: Session, ticket: Ticket, *, now: dt.datetime) -> int:
     return int(ahead or 0)
 
 
-def mean_service_seconds(session: Session, category: ServiceCategory, day: dt.date) -> float:
-    """Rolling mean service time of the category today; the typical minutes before any."""
+# The configured typical minutes count as this many observations in the rolling mean, so the
+# first few services of the day (the shortest finish first) do not swing every estimate.
+PRIOR_WEIGHT = 3
+# A call that took longer than this to reach the counter was a hold (the window served others
+# meanwhile), not a walk to the window: it does not count towards the call-to-serve gap.
+MAX_CALL_GAP_SECONDS = 600.0
+# A service already past the mean is not about to end this instant: expect at least this
+# fraction of a mean service still to go.
+MIN_RESIDUAL_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class ServiceTime:
+    """How long a window is taken by one ticket of a category, learnt from today's services."""
+
+    service_seconds: float  # at the counter (serving), rolling mean shrunk towards typical
+    call_gap_seconds: float  # from the call until serving starts
+    observed: int  # done tickets the figures come from
+
+    @property
+    def occupancy_seconds(self) -> float:
+        return self.service_seconds + self.call_gap_seconds
+
+
+def service_times(
+    session: Session, categories: Sequence[ServiceCategory], day: dt.date
+) -> dict[int, ServiceTime]:
+    """Each category's rolling service time today (one query for all of them)."""
+    if not categories:
+        return {}
+    newest = (
+        func.row_number()
+        .over(partition_by=Ticket.category_id, order_by=(Ticket.finished_at.desc(), Ticket.id))
+        .label("newest")
+    )
     recent = (
-        select(Ticket.service_seconds)
+        select(
+            Ticket.category_id,
+            Ticket.service_seconds,
+            Ticket.called_at,
+            Ticket.finished_at,
+            newest,
+        )
         .where(
-            Ticket.category_id == category.id,
+            Ticket.category_id.in_([c.id for c in categories]),
             Ticket.service_day == day,
             Ticket.status == TicketStatus.DONE,
             Ticket.service_seconds.is_not(None),
         )
-        .order_by(Ticket.finished_at.desc())
-        .limit(ROLLING_MEAN_TICKETS)
         .subquery()
     )
-    mean = session.scalar(select(func.avg(recent.c.service_seconds)))
-    return float(mean) if mean else category.typical_minutes * 60.0
+    rows = session.execute(
+        select(
+            recent.c.category_id,
+            recent.c.service_seconds,
+            recent.c.called_at,
+            recent.c.finished_at,
+        ).where(recent.c.newest <= ROLLING_MEAN_TICKETS)
+    ).all()
+    services: dict[int, list[float]] = {c.id: [] for c in categories}
+    gaps: dict[int, list[float]] = {c.id: [] for c in categories}
+    for category_id, seconds, called_at, finished_at in rows:
+        services[category_id].append(float(seconds))
+        if called_at is not None and finished_at is not None:
+            gap = (finished_at - called_at).total_seconds() - float(seconds)
+            if 0.0 <= gap <= MAX_CALL_GAP_SECONDS:
+                gaps[category_id].append(gap)
+    result = {}
+    for category in categories:
+        seen = services[category.id]
+        prior = category.typical_minutes * 60.0
+        mean = (sum(seen) + PRIOR_WEIGHT * prior) / (len(seen) + PRIOR_WEIGHT)
+        gap = sum(gaps[category.id]) / len(gaps[category.id]) if gaps[category.id] else 0.0
+        result[category.id] = ServiceTime(mean, gap, len(seen))
+    return result
+
+
+def mean_service_seconds(session: Session, category: ServiceCategory, day: dt.date) -> float:
+    """Rolling mean service time of the category today, shrunk towards the typical minutes."""
+    return service_times(session, [category], day)[category.id].service_seconds
 
 
 def serving_capacity(session: Session, category: ServiceCategory, day: dt.date) -> float:
@@ -390,6 +461,75 @@ def serving_capacity(session: Session, category: ServiceCategory, day: dt.date) 
 
 
 @dataclass(frozen=True)
+class _Queued:
+    id: int
+    category_id: int
+    priority: int
+    due_at: dt.datetime | None
+    queue_at: dt.datetime
+    target_window_id: int | None
+
+    def order(self, at: dt.datetime) -> tuple[int, dt.datetime, int]:
+        """The call order key at `at`, as `call_next` orders (appointments jump once due)."""
+        if self.priority == TicketPriority.APPOINTMENT and self.due_at is not None:
+            rank = 0 if self.due_at <= at else 2
+        else:
+            rank = 1 if self.priority == TicketPriority.GREEN else 2
+        return (rank, self.queue_at, self.id)
+
+
+def forecast_call(
+    windows: Sequence[tuple[int, frozenset[int], dt.datetime]],
+    queue: Sequence[_Queued],
+    occupancy: dict[int, float],
+    target_id: int,
+    now: dt.datetime,
+) -> float | None:
+    """Seconds until `target_id` is called, replaying `call_next` on the expected service times.
+
+    `windows` are the open windows as (id, categories served, moment it is next free); each
+    free window claims the first ticket it may call, in call order at that moment, and is
+    taken for that category's expected occupancy. Arrivals to come are unknown and ignored.
+    None when no open window can ever call the ticket.
+    """
+    # Most tickets keep their place in the order: one sorted deque per category, whose head is
+    # its candidate. Appointments (their rank changes when due) and tickets sent to one window
+    # are few: scanned at each call. A replay is then linear in the queue, not quadratic.
+    plain: dict[int, deque[_Queued]] = {}
+    special: list[_Queued] = []
+    for item in sorted(queue, key=lambda t: t.order(now)):
+        if item.priority == TicketPriority.APPOINTMENT or item.target_window_id is not None:
+            special.append(item)
+        else:
+            plain.setdefault(item.category_id, deque()).append(item)
+    heap = [(free_at, number, wid, cats) for number, (wid, cats, free_at) in enumerate(windows)]
+    heapq.heapify(heap)
+    while heap:
+        free_at, number, wid, cats = heapq.heappop(heap)
+        at = max(free_at, now)
+        best: _Queued | None = None
+        for category_id in cats:
+            line = plain.get(category_id)
+            if line and (best is None or line[0].order(at) < best.order(at)):
+                best = line[0]
+        for item in special:
+            callable_here = item.category_id in cats and item.target_window_id in (None, wid)
+            if callable_here and (best is None or item.order(at) < best.order(at)):
+                best = item
+        if best is None:
+            continue  # this window has nothing more to call before new arrivals
+        if best.id == target_id:
+            return (at - now).total_seconds()
+        if plain.get(best.category_id) and plain[best.category_id][0] is best:
+            plain[best.category_id].popleft()
+        else:
+            special.remove(best)
+        free = at + dt.timedelta(seconds=occupancy.get(best.category_id, 0.0))
+        heapq.heappush(heap, (free, number, wid, cats))
+    return None
+
+
+@dataclass(frozen=True)
 class Estimate:
     ahead: int
     wait_seconds: int | None  # None when no window serving the category is open
@@ -397,19 +537,98 @@ class Estimate:
     open_windows: float
 
 
+def _busy_until(ticket: Ticket | None, time: ServiceTime | None, now: dt.datetime) -> dt.datetime:
+    """When a window holding `ticket` (called or serving) is expected to be free again."""
+    if ticket is None or time is None:
+        return now
+    if ticket.status == TicketStatus.SERVING:
+        started = ticket.serving_started_at or now
+        elapsed = (ticket.service_seconds or 0.0) + max(0.0, (now - started).total_seconds())
+        left = max(time.service_seconds - elapsed, MIN_RESIDUAL_FRACTION * time.service_seconds)
+    else:  # called: the citizen is walking to the window
+        since_call = (now - (ticket.called_at or now)).total_seconds()
+        left = max(0.0, time.call_gap_seconds - since_call) + time.service_seconds
+    return now + dt.timedelta(seconds=left)
+
+
 def estimate_for(session: Session, ticket: Ticket, *, now: dt.datetime) -> Estimate:
-    """Position and estimated wait of a ticket."""
-    category = session.get(ServiceCategory, ticket.category_id)
-    assert category is not None
-    ahead = position_of(session, ticket, now=now) if ticket.status in QUEUED_STATUSES else 0
-    mean = mean_service_seconds(session, category, ticket.service_day)
-    capacity = serving_capacity(session, category, ticket.service_day)
+    """Position and estimated wait of a ticket.
+
+    The wait replays the hall's call order on today's service times: the open windows, when
+    each becomes free (the remaining time of the ticket it holds), the tickets of every
+    category queued ahead that a shared window will take first, and appointments that jump
+    the queue once due. A window serving several categories thus gives each the share the
+    queue itself dictates rather than an even split.
+    """
+    day = ticket.service_day
+    categories = halls.list_categories(session, ticket.hall_id)
+    times = service_times(session, categories, day)
+    own = times.get(ticket.category_id)
+    mean = own.service_seconds if own is not None else 0.0
+    windows = [
+        w
+        for w in session.scalars(
+            select(Window).where(
+                Window.hall_id == ticket.hall_id, Window.status == WindowStatus.OPEN
+            )
+        )
+        if w.categories
+    ]
+    serving = [w for w in windows if ticket.category_id in _category_ids(w)]
+    capacity = float(len(serving))
     if ticket.status not in QUEUED_STATUSES:
         return Estimate(0, 0, mean, capacity)
-    if capacity <= 0:
+    at_counter = {
+        t.window_id: t
+        for t in session.scalars(
+            select(Ticket).where(
+                Ticket.hall_id == ticket.hall_id,
+                Ticket.service_day == day,
+                Ticket.status.in_(AT_COUNTER),
+            )
+        )
+    }
+    queue = [
+        _Queued(*row)
+        for row in session.execute(
+            select(
+                Ticket.id,
+                Ticket.category_id,
+                Ticket.priority,
+                Ticket.due_at,
+                Ticket.queue_at,
+                Ticket.target_window_id,
+            ).where(
+                Ticket.hall_id == ticket.hall_id,
+                Ticket.service_day == day,
+                Ticket.status.in_(QUEUED_STATUSES),
+                # An ordinary ticket queued after this one is never called before it by a
+                # window that could call this one: only the rest can matter.
+                or_(
+                    Ticket.queue_at <= ticket.queue_at,
+                    Ticket.priority != int(TicketPriority.NORMAL),
+                    Ticket.target_window_id.is_not(None),
+                    Ticket.id == ticket.id,
+                ),
+            )
+        )
+    ]
+    # Everyone ahead in the category is among the rows loaded: no second query for the position.
+    mine = next((q for q in queue if q.id == ticket.id), None)
+    if mine is None:  # moved on since it was read
+        return Estimate(0, 0, mean, capacity)
+    ahead = sum(
+        1 for q in queue if q.category_id == ticket.category_id and q.order(now) < mine.order(now)
+    )
+    free_at = []
+    for window in windows:
+        held = at_counter.get(window.id)
+        time = times.get(held.category_id) if held is not None else None
+        free_at.append((window.id, frozenset(_category_ids(window)), _busy_until(held, time, now)))
+    occupancy = {cid: t.occupancy_seconds for cid, t in times.items()}
+    wait = forecast_call(free_at, queue, occupancy, ticket.id, now)
+    if wait is None:
         return Estimate(ahead, None, mean, capacity)
-    # Everyone ahead is served, then the next free window calls us: on average half a service.
-    wait = (ahead + 0.5) * mean / capacity
     return Estimate(ahead, math.ceil(wait), mean, capacity)
 
 
@@ -880,25 +1099,40 @@ def cancel(session: Session, ticket: Ticket, *, actor: Actor, now: dt.datetime) 
 
 
 def expire_leftovers(session: Session, *, now: dt.datetime, hall_id: int | None = None) -> int:
-    """Expire every active ticket of an earlier day, and today's once the hall has closed."""
+    """Expire every active ticket of an earlier day, and today's once the hall has closed.
+
+    Run by the job runner every minute, so the common case must be cheap: one query finds the
+    halls with active tickets and their oldest day; a hall whose active tickets are all of
+    today and which has not closed yet is skipped. Concurrent sweeps split the work (SKIP
+    LOCKED on PostgreSQL) and every expiry is a guarded update, so running it twice is harmless.
+    """
     today = halls.local_day(now)
-    hall_ids = [hall_id] if hall_id is not None else list(session.scalars(select(Hall.id)))
+    pending = (
+        select(Ticket.hall_id, func.min(Ticket.service_day))
+        .where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.service_day <= today)
+        .group_by(Ticket.hall_id)
+    )
+    if hall_id is not None:
+        pending = pending.where(Ticket.hall_id == hall_id)
     expired = 0
-    for hid in hall_ids:
-        closing = halls.closing_time(session, hid, today)
-        last_day = today if closing is None or now >= closing else today - dt.timedelta(days=1)
-        ids = list(
-            session.scalars(
-                select(Ticket.id).where(
-                    Ticket.hall_id == hid,
-                    Ticket.service_day <= last_day,
-                    Ticket.status.in_(ACTIVE_STATUSES),
-                )
+    for hid, oldest_day in session.execute(pending).all():
+        last_day = today - dt.timedelta(days=1)
+        if oldest_day > last_day:
+            closing = halls.closing_time(session, hid, today)
+            if closing is not None and now < closing:
+                continue  # only today's tickets, and the hall still open
+            last_day = today
+        leftovers = session.scalars(
+            select(Ticket)
+            .where(
+                Ticket.hall_id == hid,
+                Ticket.service_day <= last_day,
+                Ticket.status.in_(ACTIVE_STATUSES),
             )
-        )
-        for ticket_id in ids:
-            ticket = session.get(Ticket, ticket_id)
-            assert ticket is not None
+            .order_by(Ticket.id)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for ticket in leftovers:
             try:
                 _guarded(
                     session,

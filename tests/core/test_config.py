@@ -18,6 +18,7 @@ SAFE_PRODUCTION = {
     "JOB_RUNNER": "dramatiq",
     "SEAL_MASTER_KEY": "m1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
     "SEAL_CODE_KEYS": "p:a-code-key-from-the-vault",
+    "QUEUE_CODE_KEYS": "q1:a-queue-code-key-from-the-vault",
 }
 
 
@@ -56,6 +57,8 @@ def test_production_starts_with_safe_settings(production_env: pytest.MonkeyPatch
         ("REDIS_URL", "", "REDIS_URL"),
         ("WECHAT_TEMPLATES", "", "WECHAT_TEMPLATES"),
         ("JOB_RUNNER", "inprocess", "JOB_RUNNER"),
+        ("QUEUE_CODE_KEYS", "", "QUEUE_CODE_KEYS"),
+        ("QUEUE_CODE_KEYS", "  ", "QUEUE_CODE_KEYS"),
     ],
 )
 def test_production_refuses_unsafe_settings(

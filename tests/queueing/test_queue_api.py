@@ -19,7 +19,8 @@ def _printed(session, qh, queue_settings) -> str:
 def test_citizen_scans_takes_and_sees_position(
     client, session, create_queue_hall, create_user, citizen_headers, queue_settings
 ):
-    qh = create_queue_hall()
+    # One window for category A: the first person goes straight to it, I wait one service.
+    qh = create_queue_hall(windows=[(2, "A"), (3, "B")], typical_minutes=10)
     token = _printed(session, qh, queue_settings)
     first = create_user()
     me = create_user()
@@ -38,7 +39,7 @@ def test_citizen_scans_takes_and_sees_position(
         "/api/v1/queue/tickets", json=body, headers={**h2, "Idempotency-Key": "abc-1"}
     )
     assert taken.status_code == 201 and taken.json["display"] == "A002"
-    assert taken.json["ahead"] == 1 and taken.json["estimated_wait_minutes"] > 0
+    assert taken.json["ahead"] == 1 and taken.json["estimated_wait_minutes"] == 10
     again = client.post(
         "/api/v1/queue/tickets", json=body, headers={**h2, "Idempotency-Key": "abc-1"}
     )

@@ -300,24 +300,3 @@ def test_notifications_near_and_called_are_sent_once(
     near = next(r for r in rows if r.dedupe_key == f"queue:ticket:{tickets[5].id}:near")
     assert near.data["number2"] == "3"
 
-
-def test_estimated_wait_uses_typical_minutes_then_the_rolling_mean(
-    create_queue_hall, create_user, take_ticket, session
-):
-    qh = create_queue_hall(windows=[(2, "A")], typical_minutes=10)
-    s = _settings(session)
-    tickets = [
-        take_ticket(create_user(), qh.categories["A"], now=NOW + dt.timedelta(seconds=i))
-        for i in range(4)
-    ]
-    est = queue.estimate_for(session, tickets[3], now=NOW)
-    assert est.ahead == 3 and est.wait_seconds == int(3.5 * 600)
-    window = qh.windows[2]
-    called = queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
-    queue.start_serving(session, window, called.id, actor=CLERK, now=NOW)
-    queue.finish(
-        session, window, called.id, matter=None, actor=CLERK, now=NOW + dt.timedelta(minutes=4)
-    )
-    est = queue.estimate_for(session, tickets[3], now=NOW)
-    assert est.ahead == 2 and est.mean_service_seconds == pytest.approx(240)
-    assert est.wait_seconds == int(2.5 * 240)
