@@ -168,7 +168,7 @@ def render_document(spec: DocumentSpec, fonts: FontSet) -> RenderedDocument:
         pdf.cell(0, 5, f"核验码：{spec.verify_code}")
 
     seal_box = _box_from_mm(seal_x, seal_top, SEAL_SIZE_MM, SEAL_SIZE_MM)
-    return RenderedDocument(pdf=bytes(pdf.output()), seal_box=seal_box, signer_box=signer_box)
+    return RenderedDocument(pdf=fonts.output(pdf), seal_box=seal_box, signer_box=signer_box)
 
 
 def handwriting_to_rgba(png: bytes, *, max_pixels: int = 1200 * 600) -> Any:

@@ -11,7 +11,9 @@ with a timestamp authority the signature is timestamped and a document timestamp
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from asn1crypto import algos
@@ -19,8 +21,10 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.images import PdfImage
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.layout import BoxConstraints
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec
 from pyhanko.sign.signers.pdf_cms import Signer
@@ -34,6 +38,9 @@ from seals.documents import Box
 from seals.keys import ECDSA_P256, KeyProvider, KeyRef
 
 ECDSA_SIGNATURE_PLACEHOLDER = 72  # the longest DER ECDSA P-256 signature
+# Room in the CMS beyond its certificates: signed attributes, signer info, algorithm ids and
+# the signature itself come to well under 2 KB even with an RSA-4096 key.
+CMS_OVERHEAD_BYTES = 4096
 
 
 def to_asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -63,6 +70,10 @@ class ProviderSigner(Signer):
         )
         self._provider = provider
         self._key = key
+        # The signature's placeholder size, known from the certificates it embeds, so pyHanko
+        # need not build a throwaway CMS to estimate it on every signature. Hex-encoded: x2.
+        embedded = [self.signing_cert, *self.cert_registry]
+        self.bytes_reserved = 2 * (sum(len(c.dump()) for c in embedded) + CMS_OVERHEAD_BYTES)
 
     async def async_sign_raw(
         self, data: bytes, digest_algorithm: str, dry_run: bool = False
@@ -80,15 +91,27 @@ class TrustSettings:
     intermediates: list[x509.Certificate]
     crls: list[x509.CertificateRevocationList]
 
+    @cached_property
+    def asn1_roots(self) -> list[asn1_x509.Certificate]:
+        return [to_asn1_cert(c) for c in self.roots]
+
+    @cached_property
+    def asn1_intermediates(self) -> list[asn1_x509.Certificate]:
+        return [to_asn1_cert(c) for c in self.intermediates]
+
+    @cached_property
+    def asn1_crls(self) -> list[asn1_crl.CertificateList]:
+        return [to_asn1_crl(c) for c in self.crls]
+
     def context(self, *, moment: Any = None, for_embedding: bool = False) -> ValidationContext:
         """A pyHanko validation context that never fetches over the network."""
         kwargs: dict[str, Any] = {}
         if moment is not None:
             kwargs["moment"] = moment
         return ValidationContext(
-            trust_roots=[to_asn1_cert(c) for c in self.roots],
-            other_certs=[to_asn1_cert(c) for c in self.intermediates],
-            crls=[to_asn1_crl(c) for c in self.crls],
+            trust_roots=self.asn1_roots,
+            other_certs=self.asn1_intermediates,
+            crls=self.asn1_crls,
             allow_fetching=False,
             # Embedding wants every certificate's revocation data present; checking tolerates
             # a CRL that is not at hand (the registry check covers revoked seals).
@@ -102,11 +125,75 @@ def timestamper_for(url: str | None) -> TimeStamper | None:
 
 
 @dataclass(frozen=True)
+class PreparedImage:
+    """An image encoded once as PDF image data, to stamp on many documents.
+
+    A seal's image is the same on every document it signs; encoding and compressing its
+    samples per signature cost more than the rest of the appearance.
+    """
+
+    width: int
+    height: int
+    colour: bytes  # Flate-compressed 8-bit RGB samples
+    alpha: bytes  # Flate-compressed 8-bit alpha samples (the image's soft mask)
+
+    @classmethod
+    def from_image(cls, image: Any) -> PreparedImage:
+        rgba = image.convert("RGBA")
+        return cls(
+            width=rgba.width,
+            height=rgba.height,
+            colour=zlib.compress(rgba.convert("RGB").tobytes()),
+            alpha=zlib.compress(rgba.getchannel("A").tobytes()),
+        )
+
+    def write(self, writer: Any) -> generic.IndirectObject:
+        """Add the image XObject (and its soft mask) to `writer`."""
+
+        def image_stream(data: bytes, colour_space: str, **extra: Any) -> generic.StreamObject:
+            entries = {
+                generic.pdf_name("/Type"): generic.pdf_name("/XObject"),
+                generic.pdf_name("/Subtype"): generic.pdf_name("/Image"),
+                generic.pdf_name("/Width"): generic.NumberObject(self.width),
+                generic.pdf_name("/Height"): generic.NumberObject(self.height),
+                generic.pdf_name("/ColorSpace"): generic.pdf_name(colour_space),
+                generic.pdf_name("/BitsPerComponent"): generic.NumberObject(8),
+                generic.pdf_name("/Filter"): generic.pdf_name("/FlateDecode"),
+                **extra,
+            }
+            return generic.StreamObject(generic.DictionaryObject(entries), encoded_data=data)
+
+        smask = writer.add_object(image_stream(self.alpha, "/DeviceGray"))
+        return writer.add_object(  # type: ignore[no-any-return]
+            image_stream(self.colour, "/DeviceRGB", **{generic.pdf_name("/SMask"): smask})
+        )
+
+
+class _PreparedPdfImage(PdfImage):
+    """pyHanko's image content, drawing a `PreparedImage` instead of encoding a PIL image."""
+
+    def __init__(self, prepared: PreparedImage, writer: Any) -> None:
+        super().__init__(
+            None,  # type: ignore[arg-type]
+            writer=writer,
+            box=BoxConstraints(prepared.width, prepared.height),
+        )
+        self.prepared = prepared
+
+    @property
+    def image_ref(self) -> generic.IndirectObject:
+        ref = self._image_ref
+        if ref is None or ref.get_pdf_handler() is not self.writer:
+            self._image_ref = ref = self.prepared.write(self.writer)
+        return ref
+
+
+@dataclass(frozen=True)
 class Appearance:
     """Where the signature shows and what it shows: an RGBA image in a box on page 1."""
 
     box: Box
-    image: Any  # PIL.Image.Image
+    image: Any  # PreparedImage, or a PIL.Image.Image encoded for this one signature
 
 
 def sign_pdf(
@@ -139,10 +226,13 @@ def sign_pdf(
         DocumentSecurityStore.supply_dss_in_writer(
             writer,
             None,
-            certs=[to_asn1_cert(c) for c in [*trust.intermediates, *trust.roots]]
-            + list(signer.cert_registry)
-            + [signer.signing_cert],
-            crls=[to_asn1_crl(c) for c in trust.crls],
+            certs=[
+                *trust.asn1_intermediates,
+                *trust.asn1_roots,
+                *signer.cert_registry,
+                signer.signing_cert,
+            ],
+            crls=list(trust.asn1_crls),
         )
     for spec in extra_fields or []:
         fields.append_signature_field(writer, spec)
@@ -160,9 +250,10 @@ def sign_pdf(
             doc_mdp_update_value=MDPPerm.NO_CHANGES if lock_document else None,
         )
     if appearance is not None:
-        stamp_style = StaticStampStyle(
-            background=PdfImage(appearance.image, writer=writer), border_width=0
-        )
+        image = appearance.image
+        if not isinstance(image, PreparedImage):
+            image = PreparedImage.from_image(image)
+        stamp_style = StaticStampStyle(background=_PreparedPdfImage(image, writer), border_width=0)
     metadata = signers.PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm="sha256",
@@ -185,5 +276,8 @@ def sign_pdf(
         new_field_spec=field_spec,
         timestamper=timestamper,
     )
-    output = pdf_signer.sign_pdf(writer, in_place=False)
+    # Without a timestamp authority the signature's size is known in advance; a timestamp
+    # token's is not, so then pyHanko estimates it.
+    reserved = getattr(signer, "bytes_reserved", None) if timestamper is None else None
+    output = pdf_signer.sign_pdf(writer, in_place=False, bytes_reserved=reserved)
     return output.getvalue()  # type: ignore[no-any-return]

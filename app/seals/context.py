@@ -31,6 +31,8 @@ class SealContext:
     _pki: Pki | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     crl_cache: dict[str, Any] = field(default_factory=dict)
+    trust_cache: dict[str, Any] = field(default_factory=dict)
+    signer_cache: dict[Any, Any] = field(default_factory=dict)  # see service._seal_signer
 
     @classmethod
     def from_config(cls, config: Any) -> SealContext:
@@ -75,6 +77,8 @@ class SealContext:
     def reset_pki(self) -> None:
         self._pki = None
         self.crl_cache.clear()
+        self.trust_cache.clear()
+        self.signer_cache.clear()
 
     def provider(self, kind: str) -> KeyProvider:
         if kind == "software":

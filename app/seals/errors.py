@@ -73,3 +73,8 @@ class UploadUnsigned(ValidationFailed):
 class HandwritingInvalid(ValidationFailed):
     code = "HANDWRITING_INVALID"
     message = "手写签名图片无效，请重新签名"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    message = "该 Idempotency-Key 已用于另一份不同内容的文书"

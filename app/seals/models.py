@@ -126,6 +126,11 @@ class IssuedDocument(Base):
     status_changed_at: Mapped[dt.datetime | None]
     status_reason: Mapped[str | None] = mapped_column(String(255))
     details: Mapped[dict[str, Any]] = mapped_column(JSON)  # public, non-personal facts only
+    # A retried issuing request (Idempotency-Key) returns this document instead of a second
+    # one: the client's key scoped to the issuing actor ("staff:12:<key>"), unique, and a keyed
+    # hash of the request, so the same key with different content is refused.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[created_at]
 
     seal: Mapped[Seal] = relationship()

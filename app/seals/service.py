@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from PIL import Image, UnidentifiedImageError
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
@@ -38,13 +40,14 @@ from app.seals.models import (
     SealUse,
 )
 from app.seals.templates import get_template, render_values
+from app.security import get_cipher
 from app.security.crypto import FieldCipher
 from app.security.masking import mask_id_number, mask_name
 from seals import pki as pki_lib
 from seals.documents import DocumentSpec, handwriting_to_rgba, render_document
 from seals.image import SealDesign, png_bytes, render_seal
 from seals.keys import ECDSA_P256, KeyRef, SoftwareKeyProvider
-from seals.signing import Appearance, ProviderSigner, TrustSettings, sign_pdf
+from seals.signing import Appearance, PreparedImage, ProviderSigner, TrustSettings, sign_pdf
 from seals.verify import VerificationInputError, verify_pdf
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
@@ -346,31 +349,54 @@ def trust_settings(session: Session, ctx: SealContext, now: dt.datetime) -> Trus
     crls = [current_crl(session, ctx, pki_lib.ISSUING_CRL_NAME, now)]
     if ctx.pki.root_ca is not None:
         crls.append(current_crl(session, ctx, pki_lib.ROOT_CRL_NAME, now))
-    return TrustSettings(
+    # The same CRL objects come back from the cache until revocations change, so the
+    # settings (and their parsed certificates and CRLs) are reused across documents.
+    key = (id(ctx.pki), *(id(crl) for crl in crls))
+    cached = ctx.trust_cache.get("current")
+    if cached is not None and cached[0] == key:
+        return cached[1]  # type: ignore[no-any-return]
+    trust = TrustSettings(
         roots=[ctx.pki.root], intermediates=[ctx.pki.issuing.certificate], crls=crls
     )
+    ctx.trust_cache["current"] = (key, trust)  # holds the CRLs, so their ids stay unique
+    return trust
 
 
 # ---------------------------------------------------------------- documents
 
 
+SIGNER_CACHE_SIZE = 256
+
+
 def _seal_signer(ctx: SealContext, seal: Seal) -> ProviderSigner:
+    """The seal's signer, built once per key and certificate (parsing the certificate and
+    chain, and sizing the signature, are not redone per document)."""
     key = KeyRef(seal.key.provider, seal.key.ref, seal.key.algorithm, seal.key.wrapped or b"")
-    cert = x509.load_pem_x509_certificate(seal.certificate.pem.encode())
-    return ProviderSigner(ctx.provider(key.provider), key, cert, ctx.pki.chain)
+    pem = seal.certificate.pem
+    cache_key = (id(ctx.pki), key, pem)
+    signer = ctx.signer_cache.get(cache_key)
+    if signer is None:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        signer = ProviderSigner(ctx.provider(key.provider), key, cert, ctx.pki.chain)
+        if len(ctx.signer_cache) >= SIGNER_CACHE_SIZE:
+            ctx.signer_cache.clear()
+        ctx.signer_cache[cache_key] = signer
+    return signer  # type: ignore[no-any-return]
 
 
-_IMAGE_CACHE: dict[str, Image.Image] = {}
+_IMAGE_CACHE: dict[str, PreparedImage] = {}
 
 
-def _seal_image(seal: Seal) -> Image.Image:
+def _seal_image(seal: Seal) -> PreparedImage:
+    """The seal's image encoded for PDF once, not per document."""
     digest = hashlib.sha256(seal.image_png).hexdigest()
-    image = _IMAGE_CACHE.get(digest)
-    if image is None:
+    prepared = _IMAGE_CACHE.get(digest)
+    if prepared is None:
         image = Image.open(io.BytesIO(seal.image_png))
         image.load()
-        _IMAGE_CACHE[digest] = image
-    return image
+        prepared = PreparedImage.from_image(image)
+        _IMAGE_CACHE[digest] = prepared
+    return prepared
 
 
 def _handwriting(png: bytes) -> Image.Image:
@@ -455,8 +481,29 @@ def issue_document(
     cipher: FieldCipher | None = None,
     supersedes: IssuedDocument | None = None,
     request_id: str | None = None,
+    idempotency_key: str | None = None,
 ) -> IssuedDocument:
-    """Render, sign (applicant first for letters, then the seal), store and register a document."""
+    """Render, sign (applicant first for letters, then the seal), store and register a document.
+
+    With an `idempotency_key` (the client's, scoped here to the actor), a repeated request
+    returns the document the first one issued; the same key with other content is refused.
+    """
+    scoped_key = fingerprint = None
+    if idempotency_key:
+        scoped_key = f"{actor.kind}:{actor.id if actor.id is not None else '-'}:{idempotency_key}"
+        fingerprint = _request_fingerprint(
+            seal=seal,
+            template=template,
+            holder=holder,
+            data=data,
+            matter=matter,
+            personal=personal,
+            supersedes=supersedes,
+            cipher=cipher or get_cipher(),
+        )
+        earlier = _issued_with_key(session, scoped_key, fingerprint)
+        if earlier is not None:
+            return earlier
     spec_template = get_template(template)
     check_use(session, seal, actor=actor, matter=matter, now=now)
     if spec_template.personal_signature and (personal is None or cipher is None):
@@ -544,9 +591,24 @@ def issue_document(
         issued_by_kind=actor.kind,
         issued_by_id=actor.id,
         details={"issuer": spec.issuer, "seal_code": seal.code},
+        idempotency_key=scoped_key,
+        request_fingerprint=fingerprint,
     )
-    session.add(document)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(document)
+            session.flush()
+    except IntegrityError:
+        taken = scoped_key is not None and session.scalar(
+            select(IssuedDocument.id).where(IssuedDocument.idempotency_key == scoped_key)
+        )
+        if not taken:
+            raise
+        # A concurrent retry with the same key registered its document first: ours goes.
+        (ctx.storage_dir / storage_key).unlink(missing_ok=True)
+        earlier = _issued_with_key(session, scoped_key, fingerprint)  # type: ignore[arg-type]
+        assert earlier is not None
+        return earlier
     if supersedes is not None:
         _set_document_status(
             session,
@@ -585,6 +647,45 @@ def issue_document(
     )
     session.flush()
     return document
+
+
+def _request_fingerprint(
+    *,
+    seal: Seal,
+    template: str,
+    holder: Holder,
+    data: dict[str, Any],
+    matter: str | None,
+    personal: PersonalSignature | None,
+    supersedes: IssuedDocument | None,
+    cipher: FieldCipher,
+) -> str:
+    """A hash of what was asked for, keyed because the holder's name and ID number are in it."""
+    request = {
+        "seal": seal.id,
+        "template": template,
+        "holder": [holder.name, holder.id_number, holder.kind, holder.user_id],
+        "data": data,
+        "matter": matter,
+        "signer": personal.user.id if personal is not None else None,
+        "handwriting": (
+            hashlib.sha256(personal.handwriting_png).hexdigest() if personal is not None else None
+        ),
+        "supersedes": supersedes.id if supersedes is not None else None,
+    }
+    canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, default=str)
+    return cipher.blind_index(canonical, context="seal-issue-request")
+
+
+def _issued_with_key(
+    session: Session, scoped_key: str, fingerprint: str | None
+) -> IssuedDocument | None:
+    earlier = session.scalars(
+        select(IssuedDocument).where(IssuedDocument.idempotency_key == scoped_key)
+    ).first()
+    if earlier is not None and earlier.request_fingerprint != fingerprint:
+        raise errors.IdempotencyKeyReused()
+    return earlier
 
 
 def _unique_public_id(session: Session, ctx: SealContext) -> str:

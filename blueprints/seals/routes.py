@@ -18,6 +18,7 @@ from app.seals import service as seal_service
 from app.seals.models import IssuedDocument, Seal, SealStatus
 from app.security import get_cipher
 from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
+from blueprints.idempotency import idempotency_doc, idempotency_key
 from blueprints.seals.schemas import (
     DocumentOut,
     IssueIn,
@@ -132,9 +133,12 @@ class SealIssue(MethodView):
     @blp.response(201, DocumentOut)
     @blp.alt_response(403, description="无权使用该印章（已记录）")
     @blp.alt_response(409, description="印章已停用、注销或过期")
+    @blp.alt_response(422, description="IDEMPOTENCY_KEY_REUSED 等输入错误")
+    @blp.doc(parameters=[idempotency_doc("重试同一请求时带相同的值，返回第一次签发的文书，不会重复签发")])
     @staff_required("reviewer")
     def post(self, body: dict[str, Any], seal_id: int) -> dict[str, Any]:
-        """Issue a sealed document under this seal (staff authorised for it)."""
+        """Issue a sealed document under this seal (staff authorised for it; a retry with the
+        same Idempotency-Key returns the first document)."""
         session = get_session()
         ctx = _context()
         principal = current_principal()
@@ -153,6 +157,7 @@ class SealIssue(MethodView):
                 matter=body["matter"],
                 cipher=get_cipher(),
                 request_id=g.get("request_id"),
+                idempotency_key=idempotency_key(),
             )
         except KeepsWrites:
             session.commit()  # the refusal and its audit entry must stay
