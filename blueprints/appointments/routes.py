@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -18,7 +17,6 @@ from app.appointments.models import Appointment, AppointmentSlot
 from app.appointments.rules import AppointmentRules
 from app.audit.service import Actor
 from app.db import get_session, utcnow
-from app.errors import ValidationFailed
 from app.identity.models import User
 from app.identity.realname import real_name_of
 from app.queueing.settings import from_config as queue_settings
@@ -44,6 +42,7 @@ from blueprints.authz import (
     require_scope,
     staff_required,
 )
+from blueprints.idempotency import idempotency_doc, idempotency_key
 
 # Ids beyond a signed 64-bit integer cannot exist; such URLs are 404, not a database error.
 MAX_ID = 2**63 - 1
@@ -64,23 +63,11 @@ class _WithName:
         return getattr(self.appointment, name)
 
 
-_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 
 def rules() -> AppointmentRules:
     return AppointmentRules.from_config(current_app.config)
 
-
-def idempotency_key() -> str | None:
-    """The request's Idempotency-Key header, if any (1-64 URL-safe characters)."""
-    raw = request.headers.get("Idempotency-Key")
-    if raw is None:
-        return None
-    if not _KEY.match(raw):
-        raise ValidationFailed(
-            "Idempotency-Key 格式有误", fields={"Idempotency-Key": ["1-64 个字母数字或 ._:-"]}
-        )
-    return raw
 
 
 @blp.route(f"/halls/<int(max={MAX_ID}):hall_id>/appointment-slots")
@@ -137,16 +124,7 @@ class MyAppointments(MethodView):
     @blp.alt_response(409, description="SLOT_FULL 已约满 / ALREADY_BOOKED 当天已预约该类业务")
     @blp.alt_response(403, description="BOOKING_SUSPENDED：多次失约，暂停预约")
     @blp.alt_response(422, description="SLOT_NOT_BOOKABLE / IDEMPOTENCY_KEY_REUSED")
-    @blp.doc(
-        parameters=[
-            {
-                "in": "header",
-                "name": "Idempotency-Key",
-                "schema": {"type": "string", "maxLength": 64},
-                "description": "重试同一请求时带相同的值，返回第一次的预约",
-            }
-        ]
-    )
+    @blp.doc(parameters=[idempotency_doc("重试同一请求时带相同的值，返回第一次的预约")])
     @citizen_required
     def post(self, body: dict[str, Any]) -> Appointment:
         """Book a slot (one per category and day; Idempotency-Key honoured)."""

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.audit.service import Actor
 from app.db import get_session, utcnow
-from app.errors import Forbidden, ValidationFailed
+from app.errors import Forbidden
 from app.extensions import limiter
 from app.halls import service as halls
 from app.halls.errors import WindowNotInHall
@@ -35,6 +34,7 @@ from blueprints.authz import (
     require_scope,
     staff_required,
 )
+from blueprints.idempotency import idempotency_key
 from blueprints.queueing.schemas import (
     ActionIn,
     BoardOut,
@@ -62,7 +62,6 @@ blp = Blueprint(
 
 HALL_STAFF = ("window_clerk", "hall_manager")
 SSE_KEEPALIVE_SECONDS = 15.0
-_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 
 def settings() -> QueueSettings:
@@ -87,16 +86,6 @@ def broker() -> LocalBroker:
 def _take_rate() -> str:
     return str(current_app.config["RATELIMIT_TAKE_TICKET"])
 
-
-def idempotency_key() -> str | None:
-    raw = request.headers.get("Idempotency-Key")
-    if raw is None:
-        return None
-    if not _KEY.match(raw):
-        raise ValidationFailed(
-            "Idempotency-Key 格式有误", fields={"Idempotency-Key": ["1-64 个字母数字或 ._:-"]}
-        )
-    return raw
 
 
 def _actor() -> Actor:
