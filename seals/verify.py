@@ -20,7 +20,7 @@ from typing import Any
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
@@ -93,12 +93,21 @@ def _is_certification(sig: Any) -> bool:
     return any(str(ref.get_object().get("/TransformMethod")) == "/DocMDP" for ref in references)
 
 
+def _is_document_timestamp(sig: Any) -> bool:
+    return str(sig.sig_object_type) == "/DocTimeStamp"
+
+
 def _check_one(sig: Any, trust: TrustSettings, is_last: bool) -> SignatureReport:
-    moment = sig.self_reported_timestamp
+    doc_timestamp = _is_document_timestamp(sig)
+    moment = None if doc_timestamp else sig.self_reported_timestamp
     try:
-        # Validated as of the signing time: a short-lived event certificate or an expired
-        # seal certificate still proves who signed when (PAdES long-term validation).
-        status = validate_pdf_signature(sig, trust.context(moment=moment))
+        if doc_timestamp:
+            # A PAdES B-LTA document timestamp: a TSA's token over the file so far.
+            status = validate_pdf_timestamp(sig, validation_context=trust.context())
+        else:
+            # Validated as of the signing time: a short-lived event certificate or an expired
+            # seal certificate still proves who signed when (PAdES long-term validation).
+            status = validate_pdf_signature(sig, trust.context(moment=moment))
     except (SignatureValidationError, PdfError, ValueError, KeyError) as exc:
         log.info("signature validation failed: %s", type(exc).__name__)
         return SignatureReport(
@@ -118,7 +127,7 @@ def _check_one(sig: Any, trust: TrustSettings, is_last: bool) -> SignatureReport
             status="tampered",
         )
     cert = status.signing_cert
-    timestamp = status.timestamp_validity
+    timestamp = status if doc_timestamp else status.timestamp_validity
     signing_time = timestamp.timestamp if timestamp is not None else moment
     modification = (
         _LEVELS.get(status.modification_level, "other") if status.modification_level else "none"
@@ -129,7 +138,7 @@ def _check_one(sig: Any, trust: TrustSettings, is_last: bool) -> SignatureReport
         status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
         and status.modification_level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
     )
-    docmdp_ok = status.docmdp_ok
+    docmdp_ok = None if doc_timestamp else status.docmdp_ok
     if not status.intact:
         verdict = "tampered"
     elif not status.valid:
@@ -187,9 +196,15 @@ def verify_pdf(
     if not signatures:
         raise VerificationInputError("no_signatures")
     reports = []
+    # Document timestamps (B-LTA) may follow the last signature; what that signature must
+    # cover is checked on the last signature that is not one.
+    regular = [i for i, sig in enumerate(signatures) if not _is_document_timestamp(sig)]
+    if not regular:
+        raise VerificationInputError("no_signatures")  # a timestamp alone signs nothing
+    last = regular[-1]
     for index, sig in enumerate(signatures):
         try:
-            reports.append(_check_one(sig, trust, index == len(signatures) - 1))
+            reports.append(_check_one(sig, trust, index >= last))
         except Exception as exc:
             log.info("signature could not be analysed: %s", type(exc).__name__)
             reports.append(
