@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,23 +97,45 @@ def weekly_hours(session: Session, hall_id: int) -> dict[int, list[Interval]]:
 
 def hours_on(session: Session, hall_id: int, day: dt.date) -> list[Interval]:
     """The hall's opening intervals on a local day; empty when closed."""
-    special = session.scalars(
-        select(SpecialDay).where(SpecialDay.hall_id == hall_id, SpecialDay.day == day)
-    ).first()
-    if special is not None:
-        if special.closed or special.opens_at is None or special.closes_at is None:
-            return []
-        return [(special.opens_at, special.closes_at)]
-    profile = session.get(HallProfile, hall_id)
-    week = weekly_hours(session, hall_id)
+    # One read (the hot path, taking a number, asks for every take): the special day if any,
+    # the profile's holiday rules, and the weekly hours of the one weekday that can apply (a
+    # makeup workday keeps the hours of the profile's chosen weekday, Monday without profile).
     kind = day_kind(day)
-    if kind == "holiday":
-        if profile is None or not profile.open_on_public_holidays:
-            return []
-        return week[day.weekday()]
     if kind == "makeup":
-        return week[profile.makeup_workday_weekday if profile else 0]
-    return week[day.weekday()]
+        weekday: Any = func.coalesce(HallProfile.makeup_workday_weekday, 0)
+    else:
+        weekday = day.weekday()
+    rows = session.execute(
+        select(
+            SpecialDay.id,
+            SpecialDay.closed,
+            SpecialDay.opens_at,
+            SpecialDay.closes_at,
+            HallProfile.hall_id,
+            HallProfile.open_on_public_holidays,
+            OpeningHours.opens_at,
+            OpeningHours.closes_at,
+        )
+        .select_from(Hall)
+        .outerjoin(HallProfile, HallProfile.hall_id == Hall.id)
+        .outerjoin(SpecialDay, and_(SpecialDay.hall_id == Hall.id, SpecialDay.day == day))
+        .outerjoin(
+            OpeningHours,
+            and_(OpeningHours.hall_id == Hall.id, OpeningHours.weekday == weekday),
+        )
+        .where(Hall.id == hall_id)
+        .order_by(SpecialDay.id, OpeningHours.opens_at)
+    ).all()
+    if not rows:
+        return []
+    special_id, closed, special_opens, special_closes, profile_id, on_holidays = rows[0][:6]
+    if special_id is not None:
+        if closed or special_opens is None or special_closes is None:
+            return []
+        return [(special_opens, special_closes)]
+    if kind == "holiday" and (profile_id is None or not on_holidays):
+        return []
+    return [(row[6], row[7]) for row in rows if row[6] is not None]
 
 
 def is_open(session: Session, hall_id: int, now: dt.datetime) -> bool:

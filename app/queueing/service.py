@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -193,11 +193,12 @@ def issue_ticket(
         raise HallClosed("该业务暂停取号")
     if check_open and not halls.is_open(session, category.hall_id, now):
         raise HallClosed()
-    if user_id is not None:
-        existing = active_ticket(session, user_id, category.id)
+    day = halls.local_day(now)
+    ahead, existing_id = _take_state(session, category.id, day, user_id)
+    if existing_id is not None:
+        existing = session.get(Ticket, existing_id)
         if existing is not None:
             raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
-    day = halls.local_day(now)
     reason = green_reason(session, user, day, settings)
     if priority is None:
         priority = TicketPriority.GREEN if reason else TicketPriority.NORMAL
@@ -205,7 +206,6 @@ def issue_ticket(
     # commit, serialises every take of the category, so under it only the upsert and one flush
     # (ticket and its "take" transition together) remain. People already ahead decide whether
     # "almost your turn" is news.
-    ahead = _queued_count(session, category.id, day)
     ticket = Ticket(
         hall_id=category.hall_id,
         category_id=category.id,
@@ -262,19 +262,25 @@ def issue_ticket(
     return Issued(ticket, created=True)
 
 
-def _queued_count(session: Session, category_id: int, day: dt.date) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Ticket)
-            .where(
-                Ticket.category_id == category_id,
-                Ticket.service_day == day,
-                Ticket.status.in_(QUEUED_STATUSES),
-            )
-        )
-        or 0
+def _take_state(
+    session: Session, category_id: int, day: dt.date, user_id: int | None
+) -> tuple[int, int | None]:
+    """People queued in the category on `day`, and the citizen's active ticket there (its id).
+
+    One query for both (queued statuses are active ones): a take is dominated by round trips.
+    """
+    queued = func.count().filter(
+        and_(Ticket.service_day == day, Ticket.status.in_(QUEUED_STATUSES))
     )
+    held: Any = (
+        func.min(Ticket.id).filter(Ticket.user_id == user_id) if user_id is not None else null()
+    )
+    count, existing_id = session.execute(
+        select(queued, held).where(
+            Ticket.category_id == category_id, Ticket.status.in_(ACTIVE_STATUSES)
+        )
+    ).one()
+    return int(count or 0), existing_id
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:
@@ -537,7 +543,7 @@ class Estimate:
     open_windows: float
 
 
-def _busy_until(ticket: Ticket | None, time: ServiceTime | None, now: dt.datetime) -> dt.datetime:
+def _busy_until(ticket: Any, time: ServiceTime | None, now: dt.datetime) -> dt.datetime:
     """When a window holding `ticket` (called or serving) is expected to be free again."""
     if ticket is None or time is None:
         return now
@@ -561,70 +567,84 @@ def estimate_for(session: Session, ticket: Ticket, *, now: dt.datetime) -> Estim
     queue itself dictates rather than an even split.
     """
     day = ticket.service_day
-    categories = halls.list_categories(session, ticket.hall_id)
-    times = service_times(session, categories, day)
+    # Narrow column selects throughout: this runs for every ticket shown, taking one included.
+    # The hall's categories (typical minutes) and the open windows serving each, in one read.
+    seen: dict[int, Any] = {}
+    served: dict[int, list[int]] = {}
+    for row in session.execute(
+        select(ServiceCategory.id, ServiceCategory.typical_minutes, Window.id.label("window_id"))
+        .select_from(ServiceCategory)
+        .outerjoin(WindowCategory, WindowCategory.category_id == ServiceCategory.id)
+        .outerjoin(
+            Window,
+            and_(
+                Window.id == WindowCategory.window_id,
+                Window.hall_id == ticket.hall_id,
+                Window.status == WindowStatus.OPEN,
+            ),
+        )
+        .where(ServiceCategory.hall_id == ticket.hall_id)
+        .order_by(Window.id, ServiceCategory.prefix)
+    ):
+        seen.setdefault(row.id, row)
+        if row.window_id is not None:
+            served.setdefault(row.window_id, []).append(row.id)
+    times = service_times(session, list(seen.values()), day)
     own = times.get(ticket.category_id)
     mean = own.service_seconds if own is not None else 0.0
-    windows = [
-        w
-        for w in session.scalars(
-            select(Window).where(
-                Window.hall_id == ticket.hall_id, Window.status == WindowStatus.OPEN
-            )
-        )
-        if w.categories
-    ]
-    serving = [w for w in windows if ticket.category_id in _category_ids(w)]
-    capacity = float(len(serving))
+    capacity = float(sum(1 for cats in served.values() if ticket.category_id in cats))
     if ticket.status not in QUEUED_STATUSES:
         return Estimate(0, 0, mean, capacity)
-    at_counter = {
-        t.window_id: t
-        for t in session.scalars(
-            select(Ticket).where(
-                Ticket.hall_id == ticket.hall_id,
-                Ticket.service_day == day,
+    # One read for the tickets at counters (when each window frees up) and those queued.
+    at_counter: dict[int | None, Any] = {}
+    queue: list[_Queued] = []
+    for row in session.execute(
+        select(
+            Ticket.id,
+            Ticket.category_id,
+            Ticket.priority,
+            Ticket.due_at,
+            Ticket.queue_at,
+            Ticket.target_window_id,
+            Ticket.status,
+            Ticket.window_id,
+            Ticket.serving_started_at,
+            Ticket.service_seconds,
+            Ticket.called_at,
+        ).where(
+            Ticket.hall_id == ticket.hall_id,
+            Ticket.service_day == day,
+            or_(
                 Ticket.status.in_(AT_COUNTER),
-            )
-        )
-    }
-    queue = [
-        _Queued(*row)
-        for row in session.execute(
-            select(
-                Ticket.id,
-                Ticket.category_id,
-                Ticket.priority,
-                Ticket.due_at,
-                Ticket.queue_at,
-                Ticket.target_window_id,
-            ).where(
-                Ticket.hall_id == ticket.hall_id,
-                Ticket.service_day == day,
-                Ticket.status.in_(QUEUED_STATUSES),
-                # An ordinary ticket queued after this one is never called before it by a
-                # window that could call this one: only the rest can matter.
-                or_(
-                    Ticket.queue_at <= ticket.queue_at,
-                    Ticket.priority != int(TicketPriority.NORMAL),
-                    Ticket.target_window_id.is_not(None),
-                    Ticket.id == ticket.id,
+                and_(
+                    Ticket.status.in_(QUEUED_STATUSES),
+                    # An ordinary ticket queued after this one is never called before it by a
+                    # window that could call this one: only the rest can matter.
+                    or_(
+                        Ticket.queue_at <= ticket.queue_at,
+                        Ticket.priority != int(TicketPriority.NORMAL),
+                        Ticket.target_window_id.is_not(None),
+                        Ticket.id == ticket.id,
+                    ),
                 ),
-            )
+            ),
         )
-    ]
+    ):
+        if row.status in AT_COUNTER:
+            at_counter[row.window_id] = row
+        else:
+            queue.append(_Queued(*row[:6]))
     # Everyone ahead in the category is among the rows loaded: no second query for the position.
     mine = next((q for q in queue if q.id == ticket.id), None)
     if mine is None:  # moved on since it was read
         return Estimate(0, 0, mean, capacity)
-    ahead = sum(
-        1 for q in queue if q.category_id == ticket.category_id and q.order(now) < mine.order(now)
-    )
+    my_order = mine.order(now)
+    ahead = sum(1 for q in queue if q.category_id == ticket.category_id and q.order(now) < my_order)
     free_at = []
-    for window in windows:
-        held = at_counter.get(window.id)
+    for window_id, cats in served.items():
+        held = at_counter.get(window_id)
         time = times.get(held.category_id) if held is not None else None
-        free_at.append((window.id, frozenset(_category_ids(window)), _busy_until(held, time, now)))
+        free_at.append((window_id, frozenset(cats), _busy_until(held, time, now)))
     occupancy = {cid: t.occupancy_seconds for cid, t in times.items()}
     wait = forecast_call(free_at, queue, occupancy, ticket.id, now)
     if wait is None:
