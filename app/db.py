@@ -8,6 +8,7 @@ commits.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Annotated, Any, ClassVar
 
 from flask import Flask, current_app, g
@@ -15,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Engine,
+    Enum,
     Integer,
     MetaData,
     String,
@@ -71,6 +73,14 @@ str255 = Annotated[str, mapped_column(String(255))]
 created_at = Annotated[
     dt.datetime, mapped_column(UTCDateTime(), server_default=func.now(), nullable=False)
 ]
+
+
+def str_enum(cls: type[enum.Enum], length: int = 16) -> Enum:
+    """An enum column stored by value as a plain string: readable in SQL, no native type to
+    migrate, the same on SQLite and PostgreSQL."""
+    return Enum(
+        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
 
 
 class Base(DeclarativeBase):

@@ -8,7 +8,6 @@ import enum
 from sqlalchemy import (
     CheckConstraint,
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -18,13 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, created_at, intpk
-
-
-def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
+from app.db import Base, created_at, intpk, str_enum
 
 
 class AppointmentSlot(Base):
@@ -96,7 +89,7 @@ class Appointment(Base):
     day: Mapped[dt.date] = mapped_column(Date)
     starts_at: Mapped[dt.datetime]
     status: Mapped[AppointmentStatus] = mapped_column(
-        _enum(AppointmentStatus), default=AppointmentStatus.BOOKED
+        str_enum(AppointmentStatus), default=AppointmentStatus.BOOKED
     )
     # The phone's Idempotency-Key of the booking request: a retried request gets this row back.
     idempotency_key: Mapped[str | None] = mapped_column(String(64))

@@ -14,7 +14,6 @@ import enum
 
 from sqlalchemy import (
     Date,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -24,15 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, UTCDateTime, created_at, intpk, str64, str128
+from app.db import Base, UTCDateTime, created_at, intpk, str64, str128, str_enum
 from app.identity.models import User
-
-
-def _enum(cls: type[enum.Enum], length: int = 32) -> Enum:
-    # Stored by value as a plain string, like the identity models: portable and readable.
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
 
 
 class RegistryStatus(enum.StrEnum):
@@ -68,7 +60,7 @@ class RegistryEnterprise(Base):
     name: Mapped[str128]
     legal_rep_name: Mapped[str64]
     legal_rep_id_index: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[RegistryStatus] = mapped_column(_enum(RegistryStatus, 8))
+    status: Mapped[RegistryStatus] = mapped_column(str_enum(RegistryStatus, 8))
     entity_type: Mapped[str | None] = mapped_column(String(32))  # 有限责任公司, 个体工商户...
     industry_code: Mapped[str | None] = mapped_column(String(8))  # GB/T 4754 门类, e.g. "H"
     industry: Mapped[str | None] = mapped_column(String(64))
@@ -124,13 +116,13 @@ class EnterpriseBinding(Base):
     id: Mapped[intpk]
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("registry_enterprises.id"), index=True)
-    role: Mapped[BindingRole] = mapped_column(_enum(BindingRole))
+    role: Mapped[BindingRole] = mapped_column(str_enum(BindingRole, 32))
     # For agents: the legal representative's binding that authorised them. Revoking it
     # revokes them.
     authorised_by_binding_id: Mapped[int | None] = mapped_column(
         ForeignKey("enterprise_bindings.id"), index=True
     )
-    status: Mapped[BindingStatus] = mapped_column(_enum(BindingStatus, 16))
+    status: Mapped[BindingStatus] = mapped_column(str_enum(BindingStatus, 16))
     created_at: Mapped[created_at]
     revoked_at: Mapped[dt.datetime | None]
     revoked_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -189,7 +181,7 @@ class AgentAuthorisation(Base):
     agent_id_number_index: Mapped[str64] = mapped_column(index=True)
     # Shown to the legal representative in their list; only first and last four digits.
     agent_id_number_masked: Mapped[str] = mapped_column(String(32))
-    status: Mapped[AuthorisationStatus] = mapped_column(_enum(AuthorisationStatus, 16))
+    status: Mapped[AuthorisationStatus] = mapped_column(str_enum(AuthorisationStatus, 16))
     created_at: Mapped[created_at]
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     responded_at: Mapped[dt.datetime | None]

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Date,
-    Enum,
     Float,
     ForeignKey,
     Integer,
@@ -25,15 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, created_at, intpk, str64, str255
+from app.db import Base, created_at, intpk, str64, str255, str_enum
 from app.organisation.models import Hall
-
-
-def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
-    # Stored by value as a plain string: readable in SQL and portable across backends.
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
 
 
 class HallProfile(Base):
@@ -133,7 +125,9 @@ class Window(Base):
     hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     label: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[WindowStatus] = mapped_column(_enum(WindowStatus), default=WindowStatus.CLOSED)
+    status: Mapped[WindowStatus] = mapped_column(
+        str_enum(WindowStatus), default=WindowStatus.CLOSED
+    )
     clerk_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     status_changed_at: Mapped[dt.datetime | None]
     created_at: Mapped[created_at]

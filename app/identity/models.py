@@ -5,17 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Date, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, UTCDateTime, created_at, intpk, str64, str128
-
-
-def _enum(cls: type[enum.Enum], length: int = 32) -> Enum:
-    # Stored by value as a plain string: readable in SQL and portable across backends.
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
+from app.db import Base, UTCDateTime, created_at, intpk, str64, str128, str_enum
 
 
 class User(Base):
@@ -98,7 +91,7 @@ class StaffRoleGrant(Base):
 
     id: Mapped[intpk]
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id", ondelete="CASCADE"))
-    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole))
+    role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole, 32))
     hall_id: Mapped[int | None] = mapped_column(ForeignKey("halls.id"))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     created_at: Mapped[created_at]
@@ -117,7 +110,7 @@ class LoginFamily(Base):
     __tablename__ = "login_families"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex
-    principal_kind: Mapped[PrincipalKind] = mapped_column(_enum(PrincipalKind, 8))
+    principal_kind: Mapped[PrincipalKind] = mapped_column(str_enum(PrincipalKind, 8))
     principal_id: Mapped[int] = mapped_column(index=True)
     created_at: Mapped[created_at]
     revoked_at: Mapped[dt.datetime | None]

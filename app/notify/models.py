@@ -15,7 +15,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -24,14 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, created_at, intpk, str64, str128
-
-
-def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
-    # Stored by value as a plain string: readable in SQL and portable across backends.
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
+from app.db import Base, UTCDateTime, created_at, intpk, str64, str128, str_enum
 
 
 class OutboxStatus(enum.StrEnum):
@@ -80,7 +72,9 @@ class NotificationOutbox(Base):
     source_type: Mapped[str | None] = mapped_column(String(32))
     source_id: Mapped[int | None] = mapped_column(BigInteger)
 
-    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.PENDING)
+    status: Mapped[OutboxStatus] = mapped_column(
+        str_enum(OutboxStatus), default=OutboxStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Bumped by every claim. The mapper checks it on every ORM update of the row, so a worker
     # whose lease ran out and whose row was claimed again cannot overwrite the new claim's
@@ -141,7 +135,7 @@ class SubscriptionGrant(Base):
     template_id: Mapped[str128]
     one_time_remaining: Mapped[int] = mapped_column(Integer, default=0)
     long_term: Mapped[bool] = mapped_column(Boolean, default=False)
-    last_result: Mapped[SubscriptionResult | None] = mapped_column(_enum(SubscriptionResult))
+    last_result: Mapped[SubscriptionResult | None] = mapped_column(str_enum(SubscriptionResult))
     updated_at: Mapped[dt.datetime | None]
     created_at: Mapped[created_at]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Enum, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, created_at, intpk, str32, str128
+from app.db import Base, created_at, intpk, str32, str128, str_enum
 
 
 class HallKind(enum.StrEnum):
@@ -36,7 +36,7 @@ class Hall(Base):
     code: Mapped[str32] = mapped_column(unique=True)
     name: Mapped[str128] = mapped_column(unique=True)
     kind: Mapped[HallKind] = mapped_column(
-        Enum(HallKind, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+        str_enum(HallKind, 16)
     )
     town: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[created_at]

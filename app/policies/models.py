@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -27,14 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, BigIntPK, UTCDateTime, created_at, intpk, str64
-
-
-def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
-    # Stored by value as a plain string, like every other domain: portable and readable.
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
+from app.db import Base, BigIntPK, UTCDateTime, created_at, intpk, str64, str_enum
 
 
 class EnterpriseProfile(Base):
@@ -124,11 +116,11 @@ class Policy(Base):
     doc_number: Mapped[str] = mapped_column(String(64))  # 文号, e.g. 番商务〔2024〕12号
     summary: Mapped[str] = mapped_column(Text)
     source_url: Mapped[str | None] = mapped_column(String(512))
-    benefit_kind: Mapped[BenefitKind] = mapped_column(_enum(BenefitKind))
+    benefit_kind: Mapped[BenefitKind] = mapped_column(str_enum(BenefitKind))
     benefit_amount_yuan: Mapped[int | None] = mapped_column(BigInteger)
-    delivery: Mapped[Delivery] = mapped_column(_enum(Delivery))
+    delivery: Mapped[Delivery] = mapped_column(str_enum(Delivery))
     item_code: Mapped[str | None] = mapped_column(String(64))  # 申请兑现: the service item
-    status: Mapped[PolicyStatus] = mapped_column(_enum(PolicyStatus), default=PolicyStatus.DRAFT)
+    status: Mapped[PolicyStatus] = mapped_column(str_enum(PolicyStatus), default=PolicyStatus.DRAFT)
     # Shanghai calendar dates; the policy is open through expires_on inclusive.
     expires_on: Mapped[dt.date | None] = mapped_column(Date)
     criteria_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -179,7 +171,7 @@ class PolicyMatch(Base):
     policy_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     enterprise_id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     criteria_version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[MatchStatus] = mapped_column(_enum(MatchStatus, 8))
+    status: Mapped[MatchStatus] = mapped_column(str_enum(MatchStatus, 8))
     # One character per criterion, in order: P(ass), F(ail), U(nknown).
     results: Mapped[str] = mapped_column(String(64))
     matched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -232,7 +224,7 @@ class PolicyPush(Base):
         ForeignKey("registry_enterprises.id", ondelete="CASCADE")
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    status: Mapped[PushStatus] = mapped_column(_enum(PushStatus), default=PushStatus.WAITING)
+    status: Mapped[PushStatus] = mapped_column(str_enum(PushStatus), default=PushStatus.WAITING)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Bumped by every claim; the in-flight marker and the outcome are guarded by it.

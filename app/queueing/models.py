@@ -16,7 +16,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -27,14 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, UTCDateTime, created_at, intpk, str64
-
-
-def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
-    # Stored by value as a plain string: readable in SQL and portable across backends.
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
+from app.db import Base, UTCDateTime, created_at, intpk, str64, str_enum
 
 
 class TicketStatus(enum.StrEnum):
@@ -126,8 +118,10 @@ class Ticket(Base):
     number: Mapped[int] = mapped_column(Integer)
     display: Mapped[str] = mapped_column(String(8))  # "A012"
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    status: Mapped[TicketStatus] = mapped_column(_enum(TicketStatus), default=TicketStatus.WAITING)
-    source: Mapped[TicketSource] = mapped_column(_enum(TicketSource))
+    status: Mapped[TicketStatus] = mapped_column(
+        str_enum(TicketStatus), default=TicketStatus.WAITING
+    )
+    source: Mapped[TicketSource] = mapped_column(str_enum(TicketSource))
     priority: Mapped[int] = mapped_column(Integer, default=TicketPriority.NORMAL)
     # For appointment tickets: the slot start; they jump the queue only from then on.
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -191,7 +185,7 @@ class HallCode(Base):
 
     id: Mapped[intpk]
     hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[HallCodeKind] = mapped_column(_enum(HallCodeKind), default=HallCodeKind.PRINTED)
+    kind: Mapped[HallCodeKind] = mapped_column(str_enum(HallCodeKind), default=HallCodeKind.PRINTED)
     key_id: Mapped[str] = mapped_column(String(8))
     label: Mapped[str | None] = mapped_column(String(64))  # where it is posted
     issued_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))

@@ -5,16 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, Text
+from sqlalchemy import ForeignKey, Index, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, created_at, intpk
-
-
-def _enum(cls: type[enum.Enum], length: int = 24) -> Enum:
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
+from app.db import Base, created_at, intpk, str_enum
 
 
 class RatingLevel(enum.StrEnum):
@@ -63,7 +57,7 @@ class Rating(Base):
     hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id"))
     category_id: Mapped[int] = mapped_column(ForeignKey("service_categories.id"))
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
-    level: Mapped[RatingLevel] = mapped_column(_enum(RatingLevel))
+    level: Mapped[RatingLevel] = mapped_column(str_enum(RatingLevel, 24))
     score: Mapped[int] = mapped_column(Integer)  # 5 (非常满意) .. 1 (非常不满意)
     # The citizen's words exactly as given (may name people): shown to managers, never logged.
     comment: Mapped[str | None] = mapped_column(Text)
@@ -87,7 +81,7 @@ class RatingFollowUp(Base):
     rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), unique=True)
     hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id"))
     status: Mapped[FollowUpStatus] = mapped_column(
-        _enum(FollowUpStatus, 16), default=FollowUpStatus.OPEN
+        str_enum(FollowUpStatus, 16), default=FollowUpStatus.OPEN
     )
     due_at: Mapped[dt.datetime]
     rectification: Mapped[str | None] = mapped_column(Text)

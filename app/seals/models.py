@@ -6,16 +6,10 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, created_at, intpk, str32, str64, str128
-
-
-def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
-    return Enum(
-        cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
-    )
+from app.db import Base, created_at, intpk, str32, str64, str128, str_enum
 
 
 class SealKind(enum.StrEnum):
@@ -80,10 +74,10 @@ class Seal(Base):
     id: Mapped[intpk]
     code: Mapped[str32] = mapped_column(unique=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
-    kind: Mapped[SealKind] = mapped_column(_enum(SealKind))
+    kind: Mapped[SealKind] = mapped_column(str_enum(SealKind))
     name: Mapped[str128]
     purpose: Mapped[str32]
-    status: Mapped[SealStatus] = mapped_column(_enum(SealStatus))
+    status: Mapped[SealStatus] = mapped_column(str_enum(SealStatus))
     valid_from: Mapped[dt.datetime]
     valid_until: Mapped[dt.datetime]
     key_id: Mapped[int] = mapped_column(ForeignKey("seal_keys.id"))
@@ -118,7 +112,7 @@ class IssuedDocument(Base):
     size_bytes: Mapped[int]
     storage_key: Mapped[str] = mapped_column(String(255))
     personal_signature: Mapped[bool]
-    status: Mapped[DocumentStatus] = mapped_column(_enum(DocumentStatus))
+    status: Mapped[DocumentStatus] = mapped_column(str_enum(DocumentStatus))
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("issued_documents.id"))
     issued_at: Mapped[dt.datetime]
     issued_by_kind: Mapped[str] = mapped_column(String(16))
