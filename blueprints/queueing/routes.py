@@ -34,6 +34,7 @@ from blueprints.authz import (
     require_scope,
     staff_required,
 )
+from blueprints.halls.schemas import HallWindowOut
 from blueprints.idempotency import idempotency_key
 from blueprints.queueing.schemas import (
     ActionIn,
@@ -49,7 +50,6 @@ from blueprints.queueing.schemas import (
     ScanOut,
     TakeIn,
     TerminalTakeIn,
-    TerminalWindowOut,
     TicketListOut,
     TicketOut,
     TransferIn,
@@ -402,7 +402,7 @@ class TerminalGreenChannel(MethodView):
 
 @blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>")
 class TerminalWindow(MethodView):
-    @blp.response(200, TerminalWindowOut)
+    @blp.response(200, HallWindowOut)
     @staff_required(*HALL_STAFF)
     def get(self, window_id: int) -> Window:
         """The window and the categories it serves."""
@@ -412,7 +412,7 @@ class TerminalWindow(MethodView):
 @blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>/status")
 class TerminalWindowStatus(MethodView):
     @blp.arguments(WindowStatusIn)
-    @blp.response(200, TerminalWindowOut)
+    @blp.response(200, HallWindowOut)
     @blp.alt_response(409, description="窗口还有未办结的号码（WINDOW_BUSY）")
     @staff_required(*HALL_STAFF)
     def post(self, body: dict[str, Any], window_id: int) -> Window:

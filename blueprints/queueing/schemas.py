@@ -97,19 +97,6 @@ class WindowStatusIn(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["open", "paused", "closed"]))
 
 
-class TerminalWindowOut(Schema):
-    id = fields.Integer()
-    hall_id = fields.Integer()
-    number = fields.Integer()
-    label = fields.String(allow_none=True)
-    status = fields.String()
-    clerk_id = fields.Integer(allow_none=True)
-    category_ids = fields.Method("_category_ids")
-
-    def _category_ids(self, window: object) -> list[int]:
-        return [c.id for c in getattr(window, "categories", [])]
-
-
 class ActionIn(Schema):
     version = fields.Integer(
         load_default=None,
