@@ -139,20 +139,23 @@ def end_all_sessions(
     *,
     now: dt.datetime,
     reason: str,
-    request_id: str | None = None,
+    keep: str | None = None,
 ) -> int:
-    """Revoke every live login family of a principal (password change, account disabled)."""
-    family_ids = session.scalars(
-        select(LoginFamily.id).where(
+    """Revoke every live login family of a principal but `keep` (password change, roles
+    changed, account disabled); returns how many. The caller audits the cause."""
+    statement = (
+        update(LoginFamily)
+        .where(
             LoginFamily.principal_kind == PrincipalKind(kind),
             LoginFamily.principal_id == principal_id,
             LoginFamily.revoked_at.is_(None),
         )
-    ).all()
-    return sum(
-        end_session(session, family_id, now=now, reason=reason, request_id=request_id)
-        for family_id in family_ids
+        .values(revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session="fetch")
     )
+    if keep:
+        statement = statement.where(LoginFamily.id != keep)
+    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
 
 
 def is_family_active(session: Session, family_id: str) -> bool:

@@ -22,12 +22,11 @@ from app.errors import Conflict, DomainError, NotFound, Unauthenticated, Validat
 from app.identity import passwords
 from app.identity.errors import KeepsWrites
 from app.identity.models import (
-    LoginFamily,
-    PrincipalKind,
     StaffAccount,
     StaffRole,
     StaffRoleGrant,
 )
+from app.identity.sessions import end_all_sessions
 from app.organisation.models import Department, Hall
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{3,64}")
@@ -329,7 +328,7 @@ def update_grants(
             )
         )
     session.flush()
-    revoke_staff_sessions(session, account.id, now=now, reason="roles_changed")
+    end_all_sessions(session, "staff", account.id, now=now, reason="roles_changed")
     record(
         session,
         "staff.roles_changed",
@@ -395,7 +394,7 @@ def set_active(
     account.active = active
     session.flush()
     if not active:
-        revoke_staff_sessions(session, account.id, now=now, reason="deactivated")
+        end_all_sessions(session, "staff", account.id, now=now, reason="deactivated")
     record(
         session,
         "staff.reactivated" if active else "staff.deactivated",
@@ -450,7 +449,7 @@ def reset_password(
     account.failed_logins = 0
     account.locked_until = None
     session.flush()
-    revoke_staff_sessions(session, account.id, now=now, reason="password_reset")
+    end_all_sessions(session, "staff", account.id, now=now, reason="password_reset")
     record(
         session,
         "staff.password_reset",
@@ -491,7 +490,7 @@ def change_password(
             request_id=request_id,
         )
         if locked:
-            revoke_staff_sessions(session, account.id, now=now, reason="locked")
+            end_all_sessions(session, "staff", account.id, now=now, reason="locked")
             raise AccountLocked(locked_until=_iso(account.locked_until))
         raise CurrentPasswordWrong()
     passwords.check_password_policy(new_password, username=account.username)
@@ -500,8 +499,8 @@ def change_password(
     account.password_hash = passwords.hash_password(new_password)
     account.password_changed_at = now
     session.flush()
-    revoke_staff_sessions(
-        session, account.id, now=now, reason="password_changed", keep=keep_family_id
+    end_all_sessions(
+        session, "staff", account.id, now=now, reason="password_changed", keep=keep_family_id
     )
     record(
         session,
@@ -513,31 +512,6 @@ def change_password(
         request_id=request_id,
     )
     return account
-
-
-def revoke_staff_sessions(
-    session: Session,
-    staff_id: int,
-    *,
-    now: dt.datetime,
-    reason: str,
-    keep: str | None = None,
-) -> int:
-    """Revoke every live login family of the staff member (but `keep`); returns how many."""
-    statement = (
-        update(LoginFamily)
-        .where(
-            LoginFamily.principal_kind == PrincipalKind.STAFF,
-            LoginFamily.principal_id == staff_id,
-            LoginFamily.revoked_at.is_(None),
-        )
-        .values(revoked_at=now, revoked_reason=reason)
-        .execution_options(synchronize_session="fetch")
-    )
-    if keep:
-        statement = statement.where(LoginFamily.id != keep)
-    result = session.execute(statement)
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # --- login ------------------------------------------------------------------------------------
