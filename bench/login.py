@@ -81,8 +81,9 @@ def run_batch(run: Run, clients: int, jobs: list, work) -> list:  # type: ignore
     sessions = [requests.Session() for _ in range(clients)]
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(lambda pair: work(sessions[pair[0] % clients], pair[1]),
-                                enumerate(jobs)))
+        results = list(
+            pool.map(lambda pair: work(sessions[pair[0] % clients], pair[1]), enumerate(jobs))
+        )
     run.wall_seconds += time.perf_counter() - started
     for response, _ in results:
         run.add(response)
@@ -115,18 +116,50 @@ def main() -> None:
     }
     processes = []
     try:
-        processes.append(subprocess.Popen(
-            [str(BIN / "python"), "-m", "wechat.emulator", "--port", str(emulator_port),
-             "--app", f"{APPID}:{SECRET}"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        ))
-        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-                       cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-        processes.append(subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", str(args.workers), "-k", "gthread", "--threads", "4",
-             "-b", f"127.0.0.1:{app_port}", "--log-level", "warning", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "python"),
+                    "-m",
+                    "wechat.emulator",
+                    "--port",
+                    str(emulator_port),
+                    "--app",
+                    f"{APPID}:{SECRET}",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+        )
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "gunicorn"),
+                    "-w",
+                    str(args.workers),
+                    "-k",
+                    "gthread",
+                    "--threads",
+                    "4",
+                    "-b",
+                    f"127.0.0.1:{app_port}",
+                    "--log-level",
+                    "warning",
+                    "wsgi:app",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+        )
         wait_until_up(f"{emulator_url}/_emulator/stats")
         wait_until_up(f"{app_url}/healthz")
         measure(app_url, emulator_url, args, database_url)
@@ -148,37 +181,50 @@ def measure(app_url: str, emulator_url: str, args: argparse.Namespace, database_
         return response, response.json().get("refresh_token")
 
     def do_refresh(http: requests.Session, token: str):  # type: ignore[no-untyped-def]
-        response = http.post(f"{app_url}/api/v1/auth/refresh", json={"refresh_token": token},
-                             timeout=10)
+        response = http.post(
+            f"{app_url}/api/v1/auth/refresh", json={"refresh_token": token}, timeout=10
+        )
         return response, None
 
     # Warm up every worker's connections and caches before measuring.
     for _ in range(20):
         dev.get(f"{app_url}/healthz")
     for round_number in range(args.rounds):
-        codes = [dev.post(f"{emulator_url}/_emulator/login", json={}).json()["code"]
-                 for _ in range(args.requests)]
+        codes = [
+            dev.post(f"{emulator_url}/_emulator/login", json={}).json()["code"]
+            for _ in range(args.requests)
+        ]
         run_batch(bare, args.clients, [None] * args.requests, do_bare)
         tokens = run_batch(login, args.clients, codes, do_login)
         run_batch(refresh, args.clients, [t for t in tokens if t], do_refresh)
         print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
 
     backend = database_url.split(":", 1)[0]
-    print(f"login benchmark: gunicorn {args.workers} workers x 4 threads, {args.clients} clients, "
-          f"{args.rounds} rounds x {args.requests} requests per kind, database {backend}")
-    print(f"{'endpoint':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x bare p50':>11} "
-          f"{'errors':>7}")
+    print(
+        f"login benchmark: gunicorn {args.workers} workers x 4 threads, {args.clients} clients, "
+        f"{args.rounds} rounds x {args.requests} requests per kind, database {backend}"
+    )
+    print(
+        f"{'endpoint':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'x bare p50':>11} "
+        f"{'errors':>7}"
+    )
     bare_p50 = statistics.median(bare.server_ms)
     for name, run in (("bare", bare), ("login", login), ("refresh", refresh)):
         p50, p99 = statistics.median(run.server_ms), percentile(run.server_ms, 0.99)
-        print(f"{name:<10} {run.count / run.wall_seconds:8.1f} {p50:8.2f} {p99:8.2f} "
-              f"{p50 / bare_p50:11.2f} {run.errors:7d}")
+        print(
+            f"{name:<10} {run.count / run.wall_seconds:8.1f} {p50:8.2f} {p99:8.2f} "
+            f"{p50 / bare_p50:11.2f} {run.errors:7d}"
+        )
     login_ratio = statistics.median(login.server_ms) / bare_p50
     refresh_ratio = statistics.median(refresh.server_ms) / bare_p50
-    print(f"target login <= 3x bare p50: {'met' if login_ratio <= 3 else 'NOT met'} "
-          f"({login_ratio:.2f}x)")
-    print(f"target refresh <= 2x bare p50: {'met' if refresh_ratio <= 2 else 'NOT met'} "
-          f"({refresh_ratio:.2f}x)")
+    print(
+        f"target login <= 3x bare p50: {'met' if login_ratio <= 3 else 'NOT met'} "
+        f"({login_ratio:.2f}x)"
+    )
+    print(
+        f"target refresh <= 2x bare p50: {'met' if refresh_ratio <= 2 else 'NOT met'} "
+        f"({refresh_ratio:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

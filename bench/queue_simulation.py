@@ -45,7 +45,7 @@ from app.halls.models import (  # noqa: E402
 from app.halls.service import LOCAL_TZ, local_instant  # noqa: E402
 from app.migrations_cli import upgrade_database  # noqa: E402
 from app.organisation.models import Hall, HallKind  # noqa: E402
-from app.queueing import service  # noqa: E402
+from app.queueing import forecast, service  # noqa: E402
 from app.queueing.errors import QueueEmpty  # noqa: E402
 from app.queueing.models import Ticket, TicketSource  # noqa: E402
 from app.queueing.settings import from_config  # noqa: E402
@@ -162,7 +162,7 @@ def simulate_day(
                 now=now,
                 settings=settings,
             ).ticket
-            estimate = service.estimate_for(session, ticket, now=now)
+            estimate = forecast.estimate_for(session, ticket, now=now)
             ahead = estimate.ahead
             baseline = (ahead + 0.5) * category.typical_minutes * 60 / serving[payload]
             samples.append(Sample(ticket.id, float(estimate.wait_seconds or 0), baseline))

@@ -178,6 +178,16 @@ class BaseConfig:
     QUEUE_NEAR_NOTICE_AHEAD: int = field(
         default_factory=lambda: _env_int("QUEUE_NEAR_NOTICE_AHEAD", 3)
     )
+    # How old a hall's wait forecast may be when a process answers from it (positions are
+    # always counted afresh); 0 replays the queue for every estimate.
+    QUEUE_FORECAST_MAX_AGE_SECONDS: int = field(
+        default_factory=lambda: _env_int("QUEUE_FORECAST_MAX_AGE_SECONDS", 5)
+    )
+    # The mini-program page a printed hall code's mini-program code (wxacode) opens; the
+    # page reads the hall-code token from its `scene` and scans it like a QR code.
+    QUEUE_WXACODE_PAGE: str = field(
+        default_factory=lambda: _env("QUEUE_WXACODE_PAGE", "pages/queue/scan")
+    )
     RATELIMIT_TAKE_TICKET: str = field(
         default_factory=lambda: _env("RATELIMIT_TAKE_TICKET", "30/minute")
     )
@@ -309,6 +319,10 @@ class TestingConfig(BaseConfig):
     RATELIMIT_ENABLED: bool = field(default_factory=lambda: _env_bool("RATELIMIT_ENABLED", False))
     ACCESS_TOKEN_TTL_SECONDS: int = 300
     LOG_LEVEL: str = "WARNING"
+    # Tests move the clock and the queue at will: every estimate replays afresh.
+    QUEUE_FORECAST_MAX_AGE_SECONDS: int = field(
+        default_factory=lambda: _env_int("QUEUE_FORECAST_MAX_AGE_SECONDS", 0)
+    )
 
 
 @dataclass

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import qrcode
 import qrcode.image.svg
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,21 +136,24 @@ def verify_printed(
 ) -> HallCode:
     """The live printed code a token names, with the caller within the radius of its hall."""
     (code_id,) = _open(settings, token, "P", 1)
-    code = session.get(HallCode, _from_b36(code_id))
-    if code is None:
+    # The code and its hall's coordinates in one read: every take starts here.
+    found = session.execute(
+        select(HallCode, HallProfile.latitude, HallProfile.longitude)
+        .outerjoin(HallProfile, HallProfile.hall_id == HallCode.hall_id)
+        .where(HallCode.id == _from_b36(code_id))
+    ).first()
+    if found is None:
         raise CodeForged()
+    code, hall_latitude, hall_longitude = found
     if code.revoked_at is not None:
         raise CodeRevoked()
     if latitude is None or longitude is None:
         raise LocationRequired()
-    profile = session.get(HallProfile, code.hall_id)
-    if profile is not None and profile.latitude is not None and profile.longitude is not None:
-        distance = distance_meters(latitude, longitude, profile.latitude, profile.longitude)
+    # A hall without coordinates cannot be checked; refusing would lock everyone out.
+    if hall_latitude is not None and hall_longitude is not None:
+        distance = distance_meters(latitude, longitude, hall_latitude, hall_longitude)
         if distance > settings.radius_meters:
             raise LocationTooFar(radius_meters=settings.radius_meters)
-    else:
-        # A hall without coordinates cannot be checked; refusing would lock everyone out.
-        pass
     return code
 
 

@@ -53,6 +53,7 @@ FINAL_STATUSES = frozenset(
 ACTIVE_STATUSES = tuple(s for s in TicketStatus if s not in FINAL_STATUSES)
 QUEUED_STATUSES = (TicketStatus.WAITING, TicketStatus.TRANSFERRED)  # what call-next may claim
 
+AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)  # holding a window
 
 class TicketPriority(enum.IntEnum):
     """Call order class: higher first (appointments only once `due_at` has come)."""

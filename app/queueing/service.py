@@ -13,14 +13,11 @@ Concurrency, by design:
 from __future__ import annotations
 
 import datetime as dt
-import heapq
-import math
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, null, or_, select, update
+from sqlalchemy import and_, exists, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
 from app.halls import service as halls
-from app.halls.models import HallProfile, ServiceCategory, Window, WindowCategory, WindowStatus
+from app.halls.models import HallProfile, ServiceCategory, Window, WindowStatus
 from app.identity.models import User
 from app.notify import outbox
 from app.organisation.models import Hall
@@ -47,6 +44,7 @@ from app.queueing.errors import (
 )
 from app.queueing.models import (
     ACTIVE_STATUSES,
+    AT_COUNTER,
     QUEUED_STATUSES,
     GreenChannelFlag,
     Ticket,
@@ -56,10 +54,8 @@ from app.queueing.models import (
     TicketStatus,
     TicketTransition,
 )
+from app.queueing.order import in_call_order, queued_in_category
 from app.queueing.settings import QueueSettings
-
-AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)
-ROLLING_MEAN_TICKETS = 20
 
 
 def display_number(prefix: str, number: int) -> str:
@@ -79,16 +75,21 @@ def age_on(birth_date: dt.date, day: dt.date) -> int:
 
 
 def green_reason(
-    session: Session, user: User | None, day: dt.date, settings: QueueSettings
+    user: User | None, day: dt.date, settings: QueueSettings, *, flagged: bool
 ) -> str | None:
-    """'elderly' or 'disability' when the citizen may use the green channel, else None."""
+    """'elderly' or 'disability' when the citizen may use the green channel, else None.
+
+    `flagged`: a clerk recorded a disability for the citizen (`is_flagged`).
+    """
     if user is None:
         return None
     if user.birth_date is not None and age_on(user.birth_date, day) >= settings.green_channel_age:
         return "elderly"
-    if session.get(GreenChannelFlag, user.id) is not None:
-        return "disability"
-    return None
+    return "disability" if flagged else None
+
+
+def is_flagged(session: Session, user_id: int) -> bool:
+    return session.get(GreenChannelFlag, user_id) is not None
 
 
 # -- transitions log ---------------------------------------------------------------------------
@@ -137,28 +138,60 @@ def _next_number(session: Session, category_id: int, day: dt.date) -> int:
     return int(session.execute(statement).scalar_one())
 
 
-def active_ticket(session: Session, user_id: int, category_id: int) -> Ticket | None:
-    return session.scalars(
-        select(Ticket).where(
-            Ticket.user_id == user_id,
-            Ticket.category_id == category_id,
-            Ticket.status.in_(ACTIVE_STATUSES),
+@dataclass(frozen=True)
+class TakeState:
+    """What a take needs to know before it draws a number, read in one query."""
+
+    queued: int  # people queued in the category today
+    holding_id: int | None  # the citizen's active ticket of the category
+    replay_id: int | None  # the citizen's ticket taken with this Idempotency-Key
+    flagged: bool  # the green channel for a recorded disability
+    last_number: int  # the category's counter today (0 before the first number)
+
+
+def _take_state(
+    session: Session, category_id: int, day: dt.date, user_id: int | None, key: str | None
+) -> TakeState:
+    # A take is dominated by round trips: one statement for all of it (queued statuses are
+    # active ones, so the aggregate runs over one index range).
+    queued = func.count().filter(
+        and_(Ticket.service_day == day, Ticket.status.in_(QUEUED_STATUSES))
+    )
+    held: Any = null()
+    replay: Any = null()
+    flagged: Any = null()
+    if user_id is not None:
+        held = func.min(Ticket.id).filter(Ticket.user_id == user_id)
+        flagged = exists().where(GreenChannelFlag.user_id == user_id)
+        if key:
+            replay = (
+                select(Ticket.id)
+                .where(Ticket.user_id == user_id, Ticket.idempotency_key == key)
+                .scalar_subquery()
+            )
+    last_number = (
+        select(TicketCounter.last_number)
+        .where(TicketCounter.category_id == category_id, TicketCounter.service_day == day)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(queued, held, replay, flagged, last_number).where(
+            Ticket.category_id == category_id, Ticket.status.in_(ACTIVE_STATUSES)
         )
-    ).first()
-
-
-def _by_idempotency_key(session: Session, user_id: int | None, key: str | None) -> Ticket | None:
-    if user_id is None or not key:
-        return None
-    return session.scalars(
-        select(Ticket).where(Ticket.user_id == user_id, Ticket.idempotency_key == key)
-    ).first()
+    ).one()
+    return TakeState(int(row[0] or 0), row[1], row[2], bool(row[3]), int(row[4] or 0))
 
 
 @dataclass(frozen=True)
 class Issued:
     ticket: Ticket
     created: bool  # False when an Idempotency-Key replay returned the earlier ticket
+    # People ahead when it was issued, known for ordinary numbers without another query.
+    ahead: int | None = None
+
+
+def _replayed(session: Session, ticket_id: int) -> Issued:
+    return Issued(session.get_one(Ticket, ticket_id), created=False)
 
 
 def issue_ticket(
@@ -186,20 +219,19 @@ def issue_ticket(
     booked within capacity.
     """
     user_id = user.id if user is not None else None
-    replay = _by_idempotency_key(session, user_id, idempotency_key)
-    if replay is not None:
-        return Issued(replay, created=False)
+    day = halls.local_day(now)
+    state = _take_state(session, category.id, day, user_id, idempotency_key)
+    if state.replay_id is not None:
+        return _replayed(session, state.replay_id)
     if not category.active:
         raise HallClosed("该业务暂停取号")
     if check_open and not halls.is_open(session, category.hall_id, now):
         raise HallClosed()
-    day = halls.local_day(now)
-    ahead, existing_id = _take_state(session, category.id, day, user_id)
-    if existing_id is not None:
-        existing = session.get(Ticket, existing_id)
+    if state.holding_id is not None:
+        existing = session.get(Ticket, state.holding_id)
         if existing is not None:
             raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
-    reason = green_reason(session, user, day, settings)
+    reason = green_reason(user, day, settings, flagged=state.flagged)
     if priority is None:
         priority = TicketPriority.GREEN if reason else TicketPriority.NORMAL
     # Everything but the number is prepared before the counter upsert: its row lock, held until
@@ -223,7 +255,7 @@ def issue_ticket(
         queue_at=now,
         recall_count=0,
         late_return_used=False,
-        notified_near=ahead <= settings.near_notice_ahead,
+        notified_near=state.queued <= settings.near_notice_ahead,
         version=1,
     )
     ticket.transitions.append(
@@ -249,38 +281,21 @@ def issue_ticket(
             session.flush()
     except IntegrityError as error:
         # A concurrent take by the same citizen won; the savepoint gave the number back.
-        replay = _by_idempotency_key(session, user_id, idempotency_key)
-        if replay is not None:
-            return Issued(replay, created=False)
-        if user_id is not None:
-            existing = active_ticket(session, user_id, category.id)
-            if existing is not None:
-                raise AlreadyHoldingTicket(ticket=ticket_summary(existing)) from error
+        again = _take_state(session, category.id, day, user_id, idempotency_key)
+        if again.replay_id is not None:
+            return _replayed(session, again.replay_id)
+        existing = session.get(Ticket, again.holding_id) if again.holding_id else None
+        if existing is not None:
+            raise AlreadyHoldingTicket(ticket=ticket_summary(existing)) from error
         raise
     # Later transitions are written by ticket id: let the collection load afresh if ever read.
     session.expire(ticket, ["transitions"])
-    return Issued(ticket, created=True)
-
-
-def _take_state(
-    session: Session, category_id: int, day: dt.date, user_id: int | None
-) -> tuple[int, int | None]:
-    """People queued in the category on `day`, and the citizen's active ticket there (its id).
-
-    One query for both (queued statuses are active ones): a take is dominated by round trips.
-    """
-    queued = func.count().filter(
-        and_(Ticket.service_day == day, Ticket.status.in_(QUEUED_STATUSES))
-    )
-    held: Any = (
-        func.min(Ticket.id).filter(Ticket.user_id == user_id) if user_id is not None else null()
-    )
-    count, existing_id = session.execute(
-        select(queued, held).where(
-            Ticket.category_id == category_id, Ticket.status.in_(ACTIVE_STATUSES)
-        )
-    ).one()
-    return int(count or 0), existing_id
+    ahead = None
+    if priority == TicketPriority.NORMAL:
+        # Everyone queued when the state was read is ahead of an ordinary number, and so are
+        # the numbers drawn since (the counter row lock made them commit before ours).
+        ahead = state.queued + (number - 1 - state.last_number)
+    return Issued(ticket, created=True, ahead=ahead)
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:
@@ -293,363 +308,6 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "hall_id": ticket.hall_id,
         "service_day": ticket.service_day.isoformat(),
     }
-
-
-# -- queue order, position, estimate ------------------------------------------------------------
-
-
-def _rank(now: dt.datetime) -> Any:
-    # 0: checked-in appointments whose slot has come; 1: green channel; 2: everyone else.
-    return case(
-        (and_(Ticket.priority == int(TicketPriority.APPOINTMENT), Ticket.due_at <= now), 0),
-        (Ticket.priority == int(TicketPriority.GREEN), 1),
-        else_=2,
-    )
-
-
-def queued_in_category(
-    session: Session, category_id: int, day: dt.date, now: dt.datetime
-) -> list[Ticket]:
-    """The category's waiting tickets of `day`, in call order."""
-    return list(
-        session.scalars(
-            select(Ticket)
-            .where(
-                Ticket.category_id == category_id,
-                Ticket.service_day == day,
-                Ticket.status.in_(QUEUED_STATUSES),
-            )
-            .order_by(_rank(now), Ticket.queue_at, Ticket.id)
-        )
-    )
-
-
-def _rank_of(ticket: Ticket, now: dt.datetime) -> int:
-    if (
-        ticket.priority == TicketPriority.APPOINTMENT
-        and ticket.due_at is not None
-        and ticket.due_at <= now
-    ):
-        return 0
-    return 1 if ticket.priority == TicketPriority.GREEN else 2
-
-
-def position_of(session: Session, ticket: Ticket, *, now: dt.datetime) -> int:
-    """How many people are ahead of a waiting ticket in its category (0 = next)."""
-    rank, mine = _rank(now), _rank_of(ticket, now)
-    ahead = session.scalar(
-        select(func.count())
-        .select_from(Ticket)
-        .where(
-            Ticket.category_id == ticket.category_id,
-            Ticket.service_day == ticket.service_day,
-            Ticket.status.in_(QUEUED_STATUSES),
-            Ticket.id != ticket.id,
-            or_(
-                rank < mine,
-                and_(
-                    rank == mine,
-                    or_(
-                        Ticket.queue_at < ticket.queue_at,
-                        and_(Ticket.queue_at == ticket.queue_at, Ticket.id < ticket.id),
-                    ),
-                ),
-            ),
-        )
-    )
-    return int(ahead or 0)
-
-
-# The configured typical minutes count as this many observations in the rolling mean, so the
-# first few services of the day (the shortest finish first) do not swing every estimate.
-PRIOR_WEIGHT = 3
-# A call that took longer than this to reach the counter was a hold (the window served others
-# meanwhile), not a walk to the window: it does not count towards the call-to-serve gap.
-MAX_CALL_GAP_SECONDS = 600.0
-# A service already past the mean is not about to end this instant: expect at least this
-# fraction of a mean service still to go.
-MIN_RESIDUAL_FRACTION = 0.25
-
-
-@dataclass(frozen=True)
-class ServiceTime:
-    """How long a window is taken by one ticket of a category, learnt from today's services."""
-
-    service_seconds: float  # at the counter (serving), rolling mean shrunk towards typical
-    call_gap_seconds: float  # from the call until serving starts
-    observed: int  # done tickets the figures come from
-
-    @property
-    def occupancy_seconds(self) -> float:
-        return self.service_seconds + self.call_gap_seconds
-
-
-def service_times(
-    session: Session, categories: Sequence[ServiceCategory], day: dt.date
-) -> dict[int, ServiceTime]:
-    """Each category's rolling service time today (one query for all of them)."""
-    if not categories:
-        return {}
-    newest = (
-        func.row_number()
-        .over(partition_by=Ticket.category_id, order_by=(Ticket.finished_at.desc(), Ticket.id))
-        .label("newest")
-    )
-    recent = (
-        select(
-            Ticket.category_id,
-            Ticket.service_seconds,
-            Ticket.called_at,
-            Ticket.finished_at,
-            newest,
-        )
-        .where(
-            Ticket.category_id.in_([c.id for c in categories]),
-            Ticket.service_day == day,
-            Ticket.status == TicketStatus.DONE,
-            Ticket.service_seconds.is_not(None),
-        )
-        .subquery()
-    )
-    rows = session.execute(
-        select(
-            recent.c.category_id,
-            recent.c.service_seconds,
-            recent.c.called_at,
-            recent.c.finished_at,
-        ).where(recent.c.newest <= ROLLING_MEAN_TICKETS)
-    ).all()
-    services: dict[int, list[float]] = {c.id: [] for c in categories}
-    gaps: dict[int, list[float]] = {c.id: [] for c in categories}
-    for category_id, seconds, called_at, finished_at in rows:
-        services[category_id].append(float(seconds))
-        if called_at is not None and finished_at is not None:
-            gap = (finished_at - called_at).total_seconds() - float(seconds)
-            if 0.0 <= gap <= MAX_CALL_GAP_SECONDS:
-                gaps[category_id].append(gap)
-    result = {}
-    for category in categories:
-        seen = services[category.id]
-        prior = category.typical_minutes * 60.0
-        mean = (sum(seen) + PRIOR_WEIGHT * prior) / (len(seen) + PRIOR_WEIGHT)
-        gap = sum(gaps[category.id]) / len(gaps[category.id]) if gaps[category.id] else 0.0
-        result[category.id] = ServiceTime(mean, gap, len(seen))
-    return result
-
-
-def mean_service_seconds(session: Session, category: ServiceCategory, day: dt.date) -> float:
-    """Rolling mean service time of the category today, shrunk towards the typical minutes."""
-    return service_times(session, [category], day)[category.id].service_seconds
-
-
-def serving_capacity(session: Session, category: ServiceCategory, day: dt.date) -> float:
-    """Open windows serving the category, each counted by its share among busy categories."""
-    windows = session.scalars(
-        select(Window)
-        .join(WindowCategory, WindowCategory.window_id == Window.id)
-        .where(WindowCategory.category_id == category.id, Window.status == WindowStatus.OPEN)
-    ).all()
-    if not windows:
-        return 0.0
-    busy = set(
-        session.scalars(
-            select(Ticket.category_id)
-            .where(
-                Ticket.hall_id == category.hall_id,
-                Ticket.service_day == day,
-                Ticket.status.in_(QUEUED_STATUSES),
-            )
-            .distinct()
-        )
-    )
-    busy.add(category.id)
-    return sum(1.0 / max(1, len([c for c in w.categories if c.id in busy])) for w in windows)
-
-
-@dataclass(frozen=True)
-class _Queued:
-    id: int
-    category_id: int
-    priority: int
-    due_at: dt.datetime | None
-    queue_at: dt.datetime
-    target_window_id: int | None
-
-    def order(self, at: dt.datetime) -> tuple[int, dt.datetime, int]:
-        """The call order key at `at`, as `call_next` orders (appointments jump once due)."""
-        if self.priority == TicketPriority.APPOINTMENT and self.due_at is not None:
-            rank = 0 if self.due_at <= at else 2
-        else:
-            rank = 1 if self.priority == TicketPriority.GREEN else 2
-        return (rank, self.queue_at, self.id)
-
-
-def forecast_call(
-    windows: Sequence[tuple[int, frozenset[int], dt.datetime]],
-    queue: Sequence[_Queued],
-    occupancy: dict[int, float],
-    target_id: int,
-    now: dt.datetime,
-) -> float | None:
-    """Seconds until `target_id` is called, replaying `call_next` on the expected service times.
-
-    `windows` are the open windows as (id, categories served, moment it is next free); each
-    free window claims the first ticket it may call, in call order at that moment, and is
-    taken for that category's expected occupancy. Arrivals to come are unknown and ignored.
-    None when no open window can ever call the ticket.
-    """
-    # Most tickets keep their place in the order: one sorted deque per category, whose head is
-    # its candidate. Appointments (their rank changes when due) and tickets sent to one window
-    # are few: scanned at each call. A replay is then linear in the queue, not quadratic.
-    plain: dict[int, deque[_Queued]] = {}
-    special: list[_Queued] = []
-    for item in sorted(queue, key=lambda t: t.order(now)):
-        if item.priority == TicketPriority.APPOINTMENT or item.target_window_id is not None:
-            special.append(item)
-        else:
-            plain.setdefault(item.category_id, deque()).append(item)
-    heap = [(free_at, number, wid, cats) for number, (wid, cats, free_at) in enumerate(windows)]
-    heapq.heapify(heap)
-    while heap:
-        free_at, number, wid, cats = heapq.heappop(heap)
-        at = max(free_at, now)
-        best: _Queued | None = None
-        for category_id in cats:
-            line = plain.get(category_id)
-            if line and (best is None or line[0].order(at) < best.order(at)):
-                best = line[0]
-        for item in special:
-            callable_here = item.category_id in cats and item.target_window_id in (None, wid)
-            if callable_here and (best is None or item.order(at) < best.order(at)):
-                best = item
-        if best is None:
-            continue  # this window has nothing more to call before new arrivals
-        if best.id == target_id:
-            return (at - now).total_seconds()
-        if plain.get(best.category_id) and plain[best.category_id][0] is best:
-            plain[best.category_id].popleft()
-        else:
-            special.remove(best)
-        free = at + dt.timedelta(seconds=occupancy.get(best.category_id, 0.0))
-        heapq.heappush(heap, (free, number, wid, cats))
-    return None
-
-
-@dataclass(frozen=True)
-class Estimate:
-    ahead: int
-    wait_seconds: int | None  # None when no window serving the category is open
-    mean_service_seconds: float
-    open_windows: float
-
-
-def _busy_until(ticket: Any, time: ServiceTime | None, now: dt.datetime) -> dt.datetime:
-    """When a window holding `ticket` (called or serving) is expected to be free again."""
-    if ticket is None or time is None:
-        return now
-    if ticket.status == TicketStatus.SERVING:
-        started = ticket.serving_started_at or now
-        elapsed = (ticket.service_seconds or 0.0) + max(0.0, (now - started).total_seconds())
-        left = max(time.service_seconds - elapsed, MIN_RESIDUAL_FRACTION * time.service_seconds)
-    else:  # called: the citizen is walking to the window
-        since_call = (now - (ticket.called_at or now)).total_seconds()
-        left = max(0.0, time.call_gap_seconds - since_call) + time.service_seconds
-    return now + dt.timedelta(seconds=left)
-
-
-def estimate_for(session: Session, ticket: Ticket, *, now: dt.datetime) -> Estimate:
-    """Position and estimated wait of a ticket.
-
-    The wait replays the hall's call order on today's service times: the open windows, when
-    each becomes free (the remaining time of the ticket it holds), the tickets of every
-    category queued ahead that a shared window will take first, and appointments that jump
-    the queue once due. A window serving several categories thus gives each the share the
-    queue itself dictates rather than an even split.
-    """
-    day = ticket.service_day
-    # Narrow column selects throughout: this runs for every ticket shown, taking one included.
-    # The hall's categories (typical minutes) and the open windows serving each, in one read.
-    seen: dict[int, Any] = {}
-    served: dict[int, list[int]] = {}
-    for row in session.execute(
-        select(ServiceCategory.id, ServiceCategory.typical_minutes, Window.id.label("window_id"))
-        .select_from(ServiceCategory)
-        .outerjoin(WindowCategory, WindowCategory.category_id == ServiceCategory.id)
-        .outerjoin(
-            Window,
-            and_(
-                Window.id == WindowCategory.window_id,
-                Window.hall_id == ticket.hall_id,
-                Window.status == WindowStatus.OPEN,
-            ),
-        )
-        .where(ServiceCategory.hall_id == ticket.hall_id)
-        .order_by(Window.id, ServiceCategory.prefix)
-    ):
-        seen.setdefault(row.id, row)
-        if row.window_id is not None:
-            served.setdefault(row.window_id, []).append(row.id)
-    times = service_times(session, list(seen.values()), day)
-    own = times.get(ticket.category_id)
-    mean = own.service_seconds if own is not None else 0.0
-    capacity = float(sum(1 for cats in served.values() if ticket.category_id in cats))
-    if ticket.status not in QUEUED_STATUSES:
-        return Estimate(0, 0, mean, capacity)
-    # One read for the tickets at counters (when each window frees up) and those queued.
-    at_counter: dict[int | None, Any] = {}
-    queue: list[_Queued] = []
-    for row in session.execute(
-        select(
-            Ticket.id,
-            Ticket.category_id,
-            Ticket.priority,
-            Ticket.due_at,
-            Ticket.queue_at,
-            Ticket.target_window_id,
-            Ticket.status,
-            Ticket.window_id,
-            Ticket.serving_started_at,
-            Ticket.service_seconds,
-            Ticket.called_at,
-        ).where(
-            Ticket.hall_id == ticket.hall_id,
-            Ticket.service_day == day,
-            or_(
-                Ticket.status.in_(AT_COUNTER),
-                and_(
-                    Ticket.status.in_(QUEUED_STATUSES),
-                    # An ordinary ticket queued after this one is never called before it by a
-                    # window that could call this one: only the rest can matter.
-                    or_(
-                        Ticket.queue_at <= ticket.queue_at,
-                        Ticket.priority != int(TicketPriority.NORMAL),
-                        Ticket.target_window_id.is_not(None),
-                        Ticket.id == ticket.id,
-                    ),
-                ),
-            ),
-        )
-    ):
-        if row.status in AT_COUNTER:
-            at_counter[row.window_id] = row
-        else:
-            queue.append(_Queued(*row[:6]))
-    # Everyone ahead in the category is among the rows loaded: no second query for the position.
-    mine = next((q for q in queue if q.id == ticket.id), None)
-    if mine is None:  # moved on since it was read
-        return Estimate(0, 0, mean, capacity)
-    my_order = mine.order(now)
-    ahead = sum(1 for q in queue if q.category_id == ticket.category_id and q.order(now) < my_order)
-    free_at = []
-    for window_id, cats in served.items():
-        held = at_counter.get(window_id)
-        time = times.get(held.category_id) if held is not None else None
-        free_at.append((window_id, frozenset(cats), _busy_until(held, time, now)))
-    occupancy = {cid: t.occupancy_seconds for cid, t in times.items()}
-    wait = forecast_call(free_at, queue, occupancy, ticket.id, now)
-    if wait is None:
-        return Estimate(ahead, None, mean, capacity)
-    return Estimate(ahead, math.ceil(wait), mean, capacity)
 
 
 # -- windows -----------------------------------------------------------------------------------
@@ -772,7 +430,7 @@ def call_next(
             Ticket.category_id.in_(_category_ids(window)),
             (Ticket.target_window_id.is_(None)) | (Ticket.target_window_id == window.id),
         )
-        .order_by(_rank(now), Ticket.queue_at, Ticket.id)
+        .order_by(*in_call_order(now))
         .limit(1)
         .with_for_update(skip_locked=True, of=Ticket)
     )

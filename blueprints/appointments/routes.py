@@ -63,11 +63,8 @@ class _WithName:
         return getattr(self.appointment, name)
 
 
-
-
 def rules() -> AppointmentRules:
     return AppointmentRules.from_config(current_app.config)
-
 
 
 @blp.route(f"/halls/<int(max={MAX_ID}):hall_id>/appointment-slots")

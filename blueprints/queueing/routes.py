@@ -24,6 +24,7 @@ from app.queueing import codes
 from app.queueing import service as queue
 from app.queueing.errors import TicketNotFound
 from app.queueing.events import LocalBroker, make_broker, publish_after_commit
+from app.queueing.forecast import ForecastCache, estimate_for
 from app.queueing.models import GreenChannelFlag, Ticket, TicketSource
 from app.queueing.settings import QueueSettings, from_config
 from app.security import get_cipher
@@ -72,6 +73,15 @@ def settings() -> QueueSettings:
     return cached
 
 
+def forecasts() -> ForecastCache:
+    """This process's wait forecasts, each hall's kept QUEUE_FORECAST_MAX_AGE_SECONDS."""
+    found: ForecastCache | None = current_app.extensions.get("queue_forecasts")
+    if found is None:
+        max_age = current_app.config["QUEUE_FORECAST_MAX_AGE_SECONDS"]
+        found = current_app.extensions["queue_forecasts"] = ForecastCache(max_age)
+    return found
+
+
 def broker() -> LocalBroker:
     """This process's screen-event broker (Redis-backed when REDIS_URL is set)."""
     found: LocalBroker | None = current_app.extensions.get("queue_events")
@@ -87,14 +97,18 @@ def _take_rate() -> str:
     return str(current_app.config["RATELIMIT_TAKE_TICKET"])
 
 
-
 def _actor() -> Actor:
     principal = current_principal()
     return Actor("user" if principal.is_user else "staff", principal.id)
 
 
-def ticket_out(ticket: Ticket, *, estimate: bool = True) -> dict[str, Any]:
-    """A ticket for the API, with live position and estimated wait while it waits."""
+def ticket_out(
+    ticket: Ticket, *, estimate: bool = True, ahead: int | None = None
+) -> dict[str, Any]:
+    """A ticket for the API, with live position and estimated wait while it waits.
+
+    `ahead`: the position when the caller has just counted it (a number just issued).
+    """
     session = get_session()
     now = utcnow()
     body: dict[str, Any] = {
@@ -119,7 +133,7 @@ def ticket_out(ticket: Ticket, *, estimate: bool = True) -> dict[str, Any]:
         window = session.get(Window, ticket.window_id)
         body["window_number"] = window.number if window else None
     if estimate and ticket.status.is_active:
-        result = queue.estimate_for(session, ticket, now=now)
+        result = estimate_for(session, ticket, now=now, forecasts=forecasts(), ahead=ahead)
         body["ahead"] = result.ahead
         if result.wait_seconds is not None:
             body["estimated_wait_minutes"] = (result.wait_seconds + 59) // 60
@@ -238,7 +252,7 @@ class Tickets(MethodView):
             idempotency_key=key,
         )
         session.commit()
-        return ticket_out(issued.ticket)
+        return ticket_out(issued.ticket, ahead=issued.ahead)
 
 
 @blp.route("/tickets/<int(max=9223372036854775807):ticket_id>")
@@ -314,7 +328,9 @@ def _citizen_card(user: User, hall_id: int) -> dict[str, Any]:
         "user_id": user.id,
         "name": identity.get("name"),
         "id_number": identity.get("id_number"),
-        "green_reason": queue.green_reason(session, user, today, settings()),
+        "green_reason": queue.green_reason(
+            user, today, settings(), flagged=queue.is_flagged(session, user.id)
+        ),
         "tickets": [ticket_out(t) for t in tickets],
     }
 
@@ -372,7 +388,7 @@ class TerminalTake(MethodView):
             settings=settings(),
         )
         session.commit()
-        return ticket_out(issued.ticket)
+        return ticket_out(issued.ticket, ahead=issued.ahead)
 
 
 @blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>/green-channel")

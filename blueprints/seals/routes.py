@@ -134,7 +134,9 @@ class SealIssue(MethodView):
     @blp.alt_response(403, description="无权使用该印章（已记录）")
     @blp.alt_response(409, description="印章已停用、注销或过期")
     @blp.alt_response(422, description="IDEMPOTENCY_KEY_REUSED 等输入错误")
-    @blp.doc(parameters=[idempotency_doc("重试同一请求时带相同的值，返回第一次签发的文书，不会重复签发")])
+    @blp.doc(
+        parameters=[idempotency_doc("重试同一请求时带相同的值，返回第一次签发的文书，不会重复签发")]
+    )
     @staff_required("reviewer")
     def post(self, body: dict[str, Any], seal_id: int) -> dict[str, Any]:
         """Issue a sealed document under this seal (staff authorised for it; a retry with the

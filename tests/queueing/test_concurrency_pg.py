@@ -104,10 +104,11 @@ def committed_hall(app: Flask, database_url: str) -> Iterator[Committed]:
         engine.dispose()
 
 
-def _take_all(committed: Committed, now: dt.datetime) -> list[str]:
+def _take_all(committed: Committed, now: dt.datetime) -> list[tuple[str, int, int | None]]:
+    """Everyone takes a number at once: (display, number, people ahead at issue) each."""
     start = threading.Barrier(CONNECTIONS)
 
-    def take(user_id: int) -> str:
+    def take(user_id: int) -> tuple[str, int, int | None]:
         with committed.make_session() as session:
             # The first wave starts together to maximise contention on the counter row.
             if user_id in committed.user_ids[:CONNECTIONS]:
@@ -123,7 +124,7 @@ def _take_all(committed: Committed, now: dt.datetime) -> list[str]:
                 settings=committed.settings,
             )
             session.commit()
-            return issued.ticket.display
+            return issued.ticket.display, issued.ticket.number, issued.ahead
 
     with ThreadPoolExecutor(max_workers=CONNECTIONS) as pool:
         return list(pool.map(take, committed.user_ids))
@@ -132,9 +133,12 @@ def _take_all(committed: Committed, now: dt.datetime) -> list[str]:
 def test_200_concurrent_takes_get_200_distinct_consecutive_numbers(
     committed_hall: Committed,
 ) -> None:
-    displays = _take_all(committed_hall, utcnow())
+    taken = _take_all(committed_hall, utcnow())
+    displays = [display for display, _, _ in taken]
     assert len(set(displays)) == TAKERS
     assert sorted(displays) == [f"A{n:03d}" for n in range(1, TAKERS + 1)]
+    # Nobody was called meanwhile: whoever drew number n had exactly n - 1 people ahead.
+    assert all(ahead == number - 1 for _, number, ahead in taken)
 
 
 def test_four_windows_calling_concurrently_never_call_a_ticket_twice(

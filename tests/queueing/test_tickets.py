@@ -22,6 +22,7 @@ from app.queueing.errors import (
     WindowBusy,
 )
 from app.queueing.models import GreenChannelFlag, TicketPriority, TicketStatus, TicketTransition
+from app.queueing.order import queued_in_category
 from tests.factories.queueing import QueueHall
 
 CLERK = Actor("staff", None)
@@ -198,7 +199,7 @@ def test_no_show_after_recalls_and_one_late_return(
         session, first, actor=CLERK, now=NOW + dt.timedelta(minutes=5), settings=s
     )
     assert back.status == TicketStatus.WAITING
-    order = [t.id for t in queue.queued_in_category(session, a.id, back.service_day, NOW)]
+    order = [t.id for t in queued_in_category(session, a.id, back.service_day, NOW)]
     assert order.index(first.id) == s.late_return_places  # N people now ahead of them
     assert order[: s.late_return_places] == [t.id for t in others[: s.late_return_places]]
     # Called again, missed again: no second late return.
@@ -299,4 +300,3 @@ def test_notifications_near_and_called_are_sent_once(
     assert len(keys) == len(set(keys))
     near = next(r for r in rows if r.dedupe_key == f"queue:ticket:{tickets[5].id}:near")
     assert near.data["number2"] == "3"
-
