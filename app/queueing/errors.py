@@ -63,6 +63,11 @@ class TicketNotFound(NotFound):
     message = "号码不存在"
 
 
+class TakeConflict(Conflict):
+    code = "TAKE_CONFLICT"
+    message = "取号冲突，请稍后重试"
+
+
 class IllegalTransition(Conflict):
     code = "ILLEGAL_TRANSITION"
     message = "号码状态已变化，请刷新后重试"

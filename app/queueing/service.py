@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, null, select, update
+from sqlalchemy import and_, exists, func, insert, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +38,7 @@ from app.queueing.errors import (
     LateReturnUsed,
     QueueEmpty,
     RecallsNotExhausted,
+    TakeConflict,
     TicketNotFound,
     WindowBusy,
     WindowNotOpen,
@@ -124,11 +125,17 @@ def _record(
 # -- taking a number ---------------------------------------------------------------------------
 
 
+def _upsert(session: Session) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def _next_number(session: Session, category_id: int, day: dt.date) -> int:
-    """Increment and return the category's counter for `day`, creating it at 1."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(TicketCounter).values(
+    """Increment and return the category's counter for `day`, creating it at 1.
+
+    The counter row stays locked until the transaction ends: takes of the category queue here.
+    """
+    statement = _upsert(session)(TicketCounter).values(
         category_id=category_id, service_day=day, last_number=1
     )
     statement = statement.on_conflict_do_update(
@@ -136,6 +143,15 @@ def _next_number(session: Session, category_id: int, day: dt.date) -> int:
         set_={"last_number": TicketCounter.last_number + 1},
     ).returning(TicketCounter.last_number)
     return int(session.execute(statement).scalar_one())
+
+
+def _give_back_number(session: Session, category_id: int, day: dt.date) -> None:
+    """Undo `_next_number` of this transaction: no gap, as its row lock let nobody draw since."""
+    session.execute(
+        update(TicketCounter)
+        .where(TicketCounter.category_id == category_id, TicketCounter.service_day == day)
+        .values(last_number=TicketCounter.last_number - 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -235,31 +251,53 @@ def issue_ticket(
     if priority is None:
         priority = TicketPriority.GREEN if reason else TicketPriority.NORMAL
     # Everything but the number is prepared before the counter upsert: its row lock, held until
-    # commit, serialises every take of the category, so under it only the upsert and one flush
-    # (ticket and its "take" transition together) remain. People already ahead decide whether
-    # "almost your turn" is news.
-    ticket = Ticket(
-        hall_id=category.hall_id,
-        category_id=category.id,
-        issued_category_id=category.id,
-        service_day=day,
-        user_id=user_id,
-        status=TicketStatus.WAITING,
-        source=source,
-        priority=int(priority),
-        due_at=due_at,
-        green_reason=reason,
-        appointment_id=appointment_id,
-        idempotency_key=idempotency_key,
-        taken_at=now,
-        queue_at=now,
-        recall_count=0,
-        late_return_used=False,
-        notified_near=state.queued <= settings.near_notice_ahead,
-        version=1,
-    )
-    ticket.transitions.append(
-        TicketTransition(
+    # commit, serialises every take of the category, so under it only two inserts remain (no
+    # savepoint: a refusal under the lock gives the number back itself). People already ahead
+    # decide whether "almost your turn" is news.
+    values = {
+        "hall_id": category.hall_id,
+        "category_id": category.id,
+        "issued_category_id": category.id,
+        "service_day": day,
+        "user_id": user_id,
+        "status": TicketStatus.WAITING,
+        "source": source,
+        "priority": int(priority),
+        "due_at": due_at,
+        "green_reason": reason,
+        "appointment_id": appointment_id,
+        "idempotency_key": idempotency_key,
+        "taken_at": now,
+        "queue_at": now,
+        "recall_count": 0,
+        "late_return_used": False,
+        "notified_near": state.queued <= settings.near_notice_ahead,
+        "version": 1,
+    }
+    number = _next_number(session, category.id, day)
+    if enforce_cap and number > category.daily_cap:
+        _give_back_number(session, category.id, day)
+        raise CapReached(daily_cap=category.daily_cap)
+    # The partial unique index on active tickets (and the Idempotency-Key's) turn a concurrent
+    # take by the same citizen into no row rather than an error that would end the transaction.
+    ticket = session.scalars(
+        _upsert(session)(Ticket)
+        .values(number=number, display=display_number(category.prefix, number), **values)
+        .on_conflict_do_nothing()
+        .returning(Ticket)
+    ).first()
+    if ticket is None:
+        _give_back_number(session, category.id, day)
+        again = _take_state(session, category.id, day, user_id, idempotency_key)
+        if again.replay_id is not None:
+            return _replayed(session, again.replay_id)
+        existing = session.get(Ticket, again.holding_id) if again.holding_id else None
+        if existing is not None:
+            raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
+        raise TakeConflict()
+    session.execute(
+        insert(TicketTransition).values(
+            ticket_id=ticket.id,
             action="take",
             from_status=None,
             to_status=TicketStatus.WAITING,
@@ -270,26 +308,6 @@ def issue_ticket(
             details={"source": str(source)},
         )
     )
-    try:
-        with session.begin_nested():
-            number = _next_number(session, category.id, day)
-            if enforce_cap and number > category.daily_cap:
-                raise CapReached(daily_cap=category.daily_cap)
-            ticket.number = number
-            ticket.display = display_number(category.prefix, number)
-            session.add(ticket)
-            session.flush()
-    except IntegrityError as error:
-        # A concurrent take by the same citizen won; the savepoint gave the number back.
-        again = _take_state(session, category.id, day, user_id, idempotency_key)
-        if again.replay_id is not None:
-            return _replayed(session, again.replay_id)
-        existing = session.get(Ticket, again.holding_id) if again.holding_id else None
-        if existing is not None:
-            raise AlreadyHoldingTicket(ticket=ticket_summary(existing)) from error
-        raise
-    # Later transitions are written by ticket id: let the collection load afresh if ever read.
-    session.expire(ticket, ["transitions"])
     ahead = None
     if priority == TicketPriority.NORMAL:
         # Everyone queued when the state was read is ahead of an ordinary number, and so are

@@ -22,7 +22,7 @@ from app.identity.models import User
 from app.notify.models import NotificationOutbox
 from app.organisation.models import Hall, HallKind
 from app.queueing import service as queue
-from app.queueing.errors import QueueEmpty
+from app.queueing.errors import AlreadyHoldingTicket, QueueEmpty
 from app.queueing.models import Ticket, TicketCounter, TicketSource, TicketStatus, TicketTransition
 from app.queueing.settings import QueueSettings, from_config
 from tests.factories.queueing import setup_queue_hall
@@ -106,12 +106,20 @@ def committed_hall(app: Flask, database_url: str) -> Iterator[Committed]:
 
 def _take_all(committed: Committed, now: dt.datetime) -> list[tuple[str, int, int | None]]:
     """Everyone takes a number at once: (display, number, people ahead at issue) each."""
-    start = threading.Barrier(CONNECTIONS)
+    return _take_all_of(committed, now, 0, TAKERS)
+
+
+def _take_all_of(
+    committed: Committed, now: dt.datetime, first: int, end: int
+) -> list[tuple[str, int, int | None]]:
+    """The citizens `user_ids[first:end]` take a number at once."""
+    takers = committed.user_ids[first:end]
+    start = threading.Barrier(min(CONNECTIONS, len(takers)))
 
     def take(user_id: int) -> tuple[str, int, int | None]:
         with committed.make_session() as session:
             # The first wave starts together to maximise contention on the counter row.
-            if user_id in committed.user_ids[:CONNECTIONS]:
+            if user_id in takers[:CONNECTIONS]:
                 start.wait(timeout=60)
             category = session.get(ServiceCategory, committed.category_ids["A"])
             issued = queue.issue_ticket(
@@ -127,7 +135,7 @@ def _take_all(committed: Committed, now: dt.datetime) -> list[tuple[str, int, in
             return issued.ticket.display, issued.ticket.number, issued.ahead
 
     with ThreadPoolExecutor(max_workers=CONNECTIONS) as pool:
-        return list(pool.map(take, committed.user_ids))
+        return list(pool.map(take, takers))
 
 
 def test_200_concurrent_takes_get_200_distinct_consecutive_numbers(
@@ -191,3 +199,39 @@ def test_four_windows_calling_concurrently_never_call_a_ticket_twice(
         ).all()
     assert set(statuses) == {TicketStatus.DONE}
     assert len(call_rows) == len(set(call_rows)) == TAKERS
+
+
+@pytest.mark.parametrize("same_key", [False, True], ids=["plain", "idempotency-key"])
+def test_one_citizen_tapping_at_once_gets_one_number_and_leaves_no_gap(
+    committed_hall: Committed, same_key: bool
+) -> None:
+    now, user_id, taps = utcnow(), committed_hall.user_ids[0], 8
+    start = threading.Barrier(taps)
+
+    def tap(serial: int) -> str:
+        with committed_hall.make_session() as session:
+            category = session.get(ServiceCategory, committed_hall.category_ids["A"])
+            start.wait(timeout=60)
+            try:
+                issued = queue.issue_ticket(
+                    session,
+                    category=category,
+                    user=session.get(User, user_id),
+                    source=TicketSource.HALL_CODE,
+                    actor=Actor("user", user_id),
+                    now=now,
+                    settings=committed_hall.settings,
+                    idempotency_key="tap" if same_key else f"tap-{serial}",
+                )
+            except AlreadyHoldingTicket as refusal:
+                session.rollback()
+                return f"holding {refusal.details['ticket']['display']}"
+            session.commit()
+            return f"{'new' if issued.created else 'replay'} {issued.ticket.display}"
+
+    with ThreadPoolExecutor(max_workers=taps) as pool:
+        outcomes = sorted(pool.map(tap, range(taps)))
+    again = "replay" if same_key else "holding"
+    assert outcomes == sorted(["new A001"] + [f"{again} A001"] * (taps - 1))
+    # The losers' numbers were given back: the next citizen draws A002.
+    assert [display for display, _, _ in _take_all_of(committed_hall, now, 1, 2)] == ["A002"]
