@@ -354,6 +354,12 @@ class ProductionConfig(BaseConfig):
         if not self.QUEUE_CODE_KEYS.strip():
             # Empty derives the hall-code key from SECRET_KEY: a development convenience only.
             problems.append("QUEUE_CODE_KEYS must be set (kid:secret,... for hall codes)")
+        # Checked here rather than at the first print: a bad page fails every code WeChat draws.
+        from wechat.wxacode import page_problem
+
+        page_error = page_problem(self.QUEUE_WXACODE_PAGE) if self.QUEUE_WXACODE_PAGE else "empty"
+        if page_error:
+            problems.append(f"QUEUE_WXACODE_PAGE must be a mini-program page path ({page_error})")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 

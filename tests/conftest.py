@@ -31,7 +31,6 @@ pytest_plugins = [
 ]
 
 
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("DATABASE_URL")
@@ -99,4 +98,3 @@ def client(app: Flask, session: Session) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
-

@@ -35,8 +35,6 @@ class Hall(Base):
     id: Mapped[intpk]
     code: Mapped[str32] = mapped_column(unique=True)
     name: Mapped[str128] = mapped_column(unique=True)
-    kind: Mapped[HallKind] = mapped_column(
-        str_enum(HallKind, 16)
-    )
+    kind: Mapped[HallKind] = mapped_column(str_enum(HallKind, 16))
     town: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[created_at]

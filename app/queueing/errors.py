@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.errors import Conflict, DomainError, NotFound, ValidationFailed
+from app.errors import Conflict, DomainError, NotFound, UpstreamUnavailable, ValidationFailed
 
 
 class CodeForged(ValidationFailed):
@@ -101,3 +101,16 @@ class RecallsNotExhausted(Conflict):
 class LateReturnUsed(Conflict):
     code = "LATE_RETURN_USED"
     message = "过号顺延仅限一次，请重新取号"
+
+
+class WxacodeUnavailable(UpstreamUnavailable):
+    code = "WXACODE_UNAVAILABLE"
+    message = "微信暂时无法生成小程序码，请稍后再试"
+
+
+class WxacodeRefused(DomainError):
+    # WeChat refused our arguments (the configured page is not in the released mini-program,
+    # most likely): retrying will not help, the configuration must change.
+    status = 502
+    code = "WXACODE_REFUSED"
+    message = "微信拒绝生成小程序码（小程序页面未发布或配置有误），请联系系统管理员"

@@ -14,6 +14,8 @@ import json
 import logging
 import queue
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +25,38 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 PENDING_KEY = "queue_events_pending"
+
+
+class Listener:
+    """One screen's subscription: iterate for events (None after `timeout` s of silence).
+
+    It unregisters itself when closed or dropped, whether or not anyone ever iterated it: a
+    response discarded unread (a HEAD request, a client gone before the first byte) never
+    starts its body, and a generator's `finally` only runs once the generator has started.
+    """
+
+    def __init__(
+        self, broker: LocalBroker, hall_id: int, inbox: queue.Queue[dict[str, Any]], timeout: float
+    ) -> None:
+        self._inbox = inbox
+        self._timeout = timeout
+        # Holds the broker and the inbox, never this object, so dropping it runs the finalizer.
+        self._finalizer = weakref.finalize(self, broker._forget, hall_id, inbox)
+
+    def __iter__(self) -> Iterator[dict[str, Any] | None]:
+        return self
+
+    def __next__(self) -> dict[str, Any] | None:
+        if not self._finalizer.alive:
+            raise StopIteration
+        try:
+            return self._inbox.get(timeout=self._timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        self._finalizer()
 
 
 class LocalBroker:
@@ -44,7 +78,7 @@ class LocalBroker:
             except queue.Full:  # a stuck client loses events rather than memory
                 log.warning("screen listener queue full", extra={"hall_id": hall_id})
 
-    def listen(self, hall_id: int, *, timeout: float) -> Iterator[dict[str, Any] | None]:
+    def listen(self, hall_id: int, *, timeout: float) -> Listener:
         """Events for a hall as they come; None after `timeout` seconds of silence (keep-alive).
 
         The listener is registered now, not when iteration starts, so nothing published after
@@ -53,24 +87,20 @@ class LocalBroker:
         inbox: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=1000)
         with self._lock:
             self._listeners.setdefault(hall_id, set()).add(inbox)
-        self._listening(hall_id)
-        return self._drain(hall_id, inbox, timeout)
+        return Listener(self, hall_id, inbox, timeout)
 
-    def _drain(
-        self, hall_id: int, inbox: queue.Queue[dict[str, Any]], timeout: float
-    ) -> Iterator[dict[str, Any] | None]:
-        try:
-            while True:
-                try:
-                    yield inbox.get(timeout=timeout)
-                except queue.Empty:
-                    yield None
-        finally:
-            with self._lock:
-                self._listeners.get(hall_id, set()).discard(inbox)
+    def listener_count(self, hall_id: int) -> int:
+        """How many listeners the hall has in this process."""
+        with self._lock:
+            return len(self._listeners.get(hall_id, ()))
 
-    def _listening(self, hall_id: int) -> None:
-        """Hook for the Redis broker to subscribe to the hall's channel."""
+    def _forget(self, hall_id: int, inbox: queue.Queue[dict[str, Any]]) -> None:
+        with self._lock:
+            listeners = self._listeners.get(hall_id)
+            if listeners is not None:
+                listeners.discard(inbox)
+                if not listeners:
+                    del self._listeners[hall_id]
 
     def close(self) -> None:
         """Nothing to release."""
@@ -79,17 +109,49 @@ class LocalBroker:
 class RedisBroker(LocalBroker):
     """Publish to Redis; one relay thread per process delivers to the local listeners."""
 
+    SUBSCRIBE_TIMEOUT = 5.0
+    # A subscriber only reads, so a connection silently dropped by a firewall or NAT would
+    # leave every screen of this process deaf until a restart; a PING when idle this long
+    # finds it, and redis-py reconnects and subscribes again.
+    HEALTH_CHECK_SECONDS = 30
+
     def __init__(self, url: str, namespace: str = "yuhaoban") -> None:
         super().__init__()
         import redis
 
-        self._redis = redis.Redis.from_url(url)
+        # Named so `CLIENT LIST` tells the screen relays apart from other users of Redis.
+        self._redis = redis.Redis.from_url(
+            url,
+            health_check_interval=self.HEALTH_CHECK_SECONDS,
+            client_name=f"{namespace}:queue-events",
+        )
+        self.namespace = namespace
         self._prefix = f"{namespace}:queue:hall:"
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.psubscribe(self._prefix + "*")
-        self._thread = threading.Thread(target=self._relay, name="queue-events", daemon=True)
+        self._pubsub = self._redis.pubsub()
+        try:
+            self._subscribe()
+        except Exception:
+            self._pubsub.close()
+            self._redis.close()
+            raise
         self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._relay, name="queue-events", daemon=True)
         self._thread.start()
+
+    def _subscribe(self) -> None:
+        """Subscribe to every hall's channel and wait until Redis confirms it.
+
+        PSUBSCRIBE only sends the command; until Redis has processed it, a publish from another
+        process reaches nobody here. Waiting makes `listen` keep its promise from the first
+        screen on: nothing published after it returns is missed.
+        """
+        self._pubsub.psubscribe(self._prefix + "*")
+        deadline = time.monotonic() + self.SUBSCRIBE_TIMEOUT
+        while (left := deadline - time.monotonic()) > 0:
+            message = self._pubsub.get_message(timeout=left)
+            if message is not None and message["type"] == "psubscribe":
+                return
+        raise TimeoutError("redis did not confirm the screen-event subscription")
 
     def publish(self, hall_id: int, payload: dict[str, Any]) -> None:
         self._redis.publish(self._prefix + str(hall_id), json.dumps(payload, ensure_ascii=False))
@@ -99,9 +161,12 @@ class RedisBroker(LocalBroker):
             try:
                 message = self._pubsub.get_message(timeout=1.0)
             except Exception:
+                if self._stopped.is_set():
+                    return
                 log.warning("redis pubsub error; retrying")
                 self._stopped.wait(1.0)
                 continue
+            # Confirmations of re-subscribing after a reconnect and health-check pongs pass here.
             if not message or message.get("type") != "pmessage":
                 continue
             channel = message["channel"].decode()
@@ -112,8 +177,12 @@ class RedisBroker(LocalBroker):
                 continue
 
     def close(self) -> None:
+        # The relay thread owns the pubsub connection; closing it under the thread's read
+        # would make that read fail, so stop the thread first.
         self._stopped.set()
+        self._thread.join(timeout=5)
         self._pubsub.close()
+        self._redis.close()
 
 
 def make_broker(redis_url: str, namespace: str = "yuhaoban") -> LocalBroker:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -52,8 +53,8 @@ FINAL_STATUSES = frozenset(
 )
 ACTIVE_STATUSES = tuple(s for s in TicketStatus if s not in FINAL_STATUSES)
 QUEUED_STATUSES = (TicketStatus.WAITING, TicketStatus.TRANSFERRED)  # what call-next may claim
-
 AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)  # holding a window
+
 
 class TicketPriority(enum.IntEnum):
     """Call order class: higher first (appointments only once `due_at` has come)."""
@@ -192,6 +193,25 @@ class HallCode(Base):
     issued_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     created_at: Mapped[created_at]
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class HallCodeWxacode(Base):
+    """A printed code's mini-program code as WeChat drew it, kept so it is asked for once.
+
+    The token is stored beside the image: were the key behind the code's key id ever replaced,
+    the token would change and the stored image would be redrawn rather than served stale.
+    """
+
+    __tablename__ = "hall_code_wxacodes"
+
+    hall_code_id: Mapped[int] = mapped_column(
+        ForeignKey("hall_codes.id", ondelete="CASCADE"), primary_key=True
+    )
+    page: Mapped[str] = mapped_column(String(128), primary_key=True)
+    width: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str64]
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[created_at]
 
 
 class PersonalCodeUse(Base):

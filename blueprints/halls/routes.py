@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -14,8 +14,9 @@ from app.db import get_session, utcnow
 from app.errors import ValidationFailed
 from app.halls import service as halls
 from app.halls.models import ServiceCategory, Window
+from app.integrations.wechat import get_wechat
 from app.organisation.models import Hall
-from app.queueing import codes
+from app.queueing import codes, wxacodes
 from app.queueing.errors import CodeForged
 from app.queueing.models import HallCode
 from blueprints.authz import current_principal, public, require_scope, staff_required
@@ -336,3 +337,31 @@ class HallCodeImage(MethodView):
         if fmt == "svg":
             return Response(codes.qr_svg(token), mimetype="image/svg+xml")
         raise ValidationFailed("图片格式只能是 png 或 svg")
+
+
+@blp.route(
+    "/<int(max=9223372036854775807):hall_id>/codes/<int(max=9223372036854775807):code_id>/wxacode.png"
+)
+class HallCodeMiniProgramCode(MethodView):
+    @blp.alt_response(200, description="image/png：小程序码，scene 为大厅码令牌")
+    @blp.alt_response(422, description="大厅码不存在或已停用")
+    @blp.alt_response(502, description="微信拒绝生成（小程序页面未发布或配置有误）")
+    @blp.alt_response(503, description="微信服务暂时不可用")
+    @staff_required(*MANAGERS)
+    def get(self, hall_id: int, code_id: int) -> Response:
+        """The printable mini-program code of a live code: opens the scan page with its token."""
+        code = _hall_code(hall_id, code_id)
+        if code.revoked_at is not None:
+            raise codes.CodeRevoked()
+        session = get_session()
+        # The first request stores WeChat's image (see app/queueing/wxacodes.py): a GET that
+        # writes, but only a cache of what any later GET would fetch again.
+        png = wxacodes.printed_wxacode(
+            session,
+            get_wechat(),
+            queue_settings(),
+            code,
+            page=current_app.config["QUEUE_WXACODE_PAGE"],
+        )
+        session.commit()
+        return Response(png, mimetype="image/png")

@@ -59,6 +59,8 @@ def test_production_starts_with_safe_settings(production_env: pytest.MonkeyPatch
         ("JOB_RUNNER", "inprocess", "JOB_RUNNER"),
         ("QUEUE_CODE_KEYS", "", "QUEUE_CODE_KEYS"),
         ("QUEUE_CODE_KEYS", "  ", "QUEUE_CODE_KEYS"),
+        ("QUEUE_WXACODE_PAGE", "/pages/queue/scan", "QUEUE_WXACODE_PAGE"),
+        ("QUEUE_WXACODE_PAGE", "pages/queue/scan?from=poster", "QUEUE_WXACODE_PAGE"),
     ],
 )
 def test_production_refuses_unsafe_settings(
