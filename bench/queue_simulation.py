@@ -156,7 +156,7 @@ def simulate_day(
             ticket = service.issue_ticket(
                 session,
                 category=category,
-                user=None,
+                user_id=None,
                 source=TicketSource.TERMINAL,
                 actor=SYSTEM,
                 now=now,

@@ -21,7 +21,6 @@ from app.appointments.rules import AppointmentRules
 from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.halls.models import ServiceCategory
-from app.identity.models import User
 from app.queueing import codes
 from app.queueing.models import Ticket, TicketPriority, TicketSource
 from app.queueing.service import issue_ticket
@@ -75,7 +74,7 @@ def check_in(
     issued = issue_ticket(
         session,
         category=session.get_one(ServiceCategory, appointment.category_id),
-        user=session.get(User, appointment.user_id),
+        user_id=appointment.user_id,
         source=TicketSource.APPOINTMENT,
         actor=actor,
         now=now,

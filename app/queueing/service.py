@@ -76,15 +76,14 @@ def age_on(birth_date: dt.date, day: dt.date) -> int:
 
 
 def green_reason(
-    user: User | None, day: dt.date, settings: QueueSettings, *, flagged: bool
+    birth_date: dt.date | None, day: dt.date, settings: QueueSettings, *, flagged: bool
 ) -> str | None:
     """'elderly' or 'disability' when the citizen may use the green channel, else None.
 
-    `flagged`: a clerk recorded a disability for the citizen (`is_flagged`).
+    `birth_date` comes from the real-name identity; `flagged`: a clerk recorded a disability
+    for the citizen (`is_flagged`).
     """
-    if user is None:
-        return None
-    if user.birth_date is not None and age_on(user.birth_date, day) >= settings.green_channel_age:
+    if birth_date is not None and age_on(birth_date, day) >= settings.green_channel_age:
         return "elderly"
     return "disability" if flagged else None
 
@@ -161,6 +160,7 @@ class TakeState:
     queued: int  # people queued in the category today
     holding_id: int | None  # the citizen's active ticket of the category
     replay_id: int | None  # the citizen's ticket taken with this Idempotency-Key
+    birth_date: dt.date | None  # from the citizen's real-name identity, for the green channel
     flagged: bool  # the green channel for a recorded disability
     last_number: int  # the category's counter today (0 before the first number)
 
@@ -176,9 +176,11 @@ def _take_state(
     held: Any = null()
     replay: Any = null()
     flagged: Any = null()
+    birth_date: Any = null()
     if user_id is not None:
         held = func.min(Ticket.id).filter(Ticket.user_id == user_id)
         flagged = exists().where(GreenChannelFlag.user_id == user_id)
+        birth_date = select(User.birth_date).where(User.id == user_id).scalar_subquery()
         if key:
             replay = (
                 select(Ticket.id)
@@ -191,11 +193,11 @@ def _take_state(
         .scalar_subquery()
     )
     row = session.execute(
-        select(queued, held, replay, flagged, last_number).where(
+        select(queued, held, replay, birth_date, flagged, last_number).where(
             Ticket.category_id == category_id, Ticket.status.in_(ACTIVE_STATUSES)
         )
     ).one()
-    return TakeState(int(row[0] or 0), row[1], row[2], bool(row[3]), int(row[4] or 0))
+    return TakeState(int(row[0] or 0), row[1], row[2], row[3], bool(row[4]), int(row[5] or 0))
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ def issue_ticket(
     session: Session,
     *,
     category: ServiceCategory,
-    user: User | None,
+    user_id: int | None,
     source: TicketSource,
     actor: Actor,
     now: dt.datetime,
@@ -226,7 +228,7 @@ def issue_ticket(
     check_open: bool = True,
     enforce_cap: bool = True,
 ) -> Issued:
-    """Issue the next number of `category` today to `user`.
+    """Issue the next number of `category` today to the citizen `user_id` (None: anonymous).
 
     Refuses when the hall is closed, the category's daily cap is reached, or the citizen already
     holds an active ticket of the category (that ticket is in the error's details). Appointment
@@ -234,7 +236,6 @@ def issue_ticket(
     `appointment_id`; they usually skip the cap (`enforce_cap=False`), the slot having been
     booked within capacity.
     """
-    user_id = user.id if user is not None else None
     day = halls.local_day(now)
     state = _take_state(session, category.id, day, user_id, idempotency_key)
     if state.replay_id is not None:
@@ -247,7 +248,7 @@ def issue_ticket(
         existing = session.get(Ticket, state.holding_id)
         if existing is not None:
             raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
-    reason = green_reason(user, day, settings, flagged=state.flagged)
+    reason = green_reason(state.birth_date, day, settings, flagged=state.flagged)
     if priority is None:
         priority = TicketPriority.GREEN if reason else TicketPriority.NORMAL
     # Everything but the number is prepared before the counter upsert: its row lock, held until

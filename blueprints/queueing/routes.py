@@ -240,11 +240,10 @@ class Tickets(MethodView):
             latitude=body["latitude"],
             longitude=body["longitude"],
         )
-        user = session.get(User, current_principal().id)
         issued = queue.issue_ticket(
             session,
             category=category,
-            user=user,
+            user_id=current_principal().id,
             source=TicketSource(scan.source),
             actor=_actor(),
             now=now,
@@ -329,7 +328,7 @@ def _citizen_card(user: User, hall_id: int) -> dict[str, Any]:
         "name": identity.get("name"),
         "id_number": identity.get("id_number"),
         "green_reason": queue.green_reason(
-            user, today, settings(), flagged=queue.is_flagged(session, user.id)
+            user.birth_date, today, settings(), flagged=queue.is_flagged(session, user.id)
         ),
         "tickets": [ticket_out(t) for t in tickets],
     }
@@ -381,7 +380,7 @@ class TerminalTake(MethodView):
         issued = queue.issue_ticket(
             session,
             category=category,
-            user=user,
+            user_id=user.id,
             source=TicketSource.TERMINAL,
             actor=_actor(),
             now=now,

@@ -116,7 +116,7 @@ def take_ticket(session: Session, queue_settings: QueueSettings) -> Callable[...
         return queue.issue_ticket(
             session,
             category=category,
-            user=user,
+            user_id=user.id if user is not None else None,
             source=kw.pop("source", TicketSource.HALL_CODE),
             actor=Actor("user", user.id if user else None),
             now=now or utcnow(),

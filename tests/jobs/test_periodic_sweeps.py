@@ -51,7 +51,7 @@ def _commit_day(app: Flask) -> tuple[int, int]:
         ticket = queue.issue_ticket(
             session,
             category=category,
-            user=user,
+            user_id=user.id,
             source=TicketSource.HALL_CODE,
             actor=Actor("user", user.id),
             now=local(*DAY, 10, 0),

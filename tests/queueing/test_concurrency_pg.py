@@ -125,7 +125,7 @@ def _take_all_of(
             issued = queue.issue_ticket(
                 session,
                 category=category,
-                user=session.get(User, user_id),
+                user_id=user_id,
                 source=TicketSource.HALL_CODE,
                 actor=Actor("user", user_id),
                 now=now,
@@ -216,7 +216,7 @@ def test_one_citizen_tapping_at_once_gets_one_number_and_leaves_no_gap(
                 issued = queue.issue_ticket(
                     session,
                     category=category,
-                    user=session.get(User, user_id),
+                    user_id=user_id,
                     source=TicketSource.HALL_CODE,
                     actor=Actor("user", user_id),
                     now=now,

@@ -68,7 +68,7 @@ def test_sse_stream_receives_the_call_with_its_announcement(served: tuple[Flask,
             queue.issue_ticket(
                 session,
                 category=qh.categories["A"],
-                user=user,
+                user_id=user.id,
                 source=TicketSource.HALL_CODE,
                 actor=Actor("user", user.id),
                 now=utcnow(),

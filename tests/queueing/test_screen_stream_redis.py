@@ -114,7 +114,7 @@ def _seed(database: str, emulator_url: str) -> Seeded:
             queue.issue_ticket(
                 session,
                 category=qh.categories["A"],
-                user=user,
+                user_id=user.id,
                 source=TicketSource.HALL_CODE,
                 actor=Actor("user", user.id),
                 now=utcnow(),
