@@ -13,15 +13,16 @@ Concurrency, by design:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, null, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.audit.service import Actor
 from app.halls import service as halls
@@ -124,9 +125,37 @@ def _record(
 # -- taking a number ---------------------------------------------------------------------------
 
 
-def _upsert(session: Session) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL and SQLite alike)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+# The take's statements are built once and run with bound values: building SQLAlchemy
+# expressions anew costs a take more than the database does. ON CONFLICT exists in both
+# PostgreSQL and SQLite, under each dialect's own INSERT.
+
+
+@functools.cache
+def _draw_number_statement(dialect: str) -> Any:
+    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+    counters = TicketCounter.__table__
+    return (
+        insert_for(counters)
+        .values(category_id=bindparam("category_id"), service_day=bindparam("day"), last_number=1)
+        .on_conflict_do_update(
+            index_elements=[counters.c.category_id, counters.c.service_day],
+            set_={"last_number": counters.c.last_number + 1},
+        )
+        .returning(counters.c.last_number)
+    )
+
+
+@functools.cache
+def _insert_ticket_statement(dialect: str) -> Any:
+    # The partial unique index on active tickets (and the Idempotency-Key's) turn a concurrent
+    # take by the same citizen into no row rather than an error that would end the transaction.
+    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+    tickets = Ticket.__table__
+    return insert_for(tickets).on_conflict_do_nothing().returning(tickets.c.id)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def _next_number(session: Session, category_id: int, day: dt.date) -> int:
@@ -134,14 +163,8 @@ def _next_number(session: Session, category_id: int, day: dt.date) -> int:
 
     The counter row stays locked until the transaction ends: takes of the category queue here.
     """
-    statement = _upsert(session)(TicketCounter).values(
-        category_id=category_id, service_day=day, last_number=1
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[TicketCounter.category_id, TicketCounter.service_day],
-        set_={"last_number": TicketCounter.last_number + 1},
-    ).returning(TicketCounter.last_number)
-    return int(session.execute(statement).scalar_one())
+    statement = _draw_number_statement(_dialect(session))
+    return int(session.execute(statement, {"category_id": category_id, "day": day}).scalar_one())
 
 
 def _give_back_number(session: Session, category_id: int, day: dt.date) -> None:
@@ -165,37 +188,33 @@ class TakeState:
     last_number: int  # the category's counter today (0 before the first number)
 
 
+@functools.cache
+def _take_state_statement() -> Any:
+    # One statement for all of it: a take is dominated by round trips. Queued statuses are
+    # active ones, so the aggregate runs over one index range. A NULL user or key matches
+    # nothing, which is what an anonymous take or one without a key needs.
+    category_id, day = bindparam("category_id"), bindparam("day")
+    user_id, key = bindparam("user_id"), bindparam("key")
+    return select(
+        func.count().filter(and_(Ticket.service_day == day, Ticket.status.in_(QUEUED_STATUSES))),
+        func.min(Ticket.id).filter(Ticket.user_id == user_id),
+        select(Ticket.id)
+        .where(Ticket.user_id == user_id, Ticket.idempotency_key == key)
+        .scalar_subquery(),
+        select(User.birth_date).where(User.id == user_id).scalar_subquery(),
+        exists().where(GreenChannelFlag.user_id == user_id),
+        select(TicketCounter.last_number)
+        .where(TicketCounter.category_id == category_id, TicketCounter.service_day == day)
+        .scalar_subquery(),
+    ).where(Ticket.category_id == category_id, Ticket.status.in_(ACTIVE_STATUSES))
+
+
 def _take_state(
     session: Session, category_id: int, day: dt.date, user_id: int | None, key: str | None
 ) -> TakeState:
-    # A take is dominated by round trips: one statement for all of it (queued statuses are
-    # active ones, so the aggregate runs over one index range).
-    queued = func.count().filter(
-        and_(Ticket.service_day == day, Ticket.status.in_(QUEUED_STATUSES))
-    )
-    held: Any = null()
-    replay: Any = null()
-    flagged: Any = null()
-    birth_date: Any = null()
-    if user_id is not None:
-        held = func.min(Ticket.id).filter(Ticket.user_id == user_id)
-        flagged = exists().where(GreenChannelFlag.user_id == user_id)
-        birth_date = select(User.birth_date).where(User.id == user_id).scalar_subquery()
-        if key:
-            replay = (
-                select(Ticket.id)
-                .where(Ticket.user_id == user_id, Ticket.idempotency_key == key)
-                .scalar_subquery()
-            )
-    last_number = (
-        select(TicketCounter.last_number)
-        .where(TicketCounter.category_id == category_id, TicketCounter.service_day == day)
-        .scalar_subquery()
-    )
     row = session.execute(
-        select(queued, held, replay, birth_date, flagged, last_number).where(
-            Ticket.category_id == category_id, Ticket.status.in_(ACTIVE_STATUSES)
-        )
+        _take_state_statement(),
+        {"category_id": category_id, "day": day, "user_id": user_id, "key": key},
     ).one()
     return TakeState(int(row[0] or 0), row[1], row[2], row[3], bool(row[4]), int(row[5] or 0))
 
@@ -270,6 +289,13 @@ def issue_ticket(
         "idempotency_key": idempotency_key,
         "taken_at": now,
         "queue_at": now,
+        "window_id": None,
+        "target_window_id": None,
+        "called_at": None,
+        "serving_started_at": None,
+        "finished_at": None,
+        "service_seconds": None,
+        "matter": None,
         "recall_count": 0,
         "late_return_used": False,
         "notified_near": state.queued <= settings.near_notice_ahead,
@@ -279,15 +305,9 @@ def issue_ticket(
     if enforce_cap and number > category.daily_cap:
         _give_back_number(session, category.id, day)
         raise CapReached(daily_cap=category.daily_cap)
-    # The partial unique index on active tickets (and the Idempotency-Key's) turn a concurrent
-    # take by the same citizen into no row rather than an error that would end the transaction.
-    ticket = session.scalars(
-        _upsert(session)(Ticket)
-        .values(number=number, display=display_number(category.prefix, number), **values)
-        .on_conflict_do_nothing()
-        .returning(Ticket)
-    ).first()
-    if ticket is None:
+    values.update(number=number, display=display_number(category.prefix, number))
+    ticket_id = session.execute(_insert_ticket_statement(_dialect(session)), values).scalar()
+    if ticket_id is None:
         _give_back_number(session, category.id, day)
         again = _take_state(session, category.id, day, user_id, idempotency_key)
         if again.replay_id is not None:
@@ -297,18 +317,24 @@ def issue_ticket(
             raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
         raise TakeConflict()
     session.execute(
-        insert(TicketTransition).values(
-            ticket_id=ticket.id,
-            action="take",
-            from_status=None,
-            to_status=TicketStatus.WAITING,
-            actor_kind=actor.kind,
-            actor_id=actor.id,
-            window_id=None,
-            at=now,
-            details={"source": str(source)},
-        )
+        TicketTransition.__table__.insert(),
+        {
+            "ticket_id": ticket_id,
+            "action": "take",
+            "from_status": None,
+            "to_status": TicketStatus.WAITING,
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "window_id": None,
+            "at": now,
+            "details": {"source": str(source)},
+        },
     )
+    # The row is exactly `values` (creation time aside): the session takes the object as
+    # loaded instead of reading back what it just wrote.
+    ticket = Ticket(id=ticket_id, **values)
+    make_transient_to_detached(ticket)
+    session.add(ticket)
     ahead = None
     if priority == TicketPriority.NORMAL:
         # Everyone queued when the state was read is ahead of an ordinary number, and so are
