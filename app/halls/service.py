@@ -8,6 +8,7 @@ on holidays; a make-up workday (调休上班) on a weekend opens it with the hou
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import logging
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,17 +96,15 @@ def weekly_hours(session: Session, hall_id: int) -> dict[int, list[Interval]]:
     return result
 
 
-def hours_on(session: Session, hall_id: int, day: dt.date) -> list[Interval]:
-    """The hall's opening intervals on a local day; empty when closed."""
-    # One read (the hot path, taking a number, asks for every take): the special day if any,
-    # the profile's holiday rules, and the weekly hours of the one weekday that can apply (a
-    # makeup workday keeps the hours of the profile's chosen weekday, Monday without profile).
-    kind = day_kind(day)
-    if kind == "makeup":
-        weekday: Any = func.coalesce(HallProfile.makeup_workday_weekday, 0)
-    else:
-        weekday = day.weekday()
-    rows = session.execute(
+@functools.cache
+def _hours_statement(makeup_day: bool) -> Any:
+    # Built once per kind of day and run with bound values: taking a number asks for every take.
+    hall_id, day = bindparam("hall_id"), bindparam("day")
+    # A makeup workday keeps the hours of the profile's chosen weekday (Monday without profile).
+    weekday: Any = (
+        func.coalesce(HallProfile.makeup_workday_weekday, 0) if makeup_day else bindparam("weekday")
+    )
+    return (
         select(
             SpecialDay.id,
             SpecialDay.closed,
@@ -125,6 +124,17 @@ def hours_on(session: Session, hall_id: int, day: dt.date) -> list[Interval]:
         )
         .where(Hall.id == hall_id)
         .order_by(SpecialDay.id, OpeningHours.opens_at)
+    )
+
+
+def hours_on(session: Session, hall_id: int, day: dt.date) -> list[Interval]:
+    """The hall's opening intervals on a local day; empty when closed."""
+    # One read: the special day if any, the profile's holiday rules, and the weekly hours of
+    # the one weekday that can apply.
+    kind = day_kind(day)
+    rows = session.execute(
+        _hours_statement(kind == "makeup"),
+        {"hall_id": hall_id, "day": day, "weekday": day.weekday()},
     ).all()
     if not rows:
         return []

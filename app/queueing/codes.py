@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import io
 import math
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import qrcode
 import qrcode.image.svg
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -126,6 +128,16 @@ def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float
     return 2 * EARTH_RADIUS_METERS * math.asin(min(1.0, math.sqrt(a)))
 
 
+@functools.cache
+def _printed_code_statement() -> Any:
+    # The code and its hall's coordinates in one read, built once: every take starts here.
+    return (
+        select(HallCode, HallProfile.latitude, HallProfile.longitude)
+        .outerjoin(HallProfile, HallProfile.hall_id == HallCode.hall_id)
+        .where(HallCode.id == bindparam("code_id"))
+    )
+
+
 def verify_printed(
     session: Session,
     settings: QueueSettings,
@@ -136,12 +148,7 @@ def verify_printed(
 ) -> HallCode:
     """The live printed code a token names, with the caller within the radius of its hall."""
     (code_id,) = _open(settings, token, "P", 1)
-    # The code and its hall's coordinates in one read: every take starts here.
-    found = session.execute(
-        select(HallCode, HallProfile.latitude, HallProfile.longitude)
-        .outerjoin(HallProfile, HallProfile.hall_id == HallCode.hall_id)
-        .where(HallCode.id == _from_b36(code_id))
-    ).first()
+    found = session.execute(_printed_code_statement(), {"code_id": _from_b36(code_id)}).first()
     if found is None:
         raise CodeForged()
     code, hall_latitude, hall_longitude = found
