@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -30,6 +28,7 @@ from app.halls.models import HallProfile, ServiceCategory, Window, WindowStatus
 from app.identity.models import User
 from app.notify import outbox
 from app.organisation.models import Hall
+from app.queueing import numbering
 from app.queueing.errors import (
     AlreadyHoldingTicket,
     CapReached,
@@ -56,12 +55,9 @@ from app.queueing.models import (
     TicketStatus,
     TicketTransition,
 )
+from app.queueing.numbering import display_number
 from app.queueing.order import in_call_order, queued_in_category
 from app.queueing.settings import QueueSettings
-
-
-def display_number(prefix: str, number: int) -> str:
-    return f"{prefix}{number:03d}"
 
 
 def announcement(display: str, window_number: int) -> str:
@@ -123,57 +119,6 @@ def _record(
 
 
 # -- taking a number ---------------------------------------------------------------------------
-
-
-# The take's statements are built once and run with bound values: building SQLAlchemy
-# expressions anew costs a take more than the database does. ON CONFLICT exists in both
-# PostgreSQL and SQLite, under each dialect's own INSERT.
-
-
-@functools.cache
-def _draw_number_statement(dialect: str) -> Any:
-    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
-    counters = TicketCounter.__table__
-    return (
-        insert_for(counters)
-        .values(category_id=bindparam("category_id"), service_day=bindparam("day"), last_number=1)
-        .on_conflict_do_update(
-            index_elements=[counters.c.category_id, counters.c.service_day],
-            set_={"last_number": counters.c.last_number + 1},
-        )
-        .returning(counters.c.last_number)
-    )
-
-
-@functools.cache
-def _insert_ticket_statement(dialect: str) -> Any:
-    # The partial unique index on active tickets (and the Idempotency-Key's) turn a concurrent
-    # take by the same citizen into no row rather than an error that would end the transaction.
-    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
-    tickets = Ticket.__table__
-    return insert_for(tickets).on_conflict_do_nothing().returning(tickets.c.id)
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def _next_number(session: Session, category_id: int, day: dt.date) -> int:
-    """Increment and return the category's counter for `day`, creating it at 1.
-
-    The counter row stays locked until the transaction ends: takes of the category queue here.
-    """
-    statement = _draw_number_statement(_dialect(session))
-    return int(session.execute(statement, {"category_id": category_id, "day": day}).scalar_one())
-
-
-def _give_back_number(session: Session, category_id: int, day: dt.date) -> None:
-    """Undo `_next_number` of this transaction: no gap, as its row lock let nobody draw since."""
-    session.execute(
-        update(TicketCounter)
-        .where(TicketCounter.category_id == category_id, TicketCounter.service_day == day)
-        .values(last_number=TicketCounter.last_number - 1)
-    )
 
 
 @dataclass(frozen=True)
@@ -301,14 +246,30 @@ def issue_ticket(
         "notified_near": state.queued <= settings.near_notice_ahead,
         "version": 1,
     }
-    number = _next_number(session, category.id, day)
-    if enforce_cap and number > category.daily_cap:
-        _give_back_number(session, category.id, day)
-        raise CapReached(daily_cap=category.daily_cap)
-    values.update(number=number, display=display_number(category.prefix, number))
-    ticket_id = session.execute(_insert_ticket_statement(_dialect(session)), values).scalar()
+    transition = {
+        "action": "take",
+        "from_status": None,
+        "to_status": TicketStatus.WAITING,
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "window_id": None,
+        "at": now,
+        "details": {"source": str(source)},
+    }
+    cap = category.daily_cap if enforce_cap else numbering.NO_CAP
+    number, ticket_id = numbering.draw_and_write(
+        session,
+        category_id=category.id,
+        day=day,
+        prefix=category.prefix,
+        cap=cap,
+        ticket=values,
+        transition=transition,
+    )
     if ticket_id is None:
-        _give_back_number(session, category.id, day)
+        numbering.give_back_number(session, category.id, day)
+        if number > cap:
+            raise CapReached(daily_cap=category.daily_cap)
         again = _take_state(session, category.id, day, user_id, idempotency_key)
         if again.replay_id is not None:
             return _replayed(session, again.replay_id)
@@ -316,23 +277,11 @@ def issue_ticket(
         if existing is not None:
             raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
         raise TakeConflict()
-    session.execute(
-        TicketTransition.__table__.insert(),
-        {
-            "ticket_id": ticket_id,
-            "action": "take",
-            "from_status": None,
-            "to_status": TicketStatus.WAITING,
-            "actor_kind": actor.kind,
-            "actor_id": actor.id,
-            "window_id": None,
-            "at": now,
-            "details": {"source": str(source)},
-        },
-    )
     # The row is exactly `values` (creation time aside): the session takes the object as
     # loaded instead of reading back what it just wrote.
-    ticket = Ticket(id=ticket_id, **values)
+    ticket = Ticket(
+        id=ticket_id, number=number, display=display_number(category.prefix, number), **values
+    )
     make_transient_to_detached(ticket)
     session.add(ticket)
     ahead = None

@@ -21,7 +21,14 @@ from app.queueing.errors import (
     RecallsNotExhausted,
     WindowBusy,
 )
-from app.queueing.models import GreenChannelFlag, TicketPriority, TicketStatus, TicketTransition
+from app.queueing.models import (
+    GreenChannelFlag,
+    Ticket,
+    TicketCounter,
+    TicketPriority,
+    TicketStatus,
+    TicketTransition,
+)
 from app.queueing.order import queued_in_category
 from tests.factories.queueing import QueueHall
 
@@ -37,6 +44,18 @@ def test_numbers_are_consecutive_per_category_and_day(create_queue_hall, create_
     assert [t.display for t in tickets] == ["A001", "A002", "A003"]
     assert other.display == "B001"
     assert all(t.service_day == dt.date(2026, 11, 27) for t in tickets)
+
+
+def test_numbers_past_999_keep_every_digit(create_queue_hall, create_user, take_ticket, session):
+    qh: QueueHall = create_queue_hall(daily_cap=2000)
+    a = qh.categories["A"]
+    session.add(TicketCounter(category_id=a.id, service_day=NOW.date(), last_number=998))
+    session.flush()
+    tickets = [take_ticket(create_user(), a, now=NOW) for _ in range(2)]
+    assert [(t.number, t.display) for t in tickets] == [(999, "A999"), (1000, "A1000")]
+    # What the database holds, not only the object the take returned.
+    session.expire_all()
+    assert [session.get(Ticket, t.id).display for t in tickets] == ["A999", "A1000"]
 
 
 def test_numbering_restarts_after_local_midnight(create_queue_hall, create_user, take_ticket):
