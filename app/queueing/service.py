@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -135,14 +135,26 @@ class TakeState:
 
 @functools.cache
 def _take_state_statement() -> Any:
-    # One statement for all of it: a take is dominated by round trips. Queued statuses are
-    # active ones, so the aggregate runs over one index range. A NULL user or key matches
-    # nothing, which is what an anonymous take or one without a key needs.
+    # One statement for all of it, a take being dominated by round trips; each part is an
+    # index lookup (the queued count, an index range of the category's day). A NULL user or key
+    # matches nothing, which is what an anonymous take or one without a key needs.
     category_id, day = bindparam("category_id"), bindparam("day")
     user_id, key = bindparam("user_id"), bindparam("key")
     return select(
-        func.count().filter(and_(Ticket.service_day == day, Ticket.status.in_(QUEUED_STATUSES))),
-        func.min(Ticket.id).filter(Ticket.user_id == user_id),
+        select(func.count())
+        .where(
+            Ticket.category_id == category_id,
+            Ticket.service_day == day,
+            Ticket.status.in_(QUEUED_STATUSES),
+        )
+        .scalar_subquery(),
+        select(func.min(Ticket.id))
+        .where(
+            Ticket.user_id == user_id,
+            Ticket.category_id == category_id,
+            Ticket.status.in_(ACTIVE_STATUSES),
+        )
+        .scalar_subquery(),
         select(Ticket.id)
         .where(Ticket.user_id == user_id, Ticket.idempotency_key == key)
         .scalar_subquery(),
@@ -151,7 +163,7 @@ def _take_state_statement() -> Any:
         select(TicketCounter.last_number)
         .where(TicketCounter.category_id == category_id, TicketCounter.service_day == day)
         .scalar_subquery(),
-    ).where(Ticket.category_id == category_id, Ticket.status.in_(ACTIVE_STATUSES))
+    )
 
 
 def _take_state(
