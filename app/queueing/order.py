@@ -39,9 +39,9 @@ def in_call_order(now: dt.datetime) -> tuple[Any, ...]:
 
 
 def queued_in_category(
-    session: Session, category_id: int, day: dt.date, now: dt.datetime
+    session: Session, category_id: int, day: dt.date, now: dt.datetime, *, first: int | None = None
 ) -> list[Ticket]:
-    """The category's waiting tickets of `day`, in call order."""
+    """The category's waiting tickets of `day` in call order (only the `first` few if given)."""
     return list(
         session.scalars(
             select(Ticket)
@@ -51,6 +51,7 @@ def queued_in_category(
                 Ticket.status.in_(QUEUED_STATUSES),
             )
             .order_by(*in_call_order(now))
+            .limit(first)
         )
     )
 

@@ -862,7 +862,8 @@ def _notify_near(
     session: Session, category_id: int, day: dt.date, now: dt.datetime, settings: QueueSettings
 ) -> None:
     """Tell the citizens with at most N people ahead, once each."""
-    order = queued_in_category(session, category_id, day, now)[: settings.near_notice_ahead + 1]
+    # Every call asks: only the head of the queue is read, however long the queue.
+    order = queued_in_category(session, category_id, day, now, first=settings.near_notice_ahead + 1)
     ahead_of = {t.id: ahead for ahead, t in enumerate(order) if not t.notified_near and t.user_id}
     if not ahead_of:
         return
