@@ -352,12 +352,12 @@ class ForecastCache:
 
     def _fresh(self, key: tuple[int, dt.date], now: dt.datetime) -> HallForecast | None:
         forecast = self._forecasts.get(key)
-        if (
-            forecast is not None
-            and 0 <= (now - forecast.at).total_seconds() <= self.max_age_seconds
-        ):
-            return forecast
-        return None
+        if forecast is None:
+            return None
+        # A forecast a concurrent request made a moment "later" than this one's clock is as
+        # good as one made a moment earlier; only its age either way counts.
+        age = abs((now - forecast.at).total_seconds())
+        return forecast if age <= self.max_age_seconds else None
 
     def get(self, session: Session, hall_id: int, day: dt.date, now: dt.datetime) -> HallForecast:
         if self.max_age_seconds <= 0:
