@@ -12,6 +12,8 @@ measures in alternating rounds:
   authorisation; the baseline;
 - `POST /api/v1/queue/terminal/windows/<id>/call-next` from 32 clerks at 32 windows (each then
   serves and finishes the ticket so the window may call again; only call-next is timed).
+  Refusals are counted by code: a QUEUE_EMPTY near the end of a round is a window finding
+  the last waiting tickets already being claimed by others (SKIP LOCKED), as designed.
 
 Then, at a fixed offered load below saturation (`--paced-rate` requests/s spread over the 32
 clients, each request sent at its scheduled time), the latency of baseline and take-ticket,
@@ -47,6 +49,9 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 
+WARMUP = 128  # untimed requests of each kind before the first round
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -73,7 +78,7 @@ class Run:
     def __init__(self) -> None:
         self.latency_ms: list[float] = []
         self.wall_seconds = 0.0
-        self.errors: dict[int, int] = {}
+        self.errors: dict[str, int] = {}  # "409 QUEUE_EMPTY" -> count
 
     @property
     def count(self) -> int:
@@ -83,6 +88,16 @@ class Run:
         p50, p99 = statistics.median(self.latency_ms), percentile(self.latency_ms, 0.99)
         errors = sum(self.errors.values())
         return f"{name:<16} {self.count / self.wall_seconds:8.1f} {p50:8.2f} {p99:8.2f} {errors:7d}"
+
+
+def outcome(response: requests.Response) -> int | str:
+    """The status, with the error's code for a refusal ("409 QUEUE_EMPTY")."""
+    if response.status_code < 400:
+        return response.status_code
+    try:
+        return f"{response.status_code} {response.json().get('code', '')}".strip()
+    except ValueError:
+        return str(response.status_code)
 
 
 def run_paced(run: Run, clients: int, jobs: list, work, rate: float) -> None:  # type: ignore[no-untyped-def]
@@ -113,8 +128,8 @@ def run_paced(run: Run, clients: int, jobs: list, work, rate: float) -> None:  #
         outcomes = [pair for part in pool.map(client, range(clients)) for pair in part]
     run.wall_seconds += len(jobs) * interval
     for status, ms in outcomes:
-        if status >= 400:
-            run.errors[status] = run.errors.get(status, 0) + 1
+        if isinstance(status, str) or status >= 400:
+            run.errors[str(status)] = run.errors.get(str(status), 0) + 1
         else:
             run.latency_ms.append(ms)
 
@@ -139,8 +154,8 @@ def run_batch(run: Run, clients: int, jobs: list, work) -> None:  # type: ignore
         results = list(pool.map(timed, enumerate(jobs)))
     run.wall_seconds += time.perf_counter() - started
     for status, ms in results:
-        if status >= 400:
-            run.errors[status] = run.errors.get(status, 0) + 1
+        if isinstance(status, str) or status >= 400:
+            run.errors[str(status)] = run.errors.get(str(status), 0) + 1
         else:
             run.latency_ms.append(ms)
 
@@ -249,7 +264,9 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     paced_users = int(args.paced_rate * args.paced_seconds) + args.clients
-    data = setup(database_url, args.requests * args.rounds + 2 * paced_users, args.clients)
+    data = setup(
+        database_url, WARMUP * 2 + args.requests * args.rounds + 2 * paced_users, args.clients
+    )
     server = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
@@ -293,7 +310,7 @@ def measure(app_url: str, data: dict, args: argparse.Namespace) -> None:  # type
             json={"code": data["token"], "category_id": data["a"], **here},
             headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
         )
-        return r.status_code, (time.perf_counter() - started) * 1000
+        return outcome(r), (time.perf_counter() - started) * 1000
 
     def do_baseline(http: requests.Session, token: str, _client: int):  # type: ignore[no-untyped-def]
         started = time.perf_counter()
@@ -303,7 +320,7 @@ def measure(app_url: str, data: dict, args: argparse.Namespace) -> None:  # type
             json={"code_id": data["code_id"], "category_id": data["b"]},
             headers={"Authorization": f"Bearer {token}"},
         )
-        return r.status_code, (time.perf_counter() - started) * 1000
+        return outcome(r), (time.perf_counter() - started) * 1000
 
     clerk = {"Authorization": f"Bearer {data['clerk']}"}
 
@@ -317,12 +334,14 @@ def measure(app_url: str, data: dict, args: argparse.Namespace) -> None:  # type
             ticket = r.json()["id"]
             http.post(f"{base}/tickets/{ticket}/serve", headers=clerk, json={}, timeout=10)
             http.post(f"{base}/tickets/{ticket}/finish", headers=clerk, json={}, timeout=10)
-        return r.status_code, elapsed
+        return outcome(r), elapsed
 
-    warm = requests.Session()
-    for _ in range(40):
-        warm.get(f"{app_url}/healthz")
-    users = data["users"]
+    # Both endpoints warm (every worker thread's connection, prepared statements, the
+    # forecast) before anything is timed: the first round would otherwise favour the second.
+    warm, users = Run(), data["users"]
+    run_batch(warm, args.clients, users[:WARMUP], do_baseline)
+    run_batch(warm, args.clients, users[WARMUP : 2 * WARMUP], do_take)
+    users = users[2 * WARMUP :]
     for round_number in range(args.rounds):
         batch = users[round_number * args.requests : (round_number + 1) * args.requests]
         run_batch(baseline, args.clients, batch, do_baseline)
