@@ -494,7 +494,8 @@ def main() -> None:
             f"   baseline  emulator raw send rate (no DB)  : {raw_rate:8.0f} /s   SQL count waiting: {count_ms:.1f} ms"
         )
         print(
-            f"   push drain                                : {rate:8.0f} /s   ({drain_s:.1f} s) "
+            f"   push drain                                : {rate:8.0f} /s   ({drain_s:.1f} s, "
+            f"{rate / raw_rate:.0%} of raw, workers' start included) "
             f"-> {verdict(rate >= 500)} (>= 500/s)"
         )
         print(

@@ -181,9 +181,9 @@ def enqueue_many(
         key: row_id
         for row_id, key in session.execute(
             insert(NotificationOutbox)
-            .values(values)
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(NotificationOutbox.id, NotificationOutbox.dedupe_key)
+            .returning(NotificationOutbox.id, NotificationOutbox.dedupe_key),
+            values,  # as parameters: one cached statement, not one compiled per batch
         )
     }
     if dispatch:

@@ -94,11 +94,23 @@ class PushRunner:
         return total
 
     def next_due(self) -> dt.datetime | None:
-        """When the earliest waiting push is due (None: nothing waits)."""
+        """When the drain has work next (None: no more).
+
+        The earliest waiting push falls due, or the earliest in-flight lease runs out: its
+        worker may have died mid-batch, and only a drain after the lease settles the batch
+        (`recover`); the dead worker's message comes back only after Dramatiq's heartbeat
+        timeout.
+        """
         with self.app.extensions["db"].sessionmaker() as session:
-            return session.scalar(  # type: ignore[no-any-return]
+            waiting = session.scalar(
                 select(func.min(PolicyPush.due_at)).where(PolicyPush.status == PushStatus.WAITING)
             )
+            leased = session.scalar(
+                select(func.min(PolicyPush.locked_until)).where(
+                    PolicyPush.status.in_([PushStatus.CLAIMED, PushStatus.IN_FLIGHT])
+                )
+            )
+        return min((at for at in (waiting, leased) if at is not None), default=None)
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
@@ -112,13 +124,15 @@ class PushRunner:
 
 def declare_dramatiq_actor(app: Flask) -> Any:
     """The `drain_policy_pushes` actor on the app's Dramatiq broker (declared once per app)."""
-    actor = app.extensions.get(_ACTOR)
-    if actor is not None:
-        return actor
+    declared = app.extensions.get(_ACTOR)
+    if declared is not None:
+        return declared
     import dramatiq
 
-    runner = app.extensions["jobs"]  # a DramatiqRunner: its broker, Redis and send rate
-    pushes = PushRunner(app, gate=runner.acquire_send_slot)
+    runner = app.extensions["jobs"]  # a DramatiqRunner: its broker and Redis
+    # The send rate: the same Redis counters as the runner's limiter (same config keys), taken
+    # a batch at a time (`push.make_gate`) instead of one slot per Redis transaction.
+    pushes = PushRunner(app)
     namespace = runner.settings.namespace
 
     def drain_policy_pushes() -> None:

@@ -6,11 +6,14 @@ one a day and three a week, quiet hours 21:00-08:00 Asia/Shanghai, opt-outs, the
 withdrawn meanwhile), and a stronger delivery promise. So a `PolicyPush` row waits here until
 the rules let it go; each attempt is then a `NotificationOutbox` row (dedupe key
 `policy-push:<push id>:<attempt>`) checked and recorded by `app.notify` itself
-(`outbox.enqueue_many`, `sender.prepare_many`, `sender.record`): its subscription grants
-(never send without one; 43101 revokes), template ids, personal-data check, lease fence and
-error handling are reused, not rewritten.
+(`outbox.enqueue_many`, `outbox.reserve_grants`, `sender.prepare_many`, `sender.record`): its
+subscription grants (never send without one; 43101 revokes), template ids, personal-data
+check, lease fence and error handling are reused, not rewritten. What the ORM would write one
+versioned row at a time is written for the whole batch in one statement instead: the flag of
+the authorisations taken, and `mark_sent` of the accepted sends.
 
-Batches. A worker drains a batch in two commits, whatever its size:
+Batches. A worker drains a batch in two commits and about twenty statements, whatever its
+size:
 
 1. claim (FOR UPDATE SKIP LOCKED), apply the rules, create and hold the attempts' notification
    rows, reserve the authorisations, and mark the pushes that go IN_FLIGHT: ONE commit, made
@@ -36,9 +39,9 @@ its claim token and IN_FLIGHT status. The notification row of an attempt is clai
 long hold in the transaction that creates it, so the general notification workers never pick
 it up behind this module's back.
 
-The global send rate is the one WeChat limit shared by every worker: Dramatiq's Redis
-`WindowRateLimiter` on the same key as the notification workers when REDIS_URL is set, an
-in-process token bucket otherwise.
+The global send rate is the one WeChat limit shared by every worker: with REDIS_URL, the
+counters of the notification workers' Dramatiq `WindowRateLimiter`, from which a batch takes
+its slots in one atomic round trip (`RedisWindowSlots`); an in-process token bucket otherwise.
 """
 
 from __future__ import annotations
@@ -50,16 +53,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.enterprises.models import BindingStatus, EnterpriseBinding
 from app.notify import outbox as notify_outbox
 from app.notify import sender as notify_sender
 from app.notify.models import NotificationOutbox, OutboxStatus
+from app.notify.outbox import GrantUse
 from app.notify.sender import Outcome
 from app.organisation.models import Department
 from app.policies.matching import SHANGHAI, active_policy_filter
@@ -80,6 +85,9 @@ PUSH_JOB = "policy_push"
 TEMPLATE_KEY = "policy_push"
 # A notification row held by a push attempt is never claimable by the general workers.
 HOLD = dt.timedelta(days=3650)
+# The tables, for the batch statements (Core executemany) below.
+_PUSHES = cast(Table, PolicyPush.__table__)
+_OUTBOX = cast(Table, NotificationOutbox.__table__)
 
 
 @dataclass(frozen=True)
@@ -166,10 +174,10 @@ def create_pushes(
             EnterpriseBinding.user_id,
             case((optout, literal(PushStatus.SKIPPED.value)), else_=literal("waiting")),
             case((optout, literal("OPTED_OUT")), else_=literal(None)),
-            literal(now, type_=PolicyPush.__table__.c.due_at.type),
+            literal(now, type_=_PUSHES.c.due_at.type),
             literal(0),
             literal(0),
-            literal(now, type_=PolicyPush.__table__.c.created_at.type),
+            literal(now, type_=_PUSHES.c.created_at.type),
         )
         .join(
             EnterpriseBinding,
@@ -251,7 +259,8 @@ def _released(
         )
         .group_by(PolicyPush.enterprise_id, PolicyPush.policy_id)
     ):
-        released.setdefault(enterprise_id, {})[policy_id] = first
+        if first is not None:  # never: only released pushes are grouped
+            released.setdefault(enterprise_id, {})[policy_id] = first
     return released
 
 
@@ -303,6 +312,8 @@ class Send:
     claim_token: int
     attempts: int
     notification_id: int
+    # The attempt row's claim token: its outcome UPDATE is guarded by it, as the ORM would.
+    notification_token: int
     openid: str
     template_id: str
     data: dict[str, str]
@@ -320,25 +331,21 @@ def claim_batch(
     general notification worker ever sends it, and passed through `notify.sender.prepare_many`
     (user, fence, authorisation); the pushes it refuses are closed with its reason.
     """
-    ids = list(
+    # One statement claims and loads: a plain SELECT ... LIMIT FOR UPDATE SKIP LOCKED (no
+    # subquery that PostgreSQL could run twice), sorted by enterprise afterwards.
+    pushes = sorted(
         session.scalars(
-            select(PolicyPush.id)
+            select(PolicyPush)
             .where(PolicyPush.status == PushStatus.WAITING, PolicyPush.due_at <= now)
             .order_by(PolicyPush.due_at, PolicyPush.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-        )
-    )
-    if not ids:
-        return 0, []
-    pushes = list(
-        session.scalars(
-            select(PolicyPush)
-            .where(PolicyPush.id.in_(ids))
-            .order_by(PolicyPush.enterprise_id, PolicyPush.id)
             .execution_options(populate_existing=True)
-        )
+        ),
+        key=lambda push: (push.enterprise_id, push.id),
     )
+    if not pushes:
+        return 0, []
     # Serialise the caps per enterprise: two workers never both release its daily push.
     enterprise_ids = sorted({p.enterprise_id for p in pushes})
     session.execute(
@@ -367,19 +374,16 @@ def claim_batch(
             )
         )
     }
-    active = set(
-        session.scalars(
-            select(Policy.id).where(Policy.id.in_(policy_ids), active_policy_filter(now))
-        )
-    )
-    policies = {
-        policy.id: (policy, department or "")
-        for policy, department in session.execute(
-            select(Policy, Department.name)
-            .outerjoin(Department, Department.id == Policy.department_id)
-            .where(Policy.id.in_(policy_ids))
-        )
-    }
+    policies: dict[int, tuple[Policy, str]] = {}
+    active: set[int] = set()
+    for policy, department, is_active in session.execute(
+        select(Policy, Department.name, active_policy_filter(now))
+        .outerjoin(Department, Department.id == Policy.department_id)
+        .where(Policy.id.in_(policy_ids))
+    ):
+        policies[policy.id] = (policy, department or "")
+        if is_active:
+            active.add(policy.id)
     caps = _released(session, enterprise_ids, policy_ids, now)
     quiet = quiet_until(now, settings)
     going: list[PolicyPush] = []
@@ -444,6 +448,7 @@ def _mark_in_flight(
     }
     rows = [held.get(keys[_dedupe_key(push)]) for push in going]
     present = [row for row in rows if row is not None]
+    _reserve_grants(session, present, now)
     decided = dict(
         zip(
             [row.id for row in present],
@@ -462,7 +467,7 @@ def _mark_in_flight(
             push.reason = "NO_NOTIFICATION"
             continue
         push.notification_id = row.id
-        if isinstance(decision, Outcome):  # decided by notify without a send
+        if not isinstance(decision, notify_sender.Ready):  # decided by notify without a send
             status = PushStatus.SKIPPED if decision is Outcome.SKIPPED else PushStatus.FAILED
             push.status, push.reason = status, row.last_error_code
             continue
@@ -477,6 +482,7 @@ def _mark_in_flight(
                 claim_token=push.claim_token,
                 attempts=push.attempts,
                 notification_id=row.id,
+                notification_token=row.claim_token,
                 openid=decision.openid,
                 template_id=row.template_id,
                 data=dict(row.data),
@@ -484,6 +490,37 @@ def _mark_in_flight(
             )
         )
     return sends
+
+
+def _reserve_grants(session: Session, rows: list[NotificationOutbox], now: dt.datetime) -> None:
+    """Take the batch's one-time authorisations up front and flag the rows in one UPDATE.
+
+    `prepare_many` would take them too, but then flag each row through the ORM, one versioned
+    UPDATE per row. Finding them flagged, it counts them as taken and writes nothing; it still
+    decides everything else (user gone, long-term or no authorisation, the fence) as for any
+    notification, and gives back what it refuses. Only rows it will find held are flagged
+    here, so no authorisation is taken for a row it calls lost.
+    """
+    wanted = [
+        row
+        for row in rows
+        if not row.grant_reserved
+        and row.status is OutboxStatus.SENDING
+        and row.locked_until is not None
+        and row.locked_until > now
+    ]
+    uses = notify_outbox.reserve_grants(session, [(row.user_id, row.template_id) for row in wanted])
+    taken = [row for row, use in zip(wanted, uses, strict=True) if use is GrantUse.ONE_TIME]
+    if not taken:
+        return
+    session.execute(
+        update(NotificationOutbox)
+        .where(NotificationOutbox.id.in_([row.id for row in taken]))
+        .values(grant_reserved=True)
+        .execution_options(synchronize_session=False)
+    )
+    for row in taken:
+        set_committed_value(row, "grant_reserved", True)
 
 
 def _dedupe_key(push: PolicyPush) -> str:
@@ -546,21 +583,39 @@ def _push_outcome(
 
 
 _RECORD = (
-    update(PolicyPush.__table__)
+    update(_PUSHES)
     .where(
-        PolicyPush.__table__.c.id == bindparam("b_id"),
-        PolicyPush.__table__.c.claim_token == bindparam("b_token"),
-        PolicyPush.__table__.c.status == PushStatus.IN_FLIGHT.value,
+        _PUSHES.c.id == bindparam("b_id"),
+        _PUSHES.c.claim_token == bindparam("b_token"),
+        _PUSHES.c.status == PushStatus.IN_FLIGHT.value,
     )
     .values(
         status=bindparam("b_status"),
         reason=bindparam("b_reason"),
         locked_until=None,
-        sent_at=bindparam("b_sent_at", type_=PolicyPush.__table__.c.sent_at.type),
+        sent_at=bindparam("b_sent_at", type_=_PUSHES.c.sent_at.type),
         due_at=func.coalesce(
-            bindparam("b_due_at", type_=PolicyPush.__table__.c.due_at.type),
-            PolicyPush.__table__.c.due_at,
+            bindparam("b_due_at", type_=_PUSHES.c.due_at.type),
+            _PUSHES.c.due_at,
         ),
+    )
+)
+
+
+# What `NotificationOutbox.mark_sent` writes, for a whole batch in one executemany (the ORM
+# writes a versioned row one UPDATE at a time), guarded like the ORM by the claim token.
+_ACCEPTED = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == bindparam("n_id"),
+        _OUTBOX.c.claim_token == bindparam("n_token"),
+        _OUTBOX.c.status == OutboxStatus.SENDING.value,
+    )
+    .values(
+        status=OutboxStatus.SENT.value,
+        sent_at=bindparam("n_sent_at", type_=_OUTBOX.c.sent_at.type),
+        locked_until=None,
+        last_error_code=None,
     )
 )
 
@@ -575,23 +630,39 @@ def record_outcomes(
 ) -> list[PushStatus]:
     """Record the batch's answers on the notification rows (notify's rules) and the pushes.
 
-    Flushes, never commits: the caller commits the whole batch's outcome at once. Each push
-    UPDATE is guarded by its claim token and IN_FLIGHT status, so a push that recovery has
-    meanwhile settled is left as recovery decided.
+    Flushes, never commits: the caller commits the whole batch's outcome at once. Accepted
+    sends are written in one statement per table; the others go through `notify.sender.record`
+    row by row. Each UPDATE is guarded by the row's claim token and in-flight status, so a
+    push that recovery has meanwhile settled is left as recovery decided.
     """
+    unsent = [
+        send.notification_id
+        for send, answer in zip(sends, answers, strict=True)
+        if answer is not None
+    ]
     rows = {
         row.id: row
-        for row in session.scalars(
-            select(NotificationOutbox)
-            .where(NotificationOutbox.id.in_([send.notification_id for send in sends]))
-            .execution_options(populate_existing=True)
+        for row in (
+            session.scalars(
+                select(NotificationOutbox)
+                .where(NotificationOutbox.id.in_(unsent))
+                .execution_options(populate_existing=True)
+            )
+            if unsent
+            else []
         )
     }
+    accepted: list[dict[str, Any]] = []
     params, statuses = [], []
     for send, answer in zip(sends, answers, strict=True):
-        row = rows.get(send.notification_id)
-        if row is not None and row.status is OutboxStatus.SENDING:
-            if answer is None or isinstance(answer, WeChatError):
+        if answer is None:
+            accepted.append(
+                {"n_id": send.notification_id, "n_token": send.notification_token, "n_sent_at": now}
+            )
+        elif (row := rows.get(send.notification_id)) is not None and (
+            row.status is OutboxStatus.SENDING
+        ):
+            if isinstance(answer, WeChatError):
                 notify_sender.record(session, row, answer, now=now, policy=_ONE_ATTEMPT)
             else:  # the request may have left: the grant stays spent
                 row.finish(OutboxStatus.FAILED, "IN_DOUBT")
@@ -608,6 +679,8 @@ def record_outcomes(
             }
         )
     session.flush()
+    if accepted:
+        session.execute(_ACCEPTED, accepted)
     session.execute(_RECORD, params)
     return statuses
 
@@ -668,37 +741,67 @@ class TokenBucket:
         self._lock = threading.Lock()
 
     def __call__(self) -> bool:
+        return self.take(1) == 1
+
+    def take(self, wanted: int) -> int:
+        """Up to `wanted` slots at once (0 when none is left now)."""
         with self._lock:
             now = time.monotonic()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False
+            taken = min(wanted, int(self.tokens))
+            self.tokens -= taken
+            return max(taken, 0)
 
 
-def make_gate(settings: PushSettings) -> Callable[[], bool]:
-    """One send slot per call: Redis-wide with REDIS_URL (shared with notify), else per process."""
-    rate = settings.send_rate_limit / settings.send_rate_window_seconds
+# Dramatiq's WindowRateLimiter keeps one counter per second, `<key>@<epoch second>`, and a
+# slot is free while the counters of the window sum to less than the limit. This script
+# takes up to ARGV[1] slots from the same counters in one atomic round trip (the limiter
+# itself needs four per slot, and retries when workers collide), so the pushes' batches and
+# the notification workers' single sends still share one limit.
+_TAKE_SLOTS = """
+local used = 0
+for _, key in ipairs(KEYS) do used = used + tonumber(redis.call('GET', key) or '0') end
+local taken = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - used)
+if taken <= 0 then return 0 end
+redis.call('INCRBY', KEYS[1], taken)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return taken
+"""
+
+
+class RedisWindowSlots:
+    """The global send rate on Redis, on the counters of the notification workers' limiter."""
+
+    def __init__(self, redis_url: str, key: str, *, limit: int, window: int) -> None:
+        from redis import Redis
+
+        self.key, self.limit, self.window = key, limit, window
+        self._script = Redis.from_url(redis_url).register_script(_TAKE_SLOTS)
+
+    def __call__(self) -> bool:
+        return self.take(1) == 1
+
+    def take(self, wanted: int) -> int:
+        """Up to `wanted` slots at once (0 when the window is used up)."""
+        second = int(time.time())
+        keys = [f"{self.key}@{second - i}" for i in range(self.window)]
+        return int(self._script(keys=keys, args=[wanted, self.limit, self.window * 1000]))
+
+
+def make_gate(settings: PushSettings) -> TokenBucket | RedisWindowSlots:
+    """The send rate: Redis-wide with REDIS_URL (shared with notify), else per process.
+
+    Called, a gate takes one slot (True) or none (False); `take(n)` takes up to n at once.
+    """
     if not settings.redis_url:
-        return TokenBucket(rate)
-    from dramatiq.rate_limits import WindowRateLimiter
-    from dramatiq.rate_limits.backends import RedisBackend
-    from redis import Redis
-
-    limiter = WindowRateLimiter(
-        RedisBackend(client=Redis.from_url(settings.redis_url)),
+        return TokenBucket(settings.send_rate_limit / settings.send_rate_window_seconds)
+    return RedisWindowSlots(
+        settings.redis_url,
         f"{settings.namespace}:wechat-send-rate",
         limit=settings.send_rate_limit,
         window=settings.send_rate_window_seconds,
     )
-
-    def gate() -> bool:
-        with limiter.acquire(raise_on_failure=False) as acquired:
-            return bool(acquired)
-
-    return gate
 
 
 # -- the worker loop ---------------------------------------------------------------------------
@@ -722,10 +825,16 @@ def take_slots(gate: Callable[[], bool] | None, wanted: int) -> int:
 
     Slots are taken before the batch is claimed, so a batch is never IN_FLIGHT while it
     waits for the rate (its lease covers the sends alone). Slots left unused by a short
-    batch are simply lost: the rate errs on the slow side, never the fast one.
+    batch are simply lost: the rate errs on the slow side, never the fast one. A gate with
+    `take(n)` gives many slots per call; a plain one is asked once per slot.
     """
     if gate is None:
         return wanted
+    take: Callable[[int], int] | None = getattr(gate, "take", None)
+    if take is not None:
+        while not (slots := take(wanted)):
+            time.sleep(0.005)
+        return slots
     while not gate():
         time.sleep(0.005)
     slots = 1
@@ -759,4 +868,6 @@ def drain_once(
         for status in record_outcomes(session, sends, answers, now=now_fn(), settings=settings):
             stats.count(status)
         session.commit()
+    # One line per batch: the accepted sends are recorded without notify's line per row.
+    log.info("policy push batch", extra={"claimed": stats.claimed, "outcomes": stats.outcomes})
     return stats

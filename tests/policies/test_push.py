@@ -11,12 +11,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+from dramatiq.rate_limits import WindowRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.enterprises.models import RegistryEnterprise
 from app.integrations.wechat import get_wechat
+from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGrant
 from app.policies import push
 from app.policies.models import PolicyPush, PushOptOut, PushStatus
 from wechat.errors import SubscriptionRefused, TransportError
@@ -340,3 +343,91 @@ def test_redis_send_rate_is_shared_by_workers(app: Flask) -> None:
     first, second = push.make_gate(settings), push.make_gate(settings)
     acquired = sum(gate() for gate in (first, second) * 5)
     assert acquired == 5
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_size(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    users = [recipient(grant=grant_subscription)[1] for _ in range(8)]
+    policy = publish()
+    statements: list[str] = []
+    engine = app.extensions["db"].engine
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    per_batch = []
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for batch in (2, 6):
+            statements.clear()
+            stats = drain(app, DAY, settings=push.PushSettings(lease_seconds=60, batch=batch))
+            assert stats.claimed == batch
+            per_batch.append(len(statements))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # Set-based: nothing is read or written per push (the ORM would write each attempt's
+    # notification row in an UPDATE of its own, twice).
+    assert per_batch[0] == per_batch[1]
+    assert {row.status for row in pushes(session, policy.id)} == {PushStatus.SENT}
+    attempts = session.scalars(
+        select(NotificationOutbox)
+        .where(NotificationOutbox.source_type == "policy_push")
+        .execution_options(populate_existing=True)
+    ).all()
+    assert [(row.status, row.grant_reserved, row.sent_at) for row in attempts] == [
+        (OutboxStatus.SENT, True, DAY)
+    ] * 8
+    grants = session.scalars(
+        select(SubscriptionGrant)
+        .where(SubscriptionGrant.user_id.in_([user.id for user in users]))
+        .execution_options(populate_existing=True)
+    ).all()
+    assert [grant.one_time_remaining for grant in grants] == [0] * 8
+    assert [len(sent_to(user)) for user in users] == [1] * 8
+
+
+def test_token_bucket_gives_many_slots_at_once() -> None:
+    bucket = push.TokenBucket(rate=0.001, burst=5)
+    assert [bucket.take(3), bucket.take(3), bucket.take(3)] == [3, 2, 0]
+    assert not bucket()
+
+
+def test_batch_slots_and_the_notification_limiter_share_one_redis_limit() -> None:
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    namespace = f"test-policy-{time.time_ns()}"
+    settings = push.PushSettings(
+        redis_url=url, namespace=namespace, send_rate_limit=10, send_rate_window_seconds=60
+    )
+    slots = push.make_gate(settings)
+    # What the notification workers use (DramatiqRunner.acquire_send_slot), on the same key.
+    limiter = WindowRateLimiter(
+        RedisBackend(client=redis.Redis.from_url(url)),
+        f"{namespace}:wechat-send-rate",
+        limit=10,
+        window=60,
+    )
+
+    def single() -> bool:
+        with limiter.acquire(raise_on_failure=False) as acquired:
+            return bool(acquired)
+
+    try:
+        assert isinstance(slots, push.RedisWindowSlots)
+        assert slots.take(4) == 4
+        assert [single() for _ in range(3)] == [True, True, True]
+        assert slots.take(50) == 3
+        assert (single(), slots.take(1), slots()) == (False, 0, False)
+    finally:
+        client = redis.Redis.from_url(url)
+        for key in client.scan_iter(f"{namespace}*"):
+            client.delete(key)
