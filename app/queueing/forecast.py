@@ -341,14 +341,14 @@ class ForecastCache:
     """Each hall's latest forecast in this process, answered from for `max_age_seconds`.
 
     0 replays for every estimate. Forecasts are per process: with several workers each keeps
-    its own, all at most `max_age_seconds` old.
+    its own, all at most `max_age_seconds` old (a little more while one is being replaced).
     """
 
     def __init__(self, max_age_seconds: float) -> None:
         self.max_age_seconds = max_age_seconds
         self._forecasts: dict[tuple[int, dt.date], HallForecast] = {}
-        # One replay at a time: threads asking meanwhile take its result rather than repeat it.
-        self._lock = threading.Lock()
+        self._replaying: dict[tuple[int, dt.date], threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def _fresh(self, key: tuple[int, dt.date], now: dt.datetime) -> HallForecast | None:
         forecast = self._forecasts.get(key)
@@ -359,6 +359,10 @@ class ForecastCache:
         age = abs((now - forecast.at).total_seconds())
         return forecast if age <= self.max_age_seconds else None
 
+    def _lock_for(self, key: tuple[int, dt.date]) -> threading.Lock:
+        with self._locks_lock:
+            return self._replaying.setdefault(key, threading.Lock())
+
     def get(self, session: Session, hall_id: int, day: dt.date, now: dt.datetime) -> HallForecast:
         if self.max_age_seconds <= 0:
             return forecast_hall(session, hall_id, day, now)
@@ -366,16 +370,30 @@ class ForecastCache:
         forecast = self._fresh(key, now)
         if forecast is not None:
             return forecast
-        with self._lock:
+        # One replay of a hall at a time. While it runs, requests answer from the forecast it
+        # replaces rather than queue behind it: a busy hall's replay takes tens of ms.
+        lock = self._lock_for(key)
+        if not lock.acquire(blocking=False):
+            previous = self._forecasts.get(key)
+            if previous is not None:
+                return previous
+            lock.acquire()
+        try:
             forecast = self._fresh(key, now)
             if forecast is None:
                 forecast = forecast_hall(session, hall_id, day, now)
-                # Yesterday's forecasts are of no further use.
-                stale = [k for k in self._forecasts if k[1] != day]
-                for old in stale:
-                    del self._forecasts[old]
-                self._forecasts[key] = forecast
+                self._keep(key, forecast)
             return forecast
+        finally:
+            lock.release()
+
+    def _keep(self, key: tuple[int, dt.date], forecast: HallForecast) -> None:
+        with self._locks_lock:
+            # Earlier days' forecasts are of no further use.
+            for old in [k for k in self._forecasts if k[1] != key[1]]:
+                del self._forecasts[old]
+                self._replaying.pop(old, None)
+            self._forecasts[key] = forecast
 
 
 # -- the estimate shown to the citizen ---------------------------------------------------------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from app.audit.service import Actor
 from app.queueing import codes, forecast
@@ -107,3 +110,30 @@ def test_the_take_response_estimates_from_the_kept_forecast(
     assert [t["ahead"] for t in taken] == [0, 1, 2]
     assert [t["estimated_wait_minutes"] for t in taken] == [0, 10, 20]
     assert replays == [qh.hall.id]
+
+
+def test_while_a_hall_is_replayed_others_answer_from_the_forecast_it_replaces(
+    create_queue_hall, create_user, take_ticket, session, monkeypatch
+):
+    qh = create_queue_hall(windows=[(1, "A")], typical_minutes=10)
+    ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
+    cache = ForecastCache(max_age_seconds=5)
+    old = cache.get(session, ticket.hall_id, ticket.service_day, NOW)
+    replaying, release = threading.Event(), threading.Event()
+
+    def slow_replay(session, hall_id, day, now):
+        replaying.set()
+        release.wait(timeout=10)
+        return dataclasses.replace(old, at=now)
+
+    monkeypatch.setattr(forecast, "forecast_hall", slow_replay)
+    later = NOW + 10 * SECOND
+    with ThreadPoolExecutor(1) as pool:
+        replacing = pool.submit(cache.get, session, ticket.hall_id, ticket.service_day, later)
+        assert replaying.wait(timeout=10)
+        # Meanwhile another request does not wait: it gets the forecast being replaced.
+        assert cache.get(session, ticket.hall_id, ticket.service_day, later) is old
+        release.set()
+        new = replacing.result(timeout=10)
+    assert new.at == later
+    assert cache.get(session, ticket.hall_id, ticket.service_day, later) is new
