@@ -27,6 +27,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    text,
 )
 from sqlalchemy.orm import Session
 
@@ -52,6 +53,7 @@ PROFILE_FIELDS = (
     "revenue_yuan",
     "tag_bits",
 )
+MATCH_WORK_MEM = "256MB"  # PostgreSQL working memory of a policy's match transaction
 COLUMNS: dict[str, Any] = {name: EnterpriseProfile.__table__.c[name] for name in PROFILE_FIELDS}
 
 
@@ -117,6 +119,11 @@ def match_policy(
     now: dt.datetime,
 ) -> int:
     """Store every enterprise matching the policy (replacing earlier matches); return count."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Millions of profiles joined to the registry: in the default 4 MB the join spills to
+        # disk batch by batch and a district of 12M took 25 s instead of 16. For this
+        # transaction only (publishing a policy is rare).
+        session.execute(text(f"SET LOCAL work_mem = '{MATCH_WORK_MEM}'"))
     session.execute(delete(PolicyMatch).where(PolicyMatch.policy_id == policy_id))
     # "No criterion fails", written so the database can stop at the first failing one.
     none_fails = and_(*[crit.to_sql(c.rule, COLUMNS).is_not(false()) for c in criteria])
