@@ -99,7 +99,8 @@ def weekly_hours(session: Session, hall_id: int) -> dict[int, list[Interval]]:
 @functools.cache
 def _hours_statement(makeup_day: bool) -> Any:
     # Built once per kind of day and run with bound values: taking a number asks for every take.
-    hall_id, day = bindparam("hall_id"), bindparam("day")
+    hall_id: Any = bindparam("hall_id")
+    day: Any = bindparam("day")
     # A makeup workday keeps the hours of the profile's chosen weekday (Monday without profile).
     weekday: Any = (
         func.coalesce(HallProfile.makeup_workday_weekday, 0) if makeup_day else bindparam("weekday")

@@ -148,7 +148,7 @@ def verify_printed(
 ) -> HallCode:
     """The live printed code a token names, with the caller within the radius of its hall."""
     (code_id,) = _open(settings, token, "P", 1)
-    found = session.execute(_printed_code_statement(), {"code_id": _from_b36(code_id)}).first()
+    found: Any = session.execute(_printed_code_statement(), {"code_id": _from_b36(code_id)}).first()
     if found is None:
         raise CodeForged()
     code, hall_latitude, hall_longitude = found

@@ -94,7 +94,7 @@ def service_times(
         )
         .subquery()
     )
-    rows = session.execute(
+    rows: Sequence[Any] = session.execute(
         select(
             recent.c.category_id,
             recent.c.service_seconds,
@@ -289,7 +289,7 @@ def forecast_hall(session: Session, hall_id: int, day: dt.date, now: dt.datetime
     # Narrow columns: a busy hall has hundreds queued, and this runs every few seconds.
     at_counter: dict[int | None, Any] = {}
     queue: list[QueuedTicket] = []
-    for row in session.execute(
+    for ticket_row in session.execute(
         select(
             Ticket.id,
             Ticket.category_id,
@@ -308,10 +308,10 @@ def forecast_hall(session: Session, hall_id: int, day: dt.date, now: dt.datetime
             or_(Ticket.status.in_(AT_COUNTER), Ticket.status.in_(QUEUED_STATUSES)),
         )
     ):
-        if row.status in AT_COUNTER:
-            at_counter[row.window_id] = row
+        if ticket_row.status in AT_COUNTER:
+            at_counter[ticket_row.window_id] = ticket_row
         else:
-            queue.append(QueuedTicket(*row[:6]))
+            queue.append(QueuedTicket(*ticket_row[:6]))
     windows = []
     for window_id, cats in served.items():
         held = at_counter.get(window_id)

@@ -14,13 +14,27 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import typing
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, case, cast, func, insert, select, true, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.db import Base
 from app.queueing.models import Ticket, TicketCounter, TicketTransition
 
 # Bound as the transition's own parameters: a ticket has columns of the same names.
@@ -33,6 +47,10 @@ def display_number(prefix: str, number: int) -> str:
     return f"{prefix}{number:03d}"
 
 
+def _table(model: type[Base]) -> Table:
+    return typing.cast(Table, model.__table__)
+
+
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
@@ -41,7 +59,7 @@ def _dialect(session: Session) -> str:
 def _draw_statement(dialect: str) -> Any:
     # ON CONFLICT exists in PostgreSQL and SQLite alike, under each dialect's own INSERT.
     insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
-    counters = TicketCounter.__table__
+    counters = _table(TicketCounter)
     return (
         insert_for(counters)
         .values(
@@ -62,7 +80,7 @@ def _insert_ticket_statement(dialect: str) -> Any:
     # The partial unique index on active tickets (and the Idempotency-Key's) turn a concurrent
     # take by the same citizen into no row rather than an error that would end the transaction.
     insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
-    tickets = Ticket.__table__
+    tickets = _table(Ticket)
     return insert_for(tickets).on_conflict_do_nothing().returning(tickets.c.id)
 
 
@@ -72,7 +90,7 @@ def _draw_and_write_statement(ticket_columns: tuple[str, ...]) -> Any:
 
     Returns (number drawn, ticket id or NULL when over the cap or in conflict).
     """
-    tickets, transitions = Ticket.__table__, TicketTransition.__table__
+    tickets, transitions = _table(Ticket), _table(TicketTransition)
     drawn = _draw_statement("postgresql").cte("drawn")
     number = drawn.c.last_number
     digits = cast(number, String)
@@ -137,8 +155,8 @@ def draw_and_write(
             "prefix": prefix,
             "cap": cap,
         }
-        number, ticket_id = session.execute(_draw_and_write_statement(tuple(ticket)), params).one()
-        return int(number), ticket_id
+        drawn: Any = session.execute(_draw_and_write_statement(tuple(ticket)), params).one()
+        return int(drawn[0]), drawn[1]
     number = int(
         session.execute(
             _draw_statement(_dialect(session)), {"category_id": category_id, "service_day": day}
@@ -149,7 +167,7 @@ def draw_and_write(
     row = {**ticket, "number": number, "display": display_number(prefix, number)}
     ticket_id = session.execute(_insert_ticket_statement(_dialect(session)), row).scalar()
     if ticket_id is not None:
-        session.execute(TicketTransition.__table__.insert(), {**transition, "ticket_id": ticket_id})
+        session.execute(insert(_table(TicketTransition)), {**transition, "ticket_id": ticket_id})
     return number, ticket_id
 
 

@@ -138,8 +138,10 @@ def _take_state_statement() -> Any:
     # One statement for all of it, a take being dominated by round trips; each part is an
     # index lookup (the queued count, an index range of the category's day). A NULL user or key
     # matches nothing, which is what an anonymous take or one without a key needs.
-    category_id, day = bindparam("category_id"), bindparam("day")
-    user_id, key = bindparam("user_id"), bindparam("key")
+    category_id: Any = bindparam("category_id")
+    day: Any = bindparam("day")
+    user_id: Any = bindparam("user_id")
+    key: Any = bindparam("key")
     return select(
         select(func.count())
         .where(
