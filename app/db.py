@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Annotated, Any, ClassVar
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, cast
 
 from flask import Flask, current_app, g
 from sqlalchemy import (
@@ -24,6 +25,7 @@ from sqlalchemy import (
     event,
     func,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -143,6 +145,16 @@ def init_app(app: Flask) -> Database:
     app.extensions["db"] = database
     app.teardown_appcontext(_close_session)
     return database
+
+
+def insert_on_conflict(dialect: str) -> Callable[..., postgresql.Insert]:
+    """The dialect's own INSERT, the one that knows ON CONFLICT (PostgreSQL and SQLite alike).
+
+    Typed as PostgreSQL's: SQLite's has the same on_conflict_do_nothing/do_update.
+    """
+    if dialect == "postgresql":
+        return postgresql.insert
+    return cast(Callable[..., postgresql.Insert], sqlite.insert)
 
 
 def get_db() -> Database:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from app.appointments.models import (
 from app.appointments.rules import AppointmentRules
 from app.audit.service import Actor
 from app.audit.service import record as audit
+from app.db import insert_on_conflict
 from app.halls.models import ServiceCategory
 from app.halls.service import hours_on
 
@@ -95,7 +95,7 @@ def open_slots(session: Session, hall_id: int, *, rules: AppointmentRules, now: 
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_on_conflict(dialect)
     created = 0
     for chunk_start in range(0, len(rows), 500):
         statement = (
@@ -400,7 +400,7 @@ def suspend_if_due(
     if len(misses) < rules.miss_limit:
         return None
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_on_conflict(dialect)
     new_id = session.execute(
         insert(BookingSuspension)
         .values(

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from stdnum.cn import ric
 
+from app.db import insert_on_conflict
 from app.jobs.dispatch import after_commit_dispatch
 from app.notify.errors import PersonalDataInMessage, UnknownTemplate
 from app.notify.models import (
@@ -71,7 +71,7 @@ def _insert_ignoring_conflict(
     """
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = insert_on_conflict(dialect)
         statement = (
             insert(model)
             .values(**values)
@@ -176,7 +176,7 @@ def enqueue_many(
             }
         )
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_on_conflict(dialect)
     new = {
         key: row_id
         for row_id, key in session.execute(

@@ -31,10 +31,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db import Base
+from app.db import Base, insert_on_conflict
 from app.queueing.models import Ticket, TicketCounter, TicketTransition
 
 # Bound as the transition's own parameters: a ticket has columns of the same names.
@@ -57,8 +56,7 @@ def _dialect(session: Session) -> str:
 
 @functools.cache
 def _draw_statement(dialect: str) -> Any:
-    # ON CONFLICT exists in PostgreSQL and SQLite alike, under each dialect's own INSERT.
-    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert_for = insert_on_conflict(dialect)
     counters = _table(TicketCounter)
     return (
         insert_for(counters)
@@ -79,7 +77,7 @@ def _draw_statement(dialect: str) -> Any:
 def _insert_ticket_statement(dialect: str) -> Any:
     # The partial unique index on active tickets (and the Idempotency-Key's) turn a concurrent
     # take by the same citizen into no row rather than an error that would end the transaction.
-    insert_for = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert_for = insert_on_conflict(dialect)
     tickets = _table(Ticket)
     return insert_for(tickets).on_conflict_do_nothing().returning(tickets.c.id)
 
