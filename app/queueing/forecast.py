@@ -33,6 +33,7 @@ from app.queueing.models import (
     Ticket,
     TicketPriority,
     TicketStatus,
+    served_so_far,
 )
 from app.queueing.order import position_of, rank_at
 
@@ -130,8 +131,7 @@ def _busy_until(ticket: Any, time: ServiceTime | None, now: dt.datetime) -> dt.d
     if ticket is None or time is None:
         return now
     if ticket.status == TicketStatus.SERVING:
-        started = ticket.serving_started_at or now
-        elapsed = (ticket.service_seconds or 0.0) + max(0.0, (now - started).total_seconds())
+        elapsed = served_so_far(ticket, now)
         left = max(time.service_seconds - elapsed, MIN_RESIDUAL_FRACTION * time.service_seconds)
     else:  # called: the citizen is walking to the window
         since_call = (now - (ticket.called_at or now)).total_seconds()

@@ -159,6 +159,12 @@ class Ticket(Base):
     )
 
 
+def served_so_far(ticket: Any, now: dt.datetime) -> float:
+    """Seconds of service a ticket (or a row with its columns) has had by `now`, holds excluded."""
+    started = ticket.serving_started_at or now
+    return (ticket.service_seconds or 0.0) + max(0.0, (now - started).total_seconds())
+
+
 class TicketTransition(Base):
     """One state change of a ticket, with who did it and when; never deleted."""
 

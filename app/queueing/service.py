@@ -54,6 +54,7 @@ from app.queueing.models import (
     TicketSource,
     TicketStatus,
     TicketTransition,
+    served_so_far,
 )
 from app.queueing.numbering import display_number
 from app.queueing.order import in_call_order, queued_in_category
@@ -622,11 +623,6 @@ def start_serving(
     )
 
 
-def _served_so_far(ticket: Ticket, now: dt.datetime) -> float:
-    started = ticket.serving_started_at or now
-    return (ticket.service_seconds or 0.0) + max(0.0, (now - started).total_seconds())
-
-
 def hold(
     session: Session,
     window: Window,
@@ -646,7 +642,7 @@ def hold(
         to_status=TicketStatus.HELD,
         actor=actor,
         now=now,
-        values={"service_seconds": _served_so_far(ticket, now), "serving_started_at": None},
+        values={"service_seconds": served_so_far(ticket, now), "serving_started_at": None},
         window_id=window.id,
         at_window=window.id,
         version=version,
@@ -705,7 +701,7 @@ def finish(
         values={
             "finished_at": now,
             "matter": matter,
-            "service_seconds": _served_so_far(ticket, now),
+            "service_seconds": served_so_far(ticket, now),
         },
         window_id=window.id,
         at_window=window.id,
@@ -753,7 +749,7 @@ def transfer(
             "target_window_id": target_window_id,
             "window_id": None,
             "queue_at": ticket.taken_at,
-            "service_seconds": _served_so_far(ticket, now)
+            "service_seconds": served_so_far(ticket, now)
             if ticket.status == TicketStatus.SERVING
             else ticket.service_seconds,
             "serving_started_at": None,
