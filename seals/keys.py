@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from seals.keyspec import parse_key_list
 
 ECDSA_P256 = "ecdsa-p256"
 RSA_2048 = "rsa-2048"
@@ -81,22 +82,6 @@ def _b64d(text: str) -> bytes:
     return base64.b64decode(text)
 
 
-def parse_master_keys(spec: str) -> dict[str, bytes]:
-    """Parse `kid:base64(32 bytes),...`; the first key wraps new data keys, all unwrap."""
-    keys: dict[str, bytes] = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        kid, _, encoded = item.partition(":")
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", kid):
-            raise ValueError(f"bad seal master key id {kid!r}")
-        key = base64.b64decode(encoded)
-        if len(key) != 32:
-            raise ValueError(f"seal master key {kid!r} must be 32 bytes, got {len(key)}")
-        keys[kid] = key
-    if not keys:
-        raise ValueError("no seal master key configured")
-    return keys
-
-
 def _new_private_key(algorithm: str) -> PrivateKey:
     if algorithm == ECDSA_P256:
         return ec.generate_private_key(ec.SECP256R1())
@@ -127,7 +112,12 @@ class SoftwareKeyProvider:
 
     @classmethod
     def from_spec(cls, spec: str) -> SoftwareKeyProvider:
-        return cls(parse_master_keys(spec))
+        """Master keys from a setting: `kid:base64(32 bytes),...`, the first one current."""
+        return cls(
+            parse_key_list(
+                spec, noun="seal master key", none_message="no seal master key configured"
+            )
+        )
 
     def seal(self, private_key: PrivateKey, label: str) -> bytes:
         """The envelope of an existing private key (imported CA keys come in this way)."""

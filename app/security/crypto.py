@@ -12,10 +12,11 @@ import base64
 import hashlib
 import hmac
 import os
-import re
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from seals.keyspec import parse_key_list
 
 
 class CryptoError(RuntimeError):
@@ -30,22 +31,6 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def parse_keys(spec: str) -> dict[str, bytes]:
-    """Parse `kid:base64key,kid2:base64key` into an ordered {kid: 32-byte key}."""
-    keys: dict[str, bytes] = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        kid, _, encoded = item.partition(":")
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", kid):
-            raise ValueError(f"bad data key id {kid!r}")
-        key = base64.b64decode(encoded)
-        if len(key) != 32:
-            raise ValueError(f"data key {kid!r} must be 32 bytes, got {len(key)}")
-        keys[kid] = key
-    if not keys:
-        raise ValueError("no data keys configured")
-    return keys
-
-
 class FieldCipher:
     """Seals and opens personal-data fields."""
 
@@ -56,7 +41,8 @@ class FieldCipher:
 
     @classmethod
     def from_config(cls, data_keys: str, index_key: str) -> FieldCipher:
-        return cls(parse_keys(data_keys), index_key.encode())
+        keys = parse_key_list(data_keys, noun="data key", none_message="no data keys configured")
+        return cls(keys, index_key.encode())
 
     @property
     def current_key_id(self) -> str:
