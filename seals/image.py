@@ -46,7 +46,9 @@ def _char_tile(fonts: FontSet, char: str, size: int, width_scale: float = 1.0) -
     )
     if width_scale != 1.0:
         # Seal lettering is condensed: narrow each glyph so long names fit the arc.
-        tile = tile.resize((max(1, int(tile.width * width_scale)), tile.height), Image.LANCZOS)
+        tile = tile.resize(
+            (max(1, int(tile.width * width_scale)), tile.height), Image.Resampling.LANCZOS
+        )
     return tile
 
 
@@ -75,7 +77,7 @@ def _place_on_arc(
         rad = math.radians(angle)
         x, y = cx + radius * math.cos(rad), cy + radius * math.sin(rad)
         tile = _char_tile(fonts, char, size, width_scale).rotate(
-            rotation, resample=Image.BICUBIC, expand=True
+            rotation, resample=Image.Resampling.BICUBIC, expand=True
         )
         canvas.alpha_composite(tile, (int(x - tile.width / 2), int(y - tile.height / 2)))
 
@@ -139,7 +141,7 @@ def render_seal(design: SealDesign, fonts: FontSet, *, size: int = DEFAULT_SIZE)
             size=code_size,
             bottom=True,
         )
-    return canvas.resize((size, size), Image.LANCZOS)
+    return canvas.resize((size, size), Image.Resampling.LANCZOS)
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -150,7 +150,9 @@ class PreparedImage:
     def write(self, writer: Any) -> generic.IndirectObject:
         """Add the image XObject (and its soft mask) to `writer`."""
 
-        def image_stream(data: bytes, colour_space: str, **extra: Any) -> generic.StreamObject:
+        def image_stream(
+            data: bytes, colour_space: str, extra: dict[generic.NameObject, Any] | None = None
+        ) -> generic.StreamObject:
             entries = {
                 generic.pdf_name("/Type"): generic.pdf_name("/XObject"),
                 generic.pdf_name("/Subtype"): generic.pdf_name("/Image"),
@@ -159,13 +161,13 @@ class PreparedImage:
                 generic.pdf_name("/ColorSpace"): generic.pdf_name(colour_space),
                 generic.pdf_name("/BitsPerComponent"): generic.NumberObject(8),
                 generic.pdf_name("/Filter"): generic.pdf_name("/FlateDecode"),
-                **extra,
+                **(extra or {}),
             }
             return generic.StreamObject(generic.DictionaryObject(entries), encoded_data=data)
 
         smask = writer.add_object(image_stream(self.alpha, "/DeviceGray"))
         return writer.add_object(  # type: ignore[no-any-return]
-            image_stream(self.colour, "/DeviceRGB", **{generic.pdf_name("/SMask"): smask})
+            image_stream(self.colour, "/DeviceRGB", {generic.pdf_name("/SMask"): smask})
         )
 
 

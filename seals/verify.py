@@ -22,7 +22,12 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.errors import SignatureValidationError
-from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko.sign.validation.status import (
+    DocumentTimestampStatus,
+    PdfSignatureStatus,
+    SignatureCoverageLevel,
+    TimestampSignatureStatus,
+)
 
 from seals.signing import TrustSettings
 
@@ -100,6 +105,7 @@ def _is_document_timestamp(sig: Any) -> bool:
 def _check_one(sig: Any, trust: TrustSettings, is_last: bool) -> SignatureReport:
     doc_timestamp = _is_document_timestamp(sig)
     moment = None if doc_timestamp else sig.self_reported_timestamp
+    status: PdfSignatureStatus | DocumentTimestampStatus
     try:
         if doc_timestamp:
             # A PAdES B-LTA document timestamp: a TSA's token over the file so far.
@@ -127,7 +133,12 @@ def _check_one(sig: Any, trust: TrustSettings, is_last: bool) -> SignatureReport
             status="tampered",
         )
     cert = status.signing_cert
-    timestamp = status if doc_timestamp else status.timestamp_validity
+    timestamp: TimestampSignatureStatus | None
+    docmdp_ok: bool | None
+    if isinstance(status, PdfSignatureStatus):
+        timestamp, docmdp_ok = status.timestamp_validity, status.docmdp_ok
+    else:  # a document timestamp is its own time source and carries no DocMDP
+        timestamp, docmdp_ok = status, None
     signing_time = timestamp.timestamp if timestamp is not None else moment
     modification = (
         _LEVELS.get(status.modification_level, "other") if status.modification_level else "none"
@@ -138,7 +149,6 @@ def _check_one(sig: Any, trust: TrustSettings, is_last: bool) -> SignatureReport
         status.coverage == SignatureCoverageLevel.ENTIRE_REVISION
         and status.modification_level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES)
     )
-    docmdp_ok = None if doc_timestamp else status.docmdp_ok
     if not status.intact:
         verdict = "tampered"
     elif not status.valid:
