@@ -73,12 +73,13 @@ def main() -> None:
         not_before=now,
         not_after=now + dt.timedelta(days=30),
     )
+    assert pki.root_ca is not None  # a development PKI has its root CA's key
     trust = TrustSettings(
         [pki.root],
         [pki.issuing.certificate],
         [
             pki_lib.build_crl(pki.issuing, provider, [], now=now),
-            pki_lib.build_crl(pki.root_ca, provider, [], now=now),  # type: ignore[arg-type]
+            pki_lib.build_crl(pki.root_ca, provider, [], now=now),
         ],
     )
     fonts = FontSet(FONT_CACHE)

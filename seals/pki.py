@@ -105,7 +105,7 @@ def _builder(
         .not_valid_after(not_after)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key),
             critical=False,
         )
     )
@@ -224,7 +224,7 @@ def import_issuing_ca(
         if chain_pem is None or key_pem is None:
             raise PkiError("give the chain and key as PEM, or a PKCS#12 file")
         chain = x509.load_pem_x509_certificates(chain_pem)
-        private_key = serialization.load_pem_private_key(key_pem, key_password)  # type: ignore[assignment]
+        private_key = serialization.load_pem_private_key(key_pem, key_password)
     if not isinstance(private_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise PkiError("the CA key must be ECDSA or RSA")
     issuing = chain[0]
@@ -399,7 +399,7 @@ def build_crl(
         .next_update(now + lifetime)
         .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),
             critical=False,
         )
     )

@@ -15,4 +15,4 @@ def init_app(app: Flask) -> None:
 
 def get_cipher() -> FieldCipher:
     """The app's personal-data cipher."""
-    return current_app.extensions["cipher"]  # type: ignore[no-any-return]
+    return current_app.extensions["cipher"]
