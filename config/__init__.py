@@ -20,6 +20,8 @@ DEV_WECHAT_APPID = "wx_dev_yuhaoban"
 DEV_WECHAT_SECRET = "dev-wechat-secret"
 DEV_SEAL_MASTER_KEY = "dev1:ZGV2LW9ubHktc2VhbC1tYXN0ZXIta2V5LTMyLWJ5dGU="  # 32 dev bytes
 DEV_SEAL_CODE_KEYS = "d:dev-only-seal-code-key-change-me"
+DEV_AUDIT_MAC_KEY = "ZGV2LW9ubHktYXVkaXQtbWFjLWtleS0zMi1ieXRlcyE="  # 32 dev bytes
+DEV_AUDIT_CHECKPOINT_KEY = "ZGV2LW9ubHktYXVkaXQtY2hlY2twb2ludC1zZWVkISE="  # 32 dev bytes
 
 
 class ConfigError(RuntimeError):
@@ -68,6 +70,11 @@ class BaseConfig:
     )
     REFRESH_TOKEN_TTL_SECONDS: int = field(
         default_factory=lambda: _env_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600)
+    )
+    # For this long after a refresh, the spent token presented again gets the same successor
+    # (parallel requests of one mini-program) instead of ending the login; 0 turns it off.
+    REFRESH_REUSE_GRACE_SECONDS: int = field(
+        default_factory=lambda: _env_int("REFRESH_REUSE_GRACE_SECONDS", 10)
     )
 
     STAFF_MAX_FAILED_LOGINS: int = field(
@@ -230,6 +237,29 @@ class BaseConfig:
     LOG_LEVEL: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     SEED_DEMO_DATA: bool = False
 
+    # --- Audit log (app/audit) ---
+    # Keys of the entries' links (HMAC-SHA256): "kid:base64(32 bytes),..."; the first one
+    # links new entries, every one listed verifies (keep retired keys listed).
+    AUDIT_MAC_KEYS: str = field(
+        default_factory=lambda: _env("AUDIT_MAC_KEYS", f"dev1:{DEV_AUDIT_MAC_KEY}")
+    )
+    # Ed25519 keys (base64 of the 32-byte private seed) signing the chain checkpoints, same
+    # "kid:base64,..." form: the first signs, every one listed verifies.
+    AUDIT_CHECKPOINT_KEYS: str = field(
+        default_factory=lambda: _env("AUDIT_CHECKPOINT_KEYS", f"dev1:{DEV_AUDIT_CHECKPOINT_KEY}")
+    )
+    # Where the signed checkpoints go: outside the database, by default beside the signed
+    # documents (SEAL_STORAGE_DIR), so that whoever rewrites the database cannot rewind them.
+    AUDIT_CHECKPOINT_DIR: str = field(
+        default_factory=lambda: _env(
+            "AUDIT_CHECKPOINT_DIR",
+            str(
+                Path(_env("SEAL_STORAGE_DIR", str(PROJECT_ROOT / "var" / "seals" / "documents")))
+                / "audit-checkpoints"
+            ),
+        )
+    )
+
     # --- Electronic seals (seals/, app/seals) ---
     # Wraps each seal/CA key's own data key: "kid:base64(32 bytes),..."; the first wraps new keys.
     SEAL_MASTER_KEY: str = field(
@@ -351,6 +381,16 @@ class ProductionConfig(BaseConfig):
             problems.append("SEAL_MASTER_KEY and SEAL_CODE_KEYS must not be the development keys")
         if not self.REDIS_URL:
             problems.append("REDIS_URL must be set (rate limits, token cache, events)")
+        if DEV_AUDIT_MAC_KEY in self.AUDIT_MAC_KEYS or not self.AUDIT_MAC_KEYS.strip():
+            problems.append("AUDIT_MAC_KEYS must be set and must not be the development key")
+        if (
+            DEV_AUDIT_CHECKPOINT_KEY in self.AUDIT_CHECKPOINT_KEYS
+            or not self.AUDIT_CHECKPOINT_KEYS.strip()
+        ):
+            problems.append("AUDIT_CHECKPOINT_KEYS must be set and must not be the development key")
+        if not 0 <= self.REFRESH_REUSE_GRACE_SECONDS <= 60:
+            # A long grace would let a stolen refresh token be replayed without revoking.
+            problems.append("REFRESH_REUSE_GRACE_SECONDS must be between 0 and 60")
         if not self.QUEUE_CODE_KEYS.strip():
             # Empty derives the hall-code key from SECRET_KEY: a development convenience only.
             problems.append("QUEUE_CODE_KEYS must be set (kid:secret,... for hall codes)")

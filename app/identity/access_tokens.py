@@ -77,7 +77,8 @@ def decode_access_token(settings: TokenSettings, token: str, *, now: dt.datetime
             algorithms=[ALGORITHM],  # pinned: "none" and key-confusion tricks are refused
             audience=settings.audience,
             issuer=settings.issuer,
-            options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+            # `fam` too: a token outside a login family could be neither logged out nor revoked.
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", "fam"]},
             leeway=dt.timedelta(seconds=5),
         )
     except jwt.ExpiredSignatureError as exc:
@@ -92,7 +93,7 @@ def decode_access_token(settings: TokenSettings, token: str, *, now: dt.datetime
         raise TokenInvalid()
     roles = claims.get("roles") or []
     scopes = claims.get("scopes") or {}
-    if not isinstance(roles, list) or not isinstance(scopes, dict):
+    if not isinstance(roles, list) or not isinstance(scopes, dict) or not claims["fam"]:
         raise TokenInvalid()
     return Principal(
         kind=kind,
@@ -100,5 +101,5 @@ def decode_access_token(settings: TokenSettings, token: str, *, now: dt.datetime
         roles=tuple(str(r) for r in roles),
         scopes={str(k): [int(i) for i in v] for k, v in scopes.items()},
         jti=str(claims["jti"]),
-        family_id=str(claims.get("fam") or ""),
+        family_id=str(claims["fam"]),
     )

@@ -4,14 +4,25 @@ Each login starts a `LoginFamily`. Its refresh tokens are opaque, stored only as
 used once: a refresh marks the presented token used and issues the next one in the same family.
 A token presented a second time means someone kept a copy, so the whole family is revoked, and
 every access token of the family dies with it (`is_family_active` runs on each request).
+
+One exception, the reuse grace: a mini-program whose access token expired fires several
+requests at once, each refreshing with the same token. For `reuse_grace_seconds` after a token
+was spent, presenting it again answers with the same successor refresh token (and a fresh
+access token) instead of revoking, as long as that successor is still unused. Presenting an
+older token, or the previous one after its successor was itself rotated, or presenting it
+after the grace, still revokes the family.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -24,6 +35,11 @@ from app.identity.principals import principal_for
 from app.security.crypto import hash_token
 
 REUSE_DETECTED = "reuse_detected"
+
+# Why a spent token was refused (the audit entry's `reason`).
+REUSED = "reused"  # presented again with no grace configured
+AFTER_GRACE = "after_grace"  # the previous token, presented after the grace
+SUPERSEDED = "superseded"  # a token whose successor was rotated in turn (older tokens too)
 
 
 @dataclass(frozen=True)
@@ -64,14 +80,16 @@ def refresh_session(
     settings: TokenSettings,
     refresh_ttl_seconds: int,
     now: dt.datetime,
+    reuse_grace_seconds: int = 0,
     request_id: str | None = None,
 ) -> TokenPair:
     """Exchange a refresh token for a new pair in the same family (the old one is spent).
 
-    On reuse this flushes the family's revocation and an audit entry, then raises
-    `RefreshTokenReused` (a `KeepsWrites` error): the caller must commit before the error
-    propagates, or the revocation would be rolled back with the failed request and the thief's
-    copy would keep working.
+    Within `reuse_grace_seconds` of its rotation the previous token gets the same successor
+    again (see the module docstring). On any other reuse this flushes the family's revocation
+    and an audit entry, then raises `RefreshTokenReused` (a `KeepsWrites` error): the caller
+    must commit before the error propagates, or the revocation would be rolled back with the
+    failed request and the thief's copy would keep working.
     """
     token = session.scalars(
         select(RefreshToken).where(RefreshToken.token_hash == hash_token(refresh_token))
@@ -82,7 +100,16 @@ def refresh_session(
     if family.revoked_at is not None:
         raise RefreshTokenInvalid("登录已失效，请重新登录")
     if token.used_at is not None:
-        _revoke_for_reuse(session, family, token, now=now, request_id=request_id)
+        return _replay_successor(
+            session,
+            family,
+            token,
+            refresh_token,
+            settings=settings,
+            grace_seconds=reuse_grace_seconds,
+            now=now,
+            request_id=request_id,
+        )
     if token.expires_at <= now:
         raise RefreshTokenExpired()
     # Roles are read again: a staff member's grants may have changed since login, and a
@@ -91,8 +118,9 @@ def refresh_session(
     principal = principal_for(session, family.principal_kind.value, family.principal_id)
     # The guard makes the check and the claim one statement: of two refreshes racing with the
     # same token, the second waits on the first's row lock (PostgreSQL) or write lock (SQLite),
-    # then matches no row. It is then treated as reuse, because from here a race with a thief
-    # and a reuse by a thief look the same, and keeping the family alive would hand it over.
+    # then matches no row. It then answers as a repeat within the grace would: the same
+    # successor if the winner's claim is recent and its successor unused, otherwise revocation
+    # (from here a race with a thief and a reuse by a thief look the same).
     claimed = session.execute(
         update(RefreshToken)
         .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
@@ -100,9 +128,87 @@ def refresh_session(
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        _revoke_for_reuse(session, family, token, now=now, request_id=request_id)
+        # Read again: the statement above saw the winner's commit, this session's copy did not.
+        session.refresh(token)
+        return _replay_successor(
+            session,
+            family,
+            token,
+            refresh_token,
+            settings=settings,
+            grace_seconds=reuse_grace_seconds,
+            now=now,
+            request_id=request_id,
+        )
     return _issue_pair(
-        session, principal, family.id, settings=settings, ttl=refresh_ttl_seconds, now=now
+        session,
+        principal,
+        family.id,
+        settings=settings,
+        ttl=refresh_ttl_seconds,
+        now=now,
+        raw=successor_token(settings.secret, refresh_token),
+    )
+
+
+def successor_token(secret: str, spent_token: str) -> str:
+    """The refresh token that replaces `spent_token`: a keyed hash of it.
+
+    The grace must hand out the same successor again, so its raw value has to be recoverable
+    for a few seconds. Deriving it (HMAC-SHA256 keyed with the app's secret, the key that
+    signs access tokens already) beats keeping it encrypted on the spent row: nothing secret
+    is stored, nothing has to be wiped when the grace ends, no column is added, and whoever
+    holds the spent token learns nothing without the key. Only first tokens of a login are
+    random; each successor is as unguessable as its predecessor.
+    """
+    digest = hmac.new(
+        secret.encode(), b"refresh-successor:v1\x00" + spent_token.encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _replay_successor(
+    session: Session,
+    family: LoginFamily,
+    token: RefreshToken,
+    presented: str,
+    *,
+    settings: TokenSettings,
+    grace_seconds: int,
+    now: dt.datetime,
+    request_id: str | None,
+) -> TokenPair:
+    """The pair a spent token got, if the grace allows it; otherwise revoke the family."""
+    if token.used_at is None:  # not spent after all: refuse rather than guess
+        raise RefreshTokenInvalid()
+    if grace_seconds <= 0:
+        _revoke_for_reuse(session, family, token, now=now, reason=REUSED, request_id=request_id)
+    if now - token.used_at > dt.timedelta(seconds=grace_seconds):
+        _revoke_for_reuse(
+            session, family, token, now=now, reason=AFTER_GRACE, request_id=request_id
+        )
+    raw = successor_token(settings.secret, presented)
+    # Locked, so a rotation of the successor itself waits for this answer or is seen by it.
+    successor = session.scalars(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == hash_token(raw), RefreshToken.family_id == family.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    # No successor under this derivation (a token spent before it existed, or the secret
+    # changed since): nothing to hand out again.
+    if successor is None or successor.used_at is not None or successor.expires_at <= now:
+        _revoke_for_reuse(session, family, token, now=now, reason=SUPERSEDED, request_id=request_id)
+    principal = principal_for(session, family.principal_kind.value, family.principal_id)
+    access, access_expires = issue_access_token(
+        settings, dataclasses.replace(principal, family_id=family.id, jti=""), now=now
+    )
+    return TokenPair(
+        access_token=access,
+        access_expires_at=access_expires,
+        refresh_token=raw,
+        refresh_expires_at=successor.expires_at,
+        family_id=family.id,
     )
 
 
@@ -173,8 +279,9 @@ def _issue_pair(
     settings: TokenSettings,
     ttl: int,
     now: dt.datetime,
+    raw: str | None = None,
 ) -> TokenPair:
-    raw = secrets.token_urlsafe(32)
+    raw = raw or secrets.token_urlsafe(32)
     expires = now + dt.timedelta(seconds=ttl)
     session.add(
         RefreshToken(
@@ -211,8 +318,9 @@ def _revoke_for_reuse(
     token: RefreshToken,
     *,
     now: dt.datetime,
+    reason: str,
     request_id: str | None,
-) -> None:
+) -> NoReturn:
     if _revoke(session, family.id, now=now, reason=REUSE_DETECTED):
         record(
             session,
@@ -221,7 +329,7 @@ def _revoke_for_reuse(
             now=now,
             subject_type="login_family",
             subject_id=family.id,
-            details={"refresh_token_id": token.id},
+            details={"refresh_token_id": token.id, "reason": reason},
             request_id=request_id,
         )
     raise RefreshTokenReused()

@@ -112,6 +112,7 @@ class Refresh(MethodView):
                 body["refresh_token"],
                 settings=current_token_settings(),
                 refresh_ttl_seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"],
+                reuse_grace_seconds=current_app.config["REFRESH_REUSE_GRACE_SECONDS"],
                 now=now,
                 request_id=g.get("request_id"),
             )

@@ -19,6 +19,8 @@ SAFE_PRODUCTION = {
     "SEAL_MASTER_KEY": "m1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
     "SEAL_CODE_KEYS": "p:a-code-key-from-the-vault",
     "QUEUE_CODE_KEYS": "q1:a-queue-code-key-from-the-vault",
+    "AUDIT_MAC_KEYS": "a1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
+    "AUDIT_CHECKPOINT_KEYS": "c1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
 }
 
 
@@ -61,6 +63,10 @@ def test_production_starts_with_safe_settings(production_env: pytest.MonkeyPatch
         ("QUEUE_CODE_KEYS", "  ", "QUEUE_CODE_KEYS"),
         ("QUEUE_WXACODE_PAGE", "/pages/queue/scan", "QUEUE_WXACODE_PAGE"),
         ("QUEUE_WXACODE_PAGE", "pages/queue/scan?from=poster", "QUEUE_WXACODE_PAGE"),
+        ("AUDIT_MAC_KEYS", "", "AUDIT_MAC_KEYS"),
+        ("AUDIT_MAC_KEYS", "dev1:ZGV2LW9ubHktYXVkaXQtbWFjLWtleS0zMi1ieXRlcyE=", "AUDIT_MAC_KEYS"),
+        ("AUDIT_CHECKPOINT_KEYS", "", "AUDIT_CHECKPOINT_KEYS"),
+        ("REFRESH_REUSE_GRACE_SECONDS", "600", "REFRESH_REUSE_GRACE_SECONDS"),
     ],
 )
 def test_production_refuses_unsafe_settings(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
@@ -41,6 +41,17 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _refresh(client: FlaskClient, token: str) -> Any:
     return client.post(REFRESH, json={"refresh_token": token})
+
+
+def _after_the_grace(app: Flask, session: Session, family_id: str) -> None:
+    """Move the family's refreshes back past the reuse grace, as if time had passed."""
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.used_at.is_not(None))
+        .values(
+            used_at=utcnow() - dt.timedelta(seconds=app.config["REFRESH_REUSE_GRACE_SECONDS"] + 1)
+        )
+    )
 
 
 @pytest.fixture
@@ -75,10 +86,11 @@ def test_refresh_rotates_the_refresh_token(
 
 
 def test_reusing_a_spent_refresh_token_ends_the_whole_login(
-    client: FlaskClient, session: Session, citizen_login: tuple[User, TokenPair]
+    app: Flask, client: FlaskClient, session: Session, citizen_login: tuple[User, TokenPair]
 ) -> None:
     user, first = citizen_login
     second = _refresh(client, first.refresh_token).json
+    _after_the_grace(app, session, first.family_id)
 
     reuse = _refresh(client, first.refresh_token)
     # Requests share the test's session: undo what a failed request leaves uncommitted.
@@ -108,6 +120,7 @@ def test_reusing_a_spent_refresh_token_ends_the_whole_login(
 
 
 def test_reuse_in_one_login_leaves_other_logins_alone(
+    app: Flask,
     client: FlaskClient,
     session: Session,
     create_user: Callable[..., User],
@@ -116,8 +129,10 @@ def test_reuse_in_one_login_leaves_other_logins_alone(
     user = create_user()
     phone, tablet = start_login("user", user.id), start_login("user", user.id)
     _refresh(client, phone.refresh_token)
+    _after_the_grace(app, session, phone.family_id)
 
-    _refresh(client, phone.refresh_token)
+    assert _refresh(client, phone.refresh_token).json["code"] == "REFRESH_TOKEN_REUSED"
+    session.rollback()
 
     assert client.get(ME, headers=_bearer(tablet.access_token)).status_code == 200
     assert _refresh(client, tablet.refresh_token).status_code == 200
