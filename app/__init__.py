@@ -32,10 +32,11 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app import db, extensions, integrations, jobs, security
+    from app import db, extensions, integrations, jobs, seals, security
 
     db.init_app(app)
     security.init_app(app)
+    seals.init_app(app)
     extensions.init_limiter(app)
     extensions.api.init_app(app)
     integrations.init_app(app)

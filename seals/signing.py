@@ -166,7 +166,7 @@ class PreparedImage:
             return generic.StreamObject(generic.DictionaryObject(entries), encoded_data=data)
 
         smask = writer.add_object(image_stream(self.alpha, "/DeviceGray"))
-        return writer.add_object(  # type: ignore[no-any-return]
+        return writer.add_object(
             image_stream(self.colour, "/DeviceRGB", {generic.pdf_name("/SMask"): smask})
         )
 
@@ -176,6 +176,8 @@ class _PreparedPdfImage(PdfImage):
 
     def __init__(self, prepared: PreparedImage, writer: Any) -> None:
         super().__init__(
+            # pyHanko's PdfImage encodes a PIL image; this subclass hands it the already
+            # encoded XObject (`image_ref`), so there is no PIL image to give.
             None,  # type: ignore[arg-type]
             writer=writer,
             box=BoxConstraints(prepared.width, prepared.height),
@@ -196,6 +198,17 @@ class Appearance:
 
     box: Box
     image: Any  # PreparedImage, or a PIL.Image.Image encoded for this one signature
+
+
+def locking_field(field_name: str, box: Box) -> SigFieldSpec:
+    """A signature field on page 1 whose signature locks the whole document (no changes)."""
+    return SigFieldSpec(
+        field_name,
+        on_page=0,
+        box=box.as_tuple(),
+        field_mdp_spec=fields.FieldMDPSpec(fields.FieldMDPAction.ALL),
+        doc_mdp_update_value=MDPPerm.NO_CHANGES,
+    )
 
 
 def sign_pdf(
@@ -241,15 +254,10 @@ def sign_pdf(
     field_spec = None
     stamp_style = None
     if appearance is not None and not existing_field:
-        field_lock = None
-        if lock_document:
-            field_lock = fields.FieldMDPSpec(fields.FieldMDPAction.ALL)
-        field_spec = SigFieldSpec(
-            field_name,
-            on_page=0,
-            box=appearance.box.as_tuple(),
-            field_mdp_spec=field_lock,
-            doc_mdp_update_value=MDPPerm.NO_CHANGES if lock_document else None,
+        field_spec = (
+            locking_field(field_name, appearance.box)
+            if lock_document
+            else SigFieldSpec(field_name, on_page=0, box=appearance.box.as_tuple())
         )
     if appearance is not None:
         image = appearance.image
@@ -282,4 +290,4 @@ def sign_pdf(
     # token's is not, so then pyHanko estimates it.
     reserved = getattr(signer, "bytes_reserved", None) if timestamper is None else None
     output = pdf_signer.sign_pdf(writer, in_place=False, bytes_reserved=reserved)
-    return output.getvalue()  # type: ignore[no-any-return]
+    return output.getvalue()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives import serialization
 from flask import current_app
 from flask.cli import AppGroup
 
@@ -13,28 +13,20 @@ from app.audit.service import Actor
 from app.db import get_session, utcnow
 from app.seals import get_seal_context
 from app.seals.context import SealContext
+from app.seals.demo import seed_seals
+from app.seals.pki import ensure_dev_pki
+from app.seals.trust import current_crl
 from seals import pki as pki_lib
 
 seals_cli = AppGroup("seals", help="Electronic seals: CA, seals, CRLs.")
 
 
-def ensure_dev_pki(ctx: SealContext, now: dt.datetime | None = None) -> bool:
-    """Create a development PKI if none exists; True if one was created."""
-    if ctx.has_pki():
-        return False
-    _pki, files = pki_lib.init_dev_pki(
-        ctx.software, crl_base_url=ctx.crl_base_url, now=now or utcnow()
-    )
-    pki_lib.write_pki(ctx.pki_dir, files)
-    ctx.reset_pki()
-    return True
-
-
 @seals_cli.command("init-ca")
 def init_ca() -> None:
     """Create a development root CA and issuing CA in SEAL_PKI_DIR (never overwrites)."""
-    ctx = current_app.extensions.get("seals") or SealContext.from_config(current_app.config)
-    current_app.extensions["seals"] = ctx
+    # The context as made by the app, not `get_seal_context()`, which would create the
+    # development PKI itself and so report that one already exists.
+    ctx: SealContext = current_app.extensions["seals"]
     if not ensure_dev_pki(ctx):
         raise click.ClickException(f"a PKI already exists in {ctx.pki_dir}")
     click.echo(f"root and issuing CA created in {ctx.pki_dir}; CRLs at {ctx.crl_base_url}/")
@@ -73,8 +65,6 @@ def import_ca(chain: str | None, key: str | None, pkcs12: str | None, password: 
 @seals_cli.command("seed-demo")
 def seed_demo() -> None:
     """Create the PKI if missing and the demo departments' seals."""
-    from app.seals.demo import seed_seals
-
     session = get_session()
     created = seed_seals(session, actor=Actor.system(), now=utcnow())
     session.commit()
@@ -86,10 +76,6 @@ def seed_demo() -> None:
 @click.argument("output", type=click.Path(dir_okay=False))
 def write_crl(name: str, output: str) -> None:
     """Write the current CRL (DER) to a file, e.g. for a static web server."""
-    from cryptography.hazmat.primitives import serialization
-
-    from app.seals.service import current_crl
-
     crl = current_crl(get_session(), get_seal_context(), name, utcnow())
     Path(output).write_bytes(crl.public_bytes(serialization.Encoding.DER))
     click.echo(f"{name} CRL written to {output}")

@@ -1,22 +1,39 @@
-"""The seals library wired to this app's settings: providers, PKI, fonts, codes, storage."""
+"""The seals library wired to this app's settings: providers, PKI, fonts, codes, storage,
+and the per-app caches that keep issuing fast (CRLs, trust settings, signers, seal images)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from seals.codes import CodeSigner
 from seals.fonts import FontSet
 from seals.keys import KeyProvider, KeyRef, Pkcs11KeyProvider, SoftwareKeyProvider
 from seals.pki import Pki, load_pki, pki_exists
-from seals.signing import timestamper_for
+from seals.signing import PreparedImage, ProviderSigner, TrustSettings, timestamper_for
+
+
+@dataclass(frozen=True)
+class Pkcs11Settings:
+    """Where the HSM is: its PKCS#11 library, the token's label and the user PIN."""
+
+    library: str
+    token: str
+    pin: str
 
 
 @dataclass
 class SealContext:
-    """Everything seal services need that is not in the database."""
+    """Everything seal services need that is not in the database.
+
+    One per app (`app.extensions["seals"]`, made by `app.seals.init_app`); the caches below
+    live as long as it does, so a test or a second app gets its own.
+    """
 
     software: SoftwareKeyProvider
     codes: CodeSigner
@@ -26,19 +43,29 @@ class SealContext:
     public_base_url: str
     tsa_url: str = ""
     default_provider: str = "software"
-    pkcs11: KeyProvider | None = None
+    # The token is opened on first use, not when the app is made: a PKCS#11 session does not
+    # survive a fork, and the app may be made before the server forks its workers.
+    pkcs11_settings: Pkcs11Settings | None = None
     max_upload_bytes: int = 1024 * 1024
     _pki: Pki | None = None
+    _pkcs11: KeyProvider | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    crl_cache: dict[str, Any] = field(default_factory=dict)
-    trust_cache: dict[str, Any] = field(default_factory=dict)
-    signer_cache: dict[Any, Any] = field(default_factory=dict)  # see service._seal_signer
+    # CRL name -> (revocations counted, built at, CRL); see trust.current_crl
+    crl_cache: dict[str, tuple[int | None, dt.datetime, x509.CertificateRevocationList]] = field(
+        default_factory=dict
+    )
+    # "current" -> (ids of the PKI and CRLs, settings); see trust.trust_settings
+    trust_cache: dict[str, tuple[tuple[int, ...], TrustSettings]] = field(default_factory=dict)
+    # (PKI id, key, certificate PEM) -> signer; see signatures.seal_signer
+    signer_cache: dict[tuple[int, KeyRef, str], ProviderSigner] = field(default_factory=dict)
+    # SHA-256 of a seal's PNG -> the image encoded for PDF; see signatures.seal_image
+    image_cache: dict[str, PreparedImage] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Any) -> SealContext:
         pkcs11 = None
         if config["SEAL_KEY_PROVIDER"] == "pkcs11":
-            pkcs11 = Pkcs11KeyProvider(
+            pkcs11 = Pkcs11Settings(
                 config["SEAL_PKCS11_LIBRARY"],
                 config["SEAL_PKCS11_TOKEN"],
                 config["SEAL_PKCS11_PIN"],
@@ -52,7 +79,7 @@ class SealContext:
             public_base_url=config["SEAL_PUBLIC_BASE_URL"].rstrip("/"),
             tsa_url=config["SEAL_TSA_URL"],
             default_provider=config["SEAL_KEY_PROVIDER"],
-            pkcs11=pkcs11,
+            pkcs11_settings=pkcs11,
             max_upload_bytes=int(config["SEAL_MAX_UPLOAD_BYTES"]),
         )
 
@@ -83,12 +110,16 @@ class SealContext:
     def provider(self, kind: str) -> KeyProvider:
         if kind == "software":
             return self.software
-        if kind == "pkcs11" and self.pkcs11 is not None:
-            return self.pkcs11
+        if kind == "pkcs11" and self.pkcs11_settings is not None:
+            if self._pkcs11 is None:
+                with self._lock:
+                    if self._pkcs11 is None:
+                        settings = self.pkcs11_settings
+                        self._pkcs11 = Pkcs11KeyProvider(
+                            settings.library, settings.token, settings.pin
+                        )
+            return self._pkcs11
         raise RuntimeError(f"key provider {kind!r} is not configured")
 
     def timestamper(self) -> Any:
         return timestamper_for(self.tsa_url or None)
-
-    def key_ref(self, provider: str, ref: str, algorithm: str, wrapped: bytes | None) -> KeyRef:
-        return KeyRef(provider=provider, ref=ref, algorithm=algorithm, material=wrapped or b"")

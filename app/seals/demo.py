@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor
 from app.organisation.models import Department
 from app.seals import get_seal_context
+from app.seals.lifecycle import create_seal
 from app.seals.models import Seal, SealKind
-from app.seals.service import create_seal
+from app.seals.pki import ensure_dev_pki
 
 # (department code, kind, matters the rule engine may seal for)
 DEMO_SEALS: list[tuple[str, SealKind, list[str]]] = [
@@ -25,8 +26,6 @@ DEMO_SEALS: list[tuple[str, SealKind, list[str]]] = [
 
 def seed_seals(session: Session, *, actor: Actor, now: dt.datetime) -> int:
     """Create the missing demo seals; returns how many were created."""
-    from app.seals.cli import ensure_dev_pki
-
     ctx = get_seal_context()
     ensure_dev_pki(ctx, now)
     departments = {d.code: d for d in session.scalars(select(Department))}

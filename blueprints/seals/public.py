@@ -11,7 +11,8 @@ from flask import Blueprint, Response
 from app.db import get_session, utcnow
 from app.errors import DomainError
 from app.seals import get_seal_context
-from app.seals import service as seal_service
+from app.seals.registry import find_by_code, public_view
+from app.seals.trust import current_crl
 from blueprints.authz import public
 
 blp = Blueprint("seals_public", __name__)
@@ -25,7 +26,7 @@ def crl(name: str) -> Response:
     """The CRL the certificates name (DER)."""
     ctx = get_seal_context()
     try:
-        revocation_list = seal_service.current_crl(get_session(), ctx, name, utcnow())
+        revocation_list = current_crl(get_session(), ctx, name, utcnow())
     except DomainError:
         return Response("not found", status=404, mimetype="text/plain")
     return Response(
@@ -52,10 +53,10 @@ def verify_page(code: str) -> Response:
     """The page a document's QR code opens: what the registry says about it."""
     ctx = get_seal_context()
     try:
-        document = seal_service.find_by_code(get_session(), ctx, code)
+        document = find_by_code(get_session(), ctx, code)
     except DomainError:
         return _page("核验失败", "<h1>核验失败</h1><p>核验码无效或文书不存在。</p>", 404)
-    view: dict[str, Any] = seal_service.public_view(document, ctx)
+    view: dict[str, Any] = public_view(document, ctx)
     status = view["status"]
     colour = "#1a7f37" if status == "valid" else "#cf222e"
     rows = [

@@ -14,8 +14,12 @@ from app.db import get_session, utcnow
 from app.http import accepts
 from app.identity.errors import KeepsWrites
 from app.seals import errors, get_seal_context
-from app.seals import service as seal_service
+from app.seals.context import SealContext
+from app.seals.issuing import Holder, issue_document
+from app.seals.lifecycle import SealActor, change_seal_status
 from app.seals.models import IssuedDocument, Seal, SealStatus
+from app.seals.registry import document_pdf, find_by_code, public_view, revoke_document
+from app.seals.verification import verify_upload
 from app.security import get_cipher
 from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
 from blueprints.idempotency import idempotency_doc, idempotency_key
@@ -31,7 +35,7 @@ from blueprints.seals.schemas import (
 blp = Blueprint("seals", __name__, url_prefix="/seals", description="电子印章与文书核验")
 
 
-def _context() -> Any:
+def _context() -> SealContext:
     ctx = get_seal_context()
     if not ctx.has_pki():
         raise errors.PkiMissing()
@@ -81,7 +85,7 @@ class SealImage(MethodView):
 
 def _status_view(seal_id: int, status: SealStatus, body: dict[str, Any]) -> Seal:
     session = get_session()
-    seal = seal_service.change_seal_status(
+    seal = change_seal_status(
         session,
         _context(),
         _get_seal(seal_id),
@@ -144,10 +148,10 @@ class SealIssue(MethodView):
         session = get_session()
         ctx = _context()
         principal = current_principal()
-        actor = seal_service.SealActor("staff", principal.id, principal.roles, principal.scopes)
-        holder = seal_service.Holder(**body["holder"])
+        actor = SealActor("staff", principal.id, principal.roles, principal.scopes)
+        holder = Holder(**body["holder"])
         try:
-            document = seal_service.issue_document(
+            document = issue_document(
                 session,
                 ctx,
                 seal=_get_seal(seal_id),
@@ -165,7 +169,7 @@ class SealIssue(MethodView):
             session.commit()  # the refusal and its audit entry must stay
             raise
         session.commit()
-        return seal_service.public_view(document, ctx)
+        return public_view(document, ctx)
 
 
 @blp.route("/documents/<string:public_id>/revoke")
@@ -182,7 +186,7 @@ class DocumentRevoke(MethodView):
         )
         if document is None:
             raise errors.DocumentNotFound()
-        seal_service.revoke_document(
+        revoke_document(
             session,
             document,
             actor=Actor("staff", current_principal().id),
@@ -190,7 +194,7 @@ class DocumentRevoke(MethodView):
             reason=body["reason"],
         )
         session.commit()
-        return seal_service.public_view(document, _context())
+        return public_view(document, _context())
 
 
 @blp.route("/verify/<string:code>")
@@ -201,7 +205,7 @@ class VerifyByCode(MethodView):
     def get(self, code: str) -> dict[str, Any]:
         """What the registry says about the document a verification code names."""
         ctx = _context()
-        return seal_service.public_view(seal_service.find_by_code(get_session(), ctx, code), ctx)
+        return public_view(find_by_code(get_session(), ctx, code), ctx)
 
 
 @blp.route("/verify/<string:code>/pdf")
@@ -212,9 +216,9 @@ class DocumentDownload(MethodView):
     def get(self, code: str) -> Response:
         """The signed PDF the code names (the code is the capability)."""
         ctx = _context()
-        document = seal_service.find_by_code(get_session(), ctx, code)
+        document = find_by_code(get_session(), ctx, code)
         try:
-            data = seal_service.document_pdf(ctx, document)
+            data = document_pdf(ctx, document)
         except OSError:
             raise errors.DocumentNotFound() from None
         return Response(data, mimetype="application/pdf")
@@ -240,4 +244,4 @@ class VerifyUpload(MethodView):
             if upload is None:
                 raise errors.UploadNotPdf(fields={"file": ["请上传PDF文件（字段名 file）"]})
             data = upload.read(limit + 1)
-        return seal_service.verify_upload(get_session(), _context(), data, now=utcnow())
+        return verify_upload(get_session(), _context(), data, now=utcnow())

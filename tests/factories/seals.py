@@ -17,20 +17,27 @@ from app.audit.service import Actor
 from app.db import utcnow
 from app.organisation.models import Department
 from app.seals.context import SealContext
+from app.seals.issuing import Holder, issue_document
+from app.seals.lifecycle import SealActor, create_seal
 from app.seals.models import IssuedDocument, Seal, SealKind
-from app.seals.service import Holder, SealActor, create_seal, issue_document
 from seals import pki as pki_lib
 
 
 @pytest.fixture(scope="session")
 def seal_context(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SealContext]:
-    """The app's seal context, with a PKI generated for this test session in a temp folder."""
+    """The app's seal context, with a PKI generated for this test session in a temp folder
+    and the CJK subset font ready."""
     base = tmp_path_factory.mktemp("seals")
     config = dict(app.config)
     config.update(SEAL_PKI_DIR=str(base / "pki"), SEAL_STORAGE_DIR=str(base / "documents"))
     ctx = SealContext.from_config(config)
     _pki, files = pki_lib.init_dev_pki(ctx.software, crl_base_url=ctx.crl_base_url, now=utcnow())
     pki_lib.write_pki(ctx.pki_dir, files)
+    # The subset font is built once per checkout (var/ is not in git: ~11 s on a fresh one,
+    # far more on a loaded CI machine). Left to first use, that cost landed inside whichever
+    # test first drew text (the first seals API test, in file order), which then looked slow
+    # in a full run and fast alone. It is part of preparing the session, so it is done here.
+    _ = ctx.fonts.subset_path
     previous = app.extensions.get("seals")
     app.extensions["seals"] = ctx
     yield ctx

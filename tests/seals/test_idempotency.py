@@ -20,8 +20,9 @@ from app.db import make_engine, utcnow
 from app.identity.models import StaffRole
 from app.organisation.models import Department
 from app.seals.context import SealContext
+from app.seals.issuing import Holder, issue_document
+from app.seals.lifecycle import SealActor, create_seal
 from app.seals.models import IssuedDocument, Seal, SealCertificate, SealKey, SealKind, SealUse
-from app.seals.service import Holder, SealActor, create_seal, issue_document
 from tests.factories.seals import WEATHER_DATA
 
 ISSUE = {

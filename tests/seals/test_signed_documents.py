@@ -14,17 +14,13 @@ from sqlalchemy import select
 from app.audit.models import AuditEntry
 from app.db import utcnow
 from app.seals import errors
+from app.seals.issuing import Holder, issue_document
+from app.seals.lifecycle import SealActor, change_seal_status
 from app.seals.models import DocumentStatus, SealStatus, SealUse
-from app.seals.service import (
-    Holder,
-    PersonalSignature,
-    SealActor,
-    change_seal_status,
-    issue_document,
-    revoke_document,
-    trust_settings,
-    verify_upload,
-)
+from app.seals.registry import revoke_document
+from app.seals.signatures import PersonalSignature
+from app.seals.trust import trust_settings
+from app.seals.verification import verify_upload
 from seals import pki as pki_lib
 from seals.keys import SoftwareKeyProvider
 from seals.signing import ProviderSigner, TrustSettings, sign_pdf

@@ -35,14 +35,11 @@ from werkzeug.wrappers import Request, Response
 
 from app.db import utcnow
 from app.seals.context import SealContext
-from app.seals.service import (
-    Holder,
-    PersonalSignature,
-    SealActor,
-    issue_document,
-    trust_settings,
-    verify_upload,
-)
+from app.seals.issuing import Holder, issue_document
+from app.seals.lifecycle import SealActor
+from app.seals.signatures import PersonalSignature
+from app.seals.trust import trust_settings
+from app.seals.verification import verify_upload
 from seals import pki as pki_lib
 from seals.signing import to_asn1_cert
 from tests.factories.seals import stored_pdf
