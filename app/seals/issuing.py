@@ -97,13 +97,15 @@ def issue_document(
         if earlier is not None:
             return earlier
 
-    chosen = get_template(template)
+    document_template = get_template(template)
     check_use(session, seal, actor=actor, matter=matter, now=now)
-    if chosen.personal_signature and (personal is None or cipher is None):
+    if document_template.personal_signature and (personal is None or cipher is None):
         raise errors.SignerNotVerified("该文书需要申请人本人签名")
 
     public_id = _unique_public_id(session)
-    spec = _document_spec(session, ctx, seal, chosen, holder, data, public_id=public_id, now=now)
+    spec = _document_spec(
+        session, ctx, seal, document_template, holder, data, public_id=public_id, now=now
+    )
     rendered = render_document(spec, ctx.fonts)
     signed = sign_document(
         session,
@@ -115,10 +117,11 @@ def issue_document(
         trust=trust_settings(session, ctx, now),
         now=now,
     )
+    storage_key = _store(ctx, public_id, signed)
     document = IssuedDocument(
         public_id=public_id,
         template=template,
-        title=chosen.title,
+        title=document_template.title,
         number=spec.number,
         seal_id=seal.id,
         holder_masked=holder.masked,
@@ -126,7 +129,7 @@ def issue_document(
         matter=matter,
         sha256=hashlib.sha256(signed).hexdigest(),
         size_bytes=len(signed),
-        storage_key=_store(ctx, public_id, signed),
+        storage_key=storage_key,
         personal_signature=personal is not None,
         status=DocumentStatus.VALID,
         issued_at=now,
