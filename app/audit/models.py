@@ -1,4 +1,4 @@
-"""The hash-chained audit log: each entry carries the previous entry's hash."""
+"""The hash-chained audit log: each entry carries the previous entry's link (`app.audit.links`)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,12 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str | None] = mapped_column(String(64))
+    # The entry's link (hex): a keyed MAC or, for entries sealed before 0010, a plain SHA-256.
     hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # How `hash` was computed ("hmac-sha256", or "sha256" before 0010) and, for a MAC, the id
+    # of its key in AUDIT_MAC_KEYS. NULL until sealed, as the link itself.
+    link_alg: Mapped[str | None] = mapped_column(String(16))
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditChainHead(Base):

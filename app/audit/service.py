@@ -2,17 +2,17 @@
 
 Appending and chaining are two steps. `record` inserts the entry in the caller's transaction
 and takes no lock, so logins and other hot paths never queue behind one another. `seal_pending`
-(run by the background job runner every few seconds, and by `flask audit seal`) takes the
-chain head's row lock in a short transaction of its own and gives the unsealed entries, in
-insertion order, their seq, the previous entry's hash and their own hash. An entry is thus
+(run by the background job runner every few seconds through `seal_all`, and by
+`flask audit seal`) takes the chain head's row lock in a short transaction of its own and gives
+the unsealed entries, in insertion order, their seq, the previous entry's link and their own
+link, a keyed MAC (`app.audit.links`). After its last commit `seal_all` writes one signed
+checkpoint of the head outside the database (`app.audit.checkpoints`). An entry is thus
 tamper-evident within seconds of its commit; until then `verify` counts it as pending.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,24 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.audit.chain import AuditChain
+from app.audit.checkpoints import Checkpoint
+from app.audit.links import HMAC_SHA256, SHA256, entry_hash, entry_mac
 from app.audit.models import AuditChainHead, AuditEntry
+from app.db import utcnow
+
+__all__ = [
+    "GENESIS_HASH",
+    "Actor",
+    "AuditChain",
+    "VerifyReport",
+    "entry_hash",
+    "record",
+    "seal_all",
+    "seal_pending",
+    "verify",
+    "write_checkpoint",
+]
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -35,37 +52,6 @@ class Actor:
     @classmethod
     def system(cls) -> Actor:
         return cls("system")
-
-
-def entry_hash(
-    prev_hash: str,
-    *,
-    seq: int,
-    occurred_at: dt.datetime,
-    action: str,
-    actor_kind: str,
-    actor_id: int | None,
-    subject_type: str | None,
-    subject_id: str | None,
-    details: dict[str, Any],
-    request_id: str | None,
-) -> str:
-    """SHA-256 over the previous hash and a canonical JSON of the entry's fields."""
-    body = json.dumps(
-        {
-            "seq": seq,
-            "at": occurred_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "action": action,
-            "actor": [actor_kind, actor_id],
-            "subject": [subject_type, subject_id],
-            "details": details,
-            "request_id": request_id,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
 def _lock_head(session: Session) -> AuditChainHead:
@@ -118,48 +104,75 @@ def record(
     return entry
 
 
-def _hash_of(entry: AuditEntry, prev_hash: str, seq: int) -> str:
-    return entry_hash(
-        prev_hash,
-        seq=seq,
-        occurred_at=entry.occurred_at,
-        action=entry.action,
-        actor_kind=entry.actor_kind,
-        actor_id=entry.actor_id,
-        subject_type=entry.subject_type,
-        subject_id=entry.subject_id,
-        details=entry.details,
-        request_id=entry.request_id,
-    )
+def _fields(entry: AuditEntry, seq: int) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "occurred_at": entry.occurred_at,
+        "action": entry.action,
+        "actor_kind": entry.actor_kind,
+        "actor_id": entry.actor_id,
+        "subject_type": entry.subject_type,
+        "subject_id": entry.subject_id,
+        "details": entry.details,
+        "request_id": entry.request_id,
+    }
 
 
-def seal_pending(session: Session, *, limit: int = 1000) -> int:
+def seal_pending(session: Session, chain: AuditChain, *, limit: int = 1000) -> int:
     """Chain up to `limit` committed, unsealed entries in insertion order; return how many."""
     head = _lock_head(session)
     pending = session.scalars(
         select(AuditEntry).where(AuditEntry.seq.is_(None)).order_by(AuditEntry.id).limit(limit)
     ).all()
+    key_id, key = chain.mac_keys.current_id, chain.mac_keys.current
     for entry in pending:
         seq = head.last_seq + 1
         entry.seq = seq
         entry.prev_hash = head.last_hash
-        entry.hash = _hash_of(entry, head.last_hash, seq)
+        entry.link_alg = HMAC_SHA256
+        entry.key_id = key_id
+        entry.hash = entry_mac(key, key_id, head.last_hash, **_fields(entry, seq))
         head.last_seq = seq
         head.last_hash = entry.hash
     session.flush()
     return len(pending)
 
 
-def seal_all(session_factory: Callable[[], Session], *, batch: int = 1000) -> int:
-    """Seal everything pending, one short transaction per batch; return how many."""
+def write_checkpoint(session: Session, chain: AuditChain, *, now: dt.datetime) -> Checkpoint | None:
+    """Sign the chain head as `session` sees it and store it outside the database.
+
+    Call it on committed state only (`seal_all` does, after its commit): a checkpoint ahead of
+    the committed chain would read as a truncation. None if the chain is empty or this head
+    was checkpointed already.
+    """
+    head = session.get(AuditChainHead, HEAD_ID)
+    if head is None or head.last_seq == 0:
+        return None
+    checkpoint = chain.signer.sign(head.last_seq, head.last_hash, at=now)
+    return checkpoint if chain.checkpoints.write(checkpoint) is not None else None
+
+
+def seal_all(
+    session_factory: Callable[[], Session],
+    chain: AuditChain,
+    *,
+    batch: int = 1000,
+    now: Callable[[], dt.datetime] = utcnow,
+) -> int:
+    """Seal everything pending, one short transaction per batch, then checkpoint the head
+    once if anything was sealed; return how many."""
     sealed = 0
     while True:
         with session_factory() as session:
-            count = seal_pending(session, limit=batch)
+            count = seal_pending(session, chain, limit=batch)
             session.commit()
         sealed += count
         if count < batch:
-            return sealed
+            break
+    if sealed:
+        with session_factory() as session:
+            write_checkpoint(session, chain, now=now())
+    return sealed
 
 
 @dataclass(frozen=True)
@@ -169,6 +182,7 @@ class VerifyReport:
     first_bad_seq: int | None = None
     reason: str | None = None
     pending: int = 0
+    checkpoints: int = 0
 
 
 def _entries(session: Session) -> Iterator[AuditEntry]:
@@ -180,27 +194,93 @@ def _entries(session: Session) -> Iterator[AuditEntry]:
     )
 
 
-def verify(session: Session) -> VerifyReport:
-    """Recompute every sealed hash and link; report the first entry that does not fit."""
+def _read_checkpoints(chain: AuditChain) -> dict[int, Checkpoint] | VerifyReport:
+    """The checkpoints by seq, each signature checked; a failed report at the first bad one."""
+    by_seq: dict[int, Checkpoint] = {}
+    for stored in chain.checkpoints.read_all():
+        checkpoint = stored.checkpoint
+        if checkpoint is None:
+            return VerifyReport(0, False, None, f"checkpoint {stored.path}: {stored.problem}")
+        problem = chain.signer.problem_with(checkpoint)
+        if problem is None and by_seq.get(checkpoint.seq, checkpoint).link != checkpoint.link:
+            problem = "contradicts another checkpoint of the same seq"
+        if problem is not None:
+            return VerifyReport(0, False, checkpoint.seq, f"checkpoint {stored.path}: {problem}")
+        by_seq[checkpoint.seq] = checkpoint
+    return by_seq
+
+
+def _link_problem(entry: AuditEntry, chain: AuditChain, prev_hash: str, seq: int) -> str | None:
+    if entry.link_alg == HMAC_SHA256:
+        key = chain.mac_keys.get(entry.key_id)
+        if key is None:
+            return f"linked with unknown key id {entry.key_id!r}"
+        expected = entry_mac(key, entry.key_id or "", prev_hash, **_fields(entry, seq))
+    elif entry.link_alg == SHA256:
+        expected = entry_hash(prev_hash, **_fields(entry, seq))
+    else:
+        return f"unknown link algorithm {entry.link_alg!r}"
+    return None if expected == entry.hash else "content does not match its link"
+
+
+def verify(session: Session, chain: AuditChain) -> VerifyReport:
+    """Recompute every sealed link and hold the chain against the signed checkpoints; report
+    the first entry or checkpoint that does not fit."""
+    checkpoints = _read_checkpoints(chain)
+    if isinstance(checkpoints, VerifyReport):
+        return checkpoints
     prev_hash = GENESIS_HASH
     expected_seq = 1
     count = 0
+    keyed = False
     for entry in _entries(session):
         count += 1
         if entry.seq != expected_seq:
             return VerifyReport(count, False, entry.seq, f"expected seq {expected_seq}")
         if entry.prev_hash != prev_hash:
             return VerifyReport(count, False, entry.seq, "prev_hash does not link")
-        if _hash_of(entry, prev_hash, expected_seq) != entry.hash:
-            return VerifyReport(count, False, entry.seq, "content does not match its hash")
-        prev_hash = entry.hash
+        link = entry.hash
+        if link is None:
+            return VerifyReport(count, False, entry.seq, "sealed without a link")
+        if keyed and entry.link_alg != HMAC_SHA256:
+            # Plain links exist only before the first keyed one (migration 0010): a plain link
+            # after it is a rewrite by someone without the key.
+            return VerifyReport(count, False, entry.seq, "unkeyed link after keyed ones")
+        keyed = entry.link_alg == HMAC_SHA256
+        problem = _link_problem(entry, chain, prev_hash, expected_seq)
+        if problem is not None:
+            return VerifyReport(count, False, entry.seq, problem)
+        checkpoint = checkpoints.get(expected_seq)
+        if checkpoint is not None and checkpoint.link != link:
+            return VerifyReport(
+                count, False, entry.seq, f"differs from the checkpoint of {checkpoint.at:%F %T}Z"
+            )
+        prev_hash = link
         expected_seq += 1
-    pending = session.scalar(
-        select(func.count()).select_from(AuditEntry).where(AuditEntry.seq.is_(None))
+    last_seq = expected_seq - 1
+    pending = (
+        session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq.is_(None)))
+        or 0
     )
-    head = session.get(AuditChainHead, HEAD_ID)
-    if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != prev_hash):
+    latest = max(checkpoints, default=0)
+    if latest > last_seq:
         return VerifyReport(
-            count, False, head.last_seq, "entries missing at the end of the chain", pending or 0
+            count,
+            False,
+            last_seq + 1,
+            f"entries missing at the end of the chain: it ends at seq {last_seq}, "
+            f"a checkpoint of {checkpoints[latest].at:%F %T}Z has seq {latest}",
+            pending,
+            len(checkpoints),
         )
-    return VerifyReport(count, True, pending=pending or 0)
+    head = session.get(AuditChainHead, HEAD_ID)
+    if head is not None and (head.last_seq != last_seq or head.last_hash != prev_hash):
+        return VerifyReport(
+            count,
+            False,
+            head.last_seq,
+            "entries missing at the end of the chain",
+            pending,
+            len(checkpoints),
+        )
+    return VerifyReport(count, True, pending=pending, checkpoints=len(checkpoints))

@@ -55,6 +55,7 @@ class ManualRunner:
 
 def init_app(app: Flask) -> JobRunner:
     """Build the runner named by JOB_RUNNER and hear every commit of the app's sessions."""
+    from app.audit.chain import AuditChain
     from app.db import utcnow
     from app.integrations.wechat import get_wechat
     from app.jobs.settings import JobSettings
@@ -65,6 +66,8 @@ def init_app(app: Flask) -> JobRunner:
     templates.configure(app.config.get("WECHAT_TEMPLATES", os.environ.get("WECHAT_TEMPLATES")))
     settings = JobSettings.from_config(app.config)
     database = app.extensions["db"]
+    # The runner seals the audit log: its link keys and checkpoint folder.
+    audit_chain = AuditChain.from_config(app.config)
     sweeps = PeriodicSweeps(
         database.sessionmaker,
         config=app.config,
@@ -86,6 +89,7 @@ def init_app(app: Flask) -> JobRunner:
             settings=settings,
             now_fn=utcnow,
             sweeps=sweeps,
+            audit_chain=audit_chain,
         )
         # Started by the first request (or dispatch), never by create_app itself.
         app.before_request(inprocess.ensure_started)
@@ -99,6 +103,7 @@ def init_app(app: Flask) -> JobRunner:
             settings=settings,
             now_fn=utcnow,
             sweeps=sweeps,
+            audit_chain=audit_chain,
         )
     elif settings.runner == "manual":
         runner = ManualRunner()

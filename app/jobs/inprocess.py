@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.audit.service import seal_all
+from app.audit.service import AuditChain, seal_all
 from app.jobs.settings import JobSettings
 from app.jobs.sweeps import PeriodicSweeps
 from app.notify.sender import SubscribeMessageSender, drain
@@ -41,9 +41,12 @@ class InProcessRunner:
         settings: JobSettings,
         now_fn: Callable[[], dt.datetime],
         sweeps: PeriodicSweeps | None = None,
+        audit_chain: AuditChain | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._sweeps = sweeps
+        # None: this runner leaves the audit log to another (tests of other jobs).
+        self._audit_chain = audit_chain
         self._wechat = wechat
         self._settings = settings
         self._now_fn = now_fn
@@ -93,7 +96,8 @@ class InProcessRunner:
     def run_once(self) -> int:
         """Seal the audit log, run the domain sweeps when due, then drain until a batch comes
         back short; return rows claimed."""
-        seal_all(self._session_factory)
+        if self._audit_chain is not None:
+            seal_all(self._session_factory, self._audit_chain)
         if self._sweeps is not None:
             self._sweeps.run_if_due()
         claimed = 0
