@@ -14,7 +14,7 @@ from app.seals.lifecycle import create_seal
 from app.seals.models import Seal, SealKind
 from app.seals.pki import ensure_dev_pki
 
-# (department code, kind, matters the rule engine may seal for)
+# (department code, kind, the templates it signs = the matters it signs for)
 DEMO_SEALS: list[tuple[str, SealKind, list[str]]] = [
     ("PY-QXJ", SealKind.APPROVAL, ["meteorological_certificate"]),
     ("PY-SWJ", SealKind.APPROVAL, ["drainage_permit"]),
@@ -42,6 +42,7 @@ def seed_seals(session: Session, *, actor: Actor, now: dt.datetime) -> int:
             kind=kind,
             valid_until=now + dt.timedelta(days=365 * 3),
             authorised_roles=["reviewer"],
+            authorised_templates=matters,
             authorised_matters=matters,
             actor=actor,
             now=now,

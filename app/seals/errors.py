@@ -48,6 +48,11 @@ class TemplateUnknown(ValidationFailed):
     message = "文书模板不存在"
 
 
+class DocumentDataInvalid(ValidationFailed):
+    code = "DOCUMENT_DATA_INVALID"
+    message = "文书内容不完整或有误，请按提示修改"
+
+
 class PkiMissing(DomainError):
     status = 503
     code = "SEAL_PKI_MISSING"

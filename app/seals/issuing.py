@@ -1,7 +1,8 @@
 """Issuing a document: the one call that turns a decision into a sealed, registered PDF.
 
 `issue_document` is what a later capability (instant approval) needs to turn a decision into
-a sealed permit: it checks the actor may use the seal, renders the PDF, signs it (after the
+a sealed permit: it checks the actor may use the seal for this template and matter, checks the
+holder and data against the template, renders the PDF, signs it (after the
 applicant's own signature for letters), stores it, registers it and records the use.
 """
 
@@ -25,7 +26,7 @@ from app.seals.lifecycle import SealActor, check_use
 from app.seals.models import DocumentStatus, IssuedDocument, Seal, SealUse
 from app.seals.registry import set_document_status
 from app.seals.signatures import PersonalSignature, sign_document
-from app.seals.templates import Template, get_template, render_values
+from app.seals.templates import Template, get_template, render_values, validate_request
 from app.seals.trust import trust_settings
 from app.security import get_cipher
 from app.security.crypto import FieldCipher
@@ -98,7 +99,8 @@ def issue_document(
             return earlier
 
     document_template = get_template(template)
-    check_use(session, seal, actor=actor, matter=matter, now=now)
+    check_use(session, seal, actor=actor, template=document_template, matter=matter, now=now)
+    validate_request(document_template, holder, data)
     if document_template.personal_signature and (personal is None or cipher is None):
         raise errors.SignerNotVerified("该文书需要申请人本人签名")
 

@@ -1,5 +1,5 @@
-"""A seal's life: created with its key, certificate and image; authorised for roles and
-matters, and checked before every use; suspended, reactivated or revoked."""
+"""A seal's life: created with its key, certificate and image; authorised for roles, templates
+and matters, and checked before every use; suspended, reactivated or revoked."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.organisation.models import Department
 from app.seals import errors
 from app.seals.context import SealContext
 from app.seals.models import Seal, SealKey, SealKind, SealStatus, SealUse
+from app.seals.templates import Template
 from app.seals.trust import revoke_certificate, store_certificate
 from seals import pki as pki_lib
 from seals.image import SealDesign, png_bytes, render_seal
@@ -55,6 +56,7 @@ def create_seal(
     kind: SealKind,
     valid_until: dt.datetime,
     authorised_roles: list[str],
+    authorised_templates: list[str],
     authorised_matters: list[str],
     actor: Actor,
     now: dt.datetime,
@@ -104,6 +106,7 @@ def create_seal(
         certificate_id=cert_row.id,
         image_png=png_bytes(image),
         authorised_roles=sorted(set(authorised_roles)),
+        authorised_templates=sorted(set(authorised_templates)),
         authorised_matters=sorted(set(authorised_matters)),
     )
     session.add(seal)
@@ -173,6 +176,8 @@ def _refuse(
     actor: SealActor,
     now: dt.datetime,
     reason: str,
+    *,
+    template: str,
     matter: str | None,
 ) -> None:
     session.add(
@@ -192,32 +197,59 @@ def _refuse(
         now=now,
         subject_type="seal",
         subject_id=seal.id,
-        details={"code": seal.code, "reason": reason, "matter": matter},
+        details={"code": seal.code, "reason": reason, "template": template, "matter": matter},
     )
     session.flush()
 
 
-def check_use(
-    session: Session, seal: Seal, *, actor: SealActor, matter: str | None, now: dt.datetime
-) -> None:
-    """Refuse (recorded) unless `actor` may apply `seal` now."""
+def _actor_may_apply(seal: Seal, actor: SealActor) -> bool:
+    """The system acts for rule-based approvals; staff need an authorised role, and a reviewer's
+    grant must cover the seal's department."""
     if actor.kind == "system":
-        allowed = matter is not None and matter in seal.authorised_matters
-    elif actor.kind == "staff":
-        allowed = False
-        for role in actor.roles:
-            if role not in seal.authorised_roles:
-                continue
-            scope = (actor.scopes or {}).get(role)
-            if scope is None or seal.department_id in scope:
-                allowed = True
-                break
-    else:
-        allowed = False
-    if not allowed:
-        _refuse(session, seal, actor, now, "not_authorised", matter)
-        raise errors.SealUseForbidden(seal=seal.code)
+        return True
+    if actor.kind != "staff":
+        return False
+    for role in actor.roles:
+        if role not in seal.authorised_roles:
+            continue
+        scope = (actor.scopes or {}).get(role)
+        if scope is None or seal.department_id in scope:
+            return True
+    return False
+
+
+def refusal_reason(
+    seal: Seal, template: Template, *, actor: SealActor, matter: str | None
+) -> str | None:
+    """Why `actor` may not sign `template` for `matter` with `seal`, or None if they may.
+    Whoever applies a seal, it signs only its own templates, for its own matters."""
+    if not _actor_may_apply(seal, actor):
+        return "not_authorised"
+    if template.key not in seal.authorised_templates:
+        return "template_not_authorised"
+    if matter is None or matter not in seal.authorised_matters:
+        return "matter_not_authorised"
+    if template.matters and matter not in template.matters:
+        return "matter_not_for_template"
+    return None
+
+
+def check_use(
+    session: Session,
+    seal: Seal,
+    *,
+    actor: SealActor,
+    template: Template,
+    matter: str | None,
+    now: dt.datetime,
+) -> None:
+    """Refuse (recorded in the seal-use log and the audit log) unless `actor` may apply `seal`
+    to `template` for `matter` now."""
+    reason = refusal_reason(seal, template, actor=actor, matter=matter)
+    if reason is not None:
+        _refuse(session, seal, actor, now, reason, template=template.key, matter=matter)
+        raise errors.SealUseForbidden(seal=seal.code, reason=reason)
     if seal.status != SealStatus.ACTIVE or not seal.valid_from <= now <= seal.valid_until:
         reason = seal.status.value if seal.status != SealStatus.ACTIVE else "expired"
-        _refuse(session, seal, actor, now, reason, matter)
+        _refuse(session, seal, actor, now, reason, template=template.key, matter=matter)
         raise errors.SealNotUsable(seal=seal.code, reason=reason)

@@ -83,9 +83,10 @@ class Seal(Base):
     key_id: Mapped[int] = mapped_column(ForeignKey("seal_keys.id"))
     certificate_id: Mapped[int] = mapped_column(ForeignKey("seal_certificates.id"))
     image_png: Mapped[bytes] = mapped_column(LargeBinary)
-    # Staff roles (e.g. "reviewer": scoped to the seal's department) and matter codes (used by
-    # rule-based approvals acting as the system) that may apply this seal.
+    # Staff roles (e.g. "reviewer": scoped to the seal's department) that may apply this seal,
+    # and what it may sign, whoever applies it: document templates and matter codes.
     authorised_roles: Mapped[list[str]] = mapped_column(JSON)
+    authorised_templates: Mapped[list[str]] = mapped_column(JSON)
     authorised_matters: Mapped[list[str]] = mapped_column(JSON)
     status_changed_at: Mapped[dt.datetime | None]
     created_at: Mapped[created_at]

@@ -19,6 +19,7 @@ from app.seals.issuing import Holder, issue_document
 from app.seals.lifecycle import SealActor, change_seal_status
 from app.seals.models import IssuedDocument, Seal, SealStatus
 from app.seals.registry import document_pdf, find_by_code, public_view, revoke_document
+from app.seals.templates import Template, template_catalogue
 from app.seals.verification import verify_upload
 from app.security import get_cipher
 from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
@@ -29,6 +30,7 @@ from blueprints.seals.schemas import (
     SealListArgs,
     SealOut,
     StatusChangeIn,
+    TemplateOut,
     VerificationOut,
 )
 
@@ -68,6 +70,16 @@ class SealList(MethodView):
             if scope is not None:
                 query = query.where(Seal.department_id.in_(scope))
         return list(get_session().scalars(query))
+
+
+@blp.route("/templates")
+class TemplateList(MethodView):
+    @blp.response(200, TemplateOut(many=True))
+    @blp.alt_response(403, description="不是工作人员")
+    @staff_required()
+    def get(self) -> list[Template]:
+        """The document templates: the fields each needs and whom it may be issued to."""
+        return template_catalogue()
 
 
 @blp.route("/<int:seal_id>/image")
@@ -137,7 +149,9 @@ class SealIssue(MethodView):
     @blp.response(201, DocumentOut)
     @blp.alt_response(403, description="无权使用该印章（已记录）")
     @blp.alt_response(409, description="印章已停用、注销或过期")
-    @blp.alt_response(422, description="IDEMPOTENCY_KEY_REUSED 等输入错误")
+    @blp.alt_response(
+        422, description="DOCUMENT_DATA_INVALID（字段或证件号码有误）、IDEMPOTENCY_KEY_REUSED 等"
+    )
     @blp.doc(
         parameters=[idempotency_doc("重试同一请求时带相同的值，返回第一次签发的文书，不会重复签发")]
     )

@@ -18,6 +18,7 @@ class SealOut(Schema):
     valid_from = fields.DateTime(required=True)
     valid_until = fields.DateTime(required=True)
     authorised_roles = fields.List(fields.String(), required=True)
+    authorised_templates = fields.List(fields.String(), required=True)
     authorised_matters = fields.List(fields.String(), required=True)
     certificate_serial = fields.Function(lambda seal: seal.certificate.serial_hex)
     key_provider = fields.Function(lambda seal: seal.key.provider)
@@ -44,7 +45,39 @@ class IssueIn(Schema):
     template = fields.String(required=True, validate=validate.Length(min=1, max=32))
     holder = fields.Nested(HolderIn, required=True)
     data = fields.Dict(keys=fields.String(validate=validate.Length(max=32)), load_default=dict)
-    matter = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    matter = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "所办事项编码；印章只能为其授权的事项和模板用印"},
+    )
+
+
+class TemplateFieldOut(Schema):
+    key = fields.String(required=True)
+    label = fields.String(required=True)
+    type = fields.String(
+        required=True, metadata={"description": "text / integer / decimal / date / table"}
+    )
+    required = fields.Boolean(required=True)
+
+
+class TemplateOut(Schema):
+    key = fields.String(required=True)
+    title = fields.String(required=True)
+    holder_label = fields.String(required=True)
+    id_label = fields.String(required=True)
+    holder_kinds = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "可签发给 enterprise（统一社会信用代码）/ person（居民身份证）"},
+    )
+    matters = fields.List(
+        fields.String(), required=True, metadata={"description": "适用事项；为空表示不限"}
+    )
+    personal_signature = fields.Boolean(required=True)
+    fields_ = fields.List(
+        fields.Nested(TemplateFieldOut), required=True, attribute="fields", data_key="fields"
+    )
 
 
 class SealRefOut(Schema):

@@ -49,13 +49,15 @@ def seal_context(app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def create_seal_for(
     session: Session, seal_context: SealContext, create_department: Callable[..., Department]
 ) -> Callable[..., Seal]:
-    """A seal: `create_seal_for(department=..., kind=SealKind.APPROVAL, matters=[...])`."""
+    """A seal: `create_seal_for(department=..., kind=SealKind.APPROVAL, templates=[...],
+    matters=[...])`."""
 
     def create(
         *,
         department: Department | None = None,
         kind: SealKind = SealKind.APPROVAL,
         roles: list[str] | None = None,
+        templates: list[str] | None = None,
         matters: list[str] | None = None,
         valid_for: dt.timedelta = dt.timedelta(days=365),
         now: dt.datetime | None = None,
@@ -68,6 +70,9 @@ def create_seal_for(
             kind=kind,
             valid_until=now + valid_for,
             authorised_roles=roles if roles is not None else ["reviewer"],
+            authorised_templates=(
+                templates if templates is not None else ["meteorological_certificate"]
+            ),
             authorised_matters=matters if matters is not None else ["meteorological_certificate"],
             actor=Actor.system(),
             now=now,
@@ -94,7 +99,7 @@ def issue_certificate(session: Session, seal_context: SealContext) -> Callable[.
     def issue(seal: Seal, **overrides: Any) -> IssuedDocument:
         kwargs: dict[str, Any] = {
             "template": "meteorological_certificate",
-            "holder": Holder(name="广州市番禺区某某建筑有限公司", id_number="91440113MA5XXXXX0X"),
+            "holder": Holder(name="广州市番禺区某某建筑有限公司", id_number="91440113MA5XXXXX0G"),
             "data": WEATHER_DATA,
             "actor": SealActor("system"),
             "now": utcnow(),

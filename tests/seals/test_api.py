@@ -10,7 +10,8 @@ from tests.factories.seals import stored_pdf
 
 ISSUE = {
     "template": "meteorological_certificate",
-    "holder": {"name": "广州市番禺区某某建筑有限公司", "id_number": "91440113MA5XXXXX0X"},
+    "matter": "meteorological_certificate",
+    "holder": {"name": "广州市番禺区某某建筑有限公司", "id_number": "91440113MA5XXXXX0G"},
     "data": {"purpose": "保险理赔", "place": "市桥街道", "period": "2026年2月14日"},
 }
 

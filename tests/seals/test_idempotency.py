@@ -27,7 +27,8 @@ from tests.factories.seals import WEATHER_DATA
 
 ISSUE = {
     "template": "meteorological_certificate",
-    "holder": {"name": "广州市番禺区某某建筑有限公司", "id_number": "91440113MA5XXXXX0X"},
+    "matter": "meteorological_certificate",
+    "holder": {"name": "广州市番禺区某某建筑有限公司", "id_number": "91440113MA5XXXXX0G"},
     "data": {"purpose": "保险理赔", "place": "市桥街道", "period": "2026年2月14日"},
 }
 
@@ -71,7 +72,7 @@ def test_the_same_key_with_other_content_is_refused(
     headers = {**staff_headers(reviewer), "Idempotency-Key": "k-1"}
     url = f"/api/v1/seals/{seal.id}/documents"
     assert client.post(url, json=ISSUE, headers=headers).status_code == 201
-    other = {**ISSUE, "holder": {"name": "另一家公司", "id_number": "91440113MA5YYYYY0Y"}}
+    other = {**ISSUE, "holder": {"name": "另一家公司", "id_number": "91440113MA5YYYYY0Q"}}
     refused = client.post(url, json=other, headers=headers)
     assert refused.status_code == 422 and refused.get_json()["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert "另一家公司" not in str(refused.get_json())
@@ -129,6 +130,7 @@ def committed_seal(
             kind=SealKind.APPROVAL,
             valid_until=utcnow().replace(year=utcnow().year + 1),
             authorised_roles=["reviewer"],
+            authorised_templates=["meteorological_certificate"],
             authorised_matters=["meteorological_certificate"],
             actor=Actor.system(),
             now=utcnow(),
@@ -173,7 +175,9 @@ def test_racing_retries_with_one_key_issue_one_document(
             seal = session.get(Seal, seal_id)
             kwargs: dict[str, Any] = {
                 "template": "meteorological_certificate",
-                "holder": Holder(name="广州市番禺区某某建筑有限公司", id_number="91440113MA5X"),
+                "holder": Holder(
+                    name="广州市番禺区某某建筑有限公司", id_number="91440113MA5XXXXX0G"
+                ),
                 "data": WEATHER_DATA,
                 "actor": SealActor("system"),
                 "now": utcnow(),

@@ -245,13 +245,13 @@ def test_a_letter_signed_then_sealed_is_b_lta_and_verifies(  # type: ignore[no-u
     client,
 ) -> None:
     user = create_verified_user()
-    seal = create_seal_for(matters=["commitment_letter"])
+    seal = create_seal_for(templates=["commitment_letter"], matters=["commitment_letter"])
     document = issue_document(
         session,
         seal_context,
         seal=seal,
         template="commitment_letter",
-        holder=Holder(name="张三", id_number="440113199001011234", kind="person", user_id=user.id),
+        holder=Holder(name="张三", id_number="440113199001011239", kind="person", user_id=user.id),
         data={"matter_name": "临时户外广告设置审批"},
         actor=SealActor("system"),
         now=utcnow(),
