@@ -25,7 +25,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
-	$(BIN)/mypy app blueprints wechat seals config
+	$(BIN)/mypy app blueprints wechat seals verification config
 
 # Each prints its figures beside a baseline measured in the same run. The queue and policy
 # benchmarks need PostgreSQL: DATABASE_URL=postgresql+psycopg://... make bench-queue
