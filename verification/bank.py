@@ -7,7 +7,9 @@ with one, the bank also confirms the account number is held under that name.
 
 from __future__ import annotations
 
+import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -65,9 +67,10 @@ class HttpBankAccountService:
         app_id: str,
         secret: str,
         timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = SignedJsonClient(
-            session, base_url=base_url, app_id=app_id, secret=secret, timeout=timeout
+            session, base_url=base_url, app_id=app_id, secret=secret, timeout=timeout, clock=clock
         )
 
     def verify(

@@ -8,6 +8,8 @@ here for the result. Only the server's redemption is trusted.
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -65,9 +67,10 @@ class HttpIdentityService:
         app_id: str,
         secret: str,
         timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = SignedJsonClient(
-            session, base_url=base_url, app_id=app_id, secret=secret, timeout=timeout
+            session, base_url=base_url, app_id=app_id, secret=secret, timeout=timeout, clock=clock
         )
 
     def verify(self, name: str, id_number: str) -> IdentityCheck:

@@ -52,9 +52,16 @@ def base_url(emulator: Emulator) -> Iterator[str]:
     server.server_close()
 
 
-def _identity(base_url: str, secret: str = SECRET, timeout: float = 2.0) -> HttpIdentityService:
+def _identity(
+    base_url: str, secret: str = SECRET, timeout: float = 2.0, clock: Clock | None = None
+) -> HttpIdentityService:
     return HttpIdentityService(
-        requests.Session(), base_url=base_url, app_id=APP_ID, secret=secret, timeout=timeout
+        requests.Session(),
+        base_url=base_url,
+        app_id=APP_ID,
+        secret=secret,
+        timeout=timeout,
+        clock=clock or time.time,
     )
 
 
@@ -80,7 +87,7 @@ def test_an_open_population_takes_unlisted_numbers_for_real_people(
 def test_a_face_token_is_redeemed_once_and_expires(
     emulator: Emulator, base_url: str, clock: Clock
 ) -> None:
-    service = _identity(base_url)
+    service = _identity(base_url, clock=clock)  # signs with the emulator's clock
     token = emulator.face_token(*PERSON)
     result = service.face_result(token)
     assert result.passed and (result.name, result.id_number) == PERSON
