@@ -18,6 +18,8 @@ DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtLS0tLS0="  # base64 of 32 de
 DEV_INDEX_KEY = "dev-only-index-key-change-me"
 DEV_WECHAT_APPID = "wx_dev_yuhaoban"
 DEV_WECHAT_SECRET = "dev-wechat-secret"
+DEV_IDENTITY_SERVICE_APP_ID = "yhb-dev"
+DEV_IDENTITY_SERVICE_SECRET = "dev-identity-service-secret"
 DEV_SEAL_MASTER_KEY = "dev1:ZGV2LW9ubHktc2VhbC1tYXN0ZXIta2V5LTMyLWJ5dGU="  # 32 dev bytes
 DEV_SEAL_CODE_KEYS = "d:dev-only-seal-code-key-change-me"
 DEV_AUDIT_MAC_KEY = "ZGV2LW9ubHktYXVkaXQtbWFjLWtleS0zMi1ieXRlcyE="  # 32 dev bytes
@@ -95,6 +97,34 @@ class BaseConfig:
         default_factory=lambda: float(_env("WECHAT_TIMEOUT_SECONDS", "5"))
     )
     WECHAT_PUSH_TOKEN: str = field(default_factory=lambda: _env("WECHAT_PUSH_TOKEN", ""))
+
+    # The real-name / face verification service: a base URL, "emulator" (a local emulator on
+    # loopback in this process) or "checksum" (format checks only; refused in production).
+    IDENTITY_SERVICE_BASE: str = field(
+        default_factory=lambda: _env("IDENTITY_SERVICE_BASE", "emulator")
+    )
+    IDENTITY_SERVICE_APP_ID: str = field(
+        default_factory=lambda: _env("IDENTITY_SERVICE_APP_ID", DEV_IDENTITY_SERVICE_APP_ID)
+    )
+    IDENTITY_SERVICE_SECRET: str = field(
+        default_factory=lambda: _env("IDENTITY_SERVICE_SECRET", DEV_IDENTITY_SERVICE_SECRET)
+    )
+    # The bank-account check of receiving accounts: a base URL, "emulator", or "exact_name"
+    # (embedded: the holder's name must equal the enterprise's registered name).
+    BANK_ACCOUNT_SERVICE_BASE: str = field(
+        default_factory=lambda: _env("BANK_ACCOUNT_SERVICE_BASE", "exact_name")
+    )
+    BANK_ACCOUNT_SERVICE_APP_ID: str = field(
+        default_factory=lambda: _env("BANK_ACCOUNT_SERVICE_APP_ID", "")
+    )
+    BANK_ACCOUNT_SERVICE_SECRET: str = field(
+        default_factory=lambda: _env("BANK_ACCOUNT_SERVICE_SECRET", "")
+    )
+    VERIFICATION_TIMEOUT_SECONDS: float = field(
+        default_factory=lambda: float(_env("VERIFICATION_TIMEOUT_SECONDS", "5"))
+    )
+    # How long a face verification counts as recent for the actions that need one.
+    FACE_RECENT_SECONDS: int = field(default_factory=lambda: _env_int("FACE_RECENT_SECONDS", 600))
 
     # "inprocess" runs background jobs on a thread here; "dramatiq" sends them to workers.
     JOB_RUNNER: str = field(default_factory=lambda: _env("JOB_RUNNER", "inprocess"))
@@ -391,6 +421,20 @@ class ProductionConfig(BaseConfig):
         if not 0 <= self.REFRESH_REUSE_GRACE_SECONDS <= 60:
             # A long grace would let a stolen refresh token be replayed without revoking.
             problems.append("REFRESH_REUSE_GRACE_SECONDS must be between 0 and 60")
+        if self.IDENTITY_SERVICE_BASE in ("checksum", "emulator") or not (
+            self.IDENTITY_SERVICE_BASE.startswith("https://")
+        ):
+            # A check digit proves nothing about who is holding the phone.
+            problems.append("IDENTITY_SERVICE_BASE must be the real-name service (https://...)")
+        if self.IDENTITY_SERVICE_SECRET in ("", DEV_IDENTITY_SERVICE_SECRET):
+            problems.append("IDENTITY_SERVICE_SECRET must be set")
+        if self.BANK_ACCOUNT_SERVICE_BASE == "emulator" or not (
+            self.BANK_ACCOUNT_SERVICE_BASE == "exact_name"
+            or self.BANK_ACCOUNT_SERVICE_BASE.startswith("https://")
+        ):
+            problems.append("BANK_ACCOUNT_SERVICE_BASE must be exact_name or https://...")
+        if not 60 <= self.FACE_RECENT_SECONDS <= 1800:
+            problems.append("FACE_RECENT_SECONDS must be between 60 and 1800")
         if not self.QUEUE_CODE_KEYS.strip():
             # Empty derives the hall-code key from SECRET_KEY: a development convenience only.
             problems.append("QUEUE_CODE_KEYS must be set (kid:secret,... for hall codes)")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
+# Raised here too; defined with the identity it is about.
+from app.identity.errors import KeepsWrites
+from app.identity.errors import RealNameRequired as RealNameRequired
+
 
 class UsccInvalid(ValidationFailed):
     code = "USCC_INVALID"
@@ -20,14 +24,11 @@ class EnterpriseNotActive(Conflict):
     message = "该企业已注销、吊销或停业，不能绑定"
 
 
-class RealNameRequired(Forbidden):
-    code = "REALNAME_REQUIRED"
-    message = "请先完成实名认证"
+class NotLegalRepresentative(Forbidden, KeepsWrites):
+    """The refusal is audited; the view commits before raising."""
 
-
-class NotLegalRepresentative(Forbidden):
     code = "NOT_LEGAL_REPRESENTATIVE"
-    message = "您的实名信息与该企业登记的法定代表人不一致"
+    message = "您的身份证号与该企业登记的法定代表人不一致"
 
 
 class AlreadyBound(Conflict):
@@ -68,3 +69,11 @@ class LegalRepAlreadyBound(Conflict):
 class TooManyOpenAuthorisations(Conflict):
     code = "TOO_MANY_OPEN_AUTHORISATIONS"
     message = "待确认的经办人授权过多，请先处理已发出的授权"
+
+
+class RegistryLegalRepUnknown(Conflict, KeepsWrites):
+    """The registry row carries no legal representative's ID number: the name alone proves
+    nothing, so binding online is refused until the registry feed supplies it."""
+
+    code = "REGISTRY_LEGAL_REP_UNKNOWN"
+    message = "企业登记信息中缺少法定代表人身份信息，暂不能在线绑定，请携带证件到窗口办理"

@@ -1,10 +1,13 @@
 """Binding mini-program users to enterprises, and agents authorised by legal representatives.
 
-A user becomes an enterprise's legal representative on the mini-program when their verified
-real name (and, where the registry carries it, ID number) matches the registry's legal
-representative. The legal representative then authorises agents (经办人) by naming them; the
-named person accepts after their own real-name verification. Every enterprise endpoint goes
-through `require_enterprise_access`: a user acts only for enterprises they are bound to.
+A user becomes an enterprise's legal representative on the mini-program when the ID number
+their account was verified with is the one the registry holds (as a keyed hash) for the
+legal representative, and they passed a face verification moments ago: a name, or a name and
+an ID number, can be typed by anyone. Where the registry holds no ID number, binding online is
+refused (the window checks the papers). The legal representative then authorises agents
+(经办人) by naming them; the named person accepts after their own real-name verification.
+Every enterprise endpoint goes through `require_enterprise_access`: a user acts only for
+enterprises they are bound to.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from app.enterprises.models import (
     EnterpriseBinding,
     RegistryEnterprise,
 )
+from app.identity.assurance import DEFAULT_FACE_RECENT_SECONDS, require_level
 from app.identity.models import User
 from app.identity.realname import (
     CHINA_TZ,
@@ -37,6 +41,7 @@ from app.identity.realname import (
     normalize_name,
     real_name_of,
 )
+from app.policies.accounts import freeze_receiving_account
 from app.security.crypto import FieldCipher
 from app.security.masking import mask_id_number
 
@@ -70,15 +75,36 @@ def _user_id(user: User | int) -> int:
     return user if isinstance(user, int) else user.id
 
 
-def _matches_legal_rep(cipher: FieldCipher, user: User, enterprise: RegistryEnterprise) -> bool:
-    """Whether the user's verified identity is the registry's legal representative."""
-    name = real_name_of(cipher, user)
-    if name is None or comparable_name(name) != comparable_name(enterprise.legal_rep_name):
-        return False
-    # With the ID number in the registry a namesake cannot pass; without it the name decides.
-    return enterprise.legal_rep_id_index is None or (
-        enterprise.legal_rep_id_index == user.id_number_index
+def _matches_legal_rep(user: User, enterprise: RegistryEnterprise) -> bool:
+    """Whether the user's verified ID number is the registry's legal representative's."""
+    return (
+        enterprise.legal_rep_id_index is not None
+        and user.id_number_index is not None
+        and enterprise.legal_rep_id_index == user.id_number_index
     )
+
+
+def _refuse_binding(
+    session: Session,
+    user: User,
+    enterprise: RegistryEnterprise,
+    reason: str,
+    *,
+    now: dt.datetime,
+    request_id: str | None,
+) -> None:
+    """Audit a refused attempt to bind as legal representative (the caller then raises)."""
+    record(
+        session,
+        "enterprise.bind_refused",
+        actor=Actor("user", user.id),
+        now=now,
+        subject_type="enterprise",
+        subject_id=enterprise.id,
+        details={"reason": reason},
+        request_id=request_id,
+    )
+    session.flush()
 
 
 def _active_binding(session: Session, user_id: int, enterprise_id: int) -> EnterpriseBinding | None:
@@ -238,13 +264,16 @@ def bind_as_legal_representative(
     uscc: str,
     *,
     now: dt.datetime,
+    face_recent_seconds: int = DEFAULT_FACE_RECENT_SECONDS,
     request_id: str | None = None,
 ) -> EnterpriseBinding:
     """Bind the user to the enterprise as its legal representative, checked against the registry.
 
-    An active agent binding of the same user is superseded. Another user's legal-representative
-    binding is replaced only when that user no longer matches the registry (the enterprise
-    changed its legal representative); a namesake cannot push the real one out.
+    Needs the FACE assurance level and the registry's ID number. An active agent binding of the
+    same user is superseded. Another user's legal-representative binding is challenged: if that
+    user is not the registry's legal representative (an enterprise that changed its legal
+    representative, or a binding made before ID numbers were compared) it is revoked, audited,
+    and the enterprise's receiving account is frozen until the rightful person confirms it.
     """
     code = normalise_uscc(uscc)
     if not user.is_realname_verified:
@@ -254,7 +283,21 @@ def bind_as_legal_representative(
         raise errors.EnterpriseNotFound()
     if not enterprise.is_active:
         raise errors.EnterpriseNotActive(status=enterprise.status.value)
-    if not _matches_legal_rep(cipher, user, enterprise):
+    require_level(
+        session,
+        user,
+        "enterprise.bind_legal_representative",
+        now=now,
+        face_recent_seconds=face_recent_seconds,
+        request_id=request_id,
+    )
+    if enterprise.legal_rep_id_index is None:
+        _refuse_binding(
+            session, user, enterprise, "registry_id_missing", now=now, request_id=request_id
+        )
+        raise errors.RegistryLegalRepUnknown()
+    if not _matches_legal_rep(user, enterprise):
+        _refuse_binding(session, user, enterprise, "not_legal_rep", now=now, request_id=request_id)
         raise errors.NotLegalRepresentative()
 
     own = _active_binding(session, user.id, enterprise.id)
@@ -269,7 +312,7 @@ def bind_as_legal_representative(
     ).one_or_none()
     if previous is not None:
         holder = session.get(User, previous.user_id)
-        if holder is not None and _matches_legal_rep(cipher, holder, enterprise):
+        if holder is not None and _matches_legal_rep(holder, enterprise):
             raise errors.LegalRepAlreadyBound()
 
     # Every check has passed: only now write.
@@ -283,6 +326,14 @@ def bind_as_legal_representative(
         _revoke_with_agents(
             session, previous, by_user_id=None, reason="legal_rep_changed", actor=actor,
             now=now, request_id=request_id,
+        )  # fmt: skip
+        frozen = freeze_receiving_account(
+            session, enterprise.id, reason="legal_rep_changed", actor=actor, now=now
+        )
+        _audit_binding(
+            session, "enterprise.binding_challenged", previous, actor=actor, now=now,
+            request_id=request_id, challenged_user_id=previous.user_id,
+            receiving_account_frozen=frozen,
         )  # fmt: skip
 
     binding = EnterpriseBinding(
@@ -327,6 +378,7 @@ def authorise_agent(
     legal_rep = require_enterprise_access(
         session, user, enterprise_id, roles=(BindingRole.LEGAL_REPRESENTATIVE,)
     )
+    require_level(session, user, "enterprise.authorise_agent", now=now, request_id=request_id)
     if not legal_rep.enterprise.is_active:
         raise errors.EnterpriseNotActive(status=legal_rep.enterprise.status.value)
     name = normalize_name(agent_name)
@@ -402,6 +454,7 @@ def _open_authorisation_for(
 ) -> AgentAuthorisation:
     if not user.is_realname_verified:
         raise errors.RealNameRequired()
+    require_level(session, user, "enterprise.accept_authorisation", now=now)
     authorisation = session.get(AgentAuthorisation, authorisation_id)
     # Someone else's, answered or expired: all look the same from outside.
     if (

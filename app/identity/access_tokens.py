@@ -27,6 +27,11 @@ class Principal:
     scopes: dict[str, list[int]] = field(default_factory=dict)
     jti: str = ""
     family_id: str = ""
+    # A citizen's identity assurance when the token was issued (app/identity/assurance.py):
+    # the lasting level (none / checksum / verified) and when the face was last verified. For
+    # the client's benefit: actions read the level from the account when they happen.
+    identity_level: str | None = None
+    face_verified_at: int | None = None
 
     @property
     def is_user(self) -> bool:
@@ -65,6 +70,9 @@ def issue_access_token(
         "scopes": principal.scopes,
         "fam": principal.family_id,
     }
+    if principal.identity_level is not None:
+        claims["ial"] = principal.identity_level
+        claims["face_at"] = principal.face_verified_at
     return jwt.encode(claims, settings.secret, algorithm=ALGORITHM), expires
 
 

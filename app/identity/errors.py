@@ -96,3 +96,28 @@ class RealNameAlreadyVerified(Conflict):
 class RealNameRejected(ValidationFailed, KeepsWrites):
     code = "REALNAME_REJECTED"
     message = "姓名与身份证号核验不一致"
+
+
+class RealNameRequired(Forbidden):
+    code = "REALNAME_REQUIRED"
+    message = "请先完成实名认证"
+
+
+class IdentityServiceUnavailable(UpstreamUnavailable):
+    code = "IDENTITY_SERVICE_UNAVAILABLE"
+    message = "身份核验服务暂时不可用，请稍后再试"
+
+
+class FaceVerificationFailed(Forbidden, KeepsWrites):
+    """The refusal is audited; the view commits before raising."""
+
+    code = "FACE_VERIFICATION_FAILED"
+    message = "人脸核验未通过，请重新核验"
+
+
+class IdentityLevelTooLow(Forbidden, KeepsWrites):
+    """The refusal is audited; the view commits before raising. `details.needed` says which
+    level (verified / face) the client should lead the person to."""
+
+    code = "IDENTITY_LEVEL_TOO_LOW"
+    message = "该操作需要更高的身份核验等级，请先完成人脸核验或实名核验"

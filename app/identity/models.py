@@ -36,6 +36,8 @@ class User(Base):
     birth_date: Mapped[dt.date | None] = mapped_column(Date)
     realname_verified_at: Mapped[dt.datetime | None]
     realname_method: Mapped[str | None] = mapped_column(String(32))
+    # The last passed face verification (liveness + ID photo) of this account's person.
+    face_verified_at: Mapped[dt.datetime | None]
 
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[created_at]

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import TokenInvalid
 from app.identity.access_tokens import Principal
+from app.identity.assurance import lasting_level
 from app.identity.models import PrincipalKind, StaffAccount, StaffRoleGrant, User
 
 CITIZEN_ROLE = "citizen"
@@ -18,7 +19,15 @@ def principal_for(session: Session, kind: str, principal_id: int) -> Principal:
         user = session.get(User, principal_id)
         if user is None or user.disabled:
             raise TokenInvalid("账号不可用，请重新登录")
-        return Principal(kind=PrincipalKind.USER.value, id=user.id, roles=(CITIZEN_ROLE,))
+        return Principal(
+            kind=PrincipalKind.USER.value,
+            id=user.id,
+            roles=(CITIZEN_ROLE,),
+            identity_level=lasting_level(user).name.lower(),
+            face_verified_at=(
+                int(user.face_verified_at.timestamp()) if user.face_verified_at else None
+            ),
+        )
     if kind == PrincipalKind.STAFF:
         staff = session.get(StaffAccount, principal_id)
         if staff is None or not staff.active:

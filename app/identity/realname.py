@@ -19,6 +19,7 @@ from app.identity.models import User
 from app.identity.verifiers import IdentityVerifier
 from app.security.crypto import FieldCipher
 from app.security.masking import mask_id_number, mask_name
+from verification.errors import VerificationError
 
 NAME_CONTEXT = "users.real_name"
 ID_NUMBER_CONTEXT = "users.id_number"
@@ -95,8 +96,11 @@ def verify_real_name(
     if holder is not None:
         raise errors.IdNumberTaken()
 
-    # Checked last: in production every call is billed and may ask for the citizen's face.
-    result = verifier.verify(clean_name, clean_id)
+    # Checked last: in production every call is billed.
+    try:
+        result = verifier.verify(clean_name, clean_id)
+    except VerificationError as exc:
+        raise errors.IdentityServiceUnavailable() from exc
     if not result.passed:
         record(
             session,
@@ -159,4 +163,5 @@ def masked_identity(cipher: FieldCipher, user: User) -> dict[str, Any]:
         "id_number": mask_id_number(id_number) if id_number else None,
         "verified_at": user.realname_verified_at,
         "method": user.realname_method,
+        "face_verified_at": user.face_verified_at,
     }

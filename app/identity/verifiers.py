@@ -1,36 +1,24 @@
 """Who confirms that a name and an ID number belong to the person holding the phone.
 
-Production needs an identity-verification service (the Ministry of Public Security's CTID, or a
-cloud face-verification product). Those match a live face, captured by the mini-program's own
-SDK flow, against the ID photo: they do not fit a server-side `verify(name, id_number)` call and
-need contracted credentials, so no such adapter is written here. The `IdentityVerifier`
-Protocol is the seam where one plugs in.
+Production uses the real-name service (`verification.identity.HttpIdentityService`, set by
+IDENTITY_SERVICE_BASE), which also redeems the mini-program's face verifications. The checksum
+verifier below is for offline development only: it proves nothing about the person, so an
+account it verified holds only the CHECKSUM level (app/identity/assurance.py) and production
+refuses to start with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from verification.identity import IdentityCheck, IdentityVerifier
 
-
-@dataclass(frozen=True)
-class VerificationResult:
-    passed: bool
-    method: str  # stored in users.realname_method, e.g. "checksum", "face"
-    reason: str | None = None  # why it did not pass; never personal data
-
-
-class IdentityVerifier(Protocol):
-    def verify(self, name: str, id_number: str) -> VerificationResult:
-        """Confirm that `name` and `id_number` are one real person's."""
-        ...
+__all__ = ["ChecksumVerifier", "IdentityCheck", "IdentityVerifier"]
 
 
 class ChecksumVerifier:
-    """Development and tests: accepts any well-formed identity (format checks run before)."""
+    """Offline development: accepts any well-formed identity (format checks run before)."""
 
     method = "checksum"
 
-    def verify(self, name: str, id_number: str) -> VerificationResult:
+    def verify(self, name: str, id_number: str) -> IdentityCheck:
         """Pass: `verify_real_name` has already checked the check digit and birth date."""
-        return VerificationResult(passed=True, method=self.method)
+        return IdentityCheck(passed=True, method=self.method)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
+from app.integrations.verification import init_verification
 from app.integrations.wechat import init_wechat
 
 
 def init_app(app: Flask) -> None:
     init_wechat(app)
+    init_verification(app)

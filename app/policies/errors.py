@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound, UpstreamUnavailable, ValidationFailed
+from app.identity.errors import KeepsWrites
 
 
 class InvalidCriteria(ValidationFailed):
@@ -38,3 +39,15 @@ class OtherDepartment(Forbidden):
 class NotAutomatic(Conflict):
     code = "POLICY_NOT_AUTOMATIC"
     message = "该政策不是免申即享政策"
+
+
+class AccountNotVerified(ValidationFailed, KeepsWrites):
+    """The refusal is audited; the view commits before raising."""
+
+    code = "ACCOUNT_NOT_VERIFIED"
+    message = "收款账户名称须与企业登记名称一致，且账户须经银行核验属于本企业"
+
+
+class AccountVerificationUnavailable(UpstreamUnavailable):
+    code = "ACCOUNT_VERIFICATION_UNAVAILABLE"
+    message = "银行账户核验服务暂时不可用，请稍后再试"

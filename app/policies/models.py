@@ -270,3 +270,13 @@ class ReceivingAccount(Base):
     account_number_masked: Mapped[str] = mapped_column(String(40))
     confirmed_by_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     confirmed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # How the holder was checked: exact_name (embedded rule) or bank_service.
+    verified_by: Mapped[str] = mapped_column(String(16), default="exact_name")
+    # Set when the enterprise's legal representative changed: no money goes to the account
+    # until the (new) legal representative confirms it again.
+    frozen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    frozen_reason: Mapped[str | None] = mapped_column(String(32))
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.frozen_at is not None

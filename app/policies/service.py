@@ -39,10 +39,7 @@ from app.policies.models import (
     PushStatus,
     ReceivingAccount,
 )
-from app.security.crypto import FieldCipher
-from app.security.masking import mask_account
 
-ACCOUNT_CONTEXT = "policy_receiving_account"
 EDITABLE = (
     "title", "doc_number", "summary", "source_url", "benefit_kind", "benefit_amount_yuan",
     "delivery", "item_code", "expires_on",
@@ -504,39 +501,6 @@ def calculate(session: Session, values: Mapping[str, Any], *, now: dt.datetime) 
 # -- 免申即享 ----------------------------------------------------------------------------------
 
 
-def confirm_account(
-    session: Session,
-    cipher: FieldCipher,
-    *,
-    enterprise_id: int,
-    user_id: int,
-    bank_name: str,
-    account_name: str,
-    account_number: str,
-    now: dt.datetime,
-) -> ReceivingAccount:
-    """The enterprise confirms where 免申即享 money goes; the number is sealed at rest."""
-    digits = "".join(account_number.split())
-    if not digits.isdigit() or not 8 <= len(digits) <= 32:
-        raise crit.InvalidCriteria("银行账号应为8至32位数字", field="account_number")
-    account = session.get(ReceivingAccount, enterprise_id) or ReceivingAccount(
-        enterprise_id=enterprise_id
-    )
-    account.bank_name = bank_name
-    account.account_name = account_name
-    account.account_number_sealed = cipher.encrypt(digits, context=ACCOUNT_CONTEXT)
-    account.account_number_masked = mask_account(digits)
-    account.confirmed_by_user_id = user_id
-    account.confirmed_at = now
-    session.add(account)
-    record(
-        session, "policy.account_confirmed", actor=Actor("user", user_id), now=now,
-        subject_type="enterprise", subject_id=enterprise_id,
-    )  # fmt: skip
-    session.flush()
-    return account
-
-
 def beneficiaries_csv(session: Session, policy: Policy) -> str:
     """The 免申即享 beneficiary list of a policy as CSV (accounts masked)."""
     if policy.delivery is not Delivery.AUTOMATIC:
@@ -573,10 +537,17 @@ def beneficiaries_csv(session: Session, policy: Policy) -> str:
                 _csv_safe(account.bank_name) if account else "",
                 _csv_safe(account.account_name) if account else "",
                 account.account_number_masked if account else "",
-                "是" if account else "否",
+                _account_state(account),
             ]
         )
     return out.getvalue()
+
+
+def _account_state(account: ReceivingAccount | None) -> str:
+    # A frozen account receives nothing until the legal representative confirms it again.
+    if account is None:
+        return "否"
+    return "否（已冻结，待法定代表人重新确认）" if account.is_frozen else "是"
 
 
 def _csv_safe(value: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
+from app.identity.assurance import require_level
 from app.organisation.models import Department
 from app.seals import errors
 from app.seals.context import SealContext
@@ -103,6 +104,9 @@ def issue_document(
     validate_request(document_template, holder, data)
     if document_template.personal_signature and (personal is None or cipher is None):
         raise errors.SignerNotVerified("该文书需要申请人本人签名")
+    if personal is not None:
+        # A signature in a person's name needs the real-name service's word, not a check digit.
+        require_level(session, personal.user, "document.sign", now=now, request_id=request_id)
 
     public_id = _unique_public_id(session)
     spec = _document_spec(

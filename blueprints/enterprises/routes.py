@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ from blueprints.enterprises.schemas import (
     InvitationOut,
     authorisation_json,
 )
+from blueprints.logins import keeping_writes
 
 blp = Blueprint("enterprises", __name__, url_prefix="", description="企业身份绑定与授权")
 
@@ -57,22 +58,27 @@ class MyEnterprises(MethodView):
 
     @blp.arguments(BindIn)
     @blp.response(201, BindingOut)
-    @blp.alt_response(403, description="未实名认证，或实名信息与登记的法定代表人不一致")
+    @blp.alt_response(
+        403,
+        description="未实名认证、未在近期完成人脸核验，或身份证号与登记的法定代表人不一致（已记录）",
+    )
     @blp.alt_response(404, description="登记信息中没有该统一社会信用代码")
-    @blp.alt_response(409, description="已绑定，或企业非存续状态")
+    @blp.alt_response(409, description="已绑定、企业非存续状态，或登记信息缺少法定代表人身份证号")
     @blp.alt_response(422, description="统一社会信用代码格式或校验位不正确")
     @citizen_required
     def post(self, body: dict[str, str]) -> EnterpriseBinding:
         """Bind the caller to an enterprise as its legal representative."""
         session = get_session()
-        binding = service.bind_as_legal_representative(
-            session,
-            get_cipher(),
-            _me(session),
-            body["uscc"],
-            now=utcnow(),
-            request_id=_request_id(),
-        )
+        with keeping_writes(session):
+            binding = service.bind_as_legal_representative(
+                session,
+                get_cipher(),
+                _me(session),
+                body["uscc"],
+                now=utcnow(),
+                face_recent_seconds=current_app.config["FACE_RECENT_SECONDS"],
+                request_id=_request_id(),
+            )
         session.commit()
         return binding
 
@@ -168,16 +174,17 @@ class EnterpriseAuthorisations(MethodView):
         7 days, after verifying their own real name."""
         session = get_session()
         cipher = get_cipher()
-        authorisation = service.authorise_agent(
-            session,
-            cipher,
-            _me(session),
-            enterprise_id,
-            agent_name=body["agent_name"],
-            agent_id_number=body["agent_id_number"],
-            now=utcnow(),
-            request_id=_request_id(),
-        )
+        with keeping_writes(session):
+            authorisation = service.authorise_agent(
+                session,
+                cipher,
+                _me(session),
+                enterprise_id,
+                agent_name=body["agent_name"],
+                agent_id_number=body["agent_id_number"],
+                now=utcnow(),
+                request_id=_request_id(),
+            )
         session.commit()
         return authorisation_json(authorisation, service.agent_name_of(cipher, authorisation))
 
@@ -222,14 +229,15 @@ class AcceptInvitation(MethodView):
     def post(self, authorisation_id: int) -> EnterpriseBinding:
         """Accept an authorisation: the caller becomes an agent of the enterprise."""
         session = get_session()
-        binding = service.accept_authorisation(
-            session,
-            get_cipher(),
-            _me(session),
-            authorisation_id,
-            now=utcnow(),
-            request_id=_request_id(),
-        )
+        with keeping_writes(session):
+            binding = service.accept_authorisation(
+                session,
+                get_cipher(),
+                _me(session),
+                authorisation_id,
+                now=utcnow(),
+                request_id=_request_id(),
+            )
         session.commit()
         return binding
 

@@ -13,8 +13,12 @@ from app.db import get_session, utcnow
 from app.errors import NotFound
 from app.extensions import limiter
 from app.identity import citizens, realname, sessions
+from app.identity.assurance import AssuranceLevel, level_of
+from app.identity.errors import IdentityServiceUnavailable
+from app.identity.face import confirm_face
 from app.identity.models import User
-from app.identity.verifiers import ChecksumVerifier, IdentityVerifier
+from app.identity.verifiers import IdentityVerifier
+from app.integrations.verification import get_verification
 from app.integrations.wechat import get_wechat
 from app.security import get_cipher
 from app.security.masking import mask_phone
@@ -22,6 +26,7 @@ from blueprints.authz import citizen_required, current_principal, login_required
 from blueprints.authz import token_settings as current_token_settings
 from blueprints.identity.schemas import (
     BindPhoneIn,
+    FaceVerificationIn,
     MeOut,
     RealNameIn,
     RefreshIn,
@@ -44,9 +49,16 @@ def _current_user(session: Session) -> User:
 
 
 def identity_verifier() -> IdentityVerifier:
-    """The app's real-name verifier: an injected one (extensions), else the checksum-only one."""
+    """The app's real-name verifier: one injected by a test (extensions), else the configured
+    service (app/integrations/verification.py)."""
     verifier: IdentityVerifier | None = current_app.extensions.get("identity_verifier")
-    return verifier or ChecksumVerifier()
+    return verifier or get_verification().identity
+
+
+def _level(user: User) -> AssuranceLevel:
+    return level_of(
+        user, now=utcnow(), face_recent_seconds=current_app.config["FACE_RECENT_SECONDS"]
+    )
 
 
 def _profile(user: User) -> dict[str, Any]:
@@ -57,6 +69,7 @@ def _profile(user: User) -> dict[str, Any]:
         "phone": mask_phone(phone) if phone else None,
         "phone_bound": phone is not None,
         "realname": realname.masked_identity(cipher, user),
+        "identity_level": _level(user).name.lower(),
         "created_at": user.created_at,
     }
 
@@ -191,6 +204,7 @@ class MyRealName(MethodView):
     @blp.alt_response(401, description="未登录")
     @blp.alt_response(409, description="身份证号已被其他账号使用，或本账号已实名")
     @blp.alt_response(422, description="姓名或身份证号不正确，或核验不一致")
+    @blp.alt_response(503, description="身份核验服务暂时不可用")
     @citizen_required
     def post(self, body: dict[str, str]) -> dict[str, Any]:
         """Verify the caller's real name and ID number."""
@@ -205,6 +219,38 @@ class MyRealName(MethodView):
                 name=body["name"],
                 id_number=body["id_number"],
                 now=utcnow(),
+                request_id=g.get("request_id"),
+            )
+        session.commit()
+        return _profile(user)
+
+
+@blp.route("/me/realname/face")
+class MyFaceVerification(MethodView):
+    @blp.arguments(FaceVerificationIn)
+    @blp.response(200, MeOut)
+    @blp.alt_response(401, description="未登录")
+    @blp.alt_response(403, description="尚未实名，或人脸核验未通过（已记录）")
+    @blp.alt_response(503, description="身份核验服务暂时不可用")
+    @citizen_required
+    def post(self, body: dict[str, str]) -> dict[str, Any]:
+        """Redeem the face verification the mini-program just ran (its one-time verify token):
+        the account holds the face level for a while (actions that move money or act for an
+        enterprise need it)."""
+        session = get_session()
+        user = _current_user(session)
+        face = get_verification().face
+        if face is None:
+            raise IdentityServiceUnavailable()  # checksum mode: no face service configured
+        with keeping_writes(session):
+            confirm_face(
+                session,
+                get_cipher(),
+                face,
+                user,
+                body["verify_token"],
+                now=utcnow(),
+                max_age_seconds=current_app.config["FACE_RECENT_SECONDS"],
                 request_id=g.get("request_id"),
             )
         session.commit()

@@ -46,7 +46,12 @@ class RealNameOut(Schema):
     name = fields.String(allow_none=True, metadata={"description": "脱敏姓名"})
     id_number = fields.String(allow_none=True, metadata={"description": "脱敏身份证号"})
     verified_at = fields.DateTime(allow_none=True)
-    method = fields.String(allow_none=True, metadata={"description": "核验方式"})
+    method = fields.String(
+        allow_none=True, metadata={"description": "核验方式：realname_service / checksum（仅开发）"}
+    )
+    face_verified_at = fields.DateTime(
+        allow_none=True, metadata={"description": "最近人脸核验时间"}
+    )
 
 
 class MeOut(Schema):
@@ -54,6 +59,14 @@ class MeOut(Schema):
     phone = fields.String(allow_none=True, metadata={"description": "脱敏手机号"})
     phone_bound = fields.Boolean(required=True)
     realname = fields.Nested(RealNameOut, required=True)
+    identity_level = fields.String(
+        required=True,
+        validate=validate.OneOf(["none", "checksum", "verified", "face"]),
+        metadata={
+            "description": "身份核验等级：none 未实名 / checksum 仅格式校验（开发环境）/ "
+            "verified 实名核验 / face 近期人脸核验（绑定法定代表人、设置收款账户需要）"
+        },
+    )
     created_at = fields.DateTime(required=True)
 
 
@@ -74,6 +87,14 @@ class BindPhoneIn(Schema):
             raise ValidationError("只能提供 code，或 encrypted_data 与 iv 之一", "_schema")
         if "code" not in data and len(legacy) != 2:
             raise ValidationError("请提供 code，或同时提供 encrypted_data 与 iv", "_schema")
+
+
+class FaceVerificationIn(Schema):
+    verify_token = fields.String(
+        required=True,
+        validate=validate.Length(min=8, max=256),
+        metadata={"description": "小程序人脸核身完成后得到的一次性 verify token"},
+    )
 
 
 class RealNameIn(Schema):

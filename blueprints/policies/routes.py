@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import delete, select
@@ -13,7 +13,9 @@ from app.db import get_session, utcnow
 from app.enterprises.models import BindingRole, RegistryEnterprise
 from app.enterprises.service import require_enterprise_access
 from app.errors import NotFound
-from app.policies import jobs, matching, profiles, reference, service
+from app.identity.models import User
+from app.integrations.verification import get_verification
+from app.policies import accounts, jobs, matching, profiles, reference, service
 from app.policies.models import (
     EnterpriseProfile,
     Policy,
@@ -30,6 +32,7 @@ from blueprints.authz import (
     require_scope,
     staff_required,
 )
+from blueprints.logins import keeping_writes
 from blueprints.policies import schemas
 
 blp = Blueprint("policies", __name__, url_prefix="", description="惠企政策与精准推送")
@@ -341,20 +344,30 @@ class Account(MethodView):
 
     @blp.arguments(schemas.AccountIn)
     @blp.response(200, schemas.AccountOut)
-    @blp.alt_response(403, description="仅法定代表人可确认")
+    @blp.alt_response(403, description="仅法定代表人可确认，且须近期完成人脸核验（已记录）")
+    @blp.alt_response(422, description="账户名称与企业登记名称不一致，或银行核验不符（已记录）")
+    @blp.alt_response(503, description="银行账户核验服务暂时不可用")
     @citizen_required
     def put(self, body: dict[str, Any], enterprise_id: int) -> ReceivingAccount:
-        """Confirm the receiving account (legal representative only); stored encrypted."""
+        """Confirm the receiving account (legal representative, face-verified): held in the
+        enterprise's registered name; stored encrypted; lifts a freeze."""
         _enterprise(enterprise_id, legal_rep_only=True)
         session = get_session()
-        account = service.confirm_account(
-            session,
-            get_cipher(),
-            enterprise_id=enterprise_id,
-            user_id=current_principal().id,
-            now=utcnow(),
-            **body,
-        )
+        enterprise = session.get(RegistryEnterprise, enterprise_id)
+        user = session.get(User, current_principal().id)
+        assert enterprise is not None and user is not None  # the access check found both
+        with keeping_writes(session):
+            account = accounts.confirm_account(
+                session,
+                get_cipher(),
+                get_verification().bank,
+                enterprise=enterprise,
+                user=user,
+                now=utcnow(),
+                face_recent_seconds=current_app.config["FACE_RECENT_SECONDS"],
+                request_id=g.get("request_id"),
+                **body,
+            )
         session.commit()
         return account
 

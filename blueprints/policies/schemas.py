@@ -272,6 +272,13 @@ class AccountOut(Schema):
     account_name = fields.String()
     account_number = fields.String(attribute="account_number_masked")
     confirmed_at = fields.DateTime()
+    verified_by = fields.String(
+        metadata={"description": "户名核验方式：exact_name 与登记名称一致 / bank_service 银行核验"}
+    )
+    frozen = fields.Boolean(
+        attribute="is_frozen", metadata={"description": "已冻结：法定代表人变更后须重新确认"}
+    )
+    frozen_reason = fields.String(allow_none=True)
 
 
 class OptOutOut(Schema):

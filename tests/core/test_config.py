@@ -21,6 +21,8 @@ SAFE_PRODUCTION = {
     "QUEUE_CODE_KEYS": "q1:a-queue-code-key-from-the-vault",
     "AUDIT_MAC_KEYS": "a1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
     "AUDIT_CHECKPOINT_KEYS": "c1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
+    "IDENTITY_SERVICE_BASE": "https://ctid.example.gov.cn",
+    "IDENTITY_SERVICE_SECRET": "an-identity-service-secret",
 }
 
 
@@ -67,6 +69,12 @@ def test_production_starts_with_safe_settings(production_env: pytest.MonkeyPatch
         ("AUDIT_MAC_KEYS", "dev1:ZGV2LW9ubHktYXVkaXQtbWFjLWtleS0zMi1ieXRlcyE=", "AUDIT_MAC_KEYS"),
         ("AUDIT_CHECKPOINT_KEYS", "", "AUDIT_CHECKPOINT_KEYS"),
         ("REFRESH_REUSE_GRACE_SECONDS", "600", "REFRESH_REUSE_GRACE_SECONDS"),
+        ("IDENTITY_SERVICE_BASE", "checksum", "IDENTITY_SERVICE_BASE"),
+        ("IDENTITY_SERVICE_BASE", "emulator", "IDENTITY_SERVICE_BASE"),
+        ("IDENTITY_SERVICE_BASE", "http://127.0.0.1:8766", "IDENTITY_SERVICE_BASE"),
+        ("IDENTITY_SERVICE_SECRET", "dev-identity-service-secret", "IDENTITY_SERVICE_SECRET"),
+        ("BANK_ACCOUNT_SERVICE_BASE", "emulator", "BANK_ACCOUNT_SERVICE_BASE"),
+        ("FACE_RECENT_SECONDS", "86400", "FACE_RECENT_SECONDS"),
     ],
 )
 def test_production_refuses_unsafe_settings(

@@ -428,6 +428,8 @@ def test_an_agent_who_becomes_legal_representative_is_rebound_in_that_role(
         firm.agent, firm.enterprise, BindingRole.AGENT, firm.legal_rep_binding
     )
     firm.enterprise.legal_rep_name = "叶思婷"  # the registry reports the new representative
+    firm.enterprise.legal_rep_id_index = firm.agent.id_number_index
+    firm.agent.face_verified_at = utcnow()
 
     binding = service.bind_as_legal_representative(
         session, field_cipher, firm.agent, firm.enterprise.uscc, now=utcnow()

@@ -1,4 +1,5 @@
-"""Binding as legal representative: the registry decides, checked against the verified identity."""
+"""Binding as legal representative: the registry's ID number decides, checked against the
+verified identity of a person who passed a face verification moments ago."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from app.security.crypto import FieldCipher
 from tests.factories.identity import id_number_for
 
 MY_ENTERPRISES = "/api/v1/me/enterprises"
+REPRESENTATIVE_ID = id_number_for(order=501)
 
 
 def _bind(client: FlaskClient, headers: dict[str, str], uscc: str) -> Any:
@@ -42,7 +44,9 @@ def enterprise(
     session: Session, create_registry_enterprise: Callable[..., RegistryEnterprise]
 ) -> RegistryEnterprise:
     row = create_registry_enterprise(
-        name="广州市番禺区鸿达珠宝首饰有限公司", legal_rep_name="梁志强"
+        name="广州市番禺区鸿达珠宝首饰有限公司",
+        legal_rep_name="梁志强",
+        legal_rep_id_number=REPRESENTATIVE_ID,
     )
     session.commit()
     return row
@@ -50,7 +54,7 @@ def enterprise(
 
 @pytest.fixture
 def representative(session: Session, create_verified_user: Callable[..., User]) -> User:
-    user = create_verified_user(name="梁志强", id_number=id_number_for(order=501))
+    user = create_verified_user(name="梁志强", id_number=REPRESENTATIVE_ID, level="face")
     session.commit()
     return user
 
@@ -90,14 +94,14 @@ def test_the_registered_legal_representative_binds_their_enterprise(
     assert detail.get_json()["binding"]["role"] == "legal_representative"
 
 
-def test_someone_whose_name_differs_from_the_registry_is_refused_and_nothing_is_written(
+def test_someone_whose_id_number_differs_from_the_registry_is_refused_and_audited(
     client: FlaskClient,
     session: Session,
     citizen_headers: Callable[[User], dict[str, str]],
     create_verified_user: Callable[..., User],
     enterprise: RegistryEnterprise,
 ) -> None:
-    stranger = create_verified_user(name="陈伟", id_number=id_number_for(order=502))
+    stranger = create_verified_user(name="陈伟", id_number=id_number_for(order=502), level="face")
     session.commit()
 
     response = _bind(client, citizen_headers(stranger), enterprise.uscc)
@@ -105,6 +109,10 @@ def test_someone_whose_name_differs_from_the_registry_is_refused_and_nothing_is_
     assert response.status_code == 403
     assert response.get_json()["code"] == "NOT_LEGAL_REPRESENTATIVE"
     assert _binding_count(session) == 0
+    refused = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "enterprise.bind_refused")
+    ).one()
+    assert (refused.actor_id, refused.details) == (stranger.id, {"reason": "not_legal_rep"})
 
 
 def test_a_user_without_real_name_verification_is_refused(
@@ -209,14 +217,17 @@ def test_only_the_legal_representative_role_can_be_claimed(
     assert response.status_code == 422
 
 
-def test_minority_names_match_whatever_dot_was_typed(
+def test_the_id_number_decides_whatever_dot_the_name_was_typed_with(
     session: Session,
     field_cipher: FieldCipher,
     create_registry_enterprise: Callable[..., RegistryEnterprise],
     create_verified_user: Callable[..., User],
 ) -> None:
-    enterprise = create_registry_enterprise(legal_rep_name="阿依古丽•买买提")
-    user = create_verified_user(name="阿依古丽·买买提", id_number=id_number_for(order=503))
+    number = id_number_for(order=503)
+    enterprise = create_registry_enterprise(
+        legal_rep_name="阿依古丽•买买提", legal_rep_id_number=number
+    )
+    user = create_verified_user(name="阿依古丽·买买提", id_number=number, level="face")
 
     binding = service.bind_as_legal_representative(
         session, field_cipher, user, enterprise.uscc, now=enterprise.synced_at
@@ -232,12 +243,9 @@ def test_with_the_id_number_in_the_registry_a_namesake_is_refused(
     create_verified_user: Callable[..., User],
 ) -> None:
     real_number = id_number_for(order=504)
-    enterprise = create_registry_enterprise(
-        legal_rep_name="李伟",
-        legal_rep_id_index=field_cipher.blind_index(real_number, context="users.id_number"),
-    )
-    namesake = create_verified_user(name="李伟", id_number=id_number_for(order=505))
-    real = create_verified_user(name="李伟", id_number=real_number)
+    enterprise = create_registry_enterprise(legal_rep_name="李伟", legal_rep_id_number=real_number)
+    namesake = create_verified_user(name="李伟", id_number=id_number_for(order=505), level="face")
+    real = create_verified_user(name="李伟", id_number=real_number, level="face")
 
     with pytest.raises(errors.NotLegalRepresentative):
         service.bind_as_legal_representative(
@@ -260,9 +268,9 @@ def test_a_namesake_cannot_push_out_the_bound_legal_representative(
     first = service.bind_as_legal_representative(
         session, field_cipher, representative, enterprise.uscc, now=now
     )
-    namesake = create_verified_user(name="梁志强", id_number=id_number_for(order=506))
+    namesake = create_verified_user(name="梁志强", id_number=id_number_for(order=506), level="face")
 
-    with pytest.raises(errors.LegalRepAlreadyBound):
+    with pytest.raises(errors.NotLegalRepresentative):
         service.bind_as_legal_representative(
             session, field_cipher, namesake, enterprise.uscc, now=now
         )
@@ -283,8 +291,10 @@ def test_a_new_legal_representative_in_the_registry_replaces_the_old_one(
     )
     agent = create_verified_user(name="吴敏", id_number=id_number_for(order=507))
     agent_binding = bind_enterprise(agent, enterprise, BindingRole.AGENT, authorised_by=old)
-    successor = create_verified_user(name="麦嘉颖", id_number=id_number_for(order=508))
+    successor_id = id_number_for(order=508)
+    successor = create_verified_user(name="麦嘉颖", id_number=successor_id, level="face")
     enterprise.legal_rep_name = "麦嘉颖"  # the registry feed reports the change
+    enterprise.legal_rep_id_index = successor.id_number_index
 
     new = service.bind_as_legal_representative(
         session, field_cipher, successor, enterprise.uscc, now=now

@@ -20,6 +20,8 @@ from app.enterprises.models import (
 )
 from app.enterprises.registry import PANYU_REGION, make_uscc
 from app.identity.models import User
+from app.identity.realname import ID_NUMBER_CONTEXT
+from app.security.crypto import FieldCipher
 
 _serial = itertools.count(1)
 
@@ -36,10 +38,18 @@ def valid_uscc() -> Callable[[], str]:
 
 
 @pytest.fixture
-def create_registry_enterprise(session: Session) -> Callable[..., RegistryEnterprise]:
-    """Insert a registry row; legal representative 张三 and status 存续 unless given."""
+def create_registry_enterprise(
+    session: Session, field_cipher: FieldCipher
+) -> Callable[..., RegistryEnterprise]:
+    """Insert a registry row; legal representative 张三 and status 存续 unless given.
+    `legal_rep_id_number=...` stores the legal representative's ID number as the registry does
+    (a keyed hash); without it the row has none, like an incomplete feed."""
 
-    def create(**fields: Any) -> RegistryEnterprise:
+    def create(*, legal_rep_id_number: str | None = None, **fields: Any) -> RegistryEnterprise:
+        if legal_rep_id_number is not None:
+            fields["legal_rep_id_index"] = field_cipher.blind_index(
+                legal_rep_id_number, context=ID_NUMBER_CONTEXT
+            )
         n = next(_serial)
         fields.setdefault("uscc", uscc_for(n))
         fields.setdefault("name", f"广州市番禺区测试{n}贸易有限公司")

@@ -19,7 +19,7 @@ from app.identity.models import User
 from app.identity.principals import principal_for
 from app.identity.realname import verify_real_name
 from app.identity.sessions import TokenPair, start_session
-from app.identity.verifiers import ChecksumVerifier
+from app.identity.verifiers import ChecksumVerifier, IdentityCheck
 from app.security.crypto import FieldCipher
 
 _serial = itertools.count(1)
@@ -72,24 +72,37 @@ def create_user(session: Session) -> Callable[..., User]:
     return create
 
 
+class _ServiceVerifier:
+    """Stands for the real-name service's answer in set-up (tests of the service itself
+    use the emulator over HTTP)."""
+
+    method = "realname_service"
+
+    def verify(self, name: str, id_number: str) -> IdentityCheck:
+        return IdentityCheck(passed=True, method=self.method)
+
+
 @pytest.fixture
 def create_verified_user(
     session: Session, create_user: Callable[..., User], field_cipher: FieldCipher
 ) -> Callable[..., User]:
-    """A user who passed real-name verification (checksum verifier)."""
+    """A user who passed real-name verification: `level="verified"` (the real-name service,
+    the default), `"face"` (and a face verification just now) or `"checksum"` (format only)."""
 
-    def create(name: str = "张三", id_number: str | None = None, **fields: Any) -> User:
+    def create(
+        name: str = "张三", id_number: str | None = None, *, level: str = "verified", **fields: Any
+    ) -> User:
         user = create_user(**fields)
         number = id_number or id_number_for(order=next(_serial) % 1000)
-        return verify_real_name(
-            session,
-            field_cipher,
-            ChecksumVerifier(),
-            user,
-            name=name,
-            id_number=number,
-            now=utcnow(),
+        verifier = ChecksumVerifier() if level == "checksum" else _ServiceVerifier()
+        now = utcnow()
+        verify_real_name(
+            session, field_cipher, verifier, user, name=name, id_number=number, now=now
         )
+        if level == "face":
+            user.face_verified_at = now
+            session.flush()
+        return user
 
     return create
 

@@ -17,7 +17,7 @@ from app.db import utcnow
 from app.identity import realname
 from app.identity.errors import IdNumberInvalid
 from app.identity.models import User
-from app.identity.verifiers import VerificationResult
+from app.identity.verifiers import IdentityCheck
 from app.security.crypto import FieldCipher
 from tests.factories.identity import id_number_for
 
@@ -77,14 +77,15 @@ def test_a_valid_identity_is_verified_sealed_and_shown_masked(
     assert shown["verified"] is True
     assert shown["name"] == "*美玲"
     assert shown["id_number"] == ID_NUMBER[:4] + "*" * 10 + ID_NUMBER[-4:]
-    assert shown["method"] == "checksum"
+    assert shown["method"] == "realname_service"  # the emulated real-name service, over HTTP
+    assert response.json["identity_level"] == "verified"
     text = response.get_data(as_text=True)
     assert NAME not in text and ID_NUMBER not in text
     assert client.get("/api/v1/me", headers=headers).json["realname"] == shown
 
     session.refresh(user)
     assert user.birth_date == dt.date(1990, 1, 1)
-    assert user.realname_method == "checksum" and user.realname_verified_at is not None
+    assert user.realname_method == "realname_service" and user.realname_verified_at is not None
     assert NAME not in (user.real_name_sealed or "")
     assert ID_NUMBER not in (user.id_number_sealed or "")
     assert realname.real_name_of(field_cipher, user) == NAME
@@ -93,7 +94,7 @@ def test_a_valid_identity_is_verified_sealed_and_shown_masked(
         select(AuditEntry).where(AuditEntry.action == "user.realname_verified")
     )
     assert entry.actor_id == user.id
-    assert entry.details == {"method": "checksum"}
+    assert entry.details == {"method": "realname_service"}
 
 
 def test_a_lower_case_x_is_stored_upper_case(
@@ -238,8 +239,8 @@ def test_a_verified_account_cannot_change_identity_but_may_repeat_it(
 
 
 class _RefusingVerifier:
-    def verify(self, name: str, id_number: str) -> VerificationResult:
-        return VerificationResult(passed=False, method="face", reason="mismatch")
+    def verify(self, name: str, id_number: str) -> IdentityCheck:
+        return IdentityCheck(passed=False, method="face", reason="mismatch")
 
 
 def test_a_verifier_refusal_is_audited_and_writes_nothing_else(
@@ -276,6 +277,7 @@ def test_masked_identity_of_an_unverified_user_shows_nothing(
         "id_number": None,
         "verified_at": None,
         "method": None,
+        "face_verified_at": None,
     }
     assert realname.real_name_of(field_cipher, user) is None
 
@@ -286,7 +288,7 @@ def test_the_service_checks_the_id_before_anything_else(
     user = create_user()
 
     class _MustNotBeCalled:
-        def verify(self, name: str, id_number: str) -> VerificationResult:
+        def verify(self, name: str, id_number: str) -> IdentityCheck:
             raise AssertionError("verifier called for an invalid number")
 
     with pytest.raises(IdNumberInvalid):

@@ -161,13 +161,14 @@ def test_self_declared_profile_update_and_masked_account(
     client: FlaskClient,
     session: Session,
     create_profile: Any,
-    create_user: Any,
+    create_verified_user: Any,
     bind_enterprise: Any,
     citizen_headers: Any,
 ) -> None:
     profile = create_profile(tags=[])
-    owner = create_user()
-    bind_enterprise(owner, session.get(RegistryEnterprise, profile.enterprise_id))
+    owner = create_verified_user(level="face")
+    enterprise = session.get(RegistryEnterprise, profile.enterprise_id)
+    bind_enterprise(owner, enterprise)
     headers = citizen_headers(owner)
     url = f"{API}/enterprises/{profile.enterprise_id}/policy-profile"
     response = client.patch(url, json={"employees": 8, "tags": ["专精特新"]}, headers=headers)
@@ -179,7 +180,7 @@ def test_self_declared_profile_update_and_masked_account(
     assert history.json[0]["source"] == "self"
     account = {
         "bank_name": "中国工商银行",
-        "account_name": "测试公司",
+        "account_name": enterprise.name,
         "account_number": "6222020200112233445",
     }
     saved = client.put(
