@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app.appointments.demo import seed_queue_day
 from app.audit.service import Actor
 from app.db import get_session, utcnow
-from app.enterprises.registry import generate_registry, load_registry
+from app.enterprises.registry import demo_id_number, generate_registry, load_registry
 from app.identity.models import StaffAccount, StaffRole
 from app.identity.staff import create_staff
 from app.organisation.catalogue import DEPARTMENTS, HALLS
@@ -28,6 +28,7 @@ from app.policies.demo import seed_policies
 from app.queueing.demo import seed_queueing, write_printable_codes
 from app.queueing.settings import from_config as queue_settings
 from app.seals.demo import seed_seals
+from app.security import get_cipher
 from config import PROJECT_ROOT
 
 demo_cli = AppGroup("demo", help="Demo data for development.")
@@ -115,7 +116,13 @@ def seed(registry_size: int) -> None:
             )
     # Repeatable demo data, not a secret: a seeded PRNG is what we want here.
     rng = random.Random(2026)  # noqa: S311
-    load_registry(session, generate_registry(registry_size, rng))
+    registry = generate_registry(registry_size, rng)
+    # The registry identifies legal representatives by ID number (binding compares it); the
+    # demo ones get numbers from their own seeded sequence so the registry rows stay as before.
+    id_rng = random.Random(20260)  # noqa: S311
+    for row in registry:
+        row["legal_rep_id_number"] = demo_id_number(id_rng)
+    load_registry(session, registry, cipher=get_cipher(), now=now)
     session.flush()
     seed_policies(session, now=now)
     seed_seals(session, actor=Actor.system(), now=now)
@@ -136,3 +143,13 @@ def seed(registry_size: int) -> None:
         click.echo(f"a WeChat login code from the emulator (single use, 5 min): {code}")
         click.echo(f"  more codes: curl -X POST {base}/_emulator/login -d '{{}}'")
     click.echo('  POST /api/v1/auth/wechat/login {"code": "<code>"}')
+    first_active = next(r for r in registry if r["status"] in ("存续", "在业"))
+    click.echo(
+        f"a demo legal representative: {first_active['legal_rep_name']}"
+        f" {first_active['legal_rep_id_number']} of {first_active['name']} ({first_active['uscc']})"
+    )
+    click.echo("  POST /api/v1/me/realname, then a face token from the identity emulator:")
+    click.echo(
+        f"  curl -X POST {current_app.config['IDENTITY_SERVICE_BASE']}/dev/face/token"
+        """ -d '{"name": "...", "id_number": "..."}'  -> POST /api/v1/me/realname/face"""
+    )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from stdnum.cn import ric
 from stdnum.cn import uscc as uscc_number
 
 from app.db import utcnow
@@ -101,6 +102,14 @@ def _person_name(rng: random.Random) -> str:
     if rng.random() < 0.7:
         given += rng.choice(_GIVEN_CHARS.replace(given, ""))
     return rng.choice(_SURNAMES) + given
+
+
+def demo_id_number(rng: random.Random) -> str:
+    """A well-formed resident ID number of someone born in Panyu (440113) 1960-1999: for demo
+    legal representatives, whom a real registry feed identifies by their ID numbers."""
+    born = dt.date(1960, 1, 1) + dt.timedelta(days=rng.randrange(40 * 365))
+    body = f"440113{born:%Y%m%d}{rng.randrange(1000):03d}"
+    return body + ric.calc_check_digit(body + "0")
 
 
 def _trade_name(rng: random.Random) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import pytest
@@ -13,10 +14,12 @@ from app.enterprises.models import RegistryEnterprise, RegistryStatus
 from app.enterprises.registry import (
     PANYU_REGION,
     TOWNS,
+    demo_id_number,
     generate_registry,
     load_registry,
     organisation_code,
 )
+from app.identity.realname import normalize_id_number
 from app.security.crypto import FieldCipher
 from tests.factories.identity import id_number_for
 
@@ -97,3 +100,19 @@ def test_a_legal_rep_id_number_is_kept_only_as_its_blind_index(
     stored = session.scalars(select(RegistryEnterprise)).one()
     assert stored.legal_rep_id_index == field_cipher.blind_index(number, context="users.id_number")
     assert number not in str(vars(stored))
+
+
+def test_demo_legal_representatives_carry_valid_id_numbers(
+    session: Session, field_cipher: FieldCipher
+) -> None:
+    rng = random.Random(9)
+    numbers = [demo_id_number(rng) for _ in range(200)]
+    for number in numbers:
+        normalize_id_number(number, today=dt.date(2026, 12, 1))  # raises if malformed
+    rows = [
+        {**row, "legal_rep_id_number": number}
+        for row, number in zip(generate_registry(5, random.Random(10)), numbers, strict=False)
+    ]
+    load_registry(session, rows, cipher=field_cipher)
+    stored = session.scalars(select(RegistryEnterprise)).all()
+    assert all(row.legal_rep_id_index for row in stored)
