@@ -24,10 +24,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_
+from sqlalchemy import ColumnElement, and_, case, func, literal, not_, null, or_
 
 from app.policies import reference
 from app.policies.errors import InvalidCriteria
@@ -48,6 +48,8 @@ FIELD_LABELS = {
 MAX_DEPTH = 8
 MAX_NODES = 200
 MAX_CRITERIA = 20
+AUTHORITATIVE = "authoritative"
+FACT_SOURCES = ("any", AUTHORITATIVE)
 
 
 class Tri(enum.StrEnum):
@@ -190,6 +192,13 @@ class Criterion:
     article: str = ""
     # Shown to an enterprise that fails only this criterion ("若取得高新技术企业认定即可申报").
     hint: str = ""
+    # "authoritative": facts the enterprise declared itself and no authority confirmed count
+    # as unknown (待核实) here. Forced for every criterion of a policy that pays money.
+    facts: str = "any"
+
+    @property
+    def authoritative(self) -> bool:
+        return self.facts == AUTHORITATIVE
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -198,6 +207,7 @@ class Criterion:
             "rule": self.rule,
             "source": {"doc": self.doc, "article": self.article},
             "hint": self.hint,
+            "facts": self.facts,
         }
 
 
@@ -213,7 +223,7 @@ def parse_criteria(raw: Any, *, default_doc: str = "") -> list[Criterion]:
         path = f"criteria[{index}]"
         if not isinstance(item, Mapping):
             raise _fail(path, "每项条件须为对象")
-        unknown = set(item) - {"id", "label", "rule", "source", "hint"}
+        unknown = set(item) - {"id", "label", "rule", "source", "hint", "facts"}
         if unknown:
             raise _fail(path, f"未知字段：{', '.join(sorted(unknown))}")
         label = item.get("label")
@@ -230,8 +240,11 @@ def parse_criteria(raw: Any, *, default_doc: str = "") -> list[Criterion]:
         hint = item.get("hint") or ""
         if not all(isinstance(v, str) and len(v) <= 128 for v in (doc, article, hint)):
             raise _fail(f"{path}.source", "来源与提示须为文本")
+        facts = item.get("facts") or "any"
+        if facts not in FACT_SOURCES:
+            raise _fail(f"{path}.facts", "facts 须为 any（含自报）或 authoritative（仅权威来源）")
         rule = validate(item.get("rule"), f"{path}.rule")
-        out.append(Criterion(cid, label.strip(), rule, doc, article, hint))
+        out.append(Criterion(cid, label.strip(), rule, doc, article, hint, facts))
     return out
 
 
@@ -245,9 +258,15 @@ def load(stored: Sequence[Mapping[str, Any]]) -> list[Criterion]:
             doc=c.get("source", {}).get("doc", ""),
             article=c.get("source", {}).get("article", ""),
             hint=c.get("hint", ""),
+            facts=c.get("facts", "any"),
         )
         for c in stored
     ]
+
+
+def requiring_authoritative(criteria: Sequence[Criterion]) -> list[Criterion]:
+    """The same criteria, each counting authoritative facts only."""
+    return [replace(c, facts=AUTHORITATIVE) for c in criteria]
 
 
 # -- the structured form an officer fills in -------------------------------------------------
@@ -431,6 +450,8 @@ def evaluate(node: Mapping[str, Any], profile: Mapping[str, Any]) -> bool | None
         return None if code is None else any(code.startswith(p) for p in args)
     if op == "has_tag":
         bits = profile.get("tag_bits")
+        if profile.get("unverified_tag_bits", 0) & reference.TAG_BITS[args]:
+            return None  # only in authoritative_view: declared, not confirmed
         return None if bits is None else bool(bits & reference.TAG_BITS[args])
     field = args[0]["var"]
     value = _field_value(profile, field)
@@ -457,11 +478,31 @@ class CriterionResult:
     result: Tri
 
 
+def authoritative_view(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile as authoritative criteria see it: unconfirmed self-declared fields unknown,
+    unconfirmed tags marked for `has_tag` to read as unknown."""
+    unverified = profile.get("unverified_fields") or 0
+    view = {
+        key: (None if unverified & reference.FACT_BITS.get(key, 0) else value)
+        for key, value in profile.items()
+    }
+    view["unverified_tag_bits"] = profile.get("unverified_tag_bits") or 0
+    return view
+
+
+def _plain_view(profile: Mapping[str, Any]) -> dict[str, Any]:
+    return {**profile, "unverified_tag_bits": 0}
+
+
 def evaluate_all(
     criteria: Sequence[Criterion], profile: Mapping[str, Any]
 ) -> list[CriterionResult]:
     """Each criterion's three-valued result for one profile."""
-    return [CriterionResult(c, tri(evaluate(c.rule, profile))) for c in criteria]
+    plain, strict = _plain_view(profile), authoritative_view(profile)
+    return [
+        CriterionResult(c, tri(evaluate(c.rule, strict if c.authoritative else plain)))
+        for c in criteria
+    ]
 
 
 def results_string(results: Sequence[CriterionResult]) -> str:
@@ -485,7 +526,13 @@ def to_sql(node: Mapping[str, Any], columns: Mapping[str, Any]) -> ColumnElement
         tests = [func.substr(column, 1, len(p)) == p for p in args]
         return tests[0] if len(tests) == 1 else or_(*tests)
     if op == "has_tag":
-        return columns["tag_bits"].op("&")(reference.TAG_BITS[args]) != 0
+        bit = reference.TAG_BITS[args]
+        has = columns["tag_bits"].op("&")(bit) != 0
+        unverified = columns.get("unverified_tag_bits")
+        if unverified is None:
+            return has
+        # Declared but not confirmed: unknown, as in `evaluate` on the authoritative view.
+        return case((unverified.op("&")(bit) != 0, null()), else_=has)
     field = args[0]["var"]
     column = columns[field]
     if op == "between":
@@ -503,6 +550,31 @@ def to_sql(node: Mapping[str, Any], columns: Mapping[str, Any]) -> ColumnElement
     }[op]
 
 
+def authoritative_columns(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """`columns` as authoritative criteria see them (the SQL twin of `authoritative_view`):
+    each self-declared, unconfirmed field NULL, and unconfirmed tags known to `has_tag`."""
+    unverified = columns["unverified_fields"]
+    view: dict[str, Any] = {
+        key: (
+            case((unverified.op("&")(reference.FACT_BITS[key]) != 0, null()), else_=column)
+            if key in reference.FACT_BITS
+            else column
+        )
+        for key, column in columns.items()
+        if key not in ("unverified_fields", "unverified_tag_bits")
+    }
+    view["unverified_tag_bits"] = columns["unverified_tag_bits"]
+    return view
+
+
+def columns_for(criterion: Criterion, columns: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The columns `criterion` reads: all facts, or authoritative ones only."""
+    if criterion.authoritative:
+        return authoritative_columns(columns)
+    markers = ("unverified_fields", "unverified_tag_bits")
+    return {k: v for k, v in columns.items() if k not in markers}
+
+
 def result_sql(rule: Mapping[str, Any], columns: Mapping[str, Any]) -> ColumnElement[str]:
     """'P', 'F' or 'U' for one criterion, in SQL."""
     expression = to_sql(rule, columns)
@@ -511,7 +583,7 @@ def result_sql(rule: Mapping[str, Any], columns: Mapping[str, Any]) -> ColumnEle
 
 def results_sql(criteria: Sequence[Criterion], columns: Mapping[str, Any]) -> ColumnElement[str]:
     """The per-criterion results string ("PPUP") of every row, in SQL."""
-    parts = [result_sql(c.rule, columns) for c in criteria]
+    parts = [result_sql(c.rule, columns_for(c, columns)) for c in criteria]
     out = parts[0]
     for part in parts[1:]:
         out = out.concat(part)

@@ -51,3 +51,8 @@ class AccountNotVerified(ValidationFailed, KeepsWrites):
 class AccountVerificationUnavailable(UpstreamUnavailable):
     code = "ACCOUNT_VERIFICATION_UNAVAILABLE"
     message = "银行账户核验服务暂时不可用，请稍后再试"
+
+
+class FactNotPending(Conflict):
+    code = "FACT_NOT_PENDING"
+    message = "该信息不是待核实的企业自报信息"

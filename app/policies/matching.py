@@ -52,6 +52,8 @@ PROFILE_FIELDS = (
     "employees",
     "revenue_yuan",
     "tag_bits",
+    "unverified_fields",
+    "unverified_tag_bits",
 )
 MATCH_WORK_MEM = "256MB"  # PostgreSQL working memory of a policy's match transaction
 COLUMNS: dict[str, Any] = {name: EnterpriseProfile.__table__.c[name] for name in PROFILE_FIELDS}
@@ -126,7 +128,9 @@ def match_policy(
         session.execute(text(f"SET LOCAL work_mem = '{MATCH_WORK_MEM}'"))
     session.execute(delete(PolicyMatch).where(PolicyMatch.policy_id == policy_id))
     # "No criterion fails", written so the database can stop at the first failing one.
-    none_fails = and_(*[crit.to_sql(c.rule, COLUMNS).is_not(false()) for c in criteria])
+    none_fails = and_(
+        *[crit.to_sql(c.rule, crit.columns_for(c, COLUMNS)).is_not(false()) for c in criteria]
+    )
     inner = _profiles_with_results(criteria).where(none_fails).subquery()
     status_expr = case(
         (inner.c.results.contains("U"), literal(MatchStatus.MAYBE.value)),

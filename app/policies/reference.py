@@ -148,6 +148,11 @@ TAGS: tuple[str, ...] = tuple(tag.value for tag in Tag)
 TAG_BITS: dict[str, int] = {tag: 1 << index for index, tag in enumerate(TAGS)}
 
 
+# The profile fields an enterprise may declare itself, one bit each in
+# `EnterpriseProfile.unverified_fields` (size_class follows the three it is computed from).
+FACT_BITS: dict[str, int] = {"industry_code": 1, "employees": 2, "revenue_yuan": 4, "size_class": 8}
+
+
 def tags_to_bits(tags: list[str] | tuple[str, ...] | set[str]) -> int:
     """The bit set of known tags (unknown ones are a caller error)."""
     bits = 0

@@ -61,6 +61,16 @@ def parse_input_criteria(body: Mapping[str, Any], doc: str) -> list[crit.Criteri
     return None
 
 
+def pays_money(policy: Policy) -> bool:
+    """免申即享, a stated amount, or a subsidy or award: its criteria count only facts from an
+    authority, never what the enterprise declared itself and nobody confirmed."""
+    return (
+        policy.delivery is Delivery.AUTOMATIC
+        or policy.benefit_amount_yuan is not None
+        or policy.benefit_kind in (BenefitKind.SUBSIDY, BenefitKind.AWARD)
+    )
+
+
 def _add_version(
     session: Session,
     policy: Policy,
@@ -68,7 +78,10 @@ def _add_version(
     *,
     staff_id: int | None,
     now: dt.datetime,
-) -> None:
+) -> list[crit.Criterion]:
+    """Store `criteria` as the policy's next version; returns them as stored."""
+    if pays_money(policy):
+        criteria = crit.requiring_authoritative(criteria)
     policy.criteria_version += 1
     session.add(
         PolicyCriteria(
@@ -79,6 +92,7 @@ def _add_version(
             created_at=now,
         )
     )
+    return list(criteria)
 
 
 def _check_delivery(policy: Policy) -> None:
@@ -163,8 +177,12 @@ def edit_policy(
     _check_delivery(policy)
     policy.search_text = _search_text(policy)
     policy.updated_at = now
+    if criteria is None and policy.criteria_version and pays_money(policy):
+        current = current_criteria(session, policy)
+        if not all(c.authoritative for c in current):
+            criteria = current  # it pays money now: the same criteria, authoritative facts only
     if criteria is not None:
-        _add_version(session, policy, criteria, staff_id=staff_id, now=now)
+        criteria = _add_version(session, policy, criteria, staff_id=staff_id, now=now)
     session.flush()
     if status is PolicyStatus.PUBLISHED and criteria is not None:
         matching.match_policy(session, policy.id, policy.criteria_version, criteria, now=now)
@@ -292,17 +310,30 @@ def reach(session: Session, policy_id: int) -> dict[str, int]:
 # -- reasons -----------------------------------------------------------------------------------
 
 
-def reasons(criteria: Sequence[crit.Criterion], results: str) -> list[dict[str, Any]]:
-    """Per criterion: label, result (pass/fail/unknown) in Chinese, source clause, hint."""
+def reasons(
+    criteria: Sequence[crit.Criterion],
+    results: str,
+    values: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Per criterion: label, result (pass/fail/unknown) in Chinese, source clause, hint. With
+    the profile's `values`, an unknown that only the enterprise's own unconfirmed declarations
+    would decide is labelled 待核实 (to be verified)."""
     out = []
     for criterion, char in zip(criteria, results, strict=False):
         result = crit.Tri(char)
+        pending = (
+            result is crit.Tri.UNKNOWN
+            and criterion.authoritative
+            and values is not None
+            and crit.evaluate(criterion.rule, {**values, "unverified_tag_bits": 0}) is not None
+        )
         out.append(
             {
                 "criterion": criterion.id,
                 "label": criterion.label,
                 "result": {"P": "pass", "F": "fail", "U": "unknown"}[char],
-                "result_label": result.label,
+                "result_label": "待核实" if pending else result.label,
+                "pending_verification": pending,
                 "source": {"doc": criterion.doc, "article": criterion.article},
                 "hint": criterion.hint if result is crit.Tri.FAIL else "",
             }
@@ -372,6 +403,8 @@ def feed(
     rows = session.execute(
         query.order_by(Policy.published_at.desc(), Policy.id.desc()).offset(offset).limit(limit)
     ).all()
+    profile = session.get(EnterpriseProfile, enterprise_id)
+    values = matching.profile_values(profile) if profile is not None else None
     items = []
     for match, policy, feed_mark in rows:
         criteria = matching.criteria_of(session, policy.id, match.criteria_version)
@@ -381,7 +414,7 @@ def feed(
                 match=match,
                 read=bool(feed_mark and feed_mark.read_at),
                 favourite=bool(feed_mark and feed_mark.favourite),
-                reasons=reasons(criteria, match.results),
+                reasons=reasons(criteria, match.results, values),
                 verdict=verdict(MatchStatus(match.status), Delivery(policy.delivery)),
             )
         )
@@ -441,7 +474,7 @@ def explain(
     return {
         "status": status.value if status else "not_eligible",
         "verdict": verdict(status, Delivery(policy.delivery)),
-        "reasons": reasons(criteria, string),
+        "reasons": reasons(criteria, string, values),
     }
 
 

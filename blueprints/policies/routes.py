@@ -182,6 +182,42 @@ class PolicyReach(MethodView):
         return service.reach(get_session(), _officer_policy(policy_id).id)
 
 
+@blp.route("/staff/policy-facts/pending")
+class PendingFacts(MethodView):
+    @blp.response(200, schemas.PendingFactsOut(many=True))
+    @staff_required(OFFICER)
+    def get(self) -> list[dict[str, Any]]:
+        """Enterprises whose self-declared facts wait for confirmation (待核实), oldest first."""
+        return profiles.awaiting_review(get_session())
+
+
+@blp.route("/staff/enterprises/<int:enterprise_id>/policy-facts/review")
+class FactReview(MethodView):
+    @blp.arguments(schemas.FactReviewIn)
+    @blp.response(200, schemas.ProfileOut)
+    @blp.alt_response(404, description="企业不存在")
+    @blp.alt_response(409, description="该信息不是待核实的企业自报信息")
+    @staff_required(OFFICER)
+    def post(self, body: dict[str, Any], enterprise_id: int) -> EnterpriseProfile:
+        """Confirm a self-declared fact (it then counts as authoritative) or reject it (the
+        value is withdrawn); audited, and the enterprise is re-matched."""
+        session = get_session()
+        profile = session.get(EnterpriseProfile, enterprise_id)
+        if profile is None:
+            raise NotFound("企业不存在或尚无企业画像")
+        profiles.review_fact(
+            session,
+            profile,
+            body["fact"],
+            confirm=body["decision"] == "confirm",
+            staff_id=current_principal().id,
+            reason=body["reason"],
+            now=utcnow(),
+        )
+        session.commit()
+        return profile
+
+
 @blp.route("/staff/policies/<int:policy_id>/beneficiaries.csv")
 class PolicyBeneficiaries(MethodView):
     @blp.response(200, description="CSV（UTF-8 BOM）", content_type="text/csv")

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
-from app.policies import reference
+from app.policies import profiles, reference
 from app.policies.models import BenefitKind, Delivery, PolicyStatus
 
 _KINDS = [k.value for k in BenefitKind]
@@ -162,6 +162,16 @@ class ProfileOut(Schema):
         lambda p: reference.SizeClass(p.size_class).label if p.size_class else None
     )
     tags = fields.Function(lambda p: reference.bits_to_tags(p.tag_bits))
+    pending_verification = fields.Function(
+        profiles.pending_facts,
+        metadata={
+            "description": "企业自报、尚待核实的信息（字段名，或 tag:标签）；"
+            "免申即享与资金类政策不据此认定"
+        },
+    )
+    fact_sources = fields.Dict(
+        metadata={"description": "各项信息的来源（registry/import/self/officer/staff）与时间"}
+    )
     updated_at = fields.DateTime()
 
 
@@ -177,6 +187,9 @@ class ReasonOut(Schema):
     label = fields.String()
     result = fields.String(metadata={"description": "pass | fail | unknown"})
     result_label = fields.String()
+    pending_verification = fields.Boolean(
+        metadata={"description": "仅凭企业自报信息可判断，待核实"}
+    )
     source = fields.Dict()
     hint = fields.String()
 
@@ -283,3 +296,21 @@ class AccountOut(Schema):
 
 class OptOutOut(Schema):
     opted_out = fields.Boolean()
+
+
+class FactReviewIn(Schema):
+    fact = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "待核实的信息：字段名（employees 等）或 tag:标签"},
+    )
+    decision = fields.String(required=True, validate=validate.OneOf(["confirm", "reject"]))
+    reason = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class PendingFactsOut(Schema):
+    enterprise_id = fields.Integer(required=True)
+    uscc = fields.String(required=True)
+    name = fields.String(required=True)
+    facts = fields.List(fields.String(), required=True)
+    updated_at = fields.DateTime(required=True)

@@ -64,7 +64,11 @@ def test_profile_change_rematches_and_queues_a_push(
     profile = create_profile(tags=[])
     user = create_user()
     bind_enterprise(user, session.get(profiles.RegistryEnterprise, profile.enterprise_id))
-    policy = create_policy(EXPORT_FORM, publish=True)
+    # A policy that pays no money: the enterprise's own declaration counts (a paying one
+    # waits for an officer's confirmation, tests/policies/test_fact_sources.py).
+    policy = create_policy(
+        EXPORT_FORM, benefit_kind="service", delivery="application", item_code="X1", publish=True
+    )
     assert profile.enterprise_id not in matches(session, policy.id)
 
     values = profiles.clean({"tags": ["出口企业"]}, profiles.SELF_DECLARED)
