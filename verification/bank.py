@@ -23,12 +23,16 @@ SERVICE = "bank account service"
 
 @dataclass(frozen=True)
 class AccountCheck:
+    """Whether an account may receive the enterprise's money, and by which check."""
+
     matches: bool
     method: str  # exact_name | bank_service
     reason: str | None = None  # name_differs | mismatch | no_such_account
 
 
 class BankAccountVerifier(Protocol):
+    """A check of a receiving account; ExactNameRule and HttpBankAccountService implement it."""
+
     def verify(
         self, *, registered_name: str, account_name: str, account_number: str, bank_name: str
     ) -> AccountCheck:
@@ -49,6 +53,7 @@ class ExactNameRule:
     def verify(
         self, *, registered_name: str, account_name: str, account_number: str, bank_name: str
     ) -> AccountCheck:
+        """Match when the account's name is the registered name, up to width and blanks."""
         if comparable_company_name(account_name) != comparable_company_name(registered_name):
             return AccountCheck(matches=False, method=self.method, reason="name_differs")
         return AccountCheck(matches=True, method=self.method)
@@ -76,6 +81,7 @@ class HttpBankAccountService:
     def verify(
         self, *, registered_name: str, account_name: str, account_number: str, bank_name: str
     ) -> AccountCheck:
+        """The exact-name rule, then the bank: is the number held under the registered name?"""
         by_name = ExactNameRule().verify(
             registered_name=registered_name,
             account_name=account_name,

@@ -5,7 +5,12 @@ people (ID number -> name) and of accounts (number -> holder), and answers by th
 open population (the default) an ID number it does not list is taken to be a real person's,
 as the national database would hold everyone, and an unlisted account to be held under the
 name asked about: development flows work, while the people and accounts a test lists behave
-exactly. Run it alone with `python -m verification.emulator --port 8766`.
+exactly. Run it alone with `python -m verification.emulator --port 8766 --app ID:SECRET`.
+
+Development endpoints (unsigned: they stand for the phone and the test bench):
+`POST /dev/face/token {name, id_number, passed}` -> `{verify_token}`,
+`POST /dev/people {name, id_number}`, `POST /dev/accounts {account_number, holder_name}`,
+`POST /dev/fault {endpoint, status | timeout (seconds), times}`.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ import datetime as dt
 import hmac
 import json
 import logging
+import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from stdnum.cn import ric
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -33,6 +39,10 @@ log = logging.getLogger(__name__)
 DEFAULT_APP_ID = "yhb-dev"
 DEFAULT_SECRET = "dev-identity-service-secret"
 FACE_TOKEN_TTL_SECONDS = 600
+SERVICE_ENDPOINTS = ("/v1/identity/verify", "/v1/face/result", "/v1/bank/account-check")
+
+# GB 11643: 17 ASCII digits and a check character; the check digit alone is then computed.
+_ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
 
 
 @dataclass
@@ -51,6 +61,8 @@ class _Fault:
 
 
 class Emulator:
+    """Both services as one WSGI app; its tables and faults are plain attributes for tests."""
+
     def __init__(
         self,
         apps: dict[str, str] | None = None,
@@ -73,9 +85,11 @@ class Emulator:
     # -- the Python side, for tests and the dev endpoints
 
     def add_person(self, name: str, id_number: str) -> None:
+        """List a person: their ID number then verifies only with this name."""
         self.people[id_number.upper()] = name
 
     def add_account(self, account_number: str, holder_name: str) -> None:
+        """List an account: it then matches only this holder's name."""
         self.accounts[account_number] = holder_name
 
     def face_token(self, name: str, id_number: str, *, passed: bool = True) -> str:
@@ -89,8 +103,9 @@ class Emulator:
         self, endpoint: str, *, status: int | None = None, delay: float = 0.0, times: int = 1
     ) -> None:
         """The next `times` calls of `endpoint` (e.g. "/v1/identity/verify") answer `status`
-        or wait `delay` seconds first."""
-        self._faults[endpoint] = _Fault(status, delay, times)
+        or wait `delay` seconds first (both: wait, then answer `status`)."""
+        with self._lock:
+            self._faults[endpoint] = _Fault(status, delay, times)
 
     # -- WSGI
 
@@ -102,7 +117,8 @@ class Emulator:
 
     def _respond(self, request: Request) -> Response:
         path = request.path
-        self.calls[path] = self.calls.get(path, 0) + 1
+        with self._lock:
+            self.calls[path] = self.calls.get(path, 0) + 1
         if request.method != "POST":
             return _json({"error": "method_not_allowed"}, 405)
         fault = self._take_fault(path)
@@ -149,19 +165,23 @@ class Emulator:
         return hmac.compare_digest(expected, request.headers.get("X-Signature", ""))
 
     def _take_fault(self, path: str) -> _Fault | None:
-        fault = self._faults.get(path)
-        if fault is None:
-            return None
-        fault.times -= 1
-        if fault.times <= 0:
-            del self._faults[path]
-        return fault
+        # Under the lock: parallel calls must not both spend a fault injected for one call.
+        with self._lock:
+            fault = self._faults.get(path)
+            if fault is None:
+                return None
+            fault.times -= 1
+            if fault.times <= 0:
+                del self._faults[path]
+            return fault
 
     # -- the services
 
     def _identity_result(self, name: str, id_number: str) -> str:
         number = id_number.upper()
-        if len(number) != 18 or ric.calc_check_digit(number) != number[-1]:
+        # The pattern first: calc_check_digit reads the digits in base 13, so letters and
+        # full-width digits would otherwise crash it or pass.
+        if not _ID_NUMBER.fullmatch(number) or ric.calc_check_digit(number) != number[-1]:
             return "not_found"
         listed = self.people.get(number)
         if listed is not None:
@@ -219,21 +239,47 @@ class Emulator:
                 }
             )
         if path == "/dev/people":
-            self.add_person(str(body.get("name", "")), str(body.get("id_number", "")))
+            name, id_number = body.get("name"), body.get("id_number")
+            if not _text(name) or not _text(id_number):
+                return _json({"error": "name_and_id_number_required"}, 400)
+            self.add_person(name, id_number)
             return _json({"ok": True})
         if path == "/dev/accounts":
-            self.add_account(str(body.get("account_number", "")), str(body.get("holder_name", "")))
+            number, holder = body.get("account_number"), body.get("holder_name")
+            if not _text(number) or not _text(holder):
+                return _json({"error": "account_number_and_holder_name_required"}, 400)
+            self.add_account(number, holder)
             return _json({"ok": True})
         if path == "/dev/fault":
-            status = body.get("status")
-            self.inject_fault(
-                str(body.get("endpoint", "")),
-                status=status if isinstance(status, int) else None,
-                delay=float(body.get("delay", 0) or 0),
-                times=int(body.get("times", 1) or 1),
-            )
-            return _json({"ok": True})
+            return self._dev_fault(body)
         return _json({"error": "not_found"}, 404)
+
+    def _dev_fault(self, body: dict[str, Any]) -> Response:
+        endpoint = body.get("endpoint")
+        status = body.get("status")
+        # "timeout" is the documented key; "delay" is the Python method's word for it.
+        delay = body.get("timeout", body.get("delay", 0))
+        times = body.get("times", 1)
+        if endpoint not in SERVICE_ENDPOINTS:
+            return _json({"error": "endpoint_unknown", "endpoints": list(SERVICE_ENDPOINTS)}, 400)
+        if status is not None and not (_integer(status) and 200 <= status <= 599):
+            return _json({"error": "status_invalid"}, 400)
+        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
+            return _json({"error": "timeout_invalid"}, 400)
+        if status is None and not delay:
+            return _json({"error": "status_or_timeout_required"}, 400)
+        if not (_integer(times) and times >= 1):
+            return _json({"error": "times_invalid"}, 400)
+        self.inject_fault(endpoint, status=status, delay=float(delay), times=times)
+        return _json({"ok": True})
+
+
+def _text(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
@@ -255,11 +301,15 @@ def serve_in_thread(
     server = make_server(
         host, port, app.wsgi_app, threaded=True, request_handler=_QuietRequestHandler
     )
-    threading.Thread(target=server.serve_forever, name="verification-emulator", daemon=True).start()
+    # A short poll interval: shutdown() waits for the next poll, and tests stop a server each.
+    threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="verification-emulator", daemon=True
+    ).start()
     return server, f"http://{host}:{server.server_port}"
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the emulator in the foreground."""
     parser = argparse.ArgumentParser(
         prog="python -m verification.emulator",
         description="Local emulator of the identity and bank-account verification services.",
@@ -277,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         apps = {app_id: secret for app_id, secret in pairs}
     emulator = Emulator(apps, open_population=not args.closed)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Werkzeug's access lines carry paths and statuses only, never a body: safe to keep.
     server = make_server(args.host, args.port, emulator.wsgi_app, threaded=True)
     log.info("verification emulator on http://%s:%s", args.host, args.port)
     server.serve_forever()

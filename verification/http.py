@@ -35,6 +35,7 @@ MAX_CLOCK_SKEW_SECONDS = 300
 def signature(
     secret: str, *, timestamp: str, nonce: str, method: str, path: str, body: bytes
 ) -> str:
+    """The hex HMAC-SHA256 both sides compute over one request."""
     message = b"\n".join(
         [timestamp.encode(), nonce.encode(), method.upper().encode(), path.encode(), body]
     )
@@ -62,7 +63,10 @@ class SignedJsonClient:
         self._timeout = timeout
         self._clock = clock
 
-    def post(self, path: str, payload: dict[str, Any], *, service: str) -> tuple[int, Any]:
+    def post(
+        self, path: str, payload: dict[str, Any], *, service: str
+    ) -> tuple[int, dict[str, Any]]:
+        """Send one signed call; return the status (200 or 400) and the JSON object answered."""
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = str(int(self._clock()))
         nonce = secrets.token_hex(12)
@@ -112,6 +116,7 @@ class SignedJsonClient:
 
 
 def require_field(answer: dict[str, Any], name: str, kind: type, *, service: str) -> Any:
+    """The answer's `name`, which the contract says is a `kind`; UnexpectedAnswer otherwise."""
     value = answer.get(name)
     if not isinstance(value, kind):
         raise UnexpectedAnswer(f"{service}: {name} missing")
@@ -119,5 +124,6 @@ def require_field(answer: dict[str, Any], name: str, kind: type, *, service: str
 
 
 def raise_for_400(status: int, answer: dict[str, Any], *, service: str) -> None:
+    """Turn a 400 no caller gave a meaning to into RequestInvalid (its error code only)."""
     if status == 400:
         raise RequestInvalid(f"{service}: {answer.get('error', 'bad request')}")

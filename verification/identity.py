@@ -43,12 +43,16 @@ class FaceCheck:
 
 
 class IdentityVerifier(Protocol):
+    """A real-name check; HttpIdentityService implements it."""
+
     def verify(self, name: str, id_number: str) -> IdentityCheck:
         """Confirm that `name` and `id_number` are one real person's."""
         ...
 
 
 class FaceVerifier(Protocol):
+    """Redeems face verification tokens; HttpIdentityService implements it."""
+
     def face_result(self, verify_token: str) -> FaceCheck:
         """Redeem a one-time verify token for the face verification's result."""
         ...
@@ -74,6 +78,7 @@ class HttpIdentityService:
         )
 
     def verify(self, name: str, id_number: str) -> IdentityCheck:
+        """Ask the service whether the name and the ID number are one person's."""
         status, answer = self._client.post(
             "/v1/identity/verify", {"name": name, "id_number": id_number}, service=SERVICE
         )
@@ -88,6 +93,7 @@ class HttpIdentityService:
         )
 
     def face_result(self, verify_token: str) -> FaceCheck:
+        """Redeem a token; an unknown, expired or used one is a failed check, not an error."""
         status, answer = self._client.post(
             "/v1/face/result", {"verify_token": verify_token}, service=SERVICE
         )
