@@ -16,8 +16,10 @@ from collections.abc import Callable
 import requests
 from flask import Flask, current_app
 from redis import Redis
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
-from app.db import Base
+from app.db import Base, make_engine
 from wechat.client import WeChatClient
 from wechat.emulator import Emulator, serve_in_thread
 from wechat.tokens import (
@@ -98,8 +100,31 @@ def _token_cache(app: Flask) -> TokenCache:
             RedisTokenCache(Redis.from_url(app.config["REDIS_URL"]), key_prefix="wechat:token")
         )
     if choice == "database":
-        return RecentToken(SqlTokenCache(app.extensions["db"].engine, wechat_token_table))
+        return RecentToken(SqlTokenCache(_token_engine(app), wechat_token_table))
     return MemoryTokenCache()
+
+
+def _token_engine(app: Flask) -> Engine:
+    """Where the database token cache lives: the app's database, except on SQLite.
+
+    SQLite has one writer per file, and a request's transaction holds that lock from its first
+    statement (app/db.py: BEGIN IMMEDIATE); a token refresh in the same file, during a request
+    that needs the token, would wait on its own request until the busy timeout. On SQLite
+    the cache therefore takes a file of its own beside the database (shared by the processes
+    using that database, as the table would be).
+    """
+    engine: Engine = app.extensions["db"].engine
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return engine
+    database = engine.url.database
+    if database == ":memory:":
+        return engine  # one connection per thread anyway: nothing else can hold its lock
+    side = make_engine(f"sqlite:///{database}.wechat-tokens")
+    try:
+        wechat_token_table.create(side, checkfirst=True)
+    except OperationalError:
+        pass  # another process created it between the check and the CREATE
+    return side
 
 
 def _http_session(base_url: str) -> requests.Session:
