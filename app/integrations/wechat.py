@@ -7,6 +7,7 @@ first time the client is needed (tests, ad-hoc `flask run`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -120,10 +121,9 @@ def _token_engine(app: Flask) -> Engine:
     if database == ":memory:":
         return engine  # one connection per thread anyway: nothing else can hold its lock
     side = make_engine(f"sqlite:///{database}.wechat-tokens")
-    try:
+    # Another process may create it between the check and the CREATE.
+    with contextlib.suppress(OperationalError):
         wechat_token_table.create(side, checkfirst=True)
-    except OperationalError:
-        pass  # another process created it between the check and the CREATE
     return side
 
 
