@@ -101,7 +101,7 @@ def decode_access_token(settings: TokenSettings, token: str, *, now: dt.datetime
         raise TokenInvalid()
     roles = claims.get("roles") or []
     scopes = claims.get("scopes") or {}
-    if not isinstance(roles, list) or not isinstance(scopes, dict) or not claims["fam"]:
+    if not isinstance(roles, list) or not _well_formed_scopes(scopes) or not claims["fam"]:
         raise TokenInvalid()
     return Principal(
         kind=kind,
@@ -110,4 +110,13 @@ def decode_access_token(settings: TokenSettings, token: str, *, now: dt.datetime
         scopes={str(k): [int(i) for i in v] for k, v in scopes.items()},
         jti=str(claims["jti"]),
         family_id=str(claims["fam"]),
+    )
+
+
+def _well_formed_scopes(scopes: object) -> bool:
+    """{"role": [hall or department id, ...]}: anything else is a token we did not issue."""
+    return isinstance(scopes, dict) and all(
+        isinstance(ids, list)
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        for ids in scopes.values()
     )

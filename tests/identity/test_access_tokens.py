@@ -158,3 +158,18 @@ def test_a_citizen_token_only_ever_shows_its_own_profile(
     assert as_alice["id"] == alice.id and as_alice["realname"]["name"] == "*小红"
     assert as_bob["id"] == bob.id and as_bob["realname"]["name"] == "*大明"
     assert as_alice["realname"]["id_number"] != as_bob["realname"]["id_number"]
+
+
+@pytest.mark.parametrize(
+    "scopes",
+    [{"window_clerk": "abc"}, {"window_clerk": 5}, {"window_clerk": ["x"]}, ["a"], "all"],
+)
+def test_a_token_with_malformed_scopes_is_401_not_500(
+    app: Flask, client: FlaskClient, claims: dict[str, Any], scopes: Any
+) -> None:
+    token = jwt.encode({**claims, "scopes": scopes}, app.config["SECRET_KEY"], algorithm="HS256")
+
+    response = _me(client, token)
+
+    assert response.status_code == 401
+    assert response.json["code"] == "TOKEN_INVALID"
