@@ -182,7 +182,8 @@ def preview(session: Session, criteria: Sequence[crit.Criterion]) -> Preview:
     ).all()
     eligible = maybe = 0
     near_misses = {c.id: 0 for c in criteria}
-    for results, count in rows:
+    for row in rows:
+        results, count = str(row[0]), int(row[1])
         if results in near:
             near_misses[near[results]] += count
         elif "U" in results:

@@ -175,9 +175,9 @@ def _record_sources(
         else:
             unverified &= ~new
         profile.unverified_tag_bits = unverified
-        for tag in reference.bits_to_tags(new & ~old):
+        for tag in reference.bits_to_tags(new & ~old) or []:
             sources[TAG_FACT + tag] = stamp
-        for tag in reference.bits_to_tags(old & ~new):
+        for tag in reference.bits_to_tags(old & ~new) or []:
             sources.pop(TAG_FACT + tag, None)
     # size_class follows the fields it is computed from.
     inputs = reference.FACT_BITS["industry_code"] | reference.FACT_BITS["employees"]
@@ -195,7 +195,9 @@ def pending_facts(profile: EnterpriseProfile) -> list[str]:
         for key, bit in reference.FACT_BITS.items()
         if fields & bit and key != "size_class"  # follows the others: not reviewed itself
     ]
-    out += [TAG_FACT + tag for tag in reference.bits_to_tags(profile.unverified_tag_bits or 0)]
+    out += [
+        TAG_FACT + tag for tag in (reference.bits_to_tags(profile.unverified_tag_bits or 0) or [])
+    ]
     return out
 
 
@@ -228,7 +230,7 @@ def review_fact(
         session.flush()
     elif fact.startswith(TAG_FACT):
         withdrawn = fact[len(TAG_FACT) :]
-        tags = [t for t in reference.bits_to_tags(profile.tag_bits or 0) if t != withdrawn]
+        tags = [t for t in reference.bits_to_tags(profile.tag_bits or 0) or [] if t != withdrawn]
         update_profile(
             session, profile, {"tags": tags}, source="staff", user_id=None, now=now, rematch=False
         )

@@ -504,7 +504,8 @@ def near_misses(
 
 def calculate(session: Session, values: Mapping[str, Any], *, now: dt.datetime) -> dict[str, Any]:
     """政策计算器: evaluate every active policy on a typed-in profile; nothing is stored."""
-    eligible, maybe = [], []
+    eligible: list[dict[str, Any]] = []
+    maybe: list[dict[str, Any]] = []
     for evaluation in matching.evaluate_profile(session, values, now):
         status = evaluation.status
         if status is None:
