@@ -34,12 +34,18 @@ def redact(text: str) -> str:
     return text
 
 
+# The request id must match X-Request-ID in the response: it is never rewritten (a uuid's hex
+# often holds a run of 12+ digits), and an incoming one that looks like personal data is
+# replaced on arrival instead (`_assign_request_id`).
+_NOT_REDACTED = {"msg", "name", "levelname", "pathname", "request_id"}
+
+
 class RedactPersonalData(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
         record.args = None
         for key, value in list(record.__dict__.items()):
-            if isinstance(value, str) and key not in {"msg", "name", "levelname", "pathname"}:
+            if isinstance(value, str) and key not in _NOT_REDACTED:
                 record.__dict__[key] = redact(value)
         return True
 
@@ -95,7 +101,8 @@ def init_request_logging(app: Flask) -> None:
     @app.before_request
     def _assign_request_id() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        acceptable = _VALID_REQUEST_ID.match(incoming) and redact(incoming) == incoming
+        g.request_id = incoming if acceptable else uuid.uuid4().hex
         g.request_started = time.perf_counter()
 
     @app.after_request

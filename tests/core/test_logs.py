@@ -42,3 +42,16 @@ def test_log_lines_are_json_with_request_id_and_redacted(app: Flask) -> None:
     record = json.loads(stream.getvalue())
     assert record["request_id"] == "rid-123456789"
     assert "13912345678" not in stream.getvalue()
+
+
+def test_request_ids_are_logged_as_sent_back(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
+    # A uuid's hex with a 12+ digit run used to come out as "67ce...[REDACTED]" in the log.
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "request", None, None)
+    record.request_id = "67ce123456789012345abcdef0123456"
+    RedactPersonalData().filter(record)
+    assert record.request_id == "67ce123456789012345abcdef0123456"
+
+    kept = client.get("/api/v1/halls", headers={"X-Request-ID": "req-7f3a9c2e-0001"})
+    assert kept.headers["X-Request-ID"] == "req-7f3a9c2e-0001"
+    smuggled = client.get("/api/v1/halls", headers={"X-Request-ID": "id-13812345678-x"})
+    assert "13812345678" not in smuggled.headers["X-Request-ID"]
