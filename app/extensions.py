@@ -18,4 +18,8 @@ def init_limiter(app: Flask) -> None:
     redis_url = app.config["REDIS_URL"]
     app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    # With Redis unreachable the limits fall back to each process's memory: still enforced
+    # (per worker), never a 500, and back on the shared counts when Redis returns. Failing
+    # open would lift the limits exactly when something is already wrong.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)

@@ -74,3 +74,24 @@ def test_fourth_login_attempt_in_a_minute_gets_json_429(
         "/api/v1/auth/wechat/login", json={"code": "nope"}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
     )
     assert other.status_code == 401
+
+
+def test_with_redis_unreachable_limits_still_hold_per_process_and_nothing_is_500(
+    tmp_path: Path, emulator_url: str
+) -> None:
+    # Chosen: fall back to per-process memory rather than fail open (no limits while Redis
+    # is away would invite the very bursts the limits stop) or refuse every login with 503.
+    app = _limited_app(
+        tmp_path,
+        emulator_url,
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0",  # nothing listens there
+        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    )
+    client = app.test_client()
+    statuses = [
+        client.post("/api/v1/staff/auth/login", json={"username": "nobody", "password": "x" * 12})
+        .status_code
+        for _ in range(4)
+    ]
+    assert 500 not in statuses
+    assert statuses[-1] == 429
