@@ -23,7 +23,8 @@ class DomainError(Exception):
 
     status: ClassVar[int] = 400
     code: ClassVar[str] = "BAD_REQUEST"
-    message: ClassVar[str] = "请求有误"
+    # A class default each subclass sets; an instance may carry a more precise message.
+    message: str = "请求有误"
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
         self.message = message or type(self).message

@@ -41,7 +41,8 @@ HALLS: list[tuple[str, str, HallKind, str | None]] = [
     ("PY-D00", "番禺区政务服务中心", HallKind.DISTRICT, "市桥街"),
     ("PY-S01", "番禺区政务服务中心万博分中心", HallKind.SUB_CENTRE, "钟村街"),
     ("PY-S02", "番禺区政务服务中心大学城分中心", HallKind.SUB_CENTRE, "小谷围街"),
-] + [
-    (f"PY-T{index:02d}", f"{town}政务服务中心", HallKind.TOWN, town)
-    for index, town in enumerate(TOWNS, start=1)
+    *(
+        (f"PY-T{index:02d}", f"{town}政务服务中心", HallKind.TOWN, town)
+        for index, town in enumerate(TOWNS, start=1)
+    ),
 ]

@@ -34,14 +34,14 @@ class BaselineTake(MethodView):
         now, user_id = utcnow(), current_principal().id
         category_id, code_id = int(body["category_id"]), int(body["code_id"])
         day = local_day(now)
-        hall_id = session.execute(
+        hall_id: int = session.execute(
             text("SELECT hall_id FROM hall_codes WHERE id = :c AND revoked_at IS NULL"),
             {"c": code_id},
         ).scalar_one()
         existing = session.execute(ACTIVE_CHECK, {"u": user_id, "c": category_id}).scalar()
         if existing:
             return {"id": existing, "existing": True}
-        number = session.execute(
+        number: int = session.execute(
             text(
                 "INSERT INTO ticket_counters (category_id, service_day, last_number)"
                 " VALUES (:c, :d, 1) "
@@ -50,7 +50,7 @@ class BaselineTake(MethodView):
             ),
             {"c": category_id, "d": day},
         ).scalar_one()
-        ticket_id = session.execute(
+        ticket_id: int = session.execute(
             text(
                 "INSERT INTO tickets (hall_id, category_id, issued_category_id, service_day,"
                 " number, display, user_id, status, source, priority, taken_at, queue_at,"
