@@ -15,11 +15,13 @@ from typing import Annotated, Any, ClassVar, cast
 from flask import Flask, current_app, g
 from sqlalchemy import (
     BigInteger,
+    CursorResult,
     DateTime,
     Engine,
     Enum,
     Integer,
     MetaData,
+    Result,
     String,
     create_engine,
     event,
@@ -173,3 +175,12 @@ def _close_session(_exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is not None:
         session.close()
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE, DELETE or INSERT changed.
+
+    `Session.execute` is typed as returning `Result`, which has no row count; for those
+    statements it returns a `CursorResult`, which does. The one cast of the project.
+    """
+    return int(cast(CursorResult[Any], result).rowcount)

@@ -20,6 +20,7 @@ from app.appointments.models import Appointment, AppointmentStatus
 from app.appointments.rules import AppointmentRules
 from app.audit.service import Actor
 from app.audit.service import record as audit
+from app.db import affected_rows
 from app.halls.models import ServiceCategory
 from app.queueing import codes
 from app.queueing.models import Ticket, TicketPriority, TicketSource
@@ -66,7 +67,7 @@ def check_in(
         .execution_options(synchronize_session=False)
     )
     session.refresh(appointment)
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(claimed) != 1:
         # A concurrent check-in (phone and terminal at once) or the miss sweep was first.
         if appointment.status == AppointmentStatus.CHECKED_IN and appointment.ticket_id:
             return CheckIn(appointment, session.get_one(Ticket, appointment.ticket_id))

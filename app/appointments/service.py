@@ -27,7 +27,7 @@ from app.appointments.models import (
 from app.appointments.rules import AppointmentRules
 from app.audit.service import Actor
 from app.audit.service import record as audit
-from app.db import insert_on_conflict
+from app.db import affected_rows, insert_on_conflict
 from app.halls.models import ServiceCategory
 from app.halls.service import hours_on
 
@@ -148,7 +148,7 @@ def set_capacity(
         .execution_options(synchronize_session=False)
     )
     session.refresh(slot)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         raise errors.CapacityBelowBooked(booked=slot.booked)
     audit(
         session,
@@ -244,7 +244,7 @@ def book(
                 .values(booked=AppointmentSlot.booked + 1)
                 .execution_options(synchronize_session=False)
             )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
+            if affected_rows(taken) != 1:
                 raise errors.SlotFull()
             appointment = Appointment(
                 slot_id=slot.id,
@@ -318,7 +318,7 @@ def cancel(session: Session, appointment: Appointment, *, now: dt.datetime) -> A
         .execution_options(synchronize_session=False)
     )
     # A double tap, or the sweep, got there first.
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         session.refresh(appointment)
         raise errors.AppointmentNotActive(status=appointment.status.value)
     session.execute(

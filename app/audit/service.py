@@ -25,7 +25,7 @@ from app.audit.chain import AuditChain
 from app.audit.checkpoints import Checkpoint
 from app.audit.links import HMAC_SHA256, SHA256, entry_hash, entry_mac
 from app.audit.models import AuditChainHead, AuditEntry
-from app.db import utcnow
+from app.db import affected_rows, utcnow
 
 __all__ = [
     "GENESIS_HASH",
@@ -62,7 +62,7 @@ def _lock_head(session: Session) -> AuditChainHead:
         .where(AuditChainHead.id == HEAD_ID)
         .values(last_seq=AuditChainHead.last_seq)
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if affected_rows(result) == 0:
         try:
             with session.begin_nested():
                 session.add(AuditChainHead(id=HEAD_ID, last_seq=0, last_hash=GENESIS_HASH))

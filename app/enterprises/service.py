@@ -23,6 +23,7 @@ from stdnum.cn import uscc as uscc_number
 from stdnum.exceptions import ValidationError as StdnumError
 
 from app.audit.service import Actor, record
+from app.db import affected_rows
 from app.enterprises import errors
 from app.enterprises.models import (
     AgentAuthorisation,
@@ -485,7 +486,7 @@ def _claim(
         .values(status=status, responded_at=now, agent_user_id=user_id)
         .execution_options(synchronize_session="fetch")
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(claimed) != 1:
         raise errors.AuthorisationNotFound()
 
 
@@ -588,7 +589,7 @@ def cancel_authorisation(
         .values(status=AuthorisationStatus.CANCELLED, responded_at=now)
         .execution_options(synchronize_session="fetch")
     )
-    if cancelled.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(cancelled) != 1:
         raise errors.AuthorisationNotFound()
     record(
         session,
@@ -626,7 +627,7 @@ def _revoke(
         )
         .execution_options(synchronize_session="fetch")
     )
-    return revoked.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    return affected_rows(revoked) == 1
 
 
 def _revoke_with_agents(

@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
+from app.db import affected_rows
 from app.identity.access_tokens import Principal, TokenSettings, issue_access_token
 from app.identity.errors import RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused
 from app.identity.models import LoginFamily, PrincipalKind, RefreshToken
@@ -127,7 +128,7 @@ def refresh_session(
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(claimed) != 1:
         # Read again: the statement above saw the winner's commit, this session's copy did not.
         session.refresh(token)
         return _replay_successor(
@@ -261,7 +262,7 @@ def end_all_sessions(
     )
     if keep:
         statement = statement.where(LoginFamily.id != keep)
-    return int(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    return affected_rows(session.execute(statement))
 
 
 def is_family_active(session: Session, family_id: str) -> bool:
@@ -309,7 +310,7 @@ def _revoke(session: Session, family_id: str, *, now: dt.datetime, reason: str) 
         .values(revoked_at=now, revoked_reason=reason)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
+    return affected_rows(result) == 1
 
 
 def _revoke_for_reuse(

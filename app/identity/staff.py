@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.audit.service import Actor, record
+from app.db import affected_rows
 from app.errors import Conflict, DomainError, NotFound, Unauthenticated, ValidationFailed
 from app.identity import passwords
 from app.identity.errors import KeepsWrites
@@ -574,7 +575,7 @@ def _record_failure(
         .execution_options(synchronize_session=False)
     )
     session.refresh(account, ["failed_logins", "locked_until"])
-    if locked.rowcount == 0:  # type: ignore[attr-defined]
+    if affected_rows(locked) == 0:
         return account.locked_until is not None and account.locked_until > now
     record(
         session,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from stdnum.cn import ric
 
-from app.db import insert_on_conflict
+from app.db import affected_rows, insert_on_conflict
 from app.jobs.dispatch import after_commit_dispatch
 from app.notify.errors import PersonalDataInMessage, UnknownTemplate
 from app.notify.models import (
@@ -330,7 +330,7 @@ def claim_one(
         .values(_claim_values(now, lease_seconds))
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         return None
     return _load(session, [outbox_id])[0]
 
@@ -354,7 +354,7 @@ def renew_lease(
         .values({NotificationOutbox.locked_until: until})
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         return False
     set_committed_value(row, "locked_until", until)
     return True
@@ -496,7 +496,7 @@ def reserve_grant(session: Session, user_id: int, template_id: str) -> GrantUse 
         .where(SubscriptionGrant.one_time_remaining > 0)
         .values({SubscriptionGrant.one_time_remaining: SubscriptionGrant.one_time_remaining - 1})
     )
-    return GrantUse.ONE_TIME if result.rowcount == 1 else None  # type: ignore[attr-defined]
+    return GrantUse.ONE_TIME if affected_rows(result) == 1 else None
 
 
 def reserve_grants(session: Session, wanted: list[tuple[int, str]]) -> list[GrantUse | None]:

@@ -11,12 +11,12 @@ keep receiving its subsidies.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
+from app.db import affected_rows
 from app.enterprises.models import RegistryEnterprise
 from app.identity.assurance import DEFAULT_FACE_RECENT_SECONDS, require_level
 from app.identity.models import User
@@ -110,20 +110,15 @@ def freeze_receiving_account(
 ) -> bool:
     """Stop payments into the enterprise's account until it is confirmed again; returns
     whether there was an account to freeze."""
-    # An UPDATE's result is a cursor result, which has the row count `Result` does not type.
-    result = cast(
-        CursorResult[Any],
-        session.execute(
-            update(ReceivingAccount)
-            .where(
-                ReceivingAccount.enterprise_id == enterprise_id,
-                ReceivingAccount.frozen_at.is_(None),
-            )
-            .values(frozen_at=now, frozen_reason=reason)
-            .execution_options(synchronize_session="fetch")
-        ),
+    result = session.execute(
+        update(ReceivingAccount)
+        .where(
+            ReceivingAccount.enterprise_id == enterprise_id, ReceivingAccount.frozen_at.is_(None)
+        )
+        .values(frozen_at=now, frozen_reason=reason)
+        .execution_options(synchronize_session="fetch")
     )
-    frozen = result.rowcount
+    frozen = affected_rows(result)
     if frozen:
         record(
             session, "policy.account_frozen", actor=actor, now=now,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.appointments.calendar import add_working_days
 from app.audit.service import Actor
 from app.audit.service import record as audit
+from app.db import affected_rows
 from app.queueing.models import Ticket, TicketStatus
 from app.ratings import errors
 from app.ratings.models import FollowUpStatus, Rating, RatingFollowUp, RatingLevel
@@ -170,7 +171,7 @@ def close_follow_up(
         .execution_options(synchronize_session=False)
     )
     session.refresh(follow_up)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         raise errors.FollowUpClosed()
     audit(
         session,

@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
+from app.db import affected_rows
 from app.organisation.models import Department
 from app.seals import errors
 from app.seals.context import SealContext
@@ -143,16 +143,12 @@ def change_seal_status(
     """Suspend, reactivate or revoke a seal (revocation also revokes its certificate)."""
     allowed_from = _TRANSITIONS[status]
     # Guarded update: two admins acting at once cannot both move the seal from the same state.
-    # An UPDATE's result is a cursor result, which has the row count `Result` does not type.
-    result = cast(
-        CursorResult[Any],
-        session.execute(
-            update(Seal)
-            .where(Seal.id == seal.id, Seal.status.in_(allowed_from))
-            .values(status=status, status_changed_at=now)
-        ),
+    result = session.execute(
+        update(Seal)
+        .where(Seal.id == seal.id, Seal.status.in_(allowed_from))
+        .values(status=status, status_changed_at=now)
     )
-    if result.rowcount == 0:
+    if affected_rows(result) == 0:
         raise errors.SealStatusConflict(status=seal.status.value)
     session.refresh(seal)
     if status == SealStatus.REVOKED:
