@@ -1,7 +1,7 @@
 """Authorisation for every view: who may call it, checked before the view runs.
 
 Every view function carries exactly one rule, set by one of these decorators, and
-`tests/test_routes_authz.py` fails when a registered route has none. Rules:
+`tests/core/test_routes_authz.py` fails when a registered route has none. Rules:
 
 - `@public`: anyone (health, login, verification pages).
 - `@citizen_required`: a mini-program user's access token.

@@ -10,7 +10,7 @@ import pytest
 from app.audit.chain import AuditChain
 from app.audit.checkpoints import CheckpointSigner, CheckpointStore
 from app.audit.links import MacKeys
-from tests.audit.support import key_spec
+from tests.support.audit import key_spec
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from app.audit import service as audit
 from app.audit.chain import AuditChain
 from app.audit.links import entry_mac
 from app.audit.models import AuditChainHead, AuditEntry
-from tests.audit.support import key_spec
+from tests.support.audit import key_spec
 
 NOW = dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
 
@@ -269,7 +269,7 @@ def test_the_job_runner_seals_and_checkpoints_with_the_apps_keys(app: Any, tmp_p
     from app.db import get_session
     from app.jobs import get_runner
     from app.jobs.inprocess import InProcessRunner
-    from tests.jobs.support import build_app
+    from tests.support.jobs import build_app
 
     folder = tmp_path / "runner-checkpoints"
     application = build_app(app, tmp_path, JOB_RUNNER="inprocess", AUDIT_CHECKPOINT_DIR=str(folder))

@@ -13,7 +13,7 @@ from flask import Flask
 
 from app.jobs import dispatch
 from app.jobs.dramatiq_broker import DramatiqRunner
-from tests.jobs.support import (
+from tests.support.jobs import (
     build_app,
     commit_notification,
     granted_user,

@@ -11,7 +11,7 @@ from flask import Flask
 
 from app.jobs import dispatch, kick
 from app.jobs.inprocess import InProcessRunner
-from tests.jobs.support import (
+from tests.support.jobs import (
     build_app,
     commit_notification,
     granted_user,

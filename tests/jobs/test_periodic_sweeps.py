@@ -25,7 +25,7 @@ from app.queueing.models import Ticket, TicketSource, TicketStatus
 from app.queueing.settings import from_config
 from tests.factories.appointments import local
 from tests.factories.notify import unique_openid
-from tests.jobs.support import build_app
+from tests.support.jobs import build_app
 
 DAY = (2026, 11, 27)  # a Friday
 

@@ -44,8 +44,8 @@ from app.organisation.models import Department
 from app.policies import criteria, jobs, profiles, service
 from app.policies.models import PolicyPush, PushStatus
 from tests.factories.enterprises import uscc_for
-from tests.jobs.support import wait_for
 from tests.support.database import build_schema
+from tests.support.jobs import wait_for
 from tests.support.wechat_app import TEST_APPID, TEST_SECRET
 from wechat.emulator import Emulator, serve_in_thread
 

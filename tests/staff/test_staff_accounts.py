@@ -14,7 +14,7 @@ from app.audit.models import AuditEntry
 from app.identity.models import StaffAccount, StaffRole
 from app.organisation.models import Department, Hall
 from tests.factories.staff import STAFF_PASSWORD
-from tests.staff.support import assert_no_password_material, audit_actions, end_of_request, login
+from tests.support.staff import assert_no_password_material, audit_actions, end_of_request, login
 
 ACCOUNTS = "/api/v1/staff/accounts"
 NEW_PASSWORD = "Shiqiao#2024a"

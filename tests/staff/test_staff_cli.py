@@ -14,7 +14,7 @@ from app.audit.models import AuditEntry
 from app.identity.models import StaffAccount, StaffRole
 from app.organisation.models import Department, Hall
 from tests.factories.staff import STAFF_PASSWORD
-from tests.staff.support import end_of_request, login
+from tests.support.staff import end_of_request, login
 
 PASSWORD = "Qiaonan-2024!"
 

@@ -23,7 +23,7 @@ from app.identity.models import StaffAccount, StaffRole
 from app.organisation.models import Hall
 from blueprints.staff.routes import StaffLogin
 from tests.factories.staff import STAFF_PASSWORD
-from tests.staff.support import assert_no_password_material, audit_actions, end_of_request, login
+from tests.support.staff import assert_no_password_material, audit_actions, end_of_request, login
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.wechat.support import APPID, OTHER_APPID, OTHER_SECRET, SECRET, START, DevApi, FakeClock
+from tests.support.wechat import APPID, OTHER_APPID, OTHER_SECRET, SECRET, START, DevApi, FakeClock
 from wechat.client import WeChatClient
 from wechat.emulator import Emulator, serve_in_thread
 from wechat.tokens import MemoryTokenCache, TokenCache

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.wechat.support import APPID, SECRET, DevApi, FakeClock
+from tests.support.wechat import APPID, SECRET, DevApi, FakeClock
 from wechat.client import WeChatClient
 
 

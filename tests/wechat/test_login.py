@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.wechat.support import OTHER_APPID, DevApi, FakeClock
+from tests.support.wechat import OTHER_APPID, DevApi, FakeClock
 from wechat.client import WeChatClient
 from wechat.errors import CodeUsed, InvalidCode, InvalidCredentials, TransportError
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.wechat.support import OTHER_APPID, DevApi
+from tests.support.wechat import OTHER_APPID, DevApi
 from wechat.client import WeChatClient
 from wechat.errors import CodeUsed, InvalidCode, PhoneDataInvalid
 

@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.wechat.support import DevApi
+from tests.support.wechat import DevApi
 from wechat.push import check_push_signature, push_signature
 
 

@@ -11,7 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.wechat.support import APPID, SECRET, DevApi, FakeClock
+from tests.support.wechat import APPID, SECRET, DevApi, FakeClock
 from wechat.client import WeChatClient
 from wechat.emulator import Emulator, serve_in_thread
 from wechat.errors import InvalidCode, RateLimited, SystemBusy, TransportError, WeChatError

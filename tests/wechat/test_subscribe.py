@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.wechat.support import APPID, SECRET, DevApi
+from tests.support.wechat import APPID, SECRET, DevApi
 from wechat.client import WeChatClient
 from wechat.emulator import Emulator, serve_in_thread
 from wechat.errors import (

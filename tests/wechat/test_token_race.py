@@ -13,7 +13,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import MetaData, create_engine, text
 
-from tests.wechat.support import DevApi, race_for_token
+from tests.support.wechat import DevApi, race_for_token
 from wechat.tokens import define_token_table
 
 pytestmark = pytest.mark.slow

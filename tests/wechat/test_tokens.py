@@ -12,7 +12,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import MetaData, create_engine
 
-from tests.wechat.support import APPID, SECRET, START, DevApi, FakeClock
+from tests.support.wechat import APPID, SECRET, START, DevApi, FakeClock
 from wechat.client import WeChatClient
 from wechat.errors import AccessTokenInvalid
 from wechat.tokens import (

@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.wechat.support import DevApi
+from tests.support.wechat import DevApi
 from wechat.client import WeChatClient
 from wechat.errors import InvalidArgument, TransportError
 
