@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import current_app, has_app_context
 from sqlalchemy import (
     ColumnElement,
     and_,
@@ -76,13 +77,36 @@ def profile_values(profile: EnterpriseProfile) -> dict[str, Any]:
     return {name: getattr(profile, name) for name in PROFILE_FIELDS}
 
 
-_CACHE: dict[tuple[int, int], list[crit.Criterion]] = {}
+class CriteriaCache:
+    """Criteria by (policy, version): versions never change once written, so they are read
+    once per app (kept on `app.extensions["policy_criteria"]`, built by `init_app`)."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, int], list[crit.Criterion]] = {}
+
+    def get(self, key: tuple[int, int]) -> list[crit.Criterion] | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[int, int], criteria: list[crit.Criterion]) -> None:
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()  # rarer than a policy edit: start again rather than track age
+        self._entries[key] = criteria
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def _criteria_cache() -> CriteriaCache | None:
+    return current_app.extensions.get("policy_criteria") if has_app_context() else None
 
 
 def criteria_of(session: Session, policy_id: int, version: int) -> list[crit.Criterion]:
-    """A policy's criteria at `version` (versions never change once written: cached)."""
+    """A policy's criteria at `version` (cached by the app: versions never change)."""
+    cache = _criteria_cache()
     key = (policy_id, version)
-    found = _CACHE.get(key)
+    found = cache.get(key) if cache is not None else None
     if found is None:
         stored = session.scalar(
             select(PolicyCriteria.criteria).where(
@@ -90,9 +114,8 @@ def criteria_of(session: Session, policy_id: int, version: int) -> list[crit.Cri
             )
         )
         found = crit.load(stored or [])
-        if len(_CACHE) > 10_000:
-            _CACHE.clear()
-        _CACHE[key] = found
+        if cache is not None:
+            cache.put(key, found)
     return found
 
 

@@ -64,25 +64,39 @@ def clean(values: Mapping[str, Any], allowed: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def _from_registry(enterprise: RegistryEnterprise, *, now: dt.datetime) -> EnterpriseProfile:
+    """A profile as the registry row alone describes the enterprise (not added to a session)."""
+    code = enterprise.industry_code
+    return EnterpriseProfile(
+        enterprise_id=enterprise.id,
+        industry_code=code if code and reference.is_valid_industry_code(code) else None,
+        town=enterprise.registered_town if enterprise.registered_town in reference.TOWNS else None,
+        established_on=enterprise.established_on,
+        unverified_fields=0,
+        unverified_tag_bits=0,
+        fact_sources={},
+        updated_at=now,
+    )
+
+
 def ensure_profile(
     session: Session, enterprise: RegistryEnterprise, *, now: dt.datetime
 ) -> EnterpriseProfile:
-    """The enterprise's profile, created from its registry row on first use."""
+    """The enterprise's profile, created from its registry row on first use (writes)."""
     profile = session.get(EnterpriseProfile, enterprise.id)
     if profile is None:
-        code = enterprise.industry_code
-        profile = EnterpriseProfile(
-            enterprise_id=enterprise.id,
-            industry_code=code if code and reference.is_valid_industry_code(code) else None,
-            town=enterprise.registered_town
-            if enterprise.registered_town in reference.TOWNS
-            else None,
-            established_on=enterprise.established_on,
-            updated_at=now,
-        )
+        profile = _from_registry(enterprise, now=now)
         session.add(profile)
         session.flush()
     return profile
+
+
+def profile_for_reading(
+    session: Session, enterprise: RegistryEnterprise, *, now: dt.datetime
+) -> EnterpriseProfile:
+    """The stored profile, or the registry's view of the enterprise when none is stored yet:
+    what a read shows, without writing anything."""
+    return session.get(EnterpriseProfile, enterprise.id) or _from_registry(enterprise, now=now)
 
 
 def _current(profile: EnterpriseProfile, key: str) -> Any:
@@ -274,3 +288,15 @@ def awaiting_review(session: Session, *, limit: int = 100) -> list[dict[str, Any
         }
         for profile, enterprise in rows
     ]
+
+
+def history(session: Session, enterprise_id: int, *, limit: int = 200) -> list[ProfileChange]:
+    """The profile's changes, newest first."""
+    return list(
+        session.scalars(
+            select(ProfileChange)
+            .where(ProfileChange.enterprise_id == enterprise_id)
+            .order_by(ProfileChange.id.desc())
+            .limit(limit)
+        )
+    )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
@@ -36,6 +36,7 @@ from app.policies.models import (
     PolicyMatch,
     PolicyPush,
     PolicyStatus,
+    PushOptOut,
     PushStatus,
     ReceivingAccount,
 )
@@ -133,6 +134,16 @@ def create_policy(
     )  # fmt: skip
     session.flush()
     return policy
+
+
+def department_policies(
+    session: Session, department_id: int, *, status: str | None = None, limit: int = 500
+) -> list[Policy]:
+    """A department's policies, newest first."""
+    query = select(Policy).where(Policy.department_id == department_id)
+    if status is not None:
+        query = query.where(Policy.status == status)
+    return list(session.scalars(query.order_by(Policy.id.desc()).limit(limit)))
 
 
 def get_policy(session: Session, policy_id: int) -> Policy:
@@ -419,6 +430,18 @@ def feed(
             )
         )
     return items, int(total or 0), int(unread or 0)
+
+
+def set_push_opt_out(
+    session: Session, user_id: int, enterprise_id: int, *, opted_out: bool, now: dt.datetime
+) -> None:
+    """Stop (or resume) policy pushes to this user for this enterprise; the feed stays."""
+    mine = and_(PushOptOut.user_id == user_id, PushOptOut.enterprise_id == enterprise_id)
+    if not opted_out:
+        session.execute(delete(PushOptOut).where(mine))
+    elif session.scalar(select(PushOptOut.id).where(mine)) is None:
+        session.add(PushOptOut(user_id=user_id, enterprise_id=enterprise_id, created_at=now))
+    session.flush()
 
 
 def _mark(session: Session, user_id: int, enterprise_id: int, policy_id: int) -> FeedMark:

@@ -7,7 +7,6 @@ from typing import Any
 from flask import Response, current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import delete, select
 
 from app.db import get_session, utcnow
 from app.enterprises.models import BindingRole, RegistryEnterprise
@@ -21,7 +20,6 @@ from app.policies.models import (
     Policy,
     PolicyStatus,
     ProfileChange,
-    PushOptOut,
     ReceivingAccount,
 )
 from app.security import get_cipher
@@ -74,10 +72,9 @@ class Policies(MethodView):
     def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         """The department's policies, newest first."""
         require_scope([OFFICER], args["department_id"])
-        query = select(Policy).where(Policy.department_id == args["department_id"])
-        if "status" in args:
-            query = query.where(Policy.status == args["status"])
-        policies = get_session().scalars(query.order_by(Policy.id.desc()).limit(500))
+        policies = service.department_policies(
+            get_session(), args["department_id"], status=args.get("status")
+        )
         return [_policy_out(p) for p in policies]
 
     @blp.arguments(schemas.PolicyCreateIn)
@@ -247,7 +244,8 @@ def _enterprise(enterprise_id: int, *, legal_rep_only: bool = False) -> Enterpri
     require_enterprise_access(session, current_principal().id, enterprise_id, roles=roles)
     enterprise = session.get(RegistryEnterprise, enterprise_id)
     assert enterprise is not None
-    return profiles.ensure_profile(session, enterprise, now=utcnow())
+    # A read: the registry's view when no profile is stored yet; nothing is written.
+    return profiles.profile_for_reading(session, enterprise, now=utcnow())
 
 
 @blp.route("/enterprises/<int:enterprise_id>/policy-profile")
@@ -264,8 +262,11 @@ class EnterpriseProfileView(MethodView):
     @citizen_required
     def patch(self, body: dict[str, Any], enterprise_id: int) -> EnterpriseProfile:
         """Update self-declared fields; recorded in the history and re-matched at once."""
-        profile = _enterprise(enterprise_id)
+        _enterprise(enterprise_id)
         session = get_session()
+        enterprise = session.get(RegistryEnterprise, enterprise_id)
+        assert enterprise is not None  # the access check found it
+        profile = profiles.ensure_profile(session, enterprise, now=utcnow())
         values = profiles.clean(body, profiles.SELF_DECLARED)
         profiles.update_profile(
             session, profile, values, source="self", user_id=current_principal().id, now=utcnow()
@@ -282,14 +283,7 @@ class EnterpriseProfileHistory(MethodView):
     def get(self, enterprise_id: int) -> list[ProfileChange]:
         """Every change of the profile, newest first."""
         _enterprise(enterprise_id)
-        return list(
-            get_session().scalars(
-                select(ProfileChange)
-                .where(ProfileChange.enterprise_id == enterprise_id)
-                .order_by(ProfileChange.id.desc())
-                .limit(200)
-            )
-        )
+        return profiles.history(get_session(), enterprise_id)
 
 
 @blp.route("/enterprises/<int:enterprise_id>/policy-feed")
@@ -416,16 +410,9 @@ class OptOut(MethodView):
         """Stop policy pushes to me for this enterprise (the feed stays)."""
         _enterprise(enterprise_id)
         session = get_session()
-        user_id = current_principal().id
-        exists = session.scalar(
-            select(PushOptOut.id).where(
-                PushOptOut.user_id == user_id, PushOptOut.enterprise_id == enterprise_id
-            )
+        service.set_push_opt_out(
+            session, current_principal().id, enterprise_id, opted_out=True, now=utcnow()
         )
-        if exists is None:
-            session.add(
-                PushOptOut(user_id=user_id, enterprise_id=enterprise_id, created_at=utcnow())
-            )
         session.commit()
         return {"opted_out": True}
 
@@ -435,11 +422,8 @@ class OptOut(MethodView):
         """Receive policy pushes again."""
         _enterprise(enterprise_id)
         session = get_session()
-        session.execute(
-            delete(PushOptOut).where(
-                PushOptOut.user_id == current_principal().id,
-                PushOptOut.enterprise_id == enterprise_id,
-            )
+        service.set_push_opt_out(
+            session, current_principal().id, enterprise_id, opted_out=False, now=utcnow()
         )
         session.commit()
         return {"opted_out": False}

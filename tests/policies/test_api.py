@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.enterprises.models import BindingRole, RegistryEnterprise
 from app.identity.models import StaffRole
-from app.policies.models import EnterpriseProfile, ReceivingAccount
+from app.policies.models import EnterpriseProfile, PushOptOut, ReceivingAccount
 
 API = "/api/v1"
 BODY = {
@@ -231,3 +231,44 @@ def test_import_cli_is_idempotent_and_reports_rejected_rows(
     assert session.scalars(
         select(EnterpriseProfile).where(EnterpriseProfile.enterprise_id == enterprise.id)
     ).one()
+
+
+def test_reading_the_feed_of_an_enterprise_without_a_profile_writes_nothing(
+    client: FlaskClient,
+    session: Session,
+    create_registry_enterprise: Any,
+    create_verified_user: Any,
+    bind_enterprise: Any,
+    citizen_headers: Any,
+) -> None:
+    enterprise = create_registry_enterprise()
+    owner = create_verified_user()
+    bind_enterprise(owner, enterprise)
+    session.commit()
+    headers = citizen_headers(owner)
+    base = f"{API}/enterprises/{enterprise.id}"
+
+    for path in ("policy-profile", "policy-feed", "policy-profile/history", "policy-near-misses"):
+        response = client.get(f"{base}/{path}", headers=headers)
+        assert response.status_code in (200, 404), (path, response.get_json())
+    session.rollback()  # what the request did not commit is gone either way; was anything?
+
+    assert session.get(EnterpriseProfile, enterprise.id) is None
+
+
+def test_opting_out_and_back_in(
+    client: FlaskClient, session: Session, create_profile: Any, create_verified_user: Any,
+    bind_enterprise: Any, citizen_headers: Any,
+) -> None:  # fmt: skip
+    profile = create_profile()
+    owner = create_verified_user()
+    bind_enterprise(owner, session.get(RegistryEnterprise, profile.enterprise_id))
+    session.commit()
+    url = f"{API}/enterprises/{profile.enterprise_id}/policy-push-optout"
+    headers = citizen_headers(owner)
+    assert client.put(url, headers=headers).get_json() == {"opted_out": True}
+    assert client.put(url, headers=headers).get_json() == {"opted_out": True}  # idempotent
+    assert session.scalars(select(PushOptOut)).all()
+    assert client.delete(url, headers=headers).get_json() == {"opted_out": False}
+    session.expire_all()
+    assert session.scalars(select(PushOptOut)).all() == []
