@@ -50,11 +50,12 @@ class EnterpriseProfile(Base):
     # Facts the enterprise declared itself and no authority has confirmed (待核实): tags as
     # bits, other fields as reference.FACT_BITS. Benefits that pay money and criteria that
     # ask for authoritative facts read them as unknown.
-    unverified_tag_bits: Mapped[int] = mapped_column(Integer, default=0)
-    unverified_fields: Mapped[int] = mapped_column(Integer, default=0)
+    # Server defaults too: bulk loads (COPY) that name only the profile's facts get "verified".
+    unverified_tag_bits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unverified_fields: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Per fact ("employees", "tag:高新技术企业"): {"source": registry | import | self | officer,
     # "at": ISO time it was last set or confirmed}.
-    fact_sources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fact_sources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[created_at]
 

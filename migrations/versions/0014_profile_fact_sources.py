@@ -76,10 +76,6 @@ def upgrade() -> None:
                 .where(profiles.c.enterprise_id == enterprise_id)
                 .values(unverified_fields=fields, unverified_tag_bits=tags)
             )
-    with op.batch_alter_table("enterprise_profiles") as batch_op:
-        batch_op.alter_column("unverified_tag_bits", server_default=None)
-        batch_op.alter_column("unverified_fields", server_default=None)
-        batch_op.alter_column("fact_sources", server_default=None)
 
 
 def downgrade() -> None:
