@@ -44,9 +44,6 @@ from blueprints.authz import (
 )
 from blueprints.idempotency import idempotency_doc, idempotency_key
 
-# Ids beyond a signed 64-bit integer cannot exist; such URLs are 404, not a database error.
-MAX_ID = 2**63 - 1
-
 blp = Blueprint("appointments", __name__, url_prefix="", description="预约：时段、预约、签到")
 
 HALL_STAFF = ("window_clerk", "hall_manager")
@@ -67,7 +64,7 @@ def rules() -> AppointmentRules:
     return AppointmentRules.from_config(current_app.config)
 
 
-@blp.route(f"/halls/<int(max={MAX_ID}):hall_id>/appointment-slots")
+@blp.route("/halls/<int:hall_id>/appointment-slots")
 class HallSlots(MethodView):
     @blp.arguments(SlotQuery, location="query")
     @blp.response(200, SlotOut(many=True))
@@ -84,7 +81,7 @@ class HallSlots(MethodView):
         )
 
 
-@blp.route(f"/appointment-slots/<int(max={MAX_ID}):slot_id>")
+@blp.route("/appointment-slots/<int:slot_id>")
 class SlotCapacity(MethodView):
     @blp.arguments(SlotCapacityIn)
     @blp.response(200, SlotOut)
@@ -138,7 +135,7 @@ class MyAppointments(MethodView):
         return booking.appointment
 
 
-@blp.route(f"/me/appointments/<int(max={MAX_ID}):appointment_id>")
+@blp.route("/me/appointments/<int:appointment_id>")
 class MyAppointment(MethodView):
     @blp.response(200, AppointmentOut)
     @citizen_required
@@ -147,7 +144,7 @@ class MyAppointment(MethodView):
         return service.get_for_user(get_session(), appointment_id, current_principal().id)
 
 
-@blp.route(f"/me/appointments/<int(max={MAX_ID}):appointment_id>/cancel")
+@blp.route("/me/appointments/<int:appointment_id>/cancel")
 class CancelAppointment(MethodView):
     @blp.response(200, AppointmentOut)
     @blp.alt_response(409, description="CANCEL_TOO_LATE / APPOINTMENT_NOT_ACTIVE")
@@ -161,7 +158,7 @@ class CancelAppointment(MethodView):
         return appointment
 
 
-@blp.route(f"/me/appointments/<int(max={MAX_ID}):appointment_id>/check-in")
+@blp.route("/me/appointments/<int:appointment_id>/check-in")
 class HallCodeCheckIn(MethodView):
     @blp.arguments(HallCheckInIn)
     @blp.response(200, CheckInOut)
@@ -212,7 +209,7 @@ class TerminalCheckIn(MethodView):
         return {"appointment": result.appointment, "ticket": result.ticket}
 
 
-@blp.route(f"/halls/<int(max={MAX_ID}):hall_id>/appointments")
+@blp.route("/halls/<int:hall_id>/appointments")
 class HallAppointments(MethodView):
     @blp.arguments(HallAppointmentsQuery, location="query")
     @blp.response(200, HallAppointmentsOut)

@@ -100,7 +100,7 @@ class HallList(MethodView):
         return {"halls": [_hall_out(h) for h in rows]}
 
 
-@blp.route("/<int(max=9223372036854775807):hall_id>")
+@blp.route("/<int:hall_id>")
 class HallDetail(MethodView):
     @blp.response(200, HallDetailOut)
     @blp.alt_response(404, description="大厅不存在")
@@ -110,7 +110,7 @@ class HallDetail(MethodView):
         return _hall_out(halls.get_hall(get_session(), hall_id), detail=True)
 
 
-@blp.route("/<int(max=9223372036854775807):hall_id>/profile")
+@blp.route("/<int:hall_id>/profile")
 class HallProfileView(MethodView):
     @blp.arguments(HallProfileIn)
     @blp.response(200, HallDetailOut)
@@ -125,7 +125,7 @@ class HallProfileView(MethodView):
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
 
-@blp.route("/<int(max=9223372036854775807):hall_id>/hours")
+@blp.route("/<int:hall_id>/hours")
 class HallHours(MethodView):
     @blp.arguments(HoursIn)
     @blp.response(200, HallDetailOut)
@@ -144,7 +144,7 @@ class HallHours(MethodView):
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
 
-@blp.route("/<int(max=9223372036854775807):hall_id>/special-days/<string:day>")
+@blp.route("/<int:hall_id>/special-days/<string:day>")
 class HallSpecialDay(MethodView):
     @blp.arguments(SpecialDayIn)
     @blp.response(200, HallDetailOut)
@@ -175,7 +175,7 @@ def _date(raw: str) -> dt.date:
         raise halls.InvalidHours("日期格式应为 YYYY-MM-DD") from None
 
 
-@blp.route("/<int(max=9223372036854775807):hall_id>/categories")
+@blp.route("/<int:hall_id>/categories")
 class HallCategories(MethodView):
     @blp.response(200, HallCategoryOut(many=True))
     @public
@@ -197,7 +197,7 @@ class HallCategories(MethodView):
         return category
 
 
-@blp.route("/categories/<int(max=9223372036854775807):category_id>")
+@blp.route("/categories/<int:category_id>")
 class HallCategory(MethodView):
     @blp.arguments(CategoryPatchIn)
     @blp.response(200, HallCategoryOut)
@@ -212,7 +212,7 @@ class HallCategory(MethodView):
         return category
 
 
-@blp.route("/<int(max=9223372036854775807):hall_id>/windows")
+@blp.route("/<int:hall_id>/windows")
 class HallWindows(MethodView):
     @blp.response(200, HallWindowOut(many=True))
     @public
@@ -234,7 +234,7 @@ class HallWindows(MethodView):
         return window
 
 
-@blp.route("/windows/<int(max=9223372036854775807):window_id>")
+@blp.route("/windows/<int:window_id>")
 class HallWindow(MethodView):
     @blp.arguments(WindowPatchIn)
     @blp.response(200, HallWindowOut)
@@ -278,7 +278,7 @@ def _hall_code(hall_id: int, code_id: int) -> HallCode:
     return code
 
 
-@blp.route("/<int(max=9223372036854775807):hall_id>/codes")
+@blp.route("/<int:hall_id>/codes")
 class HallCodes(MethodView):
     @blp.response(200, HallCodeOut(many=True))
     @staff_required(*MANAGERS)
@@ -304,9 +304,7 @@ class HallCodes(MethodView):
         return _code_out(code)
 
 
-@blp.route(
-    "/<int(max=9223372036854775807):hall_id>/codes/<int(max=9223372036854775807):code_id>/revoke"
-)
+@blp.route("/<int:hall_id>/codes/<int:code_id>/revoke")
 class HallCodeRevoke(MethodView):
     @blp.response(200, HallCodeOut)
     @staff_required(*MANAGERS)
@@ -320,9 +318,7 @@ class HallCodeRevoke(MethodView):
         return _code_out(code)
 
 
-@blp.route(
-    "/<int(max=9223372036854775807):hall_id>/codes/<int(max=9223372036854775807):code_id>/qr.<string:fmt>"
-)
+@blp.route("/<int:hall_id>/codes/<int:code_id>/qr.<string:fmt>")
 class HallCodeImage(MethodView):
     @blp.alt_response(200, description="image/png 或 image/svg+xml")
     @staff_required(*MANAGERS)
@@ -339,9 +335,7 @@ class HallCodeImage(MethodView):
         raise ValidationFailed("图片格式只能是 png 或 svg")
 
 
-@blp.route(
-    "/<int(max=9223372036854775807):hall_id>/codes/<int(max=9223372036854775807):code_id>/wxacode.png"
-)
+@blp.route("/<int:hall_id>/codes/<int:code_id>/wxacode.png")
 class HallCodeMiniProgramCode(MethodView):
     @blp.alt_response(200, description="image/png：小程序码，scene 为大厅码令牌")
     @blp.alt_response(422, description="大厅码不存在或已停用")

@@ -254,7 +254,7 @@ class Tickets(MethodView):
         return ticket_out(issued.ticket, ahead=issued.ahead)
 
 
-@blp.route("/tickets/<int(max=9223372036854775807):ticket_id>")
+@blp.route("/tickets/<int:ticket_id>")
 class TicketDetail(MethodView):
     @blp.response(200, TicketOut)
     @blp.alt_response(404, description="号码不存在")
@@ -264,7 +264,7 @@ class TicketDetail(MethodView):
         return ticket_out(_own_ticket(ticket_id))
 
 
-@blp.route("/tickets/<int(max=9223372036854775807):ticket_id>/cancel")
+@blp.route("/tickets/<int:ticket_id>/cancel")
 class TicketCancel(MethodView):
     @blp.response(200, TicketOut)
     @blp.alt_response(409, description="号码已在办理或已结束（ILLEGAL_TRANSITION）")
@@ -342,7 +342,7 @@ def _scanned_user(code: str) -> tuple[User, codes.PersonalScan]:
     return user, scan
 
 
-@blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>/identify")
+@blp.route("/terminal/windows/<int:window_id>/identify")
 class TerminalIdentify(MethodView):
     @blp.arguments(PersonalScanIn)
     @blp.response(200, CitizenCardOut)
@@ -355,7 +355,7 @@ class TerminalIdentify(MethodView):
         return _citizen_card(user, window.hall_id)
 
 
-@blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>/take")
+@blp.route("/terminal/windows/<int:window_id>/take")
 class TerminalTake(MethodView):
     @blp.arguments(TerminalTakeIn)
     @blp.response(201, TicketOut)
@@ -390,7 +390,7 @@ class TerminalTake(MethodView):
         return ticket_out(issued.ticket, ahead=issued.ahead)
 
 
-@blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>/green-channel")
+@blp.route("/terminal/windows/<int:window_id>/green-channel")
 class TerminalGreenChannel(MethodView):
     @blp.arguments(GreenChannelIn)
     @blp.response(200, CitizenCardOut)
@@ -415,7 +415,7 @@ class TerminalGreenChannel(MethodView):
         return card
 
 
-@blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>")
+@blp.route("/terminal/windows/<int:window_id>")
 class TerminalWindow(MethodView):
     @blp.response(200, HallWindowOut)
     @staff_required(*HALL_STAFF)
@@ -424,7 +424,7 @@ class TerminalWindow(MethodView):
         return _clerk_window(window_id)
 
 
-@blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>/status")
+@blp.route("/terminal/windows/<int:window_id>/status")
 class TerminalWindowStatus(MethodView):
     @blp.arguments(WindowStatusIn)
     @blp.response(200, HallWindowOut)
@@ -444,7 +444,7 @@ class TerminalWindowStatus(MethodView):
         return window
 
 
-@blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>/call-next")
+@blp.route("/terminal/windows/<int:window_id>/call-next")
 class TerminalCallNext(MethodView):
     @blp.response(200, TicketOut)
     @blp.alt_response(
@@ -462,7 +462,7 @@ class TerminalCallNext(MethodView):
         return ticket_out(ticket, estimate=False)
 
 
-@blp.route("/terminal/windows/<int(max=9223372036854775807):window_id>/call")
+@blp.route("/terminal/windows/<int:window_id>/call")
 class TerminalCallNumber(MethodView):
     @blp.arguments(CallNumberIn)
     @blp.response(200, TicketOut)
@@ -562,14 +562,12 @@ for _name, _schema, _doc in (
         "Transfer to another category or window, keeping number and take time.",
     ),
 ):
-    blp.route(
-        f"/terminal/windows/<int(max=9223372036854775807):window_id>/tickets/<int(max=9223372036854775807):ticket_id>/{_name}"
-    )(_ticket_action(_name, _schema, _doc))
+    blp.route(f"/terminal/windows/<int:window_id>/tickets/<int:ticket_id>/{_name}")(
+        _ticket_action(_name, _schema, _doc)
+    )
 
 
-@blp.route(
-    "/terminal/halls/<int(max=9223372036854775807):hall_id>/tickets/<int(max=9223372036854775807):ticket_id>/late-return"
-)
+@blp.route("/terminal/halls/<int:hall_id>/tickets/<int:ticket_id>/late-return")
 class TerminalLateReturn(MethodView):
     @blp.response(200, TicketOut)
     @blp.alt_response(409, description="过号顺延已用过（LATE_RETURN_USED）或号码不是过号状态")
@@ -591,7 +589,7 @@ class TerminalLateReturn(MethodView):
 # -- hall screen -------------------------------------------------------------------------------
 
 
-@blp.route("/screen/halls/<int(max=9223372036854775807):hall_id>/board")
+@blp.route("/screen/halls/<int:hall_id>/board")
 class ScreenBoard(MethodView):
     @blp.response(200, BoardOut)
     @blp.alt_response(404, description="大厅不存在")
@@ -612,7 +610,7 @@ def _sse(event: str, data: dict[str, Any] | None = None, *, event_id: str | None
     return "\n".join(lines) + "\n\n"
 
 
-@blp.route("/screen/halls/<int(max=9223372036854775807):hall_id>/events")
+@blp.route("/screen/halls/<int:hall_id>/events")
 class ScreenEvents(MethodView):
     @blp.alt_response(
         200, description="text/event-stream：event: call / recall，data 含 text（播报文本）"
@@ -643,7 +641,7 @@ class ScreenEvents(MethodView):
         )
 
 
-@blp.route("/screen/halls/<int(max=9223372036854775807):hall_id>/dynamic-code")
+@blp.route("/screen/halls/<int:hall_id>/dynamic-code")
 class ScreenDynamicCode(MethodView):
     @blp.response(200, DynamicCodeOut)
     @blp.alt_response(403, description="不是本大厅的工作人员或屏幕账号")

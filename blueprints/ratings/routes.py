@@ -27,9 +27,6 @@ from blueprints.ratings.schemas import (
     RatingSummaryQuery,
 )
 
-# Ids beyond a signed 64-bit integer cannot exist; such URLs are 404, not a database error.
-MAX_ID = 2**63 - 1
-
 blp = Blueprint("ratings", __name__, url_prefix="", description="好差评与差评整改")
 
 MANAGERS = ("hall_manager",)
@@ -52,7 +49,7 @@ def _view(follow_up: RatingFollowUp, now: dt.datetime) -> _FollowUpView:
     )
 
 
-@blp.route(f"/me/tickets/<int(max={MAX_ID}):ticket_id>/rating")
+@blp.route("/me/tickets/<int:ticket_id>/rating")
 class TicketRating(MethodView):
     @blp.response(200, RatingOut)
     @citizen_required
@@ -82,7 +79,7 @@ class TicketRating(MethodView):
         return rating
 
 
-@blp.route(f"/halls/<int(max={MAX_ID}):hall_id>/rating-follow-ups")
+@blp.route("/halls/<int:hall_id>/rating-follow-ups")
 class HallFollowUps(MethodView):
     @blp.arguments(FollowUpQuery, location="query")
     @blp.response(200, FollowUpOut(many=True))
@@ -101,7 +98,7 @@ class HallFollowUps(MethodView):
         return [_view(f, now) for f in follow_ups]
 
 
-@blp.route(f"/rating-follow-ups/<int(max={MAX_ID}):follow_up_id>/close")
+@blp.route("/rating-follow-ups/<int:follow_up_id>/close")
 class CloseFollowUp(MethodView):
     @blp.arguments(CloseFollowUpIn)
     @blp.response(200, FollowUpOut)
@@ -124,7 +121,7 @@ class CloseFollowUp(MethodView):
         return _view(follow_up, now)
 
 
-@blp.route(f"/halls/<int(max={MAX_ID}):hall_id>/ratings/summary")
+@blp.route("/halls/<int:hall_id>/ratings/summary")
 class RatingSummary(MethodView):
     @blp.arguments(RatingSummaryQuery, location="query")
     @blp.response(200, RatingSummaryOut)
