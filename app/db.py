@@ -160,14 +160,16 @@ def insert_on_conflict(dialect: str) -> Callable[..., postgresql.Insert]:
 
 
 def get_db() -> Database:
-    return current_app.extensions["db"]  # type: ignore[no-any-return]
+    database: Database = current_app.extensions["db"]
+    return database
 
 
 def get_session() -> Session:
     """The session of the current app context, created on first use."""
     if "db_session" not in g:
         g.db_session = get_db().sessionmaker()
-    return g.db_session  # type: ignore[no-any-return]
+    session: Session = g.db_session
+    return session
 
 
 def _close_session(_exc: BaseException | None) -> None:

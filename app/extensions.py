@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest import Api
 
 api = Api()
+
+
+def current_flask_app() -> Flask:
+    """The app behind `current_app`, to hand to threads and builders that outlive the request."""
+    # LocalProxy's stubs do not declare _get_current_object; it is Werkzeug's documented way.
+    return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
 
 # Limits are declared on the views that need them (login, code taking); storage is Redis when
 # configured so every worker shares the counts, memory otherwise.

@@ -14,8 +14,9 @@ import threading
 from dataclasses import dataclass
 
 import requests
-from flask import Flask, current_app
+from flask import Flask
 
+from app.extensions import current_flask_app
 from app.identity.verifiers import ChecksumVerifier
 from verification.bank import BankAccountVerifier, ExactNameRule, HttpBankAccountService
 from verification.emulator import Emulator, serve_in_thread
@@ -102,8 +103,7 @@ def init_verification(app: Flask) -> None:
 
 def get_verification(app: Flask | None = None) -> VerificationServices:
     """The app's verification services, built on first use."""
-    # LocalProxy's stubs do not declare _get_current_object.
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or current_flask_app()
     services: VerificationServices | None = app.extensions.get("verification")
     if services is None:
         with _lock:

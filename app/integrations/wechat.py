@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable
 
 import requests
-from flask import Flask, current_app
+from flask import Flask
 from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from app.db import Base, make_engine
+from app.extensions import current_flask_app
 from wechat.client import WeChatClient
 from wechat.emulator import Emulator, serve_in_thread
 from wechat.tokens import (
@@ -167,7 +168,7 @@ def init_wechat(app: Flask) -> None:
 
 def get_wechat(app: Flask | None = None) -> WeChatClient:
     """The app's WeChat client, built on first use."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or current_flask_app()
     client: WeChatClient | None = app.extensions.get("wechat")
     if client is None:
         with _lock:

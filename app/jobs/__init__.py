@@ -118,7 +118,8 @@ def init_app(app: Flask) -> JobRunner:
 
 def get_runner(app: Flask | None = None) -> JobRunner:
     """The job runner of `app` (default: the current app)."""
-    return (app or current_app).extensions["jobs"]  # type: ignore[no-any-return]
+    runner: JobRunner = (app or current_app).extensions["jobs"]
+    return runner
 
 
 def kick(kind: str = "notify", ids: Iterable[int] = ()) -> None:

@@ -7,10 +7,10 @@ import signal
 import time
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from app.db import get_session, utcnow
+from app.extensions import current_flask_app
 from app.policies import importer, jobs, service
 
 policies_cli = AppGroup("policies", help="Enterprise profiles, policies and policy push.")
@@ -58,7 +58,7 @@ def expire() -> None:
 @click.option("--until-idle", is_flag=True, help="exit once nothing is due")
 def push_worker(threads: int, until_idle: bool) -> None:
     """Drain the policy push outbox (the global send rate is shared through Redis)."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_flask_app()
     runner = jobs.PushRunner(app, threads=threads)
     if until_idle:
         import concurrent.futures

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import func, select
 
 from app.db import utcnow
+from app.extensions import current_flask_app
 from app.policies import push
 from app.policies.models import PolicyPush, PushStatus
 
@@ -158,7 +159,7 @@ def declare_dramatiq_actor(app: Flask) -> Any:
 
 def kick(app: Flask | None = None) -> None:
     """After a commit that queued pushes: wake the in-process drain or send the actor."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or current_flask_app()
     runner_name = str(app.config.get("JOB_RUNNER") or "inprocess")
     if runner_name == "dramatiq":
         declare_dramatiq_actor(app).send()
