@@ -1,10 +1,13 @@
-"""Errors of citizen login, login sessions, phone binding and real-name verification."""
+"""Errors of citizen and staff login, login sessions, phone binding, real-name and face
+verification, identity levels and staff accounts."""
 
 from __future__ import annotations
 
 from app.errors import (
     Conflict,
+    DomainError,
     Forbidden,
+    NotFound,
     TokenExpired,
     TokenInvalid,
     Unauthenticated,
@@ -121,3 +124,70 @@ class IdentityLevelTooLow(Forbidden, KeepsWrites):
 
     code = "IDENTITY_LEVEL_TOO_LOW"
     message = "该操作需要更高的身份核验等级，请先完成人脸核验或实名核验"
+
+
+# --- staff accounts and staff login ----------------------------------------------------------
+
+
+class LoginFailed(Unauthenticated, KeepsWrites):
+    code = "LOGIN_FAILED"
+    message = "用户名或密码错误"
+
+
+class AccountLocked(DomainError, KeepsWrites):
+    status = 423
+    code = "ACCOUNT_LOCKED"
+    message = "连续多次密码错误，账号已暂时锁定，请稍后再试或联系管理员解锁"
+
+
+class AccountDisabled(Unauthenticated, KeepsWrites):
+    code = "ACCOUNT_DISABLED"
+    message = "账号已停用，请联系管理员"
+
+
+class CurrentPasswordWrong(ValidationFailed, KeepsWrites):
+    code = "CURRENT_PASSWORD_WRONG"
+    message = "当前密码不正确"
+
+
+class UsernameInvalid(ValidationFailed):
+    code = "USERNAME_INVALID"
+    message = "用户名须为 3–64 位小写字母、数字或 . _ -"
+
+
+class UsernameTaken(Conflict):
+    code = "USERNAME_TAKEN"
+    message = "用户名已被使用"
+
+
+class RoleScopeInvalid(ValidationFailed):
+    code = "ROLE_SCOPE_INVALID"
+    message = (
+        "角色的适用范围有误：窗口人员与大厅管理员须指定大厅，"
+        "审核人员与政策专员须指定部门，系统管理员不指定范围"
+    )
+
+
+class RolesRequired(ValidationFailed):
+    code = "ROLES_REQUIRED"
+    message = "至少需要分配一个角色"
+
+
+class PasswordUnchanged(ValidationFailed):
+    code = "PASSWORD_UNCHANGED"
+    message = "新密码不能与当前密码相同"
+
+
+class StaffNotFound(NotFound):
+    code = "STAFF_NOT_FOUND"
+    message = "工作人员账号不存在"
+
+
+class LastAdmin(Conflict):
+    code = "LAST_ADMIN"
+    message = "至少需要保留一个启用的系统管理员"
+
+
+class CannotDeactivateSelf(Conflict):
+    code = "CANNOT_DEACTIVATE_SELF"
+    message = "不能停用自己的账号"

@@ -19,9 +19,22 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.audit.service import Actor, record
 from app.db import affected_rows
-from app.errors import Conflict, DomainError, NotFound, Unauthenticated, ValidationFailed
+from app.errors import ValidationFailed
 from app.identity import passwords
-from app.identity.errors import KeepsWrites
+from app.identity.errors import (
+    AccountDisabled,
+    AccountLocked,
+    CannotDeactivateSelf,
+    CurrentPasswordWrong,
+    LastAdmin,
+    LoginFailed,
+    PasswordUnchanged,
+    RoleScopeInvalid,
+    RolesRequired,
+    StaffNotFound,
+    UsernameInvalid,
+    UsernameTaken,
+)
 from app.identity.models import (
     StaffAccount,
     StaffRole,
@@ -31,73 +44,6 @@ from app.identity.sessions import end_all_sessions
 from app.organisation.models import Department, Hall
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9._-]{3,64}")
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class LoginFailed(Unauthenticated, KeepsWrites):
-    code = "LOGIN_FAILED"
-    message = "用户名或密码错误"
-
-
-class AccountLocked(DomainError, KeepsWrites):
-    status = 423
-    code = "ACCOUNT_LOCKED"
-    message = "连续多次密码错误，账号已暂时锁定，请稍后再试或联系管理员解锁"
-
-
-class AccountDisabled(Unauthenticated, KeepsWrites):
-    code = "ACCOUNT_DISABLED"
-    message = "账号已停用，请联系管理员"
-
-
-class CurrentPasswordWrong(ValidationFailed, KeepsWrites):
-    code = "CURRENT_PASSWORD_WRONG"
-    message = "当前密码不正确"
-
-
-class UsernameInvalid(ValidationFailed):
-    code = "USERNAME_INVALID"
-    message = "用户名须为 3–64 位小写字母、数字或 . _ -"
-
-
-class UsernameTaken(Conflict):
-    code = "USERNAME_TAKEN"
-    message = "用户名已被使用"
-
-
-class RoleScopeInvalid(ValidationFailed):
-    code = "ROLE_SCOPE_INVALID"
-    message = (
-        "角色的适用范围有误：窗口人员与大厅管理员须指定大厅，"
-        "审核人员与政策专员须指定部门，系统管理员不指定范围"
-    )
-
-
-class RolesRequired(ValidationFailed):
-    code = "ROLES_REQUIRED"
-    message = "至少需要分配一个角色"
-
-
-class PasswordUnchanged(ValidationFailed):
-    code = "PASSWORD_UNCHANGED"
-    message = "新密码不能与当前密码相同"
-
-
-class StaffNotFound(NotFound):
-    code = "STAFF_NOT_FOUND"
-    message = "工作人员账号不存在"
-
-
-class LastAdmin(Conflict):
-    code = "LAST_ADMIN"
-    message = "至少需要保留一个启用的系统管理员"
-
-
-class CannotDeactivateSelf(Conflict):
-    code = "CANNOT_DEACTIVATE_SELF"
-    message = "不能停用自己的账号"
 
 
 # --- grants -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEntry
 from app.db import utcnow
 from app.extensions import limiter
+from app.identity import errors as identity_errors
 from app.identity import passwords
 from app.identity import staff as staff_service
 from app.identity.models import StaffAccount, StaffRole
@@ -117,7 +118,7 @@ def test_an_unknown_username_still_costs_a_password_verification(
         return real_verify(password_hash, password)
 
     monkeypatch.setattr(passwords, "verify_password", spy)
-    with pytest.raises(staff_service.LoginFailed):
+    with pytest.raises(identity_errors.LoginFailed):
         staff_service.authenticate(
             session, "nobody.here", "whatever", now=utcnow(), max_failures=5, lockout_minutes=15
         )
@@ -181,17 +182,17 @@ def test_lockout_counts_again_from_zero_after_the_window(
     start = utcnow()
     settings: dict[str, Any] = {"max_failures": 3, "lockout_minutes": 15}
     for _ in range(2):
-        with pytest.raises(staff_service.LoginFailed):
+        with pytest.raises(identity_errors.LoginFailed):
             staff_service.authenticate(session, "clerk.li", "bad", now=start, **settings)
-    with pytest.raises(staff_service.AccountLocked):
+    with pytest.raises(identity_errors.AccountLocked):
         staff_service.authenticate(session, "clerk.li", "bad", now=start, **settings)
-    with pytest.raises(staff_service.AccountLocked):
+    with pytest.raises(identity_errors.AccountLocked):
         staff_service.authenticate(
             session, "clerk.li", STAFF_PASSWORD, now=start + dt.timedelta(minutes=14), **settings
         )
 
     later = start + dt.timedelta(minutes=16)
-    with pytest.raises(staff_service.LoginFailed):
+    with pytest.raises(identity_errors.LoginFailed):
         staff_service.authenticate(session, "clerk.li", "bad", now=later, **settings)
     account = staff_service.authenticate(session, "clerk.li", STAFF_PASSWORD, now=later, **settings)
     assert account.failed_logins == 0 and account.locked_until is None
