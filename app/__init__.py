@@ -45,16 +45,16 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.http import use_bounded_ids
     from blueprints import register_blueprints as register
+    from blueprints.http import use_bounded_ids
 
     use_bounded_ids(app)
     register(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from app.errors import register_error_handlers
-    from app.http import enforce_json_bodies
+    from blueprints.errors import register_error_handlers
+    from blueprints.http import enforce_json_bodies
 
     register_error_handlers(app)
     enforce_json_bodies(app)

@@ -7,7 +7,7 @@ import datetime as dt
 from marshmallow import Schema, fields, validate
 
 from app.appointments.models import AppointmentStatus
-from app.http import MAX_ID
+from blueprints.http import MAX_ID
 
 # Dates a query may name: anything else is a typo or a probe, refused with 422.
 SANE_DATES = validate.Range(min=dt.date(2000, 1, 1), max=dt.date(2100, 12, 31))

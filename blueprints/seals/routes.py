@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from app.audit.service import Actor
 from app.db import get_session, utcnow
-from app.http import accepts
 from app.identity.errors import KeepsWrites
 from app.seals import errors, get_seal_context
 from app.seals.context import SealContext
@@ -23,6 +22,7 @@ from app.seals.templates import Template, template_catalogue
 from app.seals.verification import verify_upload
 from app.security import get_cipher
 from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
+from blueprints.http import accepts
 from blueprints.idempotency import idempotency_doc, idempotency_key
 from blueprints.seals.schemas import (
     DocumentOut,

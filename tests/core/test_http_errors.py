@@ -132,6 +132,6 @@ def test_nul_characters_are_refused_before_reaching_the_database(client: FlaskCl
     ],
 )
 def test_ids_beyond_the_database_range_are_404_not_500(client: FlaskClient, path: str) -> None:
-    # Every <int:...> in a URL is bounded by one converter (app/http.py), none by hand.
+    # Every <int:...> in a URL is bounded by one converter (blueprints/http.py), none by hand.
     response = client.get(path.format(id=2**63))
     assert_error_shape(response, 404, "NOT_FOUND")
