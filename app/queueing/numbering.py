@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from app.db import Base, insert_on_conflict
 from app.queueing.models import Ticket, TicketCounter, TicketTransition
@@ -127,6 +128,29 @@ def _draw_and_write_statement(ticket_columns: tuple[str, ...]) -> Any:
     )
 
 
+# Written by the draw itself (number, display), by the database (id, created_at).
+_NOT_GIVEN = frozenset({"id", "number", "display", "created_at"})
+
+
+def ticket_row(**given: Any) -> dict[str, Any]:
+    """Every ticket column the take writes, read off the table: the values `given`, else the
+    column's default, else NULL. The PostgreSQL statement binds each one by name, and the
+    session builds the loaded ticket from the same values, so none may be missing."""
+    columns = [c for c in _table(Ticket).c if c.name not in _NOT_GIVEN]
+    unknown = set(given) - {c.name for c in columns}
+    if unknown:
+        raise TypeError(f"not ticket columns the take writes: {sorted(unknown)}")
+    row: dict[str, Any] = {}
+    for column in columns:
+        if column.name in given:
+            row[column.name] = given[column.name]
+        elif isinstance(column.default, ScalarElementColumnDefault):
+            row[column.name] = column.default.arg
+        else:
+            row[column.name] = None
+    return row
+
+
 def draw_and_write(
     session: Session,
     *,
@@ -139,7 +163,7 @@ def draw_and_write(
 ) -> tuple[int, int | None]:
     """Draw the category's next number and write the ticket and its transition.
 
-    `ticket` holds every ticket column but id, number and display; `transition` every
+    `ticket` holds every ticket column but id, number and display (`ticket_row`); `transition` every
     transition column but id and ticket_id. Returns the number and the new ticket's id, or
     None when nothing was written: the number was over `cap`, or the citizen's own concurrent
     take won. The number is then still drawn: `give_back_number` or end the transaction.
