@@ -25,7 +25,8 @@ from app.queueing import service as queue
 from app.queueing.errors import TicketNotFound
 from app.queueing.events import LocalBroker, make_broker, publish_after_commit
 from app.queueing.forecast import ForecastCache, estimate_for
-from app.queueing.models import GreenChannelFlag, Ticket, TicketSource
+from app.queueing.green_channel import record_green_channel
+from app.queueing.models import Ticket, TicketSource
 from app.queueing.settings import QueueSettings, from_config
 from app.security import get_cipher
 from blueprints.authz import (
@@ -400,16 +401,11 @@ class TerminalGreenChannel(MethodView):
         session = get_session()
         window = _clerk_window(window_id)
         user, scan = _scanned_user(body["code"])
-        codes.consume_personal(
-            session, scan, action="green", staff_id=current_principal().id, now=utcnow()
+        now, staff_id = utcnow(), current_principal().id
+        codes.consume_personal(session, scan, action="green", staff_id=staff_id, now=now)
+        record_green_channel(
+            session, user.id, window=window, staff_id=staff_id, note=body["note"], now=now
         )
-        if session.get(GreenChannelFlag, user.id) is None:
-            session.add(
-                GreenChannelFlag(
-                    user_id=user.id, recorded_by=current_principal().id, note=body["note"]
-                )
-            )
-            session.flush()
         card = _citizen_card(user, window.hall_id)
         session.commit()
         return card

@@ -182,3 +182,35 @@ def test_terminal_flow_and_scope(
     assert closed.status_code == 200 and closed.json["status"] == "closed"
     not_open = client.post(f"/api/v1/queue/terminal/windows/{window}/call-next", headers=h)
     assert not_open.status_code == 409 and not_open.json["code"] == "WINDOW_NOT_OPEN"
+
+
+def test_the_green_channel_flag_is_recorded_once_and_audited(
+    client, session, create_queue_hall, create_verified_user, citizen_headers, create_staff,
+    staff_headers,
+):  # fmt: skip
+    from sqlalchemy import select
+
+    from app.audit.models import AuditEntry
+    from app.queueing.models import GreenChannelFlag
+
+    qh = create_queue_hall()
+    clerk = create_staff(grants=[(StaffRole.WINDOW_CLERK, qh.hall.id, None)])
+    citizen = create_verified_user(name="王芳")
+    url = f"/api/v1/queue/terminal/windows/{qh.windows[1].id}/green-channel"
+
+    for _ in range(2):
+        code = client.get("/api/v1/queue/personal-code", headers=citizen_headers(citizen)).json[
+            "code"
+        ]
+        flagged = client.post(
+            url, json={"code": code, "note": "残疾证 44011319*****"}, headers=staff_headers(clerk)
+        )
+        assert flagged.status_code == 200, flagged.json
+
+    assert session.get(GreenChannelFlag, citizen.id).recorded_by == clerk.id
+    [entry] = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "queue.green_channel_recorded")
+    ).all()
+    assert (entry.actor_kind, entry.actor_id) == ("staff", clerk.id)
+    assert (entry.subject_type, entry.subject_id) == ("user", str(citizen.id))
+    assert entry.details == {"hall_id": qh.hall.id, "window_id": qh.windows[1].id}
