@@ -1,6 +1,7 @@
 """Benchmark: take-ticket and call-next under gunicorn on PostgreSQL with 32 concurrent clients.
 
-Starts gunicorn (with the bench-only baseline route mounted: BENCH_BASELINE_ROUTES=1) on
+Starts gunicorn on the benchmark's own app (bench/take_baseline.py: the product plus a
+hand-written baseline route the product never mounts) on
 $DATABASE_URL, sets up a hall with one printed code, 32 open windows and fresh citizens, then
 measures in alternating rounds:
 
@@ -249,7 +250,6 @@ def main() -> None:
         "DATABASE_URL": database_url,
         "JOB_RUNNER": "manual",
         "LOG_LEVEL": "WARNING",
-        "BENCH_BASELINE_ROUTES": "1",
         # The limiter stays on (its cost is part of a real take), far above this load.
         "RATELIMIT_ENABLED": "true",
         "RATELIMIT_TAKE_TICKET": "1000000/minute",
@@ -283,7 +283,7 @@ def main() -> None:
             "--log-level",
             "warning",
             "--no-control-socket",  # gunicorn 27's default socket is one per machine
-            "wsgi:app",
+            "bench.take_baseline:app",
         ],
         cwd=ROOT,
         env=env,

@@ -228,10 +228,6 @@ class BaseConfig:
     RATELIMIT_TAKE_TICKET: str = field(
         default_factory=lambda: _env("RATELIMIT_TAKE_TICKET", "30/minute")
     )
-    # Mounts the hand-written SQL take-ticket route `bench/queue_load.py` compares against.
-    BENCH_BASELINE_ROUTES: bool = field(
-        default_factory=lambda: _env_bool("BENCH_BASELINE_ROUTES", False)
-    )
     # --- end halls and queueing ---
 
     # --- Policy push (issue 5, app/policies) ---

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -653,8 +652,3 @@ class ScreenDynamicCode(MethodView):
             "period_seconds": settings().dynamic_period_seconds,
             "svg": codes.qr_svg(token).decode(),
         }
-
-
-if os.environ.get("BENCH_BASELINE_ROUTES", "").strip().lower() in {"1", "true", "yes", "on"}:
-    # Bench only (bench/queue_load.py): the hand-written SQL baseline, never mounted otherwise.
-    import blueprints.queueing.bench_baseline  # noqa: F401
