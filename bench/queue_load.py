@@ -171,9 +171,9 @@ def setup(database_url: str, users: int, windows: int):  # type: ignore[no-untyp
     from app.identity.sessions import start_session
     from app.organisation.models import Hall, HallKind
     from app.queueing import codes
+    from app.queueing.demo import setup_queue_hall
     from app.queueing.settings import from_config
     from blueprints.authz import token_settings
-    from tests.factories.queueing import setup_queue_hall
 
     app = create_app("development", DATABASE_URL=database_url, SEED_DEMO_DATA=False)
     tag = uuid.uuid4().hex[:6]

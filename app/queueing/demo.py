@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.halls import service as halls
-from app.halls.models import ServiceCategory, WindowStatus
+from app.halls.models import ServiceCategory, Window, WindowStatus
 from app.organisation.models import Hall, HallKind
 from app.queueing import codes
 from app.queueing.models import HallCode
@@ -130,3 +132,68 @@ def write_printable_codes(tokens: list[tuple[Hall, str]], folder: Path) -> Path:
     for hall, token in tokens:
         (folder / f"{hall.code}.svg").write_bytes(codes.qr_svg(token))
     return folder
+
+
+# A hall set up by hand, for benchmarks and tests: at the district centre, open all day.
+HALL_LAT, HALL_LNG = 22.9373, 113.3842  # 区政务服务中心, 市桥
+ALL_DAY = (dt.time(0, 0), dt.time(23, 59, 59))
+
+
+@dataclass
+class QueueHall:
+    hall: Hall
+    categories: dict[str, ServiceCategory] = field(default_factory=dict)
+    windows: dict[int, Window] = field(default_factory=dict)
+
+
+def setup_queue_hall(
+    session: Session,
+    hall: Hall,
+    *,
+    categories: Sequence[tuple[str, str]] = (("综合业务", "A"), ("社保医保", "B")),
+    windows: Sequence[tuple[int, str]] = ((1, "AB"), (2, "A"), (3, "B")),
+    hours: Sequence[tuple[int, dt.time, dt.time]] | None = None,
+    open_windows: bool = True,
+    daily_cap: int = 500,
+    typical_minutes: float = 10.0,
+    clerk_id: int | None = None,
+) -> QueueHall:
+    """Give a hall a profile, hours (every day, all day, holidays included by default),
+    categories and windows."""
+    halls.update_profile(
+        session,
+        hall.id,
+        {
+            "address": "番禺区市桥街",
+            "latitude": HALL_LAT,
+            "longitude": HALL_LNG,
+            "open_on_public_holidays": hours is None,
+        },
+    )
+    halls.replace_weekly_hours(session, hall.id, hours or [(d, *ALL_DAY) for d in range(7)])
+    result = QueueHall(hall)
+    for name, prefix in categories:
+        result.categories[prefix] = halls.create_category(
+            session,
+            hall.id,
+            {
+                "name": name,
+                "prefix": prefix,
+                "daily_cap": daily_cap,
+                "typical_minutes": typical_minutes,
+            },
+        )
+    for number, prefixes in windows:
+        window = halls.create_window(
+            session,
+            hall.id,
+            number=number,
+            label=None,
+            category_ids=[result.categories[p].id for p in prefixes],
+        )
+        if open_windows:
+            window.status = WindowStatus.OPEN
+            window.clerk_id = clerk_id
+        result.windows[number] = window
+    session.flush()
+    return result

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from werkzeug.wrappers import Request, Response
 
 from app.identity.models import StaffRole
+from app.queueing.demo import HALL_LAT, HALL_LNG, QueueHall
 from app.queueing.wxacodes import WIDTH
-from tests.factories.queueing import HALL_LAT, HALL_LNG, QueueHall
 from wechat.emulator import Emulator
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

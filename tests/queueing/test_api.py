@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.identity.models import StaffRole
 from app.queueing import codes
-from tests.factories.queueing import HALL_LAT, HALL_LNG
+from app.queueing.demo import HALL_LAT, HALL_LNG
 
 HERE = {"latitude": HALL_LAT, "longitude": HALL_LNG}
 

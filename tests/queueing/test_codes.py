@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.queueing import codes
+from app.queueing.demo import HALL_LAT, HALL_LNG
 from app.queueing.errors import (
     CodeExpired,
     CodeForged,
@@ -20,7 +21,6 @@ from app.queueing.errors import (
     LocationTooFar,
 )
 from app.queueing.settings import QueueSettings, parse_code_keys
-from tests.factories.queueing import HALL_LAT, HALL_LNG
 
 NOW = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC)
 NEAR = {"latitude": HALL_LAT + 0.001, "longitude": HALL_LNG}  # ~110 m

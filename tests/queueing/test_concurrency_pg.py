@@ -22,10 +22,10 @@ from app.identity.models import User
 from app.notify.models import NotificationOutbox
 from app.organisation.models import Hall, HallKind
 from app.queueing import service as queue
+from app.queueing.demo import setup_queue_hall
 from app.queueing.errors import AlreadyHoldingTicket, QueueEmpty
 from app.queueing.models import Ticket, TicketCounter, TicketSource, TicketStatus, TicketTransition
 from app.queueing.settings import QueueSettings, from_config
-from tests.factories.queueing import setup_queue_hall
 
 pytestmark = [
     pytest.mark.postgres,

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from app.audit.service import Actor
 from app.queueing import codes, forecast
 from app.queueing import service as queue
+from app.queueing.demo import HALL_LAT, HALL_LNG
 from app.queueing.forecast import ForecastCache, estimate_for, forecast_hall
-from tests.factories.queueing import HALL_LAT, HALL_LNG
 
 CLERK = Actor("staff", None)
 NOW = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC)  # Friday 10:00 in Panyu

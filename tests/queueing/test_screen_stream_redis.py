@@ -33,12 +33,12 @@ from app.identity.principals import principal_for
 from app.identity.sessions import start_session
 from app.organisation.models import Hall, HallKind
 from app.queueing import service as queue
+from app.queueing.demo import setup_queue_hall
 from app.queueing.events import Listener, RedisBroker
 from app.queueing.models import TicketSource
 from app.queueing.settings import from_config
 from config import PROJECT_ROOT
 from tests.factories.identity import app_token_settings
-from tests.factories.queueing import setup_queue_hall
 from tests.support import database as test_database
 
 # Pub/sub channels ignore the database number, so each run publishes under its own namespace

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor
 from app.notify.models import NotificationOutbox
 from app.queueing import service as queue
+from app.queueing.demo import QueueHall
 from app.queueing.errors import (
     AlreadyHoldingTicket,
     CapReached,
@@ -30,7 +31,6 @@ from app.queueing.models import (
     TicketTransition,
 )
 from app.queueing.order import queued_in_category
-from tests.factories.queueing import QueueHall
 
 CLERK = Actor("staff", None)
 NOW = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC)  # Friday 10:00 in Panyu
