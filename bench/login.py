@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,28 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 APPID, SECRET = "wx_bench_yuhaoban", "bench-wechat-secret"
 TIMING = re.compile(r"app;dur=([0-9.]+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -140,25 +121,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         processes.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "gunicorn"),
-                    "-w",
-                    str(args.workers),
-                    "-k",
-                    "gthread",
-                    "--threads",
-                    "4",
-                    "-b",
-                    f"127.0.0.1:{app_port}",
-                    "--log-level",
-                    "warning",
-                    "wsgi:app",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-            )
+            start_gunicorn("wsgi:app", port=app_port, workers=args.workers, threads=4, env=env)
         )
         wait_until_up(f"{emulator_url}/_emulator/stats")
         wait_until_up(f"{app_url}/healthz")

@@ -26,7 +26,6 @@ import datetime as dt
 import io
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,17 +35,13 @@ from pathlib import Path
 
 import psycopg
 import requests
+from servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 APPID, SECRET = "wx_bench_policy", "bench-policy-secret"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def verdict(ok: bool) -> str:

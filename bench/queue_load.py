@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,33 +40,14 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import requests
+from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 
 WARMUP = 128  # untimed requests of each kind before the first round
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -267,28 +247,14 @@ def main() -> None:
     data = setup(
         database_url, WARMUP * 2 + args.requests * args.rounds + 2 * paced_users, args.clients
     )
-    server = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "-w",
-            str(args.workers),
-            "-k",
-            "gthread",
-            "--threads",
-            "8",
-            "--keep-alive",
-            "75",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--no-control-socket",  # gunicorn 27's default socket is one per machine
-            "bench.take_baseline:app",
-        ],
-        cwd=ROOT,
+    server = start_gunicorn(
+        "bench.take_baseline:app",
+        port=port,
+        workers=args.workers,
+        threads=8,
         env=env,
-        stdout=subprocess.DEVNULL,
         stderr=open("/tmp/queue_bench_gunicorn.log", "w"),  # noqa: SIM115
+        extra=("--keep-alive", "75"),
     )
     try:
         wait_until_up(f"{app_url}/healthz")

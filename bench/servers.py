@@ -1,0 +1,68 @@
+"""Starting and waiting for the servers a benchmark drives: one way for every bench."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def start_gunicorn(
+    app: str,
+    *,
+    port: int,
+    workers: int,
+    threads: int,
+    env: Mapping[str, str],
+    stderr: IO[Any] | int | None = None,
+    extra: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """gunicorn with gthread workers on 127.0.0.1:`port`, as production runs the app."""
+    return subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "-w",
+            str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(threads),
+            *extra,
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--no-control-socket",  # gunicorn 27's default socket is one per machine
+            app,
+        ],
+        cwd=ROOT,
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
