@@ -32,12 +32,15 @@ def register_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app import db, extensions, integrations, jobs, policies, seals, security
+    from app import db, extensions, integrations, jobs, policies, queueing, seals, security
+    from app.notify import templates
 
     db.init_app(app)
     security.init_app(app)
+    templates.init_app(app)
     seals.init_app(app)
     policies.init_app(app)
+    queueing.init_app(app)
     extensions.init_limiter(app)
     extensions.api.init_app(app)
     integrations.init_app(app)

@@ -15,6 +15,7 @@ def current_flask_app() -> Flask:
     # LocalProxy's stubs do not declare _get_current_object; it is Werkzeug's documented way.
     return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
 
+
 # Limits are declared on the views that need them (login, code taking); storage is Redis when
 # configured so every worker shares the counts, memory otherwise.
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)

@@ -43,7 +43,6 @@ BIN = Path(sys.executable).parent
 APPID, SECRET = "wx_bench_policy", "bench-policy-secret"
 
 
-
 def verdict(ok: bool) -> str:
     return "target met" if ok else "TARGET MISSED"
 

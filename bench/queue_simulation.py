@@ -45,10 +45,12 @@ from app.halls.models import (  # noqa: E402
 from app.halls.service import LOCAL_TZ, local_instant  # noqa: E402
 from app.migrations_cli import upgrade_database  # noqa: E402
 from app.organisation.models import Hall, HallKind  # noqa: E402
-from app.queueing import forecast, service  # noqa: E402
+from app.queueing import forecast  # noqa: E402
+from app.queueing import windows as window_desk  # noqa: E402
 from app.queueing.errors import QueueEmpty  # noqa: E402
 from app.queueing.models import Ticket, TicketSource  # noqa: E402
 from app.queueing.settings import from_config  # noqa: E402
+from app.queueing.taking import issue_ticket  # noqa: E402
 
 # (prefix, name, configured typical minutes, true mean minutes): the configuration is a guess;
 # the rolling mean should learn the truth during the day.
@@ -160,7 +162,7 @@ def simulate_day(
         now, _, kind, payload = heapq.heappop(events)
         if kind == "arrive":
             category = categories[payload]
-            ticket = service.issue_ticket(
+            ticket = issue_ticket(
                 session,
                 category=category,
                 user_id=None,
@@ -190,7 +192,7 @@ def simulate_day(
             if window.id not in idle:
                 continue
             try:
-                ticket = service.call_next(
+                ticket = window_desk.call_next(
                     session, window, actor=SYSTEM, now=now, settings=settings
                 )
             except QueueEmpty:
@@ -201,13 +203,29 @@ def simulate_day(
             push(now + CALL_TO_SERVE, "serve", (window, ticket.id))
         elif kind == "serve":
             window, ticket_id = payload
-            ticket = service.start_serving(session, window, ticket_id, actor=SYSTEM, now=now)
+            ticket = window_desk.act(
+                session,
+                window,
+                ticket_id,
+                window_desk.WindowAction("serve"),
+                actor=SYSTEM,
+                now=now,
+                settings=settings,
+            )
             prefix = ticket.display[0]
             session.commit()
             push(now + _service_time(truth[prefix], rng), "finish", (window, ticket_id))
         elif kind == "finish":
             window, ticket_id = payload
-            service.finish(session, window, ticket_id, matter=None, actor=SYSTEM, now=now)
+            window_desk.act(
+                session,
+                window,
+                ticket_id,
+                window_desk.WindowAction("finish"),
+                actor=SYSTEM,
+                now=now,
+                settings=settings,
+            )
             session.commit()
             idle.add(window.id)
             push(now, "call", window)

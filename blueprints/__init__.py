@@ -27,7 +27,9 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.notify.routes import blp as notify
     from blueprints.policies.routes import blp as policies
     from blueprints.queue_stats.routes import blp as queue_stats
-    from blueprints.queueing.routes import blp as queueing
+    from blueprints.queueing.citizen import blp as queueing
+    from blueprints.queueing.screen import blp as queue_screen
+    from blueprints.queueing.terminal import blp as queue_terminal
     from blueprints.ratings.routes import blp as ratings
     from blueprints.seals.routes import blp as seals
     from blueprints.staff.routes import blp as staff
@@ -39,6 +41,8 @@ def register_blueprints(app: Flask) -> None:
         notify,
         halls,
         queueing,
+        queue_terminal,
+        queue_screen,
         appointments,
         ratings,
         queue_stats,

@@ -24,8 +24,8 @@ from app.db import affected_rows
 from app.halls.models import ServiceCategory
 from app.queueing import codes
 from app.queueing.models import Ticket, TicketPriority, TicketSource
-from app.queueing.service import issue_ticket
 from app.queueing.settings import QueueSettings
+from app.queueing.taking import issue_ticket
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from app.audit.service import record as audit
 from app.db import affected_rows, insert_on_conflict
 from app.halls.models import ServiceCategory
 from app.halls.service import hours_on
+from app.identity.models import User
 
 # --- bookable days and slots ---------------------------------------------------------------
 
@@ -426,6 +427,22 @@ def suspend_if_due(
         details={"misses": len(misses), "days": rules.suspension_days},
     )
     return session.get(BookingSuspension, new_id)
+
+
+HALL_DAY_LIMIT = 2000  # far above a hall's daily capacity
+
+
+def hall_day(session: Session, hall_id: int, day: dt.date) -> list[tuple[Appointment, User | None]]:
+    """The hall's appointments of `day` in time order, each with its citizen."""
+    rows = session.scalars(
+        select(Appointment)
+        .where(Appointment.hall_id == hall_id, Appointment.day == day)
+        .order_by(Appointment.starts_at, Appointment.id)
+        .limit(HALL_DAY_LIMIT)
+    ).all()
+    user_ids = {a.user_id for a in rows}
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
+    return [(appointment, users.get(appointment.user_id)) for appointment in rows]
 
 
 def count_by_status(session: Session, hall_id: int, day: dt.date) -> dict[str, int]:

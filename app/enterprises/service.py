@@ -108,6 +108,20 @@ def _refuse_binding(
     session.flush()
 
 
+def _insert_binding(session: Session, binding: EnterpriseBinding) -> None:
+    """Add an active binding; AlreadyBound when a concurrent one won.
+
+    The partial unique indexes settle two concurrent binds; the savepoint keeps the caller's
+    transaction usable for the error response.
+    """
+    try:
+        with session.begin_nested():
+            session.add(binding)
+            session.flush()
+    except IntegrityError:
+        raise errors.AlreadyBound() from None
+
+
 def _active_binding(session: Session, user_id: int, enterprise_id: int) -> EnterpriseBinding | None:
     return session.scalars(
         select(EnterpriseBinding).where(
@@ -344,14 +358,7 @@ def bind_as_legal_representative(
         status=BindingStatus.ACTIVE,
         created_at=now,
     )
-    try:
-        # The partial unique indexes settle two concurrent binds; the savepoint keeps the
-        # caller's transaction usable for the error response.
-        with session.begin_nested():
-            session.add(binding)
-            session.flush()
-    except IntegrityError:
-        raise errors.AlreadyBound() from None
+    _insert_binding(session, binding)
     _audit_binding(
         session, "enterprise.bound", binding, actor=actor, now=now, request_id=request_id
     )
@@ -518,12 +525,7 @@ def accept_authorisation(
         status=BindingStatus.ACTIVE,
         created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(binding)
-            session.flush()
-    except IntegrityError:
-        raise errors.AlreadyBound() from None
+    _insert_binding(session, binding)
     authorisation.agent_binding_id = binding.id
     session.flush()
     _audit_binding(

@@ -65,6 +65,11 @@ def day_kind(day: dt.date) -> str:
     return "makeup" if day.weekday() >= 5 else "workday"
 
 
+def list_halls(session: Session) -> Sequence[Hall]:
+    """Every hall, by code."""
+    return session.scalars(select(Hall).order_by(Hall.code)).all()
+
+
 def get_hall(session: Session, hall_id: int) -> Hall:
     hall = session.get(Hall, hall_id)
     if hall is None:

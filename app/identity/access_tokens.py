@@ -116,7 +116,6 @@ def decode_access_token(settings: TokenSettings, token: str, *, now: dt.datetime
 def _well_formed_scopes(scopes: object) -> bool:
     """{"role": [hall or department id, ...]}: anything else is a token we did not issue."""
     return isinstance(scopes, dict) and all(
-        isinstance(ids, list)
-        and all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
         for ids in scopes.values()
     )

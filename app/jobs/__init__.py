@@ -13,7 +13,6 @@ commit; code with other work to announce after its own commit calls `kick("notif
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
@@ -60,10 +59,7 @@ def init_app(app: Flask) -> JobRunner:
     from app.integrations.wechat import get_wechat
     from app.jobs.settings import JobSettings
     from app.jobs.sweeps import PeriodicSweeps
-    from app.notify import templates
 
-    # The template catalog belongs to the notify domain but is a setting of the app.
-    templates.configure(app.config.get("WECHAT_TEMPLATES", os.environ.get("WECHAT_TEMPLATES")))
     settings = JobSettings.from_config(app.config)
     database = app.extensions["db"]
     # The runner seals the audit log: its link keys and checkpoint folder.

@@ -60,7 +60,7 @@ class PeriodicSweeps:
         """Run every sweep once, each in its own transaction."""
         # Imported here: app.jobs must not import the domains at import time (no cycles).
         from app.appointments.service import mark_missed
-        from app.queueing.service import expire_leftovers
+        from app.queueing.transitions import expire_leftovers
 
         expired = self._in_transaction("expire_leftovers", lambda s: expire_leftovers(s, now=now))
         missed = self._in_transaction(

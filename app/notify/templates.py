@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Flask, current_app
+
 from app.notify.errors import UnknownTemplateKey
 from wechat.templates import DEFAULT_TEMPLATES
 
@@ -83,19 +85,15 @@ class TemplateCatalog:
         return cls(templates)
 
 
-_catalog: TemplateCatalog | None = None
-
-
-def configure(raw: str | Mapping[str, Any] | None) -> TemplateCatalog:
-    """Install the process-wide catalog from the app's setting (done by `app.jobs.init_app`)."""
-    global _catalog
-    _catalog = TemplateCatalog.from_setting(raw)
-    return _catalog
+def init_app(app: Flask) -> TemplateCatalog:
+    """Parse the app's `WECHAT_TEMPLATES` once and keep the catalog on the app."""
+    catalog = TemplateCatalog.from_setting(app.config.get("WECHAT_TEMPLATES"))
+    app.extensions["notify_templates"] = catalog
+    return catalog
 
 
 def get_catalog() -> TemplateCatalog:
-    """The configured catalog, or the emulator's templates before any app configured one."""
-    global _catalog
-    if _catalog is None:
-        _catalog = TemplateCatalog.defaults()
-    return _catalog
+    """The current app's catalog. Code that runs outside an app (worker threads) is handed
+    the catalog by whoever started it, from `app.extensions["notify_templates"]`."""
+    catalog: TemplateCatalog = current_app.extensions["notify_templates"]
+    return catalog

@@ -8,7 +8,7 @@
   is waiting (quiet hours, caps, backoff); a Redis key lets only one such delayed message wait
   at a time. Every worker takes the send rate from the same Redis limiter as the notification
   actors. `flask --app wsgi policies push-worker` remains for a dedicated drain process.
-- `manual` (tests): tests call `push.drain_once` themselves.
+- `manual` (tests): tests call `push_drain.drain_once` themselves.
 
 Each worker process sends a batch through one bounded thread pool (POLICY_PUSH_SEND_THREADS).
 """
@@ -27,8 +27,10 @@ from sqlalchemy import func, select
 
 from app.db import utcnow
 from app.extensions import current_flask_app
-from app.policies import push
+from app.policies import push_drain
 from app.policies.models import PolicyPush, PushStatus
+from app.policies.push_schedule import PushSettings
+from app.policies.send_rate import make_gate
 
 log = logging.getLogger(__name__)
 _EXTENSION = "policy_push_runner"
@@ -44,8 +46,8 @@ class PushRunner:
         self, app: Flask, *, threads: int = 1, gate: Callable[[], bool] | None = None
     ) -> None:
         self.app = app
-        self.settings = push.PushSettings.from_config(app.config)
-        self.gate: Callable[[], bool] = gate or push.make_gate(self.settings)
+        self.settings = PushSettings.from_config(app.config)
+        self.gate: Callable[[], bool] = gate or make_gate(self.settings)
         self.threads = threads
         # One pool per process for the WeChat calls of every drain thread of it.
         self.pool = ThreadPoolExecutor(
@@ -81,11 +83,12 @@ class PushRunner:
         database = self.app.extensions["db"]
         total = 0
         while not self.stopping.is_set():
-            stats = push.drain_once(
+            stats = push_drain.drain_once(
                 database.sessionmaker,
                 get_wechat(self.app),
                 now_fn=utcnow,
                 settings=self.settings,
+                catalog=self.app.extensions["notify_templates"],
                 gate=self.gate,
                 pool=self.pool,
             )
@@ -132,7 +135,7 @@ def declare_dramatiq_actor(app: Flask) -> Any:
 
     runner = app.extensions["jobs"]  # a DramatiqRunner: its broker and Redis
     # The send rate: the same Redis counters as the runner's limiter (same config keys), taken
-    # a batch at a time (`push.make_gate`) instead of one slot per Redis transaction.
+    # a batch at a time (`send_rate.make_gate`) instead of one slot per Redis transaction.
     pushes = PushRunner(app)
     namespace = runner.settings.namespace
 

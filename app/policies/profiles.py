@@ -155,11 +155,13 @@ def update_profile(
 
 
 def _rematch(session: Session, profile: EnterpriseProfile, *, now: dt.datetime) -> None:
-    from app.policies import push
+    from app.policies import push_schedule
     from app.policies.matching import rematch_enterprise
 
     newly_eligible = rematch_enterprise(session, profile.enterprise_id, now=now)
-    push.create_pushes(session, newly_eligible, now=now, enterprise_id=profile.enterprise_id)
+    push_schedule.create_pushes(
+        session, newly_eligible, now=now, enterprise_id=profile.enterprise_id
+    )
 
 
 def _record_sources(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.enterprises.models import RegistryEnterprise
 from app.policies import criteria as crit
-from app.policies import matching, push
+from app.policies import matching, push_schedule
 from app.policies.errors import (
     NotAutomatic,
     PolicyExpired,
@@ -197,7 +197,7 @@ def edit_policy(
     session.flush()
     if status is PolicyStatus.PUBLISHED and criteria is not None:
         matching.match_policy(session, policy.id, policy.criteria_version, criteria, now=now)
-        push.create_pushes(session, policy.id, now=now)
+        push_schedule.create_pushes(session, policy.id, now=now)
     record(
         session, "policy.edited", actor=Actor("staff", staff_id), now=now,
         subject_type="policy", subject_id=policy.id,
@@ -232,7 +232,7 @@ def publish(session: Session, policy: Policy, *, staff_id: int | None, now: dt.d
     policy.updated_at = now
     session.flush()
     count = matching.match_policy(session, policy.id, policy.criteria_version, criteria, now=now)
-    push.create_pushes(session, policy.id, now=now)
+    push_schedule.create_pushes(session, policy.id, now=now)
     record(
         session, "policy.published", actor=Actor("staff", staff_id), now=now,
         subject_type="policy", subject_id=policy.id, details={"matched": count},
@@ -250,7 +250,7 @@ def withdraw(
     policy.withdrawn_at = now
     policy.withdraw_reason = reason
     policy.updated_at = now
-    push.cancel_pushes(session, policy.id, reason="POLICY_WITHDRAWN")
+    push_schedule.cancel_pushes(session, policy.id, reason="POLICY_WITHDRAWN")
     record(
         session, "policy.withdrawn", actor=Actor("staff", staff_id), now=now,
         subject_type="policy", subject_id=policy.id,
@@ -271,7 +271,7 @@ def expire_due(session: Session, *, now: dt.datetime) -> int:
     for policy in due:
         policy.status = PolicyStatus.EXPIRED
         policy.updated_at = now
-        push.cancel_pushes(session, policy.id, reason="POLICY_EXPIRED")
+        push_schedule.cancel_pushes(session, policy.id, reason="POLICY_EXPIRED")
     session.flush()
     return len(due)
 

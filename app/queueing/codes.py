@@ -23,6 +23,7 @@ import hmac
 import io
 import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,13 @@ def _open(settings: QueueSettings, token: str, kind: str, n_parts: int) -> list[
 
 
 # -- printed hall codes ------------------------------------------------------------------------
+
+
+def printed_codes(session: Session, hall_id: int) -> Sequence[HallCode]:
+    """The hall's printed codes, live and revoked, oldest first."""
+    return session.scalars(
+        select(HallCode).where(HallCode.hall_id == hall_id).order_by(HallCode.id)
+    ).all()
 
 
 def printed_token(settings: QueueSettings, code: HallCode) -> str:

@@ -120,6 +120,7 @@ class RedisBroker(LocalBroker):
         import redis
 
         # Named so `CLIENT LIST` tells the screen relays apart from other users of Redis.
+        # redis-py connects on first use, so building the broker costs nothing.
         self._redis = redis.Redis.from_url(
             url,
             health_check_interval=self.HEALTH_CHECK_SECONDS,
@@ -127,16 +128,30 @@ class RedisBroker(LocalBroker):
         )
         self.namespace = namespace
         self._prefix = f"{namespace}:queue:hall:"
-        self._pubsub = self._redis.pubsub()
-        try:
-            self._subscribe()
-        except Exception:
-            self._pubsub.close()
-            self._redis.close()
-            raise
+        self._pubsub: Any = None
+        self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._relay, name="queue-events", daemon=True)
-        self._thread.start()
+        self._relay_lock = threading.Lock()
+
+    def listen(self, hall_id: int, *, timeout: float) -> Listener:
+        # The relay starts with the first screen, not with the app: an app that only publishes
+        # (a worker, a CLI command) never subscribes, and no thread exists before gunicorn forks.
+        self._start_relay()
+        return super().listen(hall_id, timeout=timeout)
+
+    def _start_relay(self) -> None:
+        with self._relay_lock:
+            if self._thread is not None:
+                return
+            self._pubsub = self._redis.pubsub()
+            try:
+                self._subscribe()
+            except Exception:
+                self._pubsub.close()
+                self._pubsub = None
+                raise
+            self._thread = threading.Thread(target=self._relay, name="queue-events", daemon=True)
+            self._thread.start()
 
     def _subscribe(self) -> None:
         """Subscribe to every hall's channel and wait until Redis confirms it.
@@ -180,8 +195,10 @@ class RedisBroker(LocalBroker):
         # The relay thread owns the pubsub connection; closing it under the thread's read
         # would make that read fail, so stop the thread first.
         self._stopped.set()
-        self._thread.join(timeout=5)
-        self._pubsub.close()
+        with self._relay_lock:
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+                self._pubsub.close()
         self._redis.close()
 
 

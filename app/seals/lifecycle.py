@@ -39,6 +39,24 @@ class SealActor:
         return Actor(self.kind, self.id)
 
 
+def list_seals(
+    session: Session,
+    *,
+    department_id: int | None = None,
+    status: SealStatus | None = None,
+    within_departments: list[int] | None = None,
+) -> list[Seal]:
+    """Seals by id, filtered; `within_departments`: only those departments' (None: any)."""
+    query = select(Seal).order_by(Seal.id)
+    if department_id is not None:
+        query = query.where(Seal.department_id == department_id)
+    if status is not None:
+        query = query.where(Seal.status == status)
+    if within_departments is not None:
+        query = query.where(Seal.department_id.in_(within_departments))
+    return list(session.scalars(query))
+
+
 def _new_seal_code(session: Session, department: Department, kind: SealKind) -> str:
     # 440113 (番禺区) + department id + kind digit + random digits: 13 digits like paper seals.
     digit = {"official": "1", "approval": "2", "business": "3"}[kind.value]

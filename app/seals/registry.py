@@ -66,15 +66,19 @@ def document_pdf(ctx: SealContext, document: IssuedDocument) -> bytes:
     return (ctx.storage_dir / document.storage_key).read_bytes()
 
 
+def get_document(session: Session, public_id: str) -> IssuedDocument:
+    document = session.scalar(select(IssuedDocument).where(IssuedDocument.public_id == public_id))
+    if document is None:
+        raise errors.DocumentNotFound()
+    return document
+
+
 def find_by_code(session: Session, ctx: SealContext, code: str) -> IssuedDocument:
     """The document a verification code names; a forged tag is refused before any query."""
     public_id = ctx.codes.document_id(code)
     if public_id is None:
         raise errors.DocumentNotFound()
-    document = session.scalar(select(IssuedDocument).where(IssuedDocument.public_id == public_id))
-    if document is None:
-        raise errors.DocumentNotFound()
-    return document
+    return get_document(session, public_id)
 
 
 def effective_status(document: IssuedDocument) -> str:

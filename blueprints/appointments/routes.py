@@ -8,7 +8,6 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from app.appointments import checkin, service
 from app.appointments.calendar import local_date
@@ -17,9 +16,8 @@ from app.appointments.models import Appointment, AppointmentSlot
 from app.appointments.rules import AppointmentRules
 from app.audit.service import Actor
 from app.db import get_session, utcnow
-from app.identity.models import User
 from app.identity.realname import real_name_of
-from app.queueing.settings import from_config as queue_settings
+from app.queueing import runtime
 from app.security import get_cipher
 from app.security.masking import mask_name
 from blueprints.appointments.schemas import (
@@ -176,7 +174,7 @@ class HallCodeCheckIn(MethodView):
             token=body["hall_token"],
             latitude=body.get("latitude"),
             longitude=body.get("longitude"),
-            settings=queue_settings(current_app.config),
+            settings=runtime().settings,
             rules=rules(),
             now=utcnow(),
         )
@@ -201,7 +199,7 @@ class TerminalCheckIn(MethodView):
             hall_id=body["hall_id"],
             appointment_id=body.get("appointment_id"),
             staff_id=current_principal().id,
-            settings=queue_settings(current_app.config),
+            settings=runtime().settings,
             rules=rules(),
             now=utcnow(),
         )
@@ -219,22 +217,9 @@ class HallAppointments(MethodView):
         require_scope(HALL_STAFF, hall_id)
         session = get_session()
         day = query.get("day") or local_date(utcnow())
-        rows = list(
-            session.scalars(
-                select(Appointment)
-                .where(Appointment.hall_id == hall_id, Appointment.day == day)
-                .order_by(Appointment.starts_at, Appointment.id)
-                .limit(2000)
-            )
-        )
-        users = {
-            u.id: u
-            for u in session.scalars(select(User).where(User.id.in_({a.user_id for a in rows})))
-        }
         cipher = get_cipher()
         items = []
-        for appointment in rows:
-            user = users.get(appointment.user_id)
+        for appointment, user in service.hall_day(session, hall_id, day):
             name = real_name_of(cipher, user) if user is not None else None
             items.append(_WithName(appointment, mask_name(name) if name else None))
         return {

@@ -8,7 +8,6 @@ from typing import Any
 from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from app.db import get_session, utcnow
 from app.errors import ValidationFailed
@@ -16,7 +15,7 @@ from app.halls import service as halls
 from app.halls.models import ServiceCategory, Window
 from app.integrations.wechat import get_wechat
 from app.organisation.models import Hall
-from app.queueing import codes, wxacodes
+from app.queueing import codes, runtime, wxacodes
 from app.queueing.errors import CodeForged
 from app.queueing.models import HallCode
 from blueprints.authz import current_principal, public, require_scope, staff_required
@@ -33,7 +32,6 @@ from blueprints.halls.schemas import (
     WindowIn,
     WindowPatchIn,
 )
-from blueprints.queueing.routes import settings as queue_settings
 from blueprints.queueing.schemas import HallCodeIn, HallCodeOut
 
 blp = Blueprint(
@@ -96,8 +94,7 @@ class HallList(MethodView):
     @public
     def get(self) -> dict[str, Any]:
         """Every hall with its address, coordinates and today's hours."""
-        rows = get_session().scalars(select(Hall).order_by(Hall.code))
-        return {"halls": [_hall_out(h) for h in rows]}
+        return {"halls": [_hall_out(h) for h in halls.list_halls(get_session())]}
 
 
 @blp.route("/<int:hall_id>")
@@ -255,7 +252,7 @@ class HallWindow(MethodView):
 def _code_out(code: HallCode) -> dict[str, Any]:
     try:
         token: str | None = (
-            codes.printed_token(queue_settings(), code) if code.revoked_at is None else None
+            codes.printed_token(runtime().settings, code) if code.revoked_at is None else None
         )
     except codes.CodeRevoked:
         token = None
@@ -285,10 +282,7 @@ class HallCodes(MethodView):
     def get(self, hall_id: int) -> list[dict[str, Any]]:
         """The hall's printed codes, live and revoked."""
         _manage(hall_id)
-        rows = get_session().scalars(
-            select(HallCode).where(HallCode.hall_id == hall_id).order_by(HallCode.id)
-        )
-        return [_code_out(c) for c in rows]
+        return [_code_out(c) for c in codes.printed_codes(get_session(), hall_id)]
 
     @blp.arguments(HallCodeIn)
     @blp.response(201, HallCodeOut)
@@ -298,7 +292,11 @@ class HallCodes(MethodView):
         _manage(hall_id)
         session = get_session()
         code = codes.create_printed_code(
-            session, queue_settings(), hall_id, label=body["label"], staff_id=current_principal().id
+            session,
+            runtime().settings,
+            hall_id,
+            label=body["label"],
+            staff_id=current_principal().id,
         )
         session.commit()
         return _code_out(code)
@@ -327,7 +325,7 @@ class HallCodeImage(MethodView):
         code = _hall_code(hall_id, code_id)
         if code.revoked_at is not None:
             raise codes.CodeRevoked()
-        token = codes.printed_token(queue_settings(), code)
+        token = codes.printed_token(runtime().settings, code)
         if fmt == "png":
             return Response(codes.qr_png(token), mimetype="image/png")
         if fmt == "svg":
@@ -353,7 +351,7 @@ class HallCodeMiniProgramCode(MethodView):
         png = wxacodes.printed_wxacode(
             session,
             get_wechat(),
-            queue_settings(),
+            runtime().settings,
             code,
             page=current_app.config["QUEUE_WXACODE_PAGE"],
         )

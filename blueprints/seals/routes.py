@@ -7,7 +7,6 @@ from typing import Any
 from flask import Response, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from app.audit.service import Actor
 from app.db import get_session, utcnow
@@ -15,9 +14,15 @@ from app.identity.errors import KeepsWrites
 from app.seals import errors, get_seal_context
 from app.seals.context import SealContext
 from app.seals.issuing import Holder, issue_document
-from app.seals.lifecycle import SealActor, change_seal_status
-from app.seals.models import IssuedDocument, Seal, SealStatus
-from app.seals.registry import document_pdf, find_by_code, public_view, revoke_document
+from app.seals.lifecycle import SealActor, change_seal_status, list_seals
+from app.seals.models import Seal, SealStatus
+from app.seals.registry import (
+    document_pdf,
+    find_by_code,
+    get_document,
+    public_view,
+    revoke_document,
+)
 from app.seals.templates import Template, template_catalogue
 from app.seals.verification import verify_upload
 from app.security import get_cipher
@@ -59,17 +64,15 @@ class SealList(MethodView):
     @staff_required("reviewer")
     def get(self, args: dict[str, Any]) -> list[Seal]:
         """List seals (reviewers see their departments' seals, admins all)."""
-        query = select(Seal).order_by(Seal.id)
-        if args["department_id"] is not None:
-            query = query.where(Seal.department_id == args["department_id"])
-        if args["status"] is not None:
-            query = query.where(Seal.status == args["status"])
         principal = current_principal()
-        if not principal.has_role(ADMIN_ROLE):
-            scope = principal.scopes.get("reviewer")
-            if scope is not None:
-                query = query.where(Seal.department_id.in_(scope))
-        return list(get_session().scalars(query))
+        # Admins see every seal; a reviewer scoped to departments sees theirs.
+        scope = None if principal.has_role(ADMIN_ROLE) else principal.scopes.get("reviewer")
+        return list_seals(
+            get_session(),
+            department_id=args["department_id"],
+            status=args["status"],
+            within_departments=scope,
+        )
 
 
 @blp.route("/templates")
@@ -195,14 +198,9 @@ class DocumentRevoke(MethodView):
     def post(self, body: dict[str, Any], public_id: str) -> dict[str, Any]:
         """Revoke an issued document (admin)."""
         session = get_session()
-        document = session.scalar(
-            select(IssuedDocument).where(IssuedDocument.public_id == public_id)
-        )
-        if document is None:
-            raise errors.DocumentNotFound()
-        revoke_document(
+        document = revoke_document(
             session,
-            document,
+            get_document(session, public_id),
             actor=Actor("staff", current_principal().id),
             now=utcnow(),
             reason=body["reason"],

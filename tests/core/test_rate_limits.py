@@ -89,8 +89,9 @@ def test_with_redis_unreachable_limits_still_hold_per_process_and_nothing_is_500
     )
     client = app.test_client()
     statuses = [
-        client.post("/api/v1/staff/auth/login", json={"username": "nobody", "password": "x" * 12})
-        .status_code
+        client.post(
+            "/api/v1/staff/auth/login", json={"username": "nobody", "password": "x" * 12}
+        ).status_code
         for _ in range(4)
     ]
     assert 500 not in statuses

@@ -8,18 +8,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
 from app.db import utcnow
-from app.halls.models import ServiceCategory
+from app.halls.models import ServiceCategory, Window
 from app.identity.models import User
 from app.organisation.models import Hall
-from app.queueing import service as queue
 from app.queueing.demo import QueueHall, setup_queue_hall
 from app.queueing.models import Ticket, TicketSource
 from app.queueing.settings import QueueSettings, from_config
+from app.queueing.taking import issue_ticket
+from app.queueing.windows import WindowAction, act
 
 _serial = itertools.count(1)
 
@@ -50,7 +51,7 @@ def take_ticket(session: Session, queue_settings: QueueSettings) -> Callable[...
     def take(
         user: User | None, category: ServiceCategory, *, now: dt.datetime | None = None, **kw: Any
     ) -> Ticket:
-        return queue.issue_ticket(
+        return issue_ticket(
             session,
             category=category,
             user_id=user.id if user is not None else None,
@@ -62,3 +63,26 @@ def take_ticket(session: Session, queue_settings: QueueSettings) -> Callable[...
         ).ticket
 
     return take
+
+
+def window_action(
+    name: str,
+    session: Session,
+    window: Window,
+    ticket_id: int,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    settings: QueueSettings | None = None,
+    **fields: Any,
+) -> Ticket:
+    """One clerk action at a window through the service: `window_action("serve", session, ...)`."""
+    return act(
+        session,
+        window,
+        ticket_id,
+        WindowAction(name, **fields),  # type: ignore[arg-type]  # tests name actions as text
+        actor=actor,
+        now=now,
+        settings=settings or from_config(current_app.config),
+    )

@@ -20,9 +20,9 @@ from app.jobs.inprocess import InProcessRunner
 from app.jobs.settings import JobSettings
 from app.jobs.sweeps import PeriodicSweeps
 from app.organisation.models import Hall, HallKind
-from app.queueing import service as queue
 from app.queueing.models import Ticket, TicketSource, TicketStatus
 from app.queueing.settings import from_config
+from app.queueing.taking import issue_ticket
 from tests.factories.appointments import local
 from tests.factories.notify import unique_openid
 from tests.support.jobs import build_app
@@ -48,7 +48,7 @@ def _commit_day(app: Flask) -> tuple[int, int]:
         user = User(openid=unique_openid("o_sweep"))
         session.add_all([category, user])
         session.flush()
-        ticket = queue.issue_ticket(
+        ticket = issue_ticket(
             session,
             category=category,
             user_id=user.id,

@@ -70,6 +70,7 @@ def test_two_drainers_never_send_the_same_row_twice(
     app: Flask, committed: Committed, emulator_url: str
 ):
     now = utcnow()
+    catalog = app.extensions["notify_templates"]
     users: list[User] = []
     with committed.factory() as session:
         for _ in range(USERS):
@@ -81,7 +82,9 @@ def test_two_drainers_never_send_the_same_row_twice(
             emulator_login(emulator_url, user.openid)
             emulator_grant(emulator_url, user.openid, "queue_called", count=PER_USER)
             for _ in range(PER_USER):
-                outbox.record_subscription_result(session, user.id, {"queue_called": "accept"}, now)
+                outbox.record_subscription_result(
+                    session, user.id, {"queue_called": "accept"}, now, catalog=catalog
+                )
             for n in range(PER_USER):
                 outbox.enqueue(
                     session,
@@ -90,6 +93,7 @@ def test_two_drainers_never_send_the_same_row_twice(
                     data=dict(QUEUE_CALLED_DATA),
                     dedupe_key=f"race:{user.openid}:{n}",
                     now=now,
+                    catalog=catalog,
                 )
         session.commit()
 

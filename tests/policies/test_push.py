@@ -14,19 +14,19 @@ import redis
 from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from app.enterprises.models import RegistryEnterprise
 from app.integrations.wechat import get_wechat
 from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGrant
-from app.policies import push
+from app.policies import push_drain, push_schedule, send_rate
 from app.policies.models import PolicyPush, PushOptOut, PushStatus
 from wechat.errors import SubscriptionRefused, TransportError
 
 SH = ZoneInfo("Asia/Shanghai")
 DAY = dt.datetime(2025, 3, 12, 10, 0, tzinfo=SH).astimezone(dt.UTC)  # a Wednesday, 10:00
-SETTINGS = push.PushSettings(lease_seconds=60)
+SETTINGS = push_schedule.PushSettings(lease_seconds=60)
 FORM = {"tags_all": ["出口企业"]}
 
 
@@ -62,12 +62,13 @@ def publish(session: Session, create_policy: Any) -> Any:
     return run
 
 
-def drain(app: Flask, at: dt.datetime, **kw: Any) -> push.DrainStats:
-    return push.drain_once(
+def drain(app: Flask, at: dt.datetime, **kw: Any) -> push_drain.DrainStats:
+    return push_drain.drain_once(
         app.extensions["db"].sessionmaker,
         kw.pop("wechat", None) or get_wechat(app),
         now_fn=lambda: at,
         settings=kw.pop("settings", SETTINGS),
+        catalog=app.extensions["notify_templates"],
         **kw,
     )
 
@@ -140,13 +141,13 @@ def test_worker_killed_before_the_send_is_retried_and_sent_once(
     _, user = recipient(grant=grant_subscription)
     policy = publish()
 
-    real_claim = push.claim_batch
+    real_claim = push_drain.claim_batch
 
     def dies_before_marker(*args: Any, **kwargs: Any) -> Any:
         real_claim(*args, **kwargs)
         raise WorkerKilled  # claimed and checked, killed before the in-flight commit
 
-    monkeypatch.setattr(push, "claim_batch", dies_before_marker)
+    monkeypatch.setattr(push_drain, "claim_batch", dies_before_marker)
     with pytest.raises(WorkerKilled):
         drain(app, DAY)
     monkeypatch.undo()
@@ -178,7 +179,7 @@ def test_a_batch_sent_concurrently_once_and_a_dead_batch_is_in_doubt(
             if len(calls) == 3:
                 raise WorkerKilled
 
-    small = push.PushSettings(lease_seconds=60, batch=6)
+    small = push_schedule.PushSettings(lease_seconds=60, batch=6)
     with pytest.raises(WorkerKilled):
         drain(app, DAY, wechat=DiesAfterThird(), settings=small)
     assert sum(len(sent_to(user)) for user in users) == 3
@@ -237,9 +238,9 @@ def test_batch_outcomes_follow_wechat_answers(
 
 
 def test_send_rate_is_taken_before_the_claim() -> None:
-    bucket = push.TokenBucket(rate=1000, burst=3)
-    assert push.take_slots(bucket, 50) == 3
-    assert push.take_slots(None, 50) == 50
+    bucket = send_rate.TokenBucket(rate=1000, burst=3)
+    assert send_rate.take_slots(bucket, 50) == 3
+    assert send_rate.take_slots(None, 50) == 50
 
 
 def test_opted_out_and_unauthorised_recipients_are_skipped_with_reason(
@@ -298,22 +299,22 @@ def test_weekly_cap_counts_distinct_policies(
     session: Session, recipient: Any, grant_subscription: Any, publish: Any
 ) -> None:
     profile, _user = recipient(grant=grant_subscription)
-    settings = push.PushSettings(per_day=10, per_week=3)
+    settings = push_schedule.PushSettings(per_day=10, per_week=3)
     for offset in range(3):
         policy = publish()
         session.execute(
-            push.update(PolicyPush)
+            update(PolicyPush)
             .where(PolicyPush.policy_id == policy.id)
             .values(released_at=DAY - dt.timedelta(days=offset), status=PushStatus.SENT)
         )
     fourth = publish()
-    until = push.cap_until(session, profile.enterprise_id, fourth.id, DAY, settings)
+    until = push_schedule.cap_until(session, profile.enterprise_id, fourth.id, DAY, settings)
     # The oldest release (two days ago) leaves the seven-day window five days from now.
     assert until == dt.datetime(2025, 3, 17, 0, 0, tzinfo=SH)
 
 
 def test_token_bucket_is_one_limit_for_all_threads() -> None:
-    gate = push.TokenBucket(rate=100, burst=10)
+    gate = send_rate.TokenBucket(rate=100, burst=10)
     granted: list[tuple[float, float]] = []  # (before the call, after it) of each token
     lock = threading.Lock()
 
@@ -344,11 +345,11 @@ def test_redis_send_rate_is_shared_by_workers(app: Flask) -> None:
         redis.Redis.from_url(url).ping()
     except redis.RedisError:
         pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    settings = push.PushSettings(
+    settings = push_schedule.PushSettings(
         redis_url=url, namespace=f"test-policy-{time.time_ns()}", send_rate_limit=5,
         send_rate_window_seconds=60,
     )  # fmt: skip
-    first, second = push.make_gate(settings), push.make_gate(settings)
+    first, second = send_rate.make_gate(settings), send_rate.make_gate(settings)
     acquired = sum(gate() for gate in (first, second) * 5)
     assert acquired == 5
 
@@ -374,7 +375,9 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
     try:
         for batch in (2, 6):
             statements.clear()
-            stats = drain(app, DAY, settings=push.PushSettings(lease_seconds=60, batch=batch))
+            stats = drain(
+                app, DAY, settings=push_schedule.PushSettings(lease_seconds=60, batch=batch)
+            )
             assert stats.claimed == batch
             per_batch.append(len(statements))
     finally:
@@ -401,7 +404,7 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
 
 
 def test_token_bucket_gives_many_slots_at_once() -> None:
-    bucket = push.TokenBucket(rate=0.001, burst=5)
+    bucket = send_rate.TokenBucket(rate=0.001, burst=5)
     assert [bucket.take(3), bucket.take(3), bucket.take(3)] == [3, 2, 0]
     assert not bucket()
 
@@ -413,10 +416,10 @@ def test_batch_slots_and_the_notification_limiter_share_one_redis_limit() -> Non
     except redis.RedisError:
         pytest.skip("Redis is not reachable on 127.0.0.1:6379")
     namespace = f"test-policy-{time.time_ns()}"
-    settings = push.PushSettings(
+    settings = push_schedule.PushSettings(
         redis_url=url, namespace=namespace, send_rate_limit=10, send_rate_window_seconds=60
     )
-    slots = push.make_gate(settings)
+    slots = send_rate.make_gate(settings)
     # What the notification workers use (DramatiqRunner.acquire_send_slot), on the same key.
     limiter = WindowRateLimiter(
         RedisBackend(client=redis.Redis.from_url(url)),
@@ -430,7 +433,7 @@ def test_batch_slots_and_the_notification_limiter_share_one_redis_limit() -> Non
             return bool(acquired)
 
     try:
-        assert isinstance(slots, push.RedisWindowSlots)
+        assert isinstance(slots, send_rate.RedisWindowSlots)
         assert slots.take(4) == 4
         assert [single() for _ in range(3)] == [True, True, True]
         assert slots.take(50) == 3

@@ -21,11 +21,13 @@ from app.halls.models import HallProfile, OpeningHours, ServiceCategory, Window,
 from app.identity.models import User
 from app.notify.models import NotificationOutbox
 from app.organisation.models import Hall, HallKind
-from app.queueing import service as queue
+from app.queueing import windows
 from app.queueing.demo import setup_queue_hall
 from app.queueing.errors import AlreadyHoldingTicket, QueueEmpty
 from app.queueing.models import Ticket, TicketCounter, TicketSource, TicketStatus, TicketTransition
 from app.queueing.settings import QueueSettings, from_config
+from app.queueing.taking import issue_ticket
+from tests.factories.queueing import window_action
 
 pytestmark = [
     pytest.mark.postgres,
@@ -122,7 +124,7 @@ def _take_all_of(
             if user_id in takers[:CONNECTIONS]:
                 start.wait(timeout=60)
             category = session.get(ServiceCategory, committed.category_ids["A"])
-            issued = queue.issue_ticket(
+            issued = issue_ticket(
                 session,
                 category=category,
                 user_id=user_id,
@@ -150,7 +152,7 @@ def test_200_concurrent_takes_get_200_distinct_consecutive_numbers(
 
 
 def test_four_windows_calling_concurrently_never_call_a_ticket_twice(
-    committed_hall: Committed,
+    app: Flask, committed_hall: Committed
 ) -> None:
     now = utcnow()
     _take_all(committed_hall, now)
@@ -161,10 +163,11 @@ def test_four_windows_calling_concurrently_never_call_a_ticket_twice(
     def work(window_id: int) -> None:
         start.wait(timeout=60)
         for _ in range(100):
-            with committed_hall.make_session() as session:
+            # Each thread is a request of its own: the app context names the message templates.
+            with app.app_context(), committed_hall.make_session() as session:
                 window = session.get(Window, window_id)
                 try:
-                    ticket = queue.call_next(
+                    ticket = windows.call_next(
                         session,
                         window,
                         actor=Actor("staff", None),
@@ -172,11 +175,17 @@ def test_four_windows_calling_concurrently_never_call_a_ticket_twice(
                         settings=committed_hall.settings,
                     )
                     # Finish at once so the window may call again.
-                    queue.start_serving(
-                        session, window, ticket.id, actor=Actor("staff", None), now=now
+                    window_action(
+                        "serve", session, window, ticket.id, actor=Actor("staff", None), now=now
                     )
-                    queue.finish(
-                        session, window, ticket.id, matter=None, actor=Actor("staff", None), now=now
+                    window_action(
+                        "finish",
+                        session,
+                        window,
+                        ticket.id,
+                        matter=None,
+                        actor=Actor("staff", None),
+                        now=now,
                     )
                     session.commit()
                 except QueueEmpty:
@@ -213,7 +222,7 @@ def test_one_citizen_tapping_at_once_gets_one_number_and_leaves_no_gap(
             category = session.get(ServiceCategory, committed_hall.category_ids["A"])
             start.wait(timeout=60)
             try:
-                issued = queue.issue_ticket(
+                issued = issue_ticket(
                     session,
                     category=category,
                     user_id=user_id,

@@ -8,10 +8,10 @@ import pytest
 
 from app.audit.service import Actor
 from app.halls.models import WindowStatus
-from app.queueing import forecast
-from app.queueing import service as queue
+from app.queueing import forecast, windows
 from app.queueing.models import TicketPriority
 from app.queueing.order import position_of
+from tests.factories.queueing import window_action
 
 CLERK = Actor("staff", None)
 NOW = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC)  # Friday 10:00 in Panyu
@@ -20,9 +20,11 @@ MIN = dt.timedelta(minutes=1)
 
 def _serve(session, window, settings, *, now, minutes):
     """Call the next ticket at `now`, serve it and finish it `minutes` later."""
-    ticket = queue.call_next(session, window, actor=CLERK, now=now, settings=settings)
-    queue.start_serving(session, window, ticket.id, actor=CLERK, now=now)
-    queue.finish(session, window, ticket.id, matter=None, actor=CLERK, now=now + minutes * MIN)
+    ticket = windows.call_next(session, window, actor=CLERK, now=now, settings=settings)
+    window_action("serve", session, window, ticket.id, actor=CLERK, now=now)
+    window_action(
+        "finish", session, window, ticket.id, matter=None, actor=CLERK, now=now + minutes * MIN
+    )
     return ticket
 
 
@@ -70,8 +72,8 @@ def test_the_remaining_time_of_the_ticket_being_served_counts(
     window = qh.windows[2]
     first = take_ticket(create_user(), qh.categories["A"], now=NOW)
     second = take_ticket(create_user(), qh.categories["A"], now=NOW + MIN)
-    queue.call_next(session, window, actor=CLERK, now=NOW, settings=queue_settings)
-    queue.start_serving(session, window, first.id, actor=CLERK, now=NOW)
+    windows.call_next(session, window, actor=CLERK, now=NOW, settings=queue_settings)
+    window_action("serve", session, window, first.id, actor=CLERK, now=NOW)
     est = forecast.estimate_for(session, second, now=NOW + 4 * MIN)
     assert est.ahead == 0 and est.wait_seconds == 6 * 60
     # Past the mean the service is still expected to take a little longer, not zero.
@@ -97,8 +99,8 @@ def test_an_appointment_falling_due_jumps_ahead_in_the_estimate(
     qh = create_queue_hall(windows=[(2, "A")], typical_minutes=10)
     window = qh.windows[2]
     serving = take_ticket(create_user(), qh.categories["A"], now=NOW)
-    queue.call_next(session, window, actor=CLERK, now=NOW, settings=queue_settings)
-    queue.start_serving(session, window, serving.id, actor=CLERK, now=NOW)
+    windows.call_next(session, window, actor=CLERK, now=NOW, settings=queue_settings)
+    window_action("serve", session, window, serving.id, actor=CLERK, now=NOW)
     mine = take_ticket(create_user(), qh.categories["A"], now=NOW + MIN)
     take_ticket(
         create_user(),

@@ -8,8 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from app.audit.service import Actor
-from app.queueing import codes, forecast
-from app.queueing import service as queue
+from app.queueing import codes, forecast, windows
 from app.queueing.demo import HALL_LAT, HALL_LNG
 from app.queueing.forecast import ForecastCache, estimate_for, forecast_hall
 
@@ -63,7 +62,7 @@ def test_positions_are_counted_afresh_while_the_wait_comes_from_the_kept_forecas
     cache = ForecastCache(max_age_seconds=60)
     before = estimate_for(session, tickets[2], now=NOW + 3 * SECOND, forecasts=cache)
     assert before.ahead == 2
-    queue.call_next(
+    windows.call_next(
         session, qh.windows[1], actor=CLERK, now=NOW + 4 * SECOND, settings=queue_settings
     )
     after = estimate_for(session, tickets[2], now=NOW + 10 * SECOND, forecasts=cache)
@@ -92,20 +91,15 @@ def test_the_take_response_estimates_from_the_kept_forecast(
         return forecast_hall(session, hall_id, day, now)
 
     monkeypatch.setattr(forecast, "forecast_hall", counted)
-    kept = ForecastCache(max_age_seconds=60)
-    previous = app.extensions.get("queue_forecasts")
-    app.extensions["queue_forecasts"] = kept
-    try:
-        taken = [
-            client.post(
-                "/api/v1/queue/tickets",
-                json={**body, **HERE},
-                headers=citizen_headers(create_user()),
-            ).json
-            for _ in range(3)
-        ]
-    finally:
-        app.extensions["queue_forecasts"] = previous
+    monkeypatch.setattr(app.extensions["queueing"], "forecasts", ForecastCache(max_age_seconds=60))
+    taken = [
+        client.post(
+            "/api/v1/queue/tickets",
+            json={**body, **HERE},
+            headers=citizen_headers(create_user()),
+        ).json
+        for _ in range(3)
+    ]
     # The first take replayed the hall; the next two were answered from that forecast.
     assert [t["ahead"] for t in taken] == [0, 1, 2]
     assert [t["estimated_wait_minutes"] for t in taken] == [0, 10, 20]

@@ -50,4 +50,4 @@ def test_a_head_request_for_the_stream_leaves_no_listener_behind(
     answer.close()
     gc.collect()
 
-    assert app.extensions["queue_events"].listener_count(hall.id) == 0
+    assert app.extensions["queueing"].events.listener_count(hall.id) == 0

@@ -19,10 +19,10 @@ from app.identity.models import StaffAccount, StaffRole, StaffRoleGrant, User
 from app.identity.principals import principal_for
 from app.identity.sessions import start_session
 from app.organisation.models import Hall, HallKind
-from app.queueing import service as queue
 from app.queueing.demo import setup_queue_hall
 from app.queueing.models import TicketSource
 from app.queueing.settings import from_config
+from app.queueing.taking import issue_ticket
 from tests.factories.identity import app_token_settings
 from tests.support import database as test_database
 
@@ -65,7 +65,7 @@ def test_sse_stream_receives_the_call_with_its_announcement(served: tuple[Flask,
         session.flush()
         settings = from_config(app.config)
         for user in session.query(User).order_by(User.id).limit(12).all():
-            queue.issue_ticket(
+            issue_ticket(
                 session,
                 category=qh.categories["A"],
                 user_id=user.id,

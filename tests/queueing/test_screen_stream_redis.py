@@ -32,11 +32,11 @@ from app.identity.models import StaffAccount, StaffRole, StaffRoleGrant, User
 from app.identity.principals import principal_for
 from app.identity.sessions import start_session
 from app.organisation.models import Hall, HallKind
-from app.queueing import service as queue
 from app.queueing.demo import setup_queue_hall
 from app.queueing.events import Listener, RedisBroker
 from app.queueing.models import TicketSource
 from app.queueing.settings import from_config
+from app.queueing.taking import issue_ticket
 from config import PROJECT_ROOT
 from tests.factories.identity import app_token_settings
 from tests.support import database as test_database
@@ -111,7 +111,7 @@ def _seed(database: str, emulator_url: str) -> Seeded:
         session.flush()
         settings = from_config(app.config)
         for user in session.scalars(select(User).order_by(User.id)):
-            queue.issue_ticket(
+            issue_ticket(
                 session,
                 category=qh.categories["A"],
                 user_id=user.id,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
 from app.notify.models import NotificationOutbox
-from app.queueing import service as queue
+from app.queueing import transitions, windows
 from app.queueing.demo import QueueHall
 from app.queueing.errors import (
     AlreadyHoldingTicket,
@@ -31,6 +31,7 @@ from app.queueing.models import (
     TicketTransition,
 )
 from app.queueing.order import queued_in_category
+from tests.factories.queueing import window_action
 
 CLERK = Actor("staff", None)
 NOW = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC)  # Friday 10:00 in Panyu
@@ -135,13 +136,15 @@ def test_call_order_due_appointment_then_green_then_fifo(
     order = []
     at = NOW + dt.timedelta(minutes=1)
     for _ in range(5):
-        ticket = queue.call_next(session, window, actor=CLERK, now=at, settings=_settings(session))
+        ticket = windows.call_next(
+            session, window, actor=CLERK, now=at, settings=_settings(session)
+        )
         order.append(ticket.id)
-        queue.start_serving(session, window, ticket.id, actor=CLERK, now=at)
-        queue.finish(session, window, ticket.id, matter="x", actor=CLERK, now=at)
+        window_action("serve", session, window, ticket.id, actor=CLERK, now=at)
+        window_action("finish", session, window, ticket.id, matter="x", actor=CLERK, now=at)
     assert order == [due.id, elderly.id, disabled.id, normal.id, not_due.id]
     with pytest.raises(QueueEmpty):
-        queue.call_next(session, window, actor=CLERK, now=at, settings=_settings(session))
+        windows.call_next(session, window, actor=CLERK, now=at, settings=_settings(session))
 
 
 def _settings(session: Session):
@@ -159,16 +162,21 @@ def test_state_machine_and_guarded_transitions(
     window = qh.windows[2]
     ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
     s = _settings(session)
-    called = queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    called = windows.call_next(session, window, actor=CLERK, now=NOW, settings=s)
     assert called.id == ticket.id and called.status == TicketStatus.CALLED
     with pytest.raises(WindowBusy):
-        queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
-    queue.start_serving(session, window, ticket.id, actor=CLERK, now=NOW)
+        windows.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    window_action("serve", session, window, ticket.id, actor=CLERK, now=NOW)
     with pytest.raises(IllegalTransition):  # a doubled click
-        queue.start_serving(session, window, ticket.id, actor=CLERK, now=NOW)
-    queue.hold(session, window, ticket.id, actor=CLERK, now=NOW + dt.timedelta(minutes=4))
-    queue.resume(session, window, ticket.id, actor=CLERK, now=NOW + dt.timedelta(minutes=10))
-    done = queue.finish(
+        window_action("serve", session, window, ticket.id, actor=CLERK, now=NOW)
+    window_action(
+        "hold", session, window, ticket.id, actor=CLERK, now=NOW + dt.timedelta(minutes=4)
+    )
+    window_action(
+        "resume", session, window, ticket.id, actor=CLERK, now=NOW + dt.timedelta(minutes=10)
+    )
+    done = window_action(
+        "finish",
         session,
         window,
         ticket.id,
@@ -190,11 +198,11 @@ def test_stale_version_is_refused(create_queue_hall, create_user, take_ticket, s
     qh = create_queue_hall()
     window = qh.windows[2]
     take_ticket(create_user(), qh.categories["A"], now=NOW)
-    ticket = queue.call_next(session, window, actor=CLERK, now=NOW, settings=_settings(session))
+    ticket = windows.call_next(session, window, actor=CLERK, now=NOW, settings=_settings(session))
     stale = ticket.version
-    queue.recall(session, window, ticket.id, actor=CLERK, now=NOW, version=stale)
+    window_action("recall", session, window, ticket.id, actor=CLERK, now=NOW, version=stale)
     with pytest.raises(IllegalTransition):
-        queue.recall(session, window, ticket.id, actor=CLERK, now=NOW, version=stale)
+        window_action("recall", session, window, ticket.id, actor=CLERK, now=NOW, version=stale)
 
 
 def test_no_show_after_recalls_and_one_late_return(
@@ -207,14 +215,14 @@ def test_no_show_after_recalls_and_one_late_return(
     others = [
         take_ticket(create_user(), a, now=NOW + dt.timedelta(seconds=i + 1)) for i in range(5)
     ]
-    queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    windows.call_next(session, window, actor=CLERK, now=NOW, settings=s)
     with pytest.raises(RecallsNotExhausted):
-        queue.mark_no_show(session, window, first.id, actor=CLERK, now=NOW, settings=s)
+        window_action("no_show", session, window, first.id, actor=CLERK, now=NOW, settings=s)
     for _ in range(s.max_recalls):
-        queue.recall(session, window, first.id, actor=CLERK, now=NOW)
-    gone = queue.mark_no_show(session, window, first.id, actor=CLERK, now=NOW, settings=s)
+        window_action("recall", session, window, first.id, actor=CLERK, now=NOW)
+    gone = window_action("no_show", session, window, first.id, actor=CLERK, now=NOW, settings=s)
     assert gone.status == TicketStatus.NO_SHOW and gone.recall_count == s.max_recalls
-    back = queue.late_return(
+    back = transitions.late_return(
         session, first, actor=CLERK, now=NOW + dt.timedelta(minutes=5), settings=s
     )
     assert back.status == TicketStatus.WAITING
@@ -223,12 +231,12 @@ def test_no_show_after_recalls_and_one_late_return(
     assert order[: s.late_return_places] == [t.id for t in others[: s.late_return_places]]
     # Called again, missed again: no second late return.
     session.refresh(first)
-    queue.call_number(session, window, first.id, actor=CLERK, now=NOW, settings=s)
+    windows.call_number(session, window, first.id, actor=CLERK, now=NOW, settings=s)
     for _ in range(s.max_recalls):
-        queue.recall(session, window, first.id, actor=CLERK, now=NOW)
-    queue.mark_no_show(session, window, first.id, actor=CLERK, now=NOW, settings=s)
+        window_action("recall", session, window, first.id, actor=CLERK, now=NOW)
+    window_action("no_show", session, window, first.id, actor=CLERK, now=NOW, settings=s)
     with pytest.raises(LateReturnUsed):
-        queue.late_return(session, first, actor=CLERK, now=NOW, settings=s)
+        transitions.late_return(session, first, actor=CLERK, now=NOW, settings=s)
 
 
 def test_transfer_keeps_number_and_take_time(create_queue_hall, create_user, take_ticket, session):
@@ -237,9 +245,10 @@ def test_transfer_keeps_number_and_take_time(create_queue_hall, create_user, tak
     a, b = qh.categories["A"], qh.categories["B"]
     moved = take_ticket(create_user(), a, now=NOW)
     later_b = take_ticket(create_user(), b, now=NOW + dt.timedelta(minutes=1))
-    queue.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=s)
-    queue.start_serving(session, qh.windows[2], moved.id, actor=CLERK, now=NOW)
-    after = queue.transfer(
+    windows.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=s)
+    window_action("serve", session, qh.windows[2], moved.id, actor=CLERK, now=NOW)
+    after = window_action(
+        "transfer",
         session,
         qh.windows[2],
         moved.id,
@@ -255,7 +264,7 @@ def test_transfer_keeps_number_and_take_time(create_queue_hall, create_user, tak
     )
     assert after.taken_at == NOW
     # Its original take time puts it before the B ticket taken later.
-    called = queue.call_next(session, qh.windows[3], actor=CLERK, now=NOW, settings=s)
+    called = windows.call_next(session, qh.windows[3], actor=CLERK, now=NOW, settings=s)
     assert called.id == moved.id and later_b.status == TicketStatus.WAITING
 
 
@@ -265,8 +274,9 @@ def test_transfer_to_a_window_only_that_window_calls_it(
     qh = create_queue_hall()
     s = _settings(session)
     ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
-    queue.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=s)
-    queue.transfer(
+    windows.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=s)
+    window_action(
+        "transfer",
         session,
         qh.windows[2],
         ticket.id,
@@ -276,8 +286,10 @@ def test_transfer_to_a_window_only_that_window_calls_it(
         now=NOW,
     )
     with pytest.raises(QueueEmpty):
-        queue.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=s)
-    assert queue.call_next(session, qh.windows[1], actor=CLERK, now=NOW, settings=s).id == ticket.id
+        windows.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=s)
+    assert (
+        windows.call_next(session, qh.windows[1], actor=CLERK, now=NOW, settings=s).id == ticket.id
+    )
 
 
 def test_leftovers_expire_at_closing_and_history_stays(
@@ -285,9 +297,9 @@ def test_leftovers_expire_at_closing_and_history_stays(
 ):
     qh = create_queue_hall(hours=[(d, dt.time(9), dt.time(17)) for d in range(7)])
     ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
-    assert queue.expire_leftovers(session, now=NOW, hall_id=qh.hall.id) == 0
+    assert transitions.expire_leftovers(session, now=NOW, hall_id=qh.hall.id) == 0
     after_closing = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.UTC)  # 17:30 local
-    assert queue.expire_leftovers(session, now=after_closing, hall_id=qh.hall.id) == 1
+    assert transitions.expire_leftovers(session, now=after_closing, hall_id=qh.hall.id) == 1
     session.refresh(ticket)
     assert ticket.status == TicketStatus.EXPIRED
     assert session.scalar(
@@ -309,9 +321,9 @@ def test_notifications_near_and_called_are_sent_once(
     ]
     window = qh.windows[2]
     for _ in range(2):
-        called = queue.call_next(session, window, actor=CLERK, now=NOW, settings=s)
-        queue.start_serving(session, window, called.id, actor=CLERK, now=NOW)
-        queue.finish(session, window, called.id, matter=None, actor=CLERK, now=NOW)
+        called = windows.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+        window_action("serve", session, window, called.id, actor=CLERK, now=NOW)
+        window_action("finish", session, window, called.id, matter=None, actor=CLERK, now=NOW)
     rows = session.scalars(select(NotificationOutbox).order_by(NotificationOutbox.id)).all()
     keys = [r.dedupe_key for r in rows]
     assert keys.count(f"queue:ticket:{tickets[0].id}:called") == 1

@@ -1,16 +1,13 @@
-"""The policy push outbox: one row per (policy, recipient), exactly once, politely scheduled.
+"""Draining policy pushes: claim the due ones, send them, record the answers, exactly once.
 
-Why a push outbox of its own on top of `app.notify` (and not plain notification rows):
-the push has scheduling rules the notification outbox does not know (per-enterprise caps of
-one a day and three a week, quiet hours 21:00-08:00 Asia/Shanghai, opt-outs, the policy being
-withdrawn meanwhile), and a stronger delivery promise. So a `PolicyPush` row waits here until
-the rules let it go; each attempt is then a `NotificationOutbox` row (dedupe key
-`policy-push:<push id>:<attempt>`) checked and recorded by `app.notify` itself
-(`outbox.enqueue_many`, `outbox.reserve_grants`, `sender.prepare_many`, `sender.record`): its
-subscription grants (never send without one; 43101 revokes), template ids, personal-data
-check, lease fence and error handling are reused, not rewritten. What the ORM would write one
-versioned row at a time is written for the whole batch in one statement instead: the flag of
-the authorisations taken, and `mark_sent` of the accepted sends.
+A `PolicyPush` row (see `push_schedule.py`) waits until its rules let it go; each attempt is
+then a `NotificationOutbox` row (dedupe key `policy-push:<push id>:<attempt>`) checked and
+recorded by `app.notify` itself (`outbox.enqueue_many`, `outbox.reserve_grants`,
+`sender.prepare_many`, `sender.record`): its subscription grants (never send without one;
+43101 revokes), template ids, personal-data check, lease fence and error handling are reused,
+not rewritten. What the ORM would write one versioned row at a time is written for the whole
+batch in one statement instead: the flag of the authorisations taken, and `mark_sent` of the
+accepted sends.
 
 Batches. A worker drains a batch in two commits and about twenty statements, whatever its
 size:
@@ -39,256 +36,45 @@ its claim token and IN_FLIGHT status. The notification row of an attempt is clai
 long hold in the transaction that creates it, so the general notification workers never pick
 it up behind this module's back.
 
-The global send rate is the one WeChat limit shared by every worker: with REDIS_URL, the
-counters of the notification workers' Dramatiq `WindowRateLimiter`, from which a batch takes
-its slots in one atomic round trip (`RedisWindowSlots`); an in-process token bucket otherwise.
+The global send rate, shared with the notification workers, is taken before the claim
+(`send_rate.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.db import insert_on_conflict
 from app.enterprises.models import BindingStatus, EnterpriseBinding
 from app.notify import outbox as notify_outbox
 from app.notify import sender as notify_sender
 from app.notify.models import NotificationOutbox, OutboxStatus
 from app.notify.outbox import GrantUse
 from app.notify.sender import Outcome
+from app.notify.templates import TemplateCatalog
 from app.organisation.models import Department
 from app.policies.matching import SHANGHAI, active_policy_filter
-from app.policies.models import (
-    EnterpriseProfile,
-    MatchStatus,
-    Policy,
-    PolicyMatch,
-    PolicyPush,
-    PushOptOut,
-    PushStatus,
-)
+from app.policies.models import EnterpriseProfile, Policy, PolicyPush, PushOptOut, PushStatus
+from app.policies.push_schedule import PushSettings, cap_from, quiet_until, released_by_enterprise
+from app.policies.send_rate import take_slots
 from wechat.errors import QuotaExhausted, SubscriptionRefused, TransportError, WeChatError
 
 log = logging.getLogger(__name__)
 
-PUSH_JOB = "policy_push"
 TEMPLATE_KEY = "policy_push"
 # A notification row held by a push attempt is never claimable by the general workers.
 HOLD = dt.timedelta(days=3650)
 # The tables, for the batch statements (Core executemany) below.
 _PUSHES = cast(Table, PolicyPush.__table__)
 _OUTBOX = cast(Table, NotificationOutbox.__table__)
-
-
-@dataclass(frozen=True)
-class PushSettings:
-    per_day: int = 1
-    per_week: int = 3
-    quiet_start: dt.time = dt.time(21, 0)
-    quiet_end: dt.time = dt.time(8, 0)
-    batch: int = 50
-    lease_seconds: float = 60.0
-    max_attempts: int = 5
-    retry_base_seconds: float = 60.0
-    send_rate_limit: int = 20
-    send_rate_window_seconds: int = 1
-    redis_url: str = ""
-    namespace: str = "yuhaoban"
-    poll_seconds: float = 5.0
-    send_threads: int = 8
-
-    @classmethod
-    def from_config(cls, config: Any) -> PushSettings:
-        """From a Flask config; every key optional."""
-
-        def clock(text: str) -> dt.time:
-            hours, minutes = text.split(":")
-            return dt.time(int(hours), int(minutes))
-
-        quiet = str(config.get("POLICY_PUSH_QUIET_HOURS") or "21:00-08:00")
-        start, _, end = quiet.partition("-")
-        return cls(
-            per_day=int(config.get("POLICY_PUSH_PER_DAY", 1)),
-            per_week=int(config.get("POLICY_PUSH_PER_WEEK", 3)),
-            quiet_start=clock(start),
-            quiet_end=clock(end),
-            batch=int(config.get("POLICY_PUSH_BATCH", 50)),
-            lease_seconds=float(config.get("POLICY_PUSH_LEASE_SECONDS", 60)),
-            max_attempts=int(config.get("POLICY_PUSH_MAX_ATTEMPTS", 5)),
-            retry_base_seconds=float(config.get("POLICY_PUSH_RETRY_BASE_SECONDS", 60)),
-            send_rate_limit=int(config.get("NOTIFY_SEND_RATE_LIMIT", 20)),
-            send_rate_window_seconds=int(config.get("NOTIFY_SEND_RATE_WINDOW_SECONDS", 1)),
-            redis_url=str(config.get("REDIS_URL") or ""),
-            namespace=str(config.get("DRAMATIQ_NAMESPACE") or "yuhaoban"),
-            poll_seconds=float(config.get("POLICY_PUSH_POLL_SECONDS", 5)),
-            send_threads=int(config.get("POLICY_PUSH_SEND_THREADS", 8)),
-        )
-
-
-# -- creating pushes ---------------------------------------------------------------------------
-
-
-def create_pushes(
-    session: Session,
-    policy_id: int | list[int],
-    *,
-    now: dt.datetime,
-    enterprise_id: int | None = None,
-) -> int:
-    """One push per active recipient of every eligible enterprise (set-based, idempotent).
-
-    Recipients are the enterprise's legal representative and agents with an active binding.
-    An opted-out recipient gets a row marked SKIPPED (OPTED_OUT), so the officer sees why.
-    """
-    optout = (
-        select(PushOptOut.id)
-        .where(
-            PushOptOut.user_id == EnterpriseBinding.user_id,
-            PushOptOut.enterprise_id == PolicyMatch.enterprise_id,
-        )
-        .exists()
-    )
-    policy_ids = policy_id if isinstance(policy_id, list) else [policy_id]
-    if not policy_ids:
-        return 0
-    where = [
-        PolicyMatch.policy_id.in_(policy_ids),
-        PolicyMatch.status == MatchStatus.ELIGIBLE,
-    ]
-    if enterprise_id is not None:
-        where.append(PolicyMatch.enterprise_id == enterprise_id)
-    source = (
-        select(
-            PolicyMatch.policy_id,
-            PolicyMatch.enterprise_id,
-            EnterpriseBinding.user_id,
-            case((optout, literal(PushStatus.SKIPPED.value)), else_=literal("waiting")),
-            case((optout, literal("OPTED_OUT")), else_=literal(None)),
-            literal(now, type_=_PUSHES.c.due_at.type),
-            literal(0),
-            literal(0),
-            literal(now, type_=_PUSHES.c.created_at.type),
-        )
-        .join(
-            EnterpriseBinding,
-            and_(
-                EnterpriseBinding.enterprise_id == PolicyMatch.enterprise_id,
-                EnterpriseBinding.status == BindingStatus.ACTIVE,
-            ),
-        )
-        .where(*where)
-    )
-    dialect = session.get_bind().dialect.name
-    insert = insert_on_conflict(dialect)
-    statement = (
-        insert(PolicyPush)
-        .from_select(
-            [
-                "policy_id",
-                "enterprise_id",
-                "user_id",
-                "status",
-                "reason",
-                "due_at",
-                "attempts",
-                "claim_token",
-                "created_at",
-            ],
-            source,
-        )
-        .on_conflict_do_nothing(index_elements=["policy_id", "user_id"])
-    )
-    result = session.execute(statement)
-    return max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
-
-
-def cancel_pushes(session: Session, policy_id: int, *, reason: str) -> int:
-    """Stop every push of a policy not yet handed to WeChat (withdrawn or expired)."""
-    result = session.execute(
-        update(PolicyPush)
-        .where(PolicyPush.policy_id == policy_id, PolicyPush.status == PushStatus.WAITING)
-        .values(status=PushStatus.CANCELLED, reason=reason)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-# -- scheduling rules --------------------------------------------------------------------------
-
-
-def _local_day_start(now: dt.datetime, days: int = 0) -> dt.datetime:
-    local = now.astimezone(SHANGHAI)
-    start = dt.datetime.combine(local.date() + dt.timedelta(days=days), dt.time(), SHANGHAI)
-    return start.astimezone(dt.UTC)
-
-
-def quiet_until(now: dt.datetime, settings: PushSettings) -> dt.datetime | None:
-    """The end of the quiet hours when `now` is inside them (Asia/Shanghai), else None."""
-    local = now.astimezone(SHANGHAI)
-    clock = local.time()
-    start, end = settings.quiet_start, settings.quiet_end
-    inside = (clock >= start or clock < end) if start > end else (start <= clock < end)
-    if not inside:
-        return None
-    day = local.date() + dt.timedelta(days=1) if start > end and clock >= start else local.date()
-    return dt.datetime.combine(day, end, SHANGHAI).astimezone(dt.UTC)
-
-
-def _released(
-    session: Session, enterprise_ids: list[int], policy_ids: list[int], now: dt.datetime
-) -> dict[int, dict[int, dt.datetime]]:
-    """Per enterprise, policy -> first release: over the caps' window, and ever for `policy_ids`."""
-    week_start = _local_day_start(now, -6)
-    released: dict[int, dict[int, dt.datetime]] = {}
-    for enterprise_id, policy_id, first in session.execute(
-        select(PolicyPush.enterprise_id, PolicyPush.policy_id, func.min(PolicyPush.released_at))
-        .where(
-            PolicyPush.enterprise_id.in_(enterprise_ids),
-            PolicyPush.released_at.is_not(None),
-            or_(PolicyPush.released_at >= week_start, PolicyPush.policy_id.in_(policy_ids)),
-        )
-        .group_by(PolicyPush.enterprise_id, PolicyPush.policy_id)
-    ):
-        if first is not None:  # never: only released pushes are grouped
-            released.setdefault(enterprise_id, {})[policy_id] = first
-    return released
-
-
-def _cap_from(
-    released: dict[int, dt.datetime], policy_id: int, now: dt.datetime, settings: PushSettings
-) -> dt.datetime | None:
-    if policy_id in released:
-        return None  # another recipient of the same policy: the same push
-    week_start = _local_day_start(now, -6)
-    firsts = [first for pid, first in released.items() if first >= week_start]
-    day_start = _local_day_start(now)
-    if sum(1 for first in firsts if first >= day_start) >= settings.per_day:
-        return _local_day_start(now, 1)
-    if len(firsts) >= settings.per_week:
-        return _local_day_start(min(firsts), 7)
-    return None
-
-
-def cap_until(
-    session: Session, enterprise_id: int, policy_id: int, now: dt.datetime, settings: PushSettings
-) -> dt.datetime | None:
-    """When the enterprise may receive another policy, if its caps are reached now.
-
-    Caps count distinct policies released to the enterprise per Shanghai calendar day and over
-    the last seven calendar days; recipients of one policy count once.
-    """
-    released = _released(session, [enterprise_id], [policy_id], now).get(enterprise_id, {})
-    return _cap_from(released, policy_id, now, settings)
 
 
 # -- claiming and marking -------------------------------------------------------------------
@@ -321,7 +107,12 @@ class Send:
 
 
 def claim_batch(
-    session: Session, *, now: dt.datetime, settings: PushSettings, limit: int
+    session: Session,
+    *,
+    now: dt.datetime,
+    settings: PushSettings,
+    limit: int,
+    catalog: TemplateCatalog,
 ) -> tuple[int, list[Send]]:
     """Take up to `limit` due pushes, apply the rules, and mark the ones that go IN_FLIGHT.
 
@@ -384,7 +175,7 @@ def claim_batch(
         policies[policy.id] = (policy, department or "")
         if is_active:
             active.add(policy.id)
-    caps = _released(session, enterprise_ids, policy_ids, now)
+    caps = released_by_enterprise(session, enterprise_ids, policy_ids, now)
     quiet = quiet_until(now, settings)
     going: list[PolicyPush] = []
     for push in pushes:
@@ -401,14 +192,14 @@ def claim_batch(
             push.due_at, push.reason = quiet, "QUIET_HOURS"
             continue
         released = caps.setdefault(push.enterprise_id, {})
-        until = _cap_from(released, push.policy_id, now, settings)
+        until = cap_from(released, push.policy_id, now, settings)
         if until is not None:
             push.due_at, push.reason = quiet_until(until, settings) or until, "FREQUENCY_CAP"
             continue
         # Later pushes of this batch see the release (other recipients of it pass freely).
         released.setdefault(push.policy_id, now)
         going.append(push)
-    sends = _mark_in_flight(session, going, policies, now=now, settings=settings)
+    sends = _mark_in_flight(session, going, policies, now=now, settings=settings, catalog=catalog)
     session.flush()
     return len(pushes), sends
 
@@ -420,6 +211,7 @@ def _mark_in_flight(
     *,
     now: dt.datetime,
     settings: PushSettings,
+    catalog: TemplateCatalog,
 ) -> list[Send]:
     """Create and hold each push's notification row, let notify check it, mark IN_FLIGHT."""
     if not going:
@@ -438,6 +230,7 @@ def _mark_in_flight(
             for push in going
         ],
         now=now,
+        catalog=catalog,
         dispatch=False,  # this module delivers them itself
     )
     held = {
@@ -530,7 +323,7 @@ def _dedupe_key(push: PolicyPush) -> str:
 
 # -- sending and recording -------------------------------------------------------------------
 
-# deliver rules with one attempt per notification row: retries are this module's (new rows).
+
 _ONE_ATTEMPT = notify_sender.RetryPolicy(max_attempts=1, lease_seconds=HOLD.total_seconds())
 
 # What a send came back with: None (accepted), WeChat's error, or anything else (in doubt).
@@ -727,83 +520,6 @@ def recover(session: Session, *, now: dt.datetime) -> dict[str, int]:
     return counts
 
 
-# -- the global send rate ----------------------------------------------------------------------
-
-
-class TokenBucket:
-    """An in-process token bucket shared by the threads of one process."""
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        self.rate = rate
-        self.capacity = burst if burst is not None else max(rate, 1.0)
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self._lock = threading.Lock()
-
-    def __call__(self) -> bool:
-        return self.take(1) == 1
-
-    def take(self, wanted: int) -> int:
-        """Up to `wanted` slots at once (0 when none is left now)."""
-        with self._lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            taken = min(wanted, int(self.tokens))
-            self.tokens -= taken
-            return max(taken, 0)
-
-
-# Dramatiq's WindowRateLimiter keeps one counter per second, `<key>@<epoch second>`, and a
-# slot is free while the counters of the window sum to less than the limit. This script
-# takes up to ARGV[1] slots from the same counters in one atomic round trip (the limiter
-# itself needs four per slot, and retries when workers collide), so the pushes' batches and
-# the notification workers' single sends still share one limit.
-_TAKE_SLOTS = """
-local used = 0
-for _, key in ipairs(KEYS) do used = used + tonumber(redis.call('GET', key) or '0') end
-local taken = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - used)
-if taken <= 0 then return 0 end
-redis.call('INCRBY', KEYS[1], taken)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return taken
-"""
-
-
-class RedisWindowSlots:
-    """The global send rate on Redis, on the counters of the notification workers' limiter."""
-
-    def __init__(self, redis_url: str, key: str, *, limit: int, window: int) -> None:
-        from redis import Redis
-
-        self.key, self.limit, self.window = key, limit, window
-        self._script = Redis.from_url(redis_url).register_script(_TAKE_SLOTS)
-
-    def __call__(self) -> bool:
-        return self.take(1) == 1
-
-    def take(self, wanted: int) -> int:
-        """Up to `wanted` slots at once (0 when the window is used up)."""
-        second = int(time.time())
-        keys = [f"{self.key}@{second - i}" for i in range(self.window)]
-        return int(self._script(keys=keys, args=[wanted, self.limit, self.window * 1000]))
-
-
-def make_gate(settings: PushSettings) -> TokenBucket | RedisWindowSlots:
-    """The send rate: Redis-wide with REDIS_URL (shared with notify), else per process.
-
-    Called, a gate takes one slot (True) or none (False); `take(n)` takes up to n at once.
-    """
-    if not settings.redis_url:
-        return TokenBucket(settings.send_rate_limit / settings.send_rate_window_seconds)
-    return RedisWindowSlots(
-        settings.redis_url,
-        f"{settings.namespace}:wechat-send-rate",
-        limit=settings.send_rate_limit,
-        window=settings.send_rate_window_seconds,
-    )
-
-
 # -- the worker loop ---------------------------------------------------------------------------
 
 
@@ -820,35 +536,13 @@ class DrainStats:
         self.outcomes[key] = self.outcomes.get(key, 0) + 1
 
 
-def take_slots(gate: Callable[[], bool] | None, wanted: int) -> int:
-    """Send slots of the global rate for up to `wanted` messages: waits for the first only.
-
-    Slots are taken before the batch is claimed, so a batch is never IN_FLIGHT while it
-    waits for the rate (its lease covers the sends alone). Slots left unused by a short
-    batch are simply lost: the rate errs on the slow side, never the fast one. A gate with
-    `take(n)` gives many slots per call; a plain one is asked once per slot.
-    """
-    if gate is None:
-        return wanted
-    take: Callable[[int], int] | None = getattr(gate, "take", None)
-    if take is not None:
-        while not (slots := take(wanted)):
-            time.sleep(0.005)
-        return slots
-    while not gate():
-        time.sleep(0.005)
-    slots = 1
-    while slots < wanted and gate():
-        slots += 1
-    return slots
-
-
 def drain_once(
     session_factory: sessionmaker[Session],
     wechat: notify_sender.SubscribeMessageSender,
     *,
     now_fn: Callable[[], dt.datetime],
     settings: PushSettings,
+    catalog: TemplateCatalog,
     gate: Callable[[], bool] | None = None,
     pool: ThreadPoolExecutor | None = None,
 ) -> DrainStats:
@@ -857,7 +551,9 @@ def drain_once(
     slots = stats.limit = take_slots(gate, settings.batch)
     with session_factory() as session:
         recover(session, now=now_fn())
-        stats.taken, sends = claim_batch(session, now=now_fn(), settings=settings, limit=slots)
+        stats.taken, sends = claim_batch(
+            session, now=now_fn(), settings=settings, limit=slots, catalog=catalog
+        )
         # The in-flight marker of the batch: durable before the first request leaves. A
         # crash from here until the outcome commit leaves these pushes IN_DOUBT, never resent.
         session.commit()

@@ -1,0 +1,228 @@
+"""Policy pushes: one row per (policy, recipient), created when an enterprise becomes eligible.
+
+Why a push outbox of its own on top of `app.notify` (and not plain notification rows):
+the push has scheduling rules the notification outbox does not know (per-enterprise caps of
+one a day and three a week, quiet hours 21:00-08:00 Asia/Shanghai, opt-outs, the policy being
+withdrawn meanwhile), and a stronger delivery promise. So a `PolicyPush` row waits until the
+rules let it go. This module creates and cancels the rows and states the rules; `push_drain.py`
+applies them while it claims, sends and records; `send_rate.py` paces the sends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, case, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.db import insert_on_conflict
+from app.enterprises.models import BindingStatus, EnterpriseBinding
+from app.policies.matching import SHANGHAI
+from app.policies.models import MatchStatus, PolicyMatch, PolicyPush, PushOptOut, PushStatus
+
+_PUSHES = cast(Table, PolicyPush.__table__)
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    per_day: int = 1
+    per_week: int = 3
+    quiet_start: dt.time = dt.time(21, 0)
+    quiet_end: dt.time = dt.time(8, 0)
+    batch: int = 50
+    lease_seconds: float = 60.0
+    max_attempts: int = 5
+    retry_base_seconds: float = 60.0
+    send_rate_limit: int = 20
+    send_rate_window_seconds: int = 1
+    redis_url: str = ""
+    namespace: str = "yuhaoban"
+    poll_seconds: float = 5.0
+    send_threads: int = 8
+
+    @classmethod
+    def from_config(cls, config: Any) -> PushSettings:
+        """From a Flask config; every key optional."""
+
+        def clock(text: str) -> dt.time:
+            hours, minutes = text.split(":")
+            return dt.time(int(hours), int(minutes))
+
+        quiet = str(config.get("POLICY_PUSH_QUIET_HOURS") or "21:00-08:00")
+        start, _, end = quiet.partition("-")
+        return cls(
+            per_day=int(config.get("POLICY_PUSH_PER_DAY", 1)),
+            per_week=int(config.get("POLICY_PUSH_PER_WEEK", 3)),
+            quiet_start=clock(start),
+            quiet_end=clock(end),
+            batch=int(config.get("POLICY_PUSH_BATCH", 50)),
+            lease_seconds=float(config.get("POLICY_PUSH_LEASE_SECONDS", 60)),
+            max_attempts=int(config.get("POLICY_PUSH_MAX_ATTEMPTS", 5)),
+            retry_base_seconds=float(config.get("POLICY_PUSH_RETRY_BASE_SECONDS", 60)),
+            send_rate_limit=int(config.get("NOTIFY_SEND_RATE_LIMIT", 20)),
+            send_rate_window_seconds=int(config.get("NOTIFY_SEND_RATE_WINDOW_SECONDS", 1)),
+            redis_url=str(config.get("REDIS_URL") or ""),
+            namespace=str(config.get("DRAMATIQ_NAMESPACE") or "yuhaoban"),
+            poll_seconds=float(config.get("POLICY_PUSH_POLL_SECONDS", 5)),
+            send_threads=int(config.get("POLICY_PUSH_SEND_THREADS", 8)),
+        )
+
+
+# -- creating pushes ---------------------------------------------------------------------------
+
+
+def create_pushes(
+    session: Session,
+    policy_id: int | list[int],
+    *,
+    now: dt.datetime,
+    enterprise_id: int | None = None,
+) -> int:
+    """One push per active recipient of every eligible enterprise (set-based, idempotent).
+
+    Recipients are the enterprise's legal representative and agents with an active binding.
+    An opted-out recipient gets a row marked SKIPPED (OPTED_OUT), so the officer sees why.
+    """
+    optout = (
+        select(PushOptOut.id)
+        .where(
+            PushOptOut.user_id == EnterpriseBinding.user_id,
+            PushOptOut.enterprise_id == PolicyMatch.enterprise_id,
+        )
+        .exists()
+    )
+    policy_ids = policy_id if isinstance(policy_id, list) else [policy_id]
+    if not policy_ids:
+        return 0
+    where = [
+        PolicyMatch.policy_id.in_(policy_ids),
+        PolicyMatch.status == MatchStatus.ELIGIBLE,
+    ]
+    if enterprise_id is not None:
+        where.append(PolicyMatch.enterprise_id == enterprise_id)
+    source = (
+        select(
+            PolicyMatch.policy_id,
+            PolicyMatch.enterprise_id,
+            EnterpriseBinding.user_id,
+            case((optout, literal(PushStatus.SKIPPED.value)), else_=literal("waiting")),
+            case((optout, literal("OPTED_OUT")), else_=literal(None)),
+            literal(now, type_=_PUSHES.c.due_at.type),
+            literal(0),
+            literal(0),
+            literal(now, type_=_PUSHES.c.created_at.type),
+        )
+        .join(
+            EnterpriseBinding,
+            and_(
+                EnterpriseBinding.enterprise_id == PolicyMatch.enterprise_id,
+                EnterpriseBinding.status == BindingStatus.ACTIVE,
+            ),
+        )
+        .where(*where)
+    )
+    dialect = session.get_bind().dialect.name
+    insert = insert_on_conflict(dialect)
+    statement = (
+        insert(PolicyPush)
+        .from_select(
+            [
+                "policy_id",
+                "enterprise_id",
+                "user_id",
+                "status",
+                "reason",
+                "due_at",
+                "attempts",
+                "claim_token",
+                "created_at",
+            ],
+            source,
+        )
+        .on_conflict_do_nothing(index_elements=["policy_id", "user_id"])
+    )
+    result = session.execute(statement)
+    return max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+
+
+def cancel_pushes(session: Session, policy_id: int, *, reason: str) -> int:
+    """Stop every push of a policy not yet handed to WeChat (withdrawn or expired)."""
+    result = session.execute(
+        update(PolicyPush)
+        .where(PolicyPush.policy_id == policy_id, PolicyPush.status == PushStatus.WAITING)
+        .values(status=PushStatus.CANCELLED, reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# -- scheduling rules --------------------------------------------------------------------------
+
+
+def _local_day_start(now: dt.datetime, days: int = 0) -> dt.datetime:
+    local = now.astimezone(SHANGHAI)
+    start = dt.datetime.combine(local.date() + dt.timedelta(days=days), dt.time(), SHANGHAI)
+    return start.astimezone(dt.UTC)
+
+
+def quiet_until(now: dt.datetime, settings: PushSettings) -> dt.datetime | None:
+    """The end of the quiet hours when `now` is inside them (Asia/Shanghai), else None."""
+    local = now.astimezone(SHANGHAI)
+    clock = local.time()
+    start, end = settings.quiet_start, settings.quiet_end
+    inside = (clock >= start or clock < end) if start > end else (start <= clock < end)
+    if not inside:
+        return None
+    day = local.date() + dt.timedelta(days=1) if start > end and clock >= start else local.date()
+    return dt.datetime.combine(day, end, SHANGHAI).astimezone(dt.UTC)
+
+
+def released_by_enterprise(
+    session: Session, enterprise_ids: list[int], policy_ids: list[int], now: dt.datetime
+) -> dict[int, dict[int, dt.datetime]]:
+    """Per enterprise, policy -> first release: over the caps' window, and ever for `policy_ids`."""
+    week_start = _local_day_start(now, -6)
+    released: dict[int, dict[int, dt.datetime]] = {}
+    for enterprise_id, policy_id, first in session.execute(
+        select(PolicyPush.enterprise_id, PolicyPush.policy_id, func.min(PolicyPush.released_at))
+        .where(
+            PolicyPush.enterprise_id.in_(enterprise_ids),
+            PolicyPush.released_at.is_not(None),
+            or_(PolicyPush.released_at >= week_start, PolicyPush.policy_id.in_(policy_ids)),
+        )
+        .group_by(PolicyPush.enterprise_id, PolicyPush.policy_id)
+    ):
+        if first is not None:  # never: only released pushes are grouped
+            released.setdefault(enterprise_id, {})[policy_id] = first
+    return released
+
+
+def cap_from(
+    released: dict[int, dt.datetime], policy_id: int, now: dt.datetime, settings: PushSettings
+) -> dt.datetime | None:
+    if policy_id in released:
+        return None  # another recipient of the same policy: the same push
+    week_start = _local_day_start(now, -6)
+    firsts = [first for pid, first in released.items() if first >= week_start]
+    day_start = _local_day_start(now)
+    if sum(1 for first in firsts if first >= day_start) >= settings.per_day:
+        return _local_day_start(now, 1)
+    if len(firsts) >= settings.per_week:
+        return _local_day_start(min(firsts), 7)
+    return None
+
+
+def cap_until(
+    session: Session, enterprise_id: int, policy_id: int, now: dt.datetime, settings: PushSettings
+) -> dt.datetime | None:
+    """When the enterprise may receive another policy, if its caps are reached now.
+
+    Caps count distinct policies released to the enterprise per Shanghai calendar day and over
+    the last seven calendar days; recipients of one policy count once.
+    """
+    released = released_by_enterprise(session, [enterprise_id], [policy_id], now).get(
+        enterprise_id, {}
+    )
+    return cap_from(released, policy_id, now, settings)

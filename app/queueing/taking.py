@@ -1,0 +1,224 @@
+"""Taking a number: the checks, the green channel, and the number drawn in the ticket's transaction.
+
+Numbers come from an atomic upsert of the (category, day) counter row in the ticket's own
+transaction (`numbering.py`): the row lock serialises takes of one category, and a rollback
+gives the number back. A partial unique index is the last guard for "one active ticket per
+citizen and category".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from app.audit.service import Actor
+from app.halls import service as halls
+from app.halls.models import ServiceCategory
+from app.identity.models import User
+from app.queueing import numbering
+from app.queueing.errors import AlreadyHoldingTicket, CapReached, HallClosed, TakeConflict
+from app.queueing.green_channel import green_reason
+from app.queueing.models import (
+    ACTIVE_STATUSES,
+    QUEUED_STATUSES,
+    GreenChannelFlag,
+    Ticket,
+    TicketCounter,
+    TicketPriority,
+    TicketSource,
+    TicketStatus,
+)
+from app.queueing.numbering import display_number
+from app.queueing.settings import QueueSettings
+
+
+@dataclass(frozen=True)
+class TakeState:
+    """What a take needs to know before it draws a number, read in one query."""
+
+    queued: int  # people queued in the category today
+    holding_id: int | None  # the citizen's active ticket of the category
+    replay_id: int | None  # the citizen's ticket taken with this Idempotency-Key
+    birth_date: dt.date | None  # from the citizen's real-name identity, for the green channel
+    flagged: bool  # the green channel for a recorded disability
+    last_number: int  # the category's counter today (0 before the first number)
+
+
+@functools.cache
+def _take_state_statement() -> Any:
+    # One statement for all of it, a take being dominated by round trips; each part is an
+    # index lookup (the queued count, an index range of the category's day). A NULL user or key
+    # matches nothing, which is what an anonymous take or one without a key needs.
+    category_id: Any = bindparam("category_id")
+    day: Any = bindparam("day")
+    user_id: Any = bindparam("user_id")
+    key: Any = bindparam("key")
+    return select(
+        select(func.count())
+        .where(
+            Ticket.category_id == category_id,
+            Ticket.service_day == day,
+            Ticket.status.in_(QUEUED_STATUSES),
+        )
+        .scalar_subquery(),
+        select(func.min(Ticket.id))
+        .where(
+            Ticket.user_id == user_id,
+            Ticket.category_id == category_id,
+            Ticket.status.in_(ACTIVE_STATUSES),
+        )
+        .scalar_subquery(),
+        select(Ticket.id)
+        .where(Ticket.user_id == user_id, Ticket.idempotency_key == key)
+        .scalar_subquery(),
+        select(User.birth_date).where(User.id == user_id).scalar_subquery(),
+        exists().where(GreenChannelFlag.user_id == user_id),
+        select(TicketCounter.last_number)
+        .where(TicketCounter.category_id == category_id, TicketCounter.service_day == day)
+        .scalar_subquery(),
+    )
+
+
+def _take_state(
+    session: Session, category_id: int, day: dt.date, user_id: int | None, key: str | None
+) -> TakeState:
+    row = session.execute(
+        _take_state_statement(),
+        {"category_id": category_id, "day": day, "user_id": user_id, "key": key},
+    ).one()
+    return TakeState(int(row[0] or 0), row[1], row[2], row[3], bool(row[4]), int(row[5] or 0))
+
+
+@dataclass(frozen=True)
+class Issued:
+    ticket: Ticket
+    created: bool  # False when an Idempotency-Key replay returned the earlier ticket
+    # People ahead when it was issued, known for ordinary numbers without another query.
+    ahead: int | None = None
+
+
+def _replayed(session: Session, ticket_id: int) -> Issued:
+    return Issued(session.get_one(Ticket, ticket_id), created=False)
+
+
+def issue_ticket(
+    session: Session,
+    *,
+    category: ServiceCategory,
+    user_id: int | None,
+    source: TicketSource,
+    actor: Actor,
+    now: dt.datetime,
+    settings: QueueSettings,
+    priority: TicketPriority | None = None,
+    due_at: dt.datetime | None = None,
+    appointment_id: int | None = None,
+    idempotency_key: str | None = None,
+    check_open: bool = True,
+    enforce_cap: bool = True,
+) -> Issued:
+    """Issue the next number of `category` today to the citizen `user_id` (None: anonymous).
+
+    Refuses when the hall is closed, the category's daily cap is reached, or the citizen already
+    holds an active ticket of the category (that ticket is in the error's details). Appointment
+    check-ins pass `priority=TicketPriority.APPOINTMENT`, `due_at` (the slot start) and their
+    `appointment_id`; they usually skip the cap (`enforce_cap=False`), the slot having been
+    booked within capacity.
+    """
+    day = halls.local_day(now)
+    state = _take_state(session, category.id, day, user_id, idempotency_key)
+    if state.replay_id is not None:
+        return _replayed(session, state.replay_id)
+    if not category.active:
+        raise HallClosed("该业务暂停取号")
+    if check_open and not halls.is_open(session, category.hall_id, now):
+        raise HallClosed()
+    if state.holding_id is not None:
+        existing = session.get(Ticket, state.holding_id)
+        if existing is not None:
+            raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
+    reason = green_reason(state.birth_date, day, settings, flagged=state.flagged)
+    if priority is None:
+        priority = TicketPriority.GREEN if reason else TicketPriority.NORMAL
+    # Everything but the number is prepared before the counter upsert: its row lock, held until
+    # commit, serialises every take of the category, so under it only two inserts remain (no
+    # savepoint: a refusal under the lock gives the number back itself). People already ahead
+    # decide whether "almost your turn" is news.
+    values = numbering.ticket_row(
+        hall_id=category.hall_id,
+        category_id=category.id,
+        issued_category_id=category.id,
+        service_day=day,
+        user_id=user_id,
+        status=TicketStatus.WAITING,
+        source=source,
+        priority=int(priority),
+        due_at=due_at,
+        green_reason=reason,
+        appointment_id=appointment_id,
+        idempotency_key=idempotency_key,
+        taken_at=now,
+        queue_at=now,
+        notified_near=state.queued <= settings.near_notice_ahead,
+    )
+    transition = {
+        "action": "take",
+        "from_status": None,
+        "to_status": TicketStatus.WAITING,
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "window_id": None,
+        "at": now,
+        "details": {"source": str(source)},
+    }
+    cap = category.daily_cap if enforce_cap else numbering.NO_CAP
+    number, ticket_id = numbering.draw_and_write(
+        session,
+        category_id=category.id,
+        day=day,
+        prefix=category.prefix,
+        cap=cap,
+        ticket=values,
+        transition=transition,
+    )
+    if ticket_id is None:
+        numbering.give_back_number(session, category.id, day)
+        if number > cap:
+            raise CapReached(daily_cap=category.daily_cap)
+        again = _take_state(session, category.id, day, user_id, idempotency_key)
+        if again.replay_id is not None:
+            return _replayed(session, again.replay_id)
+        existing = session.get(Ticket, again.holding_id) if again.holding_id else None
+        if existing is not None:
+            raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
+        raise TakeConflict()
+    # The row is exactly `values` (creation time aside): the session takes the object as
+    # loaded instead of reading back what it just wrote.
+    ticket = Ticket(
+        id=ticket_id, number=number, display=display_number(category.prefix, number), **values
+    )
+    make_transient_to_detached(ticket)
+    session.add(ticket)
+    ahead = None
+    if priority == TicketPriority.NORMAL:
+        # Everyone queued when the state was read is ahead of an ordinary number, and so are
+        # the numbers drawn since (the counter row lock made them commit before ours).
+        ahead = state.queued + (number - 1 - state.last_number)
+    return Issued(ticket, created=True, ahead=ahead)
+
+
+def ticket_summary(ticket: Ticket) -> dict[str, Any]:
+    """What a refusal's details say about an existing ticket (no personal data)."""
+    return {
+        "id": ticket.id,
+        "display": ticket.display,
+        "status": str(ticket.status),
+        "category_id": ticket.category_id,
+        "hall_id": ticket.hall_id,
+        "service_day": ticket.service_day.isoformat(),
+    }

@@ -1,0 +1,99 @@
+"""Queue API for hall screens: the board, the live call stream, the rotating entrance code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.db import get_session, utcnow
+from app.halls import service as halls
+from app.queueing import codes, runtime
+from app.queueing.board import board
+from blueprints.authz import public, staff_required
+from blueprints.queueing.schemas import BoardOut, DynamicCodeOut
+from blueprints.queueing.shared import HALL_STAFF, require_hall_staff
+
+blp = Blueprint(
+    "queue_screen",
+    __name__,
+    url_prefix="/queue/screen",
+    description="大厅屏：叫号看板、实时叫号推送、入口动态码",
+)
+
+SSE_KEEPALIVE_SECONDS = 15.0
+
+
+@blp.route("/halls/<int:hall_id>/board")
+class ScreenBoard(MethodView):
+    @blp.response(200, BoardOut)
+    @blp.alt_response(404, description="大厅不存在")
+    @public
+    def get(self, hall_id: int) -> dict[str, Any]:
+        """What the hall screen shows (numbers only, no personal data)."""
+        session = get_session()
+        halls.get_hall(session, hall_id)
+        return board(session, hall_id, now=utcnow())
+
+
+def _sse(event: str, data: dict[str, Any] | None = None, *, event_id: str | None = None) -> str:
+    lines = []
+    if event_id:
+        lines.append(f"id: {event_id}")
+    lines.append(f"event: {event}")
+    lines.append("data: " + json.dumps(data or {}, ensure_ascii=False))
+    return "\n".join(lines) + "\n\n"
+
+
+@blp.route("/halls/<int:hall_id>/events")
+class ScreenEvents(MethodView):
+    @blp.alt_response(
+        200, description="text/event-stream：event: call / recall，data 含 text（播报文本）"
+    )
+    @blp.alt_response(404, description="大厅不存在")
+    @public
+    def get(self, hall_id: int) -> Response:
+        """Server-Sent Events: each call and recall with its announcement text."""
+        halls.get_hall(get_session(), hall_id)
+        get_session().close()  # the stream may last hours; hold no connection
+        listener = runtime().events.listen(hall_id, timeout=SSE_KEEPALIVE_SECONDS)
+
+        def stream() -> Iterator[str]:
+            yield "retry: 3000\n" + _sse("hello", {"hall_id": hall_id})
+            for payload in listener:
+                if payload is None:
+                    yield ": keep-alive\n\n"
+                else:
+                    yield _sse(
+                        payload.get("type", "call"), payload, event_id=str(payload.get("ticket_id"))
+                    )
+
+        # No app context inside the stream: it needs none, and must hold no db connection.
+        return Response(
+            stream(),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+@blp.route("/halls/<int:hall_id>/dynamic-code")
+class ScreenDynamicCode(MethodView):
+    @blp.response(200, DynamicCodeOut)
+    @blp.alt_response(403, description="不是本大厅的工作人员或屏幕账号")
+    @staff_required(*HALL_STAFF)
+    def get(self, hall_id: int) -> dict[str, Any]:
+        """The entrance screen's current code (changes every period; no location needed)."""
+        require_hall_staff(hall_id)
+        halls.get_hall(get_session(), hall_id)
+        settings = runtime().settings
+        token, next_at = codes.dynamic_token(settings, hall_id, utcnow())
+        return {
+            "code": token,
+            "next_at": next_at,
+            "period_seconds": settings.dynamic_period_seconds,
+            "svg": codes.qr_svg(token).decode(),
+        }

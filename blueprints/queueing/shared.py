@@ -1,0 +1,76 @@
+"""What the citizen, terminal and screen views of the queue share: a ticket as the API shows it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from app.audit.service import Actor
+from app.db import get_session, utcnow
+from app.errors import Forbidden
+from app.halls.errors import WindowNotInHall
+from app.halls.models import Window
+from app.queueing import runtime
+from app.queueing.forecast import estimate_for
+from app.queueing.models import Ticket
+from blueprints.authz import current_principal, require_scope
+
+HALL_STAFF = ("window_clerk", "hall_manager")
+
+
+def require_hall_staff(hall_id: int) -> None:
+    """The caller must be a clerk or manager of this hall."""
+    try:
+        require_scope(HALL_STAFF, hall_id)
+    except Forbidden as error:
+        raise WindowNotInHall(hall_id=hall_id) from error
+
+
+def take_rate() -> str:
+    """The rate limit on taking numbers, read per request so tests and operators may change it."""
+    return str(current_app.config["RATELIMIT_TAKE_TICKET"])
+
+
+def current_actor() -> Actor:
+    principal = current_principal()
+    return Actor("user" if principal.is_user else "staff", principal.id)
+
+
+def ticket_out(
+    ticket: Ticket, *, estimate: bool = True, ahead: int | None = None
+) -> dict[str, Any]:
+    """A ticket for the API, with live position and estimated wait while it waits.
+
+    `ahead`: the position when the caller has just counted it (a number just issued).
+    """
+    session = get_session()
+    body: dict[str, Any] = {
+        "id": ticket.id,
+        "display": ticket.display,
+        "hall_id": ticket.hall_id,
+        "category_id": ticket.category_id,
+        "service_day": ticket.service_day,
+        "status": ticket.status,
+        "source": ticket.source,
+        "priority": ticket.priority,
+        "green_reason": ticket.green_reason,
+        "taken_at": ticket.taken_at,
+        "called_at": ticket.called_at,
+        "window_number": None,
+        "recall_count": ticket.recall_count,
+        "version": ticket.version,
+        "ahead": None,
+        "estimated_wait_minutes": None,
+    }
+    if ticket.window_id is not None:
+        window = session.get(Window, ticket.window_id)
+        body["window_number"] = window.number if window else None
+    if estimate and ticket.status.is_active:
+        result = estimate_for(
+            session, ticket, now=utcnow(), forecasts=runtime().forecasts, ahead=ahead
+        )
+        body["ahead"] = result.ahead
+        if result.wait_seconds is not None:
+            body["estimated_wait_minutes"] = (result.wait_seconds + 59) // 60
+    return body
