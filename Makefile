@@ -4,11 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run test lint typecheck bench bench-login bench-queue bench-seals bench-policy bench-policy-12m clean worker
+.PHONY: help install run test lint typecheck bench bench-login bench-queue bench-seals bench-policy bench-policy-12m clean worker
+
+help:  ## list the targets
+	@echo "make run        start the service locally (SQLite, emulators, demo data) on :5000"
+	@echo "make test       run the whole test suite (PostgreSQL when DATABASE_URL is set)"
+	@echo "make lint       ruff;  make typecheck: mypy"
+	@echo "make bench-*    benchmarks: login, queue, seals, policy, policy-12m (see README)"
+	@echo "make worker     a Dramatiq worker (JOB_RUNNER=dramatiq, needs REDIS_URL)"
+	@echo "make clean      remove the virtualenv, local data and caches"
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %d.%d); set PYTHON=python3.11" % sys.version_info[:2])'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -53,4 +62,4 @@ worker: install
 	$(BIN)/dramatiq app.jobs.worker --processes 1 --threads 4
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis

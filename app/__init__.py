@@ -42,7 +42,6 @@ def register_extensions(app: Flask) -> None:
     policies.init_app(app)
     queueing.init_app(app)
     extensions.init_limiter(app)
-    extensions.api.init_app(app)
     integrations.init_app(app)
     jobs.init_app(app)
 

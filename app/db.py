@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, cast
 
@@ -28,8 +29,11 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -175,8 +179,16 @@ def get_session() -> Session:
 def _close_session(_exc: BaseException | None) -> None:
     # Closing rolls back whatever a failed request left uncommitted.
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except DBAPIError:
+        # The connection died under the request (database restarted, connection killed): the
+        # answer is already made, so the rollback's failure must not replace it with a 500
+        # page. The pool discards the dead connection.
+        log.warning("database connection lost at request teardown", exc_info=True)
+        session.invalidate()
 
 
 def affected_rows(result: Result[Any]) -> int:

@@ -34,6 +34,12 @@ class ValidationFailed(DomainError):
     message = "提交的内容有误，请检查后重试"
 
 
+class MalformedJson(DomainError):
+    status = 400
+    code = "MALFORMED_JSON"
+    message = "请求体不是有效的 JSON"
+
+
 class Unauthenticated(DomainError):
     status = 401
     code = "UNAUTHENTICATED"

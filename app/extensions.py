@@ -5,9 +5,6 @@ from __future__ import annotations
 from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_smorest import Api
-
-api = Api()
 
 
 def current_flask_app() -> Flask:

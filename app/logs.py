@@ -72,6 +72,10 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # Werkzeug's own access log would print raw query strings; ours below is redacted.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Libraries that narrate their work at INFO (font subsetting for every PDF, Alembic's
+    # plugin set-up on every command) would bury what an operator needs to read.
+    for chatty in ("fontTools", "alembic.runtime.plugins"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 class ServerTiming:

@@ -11,7 +11,7 @@ measures in alternating rounds:
 - `POST /api/v1/queue/_bench/take-baseline`: the same transaction written by hand in SQL
   (hall-code row, one-active check, counter upsert, ticket, transition), same server, same
   authorisation; the baseline;
-- `POST /api/v1/queue/terminal/windows/<id>/call-next` from 32 clerks at 32 windows (each then
+- `POST /api/v1/terminal/windows/<id>/call-next` from 32 clerks at 32 windows (each then
   serves and finishes the ticket so the window may call again; only call-next is timed).
   Refusals are counted by code: a QUEUE_EMPTY near the end of a round is a window finding
   the last waiting tickets already being claimed by others (SKIP LOCKED), as designed.
@@ -162,19 +162,23 @@ def setup(database_url: str, users: int, windows: int):  # type: ignore[no-untyp
         hall = Hall(code=f"BENCH{tag}", name=f"压测大厅{tag}", kind=HallKind.TOWN)
         session.add(hall)
         session.flush()
+        clerk = StaffAccount(username=f"bench.{tag}", display_name="压测", password_hash="x")
+        clerk.grants = [StaffRoleGrant(role=StaffRole.WINDOW_CLERK, hall_id=hall.id)]
+        session.add(clerk)
+        session.flush()
+        # Windows staffed as in a working hall, so every take computes its wait estimate.
         qh = setup_queue_hall(
             session,
             hall,
             categories=[("综合业务", "A"), ("基线", "B")],
             windows=[(n, "A") for n in range(1, windows + 1)],
             daily_cap=9999,
+            clerk_id=clerk.id,
         )
         settings = from_config(app.config)
         code = codes.create_printed_code(session, settings, hall.id, label=None, staff_id=None)
-        clerk = StaffAccount(username=f"bench.{tag}", display_name="压测", password_hash="x")
-        clerk.grants = [StaffRoleGrant(role=StaffRole.WINDOW_CLERK, hall_id=hall.id)]
         people = [User(openid=f"o_bench_{tag}_{i}") for i in range(users)]
-        session.add_all([clerk, *people])
+        session.add_all(people)
         session.flush()
         now, ts = utcnow(), token_settings()
         tokens = [
@@ -292,7 +296,7 @@ def measure(app_url: str, data: dict, args: argparse.Namespace) -> None:  # type
 
     def do_call(http: requests.Session, _job: object, client: int):  # type: ignore[no-untyped-def]
         window = data["windows"][client % len(data["windows"])]
-        base = f"{app_url}/api/v1/queue/terminal/windows/{window}"
+        base = f"{app_url}/api/v1/terminal/windows/{window}"
         started = time.perf_counter()
         r = http.post(f"{base}/call-next", headers=clerk, timeout=10)
         elapsed = (time.perf_counter() - started) * 1000

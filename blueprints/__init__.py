@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.extensions import api
+from blueprints.openapi import api
 
 API_PREFIX = "/api/v1"
 
 
 def register_blueprints(app: Flask) -> None:
-    """Register every blueprint; API ones under /api/v1."""
+    """Register every blueprint; API ones under /api/v1, documented in /api/openapi.json."""
+    from blueprints.authz import authorise_request
+
+    api.init_app(app)
+    # Before every other check of the request (content type, body): 401/403 come first.
+    app.before_request(authorise_request)
     from blueprints.docs.routes import blp as docs_assets
     from blueprints.health.routes import blp as health
 

@@ -1,4 +1,4 @@
-"""Authorisation for every view: who may call it, checked before the view runs.
+"""Authorisation for every view: who may call it, checked before anything else of the request.
 
 Every view function carries exactly one rule, set by one of these decorators, and
 `tests/core/test_routes_authz.py` fails when a registered route has none. Rules:
@@ -8,6 +8,10 @@ Every view function carries exactly one rule, set by one of these decorators, an
 - `@staff_required("window_clerk", "hall_manager")`: a staff token with one of the roles;
   scope (which hall or department) is then checked in the view with `require_scope`.
 - `@login_required`: any valid token, citizen or staff.
+
+The rule is checked by `authorise_request`, before flask-smorest reads the body or the query:
+a caller without the right token learns nothing of a protected operation's fields (401/403
+before 422). The view's own wrapper checks again only if that hook did not run.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from flask import current_app, g, request
 from app.db import get_session, utcnow
 from app.errors import Forbidden, TokenInvalid, Unauthenticated
 from app.identity.access_tokens import Principal, TokenSettings, decode_access_token
+from blueprints.http import view_method
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 AUTHZ_ATTRIBUTE = "__authz__"
+CHECK_ATTRIBUTE = "__authz_check__"
 ADMIN_ROLE = "admin"
 
 
@@ -45,7 +51,12 @@ def _mark(fn: F, rule: str) -> F:
 
 
 def public(fn: F) -> F:
-    """Anyone may call this view."""
+    """Anyone may call this view; its OpenAPI operation asks for no bearer token."""
+    # flask-smorest's `manual_doc` is merged into the operation, overriding the global
+    # `security` of the document (API_SPEC_OPTIONS) for this operation only.
+    apidoc: dict[str, Any] = dict(getattr(fn, "_apidoc", {}))
+    apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), "security": []}
+    vars(fn)["_apidoc"] = apidoc
     return _mark(fn, "public")
 
 
@@ -76,13 +87,29 @@ def _guarded(rule: str, check: Callable[[Principal], None]) -> Callable[[F], F]:
     def decorator(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            check(_authenticate())
+            if not g.get("authorised"):
+                check(_authenticate())
             return fn(*args, **kwargs)
 
+        setattr(wrapper, CHECK_ATTRIBUTE, check)
         # functools.wraps keeps fn's signature at run time; mypy sees only the wrapper's.
         return _mark(cast(F, wrapper), rule)
 
     return decorator
+
+
+def authorise_request() -> None:
+    """Check the rule of the view about to run (a `before_request` hook).
+
+    The decorators flask-smorest stacks above the rule (arguments, response, ...) copy the
+    function's attributes onto their wrappers, so the outermost function carries the check.
+    """
+    if request.routing_exception is not None:
+        return  # 404/405: nothing to authorise
+    check = getattr(view_method(), CHECK_ATTRIBUTE, None)
+    if check is not None:
+        check(_authenticate())
+        g.authorised = True
 
 
 def login_required(fn: F) -> F:

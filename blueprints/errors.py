@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import DomainError
@@ -28,6 +29,7 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
     405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
     409: ("CONFLICT", "操作冲突，请刷新后重试"),
     413: ("PAYLOAD_TOO_LARGE", "提交的内容过大"),
+    414: ("URI_TOO_LONG", "请求地址过长"),
     415: ("UNSUPPORTED_MEDIA_TYPE", "不支持的内容类型，请使用 application/json"),
     422: ("VALIDATION_FAILED", "提交的内容有误，请检查后重试"),
     428: ("PRECONDITION_REQUIRED", "缺少必要的请求头"),
@@ -62,10 +64,22 @@ def _handle_http_exception(error: HTTPException) -> Response:
     if status == 405 and valid_methods:
         details["allowed"] = sorted(valid_methods)
     response = error_response(status, code, message, details)
+    if status == 405 and valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(valid_methods))
     if status == 429:
         retry_after = getattr(error, "retry_after", None)
         if retry_after:
             response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _handle_database_gone(error: DBAPIError) -> Response:
+    """The database connection broke under the request: a fault, not a client error; retry."""
+    if not error.connection_invalidated and not isinstance(error, OperationalError):
+        return _handle_unexpected(error)
+    log.warning("database unavailable", exc_info=True)
+    response = error_response(503, "DATABASE_UNAVAILABLE", "服务暂时不可用，请稍后再试")
+    response.headers["Retry-After"] = "5"
     return response
 
 
@@ -78,4 +92,5 @@ def register_error_handlers(app: Flask) -> None:
     """Route every error through the one JSON shape."""
     app.register_error_handler(DomainError, _handle_domain_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(DBAPIError, _handle_database_gone)
     app.register_error_handler(Exception, _handle_unexpected)

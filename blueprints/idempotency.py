@@ -30,6 +30,6 @@ def idempotency_doc(description: str) -> dict[str, Any]:
     return {
         "in": "header",
         "name": HEADER,
-        "schema": {"type": "string", "maxLength": 64},
+        "schema": {"type": "string", "pattern": _VALID_KEY.pattern},
         "description": description,
     }

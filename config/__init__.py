@@ -220,6 +220,11 @@ class BaseConfig:
     QUEUE_FORECAST_MAX_AGE_SECONDS: int = field(
         default_factory=lambda: _env_int("QUEUE_FORECAST_MAX_AGE_SECONDS", 5)
     )
+    # How often a quiet hall-screen stream says it is alive (a comment line), so proxies keep
+    # it open and a screen notices a dead connection.
+    QUEUE_SSE_KEEPALIVE_SECONDS: float = field(
+        default_factory=lambda: float(_env("QUEUE_SSE_KEEPALIVE_SECONDS", "15"))
+    )
     # The mini-program page a printed hall code's mini-program code (wxacode) opens; the
     # page reads the hall-code token from its `scene` and scans it like a QR code.
     QUEUE_WXACODE_PAGE: str = field(
@@ -378,6 +383,10 @@ class TestingConfig(BaseConfig):
     # Tests move the clock and the queue at will: every estimate replays afresh.
     QUEUE_FORECAST_MAX_AGE_SECONDS: int = field(
         default_factory=lambda: _env_int("QUEUE_FORECAST_MAX_AGE_SECONDS", 0)
+    )
+    # A client that reads a stream until the first keep-alive (the contract test) waits 1 s.
+    QUEUE_SSE_KEEPALIVE_SECONDS: float = field(
+        default_factory=lambda: float(_env("QUEUE_SSE_KEEPALIVE_SECONDS", "1"))
     )
 
 

@@ -66,6 +66,8 @@ def app(database_url: str, emulator_url: str) -> Iterator[Flask]:
         WECHAT_TOKEN_CACHE="memory",
         RATELIMIT_ENABLED=False,
         JOB_RUNNER="manual",
+        # 64 bytes: long enough for every HMAC the tests sign with it, HS512 included.
+        SECRET_KEY="test-secret-key-" + "0123456789abcdef" * 3,
     )
     test_database.build_schema(application)
     yield application

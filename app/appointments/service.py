@@ -429,16 +429,16 @@ def suspend_if_due(
     return session.get(BookingSuspension, new_id)
 
 
-HALL_DAY_LIMIT = 2000  # far above a hall's daily capacity
-
-
-def hall_day(session: Session, hall_id: int, day: dt.date) -> list[tuple[Appointment, User | None]]:
-    """The hall's appointments of `day` in time order, each with its citizen."""
+def hall_day(
+    session: Session, hall_id: int, day: dt.date, *, offset: int, limit: int
+) -> list[tuple[Appointment, User | None]]:
+    """A page of the hall's appointments of `day` in time order, each with its citizen."""
     rows = session.scalars(
         select(Appointment)
         .where(Appointment.hall_id == hall_id, Appointment.day == day)
         .order_by(Appointment.starts_at, Appointment.id)
-        .limit(HALL_DAY_LIMIT)
+        .offset(offset)
+        .limit(limit)
     ).all()
     user_ids = {a.user_id for a in rows}
     users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}

@@ -145,7 +145,9 @@ class AccountDisabled(Unauthenticated, KeepsWrites):
     message = "账号已停用，请联系管理员"
 
 
-class CurrentPasswordWrong(ValidationFailed, KeepsWrites):
+class CurrentPasswordWrong(Forbidden, KeepsWrites):
+    """A credential refused, as at login: 403, not a malformed request."""
+
     code = "CURRENT_PASSWORD_WRONG"
     message = "当前密码不正确"
 

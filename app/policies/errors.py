@@ -26,6 +26,18 @@ class PolicyStateConflict(Conflict):
     message = "政策当前状态不允许此操作"
 
 
+class DepartmentNotFound(NotFound):
+    code = "DEPARTMENT_NOT_FOUND"
+    message = "部门不存在"
+
+
+class PolicyHasNoCriteria(Conflict):
+    """The policy is in a state that cannot be previewed or published yet."""
+
+    code = "POLICY_HAS_NO_CRITERIA"
+    message = "政策尚未设置适用条件"
+
+
 class PolicyExpired(Conflict):
     code = "POLICY_EXPIRED"
     message = "政策已过有效期，不能发布"

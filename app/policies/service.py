@@ -17,11 +17,14 @@ from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
 from app.enterprises.models import RegistryEnterprise
+from app.organisation.models import Department
 from app.policies import criteria as crit
 from app.policies import matching, push_schedule
 from app.policies.errors import (
+    DepartmentNotFound,
     NotAutomatic,
     PolicyExpired,
+    PolicyHasNoCriteria,
     PolicyNotFound,
     PolicyStateConflict,
 )
@@ -111,6 +114,9 @@ def create_policy(
     now: dt.datetime,
 ) -> Policy:
     """A draft policy with its first criteria version."""
+    # An administrator is not scoped to departments, so nothing before this names a real one.
+    if session.get(Department, department_id) is None:
+        raise DepartmentNotFound(department_id=department_id)
     policy = Policy(
         department_id=department_id,
         status=PolicyStatus.DRAFT,
@@ -214,7 +220,7 @@ def preview(session: Session, policy: Policy) -> matching.Preview:
     """How many enterprises the current criteria reach, before publishing."""
     criteria = current_criteria(session, policy)
     if not criteria:
-        raise crit.InvalidCriteria("政策尚未设置适用条件", field="criteria")
+        raise PolicyHasNoCriteria()
     return matching.preview(session, criteria)
 
 
@@ -226,7 +232,7 @@ def publish(session: Session, policy: Policy, *, staff_id: int | None, now: dt.d
         raise PolicyStateConflict(status=PolicyStatus(policy.status).value)
     criteria = current_criteria(session, policy)
     if not criteria:
-        raise crit.InvalidCriteria("政策尚未设置适用条件", field="criteria")
+        raise PolicyHasNoCriteria()
     policy.status = PolicyStatus.PUBLISHED
     policy.published_at = now
     policy.updated_at = now

@@ -16,11 +16,10 @@ from app.queueing.green_channel import green_reason, is_flagged
 from app.queueing.models import ACTIVE_STATUSES, Ticket
 from app.queueing.settings import QueueSettings
 
-MY_TICKETS_LIMIT = 50
-
 
 def my_tickets(session: Session, user_id: int, *, now: dt.datetime) -> Sequence[Ticket]:
-    """The citizen's tickets of today and any still active, newest first."""
+    """The citizen's tickets of today and any still active, newest first (a short list: one
+    active ticket per category, and a day's takes are rate limited)."""
     today = halls.local_day(now)
     return session.scalars(
         select(Ticket)
@@ -29,7 +28,6 @@ def my_tickets(session: Session, user_id: int, *, now: dt.datetime) -> Sequence[
             or_(Ticket.service_day == today, Ticket.status.in_(ACTIVE_STATUSES)),
         )
         .order_by(Ticket.taken_at.desc())
-        .limit(MY_TICKETS_LIMIT)
     ).all()
 
 

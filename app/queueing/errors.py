@@ -5,6 +5,11 @@ from __future__ import annotations
 from app.errors import Conflict, DomainError, NotFound, UpstreamUnavailable, ValidationFailed
 
 
+class HallCodeNotFound(NotFound):
+    code = "HALL_CODE_NOT_FOUND"
+    message = "大厅码不存在"
+
+
 class CodeForged(ValidationFailed):
     code = "CODE_FORGED"
     message = "二维码无效，请扫描大厅现场的二维码"

@@ -264,7 +264,8 @@ class HallForecast:
 
 def forecast_hall(session: Session, hall_id: int, day: dt.date, now: dt.datetime) -> HallForecast:
     """Replay the hall's queue of `day` from `now` (three reads)."""
-    # The hall's categories (typical minutes) and the open windows serving each, in one read.
+    # The hall's categories (typical minutes) and the staffed windows serving each, in one
+    # read: a window marked open with no clerk at it (left open overnight) calls nobody.
     categories: dict[int, Any] = {}
     served: dict[int, list[int]] = {}
     for row in session.execute(
@@ -277,6 +278,7 @@ def forecast_hall(session: Session, hall_id: int, day: dt.date, now: dt.datetime
                 Window.id == WindowCategory.window_id,
                 Window.hall_id == hall_id,
                 Window.status == WindowStatus.OPEN,
+                Window.clerk_id.is_not(None),
             ),
         )
         .where(ServiceCategory.hall_id == hall_id)

@@ -30,6 +30,11 @@ class TicketNotFound(NotFound):
     message = "取号记录不存在"
 
 
+class NotRatedYet(NotFound):
+    code = "NOT_RATED_YET"
+    message = "该次服务尚未评价"
+
+
 class FollowUpNotFound(NotFound):
     code = "FOLLOW_UP_NOT_FOUND"
     message = "整改记录不存在"

@@ -47,11 +47,11 @@ def rating_of(session: Session, ticket_id: int) -> Rating | None:
 
 
 def get_for_citizen(session: Session, ticket_id: int, user_id: int) -> Rating:
-    """The citizen's rating of their ticket; TicketNotFound/NotFound otherwise."""
+    """The citizen's rating of their ticket; TicketNotFound, or NotRatedYet before rating."""
     _citizen_ticket(session, ticket_id, user_id)
     rating = rating_of(session, ticket_id)
     if rating is None:
-        raise errors.TicketNotFound("该次服务尚未评价")
+        raise errors.NotRatedYet()
     return rating
 
 

@@ -70,11 +70,6 @@ class UploadTooLarge(DomainError):
     message = "上传的文件过大"
 
 
-class UploadUnsigned(ValidationFailed):
-    code = "UPLOAD_NO_SIGNATURES"
-    message = "上传的PDF文件中没有数字签名"
-
-
 class HandwritingInvalid(ValidationFailed):
     code = "HANDWRITING_INVALID"
     message = "手写签名图片无效，请重新签名"

@@ -4,6 +4,7 @@ CRLs, and the file looked up in the register of issued documents."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 from sqlalchemy import select
@@ -20,14 +21,24 @@ from seals.verify import VerificationInputError, verify_pdf
 def verify_upload(
     session: Session, ctx: SealContext, data: bytes, *, now: dt.datetime
 ) -> dict[str, Any]:
-    """Validate an uploaded PDF's signatures and look it up in the registry."""
+    """Validate an uploaded PDF's signatures and look it up in the registry.
+
+    A file that is not a PDF, or a PDF without signatures, is a verdict like any other (status
+    `not_pdf` / `unsigned`): the person checking a document learns it proves nothing.
+    """
     try:
         report = verify_pdf(data, trust_settings(session, ctx, now), max_bytes=ctx.max_upload_bytes)
     except VerificationInputError as exc:
-        raise {
-            "too_large": errors.UploadTooLarge(limit_bytes=ctx.max_upload_bytes),
-            "no_signatures": errors.UploadUnsigned(),
-        }.get(exc.code, errors.UploadNotPdf()) from None
+        if exc.code == "too_large":
+            raise errors.UploadTooLarge(limit_bytes=ctx.max_upload_bytes) from None
+        verdict = "unsigned" if exc.code == "no_signatures" else "not_pdf"
+        return {
+            "status": verdict,
+            "signatures_status": verdict,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "signatures": [],
+            "registry": {"found": False, "matches": False},
+        }
     document = session.scalar(select(IssuedDocument).where(IssuedDocument.sha256 == report.sha256))
     registry: dict[str, Any] = {"found": document is not None, "matches": document is not None}
     if document is not None:

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.appointments import checkin, service
 from app.appointments.calendar import local_date
@@ -25,7 +24,7 @@ from blueprints.appointments.schemas import (
     AppointmentOut,
     BookIn,
     CheckInOut,
-    HallAppointmentsOut,
+    HallAppointmentsPage,
     HallAppointmentsQuery,
     HallCheckInIn,
     SlotCapacityIn,
@@ -41,6 +40,8 @@ from blueprints.authz import (
     staff_required,
 )
 from blueprints.idempotency import idempotency_doc, idempotency_key
+from blueprints.openapi import Blueprint
+from blueprints.pagination import PageRequest, page_from, page_of, page_schema
 
 blp = Blueprint("appointments", __name__, url_prefix="", description="预约：时段、预约、签到")
 
@@ -65,11 +66,11 @@ def rules() -> AppointmentRules:
 @blp.route("/halls/<int:hall_id>/appointment-slots")
 class HallSlots(MethodView):
     @blp.arguments(SlotQuery, location="query")
-    @blp.response(200, SlotOut(many=True))
+    @blp.response(200, page_schema(SlotOut))
     @public
-    def get(self, query: dict[str, Any], hall_id: int) -> list[AppointmentSlot]:
+    def get(self, query: dict[str, Any], hall_id: int) -> dict[str, Any]:
         """The hall's bookable slots on its next working days, with remaining places."""
-        return service.list_slots(
+        slots = service.list_slots(
             get_session(),
             hall_id,
             category_id=query.get("category_id"),
@@ -77,6 +78,7 @@ class HallSlots(MethodView):
             rules=rules(),
             now=utcnow(),
         )
+        return page_of(slots, query)
 
 
 @blp.route("/appointment-slots/<int:slot_id>")
@@ -103,13 +105,14 @@ class SlotCapacity(MethodView):
 @blp.route("/me/appointments")
 class MyAppointments(MethodView):
     @blp.arguments(AppointmentListQuery, location="query")
-    @blp.response(200, AppointmentOut(many=True))
+    @blp.response(200, page_schema(AppointmentOut))
     @citizen_required
-    def get(self, query: dict[str, Any]) -> list[Appointment]:
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The caller's appointments: upcoming ones soonest first, or all newest first."""
-        return service.list_for_user(
+        appointments = service.list_for_user(
             get_session(), current_principal().id, upcoming_only=query["upcoming"], now=utcnow()
         )
+        return page_of(appointments, query)
 
     @blp.arguments(BookIn)
     @blp.response(201, AppointmentOut)
@@ -171,7 +174,7 @@ class HallCodeCheckIn(MethodView):
         result = checkin.check_in_with_hall_code(
             session,
             appointment,
-            token=body["hall_token"],
+            token=body["code"],
             latitude=body.get("latitude"),
             longitude=body.get("longitude"),
             settings=runtime().settings,
@@ -195,7 +198,7 @@ class TerminalCheckIn(MethodView):
         session = get_session()
         result = checkin.check_in_with_personal_code(
             session,
-            token=body["personal_code"],
+            token=body["code"],
             hall_id=body["hall_id"],
             appointment_id=body.get("appointment_id"),
             staff_id=current_principal().id,
@@ -210,20 +213,20 @@ class TerminalCheckIn(MethodView):
 @blp.route("/halls/<int:hall_id>/appointments")
 class HallAppointments(MethodView):
     @blp.arguments(HallAppointmentsQuery, location="query")
-    @blp.response(200, HallAppointmentsOut)
+    @blp.response(200, HallAppointmentsPage)
     @staff_required(*HALL_STAFF)
     def get(self, query: dict[str, Any], hall_id: int) -> dict[str, Any]:
         """The hall's appointments of a day (names masked), with counts by status."""
         require_scope(HALL_STAFF, hall_id)
         session = get_session()
         day = query.get("day") or local_date(utcnow())
+        page = PageRequest.of(query)
         cipher = get_cipher()
         items = []
-        for appointment, user in service.hall_day(session, hall_id, day):
+        for appointment, user in service.hall_day(
+            session, hall_id, day, offset=page.offset, limit=page.limit
+        ):
             name = real_name_of(cipher, user) if user is not None else None
             items.append(_WithName(appointment, mask_name(name) if name else None))
-        return {
-            "day": day,
-            "counts": service.count_by_status(session, hall_id, day),
-            "appointments": items,
-        }
+        counts = service.count_by_status(session, hall_id, day)
+        return page_from(items, sum(counts.values()), query, day=day, counts=counts)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from marshmallow import Schema, fields, validate
 
 from app.appointments.models import AppointmentStatus
+from blueprints.fields import BeijingTime, CalendarDate
 from blueprints.http import MAX_ID
+from blueprints.pagination import PageArgs, page_schema
 
 # Dates a query may name: anything else is a typo or a probe, refused with 422.
-SANE_DATES = validate.Range(min=dt.date(2000, 1, 1), max=dt.date(2100, 12, 31))
 
 
-class SlotQuery(Schema):
+class SlotQuery(PageArgs):
     category_id = fields.Integer(
         validate=validate.Range(min=1, max=MAX_ID), metadata={"description": "只看该业务类别"}
     )
-    day = fields.Date(validate=SANE_DATES, metadata={"description": "只看该日（北京时间日期）"})
+    day = CalendarDate(metadata={"description": "只看该日（北京时间日期）"})
 
 
 class SlotOut(Schema):
@@ -25,8 +24,8 @@ class SlotOut(Schema):
     hall_id = fields.Integer()
     category_id = fields.Integer()
     day = fields.Date(metadata={"description": "北京时间日期"})
-    starts_at = fields.DateTime()
-    ends_at = fields.DateTime()
+    starts_at = BeijingTime()
+    ends_at = BeijingTime()
     capacity = fields.Integer()
     booked = fields.Integer()
     remaining = fields.Integer(metadata={"description": "剩余可约名额"})
@@ -46,28 +45,28 @@ class AppointmentOut(Schema):
     hall_id = fields.Integer()
     category_id = fields.Integer()
     day = fields.Date()
-    starts_at = fields.DateTime()
-    ends_at = fields.DateTime(attribute="slot.ends_at")
+    starts_at = BeijingTime()
+    ends_at = BeijingTime(attribute="slot.ends_at")
     status = fields.Enum(
         AppointmentStatus,
         by_value=True,
         metadata={"description": "booked 已预约，cancelled 已取消，checked_in 已签到，missed 失约"},
     )
     ticket_id = fields.Integer(allow_none=True, metadata={"description": "签到后取得的号码"})
-    booked_at = fields.DateTime()
-    cancelled_at = fields.DateTime(allow_none=True)
-    checked_in_at = fields.DateTime(allow_none=True)
-    missed_at = fields.DateTime(allow_none=True)
+    booked_at = BeijingTime()
+    cancelled_at = BeijingTime(allow_none=True)
+    checked_in_at = BeijingTime(allow_none=True)
+    missed_at = BeijingTime(allow_none=True)
 
 
-class AppointmentListQuery(Schema):
+class AppointmentListQuery(PageArgs):
     upcoming = fields.Boolean(
         load_default=True, metadata={"description": "只看今天及以后未取消的预约"}
     )
 
 
 class HallCheckInIn(Schema):
-    hall_token = fields.String(
+    code = fields.String(
         required=True,
         validate=validate.Length(min=1, max=64),
         metadata={"description": "扫描大厅二维码（或入口动态码）得到的内容"},
@@ -81,7 +80,7 @@ class HallCheckInIn(Schema):
 
 
 class TerminalCheckInIn(Schema):
-    personal_code = fields.String(
+    code = fields.String(
         required=True,
         validate=validate.Length(min=1, max=64),
         metadata={"description": "窗口终端扫描群众个人码得到的内容"},
@@ -98,8 +97,8 @@ class CheckInTicketOut(Schema):
     display = fields.String(metadata={"description": "号码，如 A012"})
     status = fields.String()
     priority = fields.Integer()
-    due_at = fields.DateTime(allow_none=True)
-    taken_at = fields.DateTime()
+    due_at = BeijingTime(allow_none=True)
+    taken_at = BeijingTime()
 
 
 class CheckInOut(Schema):
@@ -107,15 +106,21 @@ class CheckInOut(Schema):
     ticket = fields.Nested(CheckInTicketOut)
 
 
-class HallAppointmentsQuery(Schema):
-    day = fields.Date(validate=SANE_DATES, metadata={"description": "北京时间日期，缺省为今天"})
+class HallAppointmentsQuery(PageArgs):
+    day = CalendarDate(metadata={"description": "北京时间日期，缺省为今天"})
 
 
 class HallAppointmentOut(AppointmentOut):
     citizen_name = fields.String(allow_none=True, metadata={"description": "脱敏姓名"})
 
 
-class HallAppointmentsOut(Schema):
-    day = fields.Date()
-    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
-    appointments = fields.List(fields.Nested(HallAppointmentOut))
+HallAppointmentsPage = page_schema(
+    HallAppointmentOut,
+    day=fields.Date(required=True),
+    counts=fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "当日各状态的预约数"},
+    ),
+)

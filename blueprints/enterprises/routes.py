@@ -10,12 +10,11 @@ from typing import Any
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
 from app.db import get_session, utcnow
 from app.enterprises import service
-from app.enterprises.models import AgentAuthorisation, EnterpriseBinding
+from app.enterprises.models import EnterpriseBinding
 from app.errors import NotFound
 from app.identity.models import User
 from app.identity.realname import real_name_of
@@ -33,6 +32,8 @@ from blueprints.enterprises.schemas import (
     authorisation_json,
 )
 from blueprints.logins import keeping_writes
+from blueprints.openapi import Blueprint
+from blueprints.pagination import PageArgs, page_of, page_schema
 
 blp = Blueprint("enterprises", __name__, url_prefix="", description="企业身份绑定与授权")
 
@@ -50,11 +51,12 @@ def _request_id() -> str | None:
 
 @blp.route("/me/enterprises")
 class MyEnterprises(MethodView):
-    @blp.response(200, BindingOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(BindingOut))
     @citizen_required
-    def get(self) -> list[EnterpriseBinding]:
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The enterprises the caller may act for (active bindings)."""
-        return service.enterprises_of(get_session(), current_principal().id)
+        return page_of(service.enterprises_of(get_session(), current_principal().id), args)
 
     @blp.arguments(BindIn)
     @blp.response(201, BindingOut)
@@ -113,10 +115,11 @@ class Enterprise(MethodView):
 
 @blp.route("/enterprises/<int:enterprise_id>/agents")
 class EnterpriseAgents(MethodView):
-    @blp.response(200, AgentOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(AgentOut))
     @blp.alt_response(403, description="不是该企业的法定代表人")
     @citizen_required
-    def get(self, enterprise_id: int) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any], enterprise_id: int) -> dict[str, Any]:
         """The enterprise's active agents (legal representative only)."""
         cipher = get_cipher()
         agents = service.agents_of(get_session(), current_principal().id, enterprise_id)
@@ -130,7 +133,7 @@ class EnterpriseAgents(MethodView):
                     "created_at": binding.created_at,
                 }
             )
-        return result
+        return page_of(result, args)
 
 
 @blp.route("/enterprises/<int:enterprise_id>/agents/<int:binding_id>")
@@ -152,16 +155,23 @@ class EnterpriseAgent(MethodView):
 
 @blp.route("/enterprises/<int:enterprise_id>/agent-authorisations")
 class EnterpriseAuthorisations(MethodView):
-    @blp.response(200, AuthorisationOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(AuthorisationOut))
     @blp.alt_response(403, description="不是该企业的法定代表人")
     @citizen_required
-    def get(self, enterprise_id: int) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any], enterprise_id: int) -> dict[str, Any]:
         """Agent authorisations the enterprise issued, newest first (legal representative)."""
         cipher = get_cipher()
         authorisations = service.authorisations_of(
             get_session(), current_principal().id, enterprise_id
         )
-        return [authorisation_json(a, service.agent_name_of(cipher, a)) for a in authorisations]
+        page = page_of(authorisations, args)
+        return {
+            **page,
+            "items": [
+                authorisation_json(a, service.agent_name_of(cipher, a)) for a in page["items"]
+            ],
+        }
 
     @blp.arguments(AuthoriseAgentIn)
     @blp.response(201, AuthorisationOut)
@@ -211,12 +221,14 @@ class EnterpriseAuthorisation(MethodView):
 
 @blp.route("/me/agent-authorisations")
 class MyInvitations(MethodView):
-    @blp.response(200, InvitationOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(InvitationOut))
     @citizen_required
-    def get(self) -> list[AgentAuthorisation]:
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Open agent authorisations addressed to the caller (by their verified identity)."""
         session = get_session()
-        return service.authorisations_for(session, get_cipher(), _me(session), now=utcnow())
+        invitations = service.authorisations_for(session, get_cipher(), _me(session), now=utcnow())
+        return page_of(invitations, args)
 
 
 @blp.route("/me/agent-authorisations/<int:authorisation_id>/accept")

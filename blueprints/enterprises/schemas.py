@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from app.db import utcnow
 from app.enterprises.models import AgentAuthorisation, AuthorisationStatus, BindingRole
 from app.security.masking import mask_name
+from blueprints.fields import BeijingTime
 
 
 class EnterpriseSummaryOut(Schema):
@@ -40,7 +41,7 @@ class BindingOut(Schema):
     id = fields.Integer(required=True)
     role = fields.Enum(BindingRole, by_value=True, required=True)
     status = fields.String(required=True)
-    created_at = fields.DateTime(required=True)
+    created_at = BeijingTime(required=True)
     authorised_by_binding_id = fields.Integer(allow_none=True)
     enterprise = fields.Nested(EnterpriseSummaryOut, required=True)
 
@@ -48,7 +49,7 @@ class BindingOut(Schema):
 class MyBindingOut(Schema):
     id = fields.Integer(required=True)
     role = fields.Enum(BindingRole, by_value=True, required=True)
-    created_at = fields.DateTime(required=True)
+    created_at = BeijingTime(required=True)
 
 
 class EnterpriseOut(Schema):
@@ -74,7 +75,7 @@ class BindIn(Schema):
 class AgentOut(Schema):
     id = fields.Integer(required=True, metadata={"description": "经办人的绑定 id"})
     agent_name = fields.String(allow_none=True, metadata={"description": "经办人姓名（脱敏）"})
-    created_at = fields.DateTime(required=True)
+    created_at = BeijingTime(required=True)
 
 
 class AuthoriseAgentIn(Schema):
@@ -102,9 +103,9 @@ class AuthorisationOut(Schema):
         required=True,
         metadata={"description": "pending | accepted | declined | cancelled | expired"},
     )
-    created_at = fields.DateTime(required=True)
-    expires_at = fields.DateTime(required=True)
-    responded_at = fields.DateTime(allow_none=True)
+    created_at = BeijingTime(required=True)
+    expires_at = BeijingTime(required=True)
+    responded_at = BeijingTime(allow_none=True)
     agent_binding_id = fields.Integer(allow_none=True)
 
 
@@ -113,8 +114,8 @@ class InvitationOut(Schema):
 
     id = fields.Integer(required=True)
     enterprise = fields.Nested(EnterpriseSummaryOut, required=True)
-    created_at = fields.DateTime(required=True)
-    expires_at = fields.DateTime(required=True)
+    created_at = BeijingTime(required=True)
+    expires_at = BeijingTime(required=True)
 
 
 def authorisation_json(authorisation: AgentAuthorisation, agent_name: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.db import get_session, utcnow
 from app.errors import ValidationFailed
@@ -16,15 +15,16 @@ from app.halls.models import ServiceCategory, Window
 from app.integrations.wechat import get_wechat
 from app.organisation.models import Hall
 from app.queueing import codes, runtime, wxacodes
-from app.queueing.errors import CodeForged
+from app.queueing.errors import HallCodeNotFound
 from app.queueing.models import HallCode
 from blueprints.authz import current_principal, public, require_scope, staff_required
+from blueprints.fields import DATE_PATTERN
 from blueprints.halls.schemas import (
     CategoryIn,
     CategoryPatchIn,
     HallCategoryOut,
     HallDetailOut,
-    HallListOut,
+    HallOut,
     HallProfileIn,
     HallWindowOut,
     HoursIn,
@@ -32,6 +32,8 @@ from blueprints.halls.schemas import (
     WindowIn,
     WindowPatchIn,
 )
+from blueprints.openapi import Blueprint
+from blueprints.pagination import PageArgs, page_of, page_schema
 from blueprints.queueing.schemas import HallCodeIn, HallCodeOut
 
 blp = Blueprint(
@@ -90,11 +92,13 @@ def _hall_out(hall: Hall, *, detail: bool = False) -> dict[str, Any]:
 
 @blp.route("")
 class HallList(MethodView):
-    @blp.response(200, HallListOut)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(HallOut))
     @public
-    def get(self) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Every hall with its address, coordinates and today's hours."""
-        return {"halls": [_hall_out(h) for h in halls.list_halls(get_session())]}
+        page = page_of(halls.list_halls(get_session()), args)
+        return {**page, "items": [_hall_out(h) for h in page["items"]]}
 
 
 @blp.route("/<int:hall_id>")
@@ -141,8 +145,18 @@ class HallHours(MethodView):
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
 
+# The URL carries the date as text; the document says which text.
+DAY_IN_PATH = {
+    "in": "path",
+    "name": "day",
+    "required": True,
+    "schema": {"type": "string", "format": "date", "pattern": DATE_PATTERN},
+}
+
+
 @blp.route("/<int:hall_id>/special-days/<string:day>")
 class HallSpecialDay(MethodView):
+    @blp.doc(parameters=[DAY_IN_PATH])
     @blp.arguments(SpecialDayIn)
     @blp.response(200, HallDetailOut)
     @staff_required(*MANAGERS)
@@ -154,6 +168,7 @@ class HallSpecialDay(MethodView):
         session.commit()
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
+    @blp.doc(parameters=[DAY_IN_PATH])
     @blp.response(200, HallDetailOut)
     @staff_required(*MANAGERS)
     def delete(self, hall_id: int, day: str) -> dict[str, Any]:
@@ -174,12 +189,13 @@ def _date(raw: str) -> dt.date:
 
 @blp.route("/<int:hall_id>/categories")
 class HallCategories(MethodView):
-    @blp.response(200, HallCategoryOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(HallCategoryOut))
     @public
-    def get(self, hall_id: int) -> list[ServiceCategory]:
+    def get(self, args: dict[str, Any], hall_id: int) -> dict[str, Any]:
         """The hall's service categories."""
         halls.get_hall(get_session(), hall_id)
-        return halls.list_categories(get_session(), hall_id)
+        return page_of(halls.list_categories(get_session(), hall_id), args)
 
     @blp.arguments(CategoryIn)
     @blp.response(201, HallCategoryOut)
@@ -211,12 +227,13 @@ class HallCategory(MethodView):
 
 @blp.route("/<int:hall_id>/windows")
 class HallWindows(MethodView):
-    @blp.response(200, HallWindowOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(HallWindowOut))
     @public
-    def get(self, hall_id: int) -> list[Window]:
+    def get(self, args: dict[str, Any], hall_id: int) -> dict[str, Any]:
         """The hall's windows with their status and categories."""
         halls.get_hall(get_session(), hall_id)
-        return halls.list_windows(get_session(), hall_id)
+        return page_of(halls.list_windows(get_session(), hall_id), args)
 
     @blp.arguments(WindowIn)
     @blp.response(201, HallWindowOut)
@@ -271,18 +288,20 @@ def _hall_code(hall_id: int, code_id: int) -> HallCode:
     _manage(hall_id)
     code = get_session().get(HallCode, code_id)
     if code is None or code.hall_id != hall_id:
-        raise CodeForged("大厅码不存在")
+        raise HallCodeNotFound()
     return code
 
 
 @blp.route("/<int:hall_id>/codes")
 class HallCodes(MethodView):
-    @blp.response(200, HallCodeOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(HallCodeOut))
     @staff_required(*MANAGERS)
-    def get(self, hall_id: int) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any], hall_id: int) -> dict[str, Any]:
         """The hall's printed codes, live and revoked."""
         _manage(hall_id)
-        return [_code_out(c) for c in codes.printed_codes(get_session(), hall_id)]
+        page = page_of(codes.printed_codes(get_session(), hall_id), args)
+        return {**page, "items": [_code_out(c) for c in page["items"]]}
 
     @blp.arguments(HallCodeIn)
     @blp.response(201, HallCodeOut)

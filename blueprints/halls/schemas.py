@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+# Clock times as the API reads them ("08:30"), for OpenAPI, which has no time format.
+CLOCK = {"pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "08:30"}
+
 ID = validate.Range(min=1, max=2**53)
 
 
@@ -11,8 +14,8 @@ class IntervalSchema(Schema):
     weekday = fields.Integer(
         required=True, validate=validate.Range(0, 6), metadata={"description": "0 = 周一"}
     )
-    opens_at = fields.Time(required=True, format="%H:%M")
-    closes_at = fields.Time(required=True, format="%H:%M")
+    opens_at = fields.Time(required=True, format="%H:%M", metadata=CLOCK)
+    closes_at = fields.Time(required=True, format="%H:%M", metadata=CLOCK)
 
 
 class HoursIn(Schema):
@@ -34,8 +37,8 @@ class HallProfileIn(Schema):
 
 class SpecialDayIn(Schema):
     closed = fields.Boolean(required=True)
-    opens_at = fields.Time(load_default=None, allow_none=True, format="%H:%M")
-    closes_at = fields.Time(load_default=None, allow_none=True, format="%H:%M")
+    opens_at = fields.Time(load_default=None, allow_none=True, format="%H:%M", metadata=CLOCK)
+    closes_at = fields.Time(load_default=None, allow_none=True, format="%H:%M", metadata=CLOCK)
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=128))
 
 
@@ -108,8 +111,8 @@ class HallWindowOut(Schema):
 
 class HoursOut(Schema):
     weekday = fields.Integer()
-    opens_at = fields.Time(format="%H:%M")
-    closes_at = fields.Time(format="%H:%M")
+    opens_at = fields.Time(format="%H:%M", metadata=CLOCK)
+    closes_at = fields.Time(format="%H:%M", metadata=CLOCK)
 
 
 class HallOut(Schema):
@@ -135,7 +138,3 @@ class HallDetailOut(HallOut):
     weekly_hours = fields.List(fields.Nested(HoursOut))
     categories = fields.List(fields.Nested(HallCategoryOut))
     windows = fields.List(fields.Nested(HallWindowOut))
-
-
-class HallListOut(Schema):
-    halls = fields.List(fields.Nested(HallOut))

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
 from app.db import get_session, utcnow
@@ -35,6 +34,7 @@ from blueprints.identity.schemas import (
     WeChatLoginOut,
 )
 from blueprints.logins import keeping_writes, login_rate, start_login, token_pair_body
+from blueprints.openapi import Blueprint
 
 blp = Blueprint(
     "identity", __name__, url_prefix="", description="小程序用户：登录、手机号、实名认证"

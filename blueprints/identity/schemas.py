@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from blueprints.fields import BeijingTime
+
 _CODE = validate.Length(min=1, max=128)
 
 
@@ -45,13 +47,11 @@ class RealNameOut(Schema):
     verified = fields.Boolean(required=True)
     name = fields.String(allow_none=True, metadata={"description": "脱敏姓名"})
     id_number = fields.String(allow_none=True, metadata={"description": "脱敏身份证号"})
-    verified_at = fields.DateTime(allow_none=True)
+    verified_at = BeijingTime(allow_none=True)
     method = fields.String(
         allow_none=True, metadata={"description": "核验方式：realname_service / checksum（仅开发）"}
     )
-    face_verified_at = fields.DateTime(
-        allow_none=True, metadata={"description": "最近人脸核验时间"}
-    )
+    face_verified_at = BeijingTime(allow_none=True, metadata={"description": "最近人脸核验时间"})
 
 
 class MeOut(Schema):
@@ -67,7 +67,7 @@ class MeOut(Schema):
             "verified 实名核验 / face 近期人脸核验（绑定法定代表人、设置收款账户需要）"
         },
     )
-    created_at = fields.DateTime(required=True)
+    created_at = BeijingTime(required=True)
 
 
 class BindPhoneIn(Schema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.notify.models import OutboxStatus, SubscriptionResult
+from blueprints.fields import BeijingTime
 
 RESULTS = [result.value for result in SubscriptionResult]
 
@@ -40,7 +41,7 @@ class SubscriptionOut(Schema):
         allow_none=True,
         metadata={"description": "最近一次授权结果"},
     )
-    updated_at = fields.DateTime(allow_none=True)
+    updated_at = BeijingTime(allow_none=True)
 
 
 class NotificationOut(Schema):
@@ -64,5 +65,5 @@ class NotificationOut(Schema):
         allow_none=True,
         metadata={"description": "未发送或失败的原因代码"},
     )
-    created_at = fields.DateTime()
-    sent_at = fields.DateTime(allow_none=True)
+    created_at = BeijingTime()
+    sent_at = BeijingTime(allow_none=True)

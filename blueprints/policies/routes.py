@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Response, current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.db import get_session, utcnow
 from app.enterprises.models import BindingRole, RegistryEnterprise
@@ -19,7 +18,6 @@ from app.policies.models import (
     EnterpriseProfile,
     Policy,
     PolicyStatus,
-    ProfileChange,
     ReceivingAccount,
 )
 from app.security import get_cipher
@@ -31,6 +29,8 @@ from blueprints.authz import (
     staff_required,
 )
 from blueprints.logins import keeping_writes
+from blueprints.openapi import Blueprint
+from blueprints.pagination import PageArgs, PageRequest, page_from, page_of, page_schema
 from blueprints.policies import schemas
 
 blp = Blueprint("policies", __name__, url_prefix="", description="惠企政策与精准推送")
@@ -67,15 +67,16 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/staff/policies")
 class Policies(MethodView):
     @blp.arguments(schemas.PolicyListArgs, location="query")
-    @blp.response(200, schemas.PolicyOut(many=True))
+    @blp.response(200, page_schema(schemas.PolicyOut))
     @staff_required(OFFICER)
-    def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The department's policies, newest first."""
         require_scope([OFFICER], args["department_id"])
         policies = service.department_policies(
             get_session(), args["department_id"], status=args.get("status")
         )
-        return [_policy_out(p) for p in policies]
+        page = page_of(policies, args)
+        return {**page, "items": [_policy_out(p) for p in page["items"]]}
 
     @blp.arguments(schemas.PolicyCreateIn)
     @blp.response(201, schemas.PolicyOut)
@@ -181,11 +182,12 @@ class PolicyReach(MethodView):
 
 @blp.route("/staff/policy-facts/pending")
 class PendingFacts(MethodView):
-    @blp.response(200, schemas.PendingFactsOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(schemas.PendingFactsOut))
     @staff_required(OFFICER)
-    def get(self) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Enterprises whose self-declared facts wait for confirmation (待核实), oldest first."""
-        return profiles.awaiting_review(get_session())
+        return page_of(profiles.awaiting_review(get_session()), args)
 
 
 @blp.route("/staff/enterprises/<int:enterprise_id>/policy-facts/review")
@@ -278,12 +280,13 @@ class EnterpriseProfileView(MethodView):
 
 @blp.route("/enterprises/<int:enterprise_id>/policy-profile/history")
 class EnterpriseProfileHistory(MethodView):
-    @blp.response(200, schemas.ProfileChangeOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(schemas.ProfileChangeOut))
     @citizen_required
-    def get(self, enterprise_id: int) -> list[ProfileChange]:
+    def get(self, args: dict[str, Any], enterprise_id: int) -> dict[str, Any]:
         """Every change of the profile, newest first."""
         _enterprise(enterprise_id)
-        return profiles.history(get_session(), enterprise_id)
+        return page_of(profiles.history(get_session(), enterprise_id), args)
 
 
 @blp.route("/enterprises/<int:enterprise_id>/policy-feed")
@@ -294,7 +297,7 @@ class Feed(MethodView):
     def get(self, args: dict[str, Any], enterprise_id: int) -> dict[str, Any]:
         """Policies matched to the enterprise, newest first, with reasons and unread count."""
         _enterprise(enterprise_id)
-        size = args["page_size"]
+        page = PageRequest.of(args)
         items, total, unread = service.feed(
             get_session(),
             user_id=current_principal().id,
@@ -304,10 +307,10 @@ class Feed(MethodView):
             keyword=args.get("q"),
             unread_only=args["unread"],
             favourites_only=args["favourite"],
-            offset=(args["page"] - 1) * size,
-            limit=size,
+            offset=page.offset,
+            limit=page.limit,
         )
-        return {"items": items, "total": total, "unread": unread}
+        return page_from(items, total, args, unread=unread)
 
 
 def _published(policy_id: int) -> Policy:
@@ -351,12 +354,14 @@ class FeedItem(MethodView):
 
 @blp.route("/enterprises/<int:enterprise_id>/policy-near-misses")
 class NearMisses(MethodView):
-    @blp.response(200, schemas.NearMissOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(schemas.NearMissOut))
     @citizen_required
-    def get(self, enterprise_id: int) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any], enterprise_id: int) -> dict[str, Any]:
         """Policies the enterprise misses by exactly one criterion, with what is missing."""
         profile = _enterprise(enterprise_id)
-        return service.near_misses(get_session(), matching.profile_values(profile), now=utcnow())
+        misses = service.near_misses(get_session(), matching.profile_values(profile), now=utcnow())
+        return page_of(misses, args)
 
 
 @blp.route("/enterprises/<int:enterprise_id>/policy-account")

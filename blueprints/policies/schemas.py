@@ -9,6 +9,8 @@ from marshmallow.exceptions import ValidationError
 
 from app.policies import profiles, reference
 from app.policies.models import BenefitKind, Delivery, PolicyStatus
+from blueprints.fields import BeijingTime
+from blueprints.pagination import PageArgs, page_schema
 
 _KINDS = [k.value for k in BenefitKind]
 _DELIVERIES = [d.value for d in Delivery]
@@ -80,7 +82,7 @@ class WithdrawIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(1, 255))
 
 
-class PolicyListArgs(Schema):
+class PolicyListArgs(PageArgs):
     department_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**62))
     status = fields.String(validate=validate.OneOf([s.value for s in PolicyStatus]))
 
@@ -106,7 +108,7 @@ class PolicySummaryOut(Schema):
     item_code = fields.String(allow_none=True)
     status = fields.String()
     expires_on = fields.Date(allow_none=True)
-    published_at = fields.DateTime(allow_none=True)
+    published_at = BeijingTime(allow_none=True)
     criteria_version = fields.Integer()
 
 
@@ -142,8 +144,8 @@ class ProfileIn(Schema):
     """Self-declared fields; town and establishment date come from the registry."""
 
     industry_code = fields.String(allow_none=True, validate=validate.Length(1, 5))
-    employees = fields.Integer(allow_none=True, validate=_BIG)
-    revenue_yuan = fields.Integer(allow_none=True, validate=_BIG)
+    employees = fields.Integer(allow_none=True, strict=True, validate=_BIG)
+    revenue_yuan = fields.Integer(allow_none=True, strict=True, validate=_BIG)
     tags = fields.List(fields.String(validate=validate.OneOf(reference.TAGS)), allow_none=True)
 
 
@@ -172,14 +174,14 @@ class ProfileOut(Schema):
     fact_sources = fields.Dict(
         metadata={"description": "各项信息的来源（registry/import/self/officer/staff）与时间"}
     )
-    updated_at = fields.DateTime()
+    updated_at = BeijingTime()
 
 
 class ProfileChangeOut(Schema):
     id = fields.Integer()
     source = fields.String()
     changes = fields.Dict()
-    created_at = fields.DateTime()
+    created_at = BeijingTime()
 
 
 class ReasonOut(Schema):
@@ -194,13 +196,11 @@ class ReasonOut(Schema):
     hint = fields.String()
 
 
-class FeedArgs(Schema):
+class FeedArgs(PageArgs):
     benefit_kind = fields.String(validate=validate.OneOf(_KINDS))
     q = fields.String(validate=validate.Length(max=64), metadata={"description": "关键词"})
     unread = fields.Boolean(load_default=False)
     favourite = fields.Boolean(load_default=False)
-    page = fields.Integer(load_default=1, validate=validate.Range(1, 10_000))
-    page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
 
 
 class FeedItemOut(Schema):
@@ -212,10 +212,7 @@ class FeedItemOut(Schema):
     reasons = fields.List(fields.Nested(ReasonOut))
 
 
-class FeedOut(Schema):
-    items = fields.List(fields.Nested(FeedItemOut))
-    total = fields.Integer()
-    unread = fields.Integer()
+FeedOut = page_schema(FeedItemOut, unread=fields.Integer(required=True))
 
 
 class FeedMarkIn(Schema):
@@ -251,8 +248,8 @@ class CalculatorIn(Schema):
     industry_code = fields.String(allow_none=True, validate=validate.Length(1, 5))
     town = fields.String(allow_none=True, validate=validate.OneOf(reference.TOWNS))
     established_on = fields.Date(allow_none=True)
-    employees = fields.Integer(allow_none=True, validate=_BIG)
-    revenue_yuan = fields.Integer(allow_none=True, validate=_BIG)
+    employees = fields.Integer(allow_none=True, strict=True, validate=_BIG)
+    revenue_yuan = fields.Integer(allow_none=True, strict=True, validate=_BIG)
     tags = fields.List(fields.String(validate=validate.OneOf(reference.TAGS)), allow_none=True)
 
 
@@ -284,7 +281,7 @@ class AccountOut(Schema):
     bank_name = fields.String()
     account_name = fields.String()
     account_number = fields.String(attribute="account_number_masked")
-    confirmed_at = fields.DateTime()
+    confirmed_at = BeijingTime()
     verified_by = fields.String(
         metadata={"description": "户名核验方式：exact_name 与登记名称一致 / bank_service 银行核验"}
     )
@@ -313,4 +310,4 @@ class PendingFactsOut(Schema):
     uscc = fields.String(required=True)
     name = fields.String(required=True)
     facts = fields.List(fields.String(), required=True)
-    updated_at = fields.DateTime(required=True)
+    updated_at = BeijingTime(required=True)

@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.appointments.calendar import local_date
 from app.db import get_session, utcnow
 from app.queue_stats import service
 from app.queue_stats.service import GroupBy, StatsRow
 from blueprints.authz import require_scope, staff_required
+from blueprints.openapi import Blueprint
 from blueprints.queue_stats.schemas import QueueStatsOut, QueueStatsQuery
 
 blp = Blueprint("queue_stats", __name__, url_prefix="", description="排队统计")

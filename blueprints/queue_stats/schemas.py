@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
 from app.queue_stats.service import GroupBy
+from blueprints.fields import CalendarDate
 
 # Dates a query may name: anything else is a typo or a probe, refused with 422.
-SANE_DATES = validate.Range(min=dt.date(2000, 1, 1), max=dt.date(2100, 12, 31))
 
 
 class QueueStatsQuery(Schema):
-    start = fields.Date(
-        data_key="from", validate=SANE_DATES, metadata={"description": "开始日期（含），缺省为今天"}
-    )
-    end = fields.Date(
+    start = CalendarDate(data_key="from", metadata={"description": "开始日期（含），缺省为今天"})
+    end = CalendarDate(
         data_key="to",
-        validate=SANE_DATES,
         metadata={"description": "结束日期（含），缺省同开始日期"},
     )
     by = fields.Enum(

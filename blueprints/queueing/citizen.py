@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.db import get_session, utcnow
 from app.extensions import limiter
@@ -18,12 +17,13 @@ from app.queueing.taking import issue_ticket
 from app.queueing.transitions import cancel
 from blueprints.authz import citizen_required, current_principal
 from blueprints.idempotency import idempotency_key
+from blueprints.openapi import Blueprint
+from blueprints.pagination import PageArgs, page_of, page_schema
 from blueprints.queueing.schemas import (
     PersonalCodeOut,
     ScanIn,
     ScanOut,
     TakeIn,
-    TicketListOut,
     TicketOut,
 )
 from blueprints.queueing.shared import current_actor, take_rate, ticket_out
@@ -78,12 +78,13 @@ class Scan(MethodView):
 
 @blp.route("/tickets")
 class Tickets(MethodView):
-    @blp.response(200, TicketListOut)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(TicketOut))
     @citizen_required
-    def get(self) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """My tickets of today and any still active, with position and estimated wait."""
-        tickets = my_tickets(get_session(), current_principal().id, now=utcnow())
-        return {"tickets": [ticket_out(t) for t in tickets]}
+        page = page_of(my_tickets(get_session(), current_principal().id, now=utcnow()), args)
+        return {**page, "items": [ticket_out(t) for t in page["items"]]}
 
     @blp.arguments(TakeIn)
     @blp.response(201, TicketOut)

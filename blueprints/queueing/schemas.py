@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.queueing.models import TicketSource, TicketStatus
+from blueprints.fields import BeijingTime
 
 TOKEN = validate.Length(min=4, max=64)
 
@@ -50,15 +51,18 @@ class TicketOut(Schema):
     id = fields.Integer()
     display = fields.String(metadata={"description": "号码，如 A012"})
     hall_id = fields.Integer()
+    hall_name = fields.String(allow_none=True)
     category_id = fields.Integer()
+    category_name = fields.String(allow_none=True)
     service_day = fields.Date()
     status = fields.Enum(TicketStatus, by_value=True)
     source = fields.Enum(TicketSource, by_value=True)
     priority = fields.Integer(metadata={"description": "0 普通，1 绿色通道，2 预约"})
     green_reason = fields.String(allow_none=True)
-    taken_at = fields.DateTime()
-    called_at = fields.DateTime(allow_none=True)
+    taken_at = BeijingTime()
+    called_at = BeijingTime(allow_none=True)
     window_number = fields.Integer(allow_none=True)
+    window_name = fields.String(allow_none=True, metadata={"description": "如“3号窗口”"})
     recall_count = fields.Integer()
     version = fields.Integer(metadata={"description": "乐观锁版本，终端操作可带上以防重复点击"})
     ahead = fields.Integer(allow_none=True, metadata={"description": "前方等候人数"})
@@ -67,13 +71,9 @@ class TicketOut(Schema):
     )
 
 
-class TicketListOut(Schema):
-    tickets = fields.List(fields.Nested(TicketOut))
-
-
 class PersonalCodeOut(Schema):
     code = fields.String(metadata={"description": "个人码内容，60 秒内有效"})
-    expires_at = fields.DateTime()
+    expires_at = BeijingTime()
     svg = fields.String(metadata={"description": "二维码 SVG"})
 
 
@@ -131,6 +131,7 @@ class TransferIn(ActionIn):
 class BoardWindowOut(Schema):
     number = fields.Integer()
     label = fields.String(allow_none=True)
+    name = fields.String(metadata={"description": "窗口称呼：标签，或“3号窗口”"})
     status = fields.String()
     current = fields.String(allow_none=True)
     current_status = fields.String(allow_none=True)
@@ -143,18 +144,30 @@ class BoardCategoryOut(Schema):
     waiting = fields.Integer()
 
 
+class BoardCallOut(Schema):
+    display = fields.String()
+    window = fields.Integer()
+    window_name = fields.String()
+    text = fields.String(metadata={"description": "播报文本"})
+    at = BeijingTime()
+
+
 class BoardOut(Schema):
     hall_id = fields.Integer()
+    hall_name = fields.String()
     service_day = fields.Date()
     open = fields.Boolean()
     windows = fields.List(fields.Nested(BoardWindowOut))
     categories = fields.List(fields.Nested(BoardCategoryOut))
-    generated_at = fields.DateTime()
+    recent_calls = fields.List(
+        fields.Nested(BoardCallOut), metadata={"description": "最近的叫号，新的在前"}
+    )
+    generated_at = BeijingTime()
 
 
 class DynamicCodeOut(Schema):
     code = fields.String()
-    next_at = fields.DateTime(metadata={"description": "下一次换码时间"})
+    next_at = BeijingTime(metadata={"description": "下一次换码时间"})
     period_seconds = fields.Integer()
     svg = fields.String()
 
@@ -169,8 +182,8 @@ class HallCodeOut(Schema):
     key_id = fields.String()
     label = fields.String(allow_none=True)
     token = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    revoked_at = fields.DateTime(allow_none=True)
+    created_at = BeijingTime()
+    revoked_at = BeijingTime(allow_none=True)
 
 
 class GreenChannelIn(Schema):

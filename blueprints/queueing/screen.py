@@ -6,26 +6,24 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.db import get_session, utcnow
 from app.halls import service as halls
 from app.queueing import codes, runtime
 from app.queueing.board import board
 from blueprints.authz import public, staff_required
+from blueprints.openapi import Blueprint
 from blueprints.queueing.schemas import BoardOut, DynamicCodeOut
 from blueprints.queueing.shared import HALL_STAFF, require_hall_staff
 
 blp = Blueprint(
     "queue_screen",
     __name__,
-    url_prefix="/queue/screen",
+    url_prefix="/screen",
     description="大厅屏：叫号看板、实时叫号推送、入口动态码",
 )
-
-SSE_KEEPALIVE_SECONDS = 15.0
 
 
 @blp.route("/halls/<int:hall_id>/board")
@@ -60,7 +58,8 @@ class ScreenEvents(MethodView):
         """Server-Sent Events: each call and recall with its announcement text."""
         halls.get_hall(get_session(), hall_id)
         get_session().close()  # the stream may last hours; hold no connection
-        listener = runtime().events.listen(hall_id, timeout=SSE_KEEPALIVE_SECONDS)
+        keepalive = float(current_app.config["QUEUE_SSE_KEEPALIVE_SECONDS"])
+        listener = runtime().events.listen(hall_id, timeout=keepalive)
 
         def stream() -> Iterator[str]:
             yield "retry: 3000\n" + _sse("hello", {"hall_id": hall_id})

@@ -10,8 +10,10 @@ from app.audit.service import Actor
 from app.db import get_session, utcnow
 from app.errors import Forbidden
 from app.halls.errors import WindowNotInHall
-from app.halls.models import Window
+from app.halls.models import ServiceCategory, Window
+from app.organisation.models import Hall
 from app.queueing import runtime
+from app.queueing.board import window_name
 from app.queueing.forecast import estimate_for
 from app.queueing.models import Ticket
 from blueprints.authz import current_principal, require_scope
@@ -45,11 +47,15 @@ def ticket_out(
     `ahead`: the position when the caller has just counted it (a number just issued).
     """
     session = get_session()
+    hall = session.get(Hall, ticket.hall_id)
+    category = session.get(ServiceCategory, ticket.category_id)
     body: dict[str, Any] = {
         "id": ticket.id,
         "display": ticket.display,
         "hall_id": ticket.hall_id,
+        "hall_name": hall.name if hall else None,
         "category_id": ticket.category_id,
+        "category_name": category.name if category else None,
         "service_day": ticket.service_day,
         "status": ticket.status,
         "source": ticket.source,
@@ -58,6 +64,7 @@ def ticket_out(
         "taken_at": ticket.taken_at,
         "called_at": ticket.called_at,
         "window_number": None,
+        "window_name": None,
         "recall_count": ticket.recall_count,
         "version": ticket.version,
         "ahead": None,
@@ -65,7 +72,8 @@ def ticket_out(
     }
     if ticket.window_id is not None:
         window = session.get(Window, ticket.window_id)
-        body["window_number"] = window.number if window else None
+        if window is not None:
+            body["window_number"], body["window_name"] = window.number, window_name(window)
     if estimate and ticket.status.is_active:
         result = estimate_for(
             session, ticket, now=utcnow(), forecasts=runtime().forecasts, ahead=ahead

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.db import get_session, utcnow
 from app.extensions import limiter
@@ -24,6 +23,7 @@ from app.queueing.transitions import hall_ticket, late_return
 from app.security import get_cipher
 from blueprints.authz import current_principal, staff_required
 from blueprints.halls.schemas import HallWindowOut
+from blueprints.openapi import Blueprint
 from blueprints.queueing.schemas import (
     ActionIn,
     CallNumberIn,
@@ -47,7 +47,7 @@ from blueprints.queueing.shared import (
 blp = Blueprint(
     "queue_terminal",
     __name__,
-    url_prefix="/queue/terminal",
+    url_prefix="/terminal",
     description="窗口终端：开关窗口、叫号、办理、转移、无感取号",
 )
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.appointments.calendar import local_date, local_moment
 from app.db import get_session, utcnow
@@ -17,6 +16,8 @@ from app.ratings import service
 from app.ratings.models import FollowUpStatus, Rating, RatingFollowUp
 from app.ratings.service import RatingRules
 from blueprints.authz import citizen_required, current_principal, require_scope, staff_required
+from blueprints.openapi import Blueprint
+from blueprints.pagination import page_of, page_schema
 from blueprints.ratings.schemas import (
     CloseFollowUpIn,
     FollowUpOut,
@@ -82,9 +83,9 @@ class TicketRating(MethodView):
 @blp.route("/halls/<int:hall_id>/rating-follow-ups")
 class HallFollowUps(MethodView):
     @blp.arguments(FollowUpQuery, location="query")
-    @blp.response(200, FollowUpOut(many=True))
+    @blp.response(200, page_schema(FollowUpOut))
     @staff_required(*MANAGERS)
-    def get(self, query: dict[str, Any], hall_id: int) -> list[_FollowUpView]:
+    def get(self, query: dict[str, Any], hall_id: int) -> dict[str, Any]:
         """The hall's follow-ups of bad ratings, most urgent first."""
         require_scope(MANAGERS, hall_id)
         now = utcnow()
@@ -95,7 +96,8 @@ class HallFollowUps(MethodView):
             overdue_only=query["overdue"],
             now=now,
         )
-        return [_view(f, now) for f in follow_ups]
+        page = page_of(follow_ups, query)
+        return {**page, "items": [_view(f, now) for f in page["items"]]}
 
 
 @blp.route("/rating-follow-ups/<int:follow_up_id>/close")

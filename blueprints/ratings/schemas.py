@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from marshmallow import Schema, fields, validate
 
 from app.ratings.models import FollowUpStatus, RatingLevel
+from blueprints.fields import BeijingTime, CalendarDate
+from blueprints.pagination import PageArgs
 
 LEVELS = ", ".join(f"{level.value}（{level.label}）" for level in RatingLevel)
 
 
 # Dates a query may name: anything else is a typo or a probe, refused with 422.
-SANE_DATES = validate.Range(min=dt.date(2000, 1, 1), max=dt.date(2100, 12, 31))
 
 
 class RateIn(Schema):
@@ -37,13 +36,13 @@ class RatingOut(Schema):
     level_label = fields.String(attribute="level.label", metadata={"description": "如 非常满意"})
     score = fields.Integer(metadata={"description": "5 非常满意 … 1 非常不满意"})
     comment = fields.String(allow_none=True)
-    rated_at = fields.DateTime()
-    follow_up_due_at = fields.DateTime(
+    rated_at = BeijingTime()
+    follow_up_due_at = BeijingTime(
         attribute="follow_up.due_at", allow_none=True, metadata={"description": "差评整改期限"}
     )
 
 
-class FollowUpQuery(Schema):
+class FollowUpQuery(PageArgs):
     status = fields.Enum(FollowUpStatus, by_value=True)
     overdue = fields.Boolean(load_default=False, metadata={"description": "只看已超期未整改的"})
 
@@ -52,13 +51,13 @@ class FollowUpOut(Schema):
     id = fields.Integer()
     hall_id = fields.Integer()
     status = fields.Enum(FollowUpStatus, by_value=True)
-    due_at = fields.DateTime()
+    due_at = BeijingTime()
     overdue = fields.Boolean(metadata={"description": "未整改且已过期限"})
     rating = fields.Nested(RatingOut)
     rectification = fields.String(allow_none=True, metadata={"description": "整改情况"})
-    closed_at = fields.DateTime(allow_none=True)
+    closed_at = BeijingTime(allow_none=True)
     closed_by = fields.Integer(allow_none=True)
-    created_at = fields.DateTime()
+    created_at = BeijingTime()
 
 
 class CloseFollowUpIn(Schema):
@@ -70,14 +69,11 @@ class CloseFollowUpIn(Schema):
 
 
 class RatingSummaryQuery(Schema):
-    start = fields.Date(
+    start = CalendarDate(
         data_key="from",
-        validate=SANE_DATES,
         metadata={"description": "开始日期（含），缺省为 30 天前"},
     )
-    end = fields.Date(
-        data_key="to", validate=SANE_DATES, metadata={"description": "结束日期（含），缺省为今天"}
-    )
+    end = CalendarDate(data_key="to", metadata={"description": "结束日期（含），缺省为今天"})
 
 
 class RatingSummaryOut(Schema):

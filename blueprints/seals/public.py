@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from html import escape
 from typing import Any
 
@@ -10,6 +11,7 @@ from flask import Blueprint, Response
 
 from app.db import get_session, utcnow
 from app.errors import DomainError
+from app.halls.service import LOCAL_TZ
 from app.seals import get_seal_context
 from app.seals.registry import find_by_code, public_view
 from app.seals.trust import current_crl
@@ -18,6 +20,13 @@ from blueprints.authz import public
 blp = Blueprint("seals_public", __name__)
 
 _STATUS_TEXT = {"valid": "有效", "revoked": "已撤销", "superseded": "已被替代"}
+
+
+def _beijing(moment: dt.datetime) -> str:
+    """How a person in Panyu reads the moment, as the PDF prints it."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M（北京时间）")
 
 
 @blp.get("/seals/crl/<string:name>.crl")
@@ -65,7 +74,7 @@ def verify_page(code: str) -> Response:
         ("签发机关", view["issuer"]),
         ("印章", f"{view['seal']['name']}（{view['seal']['code']}）"),
         ("持证人", view["holder"]),
-        ("签发时间", view["issued_at"].isoformat()),
+        ("签发时间", _beijing(view["issued_at"])),
         ("文件摘要 SHA-256", view["sha256"]),
     ]
     table = "".join(

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Response, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.audit.service import Actor
 from app.db import get_session, utcnow
@@ -23,12 +22,14 @@ from app.seals.registry import (
     public_view,
     revoke_document,
 )
-from app.seals.templates import Template, template_catalogue
+from app.seals.templates import template_catalogue
 from app.seals.verification import verify_upload
 from app.security import get_cipher
 from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
 from blueprints.http import accepts
 from blueprints.idempotency import idempotency_doc, idempotency_key
+from blueprints.openapi import Blueprint
+from blueprints.pagination import PageArgs, page_of, page_schema
 from blueprints.seals.schemas import (
     DocumentOut,
     IssueIn,
@@ -59,30 +60,32 @@ def _get_seal(seal_id: int) -> Seal:
 @blp.route("")
 class SealList(MethodView):
     @blp.arguments(SealListArgs, location="query")
-    @blp.response(200, SealOut(many=True))
+    @blp.response(200, page_schema(SealOut))
     @blp.alt_response(403, description="不是工作人员")
     @staff_required("reviewer")
-    def get(self, args: dict[str, Any]) -> list[Seal]:
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List seals (reviewers see their departments' seals, admins all)."""
         principal = current_principal()
         # Admins see every seal; a reviewer scoped to departments sees theirs.
         scope = None if principal.has_role(ADMIN_ROLE) else principal.scopes.get("reviewer")
-        return list_seals(
+        seals = list_seals(
             get_session(),
             department_id=args["department_id"],
             status=args["status"],
             within_departments=scope,
         )
+        return page_of(seals, args)
 
 
 @blp.route("/templates")
 class TemplateList(MethodView):
-    @blp.response(200, TemplateOut(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(TemplateOut))
     @blp.alt_response(403, description="不是工作人员")
     @staff_required()
-    def get(self) -> list[Template]:
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """The document templates: the fields each needs and whom it may be issued to."""
-        return template_catalogue()
+        return page_of(template_catalogue(), args)
 
 
 @blp.route("/<int:seal_id>/image")
@@ -236,11 +239,28 @@ class DocumentDownload(MethodView):
         return Response(data, mimetype="application/pdf")
 
 
+# Not a marshmallow body: the file is read as bytes, whichever of the two ways it comes.
+VERIFY_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
 @blp.route("/verify")
 class VerifyUpload(MethodView):
+    @blp.doc(requestBody=VERIFY_UPLOAD_BODY)
     @blp.response(200, VerificationOut)
     @blp.alt_response(413, description="文件过大")
-    @blp.alt_response(422, description="不是PDF文件，或没有数字签名")
+    @blp.alt_response(422, description="缺少文件（multipart 字段 file）")
     @accepts("multipart/form-data", "application/pdf")
     @public
     def post(self) -> dict[str, Any]:

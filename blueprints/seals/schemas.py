@@ -5,6 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.seals.models import SealKind, SealStatus
+from blueprints.fields import BeijingTime
+from blueprints.http import MAX_ID
+from blueprints.pagination import PageArgs
 
 
 class SealOut(Schema):
@@ -15,8 +18,8 @@ class SealOut(Schema):
     purpose = fields.String(required=True)
     department_id = fields.Integer(required=True)
     status = fields.Enum(SealStatus, by_value=True, required=True)
-    valid_from = fields.DateTime(required=True)
-    valid_until = fields.DateTime(required=True)
+    valid_from = BeijingTime(required=True)
+    valid_until = BeijingTime(required=True)
     authorised_roles = fields.List(fields.String(), required=True)
     authorised_templates = fields.List(fields.String(), required=True)
     authorised_matters = fields.List(fields.String(), required=True)
@@ -24,8 +27,12 @@ class SealOut(Schema):
     key_provider = fields.Function(lambda seal: seal.key.provider)
 
 
-class SealListArgs(Schema):
-    department_id = fields.Integer(load_default=None, metadata={"description": "按部门筛选"})
+class SealListArgs(PageArgs):
+    department_id = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "按部门筛选"},
+    )
     status = fields.Enum(SealStatus, by_value=True, load_default=None)
 
 
@@ -94,11 +101,11 @@ class DocumentOut(Schema):
     number = fields.String(required=True)
     issuer = fields.String(required=True)
     seal = fields.Nested(SealRefOut, required=True)
-    issued_at = fields.DateTime(required=True)
+    issued_at = BeijingTime(required=True)
     holder = fields.String(required=True, metadata={"description": "持证人（已脱敏）"})
     sha256 = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "valid / revoked / superseded"})
-    status_changed_at = fields.DateTime(allow_none=True)
+    status_changed_at = BeijingTime(allow_none=True)
     personal_signature = fields.Boolean(required=True)
     verify_url = fields.String(required=True)
 
@@ -108,7 +115,7 @@ class SignatureOut(Schema):
     signer = fields.String()
     signer_organisation = fields.String()
     certificate_serial = fields.String()
-    signing_time = fields.DateTime(allow_none=True)
+    signing_time = BeijingTime(allow_none=True)
     time_source = fields.String()
     intact = fields.Boolean()
     valid = fields.Boolean()
@@ -125,7 +132,7 @@ class VerificationOut(Schema):
         required=True,
         metadata={
             "description": "valid / tampered / modified / untrusted / invalid / unregistered"
-            " / revoked / superseded"
+            " / revoked / superseded / unsigned（PDF 无数字签名）/ not_pdf（不是 PDF 文件）"
         },
     )
     signatures_status = fields.String(required=True)

@@ -9,12 +9,10 @@ from typing import Any
 
 from flask import current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
-from flask_smorest.pagination import PaginationParameters
 
 from app.audit.service import Actor
 from app.db import get_session, utcnow
-from app.errors import ValidationFailed
+from app.errors import Forbidden
 from app.extensions import limiter
 from app.identity import staff as staff_service
 from app.identity.models import StaffAccount, StaffRole
@@ -26,6 +24,8 @@ from blueprints.authz import (
     staff_required,
 )
 from blueprints.logins import keeping_writes, login_rate, start_login, token_pair_body
+from blueprints.openapi import Blueprint
+from blueprints.pagination import PageRequest, page_from, page_schema
 from blueprints.staff.schemas import (
     PasswordChangeIn,
     PasswordResetIn,
@@ -124,31 +124,29 @@ class StaffMyPassword(MethodView):
 @blp.route("/accounts")
 class StaffAccounts(MethodView):
     @blp.arguments(StaffListArgs, location="query")
-    @blp.response(200, StaffAccountOut(many=True))
-    @blp.paginate()
+    @blp.response(200, page_schema(StaffAccountOut))
     @blp.alt_response(403, description="非管理员；大厅管理员只能查看本大厅的窗口人员")
     @staff_required("hall_manager")
-    def get(
-        self, args: dict[str, Any], pagination_parameters: PaginationParameters
-    ) -> list[StaffAccount]:
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List staff accounts (admins: all; hall managers: window clerks of their hall)."""
         principal = current_principal()
+        page = PageRequest.of(args)
+        filters = {k: v for k, v in args.items() if k not in ("page", "page_size")}
         if not principal.has_role(ADMIN_ROLE):
-            hall_id = args.get("hall_id")
+            hall_id = filters.get("hall_id")
             if hall_id is None:
-                raise ValidationFailed("请指定大厅（hall_id）", field="hall_id")
+                # Without a hall a manager would be asking for every hall's staff.
+                raise Forbidden("大厅管理员只能查看本大厅的人员，请指定大厅（hall_id）")
             require_scope(["hall_manager"], hall_id)
-            args = {
+            filters = {
                 "hall_id": hall_id,
                 "role": StaffRole.WINDOW_CLERK,
-                "active": args.get("active"),
+                "active": filters.get("active"),
             }
-        page, size = pagination_parameters.page, pagination_parameters.page_size
         accounts, total = staff_service.list_staff(
-            get_session(), offset=(page - 1) * size, limit=size, **args
+            get_session(), offset=page.offset, limit=page.limit, **filters
         )
-        pagination_parameters.item_count = total
-        return accounts
+        return page_from(accounts, total, args)
 
     @blp.arguments(StaffCreateIn)
     @blp.response(201, StaffAccountOut)

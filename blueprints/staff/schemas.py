@@ -5,12 +5,15 @@ No output schema has a password or hash field: what is not declared is never ser
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.identity.models import StaffRole
+from blueprints.fields import BeijingTime
+from blueprints.http import MAX_ID
 from blueprints.identity.schemas import TokenPairOut
+from blueprints.pagination import PageArgs
 
 _PASSWORD = validate.Length(min=1, max=256)
 
@@ -48,22 +51,20 @@ class StaffOut(Schema):
 
 class StaffAccountOut(StaffOut):
     active = fields.Boolean(required=True)
-    locked_until = fields.DateTime(
+    locked_until = BeijingTime(
         allow_none=True, metadata={"description": "锁定截止时间（未锁定为空或已过去）"}
     )
     failed_logins = fields.Integer(required=True, metadata={"description": "连续失败登录次数"})
-    last_login_at = fields.DateTime(allow_none=True)
-    password_changed_at = fields.DateTime(allow_none=True)
-    created_at = fields.DateTime(required=True)
+    last_login_at = BeijingTime(allow_none=True)
+    password_changed_at = BeijingTime(allow_none=True)
+    created_at = BeijingTime(required=True)
 
 
 class StaffLoginOut(TokenPairOut):
     staff = fields.Nested(StaffOut, required=True)
 
 
-def _at_least_one(grants: list[dict[str, Any]]) -> None:
-    if not grants:
-        raise ValidationError("至少需要一个角色")
+AT_LEAST_ONE = validate.Length(min=1, error="至少需要一个角色")  # minItems in the OpenAPI
 
 
 class StaffCreateIn(Schema):
@@ -81,15 +82,16 @@ class StaffCreateIn(Schema):
         load_only=True,
         metadata={"description": "初始密码：至少 10 位，含大写、小写、数字、符号中的三类"},
     )
-    roles = fields.List(fields.Nested(GrantSchema), required=True, validate=_at_least_one)
+    roles = fields.List(fields.Nested(GrantSchema), required=True, validate=AT_LEAST_ONE)
 
 
 class StaffUpdateIn(Schema):
+    openapi_extra: ClassVar[dict[str, int]] = {"minProperties": 1}  # see blueprints/openapi
     display_name = fields.String(validate=validate.Length(min=1, max=128))
     active = fields.Boolean(metadata={"description": "false 停用账号并使其登录失效"})
     roles = fields.List(
         fields.Nested(GrantSchema),
-        validate=_at_least_one,
+        validate=AT_LEAST_ONE,
         metadata={"description": "替换全部角色；账号现有登录随之失效"},
     )
 
@@ -113,14 +115,14 @@ class PasswordChangeIn(Schema):
     new_password = fields.String(required=True, validate=_PASSWORD, load_only=True)
 
 
-class StaffListArgs(Schema):
-    class Meta:
-        # Query strings also carry the pagination arguments, which another parser reads.
-        unknown = EXCLUDE
-
+class StaffListArgs(PageArgs):
     hall_id = fields.Integer(
-        metadata={"description": "只列出在该大厅有角色的人员（大厅管理员必填）"}
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "只列出在该大厅有角色的人员（大厅管理员必填）"},
     )
-    department_id = fields.Integer(metadata={"description": "只列出在该部门有角色的人员"})
+    department_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "只列出在该部门有角色的人员"},
+    )
     role = fields.Enum(StaffRole, by_value=True, metadata={"description": "按角色筛选"})
     active = fields.Boolean(metadata={"description": "按启用状态筛选"})

@@ -38,10 +38,10 @@ def test_slots_are_listed_with_remaining_places(
     response = client.get(f"/api/v1/halls/{hall.id}/appointment-slots?category_id={a.id}")
 
     assert response.status_code == 200
-    (slot,) = response.json
+    (slot,) = response.json["items"]
     assert slot["remaining"] == 2 and slot["capacity"] == 3
     assert slot["day"] == "2026-10-08"
-    assert slot["starts_at"].startswith("2026-10-08T01:00:00")
+    assert slot["starts_at"] == "2026-10-08T09:00:00+08:00"  # Beijing time, with its offset
 
 
 def test_booking_with_an_idempotency_key_twice_gives_one_appointment(
@@ -60,9 +60,9 @@ def test_booking_with_an_idempotency_key_twice_gives_one_appointment(
     assert first.status_code == 201, first.json
     assert again.status_code == 201 and again.json["id"] == first.json["id"]
     assert first.json["status"] == "booked"
-    assert first.json["ends_at"].startswith("2026-10-08T01:30:00")
+    assert first.json["ends_at"] == "2026-10-08T09:30:00+08:00"
     listed = client.get("/api/v1/me/appointments", headers=headers)
-    assert [a["id"] for a in listed.json] == [first.json["id"]]
+    assert [a["id"] for a in listed.json["items"]] == [first.json["id"]]
 
 
 def test_a_malformed_idempotency_key_is_refused(
@@ -148,7 +148,7 @@ def test_check_in_by_hall_code_returns_the_priority_ticket(
 
     response = client.post(
         f"/api/v1/me/appointments/{appointment.id}/check-in",
-        json={"hall_token": token},
+        json={"code": token},
         headers=citizen_headers(user),
     )
 
@@ -173,7 +173,7 @@ def test_a_forged_hall_code_is_refused(
 
     response = client.post(
         f"/api/v1/me/appointments/{appointment.id}/check-in",
-        json={"hall_token": "Dk0.1.abc.forged"},
+        json={"code": "Dk0.1.abc.forged"},
         headers=citizen_headers(user),
     )
 
@@ -203,7 +203,7 @@ def test_terminal_check_in_is_scoped_to_the_clerks_hall(
         token, _ = codes.personal_token(settings, user.id, NOW)
         response = client.post(
             "/api/v1/terminal/appointments/check-in",
-            json={"personal_code": token, "hall_id": hall.id},
+            json={"code": token, "hall_id": hall.id},
             headers=staff_headers(staff),
         )
         return response.status_code, response.json
@@ -233,7 +233,7 @@ def test_the_hall_sees_its_appointments_with_masked_names(
     assert response.status_code == 200, response.json
     assert response.json["day"] == "2026-09-30"
     assert response.json["counts"]["booked"] == 1
-    (row,) = response.json["appointments"]
+    (row,) = response.json["items"]
     assert row["citizen_name"] == "*小明"  # masked as the foundation masks names
 
 

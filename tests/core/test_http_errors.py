@@ -116,7 +116,7 @@ def test_nul_characters_are_refused_before_reaching_the_database(client: FlaskCl
         "VALIDATION_FAILED",
     )
     assert body["details"]["fields"] == {"json": ["NUL"]}
-    query = client.get("/api/v1/me/notifications?page=1\u0000")
+    query = client.get("/api/v1/halls?page=1\u0000")
     assert_error_shape(query, 422, "VALIDATION_FAILED")
 
 

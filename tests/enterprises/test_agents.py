@@ -90,7 +90,7 @@ def test_an_agent_authorised_by_the_legal_representative_then_acts_for_the_enter
     assert authorisation["agent_id_number"] == AGENT_NUMBER[:4] + "*" * 10 + AGENT_NUMBER[-4:]
     assert authorisation["status"] == "pending"
 
-    inbox = client.get("/api/v1/me/agent-authorisations", headers=agent_headers).get_json()
+    inbox = client.get("/api/v1/me/agent-authorisations", headers=agent_headers).get_json()["items"]
     assert [(i["id"], i["enterprise"]["name"]) for i in inbox] == [
         (authorisation["id"], "广州盈丰餐饮管理有限公司")
     ]
@@ -102,12 +102,12 @@ def test_an_agent_authorised_by_the_legal_representative_then_acts_for_the_enter
     assert binding["role"] == "agent"
     assert binding["authorised_by_binding_id"] == firm.legal_rep_binding.id
 
-    mine = client.get("/api/v1/me/enterprises", headers=agent_headers).get_json()
+    mine = client.get("/api/v1/me/enterprises", headers=agent_headers).get_json()["items"]
     assert [b["enterprise"]["id"] for b in mine] == [firm.enterprise.id]
     detail = client.get(f"/api/v1/enterprises/{firm.enterprise.id}", headers=agent_headers)
     assert detail.status_code == 200 and detail.get_json()["binding"]["role"] == "agent"
     agents = client.get(f"/api/v1/enterprises/{firm.enterprise.id}/agents", headers=rep_headers)
-    assert agents.get_json() == [
+    assert agents.get_json()["items"] == [
         {"id": binding["id"], "agent_name": "*思婷", "created_at": binding["created_at"]}
     ]
     actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
@@ -126,7 +126,7 @@ def test_an_authorisation_is_invisible_and_unusable_to_anyone_else(
     headers = citizen_headers(other)
     session.commit()
 
-    assert client.get("/api/v1/me/agent-authorisations", headers=headers).get_json() == []
+    assert client.get("/api/v1/me/agent-authorisations", headers=headers).get_json()["items"] == []
     refused = _accept(client, headers, authorisation["id"])
     assert refused.status_code == 404
     session.rollback()
@@ -278,7 +278,7 @@ def test_the_named_person_may_decline_and_the_legal_rep_may_withdraw(
     listed = client.get(
         f"/api/v1/enterprises/{firm.enterprise.id}/agent-authorisations", headers=rep_headers
     ).get_json()
-    assert [(a["id"], a["status"]) for a in listed] == [
+    assert [(a["id"], a["status"]) for a in listed["items"]] == [
         (second["id"], "cancelled"),
         (first["id"], "declined"),
     ]

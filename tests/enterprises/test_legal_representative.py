@@ -85,7 +85,7 @@ def test_the_registered_legal_representative_binds_their_enterprise(
     assert entry.details == {"enterprise_id": enterprise.id, "role": "legal_representative"}
 
     listed = client.get(MY_ENTERPRISES, headers=citizen_headers(representative))
-    assert [b["enterprise"]["id"] for b in listed.get_json()] == [enterprise.id]
+    assert [b["enterprise"]["id"] for b in listed.get_json()["items"]] == [enterprise.id]
     detail = client.get(
         f"/api/v1/enterprises/{enterprise.id}", headers=citizen_headers(representative)
     )
@@ -351,7 +351,7 @@ def test_the_legal_representative_revokes_their_own_binding(
     response = client.delete(f"{MY_ENTERPRISES}/{binding_id}", headers=headers)
 
     assert response.status_code == 204
-    assert client.get(MY_ENTERPRISES, headers=headers).get_json() == []
+    assert client.get(MY_ENTERPRISES, headers=headers).get_json()["items"] == []
     assert client.get(f"/api/v1/enterprises/{enterprise.id}", headers=headers).status_code == 403
     assert client.delete(f"{MY_ENTERPRISES}/{binding_id}", headers=headers).status_code == 404
     assert _bind(client, headers, enterprise.uscc).status_code == 201  # may bind again later

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor
 from app.db import utcnow
 from app.halls.models import ServiceCategory, Window
-from app.identity.models import User
+from app.identity.models import StaffAccount, StaffRole, User
 from app.organisation.models import Hall
 from app.queueing.demo import QueueHall, setup_queue_hall
 from app.queueing.models import Ticket, TicketSource
@@ -32,14 +32,17 @@ def queue_settings(app: Flask) -> QueueSettings:
 
 @pytest.fixture
 def create_queue_hall(
-    session: Session, create_hall: Callable[..., Hall]
+    session: Session, create_hall: Callable[..., Hall], create_staff: Callable[..., StaffAccount]
 ) -> Callable[..., QueueHall]:
-    """A hall ready for queueing:
+    """A hall ready for queueing, its windows open with a clerk at them:
     `create_queue_hall(categories=[("综合业务", "A")], windows=[(1, "A")])`."""
 
     def create(**options: Any) -> QueueHall:
-        hall_fields = options.pop("hall_fields", {})
-        return setup_queue_hall(session, create_hall(**hall_fields), **options)
+        hall = create_hall(**options.pop("hall_fields", {}))
+        if "clerk_id" not in options:
+            clerk = create_staff(grants=[(StaffRole.WINDOW_CLERK, hall.id, None)])
+            options["clerk_id"] = clerk.id
+        return setup_queue_hall(session, hall, **options)
 
     return create
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from app.db import utcnow
 from app.integrations.wechat import get_wechat
 from app.notify.sender import drain
@@ -32,7 +30,7 @@ def test_reported_acceptance_lets_the_notification_through_to_wechat(
     )
 
     assert reported.status_code == 200
-    by_key = {item["template_key"]: item for item in reported.get_json()}
+    by_key = {item["template_key"]: item for item in reported.get_json()["items"]}
     assert by_key["queue_called"]["one_time_remaining"] == 1
     assert by_key["queue_called"]["can_send"] is True
     assert by_key["queue_near"]["can_send"] is False
@@ -46,10 +44,10 @@ def test_reported_acceptance_lets_the_notification_through_to_wechat(
     assert [m["template_id"] for m in sent_to(user)] == ["queue_called"]
     listed = client.get("/api/v1/me/notifications", headers=headers)
     assert listed.status_code == 200
-    (item,) = listed.get_json()
+    (item,) = listed.get_json()["items"]
     assert item["id"] == row.id and item["status"] == "sent" and item["sent_at"]
     assert item["data"]["character_string1"] == "A012"
-    after = client.get("/api/v1/me/subscriptions", headers=headers).get_json()
+    after = client.get("/api/v1/me/subscriptions", headers=headers).get_json()["items"]
     assert {i["template_key"]: i["one_time_remaining"] for i in after}["queue_called"] == 0
 
 
@@ -65,9 +63,10 @@ def test_notifications_are_listed_newest_first_in_pages_and_only_the_callers(
     )
 
     assert response.status_code == 200
-    assert [item["id"] for item in response.get_json()] == [rows[2].id, rows[1].id]
-    assert json.loads(response.headers["X-Pagination"])["total"] == 3
-    assert response.get_json()[0]["status"] == "pending"
+    page = response.get_json()
+    assert [item["id"] for item in page["items"]] == [rows[2].id, rows[1].id]
+    assert (page["total"], page["page"], page["page_size"]) == (3, 1, 2)
+    assert page["items"][0]["status"] == "pending"
 
 
 def test_a_report_naming_an_unknown_template_is_refused(

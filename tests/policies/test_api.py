@@ -62,6 +62,18 @@ def test_officer_creates_previews_publishes_and_sees_reach(
     assert rows[0][0] == "统一社会信用代码" and len(rows) >= 2
 
 
+def test_an_administrator_naming_a_department_that_does_not_exist_gets_404_not_500(
+    client: FlaskClient, create_staff: Any, staff_headers: Any
+) -> None:
+    # Found by the contract test on PostgreSQL: admins are unscoped, so the id reached the
+    # INSERT and its foreign key (SQLite, without enforced keys, stored the orphan).
+    admin = staff_headers(create_staff())
+    response = client.post(
+        f"{API}/staff/policies", json={**BODY, "department_id": 987654}, headers=admin
+    )
+    assert response.status_code == 404 and response.json["code"] == "DEPARTMENT_NOT_FOUND"
+
+
 def test_bad_input_is_refused(
     client: FlaskClient,
     create_staff: Any,
@@ -177,7 +189,7 @@ def test_self_declared_profile_update_and_masked_account(
     assert client.patch(url, json={"town": "市桥街"}, headers=headers).status_code == 422
     assert client.patch(url, json={"industry_code": "Z1"}, headers=headers).status_code == 422
     history = client.get(f"{url}/history", headers=headers)
-    assert history.json[0]["source"] == "self"
+    assert history.json["items"][0]["source"] == "self"
     account = {
         "bank_name": "中国工商银行",
         "account_name": enterprise.name,

@@ -85,7 +85,7 @@ def test_a_self_declared_tag_does_not_grant_an_automatic_benefit_until_confirmed
 
     pending = client.get(f"{API}/staff/policy-facts/pending", headers=officer)
     assert pending.status_code == 200
-    assert [(p["enterprise_id"], p["facts"]) for p in pending.get_json()] == [
+    assert [(p["enterprise_id"], p["facts"]) for p in pending.get_json()["items"]] == [
         (profile.enterprise_id, [f"tag:{HIGH_TECH}"])
     ]
     confirmed = client.post(

@@ -48,7 +48,7 @@ def test_citizen_scans_takes_and_sees_position(
     assert holding.status_code == 409 and holding.json["code"] == "ALREADY_HOLDING_TICKET"
     assert holding.json["details"]["ticket"]["display"] == "A002"
     mine = client.get("/api/v1/queue/tickets", headers=h2)
-    assert [t["display"] for t in mine.json["tickets"]] == ["A002"]
+    assert [t["display"] for t in mine.json["items"]] == ["A002"]
     cancelled = client.post(f"/api/v1/queue/tickets/{taken.json['id']}/cancel", headers=h2)
     assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
     twice = client.post(f"/api/v1/queue/tickets/{taken.json['id']}/cancel", headers=h2)
@@ -100,7 +100,7 @@ def test_dynamic_code_from_the_screen_needs_no_location(
     qh = create_queue_hall()
     screen = create_staff(grants=[(StaffRole.WINDOW_CLERK, qh.hall.id, None)])
     shown = client.get(
-        f"/api/v1/queue/screen/halls/{qh.hall.id}/dynamic-code", headers=staff_headers(screen)
+        f"/api/v1/screen/halls/{qh.hall.id}/dynamic-code", headers=staff_headers(screen)
     )
     assert shown.status_code == 200 and "<svg" in shown.json["svg"]
     taken = client.post(
@@ -110,7 +110,7 @@ def test_dynamic_code_from_the_screen_needs_no_location(
     )
     assert taken.status_code == 201 and taken.json["source"] == "dynamic_code"
     citizen = client.get(
-        f"/api/v1/queue/screen/halls/{qh.hall.id}/dynamic-code",
+        f"/api/v1/screen/halls/{qh.hall.id}/dynamic-code",
         headers=citizen_headers(create_user()),
     )
     assert citizen.status_code == 403
@@ -129,58 +129,62 @@ def test_terminal_flow_and_scope(
     clerk = create_staff(grants=[(StaffRole.WINDOW_CLERK, qh.hall.id, None)])
     h = staff_headers(clerk)
     window = qh.windows[1].id
-    foreign = client.post(
-        f"/api/v1/queue/terminal/windows/{other.windows[1].id}/call-next", headers=h
-    )
+    foreign = client.post(f"/api/v1/terminal/windows/{other.windows[1].id}/call-next", headers=h)
     assert foreign.status_code == 403 and foreign.json["code"] == "WINDOW_NOT_IN_HALL"
     citizen = create_verified_user(name="李小明")
     code = client.get("/api/v1/queue/personal-code", headers=citizen_headers(citizen)).json["code"]
     card = client.post(
-        f"/api/v1/queue/terminal/windows/{window}/identify", json={"code": code}, headers=h
+        f"/api/v1/terminal/windows/{window}/identify", json={"code": code}, headers=h
     )
     assert card.status_code == 200 and card.json["name"] == "*小明"
     take = client.post(
-        f"/api/v1/queue/terminal/windows/{window}/take",
+        f"/api/v1/terminal/windows/{window}/take",
         json={"code": code, "category_id": qh.categories["A"].id},
         headers=h,
     )
     assert take.status_code == 201 and take.json["source"] == "terminal"
     replay = client.post(
-        f"/api/v1/queue/terminal/windows/{window}/take",
+        f"/api/v1/terminal/windows/{window}/take",
         json={"code": code, "category_id": qh.categories["B"].id},
         headers=h,
     )
     assert replay.status_code == 409 and replay.json["code"] == "CODE_REPLAYED"
-    called = client.post(f"/api/v1/queue/terminal/windows/{window}/call-next", headers=h)
+    called = client.post(f"/api/v1/terminal/windows/{window}/call-next", headers=h)
     assert (
         called.status_code == 200
         and called.json["display"] == "A001"
         and called.json["window_number"] == 1
     )
-    busy = client.post(f"/api/v1/queue/terminal/windows/{window}/call-next", headers=h)
+    busy = client.post(f"/api/v1/terminal/windows/{window}/call-next", headers=h)
     assert busy.status_code == 409 and busy.json["code"] == "WINDOW_BUSY"
     tid = called.json["id"]
     serve = client.post(
-        f"/api/v1/queue/terminal/windows/{window}/tickets/{tid}/serve", json={}, headers=h
+        f"/api/v1/terminal/windows/{window}/tickets/{tid}/serve", json={}, headers=h
     )
     assert serve.status_code == 200
     double = client.post(
-        f"/api/v1/queue/terminal/windows/{window}/tickets/{tid}/serve", json={}, headers=h
+        f"/api/v1/terminal/windows/{window}/tickets/{tid}/serve", json={}, headers=h
     )
     assert double.status_code == 409 and double.json["code"] == "ILLEGAL_TRANSITION"
     finish = client.post(
-        f"/api/v1/queue/terminal/windows/{window}/tickets/{tid}/finish",
+        f"/api/v1/terminal/windows/{window}/tickets/{tid}/finish",
         json={"matter": "社保卡补办"},
         headers=h,
     )
     assert finish.status_code == 200 and finish.json["status"] == "done"
-    board = client.get(f"/api/v1/queue/screen/halls/{qh.hall.id}/board")
+    assert (called.json["hall_name"], called.json["category_name"]) == (qh.hall.name, "综合业务")
+    assert called.json["window_name"] == "1号窗口"
+    board = client.get(f"/api/v1/screen/halls/{qh.hall.id}/board")
     assert board.status_code == 200 and board.json["windows"][0]["number"] == 1
+    assert board.json["hall_name"] == qh.hall.name
+    (last_call,) = board.json["recent_calls"]
+    assert last_call["display"] == "A001" and last_call["text"] == "请A001号到1号窗口办理"
+    assert last_call["at"].endswith("+08:00")
     closed = client.post(
-        f"/api/v1/queue/terminal/windows/{window}/status", json={"status": "closed"}, headers=h
+        f"/api/v1/terminal/windows/{window}/status", json={"status": "closed"}, headers=h
     )
     assert closed.status_code == 200 and closed.json["status"] == "closed"
-    not_open = client.post(f"/api/v1/queue/terminal/windows/{window}/call-next", headers=h)
+    not_open = client.post(f"/api/v1/terminal/windows/{window}/call-next", headers=h)
     assert not_open.status_code == 409 and not_open.json["code"] == "WINDOW_NOT_OPEN"
 
 
@@ -196,7 +200,7 @@ def test_the_green_channel_flag_is_recorded_once_and_audited(
     qh = create_queue_hall()
     clerk = create_staff(grants=[(StaffRole.WINDOW_CLERK, qh.hall.id, None)])
     citizen = create_verified_user(name="王芳")
-    url = f"/api/v1/queue/terminal/windows/{qh.windows[1].id}/green-channel"
+    url = f"/api/v1/terminal/windows/{qh.windows[1].id}/green-channel"
 
     for _ in range(2):
         code = client.get("/api/v1/queue/personal-code", headers=citizen_headers(citizen)).json[

@@ -125,6 +125,21 @@ def test_no_estimate_without_an_open_window_for_the_category(
     assert est.ahead == 0 and est.wait_seconds is None and est.open_windows == 0
 
 
+def test_a_window_left_open_without_a_clerk_gives_no_estimate(
+    create_queue_hall, create_user, take_ticket, session
+):
+    # What a hall looks like at midnight when nobody closed the window: ten people ahead
+    # would otherwise be promised a few minutes' wait.
+    qh = create_queue_hall(windows=[(2, "A")])
+    qh.windows[2].clerk_id = None
+    session.flush()
+    for _ in range(10):
+        take_ticket(create_user(), qh.categories["A"], now=NOW)
+    mine = take_ticket(create_user(), qh.categories["A"], now=NOW)
+    est = forecast.estimate_for(session, mine, now=NOW)
+    assert est.ahead == 10 and est.wait_seconds is None and est.open_windows == 0
+
+
 def test_forecast_respects_transfers_to_a_window():
     at = NOW
     queued = [

@@ -45,7 +45,7 @@ def test_a_head_request_for_the_stream_leaves_no_listener_behind(
     # A HEAD answer has no body, so the stream is never iterated: before listeners removed
     # themselves when dropped, each HEAD (an uptime probe, say) left one queue behind for good.
     hall = create_hall()
-    answer = client.head(f"/api/v1/queue/screen/halls/{hall.id}/events")
+    answer = client.head(f"/api/v1/screen/halls/{hall.id}/events")
     assert answer.status_code == 200
     answer.close()
     gc.collect()

@@ -86,9 +86,7 @@ def test_sse_stream_receives_the_call_with_its_announcement(served: tuple[Flask,
         session.close()
 
     headers = {"Authorization": f"Bearer {pair.access_token}"}
-    stream = requests.get(
-        f"{base}/api/v1/queue/screen/halls/{hall_id}/events", stream=True, timeout=10
-    )
+    stream = requests.get(f"{base}/api/v1/screen/halls/{hall_id}/events", stream=True, timeout=10)
     assert stream.status_code == 200
     assert stream.headers["Content-Type"].startswith("text/event-stream")
     lines = stream.iter_lines(decode_unicode=True)
@@ -110,7 +108,7 @@ def test_sse_stream_receives_the_call_with_its_announcement(served: tuple[Flask,
     displays = []
     for _ in range(12):
         called = requests.post(
-            f"{base}/api/v1/queue/terminal/windows/{window_id}/call-next",
+            f"{base}/api/v1/terminal/windows/{window_id}/call-next",
             headers=headers,
             json={},
             timeout=10,
@@ -120,7 +118,7 @@ def test_sse_stream_receives_the_call_with_its_announcement(served: tuple[Flask,
         ticket_id = called.json()["id"]
         for action in ("serve", "finish"):
             done = requests.post(
-                f"{base}/api/v1/queue/terminal/windows/{window_id}/tickets/{ticket_id}/{action}",
+                f"{base}/api/v1/terminal/windows/{window_id}/tickets/{ticket_id}/{action}",
                 headers=headers,
                 json={},
                 timeout=10,
@@ -131,5 +129,5 @@ def test_sse_stream_receives_the_call_with_its_announcement(served: tuple[Flask,
     calls = [data for kind, data in events if kind == "call"]
     assert [c["display"] for c in calls] == displays
     assert calls[-1]["text"] == "请A012号到3号窗口办理"
-    board = requests.get(f"{base}/api/v1/queue/screen/halls/{hall_id}/board", timeout=10).json()
+    board = requests.get(f"{base}/api/v1/screen/halls/{hall_id}/board", timeout=10).json()
     assert board["windows"][0]["number"] == 3

@@ -223,7 +223,7 @@ class Screen:
 
     def __init__(self, base: str, hall_id: int) -> None:
         self.response = requests.get(
-            f"{base}/api/v1/queue/screen/halls/{hall_id}/events",
+            f"{base}/api/v1/screen/halls/{hall_id}/events",
             stream=True,
             timeout=(5, EVENT_WAIT_SECONDS),
         )
@@ -264,7 +264,7 @@ def test_a_call_made_in_one_process_is_announced_on_screens_of_every_process(
             # Sent after the listener is registered: nothing published from now on is missed.
             assert screen.next_event() == ("hello", {"hall_id": seeded.hall_id})
         headers = {"Authorization": f"Bearer {seeded.access_token}"}
-        terminal = f"{terminal_server.base}/api/v1/queue/terminal/windows/{seeded.window_id}"
+        terminal = f"{terminal_server.base}/api/v1/terminal/windows/{seeded.window_id}"
         called = []
         for _ in range(CALLS):
             answer = requests.post(f"{terminal}/call-next", headers=headers, json={}, timeout=10)

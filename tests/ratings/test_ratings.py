@@ -211,6 +211,21 @@ def test_rating_over_the_api_never_logs_the_comment(
     assert bad.status_code == 422
 
 
+def test_a_ticket_not_rated_yet_says_so_and_not_that_the_ticket_is_missing(
+    client: FlaskClient,
+    citizen: User,
+    done_ticket: Ticket,
+    citizen_headers: Callable[[User], dict[str, str]],
+) -> None:
+    path = f"/api/v1/me/tickets/{done_ticket.id}/rating"
+    unrated = client.get(path, headers=citizen_headers(citizen))
+    missing = client.get("/api/v1/me/tickets/987654321/rating", headers=citizen_headers(citizen))
+
+    assert unrated.status_code == 404 and unrated.json["code"] == "NOT_RATED_YET"
+    assert unrated.json["message"] == "该次服务尚未评价"
+    assert missing.status_code == 404 and missing.json["code"] == "TICKET_NOT_FOUND"
+
+
 def test_the_hall_manager_closes_a_follow_up_with_a_rectification(
     client: FlaskClient,
     session: Session,
@@ -240,7 +255,7 @@ def test_the_hall_manager_closes_a_follow_up_with_a_rectification(
         f"/api/v1/halls/{hall.id}/rating-follow-ups?overdue=true", headers=staff_headers(manager)
     )
     assert listed.status_code == 200
-    (item,) = listed.json
+    (item,) = listed.json["items"]
     assert item["overdue"] is True and item["rating"]["comment"] == "态度差"
     assert item["rating"]["id"] == rating.id
 

@@ -202,7 +202,7 @@ def test_a_person_template_refuses_an_enterprise_holder(
 def test_templates_are_listed_with_their_fields(client, create_staff, staff_headers) -> None:  # type: ignore[no-untyped-def]
     listed = client.get("/api/v1/seals/templates", headers=staff_headers(create_staff()))
     assert listed.status_code == 200
-    by_key = {t["key"]: t for t in listed.get_json()}
+    by_key = {t["key"]: t for t in listed.get_json()["items"]}
     drainage = by_key["drainage_permit"]
     assert drainage["title"] == "城镇污水排入排水管网许可证"
     assert drainage["holder_kinds"] == ["enterprise"]

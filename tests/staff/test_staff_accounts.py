@@ -261,14 +261,14 @@ def test_a_hall_manager_lists_only_the_window_clerks_of_their_own_hall(
 
     own = client.get(ACCOUNTS, query_string={"hall_id": hall.id}, headers=headers)
     assert own.status_code == 200
-    assert [a["username"] for a in own.get_json()] == ["clerk.he"]
+    assert [a["username"] for a in own.get_json()["items"]] == ["clerk.he"]
     assert_no_password_material(own.get_json())
 
     other = client.get(ACCOUNTS, query_string={"hall_id": other_hall.id}, headers=headers)
     assert other.status_code == 403
 
     unscoped = client.get(ACCOUNTS, headers=headers)
-    assert unscoped.status_code == 422
+    assert unscoped.status_code == 403  # a manager may not ask for every hall's staff
 
 
 def test_an_admin_lists_every_account_a_page_at_a_time(
@@ -280,9 +280,9 @@ def test_an_admin_lists_every_account_a_page_at_a_time(
     )
 
     assert everyone.status_code == 200
-    assert len(everyone.get_json()) == 1
-    assert '"total": 2' in everyone.headers["X-Pagination"]
-    assert [a["username"] for a in clerks.get_json()] == ["clerk.he"]
+    assert len(everyone.get_json()["items"]) == 1
+    assert everyone.get_json()["total"] == 2
+    assert [a["username"] for a in clerks.get_json()["items"]] == ["clerk.he"]
 
 
 def test_changing_roles_applies_at_once_and_ends_the_old_logins(
@@ -454,7 +454,7 @@ def test_a_wrong_current_password_counts_as_a_failed_login(
     )
     end_of_request(session)
 
-    assert response.status_code == 422
+    assert response.status_code == 403
     assert response.get_json()["code"] == "CURRENT_PASSWORD_WRONG"
     session.refresh(clerk)
     assert clerk.failed_logins == 1

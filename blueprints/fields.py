@@ -1,0 +1,42 @@
+"""Marshmallow fields shared by the API's schemas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from marshmallow import fields, validate
+
+from app.halls.service import LOCAL_TZ
+
+
+class BeijingTime(fields.DateTime):
+    """A moment as ISO 8601 in Beijing time with its offset: `2026-12-03T09:30:00+08:00`.
+
+    Every timestamp the API sends carries its offset, and it is the time a person in Panyu
+    reads on the wall clock; stored values are UTC (a naive one from the database is UTC).
+    """
+
+    def _serialize(
+        self, value: Any, attr: str | None, obj: Any, **kwargs: Any
+    ) -> str | float | None:
+        if not isinstance(value, dt.datetime):
+            return super()._serialize(value, attr, obj, **kwargs)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(LOCAL_TZ).isoformat()
+
+
+# The dates any query of this API is about; beyond them a date is a typo or a probe.
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+# The same bounds for OpenAPI, which has no minimum for dates: a pattern on the text.
+DATE_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+class CalendarDate(fields.Date):
+    """A calendar date (ISO `YYYY-MM-DD`) between 2000-01-01 and 2100-12-31."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"pattern": DATE_PATTERN, **kwargs.pop("metadata", {})}
+        validators = [validate.Range(min=FIRST_DAY, max=LAST_DAY)]
+        super().__init__(validate=validators, metadata=metadata, **kwargs)
