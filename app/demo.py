@@ -25,7 +25,13 @@ from app.identity.staff import create_staff
 from app.organisation.catalogue import DEPARTMENTS, HALLS
 from app.organisation.models import Department, Hall
 from app.policies.demo import seed_policies
-from app.queueing.demo import seed_queueing, write_printable_codes
+from app.queueing.demo import (
+    ROUND_THE_CLOCK_HALL,
+    open_round_the_clock_hall,
+    round_the_clock_hall,
+    seed_queueing,
+    write_printable_codes,
+)
 from app.queueing.settings import from_config as queue_settings
 from app.seals.demo import seed_seals
 from app.security import get_cipher
@@ -57,9 +63,10 @@ def demo_staff(
     departments: dict[str, Department], halls: dict[str, Hall]
 ) -> list[tuple[str, str, list[tuple[StaffRole, int | None, int | None]]]]:
     """The demo accounts: (username, display name, grants)."""
-    district, donghuan = halls["PY-D00"], halls["PY-T03"]
+    district, donghuan, demo = halls["PY-D00"], halls["PY-T03"], halls[ROUND_THE_CLOCK_HALL[0]]
     return [
         ("admin", "系统管理员", [(StaffRole.ADMIN, None, None)]),
+        ("clerk.demo", "演示大厅窗口人员", [(StaffRole.WINDOW_CLERK, demo.id, None)]),
         ("clerk.district", "区中心窗口人员", [(StaffRole.WINDOW_CLERK, district.id, None)]),
         ("clerk.donghuan", "东环街窗口人员", [(StaffRole.WINDOW_CLERK, donghuan.id, None)]),
         ("manager.district", "区中心大厅主管", [(StaffRole.HALL_MANAGER, district.id, None)]),
@@ -102,6 +109,7 @@ def seed(registry_size: int) -> None:
     session = get_session()
     now = utcnow()
     departments, halls = seed_organisation(session)
+    demo_hall = halls[ROUND_THE_CLOCK_HALL[0]] = round_the_clock_hall(session)
     existing = set(session.scalars(select(StaffAccount.username)))
     for username, name, grants in demo_staff(departments, halls):
         if username not in existing:
@@ -126,16 +134,25 @@ def seed(registry_size: int) -> None:
     session.flush()
     seed_policies(session, now=now)
     seed_seals(session, actor=Actor.system(), now=now)
+    demo_clerk = session.scalar(select(StaffAccount).where(StaffAccount.username == "clerk.demo"))
+    assert demo_clerk is not None  # created above
+    open_round_the_clock_hall(session, demo_hall, clerk_id=demo_clerk.id)
     hall_codes = seed_queueing(session, queue_settings(current_app.config), now=now)
     seed_queue_day(session, now=now)
     session.commit()
 
     click.echo(f"demo data ready: {len(departments)} departments, {len(halls)} halls")
     folder = write_printable_codes(hall_codes, PROJECT_ROOT / "var" / "hall-codes")
-    first_hall, first_token = hall_codes[0][0], hall_codes[0][1]
-    click.echo(f"printable hall codes (SVG) in {folder}; e.g. {first_hall.code}: {first_token}")
-    click.echo(f"staff accounts (password {password!r}): admin, clerk.district, clerk.donghuan,")
-    click.echo("  manager.district, reviewer.weather, reviewer.water, policy.commerce")
+    click.echo(f"printable hall codes: {folder}/<hall code>.svg, one per hall ({len(hall_codes)})")
+    demo_token = next(token for hall, token in hall_codes if hall.id == demo_hall.id)
+    click.echo(
+        f"the queue at any hour: {demo_hall.name} ({demo_hall.code}) is open round the clock"
+        " (the real halls keep office hours, Beijing time); its hall code:"
+    )
+    click.echo(f"  {demo_token}")
+    click.echo(f"staff accounts (password {password!r}): admin, clerk.demo, clerk.district,")
+    click.echo("  clerk.donghuan, manager.district, reviewer.weather, reviewer.water,")
+    click.echo("  policy.commerce")
     click.echo('  POST /api/v1/staff/auth/login {"username": "admin", "password": ...}')
     code = _demo_login_code()
     base = current_app.config["WECHAT_API_BASE"]

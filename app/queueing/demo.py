@@ -126,6 +126,36 @@ def seed_queueing(
     return tokens
 
 
+# A demo-only hall open every hour of every day, so the queue can be tried at any time (the
+# real halls keep office hours, and a demo machine in Beijing at night finds them closed).
+ROUND_THE_CLOCK_HALL = ("PY-DEMO", "演示大厅（全天开放）", HallKind.TOWN, "市桥街")
+
+
+def round_the_clock_hall(session: Session) -> Hall:
+    """The demo hall's row (created if missing; set up by `open_round_the_clock_hall`)."""
+    code, name, kind, town = ROUND_THE_CLOCK_HALL
+    hall = session.scalar(select(Hall).where(Hall.code == code))
+    if hall is None:
+        hall = Hall(code=code, name=name, kind=kind, town=town)
+        session.add(hall)
+        session.flush()
+    return hall
+
+
+def open_round_the_clock_hall(session: Session, hall: Hall, *, clerk_id: int) -> None:
+    """Give the demo hall categories, all-day hours and windows staffed by `clerk_id`
+    (so a number taken there gets a wait estimate); nothing if it has categories already."""
+    if session.scalar(select(ServiceCategory.id).where(ServiceCategory.hall_id == hall.id)):
+        return
+    setup_queue_hall(
+        session,
+        hall,
+        categories=[("综合业务", "A"), ("社保医保", "B")],
+        windows=[(1, "AB"), (2, "A"), (3, "B")],
+        clerk_id=clerk_id,
+    )
+
+
 def write_printable_codes(tokens: list[tuple[Hall, str]], folder: Path) -> Path:
     """One SVG per hall (for printing) in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)

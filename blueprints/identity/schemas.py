@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -72,6 +72,17 @@ class MeOut(Schema):
 
 class BindPhoneIn(Schema):
     """Either the getPhoneNumber `code` (current) or `encrypted_data` + `iv` (legacy)."""
+
+    # The same rule for the OpenAPI document (blueprints/openapi: openapi_extra).
+    openapi_extra: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {
+                "required": ["code"],
+                "not": {"anyOf": [{"required": ["encrypted_data"]}, {"required": ["iv"]}]},
+            },
+            {"required": ["encrypted_data", "iv"], "not": {"required": ["code"]}},
+        ]
+    }
 
     code = fields.String(validate=_CODE, metadata={"description": "getPhoneNumber 返回的 code"})
     encrypted_data = fields.String(

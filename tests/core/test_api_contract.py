@@ -93,7 +93,7 @@ SEMANTIC_REFUSALS = {
     # and the check digit are checked, each refusal with its own code (NAME_INVALID, ...).
     "POST /api/v1/me/realname": "the name's form and the ID number's check digit (GB 11643)",
     "POST /api/v1/me/enterprises": "the USCC's check digit (GB 32100)",
-    "POST /api/v1/me/phone": "exactly one of code, or encrypted_data with iv",
+    "POST /api/v1/me/phone": "the code is a one-time token WeChat issued to the phone",
     "POST /api/v1/me/subscriptions": "template ids are the deployment's (WECHAT_TEMPLATES)",
     "POST /api/v1/staff/accounts": "password strength: 3 character classes, not a known one",
     "POST /api/v1/staff/accounts/{staff_id}/reset-password": "password strength",
