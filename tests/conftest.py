@@ -31,6 +31,27 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def files_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every app the tests build keeps its files (PKI, signed documents, audit checkpoints,
+    font cache) in this session's temp directory, never in the checkout's var/."""
+    base = tmp_path_factory.mktemp("files")
+    paths = {
+        "SEAL_PKI_DIR": base / "seals" / "pki",
+        "SEAL_STORAGE_DIR": base / "seals" / "documents",
+        "AUDIT_CHECKPOINT_DIR": base / "audit-checkpoints",
+        "SEAL_FONT_CACHE_DIR": base / "cache" / "fonts",
+    }
+    saved = {name: os.environ.get(name) for name in paths}
+    os.environ.update({name: str(path) for name, path in paths.items()})
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("DATABASE_URL")
@@ -55,7 +76,7 @@ def emulator_url(emulator: Emulator) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str, emulator_url: str) -> Iterator[Flask]:
+def app(database_url: str, emulator_url: str, files_outside_the_checkout: None) -> Iterator[Flask]:
     os.environ.setdefault("APP_ENV", "testing")
     application = create_app(
         "testing",
