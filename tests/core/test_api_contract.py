@@ -41,6 +41,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 CONTRACT_SETTINGS = settings(
     max_examples=4,
+    # The same examples on every run: a refusal found once is found again, and CI cannot go
+    # red on a draw this machine never made.
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -95,7 +98,9 @@ SEMANTIC_REFUSALS = {
     "POST /api/v1/me/enterprises": "the USCC's check digit (GB 32100)",
     "POST /api/v1/me/phone": "the code is a one-time token WeChat issued to the phone",
     "POST /api/v1/me/subscriptions": "template ids are the deployment's (WECHAT_TEMPLATES)",
-    "POST /api/v1/staff/accounts": "password strength: 3 character classes, not a known one",
+    "POST /api/v1/staff/accounts": "password strength; each role's scope (hall or department)",
+    "PATCH /api/v1/staff/accounts/{staff_id}": "each role's scope: a hall for clerks and managers,"
+    " a department for reviewers and officers, none for admins",
     "POST /api/v1/staff/accounts/{staff_id}/reset-password": "password strength",
     "POST /api/v1/staff/me/password": "password strength",
     "GET /api/v1/halls/{hall_id}/ratings/summary": "from <= to, at most a year",
