@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from wechat.templates import DEFAULT_TEMPLATES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,6 +173,10 @@ class BaseConfig:
         default_factory=lambda: _env_int("APPOINTMENT_CHECKIN_LATE_MINUTES", 15)
     )
     # N misses within the window suspend booking for the given days.
+    # The subscribe-message reminder goes this long before the slot starts.
+    APPOINTMENT_REMINDER_MINUTES: int = field(
+        default_factory=lambda: _env_int("APPOINTMENT_REMINDER_MINUTES", 120)
+    )
     APPOINTMENT_MISS_LIMIT: int = field(
         default_factory=lambda: _env_int("APPOINTMENT_MISS_LIMIT", 3)
     )
@@ -390,6 +397,22 @@ class TestingConfig(BaseConfig):
     )
 
 
+def _template_problems(raw: str) -> list[str]:
+    """Production sends every kind of message: each needs the mini-program's real template id."""
+    if not raw.strip():
+        return ["WECHAT_TEMPLATES must name the mini-program's real template ids"]
+    try:
+        configured = json.loads(raw)
+    except ValueError:
+        return ["WECHAT_TEMPLATES must be JSON: notification key -> template id"]
+    if not isinstance(configured, dict):
+        return ["WECHAT_TEMPLATES must be a JSON object: notification key -> template id"]
+    missing = sorted(set(DEFAULT_TEMPLATES) - set(configured))
+    if missing:
+        return ["WECHAT_TEMPLATES lacks a template id for: " + ", ".join(missing)]
+    return []
+
+
 @dataclass
 class ProductionConfig(BaseConfig):
     ENV_NAME: str = "production"
@@ -408,8 +431,7 @@ class ProductionConfig(BaseConfig):
             problems.append("DATA_KEYS must not contain the development key")
         if self.DATA_INDEX_KEY in ("", DEV_INDEX_KEY):
             problems.append("DATA_INDEX_KEY must be set")
-        if not self.WECHAT_TEMPLATES:
-            problems.append("WECHAT_TEMPLATES must name the mini-program's real template ids")
+        problems.extend(_template_problems(self.WECHAT_TEMPLATES))
         if self.JOB_RUNNER != "dramatiq":
             problems.append("JOB_RUNNER must be dramatiq (workers on Redis)")
         if DEV_SEAL_MASTER_KEY in self.SEAL_MASTER_KEY or self.SEAL_CODE_KEYS == DEV_SEAL_CODE_KEYS:

@@ -291,6 +291,36 @@ DEFAULT_TEMPLATES: Mapping[str, TemplateSpec] = {
             },
         ),
         TemplateSpec(
+            id="appointment_booked",
+            title="预约成功通知",
+            fields={
+                "thing1": "预约事项",
+                "thing2": "办事大厅",
+                "time3": "预约时间",
+                "character_string4": "预约编号",
+            },
+        ),
+        TemplateSpec(
+            id="appointment_reminder",
+            title="预约到期提醒",
+            fields={
+                "thing1": "预约事项",
+                "thing2": "办事大厅",
+                "time3": "预约时间",
+                "thing4": "温馨提示",
+            },
+        ),
+        TemplateSpec(
+            id="rating_invite",
+            title="服务评价邀请",
+            fields={
+                "thing1": "办理事项",
+                "thing2": "办事大厅",
+                "time3": "办结时间",
+                "thing4": "温馨提示",
+            },
+        ),
+        TemplateSpec(
             id="approval_result",
             title="审批结果通知",
             fields={

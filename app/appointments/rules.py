@@ -18,6 +18,7 @@ class AppointmentRules:
     miss_limit: int = 3
     miss_window_days: int = 30
     suspension_days: int = 7
+    reminder_minutes: int = 120  # the reminder message goes this long before the slot
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AppointmentRules:
@@ -30,11 +31,16 @@ class AppointmentRules:
             miss_limit=config["APPOINTMENT_MISS_LIMIT"],
             miss_window_days=config["APPOINTMENT_MISS_WINDOW_DAYS"],
             suspension_days=config["APPOINTMENT_SUSPENSION_DAYS"],
+            reminder_minutes=config["APPOINTMENT_REMINDER_MINUTES"],
         )
 
     @property
     def checkin_early(self) -> dt.timedelta:
         return dt.timedelta(minutes=self.checkin_early_minutes)
+
+    @property
+    def reminder_lead(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.reminder_minutes)
 
     @property
     def checkin_late(self) -> dt.timedelta:

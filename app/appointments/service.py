@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.appointments import errors
+from app.appointments import errors, notices
 from app.appointments.calendar import local_date, local_moment, working_days
 from app.appointments.models import (
     Appointment,
@@ -278,6 +278,7 @@ def book(
         subject_id=appointment.id,
         details={"slot_id": slot.id, "hall_id": slot.hall_id},
     )
+    notices.notify_booked(session, appointment, rules=rules, now=now)
     return Booking(appointment, created=True)
 
 
@@ -330,6 +331,7 @@ def cancel(session: Session, appointment: Appointment, *, now: dt.datetime) -> A
     )
     session.refresh(appointment)
     session.expire(appointment.slot, ["booked"])
+    notices.withdraw_reminder(session, appointment)
     audit(
         session,
         "appointment.cancelled",

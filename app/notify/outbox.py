@@ -99,11 +99,13 @@ def enqueue(
     dedupe_key: str,
     source: tuple[str, int] | None = None,
     now: dt.datetime,
+    not_before: dt.datetime | None = None,
     catalog: TemplateCatalog | None = None,
 ) -> NotificationOutbox | None:
     """Add a notification to the outbox once per `dedupe_key`; None if it was already there.
 
-    The row becomes due at `now`. After the caller commits, the job runner is woken.
+    The row becomes due at `not_before` (a reminder) or else at `now`. After the caller
+    commits, the job runner is woken; a row not yet due waits for the drain's next pass.
     """
     check_no_personal_data(data)
     template = (catalog or get_catalog()).by_key(template_key)
@@ -124,7 +126,7 @@ def enqueue(
             "attempts": 0,
             "claim_token": 0,
             "grant_reserved": False,
-            "next_attempt_at": now,
+            "next_attempt_at": max(now, not_before) if not_before else now,
             "created_at": now,
         },
         ["dedupe_key"],
@@ -209,6 +211,23 @@ def find_by_dedupe_key(session: Session, dedupe_key: str) -> NotificationOutbox 
     return session.scalars(
         select(NotificationOutbox).where(NotificationOutbox.dedupe_key == dedupe_key)
     ).first()
+
+
+def withdraw_pending(session: Session, dedupe_key: str, *, code: str) -> bool:
+    """Skip a notification not yet sent (a reminder for a cancelled appointment).
+
+    Only a pending row is withdrawn: one a worker holds is already on its way to WeChat.
+    """
+    result = session.execute(
+        update(NotificationOutbox)
+        .where(
+            NotificationOutbox.dedupe_key == dedupe_key,
+            NotificationOutbox.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.SKIPPED, last_error_code=code)
+        .execution_options(synchronize_session=False)
+    )
+    return affected_rows(result) == 1
 
 
 def find_by_source(session: Session, source_type: str, source_id: int) -> list[NotificationOutbox]:

@@ -1,4 +1,5 @@
-"""The WeChat messages a citizen gets about a ticket: called to a window, almost your turn.
+"""The WeChat messages a citizen gets about a ticket: called to a window, almost your turn,
+and, once served, an invitation to rate the service (好差评).
 
 Both go through the notification outbox inside the transition's own transaction, so a
 message is sent only for a call that committed, and once (a dedupe key per ticket and kind).
@@ -12,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.halls import service as halls
-from app.halls.models import Window
+from app.halls.models import ServiceCategory, Window
 from app.notify import outbox
 from app.organisation.models import Hall
 from app.queueing.models import QUEUED_STATUSES, Ticket
@@ -91,3 +92,26 @@ def notify_near(
             now=now,
         )
         session.expire(ticket, ["notified_near"])
+
+
+def notify_rating_invite(session: Session, ticket: Ticket, now: dt.datetime) -> None:
+    """Invite the citizen to rate the service they just had at a window."""
+    if ticket.user_id is None:
+        return
+    category = session.get(ServiceCategory, ticket.category_id)
+    matter = ticket.matter or (category.name if category else "窗口服务")
+    outbox.enqueue(
+        session,
+        user_id=ticket.user_id,
+        template_key="rating_invite",
+        data={
+            "thing1": matter[:20],
+            "thing2": _hall_name(session, ticket.hall_id),
+            "time3": now.astimezone(halls.LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
+            "thing4": "请对本次服务作出评价",
+        },
+        page=f"pages/queue/rate?id={ticket.id}",
+        dedupe_key=f"queue:ticket:{ticket.id}:rating_invite",
+        source=("ticket", ticket.id),
+        now=now,
+    )

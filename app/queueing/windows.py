@@ -31,7 +31,7 @@ from app.queueing.errors import (
     WindowNotOpen,
 )
 from app.queueing.models import AT_COUNTER, QUEUED_STATUSES, Ticket, TicketStatus, served_so_far
-from app.queueing.notices import notify_called, notify_near
+from app.queueing.notices import notify_called, notify_near, notify_rating_invite
 from app.queueing.order import in_call_order
 from app.queueing.settings import QueueSettings
 from app.queueing.transitions import hall_rule, hall_ticket, move
@@ -309,7 +309,7 @@ def act(
     """Carry out one action on a ticket that is at this window (held, for resume)."""
     ticket = hall_ticket(session, window.hall_id, ticket_id)
     plan = _PLANS[action.name](_Context(session, window, ticket, action, now, settings))
-    return move(
+    moved = move(
         session,
         ticket,
         action=action.name,
@@ -323,3 +323,6 @@ def act(
         version=action.version,
         details=plan.details,
     )
+    if moved.status == TicketStatus.DONE:
+        notify_rating_invite(session, moved, now)
+    return moved

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from config import ConfigError, load_config
+from wechat.templates import DEFAULT_TEMPLATES
 
 SAFE_PRODUCTION = {
     "SECRET_KEY": "x" * 48,
@@ -14,7 +17,7 @@ SAFE_PRODUCTION = {
     "DATA_KEYS": "k1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
     "DATA_INDEX_KEY": "an-index-key-from-the-vault",
     "REDIS_URL": "redis://cache:6379/0",
-    "WECHAT_TEMPLATES": '{"queue_called": "tmpl-real-1"}',
+    "WECHAT_TEMPLATES": json.dumps({key: f"tmpl-real-{key}" for key in DEFAULT_TEMPLATES}),
     "JOB_RUNNER": "dramatiq",
     "SEAL_MASTER_KEY": "m1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
     "SEAL_CODE_KEYS": "p:a-code-key-from-the-vault",
@@ -60,6 +63,10 @@ def test_production_starts_with_safe_settings(production_env: pytest.MonkeyPatch
         ("WECHAT_API_BASE", "http://127.0.0.1:8765", "WECHAT_API_BASE"),
         ("REDIS_URL", "", "REDIS_URL"),
         ("WECHAT_TEMPLATES", "", "WECHAT_TEMPLATES"),
+        ("WECHAT_TEMPLATES", "not json", "WECHAT_TEMPLATES must be JSON"),
+        ("WECHAT_TEMPLATES", '["queue_called"]', "WECHAT_TEMPLATES must be a JSON object"),
+        # Every message the service sends needs its real id, the new appointment ones included.
+        ("WECHAT_TEMPLATES", '{"queue_called": "t1"}', "lacks a template id for: appointment_"),
         ("JOB_RUNNER", "inprocess", "JOB_RUNNER"),
         ("QUEUE_CODE_KEYS", "", "QUEUE_CODE_KEYS"),
         ("QUEUE_CODE_KEYS", "  ", "QUEUE_CODE_KEYS"),

@@ -32,6 +32,7 @@ from app.queueing.models import (
 )
 from app.queueing.order import queued_in_category
 from tests.factories.queueing import window_action
+from wechat.templates import check_template_data
 
 CLERK = Actor("staff", None)
 NOW = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC)  # Friday 10:00 in Panyu
@@ -331,3 +332,29 @@ def test_notifications_near_and_called_are_sent_once(
     assert len(keys) == len(set(keys))
     near = next(r for r in rows if r.dedupe_key == f"queue:ticket:{tickets[5].id}:near")
     assert near.data["number2"] == "3"
+
+
+def test_a_served_citizen_is_invited_to_rate_and_a_no_show_is_not(
+    create_queue_hall, create_user, take_ticket, session
+):
+    qh = create_queue_hall(windows=[(2, "A")])
+    s = _settings(session)
+    served, absent = (take_ticket(create_user(), qh.categories["A"], now=NOW) for _ in range(2))
+    window = qh.windows[2]
+    windows.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    window_action("serve", session, window, served.id, actor=CLERK, now=NOW)
+    window_action("finish", session, window, served.id, matter="居住证办理", actor=CLERK, now=NOW)
+    windows.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    for _ in range(s.max_recalls):
+        window_action("recall", session, window, absent.id, actor=CLERK, now=NOW)
+    window_action("no_show", session, window, absent.id, actor=CLERK, now=NOW)
+
+    invites = session.scalars(
+        select(NotificationOutbox).where(NotificationOutbox.template_key == "rating_invite")
+    ).all()
+    assert [row.source_id for row in invites] == [served.id]
+    invite = invites[0]
+    assert invite.data["thing1"] == "居住证办理"  # the matter the clerk recorded
+    assert invite.data["time3"] == "2026-11-27 10:00"  # Beijing time
+    assert invite.page == f"pages/queue/rate?id={served.id}"
+    assert check_template_data(invite.data) == {}

@@ -122,6 +122,9 @@ def test_default_templates_have_known_field_types() -> None:
     assert set(DEFAULT_TEMPLATES) == {
         "queue_called",
         "queue_near",
+        "rating_invite",
+        "appointment_booked",
+        "appointment_reminder",
         "approval_result",
         "policy_push",
     }
