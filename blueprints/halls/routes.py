@@ -14,9 +14,10 @@ from app.halls import service as halls
 from app.halls.models import ServiceCategory, Window
 from app.integrations.wechat import get_wechat
 from app.organisation.models import Hall
-from app.queueing import codes, runtime, wxacodes
+from app.queueing import codes, poster, runtime, wxacodes
 from app.queueing.errors import HallCodeNotFound
 from app.queueing.models import HallCode
+from app.seals import get_seal_context
 from blueprints.authz import current_principal, public, require_scope, staff_required
 from blueprints.fields import DATE_PATTERN
 from blueprints.halls.schemas import (
@@ -376,3 +377,33 @@ class HallCodeMiniProgramCode(MethodView):
         )
         session.commit()
         return Response(png, mimetype="image/png")
+
+
+@blp.route("/<int:hall_id>/codes/<int:code_id>/poster.<string:fmt>")
+class HallCodePoster(MethodView):
+    @blp.alt_response(200, description="application/pdf 或 image/png：A4 取号海报")
+    @blp.alt_response(422, description="大厅码已停用，或格式不是 pdf / png")
+    @blp.alt_response(502, description="微信拒绝生成小程序码")
+    @blp.alt_response(503, description="微信服务暂时不可用")
+    @staff_required(*MANAGERS)
+    def get(self, hall_id: int, code_id: int, fmt: str) -> Response:
+        """The printable A4 poster of a live code: hall name, both codes, how to take a number."""
+        if fmt not in ("pdf", "png"):
+            raise ValidationFailed("海报格式只能是 pdf 或 png")
+        code = _hall_code(hall_id, code_id)
+        if code.revoked_at is not None:
+            raise codes.CodeRevoked()
+        session = get_session()
+        content = poster.poster_content(
+            session,
+            get_wechat(),
+            runtime().settings,
+            code,
+            page=current_app.config["QUEUE_WXACODE_PAGE"],
+        )
+        session.commit()  # the mini-program code, stored on first use (see above)
+        fonts = get_seal_context().fonts
+        if fmt == "png":
+            return Response(poster.render_png(content, fonts), mimetype="image/png")
+        pdf = poster.render_pdf(content, fonts, printed_on=halls.local_day(utcnow()))
+        return Response(pdf, mimetype="application/pdf")
