@@ -8,6 +8,9 @@ Every view function carries exactly one rule, set by one of these decorators, an
 - `@staff_required("window_clerk", "hall_manager")`: a staff token with one of the roles;
   scope (which hall or department) is then checked in the view with `require_scope`.
 - `@login_required`: any valid token, citizen or staff.
+- `@screen_or_staff("window_clerk", "hall_manager")`: a hall display's own token
+  (`Authorization: Display <token>`), or a staff token with one of the roles. A display token
+  is refused by every other rule.
 
 The rule is checked by `authorise_request`, before flask-smorest reads the body or the query:
 a caller without the right token learns nothing of a protected operation's fields (401/403
@@ -32,6 +35,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 AUTHZ_ATTRIBUTE = "__authz__"
 CHECK_ATTRIBUTE = "__authz_check__"
 ADMIN_ROLE = "admin"
+DISPLAY_SCHEME = "display"
+DISPLAY_ROLE = "hall_display"
 
 
 def token_settings() -> TokenSettings:
@@ -63,6 +68,8 @@ def public(fn: F) -> F:
 def _authenticate() -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
+    if scheme.lower() == DISPLAY_SCHEME and token.strip():
+        raise Forbidden("大厅屏凭证只能读取大厅屏内容")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated()
     principal = decode_access_token(token_settings(), token.strip(), now=utcnow())
@@ -83,15 +90,43 @@ def current_principal() -> Principal:
     return principal
 
 
-def _guarded(rule: str, check: Callable[[Principal], None]) -> Callable[[F], F]:
+def _authenticate_screen() -> Principal:
+    """A hall display's token (`Authorization: Display <token>`), or else a bearer token."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != DISPLAY_SCHEME:
+        return _authenticate()
+    from app.queueing import displays
+
+    session = get_session()
+    display = displays.authenticate(session, token.strip(), now=utcnow())
+    session.commit()  # when the screen was last seen, if it was noted
+    principal = Principal(
+        kind="display",
+        id=display.id,
+        roles=(DISPLAY_ROLE,),
+        scopes={DISPLAY_ROLE: [display.hall_id]},
+    )
+    g.principal = principal
+    return principal
+
+
+def _guarded(
+    rule: str,
+    check: Callable[[Principal], None],
+    authenticate: Callable[[], Principal] = _authenticate,
+) -> Callable[[F], F]:
+    def authorise() -> None:
+        check(authenticate())
+
     def decorator(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not g.get("authorised"):
-                check(_authenticate())
+                authorise()
             return fn(*args, **kwargs)
 
-        setattr(wrapper, CHECK_ATTRIBUTE, check)
+        setattr(wrapper, CHECK_ATTRIBUTE, authorise)
         # functools.wraps keeps fn's signature at run time; mypy sees only the wrapper's.
         return _mark(cast(F, wrapper), rule)
 
@@ -106,9 +141,9 @@ def authorise_request() -> None:
     """
     if request.routing_exception is not None:
         return  # 404/405: nothing to authorise
-    check = getattr(view_method(), CHECK_ATTRIBUTE, None)
-    if check is not None:
-        check(_authenticate())
+    authorise = getattr(view_method(), CHECK_ATTRIBUTE, None)
+    if authorise is not None:
+        authorise()
         g.authorised = True
 
 
@@ -127,16 +162,33 @@ def citizen_required(fn: F) -> F:
     return _guarded("citizen", _require_user)(fn)
 
 
+def _require_staff(principal: Principal, roles: tuple[str, ...]) -> None:
+    if not principal.is_staff:
+        raise Forbidden("仅限工作人员使用")
+    if roles and not principal.has_role(ADMIN_ROLE, *roles):
+        raise Forbidden("当前账号没有该操作的权限", required_roles=list(roles))
+
+
 def staff_required(*roles: str) -> Callable[[F], F]:
     """A staff token holding one of `roles` (admin always passes)."""
 
     def check(principal: Principal) -> None:
-        if not principal.is_staff:
-            raise Forbidden("仅限工作人员使用")
-        if roles and not principal.has_role(ADMIN_ROLE, *roles):
-            raise Forbidden("当前账号没有该操作的权限", required_roles=list(roles))
+        _require_staff(principal, roles)
 
     return _guarded("staff:" + ",".join(roles), check)
+
+
+def screen_or_staff(*roles: str) -> Callable[[F], F]:
+    """A hall display's own token, or a staff token holding one of `roles` (admin passes).
+
+    The view then checks the hall with `require_scope((*roles, DISPLAY_ROLE), hall_id)`.
+    """
+
+    def check(principal: Principal) -> None:
+        if principal.kind != "display":
+            _require_staff(principal, roles)
+
+    return _guarded("screen:" + ",".join(roles), check, _authenticate_screen)
 
 
 def require_scope(roles: Iterable[str], scope_id: int) -> None:

@@ -342,12 +342,19 @@ class BaseConfig:
     OPENAPI_SWAGGER_UI_PATH: str = "docs"
     # Served by blueprints/docs from the swagger-ui-bundle package: no CDN needed.
     OPENAPI_SWAGGER_UI_URL: str = "/api/docs-assets/"
-    # Every non-public view takes `Authorization: Bearer <access token>` (see blueprints/authz).
+    # Every non-public view takes `Authorization: Bearer <access token>` (see blueprints/authz);
+    # the screen views also a hall display's `Authorization: Display <token>`.
     API_SPEC_OPTIONS: dict[str, object] = field(
         default_factory=lambda: {
             "components": {
                 "securitySchemes": {
-                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                    # A hall screen's own token, registered under /halls/{id}/displays.
+                    "displayToken": {
+                        "type": "http",
+                        "scheme": "display",
+                        "description": "大厅屏令牌：Authorization: Display <token>",
+                    },
                 }
             },
             "security": [{"bearerAuth": []}],

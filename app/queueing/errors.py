@@ -10,6 +10,11 @@ class HallCodeNotFound(NotFound):
     message = "大厅码不存在"
 
 
+class HallDisplayNotFound(NotFound):
+    code = "HALL_DISPLAY_NOT_FOUND"
+    message = "大厅屏不存在"
+
+
 class CodeForged(ValidationFailed):
     code = "CODE_FORGED"
     message = "二维码无效，请扫描大厅现场的二维码"

@@ -203,6 +203,25 @@ class HallCode(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class HallDisplay(Base):
+    """A hall screen's own credential (the entrance TV), so no clerk stays logged in on it.
+
+    The screen presents `Authorization: Display <token>`; only the token's SHA-256 is kept
+    (the token is 256 random bits, so no salt or slow hash is needed). Revoking the row ends it.
+    """
+
+    __tablename__ = "hall_displays"
+
+    id: Mapped[intpk]
+    hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))  # where it hangs, e.g. "一楼入口屏"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    created_at: Mapped[created_at]
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
 class HallCodeWxacode(Base):
     """A printed code's mini-program code as WeChat drew it, kept so it is asked for once.
 

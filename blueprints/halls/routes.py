@@ -14,9 +14,9 @@ from app.halls import service as halls
 from app.halls.models import ServiceCategory, Window
 from app.integrations.wechat import get_wechat
 from app.organisation.models import Hall
-from app.queueing import codes, poster, runtime, wxacodes
+from app.queueing import codes, displays, poster, runtime, wxacodes
 from app.queueing.errors import HallCodeNotFound
-from app.queueing.models import HallCode
+from app.queueing.models import HallCode, HallDisplay
 from app.seals import get_seal_context
 from blueprints.authz import current_principal, public, require_scope, staff_required
 from blueprints.fields import DATE_PATTERN
@@ -35,13 +35,19 @@ from blueprints.halls.schemas import (
 )
 from blueprints.openapi import Blueprint
 from blueprints.pagination import PageArgs, page_of, page_schema
-from blueprints.queueing.schemas import HallCodeIn, HallCodeOut
+from blueprints.queueing.schemas import (
+    HallCodeIn,
+    HallCodeOut,
+    HallDisplayIn,
+    HallDisplayIssuedOut,
+    HallDisplayOut,
+)
 
 blp = Blueprint(
     "halls",
     __name__,
     url_prefix="/halls",
-    description="办事大厅：地址、营业时间、业务类别、窗口、大厅码",
+    description="办事大厅：地址、营业时间、业务类别、窗口、大厅码与海报、大厅屏",
 )
 
 MANAGERS = ("hall_manager",)
@@ -407,3 +413,47 @@ class HallCodePoster(MethodView):
             return Response(poster.render_png(content, fonts), mimetype="image/png")
         pdf = poster.render_pdf(content, fonts, printed_on=halls.local_day(utcnow()))
         return Response(pdf, mimetype="application/pdf")
+
+
+# -- entrance screens ---------------------------------------------------------------------------
+
+
+@blp.route("/<int:hall_id>/displays")
+class HallDisplays(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(HallDisplayOut))
+    @staff_required(*MANAGERS)
+    def get(self, args: dict[str, Any], hall_id: int) -> dict[str, Any]:
+        """The hall's registered screens, live and revoked, newest first."""
+        _manage(hall_id)
+        return page_of(displays.list_for_hall(get_session(), hall_id), args)
+
+    @blp.arguments(HallDisplayIn)
+    @blp.response(201, HallDisplayIssuedOut)
+    @staff_required(*MANAGERS)
+    def post(self, body: dict[str, Any], hall_id: int) -> dict[str, Any]:
+        """Register a screen: its token (shown only now) lets it show the entrance code."""
+        _manage(hall_id)
+        session = get_session()
+        issued = displays.register(
+            session, hall_id, name=body["name"], staff_id=current_principal().id, now=utcnow()
+        )
+        session.commit()
+        shown = issued.display
+        fields = ("id", "hall_id", "name", "created_at", "last_used_at", "revoked_at")
+        return {**{name: getattr(shown, name) for name in fields}, "token": issued.token}
+
+
+@blp.route("/<int:hall_id>/displays/<int:display_id>/revoke")
+class HallDisplayRevoke(MethodView):
+    @blp.response(200, HallDisplayOut)
+    @blp.alt_response(404, description="大厅屏不存在")
+    @staff_required(*MANAGERS)
+    def post(self, hall_id: int, display_id: int) -> HallDisplay:
+        """Revoke a screen's token at once (the screen was replaced, lost or stolen)."""
+        _manage(hall_id)
+        session = get_session()
+        display = displays.get_for_hall(session, hall_id, display_id)
+        displays.revoke(session, display, staff_id=current_principal().id, now=utcnow())
+        session.commit()
+        return display

@@ -186,6 +186,31 @@ class HallCodeOut(Schema):
     revoked_at = BeijingTime(allow_none=True)
 
 
+class HallDisplayIn(Schema):
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "屏幕位置，如“一楼入口屏”"},
+    )
+
+
+class HallDisplayOut(Schema):
+    id = fields.Integer()
+    hall_id = fields.Integer()
+    name = fields.String()
+    created_at = BeijingTime()
+    last_used_at = BeijingTime(
+        allow_none=True, metadata={"description": "最近一次使用（约5分钟精度）"}
+    )
+    revoked_at = BeijingTime(allow_none=True)
+
+
+class HallDisplayIssuedOut(HallDisplayOut):
+    token = fields.String(
+        metadata={"description": "屏幕令牌，只在登记时返回一次：Authorization: Display <token>"}
+    )
+
+
 class GreenChannelIn(Schema):
     code = fields.String(required=True, validate=TOKEN, metadata={"description": "市民个人码"})
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))

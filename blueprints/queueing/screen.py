@@ -13,7 +13,7 @@ from app.db import get_session, utcnow
 from app.halls import service as halls
 from app.queueing import codes, runtime
 from app.queueing.board import board
-from blueprints.authz import public, staff_required
+from blueprints.authz import DISPLAY_ROLE, public, screen_or_staff
 from blueprints.openapi import Blueprint
 from blueprints.queueing.schemas import BoardOut, DynamicCodeOut
 from blueprints.queueing.shared import HALL_STAFF, require_hall_staff
@@ -82,11 +82,16 @@ class ScreenEvents(MethodView):
 @blp.route("/halls/<int:hall_id>/dynamic-code")
 class ScreenDynamicCode(MethodView):
     @blp.response(200, DynamicCodeOut)
-    @blp.alt_response(403, description="不是本大厅的工作人员或屏幕账号")
-    @staff_required(*HALL_STAFF)
+    @blp.alt_response(403, description="不是本大厅的大厅屏或工作人员")
+    @blp.doc(security=[{"bearerAuth": []}, {"displayToken": []}])
+    @screen_or_staff(*HALL_STAFF)
     def get(self, hall_id: int) -> dict[str, Any]:
-        """The entrance screen's current code (changes every period; no location needed)."""
-        require_hall_staff(hall_id)
+        """The entrance screen's current code (changes every period; no location needed).
+
+        The screen itself sends `Authorization: Display <token>` (registered by a hall manager
+        under `/halls/{hall_id}/displays`); a clerk or manager of the hall may read it too.
+        """
+        require_hall_staff(hall_id, DISPLAY_ROLE)
         halls.get_hall(get_session(), hall_id)
         settings = runtime().settings
         token, next_at = codes.dynamic_token(settings, hall_id, utcnow())

@@ -21,10 +21,10 @@ from blueprints.authz import current_principal, require_scope
 HALL_STAFF = ("window_clerk", "hall_manager")
 
 
-def require_hall_staff(hall_id: int) -> None:
-    """The caller must be a clerk or manager of this hall."""
+def require_hall_staff(hall_id: int, *also: str) -> None:
+    """The caller must be a clerk or manager of this hall (or hold one of `also` for it)."""
     try:
-        require_scope(HALL_STAFF, hall_id)
+        require_scope((*HALL_STAFF, *also), hall_id)
     except Forbidden as error:
         raise WindowNotInHall(hall_id=hall_id) from error
 

@@ -103,7 +103,7 @@ def test_poster_refuses_other_formats_revoked_codes_and_other_halls_managers(
     create_staff: Callable[..., Any],
     staff_headers: Callable[[Any], dict[str, str]],
 ) -> None:
-    url, manager, code = printed
+    url, manager, _ = printed
     elsewhere = staff_headers(
         create_staff(grants=[(StaffRole.HALL_MANAGER, create_hall().id, None)])
     )
