@@ -123,6 +123,17 @@ class BaseConfig:
     BANK_ACCOUNT_SERVICE_SECRET: str = field(
         default_factory=lambda: _env("BANK_ACCOUNT_SERVICE_SECRET", "")
     )
+    # The city's personal-code (红棉码) service: a URL, `emulator`, or `disabled` (a district
+    # not linked to it: terminals then read only the app's own personal code).
+    CITY_CODE_SERVICE_BASE: str = field(
+        default_factory=lambda: _env("CITY_CODE_SERVICE_BASE", "emulator")
+    )
+    CITY_CODE_SERVICE_APP_ID: str = field(
+        default_factory=lambda: _env("CITY_CODE_SERVICE_APP_ID", "")
+    )
+    CITY_CODE_SERVICE_SECRET: str = field(
+        default_factory=lambda: _env("CITY_CODE_SERVICE_SECRET", "")
+    )
     VERIFICATION_TIMEOUT_SECONDS: float = field(
         default_factory=lambda: float(_env("VERIFICATION_TIMEOUT_SECONDS", "5"))
     )
@@ -462,6 +473,11 @@ class ProductionConfig(BaseConfig):
             problems.append("IDENTITY_SERVICE_BASE must be the real-name service (https://...)")
         if self.IDENTITY_SERVICE_SECRET in ("", DEV_IDENTITY_SERVICE_SECRET):
             problems.append("IDENTITY_SERVICE_SECRET must be set")
+        if not (
+            self.CITY_CODE_SERVICE_BASE == "disabled"
+            or self.CITY_CODE_SERVICE_BASE.startswith("https://")
+        ):
+            problems.append("CITY_CODE_SERVICE_BASE must be disabled or https://...")
         if self.BANK_ACCOUNT_SERVICE_BASE == "emulator" or not (
             self.BANK_ACCOUNT_SERVICE_BASE == "exact_name"
             or self.BANK_ACCOUNT_SERVICE_BASE.startswith("https://")

@@ -1,4 +1,5 @@
-"""A local emulator of the identity (real-name + face) and bank-account services.
+"""A local emulator of the identity (real-name + face), bank-account and city-code (红棉码)
+services.
 
 It checks the request signature and timestamp as the real services do, keeps a table of
 people (ID number -> name) and of accounts (number -> holder), and answers by them. With an
@@ -10,6 +11,8 @@ exactly. Run it alone with `python -m verification.emulator --port 8766 --app ID
 Development endpoints (unsigned: they stand for the phone and the test bench):
 `POST /dev/face/token {name, id_number, passed}` -> `{verify_token}`,
 `POST /dev/people {name, id_number}`, `POST /dev/accounts {account_number, holder_name}`,
+`POST /dev/citycode {name, id_number}` -> `{code, expires_at}` (the 红棉码 the person's phone
+shows; valid CITY_CODE_TTL_SECONDS),
 `POST /dev/fault {endpoint, status | timeout (seconds), times}`.
 """
 
@@ -39,7 +42,14 @@ log = logging.getLogger(__name__)
 DEFAULT_APP_ID = "yhb-dev"
 DEFAULT_SECRET = "dev-identity-service-secret"
 FACE_TOKEN_TTL_SECONDS = 600
-SERVICE_ENDPOINTS = ("/v1/identity/verify", "/v1/face/result", "/v1/bank/account-check")
+CITY_CODE_TTL_SECONDS = 60
+CITY_CODE_PREFIX = "HMM1"
+SERVICE_ENDPOINTS = (
+    "/v1/identity/verify",
+    "/v1/face/result",
+    "/v1/bank/account-check",
+    "/v1/citycode/resolve",
+)
 
 # GB 11643: 17 ASCII digits and a check character; the check digit alone is then computed.
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
@@ -50,6 +60,13 @@ class _FaceToken:
     name: str
     id_number: str
     passed: bool
+    issued_at: float
+
+
+@dataclass
+class _CityCode:
+    name: str
+    id_number: str
     issued_at: float
 
 
@@ -78,6 +95,7 @@ class Emulator:
         self.open_population = open_population
         self.clock = clock
         self._tokens: dict[str, _FaceToken] = {}
+        self._city_codes: dict[str, _CityCode] = {}
         self._faults: dict[str, _Fault] = {}
         self._lock = threading.Lock()
         self.calls: dict[str, int] = {}
@@ -98,6 +116,13 @@ class Emulator:
         with self._lock:
             self._tokens[token] = _FaceToken(name, id_number.upper(), passed, self.clock())
         return token
+
+    def city_code(self, name: str, id_number: str) -> str:
+        """A 红棉码 as the person's city app shows it (resolvable until it expires)."""
+        code = f"{CITY_CODE_PREFIX}{secrets.token_hex(16).upper()}"
+        with self._lock:
+            self._city_codes[code] = _CityCode(name, id_number.upper(), self.clock())
+        return code
 
     def inject_fault(
         self, endpoint: str, *, status: int | None = None, delay: float = 0.0, times: int = 1
@@ -141,6 +166,7 @@ class Emulator:
             "/v1/identity/verify": self._identity_verify,
             "/v1/face/result": self._face_result,
             "/v1/bank/account-check": self._account_check,
+            "/v1/citycode/resolve": self._city_code_resolve,
         }.get(path)
         if handler is None:
             return _json({"error": "not_found"}, 404)
@@ -224,6 +250,27 @@ class Emulator:
             result = "match" if listed == holder else "mismatch"
         return _json({"result": result})
 
+    def _city_code_resolve(self, body: dict[str, Any]) -> Response:
+        code = body.get("code")
+        if not isinstance(code, str):
+            return _json({"error": "code_required"}, 400)
+        with self._lock:
+            entry = self._city_codes.get(code)
+        if entry is None:
+            return _json({"error": "code_invalid"}, 400)
+        expires = entry.issued_at + CITY_CODE_TTL_SECONDS
+        if self.clock() >= expires:
+            return _json({"error": "code_expired"}, 400)
+        return _json(
+            {
+                # Each code is its own serial: the city app shows a new one every minute.
+                "serial": code[len(CITY_CODE_PREFIX) :].lower(),
+                "name": entry.name,
+                "id_number": entry.id_number,
+                "expires_at": dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(),
+            }
+        )
+
     # -- development endpoints (no signature: they stand for the phone and the test bench)
 
     def _dev(self, path: str, body: dict[str, Any]) -> Response:
@@ -250,6 +297,13 @@ class Emulator:
                 return _json({"error": "account_number_and_holder_name_required"}, 400)
             self.add_account(number, holder)
             return _json({"ok": True})
+        if path == "/dev/citycode":
+            name, id_number = body.get("name"), body.get("id_number")
+            if not _text(name) or not _text(id_number):
+                return _json({"error": "name_and_id_number_required"}, 400)
+            code = self.city_code(name, id_number)
+            expires = dt.datetime.fromtimestamp(self.clock() + CITY_CODE_TTL_SECONDS, dt.UTC)
+            return _json({"code": code, "expires_at": expires.isoformat()})
         if path == "/dev/fault":
             return self._dev_fault(body)
         return _json({"error": "not_found"}, 404)
@@ -312,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the emulator in the foreground."""
     parser = argparse.ArgumentParser(
         prog="python -m verification.emulator",
-        description="Local emulator of the identity and bank-account verification services.",
+        description="Local emulator of the identity, bank-account and city-code services.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)

@@ -5,6 +5,8 @@ on loopback inside this process, started on first use: development and tests) or
 (no service at all: format checks only, for offline development; production refuses it).
 `BANK_ACCOUNT_SERVICE_BASE` is the bank-account check's URL, `emulator`, or `exact_name` (the
 embedded rule: the account holder's name must equal the enterprise's registered name).
+`CITY_CODE_SERVICE_BASE` is the city's 红棉码 service: a URL, `emulator`, or `disabled`.
+Services without their own app id and secret use the identity service's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from flask import Flask
 from app.extensions import current_flask_app
 from app.identity.verifiers import ChecksumVerifier
 from verification.bank import BankAccountVerifier, ExactNameRule, HttpBankAccountService
+from verification.citycode import CityCodeResolver, HttpCityCodeService
 from verification.emulator import Emulator, serve_in_thread
 from verification.identity import FaceVerifier, HttpIdentityService, IdentityVerifier
 
@@ -47,6 +50,7 @@ class VerificationServices:
     identity: IdentityVerifier
     face: FaceVerifier | None  # None: no face verification available (checksum mode)
     bank: BankAccountVerifier
+    city_code: CityCodeResolver | None = None  # None: the district is not linked to 红棉码
     emulator: Emulator | None = None  # the in-process emulator, when one stands in
 
 
@@ -94,7 +98,23 @@ def _build(app: Flask) -> VerificationServices:
             secret=config["BANK_ACCOUNT_SERVICE_SECRET"] or config["IDENTITY_SERVICE_SECRET"],
             timeout=config["VERIFICATION_TIMEOUT_SECONDS"],
         )
-    return VerificationServices(identity=identity, face=face, bank=bank, emulator=emulator)
+    city_base = config["CITY_CODE_SERVICE_BASE"]
+    city_code: CityCodeResolver | None = None
+    if city_base != "disabled":
+        if city_base == "emulator":
+            emulator, city_base = start_local_emulator(
+                config["IDENTITY_SERVICE_APP_ID"], config["IDENTITY_SERVICE_SECRET"]
+            )
+        city_code = HttpCityCodeService(
+            _http_session(),
+            base_url=city_base,
+            app_id=config["CITY_CODE_SERVICE_APP_ID"] or config["IDENTITY_SERVICE_APP_ID"],
+            secret=config["CITY_CODE_SERVICE_SECRET"] or config["IDENTITY_SERVICE_SECRET"],
+            timeout=config["VERIFICATION_TIMEOUT_SECONDS"],
+        )
+    return VerificationServices(
+        identity=identity, face=face, bank=bank, city_code=city_code, emulator=emulator
+    )
 
 
 def init_verification(app: Flask) -> None:

@@ -10,10 +10,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.halls import service as halls
-from app.identity.models import User
 from app.queueing.errors import TicketNotFound
 from app.queueing.green_channel import green_reason, is_flagged
 from app.queueing.models import ACTIVE_STATUSES, Ticket
+from app.queueing.scanned import ScannedCitizen
 from app.queueing.settings import QueueSettings
 
 
@@ -41,21 +41,30 @@ def own_ticket(session: Session, user_id: int, ticket_id: int) -> Ticket:
 
 @dataclass(frozen=True)
 class CitizenAtWindow:
-    """What a clerk learns from a scanned personal code (identity masked by the caller)."""
+    """What a clerk learns from a scanned code (identity masked by the caller for an account)."""
 
-    user: User
+    scanned: ScannedCitizen
     green_reason: str | None
-    tickets_here_today: Sequence[Ticket]
+    tickets_here_today: Sequence[Ticket]  # an account's; a walk-in's tickets are anonymous
 
 
 def citizen_at_window(
-    session: Session, user: User, hall_id: int, *, now: dt.datetime, settings: QueueSettings
+    session: Session,
+    scanned: ScannedCitizen,
+    hall_id: int,
+    *,
+    now: dt.datetime,
+    settings: QueueSettings,
 ) -> CitizenAtWindow:
     today = halls.local_day(now)
+    user = scanned.user
+    if user is None:
+        reason = green_reason(scanned.birth_date, today, settings, flagged=False)
+        return CitizenAtWindow(scanned, reason, [])
     tickets = session.scalars(
         select(Ticket)
         .where(Ticket.user_id == user.id, Ticket.hall_id == hall_id, Ticket.service_day == today)
         .order_by(Ticket.taken_at)
     ).all()
     reason = green_reason(user.birth_date, today, settings, flagged=is_flagged(session, user.id))
-    return CitizenAtWindow(user, reason, tickets)
+    return CitizenAtWindow(scanned, reason, tickets)

@@ -247,6 +247,15 @@ class PersonalScan:
     expires_at: dt.datetime
 
 
+def is_personal_token(settings: QueueSettings, token: str) -> bool:
+    """Whether `token` has the shape of this app's personal code under one of our keys (its
+    signature is checked by `verify_personal`); anything else may be another issuer's code."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        return False
+    head, *parts = token.split(".")
+    return head.startswith("U") and len(parts) == 4 and settings.key(head[1:]) is not None
+
+
 def verify_personal(settings: QueueSettings, token: str, *, now: dt.datetime) -> PersonalScan:
     """The citizen behind an unexpired personal code (not yet consumed)."""
     user_part, expiry_part, nonce = _open(settings, token, "U", 3)

@@ -124,3 +124,18 @@ class WxacodeRefused(DomainError):
     status = 502
     code = "WXACODE_REFUSED"
     message = "微信拒绝生成小程序码（小程序页面未发布或配置有误），请联系系统管理员"
+
+
+class CityCodeUnavailable(UpstreamUnavailable):
+    code = "CITY_CODE_UNAVAILABLE"
+    message = "红棉码服务暂时不可用，请改用个人码或取号机取号"
+
+
+class CityCodeNotLinked(ValidationFailed):
+    code = "CITY_CODE_NOT_LINKED"
+    message = "本系统未接入红棉码，请出示禺好办个人码"
+
+
+class CitizenNotRegistered(ValidationFailed):
+    code = "CITIZEN_NOT_REGISTERED"
+    message = "该市民尚未在禺好办实名登记，无法办理此操作"

@@ -270,3 +270,17 @@ class GreenChannelFlag(Base):
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[created_at]
+
+
+class CityCodeUse(Base):
+    """A 红棉码 already used by a terminal action: the city's serial is single use per action."""
+
+    __tablename__ = "city_code_uses"
+
+    serial: Mapped[str64] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(16), primary_key=True)  # take, identify, ...
+    # The citizen's own account, when they have one; a walk-in is known only to the city.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -78,7 +78,11 @@ class PersonalCodeOut(Schema):
 
 
 class PersonalScanIn(Schema):
-    code = fields.String(required=True, validate=TOKEN)
+    code = fields.String(
+        required=True,
+        validate=validate.Length(min=4, max=256),
+        metadata={"description": "扫描到的禺好办个人码或红棉码"},
+    )
 
 
 class TerminalTakeIn(PersonalScanIn):
@@ -86,7 +90,13 @@ class TerminalTakeIn(PersonalScanIn):
 
 
 class CitizenCardOut(Schema):
-    user_id = fields.Integer()
+    user_id = fields.Integer(
+        allow_none=True, metadata={"description": "禺好办账号；红棉码且未在本系统实名登记时为空"}
+    )
+    via = fields.String(
+        validate=validate.OneOf(["personal_code", "city_code"]),
+        metadata={"description": "personal_code：禺好办个人码；city_code：红棉码"},
+    )
     name = fields.String(allow_none=True, metadata={"description": "脱敏姓名"})
     id_number = fields.String(allow_none=True, metadata={"description": "脱敏证件号"})
     green_reason = fields.String(allow_none=True)
@@ -212,5 +222,9 @@ class HallDisplayIssuedOut(HallDisplayOut):
 
 
 class GreenChannelIn(Schema):
-    code = fields.String(required=True, validate=TOKEN, metadata={"description": "市民个人码"})
+    code = fields.String(
+        required=True,
+        validate=validate.Length(min=4, max=256),
+        metadata={"description": "市民的禺好办个人码或红棉码"},
+    )
     note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))

@@ -10,14 +10,16 @@ from app.db import get_session, utcnow
 from app.extensions import limiter
 from app.halls import service as halls
 from app.halls.models import Window, WindowStatus
-from app.identity.models import User
 from app.identity.realname import masked_identity
+from app.integrations.verification import get_verification
 from app.queueing import codes, runtime, windows
+from app.queueing import scanned as scanned_citizens
 from app.queueing.board import call_event
 from app.queueing.citizens import citizen_at_window
 from app.queueing.events import publish_after_commit
 from app.queueing.green_channel import record_green_channel
 from app.queueing.models import Ticket, TicketSource
+from app.queueing.scanned import ScannedCitizen
 from app.queueing.taking import issue_ticket
 from app.queueing.transitions import hall_ticket, late_return
 from app.security import get_cipher
@@ -67,26 +69,34 @@ def _publish_call(ticket: Ticket, window: Window, *, recall: bool = False) -> No
     )
 
 
-def _citizen_card(user: User, hall_id: int) -> dict[str, Any]:
+def _citizen_card(scanned: ScannedCitizen, hall_id: int) -> dict[str, Any]:
     found = citizen_at_window(
-        get_session(), user, hall_id, now=utcnow(), settings=runtime().settings
+        get_session(), scanned, hall_id, now=utcnow(), settings=runtime().settings
     )
-    identity = masked_identity(get_cipher(), user)
+    if scanned.user is not None:
+        identity = masked_identity(get_cipher(), scanned.user)
+        name, id_number = identity.get("name"), identity.get("id_number")
+    else:
+        name, id_number = scanned.masked_name, scanned.masked_id_number
     return {
-        "user_id": user.id,
-        "name": identity.get("name"),
-        "id_number": identity.get("id_number"),
+        "user_id": scanned.user.id if scanned.user else None,
+        "via": scanned.via,
+        "name": name,
+        "id_number": id_number,
         "green_reason": found.green_reason,
         "tickets": [ticket_out(t) for t in found.tickets_here_today],
     }
 
 
-def _scanned_user(code: str) -> tuple[User, codes.PersonalScan]:
-    scan = codes.verify_personal(runtime().settings, code, now=utcnow())
-    user = get_session().get(User, scan.user_id)
-    if user is None or user.disabled:
-        raise codes.CodeForged()
-    return user, scan
+def _scanned(code: str) -> ScannedCitizen:
+    return scanned_citizens.scan(
+        get_session(),
+        runtime().settings,
+        get_verification().city_code,
+        get_cipher(),
+        code,
+        now=utcnow(),
+    )
 
 
 @blp.route("/windows/<int:window_id>/identify")
@@ -96,10 +106,9 @@ class TerminalIdentify(MethodView):
     @blp.alt_response(403, description="窗口不属于本人所在大厅（WINDOW_NOT_IN_HALL）")
     @staff_required(*HALL_STAFF)
     def post(self, body: dict[str, Any], window_id: int) -> dict[str, Any]:
-        """Identify a citizen by personal code: masked name, today's tickets here."""
+        """Identify a citizen by personal code or 红棉码: masked name, today's tickets here."""
         window = _clerk_window(window_id)
-        user, _scan = _scanned_user(body["code"])
-        return _citizen_card(user, window.hall_id)
+        return _citizen_card(_scanned(body["code"]), window.hall_id)
 
 
 @blp.route("/windows/<int:window_id>/take")
@@ -113,21 +122,25 @@ class TerminalTake(MethodView):
     @limiter.limit(take_rate)
     @staff_required(*HALL_STAFF)
     def post(self, body: dict[str, Any], window_id: int) -> dict[str, Any]:
-        """Take a number for the citizen whose personal code was scanned (无感取号)."""
+        """Take a number for the citizen whose personal code or 红棉码 was scanned (无感取号).
+
+        A 红棉码 of someone without a real-name account here takes an anonymous number, as the
+        ticket machine would.
+        """
         session = get_session()
         now = utcnow()
         window = _clerk_window(window_id)
         category = halls.get_category(session, body["category_id"])
         if category.hall_id != window.hall_id:
             raise codes.CodeWrongHall("所选业务不属于本大厅")
-        user, scan = _scanned_user(body["code"])
-        codes.consume_personal(
-            session, scan, action="take", staff_id=current_principal().id, now=now
+        scanned = _scanned(body["code"])
+        scanned_citizens.consume(
+            session, scanned, action="take", staff_id=current_principal().id, now=now
         )
         issued = issue_ticket(
             session,
             category=category,
-            user_id=user.id,
+            user_id=scanned.user.id if scanned.user else None,  # a walk-in: anonymous
             source=TicketSource.TERMINAL,
             actor=current_actor(),
             now=now,
@@ -146,13 +159,14 @@ class TerminalGreenChannel(MethodView):
         """Record that the citizen showed a disability certificate (green channel from now on)."""
         session = get_session()
         window = _clerk_window(window_id)
-        user, scan = _scanned_user(body["code"])
+        scanned = _scanned(body["code"])
+        user = scanned.registered_user()  # the flag is kept on the citizen's account
         now, staff_id = utcnow(), current_principal().id
-        codes.consume_personal(session, scan, action="green", staff_id=staff_id, now=now)
+        scanned_citizens.consume(session, scanned, action="green", staff_id=staff_id, now=now)
         record_green_channel(
             session, user.id, window=window, staff_id=staff_id, note=body["note"], now=now
         )
-        card = _citizen_card(user, window.hall_id)
+        card = _citizen_card(scanned, window.hall_id)
         session.commit()
         return card
 

@@ -26,6 +26,7 @@ SAFE_PRODUCTION = {
     "AUDIT_CHECKPOINT_KEYS": "c1:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=",
     "IDENTITY_SERVICE_BASE": "https://ctid.example.gov.cn",
     "IDENTITY_SERVICE_SECRET": "an-identity-service-secret",
+    "CITY_CODE_SERVICE_BASE": "https://hmm.gz.gov.cn/api",
 }
 
 
@@ -81,6 +82,8 @@ def test_production_starts_with_safe_settings(production_env: pytest.MonkeyPatch
         ("IDENTITY_SERVICE_BASE", "http://127.0.0.1:8766", "IDENTITY_SERVICE_BASE"),
         ("IDENTITY_SERVICE_SECRET", "dev-identity-service-secret", "IDENTITY_SERVICE_SECRET"),
         ("BANK_ACCOUNT_SERVICE_BASE", "emulator", "BANK_ACCOUNT_SERVICE_BASE"),
+        ("CITY_CODE_SERVICE_BASE", "emulator", "CITY_CODE_SERVICE_BASE"),
+        ("CITY_CODE_SERVICE_BASE", "http://127.0.0.1:8766", "CITY_CODE_SERVICE_BASE"),
         ("FACE_RECENT_SECONDS", "86400", "FACE_RECENT_SECONDS"),
     ],
 )
