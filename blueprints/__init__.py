@@ -54,5 +54,10 @@ def register_blueprints(app: Flask) -> None:
         policies,
         seals,
     )
+    from app.policies import criteria_schema
+
+    # The criteria language's recursive JSON Schema, referenced by the policy bodies.
+    for name, component in criteria_schema.components().items():
+        api.spec.components.schema(name, component)
     for blueprint in api_blueprints:
         api.register_blueprint(blueprint, url_prefix=API_PREFIX + (blueprint.url_prefix or ""))

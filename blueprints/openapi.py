@@ -35,15 +35,23 @@ class ErrorSchema(ma.Schema):
 
 
 class ErrorResponses(BasePlugin):
-    """Every documented error response without a body gets the error body, and a schema
-    class's `openapi_extra` (keywords marshmallow cannot state, e.g. minProperties) joins its
-    component."""
+    """Every documented error response without a body gets the error body; a schema class's
+    `openapi_extra` (keywords marshmallow cannot state, e.g. minProperties) joins its
+    component, and a field's `openapi_property` replaces its property."""
 
     def schema_helper(self, name: str, definition: dict[str, Any], **kwargs: Any) -> None:
         schema = kwargs.get("schema")
         extra = getattr(schema, "openapi_extra", None)
         if extra:
             definition.update(extra)
+        # A field whose value is a language of its own (the policy criteria) states its JSON
+        # Schema in `metadata["openapi_property"]`, replacing what marshmallow can say.
+        instance = schema() if isinstance(schema, type) else schema
+        for field_name, field in getattr(instance, "fields", {}).items():
+            replacement = field.metadata.get("openapi_property")
+            if replacement is not None:
+                key = field.data_key or field_name
+                definition.setdefault("properties", {})[key] = replacement
 
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any

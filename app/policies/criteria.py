@@ -103,7 +103,12 @@ def _bad() -> Any:
 
 
 def _var(node: Any, path: str) -> str:
-    if not (isinstance(node, Mapping) and set(node) == {"var"} and node["var"] in FIELDS):
+    if not (
+        isinstance(node, Mapping)
+        and set(node) == {"var"}
+        and isinstance(node["var"], str)
+        and node["var"] in FIELDS
+    ):
         raise _fail(path, f'应为字段引用 {{"var": ...}}，可用字段：{", ".join(sorted(FIELDS))}')
     return str(node["var"])
 
@@ -211,6 +216,18 @@ class Criterion:
         }
 
 
+def _optional_text(
+    item: Mapping[str, Any], key: str, path: str, limit: int, message: str
+) -> str:
+    """An optional text field: "" when absent or null, else text of at most `limit`."""
+    value = item.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise _fail(path, message)
+    return value
+
+
 def parse_criteria(raw: Any, *, default_doc: str = "") -> list[Criterion]:
     """Validate a list of criteria; raise InvalidCriteria naming the field at fault."""
     if not isinstance(raw, list):
@@ -229,19 +246,24 @@ def parse_criteria(raw: Any, *, default_doc: str = "") -> list[Criterion]:
         label = item.get("label")
         if not isinstance(label, str) or not label.strip() or len(label) > 64:
             raise _fail(f"{path}.label", "须有中文说明（不超过64字）")
-        cid = item.get("id") or f"c{index + 1}"
-        if not isinstance(cid, str) or len(cid) > 32 or cid in seen:
+        # Optional fields are absent, null, or of their type: never a falsy stand-in.
+        cid = _optional_text(item, "id", f"{path}.id", 32, "条件编号须为不超过32字的文本")
+        cid = cid or f"c{index + 1}"
+        if cid in seen:
             raise _fail(f"{path}.id", "条件编号须唯一")
         seen.add(cid)
-        source = item.get("source") or {}
+        source = item.get("source")
+        if source is None:
+            source = {}
         if not isinstance(source, Mapping) or set(source) - {"doc", "article"}:
             raise _fail(f"{path}.source", "来源须为 {doc, article}")
-        doc, article = source.get("doc") or default_doc, source.get("article") or ""
-        hint = item.get("hint") or ""
-        if not all(isinstance(v, str) and len(v) <= 128 for v in (doc, article, hint)):
-            raise _fail(f"{path}.source", "来源与提示须为文本")
-        facts = item.get("facts") or "any"
-        if facts not in FACT_SOURCES:
+        doc = _optional_text(source, "doc", f"{path}.source", 128, "来源须为文本") or default_doc
+        article = _optional_text(source, "article", f"{path}.source", 128, "来源须为文本")
+        hint = _optional_text(item, "hint", f"{path}.hint", 128, "提示须为不超过128字的文本")
+        facts = item.get("facts")
+        if facts is None:
+            facts = "any"
+        if not isinstance(facts, str) or facts not in FACT_SOURCES:
             raise _fail(f"{path}.facts", "facts 须为 any（含自报）或 authoritative（仅权威来源）")
         rule = validate(item.get("rule"), f"{path}.rule")
         out.append(Criterion(cid, label.strip(), rule, doc, article, hint, facts))

@@ -8,6 +8,8 @@ from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
 from app.policies import profiles, reference
+from app.policies.criteria import MAX_CRITERIA
+from app.policies.criteria_schema import CRITERIA_LIST, EXPRESSION_REF
 from app.policies.models import BenefitKind, Delivery, PolicyStatus
 from blueprints.fields import BeijingTime
 from blueprints.pagination import PageArgs, page_schema
@@ -55,7 +57,10 @@ class _PolicyFields(Schema):
     item_code = fields.String(allow_none=True, validate=validate.Length(max=64))
     expires_on = fields.Date(allow_none=True, metadata={"description": "有效期至（含）"})
     criteria = fields.List(
-        fields.Dict(), allow_none=True, metadata={"description": "条件表达式树列表（见文档）"}
+        fields.Dict(),
+        allow_none=True,
+        validate=validate.Length(max=MAX_CRITERIA),
+        metadata={"openapi_property": CRITERIA_LIST},
     )
     criteria_form = fields.Nested(CriteriaFormIn, allow_none=True)
 
@@ -90,7 +95,7 @@ class PolicyListArgs(PageArgs):
 class CriterionOut(Schema):
     id = fields.String()
     label = fields.String()
-    rule = fields.Dict()
+    rule = fields.Dict(metadata={"openapi_property": EXPRESSION_REF})
     source = fields.Dict()
     hint = fields.String()
 

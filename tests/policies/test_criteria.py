@@ -67,11 +67,32 @@ def test_unknown_data_gives_unknown_and_kleene_logic() -> None:
         ({"eval": "__import__('os')"}, "rule"),
         ({"<": [{"var": "town"}, "市桥街"]}, "rule"),
         ({"==": [{"var": "password"}, "x"]}, "rule.==[0]"),
+        # A field name that is no text (a list cannot be looked up in a set: was a 500).
+        ({"==": [{"var": ["town"]}, "x"]}, "rule.==[0]"),
+        ({"has_tag": ["高新技术企业"]}, "rule"),
     ],
 )
 def test_malformed_rules_are_refused_naming_the_field(rule: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidCriteria) as error:
         crit.validate(rule)
+    assert error.value.details["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"label": "x", "rule": {"has_tag": "高新技术企业"}, "hint": 0}, "criteria[0].hint"),
+        ({"label": "x", "rule": {"has_tag": "高新技术企业"}, "facts": False}, "criteria[0].facts"),
+        ({"label": "x", "rule": {"has_tag": "高新技术企业"}, "source": []}, "criteria[0].source"),
+        ({"label": "x", "rule": {"has_tag": "高新技术企业"}, "id": 0}, "criteria[0].id"),
+    ],
+)
+def test_optional_criterion_fields_have_their_types_or_are_absent(
+    item: dict[str, Any], field: str
+) -> None:
+    # Falsy values of another type were taken as "absent"; the OpenAPI schema says they are not.
+    with pytest.raises(InvalidCriteria) as error:
+        crit.parse_criteria([item])
     assert error.value.details["field"] == field
 
 
