@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: help install run test lint typecheck bench bench-login bench-queue bench-seals bench-policy bench-policy-12m clean worker
+.PHONY: help install lock run test lint typecheck bench bench-login bench-queue bench-seals bench-policy bench-policy-12m clean worker
 
 help:  ## list the targets
 	@echo "make run        start the service locally (SQLite, emulators, demo data) on :5000"
@@ -12,16 +12,25 @@ help:  ## list the targets
 	@echo "make lint       ruff;  make typecheck: mypy"
 	@echo "make bench-*    benchmarks: login, queue, seals, policy, policy-12m (see README)"
 	@echo "make worker     a Dramatiq worker (JOB_RUNNER=dramatiq, needs REDIS_URL)"
+	@echo "make lock       re-resolve requirements*.txt (with hashes) from requirements*.in"
 	@echo "make clean      remove the virtualenv, local data and caches"
 
 install: $(VENV)/.installed
 
+# The lock files carry every package with its hashes: pip installs exactly those files.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %d.%d); set PYTHON=python3.11" % sys.version_info[:2])'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
+
+# Re-resolve the locks after changing a pin in requirements.in or requirements-dev.in.
+LOCK_FLAGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock:
+	test -d .lock-venv || $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet pip-tools==7.6.2
+	.lock-venv/bin/pip-compile --quiet $(LOCK_FLAGS) -o requirements.txt requirements.in
+	.lock-venv/bin/pip-compile --quiet $(LOCK_FLAGS) -o requirements-dev.txt requirements-dev.in
 
 # SQLite in var/, in-process jobs, the WeChat emulator on :8765, demo data, the app on :5000.
 run: install
@@ -62,4 +71,4 @@ worker: install
 	$(BIN)/dramatiq app.jobs.worker --processes 1 --threads 4
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) .lock-venv var .pytest_cache .ruff_cache .mypy_cache .hypothesis

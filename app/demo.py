@@ -170,3 +170,8 @@ def seed(registry_size: int) -> None:
         f"  curl -X POST {current_app.config['IDENTITY_SERVICE_BASE']}/dev/face/token"
         """ -d '{"name": "...", "id_number": "..."}'  -> POST /api/v1/me/realname/face"""
     )
+    click.echo("a 红棉码 (the city's personal code) for a window terminal to scan:")
+    click.echo(
+        f"  curl -X POST {current_app.config['CITY_CODE_SERVICE_BASE']}/dev/citycode"
+        """ -d '{"name": "...", "id_number": "..."}'  -> POST /api/v1/terminal/windows/<id>/take"""
+    )

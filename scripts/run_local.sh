@@ -8,6 +8,8 @@ BIN=.venv/bin
 export APP_ENV=${APP_ENV:-development}
 export WECHAT_API_BASE=${WECHAT_API_BASE:-http://127.0.0.1:8765}
 export IDENTITY_SERVICE_BASE=${IDENTITY_SERVICE_BASE:-http://127.0.0.1:8766}
+# The same emulator stands in for the city's 红棉码 service (POST /dev/citycode there).
+export CITY_CODE_SERVICE_BASE=${CITY_CODE_SERVICE_BASE:-$IDENTITY_SERVICE_BASE}
 emulator_port=${WECHAT_API_BASE##*:}
 identity_port=${IDENTITY_SERVICE_BASE##*:}
 appid=$($BIN/python -c 'from config import load_config; print(load_config().WECHAT_APPID)')
