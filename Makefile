@@ -22,6 +22,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %d.%d); set PYTHON=python3.11" % sys.version_info[:2])'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
+	@echo "preparing the CJK font subset for seals and posters (once per user, ~30 s)"
+	$(FLASK) seals build-font
 	touch $@
 
 # Re-resolve the locks after changing a pin in requirements.in or requirements-dev.in.

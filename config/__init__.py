@@ -15,6 +15,12 @@ from wechat.templates import DEFAULT_TEMPLATES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+
+def _user_cache_dir() -> Path:
+    """The XDG cache directory of this project for the current user."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "yuhaoban"
+
 # Values that are fine on a laptop and must never reach production.
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-deploying"
 DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtLS0tLS0="  # base64 of 32 dev bytes
@@ -324,10 +330,10 @@ class BaseConfig:
             "SEAL_STORAGE_DIR", str(PROJECT_ROOT / "var" / "seals" / "documents")
         )
     )
+    # Derived from the pinned font package and keyed by its version: one per user, shared by
+    # checkouts and test sessions (built by `make install`).
     SEAL_FONT_CACHE_DIR: str = field(
-        default_factory=lambda: _env(
-            "SEAL_FONT_CACHE_DIR", str(PROJECT_ROOT / "var" / "cache" / "fonts")
-        )
+        default_factory=lambda: _env("SEAL_FONT_CACHE_DIR", str(_user_cache_dir() / "fonts"))
     )
     # Printed in QR codes and named in certificates (CRL): the public address of this server.
     SEAL_PUBLIC_BASE_URL: str = field(

@@ -62,6 +62,13 @@ def import_ca(chain: str | None, key: str | None, pkcs12: str | None, password: 
     click.echo(f"issuing CA imported into {ctx.pki_dir}")
 
 
+@seals_cli.command("build-font")
+def build_font() -> None:
+    """Cut the CJK font down to GB 2312 once, into SEAL_FONT_CACHE_DIR (`make install` does)."""
+    ctx: SealContext = current_app.extensions["seals"]
+    click.echo(f"CJK font subset: {ctx.fonts.subset_path}")
+
+
 @seals_cli.command("seed-demo")
 def seed_demo() -> None:
     """Create the PKI if missing and the demo departments' seals."""
