@@ -13,6 +13,7 @@ from typing import Any
 import flask_smorest
 import marshmallow as ma
 from apispec import BasePlugin
+from flask import Flask
 from flask_smorest import Api
 from marshmallow import RAISE
 from webargs.flaskparser import FlaskParser
@@ -39,16 +40,23 @@ class ErrorResponses(BasePlugin):
     `openapi_extra` (keywords marshmallow cannot state, e.g. minProperties) joins its
     component, and a field's `openapi_property` replaces its property."""
 
+    def __init__(self, app: Flask | None = None) -> None:
+        super().__init__()
+        self._app = app
+
     def schema_helper(self, name: str, definition: dict[str, Any], **kwargs: Any) -> None:
         schema = kwargs.get("schema")
         extra = getattr(schema, "openapi_extra", None)
         if extra:
             definition.update(extra)
         # A field whose value is a language of its own (the policy criteria) states its JSON
-        # Schema in `metadata["openapi_property"]`, replacing what marshmallow can say.
+        # Schema in `metadata["openapi_property"]`, replacing what marshmallow can say; a
+        # callable gets the app, for what the deployment configures (its template ids).
         instance = schema() if isinstance(schema, type) else schema
         for field_name, field in getattr(instance, "fields", {}).items():
             replacement = field.metadata.get("openapi_property")
+            if callable(replacement):
+                replacement = replacement(self._app) if self._app is not None else None
             if replacement is not None:
                 key = field.data_key or field_name
                 definition.setdefault("properties", {})[key] = replacement
@@ -76,7 +84,8 @@ class ContractApi(Api):
     ERROR_SCHEMA = ErrorSchema  # documented as components/schemas/Error
 
     def _init_spec(self, **kwargs: Any) -> None:
-        kwargs["extra_plugins"] = [*kwargs.get("extra_plugins", ()), ErrorResponses()]
+        plugin = ErrorResponses(getattr(self, "_app", None))  # init_app sets _app first
+        kwargs["extra_plugins"] = [*kwargs.get("extra_plugins", ()), plugin]
         super()._init_spec(**kwargs)  # type: ignore[misc]
 
 

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import Flask
 from marshmallow import Schema, fields, validate
 
 from app.notify.models import OutboxStatus, SubscriptionResult
+from app.notify.templates import TemplateCatalog
 from blueprints.fields import BeijingTime
 
 RESULTS = [result.value for result in SubscriptionResult]
+
+
+def _results_property(app: Flask) -> dict[str, Any]:
+    """The report as this deployment's template ids allow it (WECHAT_TEMPLATES)."""
+    catalog: TemplateCatalog = app.extensions["notify_templates"]
+    ids = sorted(template.id for template in catalog)
+    return {
+        "type": "object",
+        "description": "wx.requestSubscribeMessage 的结果：模板 ID → accept/reject/ban/filter",
+        "properties": {template_id: {"type": "string", "enum": RESULTS} for template_id in ids},
+        "additionalProperties": False,
+        "minProperties": 1,
+        "example": {template_id: "accept" for template_id in ids[:2]},
+    }
 
 
 class SubscriptionReportIn(Schema):
@@ -16,10 +34,8 @@ class SubscriptionReportIn(Schema):
         values=fields.String(validate=validate.OneOf(RESULTS)),
         required=True,
         validate=validate.Length(min=1, max=20),
-        metadata={
-            "description": "wx.requestSubscribeMessage 的结果：模板 ID → accept/reject/ban/filter",
-            "example": {"queue_called": "accept", "queue_near": "reject"},
-        },
+        # The keys are the deployment's template ids (an unknown one is UNKNOWN_TEMPLATE).
+        metadata={"openapi_property": _results_property},
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from flask import Flask
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,13 +85,15 @@ def committed_slot(database_url: str) -> Iterator[tuple[sessionmaker[Session], i
 
 
 def test_a_full_slot_never_overbooks_under_fifty_concurrent_bookings(
+    app: Flask,
     committed_slot: tuple[sessionmaker[Session], int, list[int]],
 ) -> None:
     make_session, slot_id, user_ids = committed_slot
     start = threading.Barrier(RACERS)
 
     def racer(user_id: int) -> str:
-        with make_session() as session:
+        # As a request does: the app's context (its template catalog for the confirmation).
+        with app.app_context(), make_session() as session:
             start.wait()
             try:
                 service.book(

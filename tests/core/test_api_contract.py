@@ -97,7 +97,6 @@ SEMANTIC_REFUSALS = {
     "POST /api/v1/me/realname": "the name's form and the ID number's check digit (GB 11643)",
     "POST /api/v1/me/enterprises": "the USCC's check digit (GB 32100)",
     "POST /api/v1/me/phone": "the code is a one-time token WeChat issued to the phone",
-    "POST /api/v1/me/subscriptions": "template ids are the deployment's (WECHAT_TEMPLATES)",
     "POST /api/v1/staff/accounts": "password strength; each role's scope (hall or department)",
     "PATCH /api/v1/staff/accounts/{staff_id}": "each role's scope: a hall for clerks and managers,"
     " a department for reviewers and officers, none for admins",
