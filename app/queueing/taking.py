@@ -121,8 +121,12 @@ def issue_ticket(
     idempotency_key: str | None = None,
     check_open: bool = True,
     enforce_cap: bool = True,
+    walk_in_birth_date: dt.date | None = None,
 ) -> Issued:
     """Issue the next number of `category` today to the citizen `user_id` (None: anonymous).
+
+    `walk_in_birth_date`: an anonymous citizen's birth date as an authority vouched for it
+    (the city's 红棉码), so the elderly get the green channel without an account.
 
     Refuses when the hall is closed, the category's daily cap is reached, or the citizen already
     holds an active ticket of the category (that ticket is in the error's details). Appointment
@@ -142,7 +146,8 @@ def issue_ticket(
         existing = session.get(Ticket, state.holding_id)
         if existing is not None:
             raise AlreadyHoldingTicket(ticket=ticket_summary(existing))
-    reason = green_reason(state.birth_date, day, settings, flagged=state.flagged)
+    birth_date = state.birth_date if user_id is not None else walk_in_birth_date
+    reason = green_reason(birth_date, day, settings, flagged=state.flagged)
     if priority is None:
         priority = TicketPriority.GREEN if reason else TicketPriority.NORMAL
     # Everything but the number is prepared before the counter upsert: its row lock, held until

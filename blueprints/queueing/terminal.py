@@ -141,6 +141,7 @@ class TerminalTake(MethodView):
             session,
             category=category,
             user_id=scanned.user.id if scanned.user else None,  # a walk-in: anonymous
+            walk_in_birth_date=scanned.birth_date,
             source=TicketSource.TERMINAL,
             actor=current_actor(),
             now=now,

@@ -74,7 +74,9 @@ def test_a_walk_in_without_an_account_gets_an_anonymous_number(session, terminal
     )
     assert card.json["green_reason"] == "elderly" and card.json["tickets"] == []
     assert taken.status_code == 201
-    assert session.get(Ticket, taken.json["id"]).user_id is None
+    ticket = session.get(Ticket, taken.json["id"])
+    assert ticket.user_id is None
+    assert ticket.green_reason == "elderly"  # the city vouched for the birth date
     refused = terminal("green-channel", code=city.city_code("陈阿婆", number), note="残疾证")
     assert refused.status_code == 422 and refused.json["code"] == "CITIZEN_NOT_REGISTERED"
 
