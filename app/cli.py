@@ -10,10 +10,20 @@ def register_cli(app: Flask) -> None:
     from app.audit.cli import audit_cli
     from app.demo import demo_cli
     from app.identity.cli import staff_cli
+    from app.matters.cli import matters_cli
     from app.migrations_cli import db_cli
     from app.policies.cli import policies_cli
     from app.seals.cli import seals_cli
 
-    groups = (audit_cli, staff_cli, db_cli, demo_cli, policies_cli, seals_cli, appointments_cli)
+    groups = (
+        audit_cli,
+        staff_cli,
+        db_cli,
+        demo_cli,
+        policies_cli,
+        seals_cli,
+        appointments_cli,
+        matters_cli,
+    )
     for group in groups:
         app.cli.add_command(group)

@@ -16,6 +16,7 @@ MODEL_MODULES = [
     "app.queueing.models",
     "app.appointments.models",
     "app.ratings.models",
+    "app.matters.models",
     "app.integrations.wechat",
 ]
 

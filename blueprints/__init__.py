@@ -29,6 +29,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.enterprises.routes import blp as enterprises
     from blueprints.halls.routes import blp as halls
     from blueprints.identity.routes import blp as identity
+    from blueprints.matters.routes import blp as matters
     from blueprints.notify.routes import blp as notify
     from blueprints.policies.routes import blp as policies
     from blueprints.queue_stats.routes import blp as queue_stats
@@ -53,6 +54,7 @@ def register_blueprints(app: Flask) -> None:
         queue_stats,
         policies,
         seals,
+        matters,
     )
     from app.policies import criteria_schema
 

@@ -216,9 +216,7 @@ class Criterion:
         }
 
 
-def _optional_text(
-    item: Mapping[str, Any], key: str, path: str, limit: int, message: str
-) -> str:
+def _optional_text(item: Mapping[str, Any], key: str, path: str, limit: int, message: str) -> str:
     """An optional text field: "" when absent or null, else text of at most `limit`."""
     value = item.get(key)
     if value is None:

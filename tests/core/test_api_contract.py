@@ -111,6 +111,7 @@ SEMANTIC_REFUSALS = {
     "POST /api/v1/staff/policies": "criteria and source_url are checked beyond their shape",
     "POST /api/v1/seals/{seal_id}/documents": "the data's keys and values are the template's",
     "PATCH /api/v1/staff/policies/{policy_id}": "criteria and source_url, as above",
+    "POST /api/v1/matters": "the department must exist and the form must be a JSON Schema",
 }
 
 

@@ -1,0 +1,283 @@
+"""The matter catalogue: matter definitions kept as files in `data/matters/<code>/v<N>.json`,
+published into the database as immutable versions, browsed and searched by everyone.
+
+A definition is checked against `MATTER_FILE_SCHEMA` and its form against the JSON Schema
+meta-schema before anything is written. The files are loaded by `flask matters load`; an admin
+may publish a further version through the API. A published version never changes: a file whose
+content differs from its published version is refused (publish a new version instead).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from app.audit.service import Actor
+from app.audit.service import record as audit
+from app.matters import forms
+from app.matters.errors import (
+    MatterInvalid,
+    MatterNotFound,
+    MatterVersionConflict,
+    MatterVersionNotFound,
+)
+from app.matters.models import Matter, MatterVersion
+from app.organisation.models import Department
+
+KINDS = ("行政许可", "行政确认", "行政给付", "公共服务", "其他行政权力")
+FLAGS = ("全流程网办", "零跑动", "秒批", "告知承诺", "容缺")
+APPLICANTS = ("citizen", "enterprise", "both")
+_VERSION_FILE = re.compile(r"v([1-9][0-9]{0,3})\.json")
+
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 500}
+MATTER_FILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "code",
+        "name",
+        "department",
+        "kind",
+        "applicant",
+        "limits",
+        "flags",
+        "guide",
+        "form",
+        "licence",
+    ],
+    "properties": {
+        "code": {"type": "string", "pattern": "^[A-Z0-9][A-Z0-9-]{2,63}$"},
+        "version": {"type": "integer", "minimum": 1},  # in files; the API assigns the next
+        "name": {"type": "string", "minLength": 2, "maxLength": 128},
+        "department": {"type": "string", "minLength": 1, "maxLength": 32},
+        "kind": {"enum": list(KINDS)},
+        "applicant": {"enum": list(APPLICANTS)},
+        "limits": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["statutory_days", "promised_days"],
+            "properties": {
+                # Working days; 0 promised days: decided at once (秒批) when every rule holds.
+                "statutory_days": {"type": "integer", "minimum": 1, "maximum": 365},
+                "promised_days": {"type": "integer", "minimum": 0, "maximum": 365},
+            },
+        },
+        "flags": {"type": "array", "uniqueItems": True, "items": {"enum": list(FLAGS)}},
+        "guide": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["basis", "conditions", "materials", "fees", "process"],
+            "properties": {
+                "basis": {"type": "array", "minItems": 1, "items": _TEXT},
+                "conditions": {"type": "array", "items": _TEXT},
+                "materials": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["id", "name", "key", "required"],
+                        "properties": {
+                            "id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$"},
+                            "name": _TEXT,
+                            # A key material can never be missing (容缺 covers the others).
+                            "key": {"type": "boolean"},
+                            "required": {"type": "boolean"},
+                            "licence_type": {"type": "string", "maxLength": 64},
+                        },
+                    },
+                },
+                "fees": _TEXT,
+                "process": {"type": "array", "minItems": 1, "items": _TEXT},
+            },
+        },
+        "form": {"type": "object"},
+        "licence": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["title", "valid_days"],
+            "properties": {
+                "title": {"type": "string", "minLength": 2, "maxLength": 64},
+                "valid_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
+            },
+        },
+    },
+}
+_FILE_VALIDATOR = jsonschema_rs.validator_for(MATTER_FILE_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Published:
+    version: MatterVersion
+    created: bool  # False: that content was already the published version
+
+
+def _problems(content: Any) -> dict[str, str]:
+    problems = {
+        ".".join(str(p) for p in error.instance_path) or "matter": str(error.message)
+        for error in _FILE_VALIDATOR.iter_errors(content)
+    }
+    if not problems:
+        form_problem = forms.check_schema(content["form"])
+        if form_problem:
+            problems["form"] = form_problem
+        if content["form"].get("type") != "object":
+            problems["form.type"] = "an application form is an object"
+    return problems
+
+
+def _digest(content: Mapping[str, Any]) -> str:
+    body = {key: value for key, value in content.items() if key != "version"}
+    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def publish(
+    session: Session,
+    content: Mapping[str, Any],
+    *,
+    staff_id: int | None,
+    now: dt.datetime,
+) -> Published:
+    """Publish `content` as the matter's next version (or as its `version`, from a file)."""
+    problems = _problems(content)
+    if problems:
+        raise MatterInvalid(fields=problems)
+    department = session.scalars(
+        select(Department).where(Department.code == content["department"])
+    ).first()
+    if department is None:
+        raise MatterInvalid(fields={"department": "unknown department code"})
+    digest = _digest(content)
+    matter = session.scalars(select(Matter).where(Matter.code == content["code"])).first()
+    wanted = content.get("version")
+    if matter is not None:
+        existing = session.scalars(
+            select(MatterVersion).where(
+                MatterVersion.matter_id == matter.id,
+                MatterVersion.version == (wanted or matter.current_version),
+            )
+        ).first()
+        if existing is not None and existing.content_sha256 == digest:
+            return Published(existing, created=False)
+        if wanted is not None and existing is not None:
+            raise MatterVersionConflict(code=matter.code, version=wanted)
+        if wanted is not None and wanted != matter.current_version + 1:
+            raise MatterVersionConflict("事项版本须依次递增", expected=matter.current_version + 1)
+    elif wanted not in (None, 1):
+        raise MatterVersionConflict("新事项的第一个版本须为 1", expected=1)
+    version_number = matter.current_version + 1 if matter else 1
+    if matter is None:
+        matter = Matter(code=content["code"], current_version=version_number, created_at=now)
+        session.add(matter)
+    matter.name = content["name"]
+    matter.department_id = department.id
+    matter.kind = content["kind"]
+    matter.applicant = content["applicant"]
+    matter.flags_text = "," + "".join(f"{flag}," for flag in content["flags"])
+    matter.current_version = version_number
+    matter.updated_at = now
+    session.flush()
+    version = MatterVersion(
+        matter_id=matter.id,
+        version=version_number,
+        content={**content, "version": version_number},
+        content_sha256=digest,
+        published_by=staff_id,
+        published_at=now,
+    )
+    session.add(version)
+    session.flush()
+    audit(
+        session,
+        "matter.published",
+        actor=Actor("staff", staff_id) if staff_id else Actor.system(),
+        now=now,
+        subject_type="matter",
+        subject_id=matter.id,
+        details={"code": matter.code, "version": version_number, "sha256": digest},
+    )
+    return Published(version, created=True)
+
+
+def version_files(directory: Path) -> list[tuple[Path, int]]:
+    """Every `<code>/v<N>.json` under `directory`, each matter's versions in order."""
+    found = []
+    for path in sorted(directory.glob("*/v*.json")):
+        matched = _VERSION_FILE.fullmatch(path.name)
+        if matched:
+            found.append((path, int(matched.group(1))))
+    return sorted(found, key=lambda item: (item[0].parent.name, item[1]))
+
+
+def load_directory(session: Session, directory: Path, *, now: dt.datetime) -> list[Published]:
+    """Publish every version file not yet published; refuse one that differs from its row."""
+    results = []
+    for path, number in version_files(directory):
+        content = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(content, dict) or content.get("version") != number:
+            raise MatterInvalid(f"{path}: 文件名与 version 不一致", file=str(path))
+        if content.get("code") != path.parent.name:
+            raise MatterInvalid(f"{path}: 目录名须为事项编码", file=str(path))
+        results.append(publish(session, content, staff_id=None, now=now))
+    return results
+
+
+def search(
+    *,
+    department: str | None = None,
+    flag: str | None = None,
+    kind: str | None = None,
+    applicant: str | None = None,
+    keyword: str | None = None,
+) -> Select[Any]:
+    """The catalogue's matters matching every filter given, by code."""
+    query = select(Matter).order_by(Matter.code)
+    if department:
+        query = query.join(Department, Department.id == Matter.department_id).where(
+            Department.code == department
+        )
+    if flag:
+        query = query.where(Matter.flags_text.contains(f",{flag},", autoescape=True))
+    if kind:
+        query = query.where(Matter.kind == kind)
+    if applicant:
+        query = query.where(Matter.applicant.in_((applicant, "both")))
+    if keyword:
+        query = query.where(
+            or_(
+                Matter.name.contains(keyword, autoescape=True),
+                Matter.code.contains(keyword.upper(), autoescape=True),
+            )
+        )
+    return query
+
+
+def get_matter(session: Session, code: str) -> Matter:
+    matter = session.scalars(select(Matter).where(Matter.code == code)).first()
+    if matter is None:
+        raise MatterNotFound(code=code)
+    return matter
+
+
+def get_version(session: Session, code: str, version: int | None = None) -> MatterVersion:
+    """A version of the matter; its current one when `version` is None."""
+    matter = get_matter(session, code)
+    number = version if version is not None else matter.current_version
+    found = session.scalars(
+        select(MatterVersion).where(
+            MatterVersion.matter_id == matter.id, MatterVersion.version == number
+        )
+    ).first()
+    if found is None:
+        raise MatterVersionNotFound(code=code, version=number)
+    return found

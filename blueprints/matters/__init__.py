@@ -1,0 +1,1 @@
+"""The matter catalogue API."""

@@ -1,0 +1,103 @@
+"""The matter catalogue: browse and search (public), one matter's guide and form, publishing a
+new version (admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+from flask.views import MethodView
+from sqlalchemy import func, select
+
+from app.db import get_session, utcnow
+from app.matters import catalogue
+from app.organisation.models import Department
+from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
+from blueprints.matters.schemas import (
+    MatterPublishIn,
+    MatterSearchArgs,
+    MatterSummaryOut,
+    MatterVersionOut,
+    summary,
+    version_out,
+)
+from blueprints.openapi import Blueprint
+from blueprints.pagination import PageRequest, page_from, page_schema
+
+blp = Blueprint(
+    "matters",
+    __name__,
+    url_prefix="/matters",
+    description="办事事项目录：按部门、标识、关键字查找，办事指南与申请表",
+)
+
+
+@blp.route("")
+class Matters(MethodView):
+    @blp.arguments(MatterSearchArgs, location="query")
+    @blp.response(200, page_schema(MatterSummaryOut))
+    @public
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The catalogue, by code; filters combine (department, flag such as 秒批, keyword)."""
+        session = get_session()
+        query = catalogue.search(
+            department=args.get("department"),
+            flag=args.get("flag"),
+            kind=args.get("kind"),
+            applicant=args.get("applicant"),
+            keyword=args.get("q"),
+        )
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        request = PageRequest.of(args)
+        matters = session.scalars(query.offset(request.offset).limit(request.limit)).all()
+        departments = {
+            d.id: d
+            for d in session.scalars(
+                select(Department).where(Department.id.in_({m.department_id for m in matters}))
+            )
+        }
+        items = [
+            summary(m, departments[m.department_id].code, departments[m.department_id].name)
+            for m in matters
+        ]
+        return page_from(items, total, args)
+
+    @blp.arguments(MatterPublishIn)
+    @blp.response(201, MatterVersionOut)
+    @blp.alt_response(200, schema=MatterVersionOut, description="内容与当前版本相同：未新建版本")
+    @staff_required(ADMIN_ROLE)
+    def post(self, body: dict[str, Any]) -> Response | tuple[dict[str, Any], int]:
+        """Publish a matter, or a new version of one (audited). Applications keep theirs."""
+        session = get_session()
+        published = catalogue.publish(session, body, staff_id=current_principal().id, now=utcnow())
+        session.commit()
+        matter = catalogue.get_matter(session, body["code"])
+        out = version_out(matter.code, published.version, matter.current_version)
+        if not published.created:
+            return jsonify(MatterVersionOut().dump(out))
+        return out, 201
+
+
+@blp.route("/<string:code>")
+class MatterCurrent(MethodView):
+    @blp.response(200, MatterVersionOut)
+    @blp.alt_response(404, description="事项不存在")
+    @public
+    def get(self, code: str) -> dict[str, Any]:
+        """The matter's current version: its guide, application form and licence."""
+        session = get_session()
+        matter = catalogue.get_matter(session, code)
+        return version_out(code, catalogue.get_version(session, code), matter.current_version)
+
+
+@blp.route("/<string:code>/versions/<int:version>")
+class MatterVersionView(MethodView):
+    @blp.response(200, MatterVersionOut)
+    @blp.alt_response(404, description="事项或版本不存在")
+    @public
+    def get(self, code: str, version: int) -> dict[str, Any]:
+        """One published version, as an application filed under it saw it."""
+        session = get_session()
+        matter = catalogue.get_matter(session, code)
+        found = catalogue.get_version(session, code, version)
+        return version_out(code, found, matter.current_version)
