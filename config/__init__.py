@@ -21,6 +21,7 @@ def _user_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "yuhaoban"
 
+
 # Values that are fine on a laptop and must never reach production.
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-deploying"
 DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtLS0tLS0="  # base64 of 32 dev bytes

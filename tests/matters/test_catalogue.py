@@ -155,9 +155,12 @@ def test_an_admin_publishes_a_new_version_and_only_an_admin(
     assert same.status_code == 200 and same.json["version"] == 2  # nothing new to publish
     assert refused.status_code == 422 and refused.json["code"] == "MATTER_INVALID"
     assert "limits.promised_days" in refused.json["details"]["fields"]
-    assert client.get("/api/v1/matters/PY-CGJ-LSGG/versions/1").json["content"]["limits"][
-        "promised_days"
-    ] == 3
+    assert (
+        client.get("/api/v1/matters/PY-CGJ-LSGG/versions/1").json["content"]["limits"][
+            "promised_days"
+        ]
+        == 3
+    )
 
 
 def test_forms_refuse_with_a_chinese_message_per_field(loaded):
