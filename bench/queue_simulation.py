@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from app import create_app  # noqa: E402
 from app.appointments.demo import LOAD_BY_HOUR  # noqa: E402
 from app.audit.service import Actor  # noqa: E402
+from app.calendar import LOCAL_TZ, local_instant  # noqa: E402
 from app.db import get_session  # noqa: E402
 from app.halls.models import (  # noqa: E402
     OpeningHours,
@@ -42,7 +43,6 @@ from app.halls.models import (  # noqa: E402
     WindowCategory,
     WindowStatus,
 )
-from app.halls.service import LOCAL_TZ, local_instant  # noqa: E402
 from app.migrations_cli import upgrade_database  # noqa: E402
 from app.organisation.models import Hall, HallKind  # noqa: E402
 from app.queueing import forecast  # noqa: E402

@@ -15,8 +15,8 @@ from flask import Blueprint, request
 from sqlalchemy import text
 
 from app import create_app
+from app.calendar import local_day
 from app.db import get_session, utcnow
-from app.halls.service import local_day
 from blueprints.authz import citizen_required, current_principal
 
 baseline = Blueprint("bench_baseline", __name__, url_prefix="/api/v1/queue")

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from app.halls.service import LOCAL_TZ
+from app.calendar import LOCAL_TZ
 
 
 class BeijingTime(fields.DateTime):

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from app.appointments import service
 from app.appointments.rules import AppointmentRules
+from app.calendar import LOCAL_TZ, local_day, local_instant
 from app.halls.models import ServiceCategory, Window, WindowStatus
-from app.halls.service import LOCAL_TZ, hours_on, local_day, local_instant
+from app.halls.service import hours_on
 from app.organisation.models import Hall
 from app.queueing.models import (
     Ticket,

@@ -11,9 +11,9 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from app.appointments.calendar import LOCAL_TZ
 from app.appointments.models import Appointment
 from app.appointments.rules import AppointmentRules
+from app.calendar import LOCAL_TZ
 from app.halls.models import ServiceCategory
 from app.notify import outbox
 from app.organisation.models import Hall

@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.appointments import errors, notices
-from app.appointments.calendar import local_date, local_moment, working_days
 from app.appointments.models import (
     Appointment,
     AppointmentSlot,
@@ -27,6 +26,7 @@ from app.appointments.models import (
 from app.appointments.rules import AppointmentRules
 from app.audit.service import Actor
 from app.audit.service import record as audit
+from app.calendar import local_day, local_instant, working_days
 from app.db import affected_rows, insert_on_conflict
 from app.halls.models import ServiceCategory
 from app.halls.service import hours_on
@@ -40,8 +40,8 @@ def bookable_days(
 ) -> list[dt.date]:
     """The next `days_ahead` working days (today included) on which the hall opens."""
     days: list[dt.date] = []
-    horizon = local_date(now) + dt.timedelta(days=rules.days_ahead * 3 + 14)
-    for day in working_days(local_date(now)):
+    horizon = local_day(now) + dt.timedelta(days=rules.days_ahead * 3 + 14)
+    for day in working_days(local_day(now)):
         if len(days) >= rules.days_ahead or day > horizon:
             break
         if hours_on(session, hall_id, day):
@@ -55,7 +55,7 @@ def _slot_starts(
     length = dt.timedelta(minutes=minutes)
     slots = []
     for opens, closes in intervals:
-        start, end = local_moment(day, opens), local_moment(day, closes)
+        start, end = local_instant(day, opens), local_instant(day, closes)
         while start + length <= end:
             slots.append((start, start + length))
             start += length
@@ -298,7 +298,7 @@ def list_for_user(
     if upcoming_only:
         query = query.where(
             Appointment.status.in_((AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN)),
-            Appointment.day >= local_date(now),
+            Appointment.day >= local_day(now),
         )
         return list(session.scalars(query.order_by(Appointment.starts_at)))
     return list(session.scalars(query.order_by(Appointment.starts_at.desc()).limit(200)))

@@ -1,7 +1,7 @@
 """Hall calendars (opening hours, public holidays, make-up workdays) and hall set-up.
 
-Business days are local to Asia/Shanghai. The public-holiday calendar comes from
-`chinese_calendar`: a statutory holiday (or its in-lieu day off) closes a hall unless it opens
+Business days are local to Asia/Shanghai and the public-holiday calendar is `app.calendar`'s:
+a statutory holiday (or its in-lieu day off) closes a hall unless it opens
 on holidays; a make-up workday (调休上班) on a weekend opens it with the hours of a weekday.
 """
 
@@ -13,13 +13,12 @@ import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import chinese_calendar
 from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.calendar import LOCAL_TZ, day_kind, local_instant
 from app.halls.errors import (
     CategoryNotFound,
     HallConflict,
@@ -39,30 +38,7 @@ from app.organisation.models import Hall
 
 log = logging.getLogger(__name__)
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 Interval = tuple[dt.time, dt.time]
-
-
-def local_day(now: dt.datetime) -> dt.date:
-    """The Asia/Shanghai calendar day of an aware instant: the queue's service day."""
-    return now.astimezone(LOCAL_TZ).date()
-
-
-def local_instant(day: dt.date, at: dt.time) -> dt.datetime:
-    """The aware UTC instant of a local wall-clock time on `day`."""
-    return dt.datetime.combine(day, at, tzinfo=LOCAL_TZ).astimezone(dt.UTC)
-
-
-def day_kind(day: dt.date) -> str:
-    """'workday', 'weekend', 'holiday' (statutory or in lieu) or 'makeup' (调休上班)."""
-    try:
-        is_holiday, name = chinese_calendar.get_holiday_detail(day)
-    except NotImplementedError:
-        # Outside the years the calendar knows: plain weekdays and weekends.
-        return "weekend" if day.weekday() >= 5 else "workday"
-    if is_holiday:
-        return "holiday" if name is not None else "weekend"
-    return "makeup" if day.weekday() >= 5 else "workday"
 
 
 def list_halls(session: Session) -> Sequence[Hall]:

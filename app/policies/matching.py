@@ -13,7 +13,6 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import (
@@ -32,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.calendar import LOCAL_TZ
 from app.enterprises.models import RegistryEnterprise, RegistryStatus
 from app.policies import criteria as crit
 from app.policies.models import (
@@ -43,7 +43,6 @@ from app.policies.models import (
     PolicyStatus,
 )
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 ACTIVE_REGISTRY = [s.value for s in RegistryStatus if s.is_active]
 PROFILE_FIELDS = (
     "industry_code",
@@ -62,7 +61,7 @@ COLUMNS: dict[str, Any] = {name: EnterpriseProfile.__table__.c[name] for name in
 
 def today(now: dt.datetime) -> dt.date:
     """The Shanghai calendar date at `now`."""
-    return now.astimezone(SHANGHAI).date()
+    return now.astimezone(LOCAL_TZ).date()
 
 
 def active_policy_filter(now: dt.datetime) -> ColumnElement[bool]:

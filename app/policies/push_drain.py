@@ -53,6 +53,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.calendar import LOCAL_TZ
 from app.enterprises.models import BindingStatus, EnterpriseBinding
 from app.notify import outbox as notify_outbox
 from app.notify import sender as notify_sender
@@ -61,7 +62,7 @@ from app.notify.outbox import GrantUse
 from app.notify.sender import Outcome
 from app.notify.templates import TemplateCatalog
 from app.organisation.models import Department
-from app.policies.matching import SHANGHAI, active_policy_filter
+from app.policies.matching import active_policy_filter
 from app.policies.models import EnterpriseProfile, Policy, PolicyPush, PushOptOut, PushStatus
 from app.policies.push_schedule import PushSettings, cap_from, quiet_until, released_by_enterprise
 from app.policies.send_rate import take_slots
@@ -81,7 +82,7 @@ _OUTBOX = cast(Table, NotificationOutbox.__table__)
 
 
 def _policy_message(policy: Policy, department: str, now: dt.datetime) -> dict[str, str]:
-    deadline = policy.expires_on or dt.date(now.astimezone(SHANGHAI).year, 12, 31)
+    deadline = policy.expires_on or dt.date(now.astimezone(LOCAL_TZ).year, 12, 31)
     return {
         "thing1": policy.title[:20],
         "thing2": department[:20],

@@ -17,9 +17,9 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.calendar import LOCAL_TZ
 from app.db import insert_on_conflict
 from app.enterprises.models import BindingStatus, EnterpriseBinding
-from app.policies.matching import SHANGHAI
 from app.policies.models import MatchStatus, PolicyMatch, PolicyPush, PushOptOut, PushStatus
 
 _PUSHES = cast(Table, PolicyPush.__table__)
@@ -162,21 +162,21 @@ def cancel_pushes(session: Session, policy_id: int, *, reason: str) -> int:
 
 
 def _local_day_start(now: dt.datetime, days: int = 0) -> dt.datetime:
-    local = now.astimezone(SHANGHAI)
-    start = dt.datetime.combine(local.date() + dt.timedelta(days=days), dt.time(), SHANGHAI)
+    local = now.astimezone(LOCAL_TZ)
+    start = dt.datetime.combine(local.date() + dt.timedelta(days=days), dt.time(), LOCAL_TZ)
     return start.astimezone(dt.UTC)
 
 
 def quiet_until(now: dt.datetime, settings: PushSettings) -> dt.datetime | None:
     """The end of the quiet hours when `now` is inside them (Asia/Shanghai), else None."""
-    local = now.astimezone(SHANGHAI)
+    local = now.astimezone(LOCAL_TZ)
     clock = local.time()
     start, end = settings.quiet_start, settings.quiet_end
     inside = (clock >= start or clock < end) if start > end else (start <= clock < end)
     if not inside:
         return None
     day = local.date() + dt.timedelta(days=1) if start > end and clock >= start else local.date()
-    return dt.datetime.combine(day, end, SHANGHAI).astimezone(dt.UTC)
+    return dt.datetime.combine(day, end, LOCAL_TZ).astimezone(dt.UTC)
 
 
 def released_by_enterprise(

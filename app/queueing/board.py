@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import calendar
 from app.halls import service as halls
 from app.halls.models import Window
 from app.queueing.models import AT_COUNTER, QUEUED_STATUSES, Ticket, TicketTransition
@@ -39,14 +40,14 @@ def call_event(
         "window_name": window_name(window),
         "category_id": ticket.category_id,
         "text": announcement(ticket.display, window),
-        "at": now.astimezone(halls.LOCAL_TZ).isoformat(),
+        "at": now.astimezone(calendar.LOCAL_TZ).isoformat(),
     }
 
 
 def board(session: Session, hall_id: int, *, now: dt.datetime) -> dict[str, Any]:
     """Each window's current number, the latest calls and the waiting count per category,
     numbers only."""
-    day = halls.local_day(now)
+    day = calendar.local_day(now)
     hall = halls.get_hall(session, hall_id)
     windows = halls.list_windows(session, hall_id)
     by_id = {w.id: w for w in windows}

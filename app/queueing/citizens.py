@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.halls import service as halls
+from app import calendar
 from app.queueing.errors import TicketNotFound
 from app.queueing.green_channel import green_reason, is_flagged
 from app.queueing.models import ACTIVE_STATUSES, Ticket
@@ -20,7 +20,7 @@ from app.queueing.settings import QueueSettings
 def my_tickets(session: Session, user_id: int, *, now: dt.datetime) -> Sequence[Ticket]:
     """The citizen's tickets of today and any still active, newest first (a short list: one
     active ticket per category, and a day's takes are rate limited)."""
-    today = halls.local_day(now)
+    today = calendar.local_day(now)
     return session.scalars(
         select(Ticket)
         .where(
@@ -56,7 +56,7 @@ def citizen_at_window(
     now: dt.datetime,
     settings: QueueSettings,
 ) -> CitizenAtWindow:
-    today = halls.local_day(now)
+    today = calendar.local_day(now)
     user = scanned.user
     if user is None:
         reason = green_reason(scanned.birth_date, today, settings, flagged=False)

@@ -12,7 +12,7 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.halls import service as halls
+from app import calendar
 from app.halls.models import ServiceCategory, Window
 from app.notify import outbox
 from app.organisation.models import Hall
@@ -38,7 +38,7 @@ def notify_called(session: Session, ticket: Ticket, window: Window, now: dt.date
             "character_string1": ticket.display,
             "thing2": _hall_name(session, ticket.hall_id),
             "thing3": f"{window.number}号窗口",
-            "time4": now.astimezone(halls.LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
+            "time4": now.astimezone(calendar.LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
         },
         page=f"pages/queue/ticket?id={ticket.id}",
         dedupe_key=f"queue:ticket:{ticket.id}:called",
@@ -107,7 +107,7 @@ def notify_rating_invite(session: Session, ticket: Ticket, now: dt.datetime) -> 
         data={
             "thing1": matter[:20],
             "thing2": _hall_name(session, ticket.hall_id),
-            "time3": now.astimezone(halls.LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
+            "time3": now.astimezone(calendar.LOCAL_TZ).strftime("%Y-%m-%d %H:%M"),
             "thing4": "请对本次服务作出评价",
         },
         page=f"pages/queue/rate?id={ticket.id}",

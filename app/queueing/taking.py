@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from app import calendar
 from app.audit.service import Actor
 from app.halls import service as halls
 from app.halls.models import ServiceCategory
@@ -134,7 +135,7 @@ def issue_ticket(
     `appointment_id`; they usually skip the cap (`enforce_cap=False`), the slot having been
     booked within capacity.
     """
-    day = halls.local_day(now)
+    day = calendar.local_day(now)
     state = _take_state(session, category.id, day, user_id, idempotency_key)
     if state.replay_id is not None:
         return _replayed(session, state.replay_id)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import calendar
 from app.audit.service import Actor
 from app.halls import service as halls
 from app.halls.models import HallProfile
@@ -131,7 +132,7 @@ def late_return(
     """A no-show comes back the same day: back in the queue, some places back (过号顺延), once."""
     if ticket.status == TicketStatus.NO_SHOW and ticket.late_return_used:
         raise LateReturnUsed()
-    if ticket.service_day != halls.local_day(now):
+    if ticket.service_day != calendar.local_day(now):
         raise IllegalTransition("过号顺延仅限当日", ticket_id=ticket.id, status=str(ticket.status))
     places = hall_rule(session, ticket.hall_id, "late_return_places", settings.late_return_places)
     order = queued_in_category(session, ticket.category_id, ticket.service_day, now)
@@ -168,7 +169,7 @@ def expire_leftovers(session: Session, *, now: dt.datetime, hall_id: int | None 
     today and which has not closed yet is skipped. Concurrent sweeps split the work (SKIP
     LOCKED on PostgreSQL) and every expiry is a guarded update, so running it twice is harmless.
     """
-    today = halls.local_day(now)
+    today = calendar.local_day(now)
     pending = (
         select(Ticket.hall_id, func.min(Ticket.service_day))
         .where(Ticket.status.in_(ACTIVE_STATUSES), Ticket.service_day <= today)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app import calendar
 from app.audit.service import Actor
 from app.halls import service as halls
 from app.halls.models import Window, WindowStatus
@@ -104,7 +105,7 @@ def call_next(
         select(Ticket)
         .where(
             Ticket.hall_id == window.hall_id,
-            Ticket.service_day == halls.local_day(now),
+            Ticket.service_day == calendar.local_day(now),
             Ticket.status.in_(QUEUED_STATUSES),
             Ticket.category_id.in_(_category_ids(window)),
             (Ticket.target_window_id.is_(None)) | (Ticket.target_window_id == window.id),

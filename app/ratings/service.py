@@ -11,9 +11,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.appointments.calendar import add_working_days
 from app.audit.service import Actor
 from app.audit.service import record as audit
+from app.calendar import add_working_days
 from app.db import affected_rows
 from app.queueing.models import Ticket, TicketStatus
 from app.ratings import errors

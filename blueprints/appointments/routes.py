@@ -9,11 +9,11 @@ from flask import current_app
 from flask.views import MethodView
 
 from app.appointments import checkin, service
-from app.appointments.calendar import local_date
 from app.appointments.errors import SlotNotFound
 from app.appointments.models import Appointment, AppointmentSlot
 from app.appointments.rules import AppointmentRules
 from app.audit.service import Actor
+from app.calendar import local_day
 from app.db import get_session, utcnow
 from app.identity.realname import real_name_of
 from app.queueing import runtime
@@ -219,7 +219,7 @@ class HallAppointments(MethodView):
         """The hall's appointments of a day (names masked), with counts by status."""
         require_scope(HALL_STAFF, hall_id)
         session = get_session()
-        day = query.get("day") or local_date(utcnow())
+        day = query.get("day") or local_day(utcnow())
         page = PageRequest.of(query)
         cipher = get_cipher()
         items = []

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, current_app
 from flask.views import MethodView
 
+from app import calendar
 from app.db import get_session, utcnow
 from app.errors import ValidationFailed
 from app.halls import service as halls
@@ -61,7 +62,7 @@ def _manage(hall_id: int) -> None:
 def _hall_out(hall: Hall, *, detail: bool = False) -> dict[str, Any]:
     session = get_session()
     now = utcnow()
-    day = halls.local_day(now)
+    day = calendar.local_day(now)
     profile = session.get(halls.HallProfile, hall.id)
     body: dict[str, Any] = {
         "id": hall.id,
@@ -78,7 +79,7 @@ def _hall_out(hall: Hall, *, detail: bool = False) -> dict[str, Any]:
             {"weekday": day.weekday(), "opens_at": o, "closes_at": c}
             for o, c in halls.hours_on(session, hall.id, day)
         ],
-        "day_kind": halls.day_kind(day),
+        "day_kind": calendar.day_kind(day),
     }
     if detail:
         body.update(
@@ -409,7 +410,7 @@ class HallCodePoster(MethodView):
         fonts = get_seal_context().fonts
         if fmt == "png":
             return Response(poster.render_png(content, fonts), mimetype="image/png")
-        pdf = poster.render_pdf(content, fonts, printed_on=halls.local_day(utcnow()))
+        pdf = poster.render_pdf(content, fonts, printed_on=calendar.local_day(utcnow()))
         return Response(pdf, mimetype="application/pdf")
 
 

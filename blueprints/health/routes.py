@@ -8,7 +8,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db import get_db
+from app import calendar
+from app.db import get_db, utcnow
 from blueprints.authz import public
 
 blp = Blueprint("health", __name__)
@@ -47,4 +48,9 @@ def readyz() -> Response:
         )
         response.status_code = 503
         return response
-    return jsonify({"status": "ready", "checks": checks})
+    # Not a reason to stop serving, but deadlines and opening days would ignore the holidays:
+    # the operator enters the published schedule in data/calendar/overrides.json.
+    this_year = calendar.local_day(utcnow()).year
+    unknown = calendar.unknown_years([this_year, this_year + 1])
+    warnings = [f"节假日安排未载入：{year} 年" for year in unknown]
+    return jsonify({"status": "ready", "checks": checks, "warnings": warnings})

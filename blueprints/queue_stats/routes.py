@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, current_app
 from flask.views import MethodView
 
-from app.appointments.calendar import local_date
+from app.calendar import local_day
 from app.db import get_session, utcnow
 from app.queue_stats import service
 from app.queue_stats.service import GroupBy, StatsRow
@@ -23,7 +23,7 @@ MANAGERS = ("hall_manager",)
 
 def _compute(query: dict[str, Any], hall_id: int) -> tuple[dt.date, dt.date, list[StatsRow]]:
     require_scope(MANAGERS, hall_id)
-    start = query.get("start") or local_date(utcnow())
+    start = query.get("start") or local_day(utcnow())
     end = query.get("end") or start
     rows = service.compute(
         get_session(),

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
-from app.appointments.calendar import local_date, local_moment
+from app.calendar import local_day, local_instant
 from app.db import get_session, utcnow
 from app.errors import ValidationFailed
 from app.ratings import service
@@ -131,7 +131,7 @@ class RatingSummary(MethodView):
     def get(self, query: dict[str, Any], hall_id: int) -> dict[str, Any]:
         """How the hall was rated over local days from..to: counts per level, satisfaction."""
         require_scope(MANAGERS, hall_id)
-        today = local_date(utcnow())
+        today = local_day(utcnow())
         end = query.get("end") or today
         start = query.get("start") or end - dt.timedelta(days=29)
         if end < start or (end - start).days > 366:
@@ -139,8 +139,8 @@ class RatingSummary(MethodView):
         counts = service.level_counts(
             get_session(),
             hall_id,
-            since=local_moment(start, dt.time(0, 0)),
-            until=local_moment(end + dt.timedelta(days=1), dt.time(0, 0)),
+            since=local_instant(start, dt.time(0, 0)),
+            until=local_instant(end + dt.timedelta(days=1), dt.time(0, 0)),
         )
         total = sum(counts.values())
         satisfied = total - counts["dissatisfied"] - counts["very_dissatisfied"]

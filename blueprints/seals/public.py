@@ -9,9 +9,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response
 
+from app.calendar import LOCAL_TZ
 from app.db import get_session, utcnow
 from app.errors import DomainError
-from app.halls.service import LOCAL_TZ
 from app.seals import get_seal_context
 from app.seals.registry import find_by_code, public_view
 from app.seals.trust import current_crl

@@ -135,3 +135,18 @@ def test_ids_beyond_the_database_range_are_404_not_500(client: FlaskClient, path
     # Every <int:...> in a URL is bounded by one converter (blueprints/http.py), none by hand.
     response = client.get(path.format(id=2**63))
     assert_error_shape(response, 404, "NOT_FOUND")
+
+
+def test_readyz_warns_of_a_year_without_its_holiday_schedule(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import calendar
+
+    monkeypatch.setattr(calendar, "unknown_years", lambda years: [])
+    assert client.get("/readyz").get_json()["warnings"] == []
+    monkeypatch.setattr(calendar, "unknown_years", lambda years: [max(years)])
+    ready = client.get("/readyz")
+
+    assert ready.status_code == 200  # still serving: the operator is told, not the traffic cut
+    (warning,) = ready.get_json()["warnings"]
+    assert "节假日安排未载入" in warning

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from app import calendar
 from app.halls import service as halls
 from app.halls.errors import InvalidHours
 
@@ -15,7 +16,7 @@ WEEKDAYS = [(d, dt.time(9), dt.time(12)) for d in range(5)] + [
 
 
 def local(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
-    return halls.local_instant(day, dt.time(hour, minute))
+    return calendar.local_instant(day, dt.time(hour, minute))
 
 
 @pytest.fixture
@@ -38,9 +39,9 @@ def test_public_holiday_closes_and_makeup_workday_opens(session, hall_id):
     national_day = dt.date(2026, 10, 1)  # a Thursday
     makeup_saturday = dt.date(2026, 10, 10)  # 调休上班
     plain_saturday = dt.date(2026, 11, 28)
-    assert halls.day_kind(national_day) == "holiday"
+    assert calendar.day_kind(national_day) == "holiday"
     assert not halls.is_open(session, hall_id, local(national_day, 10))
-    assert halls.day_kind(makeup_saturday) == "makeup"
+    assert calendar.day_kind(makeup_saturday) == "makeup"
     assert halls.is_open(session, hall_id, local(makeup_saturday, 10))
     assert not halls.is_open(session, hall_id, local(plain_saturday, 10))
 
@@ -74,7 +75,9 @@ def test_overlapping_hours_are_refused(session, hall_id):
 
 
 def test_service_day_is_local(session):
-    assert halls.local_day(dt.datetime(2026, 11, 27, 16, 0, tzinfo=dt.UTC)) == dt.date(2026, 11, 28)
-    assert halls.local_day(dt.datetime(2026, 11, 27, 15, 59, tzinfo=dt.UTC)) == dt.date(
+    assert calendar.local_day(dt.datetime(2026, 11, 27, 16, 0, tzinfo=dt.UTC)) == dt.date(
+        2026, 11, 28
+    )
+    assert calendar.local_day(dt.datetime(2026, 11, 27, 15, 59, tzinfo=dt.UTC)) == dt.date(
         2026, 11, 27
     )
