@@ -22,6 +22,7 @@ import jsonschema_rs
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from app.applications import workflow
 from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.matters import forms
@@ -127,6 +128,10 @@ def _problems(content: Any) -> dict[str, str]:
         for error in _FILE_VALIDATOR.iter_errors(content)
     }
     if not problems:
+        try:
+            workflow.for_kind(content["kind"])
+        except workflow.WorkflowInvalid:
+            problems["kind"] = "no workflow handles matters of this kind"
         form_problem = forms.check_schema(content["form"])
         if form_problem:
             problems["form"] = form_problem

@@ -9,6 +9,7 @@ from flask import Response, jsonify
 from flask.views import MethodView
 from sqlalchemy import func, select
 
+from app.applications import workflow
 from app.db import get_session, utcnow
 from app.matters import catalogue
 from app.organisation.models import Department
@@ -18,6 +19,7 @@ from blueprints.matters.schemas import (
     MatterSearchArgs,
     MatterSummaryOut,
     MatterVersionOut,
+    WorkflowOut,
     summary,
     version_out,
 )
@@ -101,3 +103,24 @@ class MatterVersionView(MethodView):
         matter = catalogue.get_matter(session, code)
         found = catalogue.get_version(session, code, version)
         return version_out(code, found, matter.current_version)
+
+
+@blp.route("/<string:code>/workflow")
+class MatterWorkflow(MethodView):
+    @blp.response(200, WorkflowOut)
+    @blp.alt_response(404, description="事项不存在")
+    @public
+    def get(self, code: str) -> dict[str, Any]:
+        """The states and transitions an application for this matter goes through, with a
+        Mermaid diagram of them."""
+        matter = catalogue.get_matter(get_session(), code)
+        flow = workflow.for_kind(matter.kind)
+        return {
+            "name": flow.name,
+            "version": flow.version,
+            "title": flow.title,
+            "initial": flow.initial,
+            "states": list(flow.states.values()),
+            "transitions": list(flow.transitions),
+            "mermaid": flow.mermaid(),
+        }

@@ -110,3 +110,33 @@ def version_out(code: str, version: MatterVersion, current: int) -> dict[str, An
         "published_at": version.published_at,
         "content": version.content,
     }
+
+
+class WorkflowStateOut(Schema):
+    name = fields.String(required=True)
+    label = fields.String(required=True)
+    final = fields.Boolean(required=True)
+    clock = fields.String(
+        required=True,
+        validate=validate.OneOf(["none", "running", "paused"]),
+        metadata={"description": "该状态下法定时限是否计时：running 计时，paused 暂停（补正）"},
+    )
+
+
+class WorkflowTransitionOut(Schema):
+    action = fields.String(required=True)
+    source = fields.String(required=True, data_key="from")
+    target = fields.String(required=True, data_key="to")
+    by = fields.String(required=True, validate=validate.OneOf(["applicant", "reviewer", "system"]))
+    label = fields.String(required=True)
+    reason_required = fields.Boolean(required=True)
+
+
+class WorkflowOut(Schema):
+    name = fields.String(required=True)
+    version = fields.Integer(required=True)
+    title = fields.String(required=True)
+    initial = fields.String(required=True)
+    states = fields.List(fields.Nested(WorkflowStateOut), required=True)
+    transitions = fields.List(fields.Nested(WorkflowTransitionOut), required=True)
+    mermaid = fields.String(required=True, metadata={"description": "Mermaid 状态图源码"})
