@@ -7,16 +7,12 @@ with one, the bank also confirms the account number is held under that name.
 
 from __future__ import annotations
 
-import time
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import requests
-
 from verification.errors import UnexpectedAnswer
-from verification.http import SignedJsonClient, raise_for_400, require_field
+from verification.http import SignedJsonService, raise_for_400, require_field
 
 SERVICE = "bank account service"
 
@@ -59,24 +55,10 @@ class ExactNameRule:
         return AccountCheck(matches=True, method=self.method)
 
 
-class HttpBankAccountService:
+class HttpBankAccountService(SignedJsonService):
     """The bank-account verification service: the exact-name rule, then the bank's word."""
 
     method = "bank_service"
-
-    def __init__(
-        self,
-        session: requests.Session,
-        *,
-        base_url: str,
-        app_id: str,
-        secret: str,
-        timeout: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._client = SignedJsonClient(
-            session, base_url=base_url, app_id=app_id, secret=secret, timeout=timeout, clock=clock
-        )
 
     def verify(
         self, *, registered_name: str, account_name: str, account_number: str, bank_name: str

@@ -10,15 +10,11 @@ The name and the ID number are personal data: never logged, never kept beyond ma
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import requests
-
 from verification.errors import UnexpectedAnswer, VerificationError
-from verification.http import SignedJsonClient, raise_for_400, require_field
+from verification.http import SignedJsonService, raise_for_400, require_field
 
 SERVICE = "city code service"
 MAX_CODE_LENGTH = 256  # longer is no 红棉码: refused before any call
@@ -50,22 +46,8 @@ class CityCodeResolver(Protocol):
         ...
 
 
-class HttpCityCodeService:
+class HttpCityCodeService(SignedJsonService):
     """The city code service over HTTPS (signed JSON, see verification/http.py)."""
-
-    def __init__(
-        self,
-        session: requests.Session,
-        *,
-        base_url: str,
-        app_id: str,
-        secret: str,
-        timeout: float = 3.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._client = SignedJsonClient(
-            session, base_url=base_url, app_id=app_id, secret=secret, timeout=timeout, clock=clock
-        )
 
     def resolve(self, code: str) -> CityCodeHolder:
         """Ask the service whose code this is."""

@@ -127,3 +127,21 @@ def raise_for_400(status: int, answer: dict[str, Any], *, service: str) -> None:
     """Turn a 400 no caller gave a meaning to into RequestInvalid (its error code only)."""
     if status == 400:
         raise RequestInvalid(f"{service}: {answer.get('error', 'bad request')}")
+
+
+class SignedJsonService:
+    """Base of the service clients: one signed JSON client to the service's base URL."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        *,
+        base_url: str,
+        app_id: str,
+        secret: str,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = SignedJsonClient(
+            session, base_url=base_url, app_id=app_id, secret=secret, timeout=timeout, clock=clock
+        )

@@ -8,15 +8,11 @@ here for the result. Only the server's redemption is trusted.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import requests
-
 from verification.errors import UnexpectedAnswer
-from verification.http import SignedJsonClient, raise_for_400, require_field
+from verification.http import SignedJsonService, raise_for_400, require_field
 
 SERVICE = "identity service"
 NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)  # checked_at of a check that did not happen
@@ -58,24 +54,10 @@ class FaceVerifier(Protocol):
         ...
 
 
-class HttpIdentityService:
+class HttpIdentityService(SignedJsonService):
     """The real-name and face verification service over HTTPS."""
 
     method = "realname_service"
-
-    def __init__(
-        self,
-        session: requests.Session,
-        *,
-        base_url: str,
-        app_id: str,
-        secret: str,
-        timeout: float = 5.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._client = SignedJsonClient(
-            session, base_url=base_url, app_id=app_id, secret=secret, timeout=timeout, clock=clock
-        )
 
     def verify(self, name: str, id_number: str) -> IdentityCheck:
         """Ask the service whether the name and the ID number are one person's."""
