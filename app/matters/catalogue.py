@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.applications import workflow
@@ -245,12 +245,13 @@ def search(
     applicant: str | None = None,
     keyword: str | None = None,
 ) -> Select[Any]:
-    """The catalogue's matters matching every filter given, by code."""
-    query = select(Matter).order_by(Matter.code)
+    """The catalogue's matters matching every filter given, by code (joined to their
+    departments, which `page` reads alongside)."""
+    query = (
+        select(Matter).join(Department, Department.id == Matter.department_id).order_by(Matter.code)
+    )
     if department:
-        query = query.join(Department, Department.id == Matter.department_id).where(
-            Department.code == department
-        )
+        query = query.where(Department.code == department)
     if flag:
         query = query.where(Matter.flags_text.contains(f",{flag},", autoescape=True))
     if kind:
@@ -265,6 +266,16 @@ def search(
             )
         )
     return query
+
+
+def page(
+    session: Session, query: Select[Any], *, offset: int, limit: int
+) -> tuple[list[tuple[Matter, Department]], int]:
+    """One page of a search, each matter with its department, and how many match in all."""
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.add_columns(Department).offset(offset).limit(limit)).all()
+    found: list[tuple[Matter, Department]] = [(row[0], row[1]) for row in rows]
+    return found, total
 
 
 def get_matter(session: Session, code: str) -> Matter:

@@ -7,12 +7,10 @@ from typing import Any
 
 from flask import Response, jsonify
 from flask.views import MethodView
-from sqlalchemy import func, select
 
 from app.applications import workflow
 from app.db import get_session, utcnow
 from app.matters import catalogue
-from app.organisation.models import Department
 from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
 from blueprints.matters.schemas import (
     MatterPublishIn,
@@ -49,19 +47,9 @@ class Matters(MethodView):
             applicant=args.get("applicant"),
             keyword=args.get("q"),
         )
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         request = PageRequest.of(args)
-        matters = session.scalars(query.offset(request.offset).limit(request.limit)).all()
-        departments = {
-            d.id: d
-            for d in session.scalars(
-                select(Department).where(Department.id.in_({m.department_id for m in matters}))
-            )
-        }
-        items = [
-            summary(m, departments[m.department_id].code, departments[m.department_id].name)
-            for m in matters
-        ]
+        rows, total = catalogue.page(session, query, offset=request.offset, limit=request.limit)
+        items = [summary(matter, department.code, department.name) for matter, department in rows]
         return page_from(items, total, args)
 
     @blp.arguments(MatterPublishIn)
