@@ -111,7 +111,7 @@ def scan(
 def _birth_date(id_number: str) -> dt.date | None:
     try:
         birth: dt.date = ric.get_birth_date(id_number)
-    except Exception:  # stdnum raises several kinds for a malformed number
+    except ValueError:  # a malformed number (stdnum's errors are ValueErrors): no green channel
         return None
     return birth
 

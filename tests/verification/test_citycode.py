@@ -6,44 +6,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
+from tests.verification.conftest import Clock
 from verification.citycode import CityCodeRejected, HttpCityCodeService
-from verification.emulator import CITY_CODE_TTL_SECONDS, Emulator, serve_in_thread
+from verification.emulator import CITY_CODE_TTL_SECONDS, Emulator
 from verification.errors import CredentialsRejected, ServiceUnavailable, VerificationError
 
 APP_ID, SECRET = "yhb-test", "test-city-secret"
 PERSON = ("黄泽海", "440113197805123413")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 def emulator(clock: Clock) -> Emulator:
     return Emulator({APP_ID: SECRET}, clock=clock)
-
-
-@pytest.fixture
-def base_url(emulator: Emulator) -> Iterator[str]:
-    server, url = serve_in_thread(emulator=emulator)
-    yield url
-    server.shutdown()
-    server.server_close()
 
 
 def _service(base_url: str, secret: str = SECRET, timeout: float = 2.0) -> HttpCityCodeService:

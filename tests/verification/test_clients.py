@@ -5,32 +5,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
+from tests.verification.conftest import Clock
 from verification.bank import ExactNameRule, HttpBankAccountService
-from verification.emulator import FACE_TOKEN_TTL_SECONDS, Emulator, serve_in_thread
+from verification.emulator import FACE_TOKEN_TTL_SECONDS, Emulator
 from verification.errors import CredentialsRejected, ServiceUnavailable
 from verification.identity import HttpIdentityService
 
 APP_ID, SECRET = "yhb-test", "test-identity-secret"
 PERSON = ("黄泽海", "440113197805123413")
 COMPANY = "广州市番禺区泽海五金制品有限公司"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()  # the client signs with the real clock
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
@@ -42,14 +29,6 @@ def emulator(clock: Clock) -> Emulator:
         open_population=False,
         clock=clock,
     )
-
-
-@pytest.fixture
-def base_url(emulator: Emulator) -> Iterator[str]:
-    server, url = serve_in_thread(emulator=emulator)
-    yield url
-    server.shutdown()
-    server.server_close()
 
 
 def _identity(

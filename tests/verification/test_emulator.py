@@ -3,14 +3,13 @@ the answers outside the happy path that the clients must turn into typed errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from verification.bank import HttpBankAccountService
-from verification.emulator import Emulator, main, serve_in_thread
+from verification.emulator import Emulator, main
 from verification.errors import RequestInvalid, ServiceUnavailable, UnexpectedAnswer
 from verification.identity import HttpIdentityService
 
@@ -22,14 +21,6 @@ COMPANY = "广州市番禺区泽海五金制品有限公司"
 @pytest.fixture
 def emulator() -> Emulator:
     return Emulator({APP_ID: SECRET}, open_population=False)
-
-
-@pytest.fixture
-def base_url(emulator: Emulator) -> Iterator[str]:
-    server, url = serve_in_thread(emulator=emulator)
-    yield url
-    server.shutdown()
-    server.server_close()
 
 
 def _identity(base_url: str, timeout: float = 2.0) -> HttpIdentityService:
