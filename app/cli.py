@@ -12,6 +12,7 @@ def register_cli(app: Flask) -> None:
     from app.identity.cli import staff_cli
     from app.matters.cli import matters_cli
     from app.migrations_cli import db_cli
+    from app.organisation.cli import organisation_cli
     from app.policies.cli import policies_cli
     from app.seals.cli import seals_cli
 
@@ -24,6 +25,7 @@ def register_cli(app: Flask) -> None:
         seals_cli,
         appointments_cli,
         matters_cli,
+        organisation_cli,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -14,7 +14,6 @@ import requests
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from app.appointments.demo import seed_queue_day
 from app.audit.service import Actor
@@ -22,7 +21,7 @@ from app.db import get_session, utcnow
 from app.enterprises.registry import demo_id_number, generate_registry, load_registry
 from app.identity.models import StaffAccount, StaffRole
 from app.identity.staff import create_staff
-from app.organisation.catalogue import DEPARTMENTS, HALLS
+from app.organisation.catalogue import load_organisation
 from app.organisation.models import Department, Hall
 from app.policies.demo import seed_policies
 from app.queueing.demo import (
@@ -41,22 +40,6 @@ demo_cli = AppGroup("demo", help="Demo data for development.")
 
 DEFAULT_DEMO_PASSWORD = "Panyu-Demo-2026!"
 REGISTRY_SIZE = 300
-
-
-def seed_organisation(session: Session) -> tuple[dict[str, Department], dict[str, Hall]]:
-    """Create the departments and halls that are missing; return both by code."""
-    departments = {d.code: d for d in session.scalars(select(Department))}
-    for code, name in DEPARTMENTS:
-        if code not in departments:
-            departments[code] = Department(code=code, name=name)
-            session.add(departments[code])
-    halls = {h.code: h for h in session.scalars(select(Hall))}
-    for code, name, kind, town in HALLS:
-        if code not in halls:
-            halls[code] = Hall(code=code, name=name, kind=kind, town=town)
-            session.add(halls[code])
-    session.flush()
-    return departments, halls
 
 
 def demo_staff(
@@ -108,7 +91,7 @@ def seed(registry_size: int) -> None:
     password = os.environ.get("DEMO_STAFF_PASSWORD", DEFAULT_DEMO_PASSWORD)
     session = get_session()
     now = utcnow()
-    departments, halls = seed_organisation(session)
+    departments, halls = load_organisation(session)
     demo_hall = halls[ROUND_THE_CLOCK_HALL[0]] = round_the_clock_hall(session)
     existing = set(session.scalars(select(StaffAccount.username)))
     for username, name, grants in demo_staff(departments, halls):

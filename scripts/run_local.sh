@@ -30,7 +30,8 @@ for port in "$emulator_port" "$identity_port"; do
 done
 
 $BIN/flask --app wsgi db upgrade
-$BIN/flask --app wsgi demo seed
-# After the seed: each matter names its department, which the seed creates.
+$BIN/flask --app wsgi organisation load
+# Each matter names its department: after the organisation.
 $BIN/flask --app wsgi matters load
+$BIN/flask --app wsgi demo seed
 $BIN/flask --app wsgi run --host 127.0.0.1 --port "${PORT:-5000}" --no-reload

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from app.organisation.models import HallKind
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.organisation.models import Department, Hall, HallKind
 
 DEPARTMENTS: list[tuple[str, str]] = [
     ("PY-ZSJ", "番禺区政务服务数据管理局"),
@@ -46,3 +49,19 @@ HALLS: list[tuple[str, str, HallKind, str | None]] = [
         for index, town in enumerate(TOWNS, start=1)
     ),
 ]
+
+
+def load_organisation(session: Session) -> tuple[dict[str, Department], dict[str, Hall]]:
+    """Create the departments and halls that are missing; return both by code."""
+    departments = {d.code: d for d in session.scalars(select(Department))}
+    for code, name in DEPARTMENTS:
+        if code not in departments:
+            departments[code] = Department(code=code, name=name)
+            session.add(departments[code])
+    halls = {h.code: h for h in session.scalars(select(Hall))}
+    for code, name, kind, town in HALLS:
+        if code not in halls:
+            halls[code] = Hall(code=code, name=name, kind=kind, town=town)
+            session.add(halls[code])
+    session.flush()
+    return departments, halls
