@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app.applications import workflow
 from app.audit.service import Actor
 from app.audit.service import record as audit
-from app.matters import forms
+from app.matters import forms, rules
 from app.matters.errors import (
     MatterInvalid,
     MatterNotFound,
@@ -34,6 +34,7 @@ from app.matters.errors import (
 )
 from app.matters.models import Matter, MatterVersion
 from app.organisation.models import Department
+from app.seals.templates import TEMPLATES
 
 KINDS = ("行政许可", "行政确认", "行政给付", "公共服务", "其他行政权力")
 FLAGS = ("全流程网办", "零跑动", "秒批", "告知承诺", "容缺")
@@ -102,6 +103,7 @@ MATTER_FILE_SCHEMA: dict[str, Any] = {
             },
         },
         "form": {"type": "object"},
+        "rules": rules.RULES_SCHEMA,
         "licence": {
             "type": "object",
             "additionalProperties": False,
@@ -109,6 +111,23 @@ MATTER_FILE_SCHEMA: dict[str, Any] = {
             "properties": {
                 "title": {"type": "string", "minLength": 2, "maxLength": 64},
                 "valid_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
+                # The document template the department's seal signs, and how its fields are
+                # filled: "{form.address}" formats facts; {"fact": "weather.table"} copies one.
+                "template": {"type": "string", "minLength": 1, "maxLength": 64},
+                "data": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "oneOf": [
+                            {"type": "string", "maxLength": 200},
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["fact"],
+                                "properties": {"fact": {"type": "string"}},
+                            },
+                        ]
+                    },
+                },
             },
         },
     },
@@ -137,7 +156,34 @@ def _problems(content: Any) -> dict[str, str]:
             problems["form"] = form_problem
         if content["form"].get("type") != "object":
             problems["form.type"] = "an application form is an object"
+        if not problems and "rules" in content:
+            problems.update(_rule_problems(content))
+        problems.update(_licence_problems(content["licence"]))
     return problems
+
+
+def _rule_problems(content: Mapping[str, Any]) -> dict[str, str]:
+    """Why the version's rules cannot be published: they do not parse, or a shipped test case
+    does not give its expected decision."""
+    try:
+        rule_set = rules.parse(content["rules"], content["form"])
+    except rules.RulesInvalid as error:
+        return error.problems
+    return {f"rules.tests.{name}": failure for name, failure in rules.run_tests(rule_set).items()}
+
+
+def _licence_problems(licence: Mapping[str, Any]) -> dict[str, str]:
+    template = licence.get("template")
+    if template is None:
+        return {}
+    if template not in TEMPLATES:
+        return {"licence.template": f"unknown document template {template}"}
+    missing = [
+        f.key
+        for f in TEMPLATES[template].fields
+        if f.required and f.key not in licence.get("data", {})
+    ]
+    return {"licence.data": f"the template needs {', '.join(missing)}"} if missing else {}
 
 
 def _digest(content: Mapping[str, Any]) -> str:

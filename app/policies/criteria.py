@@ -22,7 +22,6 @@ test keeps them in agreement.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,12 +30,14 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, not_, null, or_
 
 from app.policies import reference
 from app.policies.errors import InvalidCriteria
+from app.rules import expressions
+from app.rules.expressions import Tri, tri
 
 TEXT_FIELDS = {"industry_code", "town", "size_class"}
 INT_FIELDS = {"employees", "revenue_yuan"}
 DATE_FIELDS = {"established_on"}
 FIELDS = TEXT_FIELDS | INT_FIELDS | DATE_FIELDS
-COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+COMPARISONS = expressions.COMPARISONS
 FIELD_LABELS = {
     "industry_code": "行业",
     "town": "注册镇街",
@@ -45,25 +46,9 @@ FIELD_LABELS = {
     "employees": "从业人数",
     "revenue_yuan": "年营业收入（元）",
 }
-MAX_DEPTH = 8
-MAX_NODES = 200
 MAX_CRITERIA = 20
 AUTHORITATIVE = "authoritative"
 FACT_SOURCES = ("any", AUTHORITATIVE)
-
-
-class Tri(enum.StrEnum):
-    PASS = "P"
-    FAIL = "F"
-    UNKNOWN = "U"
-
-    @property
-    def label(self) -> str:
-        return {"P": "符合", "F": "不符合", "U": "信息不足"}[self.value]
-
-
-def tri(value: bool | None) -> Tri:
-    return Tri.UNKNOWN if value is None else (Tri.PASS if value else Tri.FAIL)
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -73,24 +58,14 @@ def _fail(path: str, message: str) -> InvalidCriteria:
     return InvalidCriteria(f"政策适用条件有误：{message}", field=path, reason=message)
 
 
-def _literal(field: str, value: Any, path: str) -> Any:
-    """The literal checked for the field's type; dates become `date`."""
-    if field in INT_FIELDS:
-        if isinstance(value, bool) or not isinstance(value, int) or not (0 <= value < 10**15):
-            raise _fail(path, f"{FIELD_LABELS[field]}须为非负整数")
-        return value
-    if field in DATE_FIELDS:
-        try:
-            return dt.date.fromisoformat(value) if isinstance(value, str) else _bad()
-        except ValueError:
-            raise _fail(path, "日期格式应为 YYYY-MM-DD") from None
-    if not isinstance(value, str):
-        raise _fail(path, f"{FIELD_LABELS[field]}须为文本")
-    if field == "town" and value not in reference.TOWNS:
+def _profile_literal(spec: expressions.Field, value: Any, path: str) -> Any:
+    """A literal that names something the reference data must know: a town, a size class,
+    an industry code (normalised)."""
+    if spec.name == "town" and value not in reference.TOWNS:
         raise _fail(path, f"未知的镇街：{value}")
-    if field == "size_class" and value not in {s.value for s in reference.SizeClass}:
+    if spec.name == "size_class" and value not in {s.value for s in reference.SizeClass}:
         raise _fail(path, f"未知的企业规模：{value}")
-    if field == "industry_code":
+    if spec.name == "industry_code":
         code = reference.normalise_industry_code(value)
         if not reference.is_valid_industry_code(code):
             raise _fail(path, f"未知的行业代码：{value}")
@@ -98,88 +73,69 @@ def _literal(field: str, value: Any, path: str) -> Any:
     return value
 
 
-def _bad() -> Any:
-    raise ValueError
+def _validate_industry_prefix(args: Any, path: str) -> list[str]:
+    prefixes = args if isinstance(args, list) else [args]
+    if not prefixes:
+        raise _fail(path, "行业代码列表为空")
+    out = []
+    for i, raw in enumerate(prefixes):
+        if not isinstance(raw, str):
+            raise _fail(f"{path}.industry_prefix[{i}]", "行业代码须为文本")
+        code = reference.normalise_industry_code(raw)
+        if not reference.is_valid_industry_code(code):
+            raise _fail(f"{path}.industry_prefix[{i}]", f"未知的行业代码：{raw}")
+        out.append(code)
+    return sorted(set(out))
 
 
-def _var(node: Any, path: str) -> str:
-    if not (
-        isinstance(node, Mapping)
-        and set(node) == {"var"}
-        and isinstance(node["var"], str)
-        and node["var"] in FIELDS
-    ):
-        raise _fail(path, f'应为字段引用 {{"var": ...}}，可用字段：{", ".join(sorted(FIELDS))}')
-    return str(node["var"])
+def _validate_has_tag(args: Any, path: str) -> str:
+    if args not in reference.TAGS:
+        raise _fail(path, f"未知的企业标签：{args}")
+    return str(args)
+
+
+def _has_industry_prefix(args: Any, profile: Mapping[str, Any]) -> bool | None:
+    code = profile.get("industry_code")
+    return None if code is None else any(code.startswith(p) for p in args)
+
+
+def _has_tag(args: Any, profile: Mapping[str, Any]) -> bool | None:
+    bits = profile.get("tag_bits")
+    if profile.get("unverified_tag_bits", 0) & reference.TAG_BITS[args]:
+        return None  # only in authoritative_view: declared, not confirmed
+    return None if bits is None else bool(bits & reference.TAG_BITS[args])
+
+
+_KINDS = {
+    **{name: "text" for name in TEXT_FIELDS},
+    **{name: "integer" for name in INT_FIELDS},
+    **{name: "date" for name in DATE_FIELDS},
+}
+VOCABULARY = expressions.Vocabulary(
+    fields={
+        name: expressions.Field(name, _KINDS[name], FIELD_LABELS[name]) for name in sorted(FIELDS)
+    },
+    fail=_fail,
+    check_literal=_profile_literal,
+    operators={
+        "industry_prefix": expressions.Operator(
+            _validate_industry_prefix,
+            _has_industry_prefix,
+            lambda args: f"行业属于 {'、'.join(args)}",
+        ),
+        "has_tag": expressions.Operator(
+            _validate_has_tag, _has_tag, lambda args: f"具有{args}资质"
+        ),
+    },
+)
+_EVALUATOR = expressions.Evaluator(VOCABULARY)
 
 
 def validate(
     node: Any, path: str = "rule", *, depth: int = 0, counter: list[int] | None = None
 ) -> Any:
     """Check one expression and return it normalised (dates as ISO text, codes upper-cased)."""
-    counter = counter if counter is not None else [0]
-    counter[0] += 1
-    if depth > MAX_DEPTH or counter[0] > MAX_NODES:
-        raise _fail(path, "条件嵌套过深或过长")
-    if not isinstance(node, Mapping) or len(node) != 1:
-        raise _fail(path, "每个条件须为只含一个运算符的对象")
-    ((op, args),) = node.items()
-    if op in ("and", "or"):
-        if not isinstance(args, list) or not args:
-            raise _fail(path, f"{op} 需要至少一个子条件")
-        return {
-            op: [
-                validate(a, f"{path}.{op}[{i}]", depth=depth + 1, counter=counter)
-                for i, a in enumerate(args)
-            ]
-        }
-    if op == "not":
-        inner = args[0] if isinstance(args, list) and len(args) == 1 else args
-        return {"not": validate(inner, f"{path}.not", depth=depth + 1, counter=counter)}
-    if op in COMPARISONS:
-        if not isinstance(args, list) or len(args) != 2:
-            raise _fail(path, f"{op} 需要两个参数")
-        field = _var(args[0], f"{path}.{op}[0]")
-        if op not in ("==", "!=") and field in TEXT_FIELDS:
-            raise _fail(path, f"{FIELD_LABELS[field]}只能比较是否相等")
-        return {op: [{"var": field}, _json(_literal(field, args[1], f"{path}.{op}[1]"))]}
-    if op == "between":
-        if not isinstance(args, list) or len(args) != 3:
-            raise _fail(path, "between 需要字段、下限、上限三个参数")
-        field = _var(args[0], f"{path}.between[0]")
-        if field in TEXT_FIELDS:
-            raise _fail(path, f"{FIELD_LABELS[field]}不能用范围")
-        low = _literal(field, args[1], f"{path}.between[1]")
-        high = _literal(field, args[2], f"{path}.between[2]")
-        if low > high:
-            raise _fail(path, f"{FIELD_LABELS[field]}范围为空：下限大于上限")
-        return {"between": [{"var": field}, _json(low), _json(high)]}
-    if op == "in":
-        if not isinstance(args, list) or len(args) != 2 or not isinstance(args[1], list):
-            raise _fail(path, "in 需要字段和取值列表")
-        field = _var(args[0], f"{path}.in[0]")
-        if not args[1]:
-            raise _fail(path, "取值列表为空")
-        values = [_json(_literal(field, v, f"{path}.in[1][{i}]")) for i, v in enumerate(args[1])]
-        return {"in": [{"var": field}, sorted(set(values))]}
-    if op == "industry_prefix":
-        prefixes = args if isinstance(args, list) else [args]
-        if not prefixes:
-            raise _fail(path, "行业代码列表为空")
-        out = []
-        for i, raw in enumerate(prefixes):
-            if not isinstance(raw, str):
-                raise _fail(f"{path}.industry_prefix[{i}]", "行业代码须为文本")
-            code = reference.normalise_industry_code(raw)
-            if not reference.is_valid_industry_code(code):
-                raise _fail(f"{path}.industry_prefix[{i}]", f"未知的行业代码：{raw}")
-            out.append(code)
-        return {"industry_prefix": sorted(set(out))}
-    if op == "has_tag":
-        if args not in reference.TAGS:
-            raise _fail(path, f"未知的企业标签：{args}")
-        return {"has_tag": args}
-    raise _fail(path, f"不支持的运算符：{op}")
+    return expressions.validate(VOCABULARY, node, path, depth=depth, counter=counter)
 
 
 def _json(value: Any) -> Any:
@@ -432,64 +388,9 @@ def _iso(value: Any) -> Any:
 # -- Python evaluation -------------------------------------------------------------------------
 
 
-def _and(values: list[bool | None]) -> bool | None:
-    if any(v is False for v in values):
-        return False
-    return None if any(v is None for v in values) else True
-
-
-def _or(values: list[bool | None]) -> bool | None:
-    if any(v is True for v in values):
-        return True
-    return None if any(v is None for v in values) else False
-
-
-def _field_value(profile: Mapping[str, Any], field: str) -> Any:
-    value = profile.get(field)
-    if field in DATE_FIELDS and isinstance(value, str):
-        return dt.date.fromisoformat(value)
-    return value
-
-
-def _coerce(field: str, value: Any) -> Any:
-    return dt.date.fromisoformat(value) if field in DATE_FIELDS else value
-
-
 def evaluate(node: Mapping[str, Any], profile: Mapping[str, Any]) -> bool | None:
     """Evaluate a validated expression on one profile; None means unknown."""
-    ((op, args),) = node.items()
-    if op == "and":
-        return _and([evaluate(a, profile) for a in args])
-    if op == "or":
-        return _or([evaluate(a, profile) for a in args])
-    if op == "not":
-        inner = evaluate(args, profile)
-        return None if inner is None else not inner
-    if op == "industry_prefix":
-        code = profile.get("industry_code")
-        return None if code is None else any(code.startswith(p) for p in args)
-    if op == "has_tag":
-        bits = profile.get("tag_bits")
-        if profile.get("unverified_tag_bits", 0) & reference.TAG_BITS[args]:
-            return None  # only in authoritative_view: declared, not confirmed
-        return None if bits is None else bool(bits & reference.TAG_BITS[args])
-    field = args[0]["var"]
-    value = _field_value(profile, field)
-    if value is None:
-        return None
-    if op == "between":
-        return bool(_coerce(field, args[1]) <= value <= _coerce(field, args[2]))
-    if op == "in":
-        return value in {_coerce(field, v) for v in args[1]}
-    other = _coerce(field, args[1])
-    return {
-        "==": value == other,
-        "!=": value != other,
-        "<": value < other,
-        "<=": value <= other,
-        ">": value > other,
-        ">=": value >= other,
-    }[op]
+    return _EVALUATOR.evaluate(node, profile)
 
 
 @dataclass(frozen=True)
@@ -530,6 +431,10 @@ def results_string(results: Sequence[CriterionResult]) -> str:
 
 
 # -- SQL compilation ---------------------------------------------------------------------------
+
+
+def _coerce(field: str, value: Any) -> Any:
+    return dt.date.fromisoformat(value) if field in DATE_FIELDS else value
 
 
 def to_sql(node: Mapping[str, Any], columns: Mapping[str, Any]) -> ColumnElement[bool]:

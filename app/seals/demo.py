@@ -14,13 +14,18 @@ from app.seals.lifecycle import create_seal
 from app.seals.models import Seal, SealKind
 from app.seals.pki import ensure_dev_pki
 
-# (department code, kind, the templates it signs = the matters it signs for)
-DEMO_SEALS: list[tuple[str, SealKind, list[str]]] = [
-    ("PY-QXJ", SealKind.APPROVAL, ["meteorological_certificate"]),
-    ("PY-SWJ", SealKind.APPROVAL, ["drainage_permit"]),
-    ("PY-CGJ", SealKind.APPROVAL, ["outdoor_advertising_permit"]),
-    ("PY-ZSJ", SealKind.OFFICIAL, []),
-    ("PY-ZSJ", SealKind.BUSINESS, ["commitment_letter"]),
+# (department code, kind, the templates it signs, the catalogue matters it signs for)
+DEMO_SEALS: list[tuple[str, SealKind, list[str], list[str]]] = [
+    ("PY-QXJ", SealKind.APPROVAL, ["meteorological_certificate"], ["PY-QXJ-QXZM"]),
+    ("PY-SWJ", SealKind.APPROVAL, ["drainage_permit"], ["PY-SWJ-PSXK"]),
+    (
+        "PY-CGJ",
+        SealKind.APPROVAL,
+        ["outdoor_advertising_permit", "construction_waste_permit"],
+        ["PY-CGJ-LSGG", "PY-CGJ-JZLJ"],
+    ),
+    ("PY-ZSJ", SealKind.OFFICIAL, [], []),
+    ("PY-ZSJ", SealKind.BUSINESS, ["commitment_letter"], ["commitment_letter"]),
 ]
 
 
@@ -31,7 +36,7 @@ def seed_seals(session: Session, *, actor: Actor, now: dt.datetime) -> int:
     departments = {d.code: d for d in session.scalars(select(Department))}
     existing = {(s.department_id, s.kind) for s in session.scalars(select(Seal))}
     created = 0
-    for code, kind, matters in DEMO_SEALS:
+    for code, kind, templates, matters in DEMO_SEALS:
         department = departments.get(code)
         if department is None or (department.id, kind) in existing:
             continue
@@ -42,8 +47,9 @@ def seed_seals(session: Session, *, actor: Actor, now: dt.datetime) -> int:
             kind=kind,
             valid_until=now + dt.timedelta(days=365 * 3),
             authorised_roles=["reviewer"],
-            authorised_templates=matters,
-            authorised_matters=matters,
+            authorised_templates=templates,
+            # Signs for the catalogue's matters; the template keys stay for older callers.
+            authorised_matters=sorted(set(templates) | set(matters)),
             actor=actor,
             now=now,
         )

@@ -93,7 +93,7 @@ TEMPLATES: dict[str, Template] = {
                 TemplateField("period", "时段", max_length=100),
                 TemplateField("observations", "观测数据", type="table", required=False),
             ),
-            matters=("meteorological_certificate",),
+            matters=("meteorological_certificate", "PY-QXJ-QXZM"),
             paragraphs=(
                 "经查询番禺区国家气象观测站资料，兹证明上述时段该地点的气象实况如下表所示。",
             ),
@@ -110,7 +110,7 @@ TEMPLATES: dict[str, Template] = {
                 TemplateField("size", "规格", max_length=50),
                 TemplateField("period", "设置期限", max_length=50),
             ),
-            matters=("outdoor_advertising_permit",),
+            matters=("outdoor_advertising_permit", "PY-CGJ-LSGG"),
             paragraphs=(
                 "经审查，你单位的申请符合规定条件，准予在上述地点、期限内设置临时户外广告。",
             ),
@@ -127,8 +127,24 @@ TEMPLATES: dict[str, Template] = {
                 TemplateField("volume", "排水量（立方米/日）", type="decimal"),
                 TemplateField("period", "有效期限", max_length=50),
             ),
-            matters=("drainage_permit",),
+            matters=("drainage_permit", "PY-SWJ-PSXK"),
             paragraphs=("准予按本许可证载明的条件将污水排入城镇排水管网。",),
+        ),
+        Template(
+            key="construction_waste_permit",
+            title="城市建筑垃圾处置核准文件",
+            number_prefix="番城管建核",
+            holder_label="申请单位",
+            id_label="统一社会信用代码",
+            holder_kinds=("enterprise",),
+            fields=(
+                TemplateField("project", "工程名称", max_length=128),
+                TemplateField("site", "工地地址", max_length=128),
+                TemplateField("volume", "处置量（立方米）", type="decimal"),
+                TemplateField("period", "处置期限", max_length=50),
+            ),
+            matters=("PY-CGJ-JZLJ",),
+            paragraphs=("经审查，准予按本文件载明的工程、数量和期限处置建筑垃圾。",),
         ),
         Template(
             key="commitment_letter",

@@ -65,7 +65,7 @@ class MatterVersionOut(Schema):
     content = fields.Dict(
         required=True,
         metadata={
-            "description": "事项定义：guide 指南、form 申请表（JSON Schema）、limits、licence"
+            "description": "事项定义：guide 指南、form 申请表（JSON Schema）、limits、rules、licence"
         },
     )
 
@@ -87,6 +87,12 @@ class MatterPublishIn(Schema):
         required=True, metadata={"description": "申请表的 JSON Schema（type 须为 object）"}
     )
     licence = fields.Dict(required=True, metadata={"openapi_property": _part("licence")})
+    rules = fields.Dict(
+        metadata={
+            "description": "审批规则：lookups 数据共享接口、parameters 可调参数、rules 规则"
+            "（统一规则语言）、tests 测试用例；测试用例不全部通过的版本不能发布"
+        }
+    )
 
 
 def summary(matter: Matter, department_code: str, department_name: str) -> dict[str, Any]:

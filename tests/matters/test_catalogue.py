@@ -40,14 +40,17 @@ def _content(code: str) -> dict:
 
 
 def test_the_repositorys_matters_load_once_each(session, loaded):
-    assert sorted(r.version.content["code"] for r in loaded) == SEED_CODES
-    assert all(r.created and r.version.version == 1 for r in loaded)
+    assert sorted({r.version.content["code"] for r in loaded}) == SEED_CODES
+    assert all(r.created for r in loaded)
+    assert sorted((r.version.content["code"], r.version.version) for r in loaded) == sorted(
+        (code, version) for code in SEED_CODES for version in (1, 2)
+    )
     again = catalogue.load_directory(session, CATALOGUE_DIR, now=utcnow())
     assert not any(r.created for r in again)  # idempotent
     for result in loaded:  # every form is a JSON Schema the validator accepts
         assert forms.check_schema(result.version.content["form"]) is None
     audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "matter.published"))
-    assert len(audited.all()) == 4
+    assert len(audited.all()) == 8
 
 
 def test_a_published_version_never_changes(session, loaded, tmp_path: Path):
@@ -61,17 +64,17 @@ def test_a_published_version_never_changes(session, loaded, tmp_path: Path):
     with pytest.raises(MatterVersionConflict):
         catalogue.load_directory(session, folder, now=utcnow())
 
-    content["version"] = 2
+    content["version"] = 3  # v2 is in the repository already
     edited.rename(folder / "PY-QXJ-QXZM" / "v1.json.bak")
     original = _content("PY-QXJ-QXZM")
     (folder / "PY-QXJ-QXZM" / "v1.json").write_text(
         json.dumps(original, ensure_ascii=False), encoding="utf-8"
     )
-    (folder / "PY-QXJ-QXZM" / "v2.json").write_text(
+    (folder / "PY-QXJ-QXZM" / "v3.json").write_text(
         json.dumps(content, ensure_ascii=False), encoding="utf-8"
     )
     catalogue.load_directory(session, folder, now=utcnow())
-    assert catalogue.get_version(session, "PY-QXJ-QXZM").version == 2
+    assert catalogue.get_version(session, "PY-QXJ-QXZM").version == 3
     first = catalogue.get_version(session, "PY-QXJ-QXZM", 1)
     assert first.content["limits"]["statutory_days"] == 5  # as applications under v1 saw it
 
@@ -119,7 +122,7 @@ def test_the_catalogue_is_searched_by_department_flag_applicant_and_keyword(clie
 def test_a_matter_shows_its_guide_form_and_versions(client, loaded):
     current = client.get("/api/v1/matters/PY-SWJ-PSXK")
     assert current.status_code == 200
-    assert current.json["version"] == 1 and current.json["current"] is True
+    assert current.json["version"] == 2 and current.json["current"] is True
     content = current.json["content"]
     assert content["form"]["properties"]["cod_mg_l"]["title"] == "化学需氧量（mg/L）"
     assert [m["id"] for m in content["guide"]["materials"] if m["key"]] == [
@@ -151,8 +154,8 @@ def test_an_admin_publishes_a_new_version_and_only_an_admin(
     bad["limits"]["promised_days"] = -1
     refused = client.post("/api/v1/matters", json=bad, headers=admin)
 
-    assert published.status_code == 201 and published.json["version"] == 2
-    assert same.status_code == 200 and same.json["version"] == 2  # nothing new to publish
+    assert published.status_code == 201 and published.json["version"] == 3
+    assert same.status_code == 200 and same.json["version"] == 3  # nothing new to publish
     assert refused.status_code == 422 and refused.json["code"] == "MATTER_INVALID"
     assert "limits.promised_days" in refused.json["details"]["fields"]
     assert (
@@ -161,6 +164,27 @@ def test_an_admin_publishes_a_new_version_and_only_an_admin(
         ]
         == 3
     )
+
+
+def test_a_version_whose_rule_tests_fail_is_not_published(
+    client, session, loaded, create_staff, staff_headers
+):
+    admin = staff_headers(create_staff(grants=[(StaffRole.ADMIN, None, None)]))
+    content = json.loads((CATALOGUE_DIR / "PY-CGJ-LSGG" / "v2.json").read_text(encoding="utf-8"))
+    content.pop("version")
+    # Staff loosen the area rule without updating the case that says 30㎡ goes to review.
+    content["rules"]["parameters"]["max_area_m2"]["value"] = 40
+    refused = client.post("/api/v1/matters", json=content, headers=admin)
+    assert refused.status_code == 422 and refused.json["code"] == "MATTER_INVALID"
+    assert "rules.tests.面积超限转人工" in refused.json["details"]["fields"]
+
+    content["rules"]["rules"][0]["when"] = {"==": [{"var": "enterprise.capital"}, 1]}
+    unknown_fact = client.post("/api/v1/matters", json=content, headers=admin)
+    assert unknown_fact.status_code == 422
+    assert "rules.rules[0].when.==[0]" in unknown_fact.json["details"]["fields"]
+    content["rules"]["rules"][0]["when"] = {"__import__": "os"}
+    assert client.post("/api/v1/matters", json=content, headers=admin).status_code == 422
+    assert catalogue.get_matter(session, "PY-CGJ-LSGG").current_version == 2
 
 
 def test_forms_refuse_with_a_chinese_message_per_field(loaded):

@@ -206,7 +206,7 @@ def test_templates_are_listed_with_their_fields(client, create_staff, staff_head
     drainage = by_key["drainage_permit"]
     assert drainage["title"] == "城镇污水排入排水管网许可证"
     assert drainage["holder_kinds"] == ["enterprise"]
-    assert drainage["matters"] == ["drainage_permit"]
+    assert drainage["matters"] == ["drainage_permit", "PY-SWJ-PSXK"]
     volume = next(f for f in drainage["fields"] if f["key"] == "volume")
     assert volume == {
         "key": "volume",
