@@ -17,6 +17,9 @@ MODEL_MODULES = [
     "app.appointments.models",
     "app.ratings.models",
     "app.matters.models",
+    "app.shared_data.models",
+    "app.applications.models",
+    "app.licences.models",
     "app.integrations.wechat",
 ]
 

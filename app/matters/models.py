@@ -48,3 +48,18 @@ class MatterVersion(Base):
     # Who published it: a staff account, or None for the catalogue files (`flask matters load`).
     published_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class MatterParameter(Base):
+    """A rule threshold or list as staff set it (the matter file's value is the default).
+    Kept apart from the versions: changing a limit does not change the rules."""
+
+    __tablename__ = "matter_parameters"
+    __table_args__ = (UniqueConstraint("matter_id", "name"),)
+
+    id: Mapped[intpk]
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(32))
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,86 @@
+"""Applications (办件) and their recorded transitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, created_at, intpk, str64
+
+
+class ApplicationStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    UNDER_REVIEW = "under_review"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+OPEN_FOR_REVIEW = (
+    ApplicationStatus.ACCEPTED,
+    ApplicationStatus.UNDER_REVIEW,
+    ApplicationStatus.SUPPLEMENT_REQUESTED,
+)
+
+
+class Application(Base):
+    """One applicant's request for a matter, under the matter version and workflow version it
+    was filed under."""
+
+    __tablename__ = "applications"
+    __table_args__ = (Index("ix_applications_queue", "department_id", "status", "statutory_due"),)
+
+    id: Mapped[intpk]
+    number: Mapped[str] = mapped_column(String(24), unique=True)  # 办件编号, shown to people
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id"))
+    matter_code: Mapped[str64]
+    matter_version: Mapped[int] = mapped_column(Integer)
+    workflow: Mapped[str] = mapped_column(String(32))
+    workflow_version: Mapped[int] = mapped_column(Integer)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    applicant_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Enterprise matters: the bound enterprise, and whether its legal representative or an
+    # authorised agent filed it (checked again at every step the applicant takes).
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("registry_enterprises.id"))
+    acting_as: Mapped[str] = mapped_column(String(24))  # citizen | legal_representative | agent
+    form: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(24))
+    # The rules' decision: each rule's outcome with the facts and parameters it saw.
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Both limits in working days from submission, the clock paused while waiting for 补正;
+    # None while paused.
+    statutory_due: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    promised_due: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    assignee_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[created_at]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class ApplicationEvent(Base):
+    """One transition: who took which action, from which state to which, when, and why."""
+
+    __tablename__ = "application_events"
+
+    id: Mapped[intpk]
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    actor_kind: Mapped[str] = mapped_column(String(16))  # applicant | reviewer | system
+    actor_id: Mapped[int | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
