@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app.appointments.demo import seed_queue_day
 from app.audit.service import Actor
+from app.calendar import local_day
 from app.db import get_session, utcnow
 from app.enterprises.registry import demo_id_number, generate_registry, load_registry
 from app.identity.models import StaffAccount, StaffRole
@@ -34,6 +35,7 @@ from app.queueing.demo import (
 from app.queueing.settings import from_config as queue_settings
 from app.seals.demo import seed_seals
 from app.security import get_cipher
+from app.shared_data.demo import seed_shared_data
 from config import PROJECT_ROOT
 
 demo_cli = AppGroup("demo", help="Demo data for development.")
@@ -117,6 +119,7 @@ def seed(registry_size: int) -> None:
     session.flush()
     seed_policies(session, now=now)
     seed_seals(session, actor=Actor.system(), now=now)
+    seed_shared_data(session, today=local_day(now))
     demo_clerk = session.scalar(select(StaffAccount).where(StaffAccount.username == "clerk.demo"))
     assert demo_clerk is not None  # created above
     open_round_the_clock_hall(session, demo_hall, clerk_id=demo_clerk.id)

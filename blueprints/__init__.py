@@ -25,10 +25,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(seals_public)
     app.register_blueprint(docs_assets)
 
+    from blueprints.applications.review import blp as review
+    from blueprints.applications.routes import blp as applications
     from blueprints.appointments.routes import blp as appointments
     from blueprints.enterprises.routes import blp as enterprises
     from blueprints.halls.routes import blp as halls
     from blueprints.identity.routes import blp as identity
+    from blueprints.licences.routes import blp as licences
     from blueprints.matters.routes import blp as matters
     from blueprints.notify.routes import blp as notify
     from blueprints.policies.routes import blp as policies
@@ -55,6 +58,9 @@ def register_blueprints(app: Flask) -> None:
         policies,
         seals,
         matters,
+        applications,
+        review,
+        licences,
     )
     from app.policies import criteria_schema
 

@@ -141,6 +141,21 @@ class BaseConfig:
     CITY_CODE_SERVICE_SECRET: str = field(
         default_factory=lambda: _env("CITY_CODE_SERVICE_SECRET", "")
     )
+    # The data-sharing platform (数据共享) the approval rules read: a URL, or `embedded` (the
+    # local tables in app/shared_data, for development, demos and a district not linked yet).
+    SHARED_DATA_SERVICE_BASE: str = field(
+        default_factory=lambda: _env("SHARED_DATA_SERVICE_BASE", "embedded")
+    )
+    SHARED_DATA_SERVICE_APP_ID: str = field(
+        default_factory=lambda: _env("SHARED_DATA_SERVICE_APP_ID", "")
+    )
+    SHARED_DATA_SERVICE_SECRET: str = field(
+        default_factory=lambda: _env("SHARED_DATA_SERVICE_SECRET", "")
+    )
+    # An instant approval waits at most this long for each lookup; then it goes to review.
+    SHARED_DATA_TIMEOUT_SECONDS: float = field(
+        default_factory=lambda: float(_env("SHARED_DATA_TIMEOUT_SECONDS", "2"))
+    )
     VERIFICATION_TIMEOUT_SECONDS: float = field(
         default_factory=lambda: float(_env("VERIFICATION_TIMEOUT_SECONDS", "5"))
     )
@@ -470,6 +485,13 @@ class ProductionConfig(BaseConfig):
             or not self.AUDIT_CHECKPOINT_KEYS.strip()
         ):
             problems.append("AUDIT_CHECKPOINT_KEYS must be set and must not be the development key")
+        if not (
+            self.SHARED_DATA_SERVICE_BASE == "embedded"
+            or self.SHARED_DATA_SERVICE_BASE.startswith("https://")
+        ):
+            problems.append("SHARED_DATA_SERVICE_BASE must be embedded or https://...")
+        if not 0 < self.SHARED_DATA_TIMEOUT_SECONDS <= 10:
+            problems.append("SHARED_DATA_TIMEOUT_SECONDS must be within (0, 10]")
         if not 0 <= self.REFRESH_REUSE_GRACE_SECONDS <= 60:
             # A long grace would let a stolen refresh token be replayed without revoking.
             problems.append("REFRESH_REUSE_GRACE_SECONDS must be between 0 and 60")

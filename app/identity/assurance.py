@@ -57,6 +57,8 @@ REQUIRED: dict[str, AssuranceLevel] = {
     "enterprise.authorise_agent": AssuranceLevel.VERIFIED,
     "enterprise.accept_authorisation": AssuranceLevel.VERIFIED,
     "document.sign": AssuranceLevel.VERIFIED,
+    # A permit is issued in the applicant's (or their enterprise's) name.
+    "application.submit": AssuranceLevel.VERIFIED,
 }
 
 

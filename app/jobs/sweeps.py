@@ -2,7 +2,9 @@
 
 - queue tickets still active after their hall closed expire (`queueing.expire_leftovers`);
 - booked appointments whose check-in window has closed are marked missed, suspending repeat
-  no-shows (`appointments.mark_missed`).
+  no-shows (`appointments.mark_missed`);
+- open applications past their statutory limit are marked overdue
+  (`applications.deadlines.mark_overdue`).
 
 Both are idempotent and safe in several processes at once (guarded updates, SKIP LOCKED on
 PostgreSQL), and cheap when there is nothing to do (one indexed query each). Each process runs
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 class SweepResult:
     tickets_expired: int = 0
     appointments_missed: int = 0
+    applications_overdue: int = 0
 
 
 class PeriodicSweeps:
@@ -59,6 +62,7 @@ class PeriodicSweeps:
     def run(self, now: dt.datetime) -> SweepResult:
         """Run every sweep once, each in its own transaction."""
         # Imported here: app.jobs must not import the domains at import time (no cycles).
+        from app.applications.deadlines import mark_overdue
         from app.appointments.service import mark_missed
         from app.queueing.transitions import expire_leftovers
 
@@ -66,11 +70,17 @@ class PeriodicSweeps:
         missed = self._in_transaction(
             "mark_missed", lambda s: mark_missed(s, rules=self._rules, now=now)
         )
-        if expired or missed:
+        overdue = self._in_transaction("mark_overdue", lambda s: mark_overdue(s, now=now))
+        if expired or missed or overdue:
             log.info(
-                "periodic sweeps", extra={"tickets_expired": expired, "appointments_missed": missed}
+                "periodic sweeps",
+                extra={
+                    "tickets_expired": expired,
+                    "appointments_missed": missed,
+                    "applications_overdue": overdue,
+                },
             )
-        return SweepResult(expired, missed)
+        return SweepResult(expired, missed, overdue)
 
     def _in_transaction(self, name: str, sweep: Callable[[Session], int]) -> int:
         try:

@@ -331,6 +331,21 @@ def get_matter(session: Session, code: str) -> Matter:
     return matter
 
 
+_RULE_SETS: dict[str, rules.RuleSet] = {}
+
+
+def rule_set_of(version: MatterVersion) -> rules.RuleSet | None:
+    """The version's parsed rules (None for a matter without any); parsed once per content,
+    which never changes once published."""
+    raw = version.content.get("rules")
+    if raw is None:
+        return None
+    found = _RULE_SETS.get(version.content_sha256)
+    if found is None:
+        found = _RULE_SETS[version.content_sha256] = rules.parse(raw, version.content["form"])
+    return found
+
+
 def get_version(session: Session, code: str, version: int | None = None) -> MatterVersion:
     """A version of the matter; its current one when `version` is None."""
     matter = get_matter(session, code)

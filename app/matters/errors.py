@@ -28,3 +28,8 @@ class MatterVersionConflict(Conflict):
 class FormInvalid(ValidationFailed):
     code = "FORM_INVALID"
     message = "申请表填写有误"
+
+
+class ParameterNotFound(NotFound):
+    code = "MATTER_PARAMETER_NOT_FOUND"
+    message = "该事项的审批规则没有这个参数"

@@ -93,6 +93,17 @@ def _open(settings: QueueSettings, token: str, kind: str, n_parts: int) -> list[
     return parts
 
 
+def sign_compact(settings: QueueSettings, kind: str, *parts: int) -> str:
+    """A compact signed token of another kind (a licence shown at a counter), numbers in
+    base 36, under the same rotating keys as the hall and personal codes."""
+    return _sign(settings, kind, *(_b36(part) for part in parts))
+
+
+def open_compact(settings: QueueSettings, token: str, kind: str, n_parts: int) -> list[int]:
+    """The numbers of a compact token of `kind`; CodeForged for anything else."""
+    return [_from_b36(part) for part in _open(settings, token, kind, n_parts)]
+
+
 # -- printed hall codes ------------------------------------------------------------------------
 
 

@@ -10,13 +10,16 @@ from flask.views import MethodView
 
 from app.applications import workflow
 from app.db import get_session, utcnow
-from app.matters import catalogue
-from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
+from app.matters import catalogue, parameters
+from app.matters.errors import ParameterNotFound
+from blueprints.authz import ADMIN_ROLE, current_principal, public, require_scope, staff_required
 from blueprints.matters.schemas import (
     MatterPublishIn,
     MatterSearchArgs,
     MatterSummaryOut,
     MatterVersionOut,
+    ParameterIn,
+    ParametersOut,
     WorkflowOut,
     summary,
     version_out,
@@ -112,3 +115,64 @@ class MatterWorkflow(MethodView):
             "transitions": list(flow.transitions),
             "mermaid": flow.mermaid(),
         }
+
+
+@blp.route("/<string:code>/parameters")
+class MatterParameters(MethodView):
+    @blp.response(200, ParametersOut)
+    @blp.alt_response(404, description="事项不存在")
+    @public
+    def get(self, code: str) -> dict[str, Any]:
+        """The current thresholds and lists of the matter's rules (staff set them)."""
+        session = get_session()
+        matter = catalogue.get_matter(session, code)
+        rule_set = catalogue.rule_set_of(catalogue.get_version(session, code))
+        return _parameters_out(session, matter, rule_set)
+
+
+@blp.route("/<string:code>/parameters/<string:name>")
+class MatterParameter(MethodView):
+    @blp.arguments(ParameterIn)
+    @blp.response(200, ParametersOut)
+    @blp.alt_response(404, description="MATTER_NOT_FOUND / MATTER_PARAMETER_NOT_FOUND")
+    @blp.alt_response(422, description="MATTER_INVALID：取值类型不符")
+    @staff_required("reviewer")
+    def put(self, body: dict[str, Any], code: str, name: str) -> dict[str, Any]:
+        """Set one threshold or list of the matter's rules (audited; decisions record the
+        values they used). Admins, or reviewers of the matter's department."""
+        session = get_session()
+        matter = catalogue.get_matter(session, code)
+        require_scope(("reviewer",), matter.department_id)
+        rule_set = catalogue.rule_set_of(catalogue.get_version(session, code))
+        if rule_set is None:
+            raise ParameterNotFound(name=name)
+        parameters.set_value(
+            session,
+            matter,
+            rule_set,
+            name,
+            body["value"],
+            staff_id=current_principal().id,
+            now=utcnow(),
+        )
+        session.commit()
+        return _parameters_out(session, matter, rule_set)
+
+
+def _parameters_out(session: Any, matter: Any, rule_set: Any) -> dict[str, Any]:
+    if rule_set is None:
+        return {"items": []}
+    values = parameters.current_values(session, matter, rule_set)
+    return {
+        "items": [
+            {
+                "name": name,
+                "label": spec["label"],
+                "kind": spec["kind"],
+                "unit": spec.get("unit", ""),
+                "value": values[name],
+                "default": spec["value"],
+            }
+            for name, spec in rule_set.parameters.items()
+        ]
+    }

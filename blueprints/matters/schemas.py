@@ -64,9 +64,7 @@ class MatterVersionOut(Schema):
     published_at = BeijingTime(required=True)
     content = fields.Dict(
         required=True,
-        metadata={
-            "description": "事项定义：guide 指南、form 申请表（JSON Schema）、limits、rules、licence"
-        },
+        metadata={"description": "事项定义：guide 指南、form 申请表、limits、rules 规则、licence"},
     )
 
 
@@ -93,6 +91,29 @@ class MatterPublishIn(Schema):
             "（统一规则语言）、tests 测试用例；测试用例不全部通过的版本不能发布"
         }
     )
+
+
+class ParameterIn(Schema):
+    value = fields.Raw(
+        required=True,
+        metadata={"description": "新取值：数值、整数、文本、日期或文本列表，依参数类型"},
+    )
+
+
+class ParameterOut(Schema):
+    name = fields.String(required=True)
+    label = fields.String(required=True)
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(["number", "integer", "text", "date", "boolean", "list"]),
+    )
+    unit = fields.String(required=True)
+    value = fields.Raw(required=True)
+    default = fields.Raw(required=True)
+
+
+class ParametersOut(Schema):
+    items = fields.List(fields.Nested(ParameterOut), required=True)
 
 
 def summary(matter: Matter, department_code: str, department_name: str) -> dict[str, Any]:

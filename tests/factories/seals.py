@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from flask import Flask
 from PIL import Image, ImageDraw
 from sqlalchemy.orm import Session
@@ -130,3 +132,43 @@ def signature_png() -> bytes:
 
 def stored_pdf(ctx: SealContext, document: IssuedDocument) -> bytes:
     return (Path(ctx.storage_dir) / document.storage_key).read_bytes()
+
+
+@pytest.fixture
+def nss_db(tmp_path: Path, seal_context) -> Path:  # type: ignore[no-untyped-def]
+    """An NSS database trusting our root, as a PDF reader on a desk would."""
+
+    db = tmp_path / "nss"
+    db.mkdir()
+    subprocess.run(
+        ["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True, capture_output=True
+    )
+    root = tmp_path / "root.pem"
+    root.write_bytes(seal_context.pki.root.public_bytes(serialization.Encoding.PEM))
+    subprocess.run(
+        [
+            "certutil",
+            "-A",
+            "-d",
+            f"sql:{db}",
+            "-n",
+            "yuhaoban-root",
+            "-t",
+            "CT,C,C",
+            "-i",
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return db
+
+
+def pdfsig(db: Path, pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "doc.pdf"
+    path.write_bytes(pdf)
+    # pdfsig exits 0 whatever it finds; what it prints is the verdict.
+    done = subprocess.run(
+        ["pdfsig", "-nssdir", f"sql:{db}", str(path)], capture_output=True, text=True, check=False
+    )
+    return done.stdout + done.stderr

@@ -6,7 +6,6 @@ import datetime as dt
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -25,7 +24,7 @@ from seals import pki as pki_lib
 from seals.keys import SoftwareKeyProvider
 from seals.signing import ProviderSigner, TrustSettings, sign_pdf
 from seals.verify import verify_pdf
-from tests.factories.seals import stored_pdf
+from tests.factories.seals import pdfsig, stored_pdf
 
 needs = {
     tool: shutil.which(tool) for tool in ("pdfsig", "pdffonts", "certutil", "zbarimg", "pdftoppm")
@@ -274,51 +273,10 @@ def test_a_letter_carries_the_applicants_signature_then_the_seal(  # type: ignor
 # ------------------------------------------------------------------ external tools
 
 
-@pytest.fixture
-def nss_db(tmp_path: Path, seal_context) -> Path:  # type: ignore[no-untyped-def]
-    """An NSS database trusting our root, as a PDF reader on a desk would."""
-    from cryptography.hazmat.primitives import serialization
-
-    db = tmp_path / "nss"
-    db.mkdir()
-    subprocess.run(
-        ["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True, capture_output=True
-    )
-    root = tmp_path / "root.pem"
-    root.write_bytes(seal_context.pki.root.public_bytes(serialization.Encoding.PEM))
-    subprocess.run(
-        [
-            "certutil",
-            "-A",
-            "-d",
-            f"sql:{db}",
-            "-n",
-            "yuhaoban-root",
-            "-t",
-            "CT,C,C",
-            "-i",
-            str(root),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return db
-
-
-def _pdfsig(db: Path, pdf: bytes, tmp_path: Path) -> str:
-    path = tmp_path / "doc.pdf"
-    path.write_bytes(pdf)
-    # pdfsig exits 0 whatever it finds; what it prints is the verdict.
-    done = subprocess.run(
-        ["pdfsig", "-nssdir", f"sql:{db}", str(path)], capture_output=True, text=True, check=False
-    )
-    return done.stdout + done.stderr
-
-
 @_skip_without("pdfsig", "certutil")
 def test_pdfsig_finds_the_signature_valid_trusted_and_total(sealed, nss_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
     _seal, _document, pdf = sealed
-    output = _pdfsig(nss_db, pdf, tmp_path)
+    output = pdfsig(nss_db, pdf, tmp_path)
     assert "Signature is Valid." in output, output
     assert "Certificate is Trusted." in output, output
     assert "Total document signed" in output, output
@@ -327,7 +285,7 @@ def test_pdfsig_finds_the_signature_valid_trusted_and_total(sealed, nss_db, tmp_
 @_skip_without("pdfsig", "certutil")
 def test_pdfsig_reports_a_changed_byte(sealed, nss_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
     _seal, _document, pdf = sealed
-    output = _pdfsig(nss_db, _flip_in_content(pdf), tmp_path)
+    output = pdfsig(nss_db, _flip_in_content(pdf), tmp_path)
     assert "Signature is Valid." not in output
     assert "Digest Mismatch" in output or "Invalid" in output, output
 

@@ -1,0 +1,579 @@
+"""Filing an application and the applicant's steps: submit (instant approval when every rule
+holds), withdraw, resubmit after 补正.
+
+Submitting runs the matter version's rules on the form and the shared-data facts. When every
+rule holds, the application is approved and its licence sealed in the same transaction; when
+one fails or cannot be decided (a connector down), it is accepted for a reviewer with the
+reasons. Who files for an enterprise is checked at every step: its legal representative or an
+agent it authorised, bound now, not merely when the draft was made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.applications import deadlines, notices, workflow
+from app.applications.errors import (
+    ActingForEnterpriseRefused,
+    ApplicantKindMismatch,
+    ApplicationNotFound,
+    IdempotencyKeyReused,
+    ReasonRequired,
+)
+from app.applications.models import Application, ApplicationEvent, ApplicationStatus
+from app.audit.service import Actor
+from app.audit.service import record as audit
+from app.calendar import local_day
+from app.enterprises.errors import EnterpriseAccessDenied, LegalRepresentativeOnly
+from app.enterprises.models import BindingStatus, EnterpriseBinding, RegistryEnterprise
+from app.enterprises.service import require_enterprise_access
+from app.identity.assurance import require_level
+from app.identity.models import User
+from app.identity.realname import id_number_of, real_name_of
+from app.licences import service as licences
+from app.licences.models import Licence
+from app.matters import catalogue, forms, parameters, rules
+from app.matters.models import Matter, MatterVersion
+from app.seals import errors as seal_errors
+from app.seals.context import SealContext
+from app.seals.issuing import Holder
+from app.seals.lifecycle import SealActor
+from app.security.crypto import FieldCipher
+from app.shared_data.connectors import Connector, LookupRequest, gather
+
+INSTANT_FLAG = "秒批"
+# What stops the seal from being applied to a decided case (the case then waits for a reviewer).
+SEAL_REFUSALS = (
+    seal_errors.SealUseForbidden,
+    seal_errors.SealNotUsable,
+    seal_errors.DocumentDataInvalid,
+    seal_errors.SignerNotVerified,
+    seal_errors.PkiMissing,
+)
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a submission reaches beyond the database."""
+
+    seals: SealContext
+    connectors: Mapping[str, Connector]
+    cipher: FieldCipher
+
+
+# -- recording transitions -------------------------------------------------------------------
+
+
+def move(
+    session: Session,
+    application: Application,
+    action: str,
+    *,
+    by: str,
+    actor_id: int | None,
+    now: dt.datetime,
+    reason: str | None = None,
+) -> ApplicationEvent:
+    """Take `action` if the application's workflow allows it from its state; record it."""
+    flow = workflow.load_all()[(application.workflow, application.workflow_version)]
+    transition = flow.transition(application.status, action, by)
+    if transition.reason_required and not (reason and reason.strip()):
+        raise ReasonRequired(action=action)
+    event = ApplicationEvent(
+        application_id=application.id,
+        action=action,
+        from_status=application.status,
+        to_status=transition.target,
+        actor_kind=by,
+        actor_id=actor_id,
+        reason=reason,
+        at=now,
+    )
+    session.add(event)
+    application.status = transition.target
+    application.updated_at = now
+    if flow.states[transition.target].final:
+        application.decided_at = now
+    session.flush()
+    deadlines.refresh(session, application)
+    return event
+
+
+def events_of(session: Session, application: Application) -> list[ApplicationEvent]:
+    return list(
+        session.scalars(
+            select(ApplicationEvent)
+            .where(ApplicationEvent.application_id == application.id)
+            .order_by(ApplicationEvent.id)
+        )
+    )
+
+
+# -- who may file ------------------------------------------------------------------------------
+
+
+def _acting_for(
+    session: Session,
+    user: User,
+    enterprise_id: int,
+    *,
+    now: dt.datetime,
+    request_id: str | None,
+) -> EnterpriseBinding:
+    """The user's binding to the enterprise; refused (audited) when there is none."""
+    try:
+        return require_enterprise_access(session, user, enterprise_id)
+    except (EnterpriseAccessDenied, LegalRepresentativeOnly) as error:
+        audit(
+            session,
+            "application.enterprise_refused",
+            actor=Actor("user", user.id),
+            now=now,
+            subject_type="enterprise",
+            subject_id=enterprise_id,
+            details={"code": error.code},
+            request_id=request_id,
+        )
+        session.flush()
+        raise ActingForEnterpriseRefused(enterprise_id=enterprise_id) from error
+
+
+def _check_applicant(
+    session: Session,
+    user: User,
+    matter: Matter,
+    enterprise_id: int | None,
+    *,
+    now: dt.datetime,
+    request_id: str | None,
+) -> str:
+    """How the user files this matter: citizen, legal_representative or agent."""
+    if matter.applicant == "enterprise" and enterprise_id is None:
+        raise ApplicantKindMismatch(
+            "该事项须以企业名义申请，请选择已绑定的企业", fields={"enterprise_id": ["请选择企业"]}
+        )
+    if matter.applicant == "citizen" and enterprise_id is not None:
+        raise ApplicantKindMismatch(
+            "该事项只能由个人申请", fields={"enterprise_id": ["该事项不能以企业名义申请"]}
+        )
+    require_level(session, user, "application.submit", now=now, request_id=request_id)
+    if enterprise_id is None:
+        return "citizen"
+    return str(_acting_for(session, user, enterprise_id, now=now, request_id=request_id).role)
+
+
+# -- filing ------------------------------------------------------------------------------------
+
+
+def _fingerprint(body: Mapping[str, Any]) -> str:
+    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _new_number(now: dt.datetime) -> str:
+    """办件编号: the local date and 8 random digits (unique, not guessable in sequence)."""
+    return f"{local_day(now):%Y%m%d}{secrets.randbelow(10**8):08d}"
+
+
+def _with_key(session: Session, scoped_key: str) -> Application | None:
+    return session.scalars(
+        select(Application).where(Application.idempotency_key == scoped_key)
+    ).first()
+
+
+def file(
+    session: Session,
+    services: Services,
+    *,
+    user: User,
+    matter_code: str,
+    form: Mapping[str, Any],
+    enterprise_id: int | None,
+    submit_now: bool,
+    now: dt.datetime,
+    idempotency_key: str | None = None,
+    request_id: str | None = None,
+) -> tuple[Application, bool]:
+    """File an application under the matter's current version (and submit it unless a draft
+    is asked for). Returns it and whether it was created by this call: the same
+    Idempotency-Key gives back the application the first call filed."""
+    scoped_key = fingerprint = None
+    if idempotency_key:
+        scoped_key = f"user:{user.id}:{idempotency_key}"
+        fingerprint = _fingerprint(
+            {
+                "matter": matter_code,
+                "form": form,
+                "enterprise_id": enterprise_id,
+                "submit": submit_now,
+            }
+        )
+        earlier = _with_key(session, scoped_key)
+        if earlier is not None:
+            if earlier.request_fingerprint != fingerprint:
+                raise IdempotencyKeyReused()
+            return earlier, False
+
+    matter = catalogue.get_matter(session, matter_code)
+    version = catalogue.get_version(session, matter_code)
+    if submit_now:
+        forms.check_form(version.content["form"], form)
+    acting_as = _check_applicant(
+        session, user, matter, enterprise_id, now=now, request_id=request_id
+    )
+    flow = workflow.for_kind(matter.kind)
+    application = Application(
+        number=_new_number(now),
+        matter_id=matter.id,
+        matter_code=matter.code,
+        matter_version=version.version,
+        workflow=flow.name,
+        workflow_version=flow.version,
+        department_id=matter.department_id,
+        applicant_user_id=user.id,
+        enterprise_id=enterprise_id,
+        acting_as=acting_as,
+        form=dict(form),
+        status=flow.initial,
+        idempotency_key=scoped_key,
+        request_fingerprint=fingerprint,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(application)
+    except IntegrityError:
+        # A concurrent retry with the same key filed first.
+        earlier = _with_key(session, scoped_key) if scoped_key else None
+        if earlier is None:
+            raise
+        if earlier.request_fingerprint != fingerprint:
+            raise IdempotencyKeyReused() from None
+        return earlier, False
+    audit(
+        session,
+        "application.filed",
+        actor=Actor("user", user.id),
+        now=now,
+        subject_type="application",
+        subject_id=application.id,
+        details={
+            "number": application.number,
+            "matter": matter.code,
+            "version": version.version,
+            "enterprise_id": enterprise_id,
+            "acting_as": acting_as,
+        },
+        request_id=request_id,
+    )
+    if submit_now:
+        _submit(session, services, application, matter, version, user, now, request_id)
+    return application, True
+
+
+def submit(
+    session: Session,
+    services: Services,
+    application: Application,
+    *,
+    user: User,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> Application:
+    """Submit a draft (under the version it was drafted under)."""
+    matter = session.get(Matter, application.matter_id)
+    assert matter is not None
+    version = catalogue.get_version(session, matter.code, application.matter_version)
+    forms.check_form(version.content["form"], application.form)
+    _check_applicant(
+        session, user, matter, application.enterprise_id, now=now, request_id=request_id
+    )
+    _submit(session, services, application, matter, version, user, now, request_id)
+    return application
+
+
+def update_draft(
+    session: Session,
+    application: Application,
+    *,
+    user: User,
+    form: Mapping[str, Any],
+    now: dt.datetime,
+) -> Application:
+    """Replace a draft's form (checked when it is submitted)."""
+    if application.status != ApplicationStatus.DRAFT:
+        raise workflow.IllegalTransition(state=application.status, action="edit")
+    application.form = dict(form)
+    application.updated_at = now
+    session.flush()
+    return application
+
+
+def _submit(
+    session: Session,
+    services: Services,
+    application: Application,
+    matter: Matter,
+    version: MatterVersion,
+    user: User,
+    now: dt.datetime,
+    request_id: str | None,
+) -> None:
+    move(session, application, "submit", by="applicant", actor_id=user.id, now=now)
+    application.submitted_at = now
+    deadlines.refresh(session, application)
+    decision, facts = evaluate(session, services, application, matter, version, now=now)
+    application.decision = decision.as_json()
+    if decision.outcome == rules.APPROVE:
+        licence = _issue_instantly(
+            session, services, application, version, facts, now=now, request_id=request_id
+        )
+        if licence is not None:
+            move(session, application, "approve_instantly", by="system", actor_id=None, now=now)
+            notices.notify(session, application, matter, now=now)
+            return
+        # The rules approved; the decision stays as they made it. Only the seal was missing.
+        reason = "规则全部满足，但电子印章暂不可用，转人工审查"
+    else:
+        reason = "；".join(decision.reasons)[:500]
+    move(session, application, "accept", by="system", actor_id=None, now=now, reason=reason)
+    notices.notify(session, application, matter, now=now)
+
+
+# -- rules and licences ------------------------------------------------------------------------
+
+
+def lookup_facts(
+    session: Session,
+    services: Services,
+    application: Application,
+    rule_set: rules.RuleSet,
+    now: dt.datetime,
+) -> tuple[dict[str, Any], list[str]]:
+    enterprise = (
+        session.get(RegistryEnterprise, application.enterprise_id)
+        if application.enterprise_id
+        else None
+    )
+    today = local_day(now)
+    request = LookupRequest(application.form, enterprise.uscc if enterprise else None, today)
+    looked_up, unavailable = gather(services.connectors, rule_set.lookups, request)
+    return {**rules.form_facts(application.form, today), **looked_up}, unavailable
+
+
+def evaluate(
+    session: Session,
+    services: Services,
+    application: Application,
+    matter: Matter,
+    version: MatterVersion,
+    *,
+    now: dt.datetime,
+) -> tuple[rules.Decision, dict[str, Any]]:
+    """The rules' decision on the application now (review when the matter is never instant),
+    and every fact looked up: the licence prints some that are no rule's input (a table)."""
+    rule_set = catalogue.rule_set_of(version)
+    if rule_set is None or INSTANT_FLAG not in matter.flags:
+        return rules.Decision(rules.REVIEW, (), {}, {}, (), ("该事项须人工审查",)), {}
+    facts, unavailable = lookup_facts(session, services, application, rule_set, now)
+    decision = rules.decide(
+        rule_set,
+        facts,
+        parameters.current_values(session, matter, rule_set),
+        unavailable=unavailable,
+    )
+    return decision, facts
+
+
+def holder_for(
+    session: Session, cipher: FieldCipher, application: Application
+) -> tuple[Holder, int | None]:
+    """Whom the licence is issued to: the enterprise, or the applicant by real name."""
+    if application.enterprise_id is not None:
+        enterprise = session.get(RegistryEnterprise, application.enterprise_id)
+        assert enterprise is not None
+        return (
+            Holder(enterprise.name, enterprise.uscc, "enterprise", application.applicant_user_id),
+            enterprise.id,
+        )
+    user = session.get(User, application.applicant_user_id)
+    assert user is not None
+    name, id_number = real_name_of(cipher, user), id_number_of(cipher, user)
+    return Holder(name or "", id_number or "", "person", user.id), None
+
+
+def issue_licence(
+    session: Session,
+    services: Services,
+    application: Application,
+    version: MatterVersion,
+    facts: Mapping[str, Any],
+    *,
+    actor: SealActor,
+    now: dt.datetime,
+    request_id: str | None,
+) -> Licence:
+    """Seal and register the application's licence (seal errors propagate)."""
+    spec = version.content["licence"]
+    seal = licences.seal_for(
+        session, application.department_id, application.matter_code, spec["template"]
+    )
+    if seal is None:
+        raise seal_errors.SealNotUsable(reason="no_seal_for_matter", matter=application.matter_code)
+    holder, enterprise_id = holder_for(session, services.cipher, application)
+    return licences.issue(
+        session,
+        services.seals,
+        seal=seal,
+        licence_spec=spec,
+        matter_code=application.matter_code,
+        holder=holder,
+        holder_enterprise_id=enterprise_id,
+        facts=facts,
+        actor=actor,
+        application_id=application.id,
+        application_number=application.number,
+        now=now,
+        request_id=request_id,
+    )
+
+
+def _issue_instantly(
+    session: Session,
+    services: Services,
+    application: Application,
+    version: MatterVersion,
+    facts: Mapping[str, Any],
+    *,
+    now: dt.datetime,
+    request_id: str | None,
+) -> Licence | None:
+    """The licence, or None (audited) when the seal cannot be applied: the application then
+    goes to a reviewer instead of failing the applicant's request."""
+    try:
+        with session.begin_nested():
+            return issue_licence(
+                session,
+                services,
+                application,
+                version,
+                facts,
+                actor=SealActor(kind="system"),
+                now=now,
+                request_id=request_id,
+            )
+    except SEAL_REFUSALS as error:
+        audit(
+            session,
+            "application.instant_issue_failed",
+            actor=Actor.system(),
+            now=now,
+            subject_type="application",
+            subject_id=application.id,
+            details={"number": application.number, "code": error.code},
+            request_id=request_id,
+        )
+        return None
+
+
+# -- the applicant's view and steps ------------------------------------------------------------
+
+
+def _visible_to(user_id: int) -> Any:
+    bound = select(EnterpriseBinding.enterprise_id).where(
+        EnterpriseBinding.user_id == user_id, EnterpriseBinding.status == BindingStatus.ACTIVE
+    )
+    return or_(Application.applicant_user_id == user_id, Application.enterprise_id.in_(bound))
+
+
+def for_applicant(session: Session, user_id: int, number: str) -> Application:
+    """An application the user filed, or one of an enterprise they act for; another's is not
+    found (its existence is not revealed)."""
+    found = session.scalars(
+        select(Application).where(Application.number == number, _visible_to(user_id))
+    ).first()
+    if found is None:
+        raise ApplicationNotFound(number=number)
+    return found
+
+
+def list_for_applicant(
+    session: Session, user_id: int, *, offset: int, limit: int
+) -> tuple[list[Application], int]:
+    condition = _visible_to(user_id)
+    total = session.scalar(select(func.count()).select_from(Application).where(condition)) or 0
+    rows = session.scalars(
+        select(Application)
+        .where(condition)
+        .order_by(Application.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def _check_still_acting(
+    session: Session,
+    application: Application,
+    user: User,
+    *,
+    now: dt.datetime,
+    request_id: str | None,
+) -> None:
+    if application.enterprise_id is not None:
+        _acting_for(session, user, application.enterprise_id, now=now, request_id=request_id)
+    elif application.applicant_user_id != user.id:
+        raise ApplicationNotFound(number=application.number)
+
+
+def withdraw(
+    session: Session,
+    application: Application,
+    *,
+    user: User,
+    reason: str | None,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> Application:
+    _check_still_acting(session, application, user, now=now, request_id=request_id)
+    move(session, application, "withdraw", by="applicant", actor_id=user.id, now=now, reason=reason)
+    matter = session.get(Matter, application.matter_id)
+    assert matter is not None
+    notices.notify(session, application, matter, now=now)
+    return application
+
+
+def resubmit(
+    session: Session,
+    application: Application,
+    *,
+    user: User,
+    form: Mapping[str, Any] | None,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> Application:
+    """Answer a request for 补正 with a corrected form; the reviewer takes it up again."""
+    _check_still_acting(session, application, user, now=now, request_id=request_id)
+    if form is not None:
+        version = catalogue.get_version(
+            session, application.matter_code, application.matter_version
+        )
+        forms.check_form(version.content["form"], form)
+    move(session, application, "resubmit", by="applicant", actor_id=user.id, now=now)
+    if form is not None:
+        application.form = dict(form)
+    matter = session.get(Matter, application.matter_id)
+    assert matter is not None
+    notices.notify(session, application, matter, now=now)
+    return application

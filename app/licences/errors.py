@@ -1,0 +1,20 @@
+"""What the licence wallet and its verification refuse."""
+
+from __future__ import annotations
+
+from app.errors import Conflict, NotFound
+
+
+class LicenceNotFound(NotFound):
+    code = "LICENCE_NOT_FOUND"
+    message = "证照不存在"
+
+
+class LicenceNotShowable(Conflict):
+    code = "LICENCE_NOT_SHOWABLE"
+    message = "证照已失效，不能亮证"
+
+
+class LicenceAlreadyRevoked(Conflict):
+    code = "LICENCE_ALREADY_REVOKED"
+    message = "证照已撤销"

@@ -1,0 +1,111 @@
+"""A small district for applications: the seed matters, their departments' seals, the
+embedded shared data, an enterprise with its legal representative, a verified citizen."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from app.calendar import local_day
+from app.db import utcnow
+from app.enterprises.models import RegistryEnterprise
+from app.identity.models import StaffAccount, StaffRole, User
+from app.matters import catalogue
+from app.matters.cli import CATALOGUE_DIR
+from app.organisation.catalogue import DEPARTMENTS
+from app.organisation.models import Department
+from app.seals.demo import DEMO_SEALS
+from app.seals.models import SealKind
+from app.shared_data.demo import seed_shared_data
+
+
+@dataclass
+class District:
+    departments: dict[str, Department]
+    enterprise: RegistryEnterprise
+    legal_rep: User
+    citizen: User
+    reviewers: dict[str, StaffAccount]
+
+
+@pytest.fixture
+def district(
+    session,
+    create_department,
+    create_seal_for,
+    create_registry_enterprise,
+    create_verified_user,
+    bind_enterprise,
+    create_staff,
+) -> District:
+    departments = {code: create_department(code=code, name=name) for code, name in DEPARTMENTS}
+    catalogue.load_directory(session, CATALOGUE_DIR, now=utcnow())
+    for code, kind, templates, matters in DEMO_SEALS:
+        if kind == SealKind.APPROVAL:
+            create_seal_for(
+                department=departments[code],
+                templates=templates,
+                matters=sorted(set(templates) | set(matters)),
+            )
+    seed_shared_data(session, today=local_day(utcnow()), days=60)
+    enterprise = create_registry_enterprise(name="广州市番禺区示例商贸有限公司")
+    legal_rep = create_verified_user(name="张三")
+    bind_enterprise(legal_rep, enterprise)
+    citizen = create_verified_user(name="李四")
+    reviewers = {
+        code: create_staff(grants=[(StaffRole.REVIEWER, None, departments[code].id)])
+        for code in ("PY-CGJ", "PY-SWJ", "PY-QXJ")
+    }
+    session.commit()
+    return District(departments, enterprise, legal_rep, citizen, reviewers)
+
+
+def today() -> dt.date:
+    return local_day(utcnow())
+
+
+def advert_form(**changes: Any) -> dict[str, Any]:
+    start = today() + dt.timedelta(days=2)
+    form = {
+        "address": "番禺区市桥街易发商业街12号",
+        "longitude": 113.372,
+        "latitude": 22.951,
+        "width_m": 4,
+        "height_m": 3,
+        "start_date": start.isoformat(),
+        "end_date": (start + dt.timedelta(days=14)).isoformat(),
+        "content": "开业促销",
+        "safety_commitment": True,
+    }
+    form.update(changes)
+    return form
+
+
+def drainage_form(**changes: Any) -> dict[str, Any]:
+    form = {
+        "outlet_address": "番禺区石碁镇工业路8号",
+        "longitude": 113.44,
+        "latitude": 22.98,
+        "daily_volume_m3": 120,
+        "cod_mg_l": 300,
+        "nh3n_mg_l": 25,
+        "ss_mg_l": 200,
+        "commitment": True,
+    }
+    form.update(changes)
+    return form
+
+
+def weather_form(**changes: Any) -> dict[str, Any]:
+    form = {
+        "date": (today() - dt.timedelta(days=3)).isoformat(),
+        "address": "番禺区南村镇兴业路",
+        "longitude": 113.39,
+        "latitude": 23.0,
+        "purpose": "保险理赔",
+    }
+    form.update(changes)
+    return form
