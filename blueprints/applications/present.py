@@ -36,6 +36,6 @@ def present(session: Session, application: Application, *, viewer: str) -> dict[
         application,
         events=service.events_of(session, application),
         licence=licence,
-        document_code=document.public_id if document else None,
+        document_code=get_seal_context().codes.code_for(document.public_id) if document else None,
         viewer=viewer,
     )

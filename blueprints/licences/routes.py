@@ -15,6 +15,7 @@ from app.licences import service
 from app.licences.errors import LicenceNotFound
 from app.licences.models import Licence
 from app.queueing.settings import from_config as queue_settings
+from app.seals import get_seal_context
 from app.seals.models import IssuedDocument, Seal
 from blueprints.authz import ADMIN_ROLE, citizen_required, current_principal, public, staff_required
 from blueprints.fields import BeijingTime
@@ -62,6 +63,11 @@ class RevokeIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=2, max=200))
 
 
+def _code(document: IssuedDocument) -> str:
+    """The document's verification code (GET /api/v1/seals/verify/{code})."""
+    return get_seal_context().codes.code_for(document.public_id)
+
+
 _LABELS = {"valid": "有效", "expired": "已过期", "revoked": "已撤销"}
 
 
@@ -78,7 +84,7 @@ def _out(licence: Licence, document: IssuedDocument | None, now: Any) -> dict[st
         "valid_from": licence.valid_from,
         "valid_until": licence.valid_until,
         "status": licence.state(now),
-        "document_code": document.public_id if document else "",
+        "document_code": _code(document) if document else "",
     }
 
 
@@ -140,7 +146,7 @@ class VerifyLicence(MethodView):
             "issuer": verified.issuer,
             "valid_until": licence.valid_until,
             "data": licence.data,
-            "document_code": verified.document.public_id,
+            "document_code": _code(verified.document),
         }
 
 

@@ -3,7 +3,6 @@ licence that pyHanko and pdfsig accept, and a named rule sending it to review in
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import subprocess
 

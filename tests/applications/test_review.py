@@ -1,0 +1,287 @@
+"""The reviewer's path: the department's queue by deadline, claim, 补正 pausing the clock,
+approval sealing the licence, scope, replaying decisions, licences shown and revoked."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from app.applications import deadlines
+from app.applications.models import Application
+from app.calendar import LOCAL_TZ
+from app.db import utcnow
+from app.licences.models import Licence
+from app.matters.models import MatterParameter
+from tests.applications.conftest import advert_form
+
+
+def _file_for_review(client, district, citizen_headers, **changes):
+    body = {
+        "matter_code": "PY-CGJ-LSGG",
+        "form": advert_form(width_m=6, height_m=5, **changes),
+        "enterprise_id": district.enterprise.id,
+    }
+    answer = client.post(
+        "/api/v1/applications", json=body, headers=citizen_headers(district.legal_rep)
+    )
+    assert answer.json["status"] == "accepted"
+    return answer.json["number"]
+
+
+def test_a_reviewer_claims_asks_for_supplement_and_approves_with_the_seal(
+    client, session, district, citizen_headers, staff_headers
+):
+    number = _file_for_review(client, district, citizen_headers)
+    reviewer = staff_headers(district.reviewers["PY-CGJ"])
+    applicant = citizen_headers(district.legal_rep)
+    base = f"/api/v1/review/applications/{number}"
+
+    queue = client.get("/api/v1/review/applications", headers=reviewer).json
+    assert [a["number"] for a in queue["items"]] == [number]
+    detail = client.get(base, headers=reviewer).json
+    assert detail["actions"] == ["claim"]
+    assert detail["decision"]["results"][2]["explanation"].endswith("30 ≤ 20㎡ ✗")
+
+    # Deciding without holding it is refused; so is a supplement request without a reason.
+    assert client.post(f"{base}/approve", json={}, headers=reviewer).json["code"] == "NOT_ASSIGNEE"
+    assert client.post(f"{base}/claim", headers=reviewer).json["status"] == "under_review"
+    assert client.post(f"{base}/claim", headers=reviewer).status_code == 409
+    no_reason = client.post(f"{base}/request-supplement", json={}, headers=reviewer)
+    assert no_reason.status_code == 422
+
+    due_before = session.get(Application, _id(session, number)).statutory_due
+    paused = client.post(
+        f"{base}/request-supplement", json={"reason": "请补充广告牌结构安全说明"}, headers=reviewer
+    ).json
+    assert paused["status"] == "supplement_requested" and paused["statutory_due"] is None
+    resumed = client.post(
+        f"/api/v1/applications/{number}/resubmit", json={}, headers=applicant
+    ).json
+    assert resumed["status"] == "under_review"
+    session.expire_all()
+    due_after = session.get(Application, _id(session, number)).statutory_due
+    assert due_after >= due_before  # the waiting day does not count against the department
+
+    approved = client.post(
+        f"{base}/approve", json={"reason": "经现场核查符合安全要求"}, headers=reviewer
+    )
+    assert approved.status_code == 200, approved.json
+    assert approved.json["status"] == "approved" and approved.json["licence"]["number"]
+    assert [e["action"] for e in approved.json["history"]] == [
+        "submit",
+        "accept",
+        "claim",
+        "request_supplement",
+        "resubmit",
+        "approve",
+    ]
+    wallet = client.get("/api/v1/me/licences", headers=applicant).json
+    assert [item["number"] for item in wallet["items"]] == [approved.json["licence"]["number"]]
+
+
+def _id(session, number: str) -> int:
+    return session.scalar(select(Application.id).where(Application.number == number))
+
+
+def test_another_department_and_another_applicant_see_nothing(
+    client, district, citizen_headers, staff_headers
+):
+    number = _file_for_review(client, district, citizen_headers)
+    water = staff_headers(district.reviewers["PY-SWJ"])
+    assert client.get("/api/v1/review/applications", headers=water).json["items"] == []
+    hidden = client.get(f"/api/v1/review/applications/{number}", headers=water)
+    assert hidden.status_code == 404 and hidden.json["code"] == "APPLICATION_NOT_FOUND"
+    assert (
+        client.post(f"/api/v1/review/applications/{number}/claim", headers=water).status_code == 404
+    )
+    other = client.get(f"/api/v1/applications/{number}", headers=citizen_headers(district.citizen))
+    assert other.status_code == 404
+    citizen_on_review = client.get(
+        "/api/v1/review/applications", headers=citizen_headers(district.citizen)
+    )
+    assert citizen_on_review.status_code == 403
+
+
+def test_transfer_only_to_a_reviewer_of_the_same_department(
+    client, district, citizen_headers, staff_headers, create_staff, session
+):
+    from app.identity.models import StaffRole
+
+    number = _file_for_review(client, district, citizen_headers)
+    first = staff_headers(district.reviewers["PY-CGJ"])
+    colleague = create_staff(grants=[(StaffRole.REVIEWER, None, district.departments["PY-CGJ"].id)])
+    session.commit()
+    base = f"/api/v1/review/applications/{number}"
+    client.post(f"{base}/claim", headers=first)
+    wrong = client.post(
+        f"{base}/transfer", json={"to_staff_id": district.reviewers["PY-SWJ"].id}, headers=first
+    )
+    assert wrong.status_code == 422 and wrong.json["code"] == "TRANSFER_TARGET_INVALID"
+    moved = client.post(f"{base}/transfer", json={"to_staff_id": colleague.id}, headers=first).json
+    assert moved["assignee_staff_id"] == colleague.id
+    assert client.post(f"{base}/reject", json={"reason": "x"}, headers=first).status_code == 409
+    rejected = client.post(
+        f"{base}/reject", json={"reason": "设置地点影响交通安全"}, headers=staff_headers(colleague)
+    ).json
+    assert rejected["status"] == "rejected"
+
+
+def test_a_stored_decision_replays_the_same_even_after_the_limit_changes(
+    client, session, district, citizen_headers, staff_headers
+):
+    number = _file_for_review(client, district, citizen_headers)
+    reviewer = staff_headers(district.reviewers["PY-CGJ"])
+    raised = client.put(
+        "/api/v1/matters/PY-CGJ-LSGG/parameters/max_area_m2", json={"value": 40}, headers=reviewer
+    )
+    assert raised.status_code == 200
+    assert {p["name"]: p["value"] for p in raised.json["items"]}["max_area_m2"] == 40
+    replay = client.get(
+        f"/api/v1/review/applications/{number}/decision/replay", headers=reviewer
+    ).json
+    assert replay["same"] is True and replay["replayed"]["outcome"] == "review"
+    # New applications use the new limit: 30㎡ is now within it.
+    body = {
+        "matter_code": "PY-CGJ-LSGG",
+        "form": advert_form(width_m=6, height_m=5),
+        "enterprise_id": district.enterprise.id,
+    }
+    now_approved = client.post(
+        "/api/v1/applications", json=body, headers=citizen_headers(district.legal_rep)
+    ).json
+    assert now_approved["status"] == "approved"
+    assert now_approved["decision"]["parameters"]["max_area_m2"] == 40
+    # Another department may not change this matter's limits; a wrong type is refused.
+    water = staff_headers(district.reviewers["PY-SWJ"])
+    assert (
+        client.put(
+            "/api/v1/matters/PY-CGJ-LSGG/parameters/max_area_m2", json={"value": 99}, headers=water
+        ).status_code
+        == 403
+    )
+    assert (
+        client.put(
+            "/api/v1/matters/PY-CGJ-LSGG/parameters/max_area_m2",
+            json={"value": "big"},
+            headers=reviewer,
+        ).status_code
+        == 422
+    )
+    assert session.scalar(select(MatterParameter.value)) == 40
+
+
+def test_deadlines_skip_the_national_day_holiday_and_count_the_makeup_saturday(
+    session, district, app
+):
+    from app.applications.service import Services, file
+    from app.integrations.shared_data import get_connectors
+    from app.seals import get_seal_context
+    from app.security import get_cipher
+
+    # Wednesday 2026-09-30, 10:00: 1-7 October are holidays, Saturday 10 October is worked.
+    submitted = dt.datetime(2026, 9, 30, 10, 0, tzinfo=LOCAL_TZ).astimezone(dt.UTC)
+    form = {
+        "project_name": "番禺区某住宅项目",
+        "site_address": "番禺区南村镇某路1号",
+        "volume_m3": 5000,
+        "start_date": "2026-10-12",
+        "end_date": "2026-12-12",
+    }
+    services = Services(get_seal_context(), get_connectors(session), get_cipher())
+    application, _ = file(
+        session,
+        services,
+        user=district.legal_rep,
+        matter_code="PY-CGJ-JZLJ",
+        form=form,
+        enterprise_id=district.enterprise.id,
+        submit_now=True,
+        now=submitted,
+    )
+    # Promised 10 working days: 8, 9, 10 (Sat, make-up), 12-16, 19, 20 October.
+    assert application.promised_due == dt.datetime(2026, 10, 21, tzinfo=LOCAL_TZ)
+    # Statutory 20: through 3 November.
+    assert application.statutory_due == dt.datetime(2026, 11, 4, tzinfo=LOCAL_TZ)
+    assert (
+        deadlines.mark_overdue(session, now=application.statutory_due - dt.timedelta(seconds=1))
+        == 0
+    )
+    assert (
+        deadlines.mark_overdue(session, now=application.statutory_due + dt.timedelta(seconds=1))
+        == 1
+    )
+    session.refresh(application)
+    assert application.overdue is True
+
+
+def test_a_licence_is_shown_with_a_short_lived_qr_and_verifies_as_revoked_after_revocation(
+    client, session, district, citizen_headers, staff_headers, app
+):
+    applicant = citizen_headers(district.legal_rep)
+    body = {
+        "matter_code": "PY-CGJ-LSGG",
+        "form": advert_form(),
+        "enterprise_id": district.enterprise.id,
+    }
+    licence_id = client.post("/api/v1/applications", json=body, headers=applicant).json["licence"][
+        "id"
+    ]
+
+    shown = client.post(f"/api/v1/me/licences/{licence_id}/show-code", headers=applicant)
+    assert shown.status_code == 200
+    token = shown.json["token"]
+    verified = client.get(f"/api/v1/licences/verify/{token}").json
+    assert verified["status"] == "valid" and verified["issuer"]
+    assert verified["holder"] == district.enterprise.name
+    assert (
+        client.post(
+            f"/api/v1/me/licences/{licence_id}/show-code", headers=citizen_headers(district.citizen)
+        ).status_code
+        == 404
+    )
+    assert client.get("/api/v1/licences/verify/Lx.1.2.forged").json["code"] == "CODE_FORGED"
+
+    water = staff_headers(district.reviewers["PY-SWJ"])
+    assert (
+        client.post(
+            f"/api/v1/licences/{licence_id}/revoke", json={"reason": "不是本部门"}, headers=water
+        ).status_code
+        == 404
+    )
+    revoked = client.post(
+        f"/api/v1/licences/{licence_id}/revoke",
+        json={"reason": "核查发现设置地点与申报不符"},
+        headers=staff_headers(district.reviewers["PY-CGJ"]),
+    )
+    assert revoked.status_code == 200 and revoked.json["status"] == "revoked"
+    assert client.get(f"/api/v1/licences/verify/{token}").json["status"] == "revoked"
+    document_code = revoked.json["document_code"]
+    assert client.get(f"/api/v1/seals/verify/{document_code}").json["status"] == "revoked"
+    again = client.post(f"/api/v1/me/licences/{licence_id}/show-code", headers=applicant)
+    assert again.status_code == 409 and again.json["code"] == "LICENCE_NOT_SHOWABLE"
+
+
+def test_a_licence_past_its_validity_verifies_as_expired(
+    client, session, district, citizen_headers
+):
+    applicant = citizen_headers(district.legal_rep)
+    body = {
+        "matter_code": "PY-CGJ-LSGG",
+        "form": advert_form(),
+        "enterprise_id": district.enterprise.id,
+    }
+    licence_id = client.post("/api/v1/applications", json=body, headers=applicant).json["licence"][
+        "id"
+    ]
+    token = client.post(f"/api/v1/me/licences/{licence_id}/show-code", headers=applicant).json[
+        "token"
+    ]
+    licence = session.get(Licence, licence_id)
+    licence.valid_until = utcnow() - dt.timedelta(seconds=1)  # its 30 days have run out
+    session.commit()
+    assert client.get(f"/api/v1/licences/verify/{token}").json["status"] == "expired"
+    assert (
+        client.get(f"/api/v1/me/licences/{licence_id}", headers=applicant).json["status"]
+        == "expired"
+    )
