@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from app.applications import service
+from app.applications import notices, service
 from app.applications.errors import (
     ApplicationNotFound,
     LicenceNotIssued,
@@ -30,9 +30,10 @@ from app.matters.models import Matter
 from app.seals.lifecycle import SealActor
 
 REVIEWER = StaffRole.REVIEWER.value
+OPEN_STATUSES = tuple(status.value for status in OPEN_FOR_REVIEW)
 
 
-def _in_scope(department_ids: Sequence[int] | None) -> list:  # type: ignore[type-arg]
+def _in_scope(department_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
     return [] if department_ids is None else [Application.department_id.in_(department_ids)]
 
 
@@ -40,7 +41,7 @@ def queue(
     session: Session,
     department_ids: Sequence[int] | None,
     *,
-    statuses: Sequence[str] = tuple(s.value for s in OPEN_FOR_REVIEW),
+    statuses: Sequence[str] = OPEN_STATUSES,
     assignee_id: int | None = None,
     offset: int,
     limit: int,
@@ -80,7 +81,7 @@ def _require_assignee(application: Application, staff_id: int) -> None:
 def _notify(session: Session, application: Application, now: dt.datetime) -> None:
     matter = session.get(Matter, application.matter_id)
     assert matter is not None
-    service.notices.notify(session, application, matter, now=now)
+    notices.notify(session, application, matter, now=now)
 
 
 def claim(session: Session, application: Application, *, staff_id: int, now: dt.datetime) -> None:
@@ -215,5 +216,5 @@ def approve(
         details={"number": application.number, "licence": licence.number},
         request_id=request_id,
     )
-    service.notices.notify(session, application, matter, now=now)
+    notices.notify(session, application, matter, now=now)
     return licence

@@ -18,3 +18,10 @@ class LicenceNotShowable(Conflict):
 class LicenceAlreadyRevoked(Conflict):
     code = "LICENCE_ALREADY_REVOKED"
     message = "证照已撤销"
+
+
+class LicenceCodeInvalid(NotFound):
+    """A licence QR that no server issued: nothing to find, like a wrong verification code."""
+
+    code = "LICENCE_CODE_INVALID"
+    message = "亮证二维码无效"

@@ -21,11 +21,16 @@ from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.calendar import local_day, local_instant
 from app.enterprises.models import BindingStatus, EnterpriseBinding
-from app.licences.errors import LicenceAlreadyRevoked, LicenceNotFound, LicenceNotShowable
+from app.licences.errors import (
+    LicenceAlreadyRevoked,
+    LicenceCodeInvalid,
+    LicenceNotFound,
+    LicenceNotShowable,
+)
 from app.licences.models import Licence, LicenceStatus
 from app.organisation.models import Department
 from app.queueing.codes import open_compact, sign_compact
-from app.queueing.errors import CodeExpired
+from app.queueing.errors import CodeExpired, CodeForged
 from app.queueing.settings import QueueSettings
 from app.seals.context import SealContext
 from app.seals.issuing import Holder, issue_document
@@ -180,7 +185,10 @@ def verify_code(
     session: Session, settings: QueueSettings, token: str, *, now: dt.datetime
 ) -> Verified:
     """What a counter sees on scanning a licence QR: the licence and its status now."""
-    licence_id, expires = open_compact(settings, token, TOKEN_KIND, 2)
+    try:
+        licence_id, expires = open_compact(settings, token, TOKEN_KIND, 2)
+    except CodeForged:
+        raise LicenceCodeInvalid() from None
     if now.timestamp() > expires:
         raise CodeExpired("亮证二维码已过期，请持证人刷新")
     licence = session.get(Licence, licence_id)

@@ -4,13 +4,16 @@ stored decision replayed."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask.views import MethodView
 
-from app.applications import review
+from app.applications import review, statistics
 from app.applications.errors import ApplicationNotFound
+from app.calendar import local_day, local_instant
 from app.db import get_session, utcnow
+from app.errors import ValidationFailed
 from app.matters import catalogue, rules
 from app.seals.lifecycle import SealActor
 from blueprints.applications.present import present, request_id, services
@@ -21,6 +24,8 @@ from blueprints.applications.schemas import (
     ReplayOut,
     RequiredReasonIn,
     ReviewTransferIn,
+    StatisticsArgs,
+    StatisticsOut,
 )
 from blueprints.authz import ADMIN_ROLE, current_principal, staff_required
 from blueprints.logins import keeping_writes
@@ -68,6 +73,28 @@ class Queue(MethodView):
             limit=page.limit,
         )
         return page_from([present(session, a, viewer="reviewer") for a in rows], total, args)
+
+
+@blp.route("/statistics")
+class Statistics(MethodView):
+    @blp.arguments(StatisticsArgs, location="query")
+    @blp.response(200, StatisticsOut)
+    @blp.alt_response(422, description="日期范围有误")
+    @staff_required(REVIEWER)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """My departments' matters: instant share, median time to decision, overdue count, of
+        the applications submitted over local days from..to (at most a year)."""
+        end = args.get("end") or local_day(utcnow())
+        start = args.get("start") or end - dt.timedelta(days=29)
+        if end < start or (end - start).days > 366:
+            raise ValidationFailed("日期范围有误", fields={"from": ["不能晚于 to，且不超过一年"]})
+        items = statistics.per_matter(
+            get_session(),
+            _departments(),
+            since=local_instant(start, dt.time(0, 0)),
+            until=local_instant(end + dt.timedelta(days=1), dt.time(0, 0)),
+        )
+        return {"start": start, "end": end, "items": items}
 
 
 @blp.route("/<string:number>")

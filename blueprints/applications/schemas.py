@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from app.applications.models import Application, ApplicationEvent, ApplicationStatus
 from app.applications.workflow import load_all
 from app.licences.models import Licence
-from blueprints.fields import BeijingTime
+from blueprints.fields import BeijingTime, CalendarDate
 from blueprints.pagination import PageArgs
 
 STATUSES = [s.value for s in ApplicationStatus]
@@ -70,6 +70,33 @@ class QueueArgs(PageArgs):
         metadata={"description": "只看某一状态（默认全部待办）"},
     )
     mine = fields.Boolean(load_default=False, metadata={"description": "只看我认领的"})
+
+
+class StatisticsArgs(Schema):
+    start = CalendarDate(
+        data_key="from", metadata={"description": "提交日期起（含），缺省为 30 天前"}
+    )
+    end = CalendarDate(data_key="to", metadata={"description": "提交日期止（含），缺省为今天"})
+
+
+class MatterFiguresOut(Schema):
+    matter_code = fields.String(required=True)
+    submitted = fields.Integer(required=True)
+    decided = fields.Integer(required=True)
+    approved_instantly = fields.Integer(required=True, metadata={"description": "秒批件数"})
+    approved_by_reviewer = fields.Integer(required=True)
+    rejected = fields.Integer(required=True)
+    withdrawn = fields.Integer(required=True)
+    open = fields.Integer(required=True, metadata={"description": "在办"})
+    overdue = fields.Integer(required=True, metadata={"description": "超法定时限"})
+    instant_share = fields.Float(allow_none=True, metadata={"description": "秒批占办结的比例"})
+    median_hours_to_decision = fields.Float(allow_none=True)
+
+
+class StatisticsOut(Schema):
+    start = fields.Date(data_key="from", required=True)
+    end = fields.Date(data_key="to", required=True)
+    items = fields.List(fields.Nested(MatterFiguresOut), required=True)
 
 
 class RuleOutcomeOut(Schema):

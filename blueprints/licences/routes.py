@@ -129,8 +129,8 @@ class ShowCode(MethodView):
 @blp.route("/licences/verify/<string:token>")
 class VerifyLicence(MethodView):
     @blp.response(200, VerifiedOut)
-    @blp.alt_response(422, description="CODE_FORGED / CODE_EXPIRED：二维码无效或已过期")
-    @blp.alt_response(404, description="LICENCE_NOT_FOUND")
+    @blp.alt_response(422, description="CODE_EXPIRED：二维码已过期，请持证人刷新")
+    @blp.alt_response(404, description="LICENCE_CODE_INVALID / LICENCE_NOT_FOUND")
     @public
     def get(self, token: str) -> dict[str, Any]:
         """What a counter sees on scanning a shown licence: valid, expired or revoked."""

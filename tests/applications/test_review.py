@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from app.applications import deadlines
@@ -240,7 +241,8 @@ def test_a_licence_is_shown_with_a_short_lived_qr_and_verifies_as_revoked_after_
         ).status_code
         == 404
     )
-    assert client.get("/api/v1/licences/verify/Lx.1.2.forged").json["code"] == "CODE_FORGED"
+    forged = client.get("/api/v1/licences/verify/Lx.1.2.forged")
+    assert forged.status_code == 404 and forged.json["code"] == "LICENCE_CODE_INVALID"
 
     water = staff_headers(district.reviewers["PY-SWJ"])
     assert (
@@ -285,3 +287,39 @@ def test_a_licence_past_its_validity_verifies_as_expired(
         client.get(f"/api/v1/me/licences/{licence_id}", headers=applicant).json["status"]
         == "expired"
     )
+
+
+def test_statistics_per_matter_count_instant_approvals_and_time_to_decision(
+    client, district, citizen_headers, staff_headers
+):
+    applicant = citizen_headers(district.legal_rep)
+    body = {
+        "matter_code": "PY-CGJ-LSGG",
+        "form": advert_form(),
+        "enterprise_id": district.enterprise.id,
+    }
+    client.post("/api/v1/applications", json=body, headers=applicant)
+    client.post("/api/v1/applications", json=body, headers=applicant)
+    number = _file_for_review(client, district, citizen_headers)
+    reviewer = staff_headers(district.reviewers["PY-CGJ"])
+    client.post(f"/api/v1/review/applications/{number}/claim", headers=reviewer)
+    client.post(
+        f"/api/v1/review/applications/{number}/reject",
+        json={"reason": "面积过大"},
+        headers=reviewer,
+    )
+    figures = client.get("/api/v1/review/applications/statistics", headers=reviewer).json
+    (advert,) = figures["items"]
+    assert advert["matter_code"] == "PY-CGJ-LSGG"
+    assert (advert["submitted"], advert["decided"], advert["approved_instantly"]) == (3, 3, 2)
+    assert advert["rejected"] == 1 and advert["open"] == 0 and advert["overdue"] == 0
+    assert advert["instant_share"] == pytest.approx(2 / 3)
+    assert advert["median_hours_to_decision"] is not None
+    water = staff_headers(district.reviewers["PY-SWJ"])
+    assert client.get("/api/v1/review/applications/statistics", headers=water).json["items"] == []
+    bad = client.get(
+        "/api/v1/review/applications/statistics",
+        query_string={"from": "2026-12-01", "to": "2026-11-01"},
+        headers=reviewer,
+    )
+    assert bad.status_code == 422

@@ -112,6 +112,9 @@ SEMANTIC_REFUSALS = {
     "POST /api/v1/seals/{seal_id}/documents": "the data's keys and values are the template's",
     "PATCH /api/v1/staff/policies/{policy_id}": "criteria and source_url, as above",
     "POST /api/v1/matters": "the department must exist and the form must be a JSON Schema",
+    "POST /api/v1/applications": "the form is checked against the chosen matter's own JSON"
+    " Schema; the matter must exist and the enterprise be one the caller is bound to",
+    "PUT /api/v1/matters/{code}/parameters/{name}": "the value has the parameter's own type",
 }
 
 

@@ -1,0 +1,378 @@
+# ruff: noqa: E501  (printed tables read better unwrapped)
+"""Benchmark: 秒批 end to end under gunicorn on PostgreSQL, 8 concurrent applicants.
+
+Each request files and submits a 临时户外广告设置审批 application for the applicant's bound
+enterprise: form check, enterprise binding, the rules with their shared-data lookups (registry,
+restricted areas), the application and its transitions, the licence sealed by the department's
+seal, the wallet entry and the applicant's notification, in one transaction. Every answer must
+be `approved` with a licence.
+
+The baseline, measured in the same run in interleaved rounds through the same gunicorn:
+`bench/instant_baseline.py`'s route that calls `issue_document` alone for the same enterprise,
+template and seal. Load comes from wrk (Debian's package, one thread, 8 connections, a Lua
+script that rotates the 8 applicants and varies the address), so the generator does not eat the
+two cores the server needs. After the run, SQL checks that every approval has exactly one
+licence and that nothing else happened.
+
+Targets: p95 <= 200 ms end to end; approvals/s >= 60 % of the bare issue_document rate.
+
+    .venv/bin/python bench/instant_approval.py [--rounds 4] [--seconds 12] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
+
+APPLICANTS = 8
+NUMERALS = "甲乙丙丁戊己庚辛"
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+# wrk's script: each request files for the next of the 8 applicants (its token and its
+# enterprise), the address numbered so no two documents are alike; `done` prints the figures.
+LUA = r"""
+local applicants = {%(applicants)s}
+local path = "%(path)s"
+local template = [[%(body)s]]
+local n = 0
+request = function()
+  n = n + 1
+  local who = applicants[(n %% #applicants) + 1]
+  local body = string.gsub(string.gsub(template, "NUMBER", tostring(n)), '"ENTERPRISE"', who[2])
+  return wrk.format("POST", path, {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. who[1],
+  }, body)
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format("RESULT requests=%%d seconds=%%.3f errors=%%d p50=%%.1f p95=%%.1f p99=%%.1f\n",
+    summary.requests, summary.duration / 1e6, errors,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+RESULT = re.compile(
+    r"RESULT requests=(\d+) seconds=([\d.]+) errors=(\d+) p50=([\d.]+) p95=([\d.]+) p99=([\d.]+)"
+)
+
+
+def run(cmd: list[str], env: dict[str, str]) -> None:
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def setup(env: dict[str, str]) -> list[str]:
+    """Departments, matters, seals, shared data; 8 verified legal representatives each bound to
+    an enterprise of the registry; their access tokens."""
+    flask = [str(BIN / "flask"), "--app", "wsgi"]
+    run([*flask, "db", "upgrade"], env)
+    run([*flask, "organisation", "load"], env)
+    run([*flask, "matters", "load"], env)
+    os.environ.update(env)
+    from app import create_app
+    from app.audit.service import Actor
+    from app.calendar import local_day
+    from app.db import utcnow
+    from app.enterprises.models import (
+        BindingRole,
+        BindingStatus,
+        EnterpriseBinding,
+        RegistryEnterprise,
+        RegistryStatus,
+    )
+    from app.identity.models import User
+    from app.identity.principals import principal_for
+    from app.identity.realname import verify_real_name
+    from app.identity.sessions import start_session
+    from app.identity.verifiers import IdentityCheck
+    from app.seals.demo import seed_seals
+    from app.security import get_cipher
+    from app.shared_data.demo import seed_shared_data
+    from blueprints.authz import token_settings
+
+    class Verified:
+        method = "realname_service"
+
+        def verify(self, name: str, id_number: str) -> IdentityCheck:
+            return IdentityCheck(passed=True, method=self.method)
+
+    app = create_app()
+    tokens = []
+    with app.test_request_context():
+        session = app.extensions["db"].sessionmaker()
+        now = utcnow()
+        seed_seals(session, actor=Actor.system(), now=now)
+        seed_shared_data(session, today=local_day(now), days=30)
+        ids = [_id_number(i) for i in range(APPLICANTS)]
+        for i in range(APPLICANTS):
+            user = User(openid=f"o_bench_instant_{i}")
+            session.add(user)
+            session.flush()
+            verify_real_name(
+                session,
+                get_cipher(),
+                Verified(),
+                user,
+                name=f"压测{NUMERALS[i]}",
+                id_number=ids[i],
+                now=now,
+            )
+            enterprise = RegistryEnterprise(
+                uscc=_uscc(i),
+                name=f"广州市番禺区压测{i}商贸有限公司",
+                legal_rep_name=f"压测{NUMERALS[i]}",
+                status=RegistryStatus.EXISTING,
+                registered_town="市桥街",
+                synced_at=now,
+            )
+            session.add(enterprise)
+            session.flush()
+            session.add(
+                EnterpriseBinding(
+                    user_id=user.id,
+                    enterprise_id=enterprise.id,
+                    role=BindingRole.LEGAL_REPRESENTATIVE,
+                    status=BindingStatus.ACTIVE,
+                )
+            )
+            session.flush()
+            tokens.append(
+                start_session(
+                    session,
+                    principal_for(session, "user", user.id),
+                    settings=token_settings(),
+                    refresh_ttl_seconds=7200,
+                    now=now,
+                ).access_token
+            )
+        session.commit()
+        session.close()
+    return tokens
+
+
+def _id_number(serial: int) -> str:
+    from stdnum.cn import ric
+
+    body = f"44011319900101{serial:03d}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum reads the first 17 digits
+
+
+def _uscc(serial: int) -> str:
+    from stdnum.cn import uscc
+
+    body = f"91440113MA5B{serial:04d}0"
+    return body + uscc.calc_check_digit(body)
+
+
+def bodies() -> tuple[str, str]:
+    """The application's body and the baseline's; wrk puts in each request's number and the
+    applicant's enterprise."""
+    from app.calendar import local_day
+    from app.db import utcnow
+
+    start = local_day(utcnow()) + dt.timedelta(days=2)
+    form = {
+        "address": "番禺区市桥街易发商业街NUMBER号",
+        "longitude": 113.372,
+        "latitude": 22.951,
+        "width_m": 4,
+        "height_m": 3,
+        "start_date": start.isoformat(),
+        "end_date": (start + dt.timedelta(days=14)).isoformat(),
+        "content": "开业促销",
+        "safety_commitment": True,
+    }
+    period = f"{form['start_date']}至{form['end_date']}"
+    application = json.dumps(
+        {"matter_code": "PY-CGJ-LSGG", "form": form, "enterprise_id": "ENTERPRISE"},
+        ensure_ascii=False,
+    )
+    baseline = json.dumps({"address": form["address"], "period": period}, ensure_ascii=False)
+    return application, baseline
+
+
+def wrk(
+    url: str, path: str, applicants: list[tuple[str, int]], body: str, seconds: int, folder: Path
+) -> dict[str, float]:
+    """One wrk run of `seconds` with 8 connections; its throughput, errors and latencies."""
+    script = folder / f"{uuid.uuid4().hex}.lua"
+    listed = ", ".join(f'{{"{token}", "{enterprise}"}}' for token, enterprise in applicants)
+    script.write_text(LUA % {"applicants": listed, "path": path, "body": body}, encoding="utf-8")
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{APPLICANTS}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    matched = RESULT.search(done.stdout)
+    if not matched:
+        raise SystemExit(done.stdout + done.stderr)
+    requests, secs, errors, p50, p95, p99 = (float(g) for g in matched.groups())
+    return {"rate": requests / secs, "errors": errors, "p50": p50, "p95": p95, "p99": p99}
+
+
+def check_database(env: dict[str, str]) -> tuple[int, int, int]:
+    """(approved applications, licences, applications in any other state)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.connect() as connection:
+        approved = connection.execute(
+            text("SELECT count(*) FROM applications WHERE status = 'approved'")
+        ).scalar_one()
+        other = connection.execute(
+            text("SELECT count(*) FROM applications WHERE status <> 'approved'")
+        ).scalar_one()
+        licences = connection.execute(
+            text("SELECT count(*) FROM licences l JOIN applications a ON a.id = l.application_id")
+        ).scalar_one()
+    engine.dispose()
+    return approved, licences, other
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2 cores)")
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("needs wrk: apt-get install wrk")
+
+    database = f"bench_instant_{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {database}"],
+        check=True,
+    )
+    work = Path(tempfile.mkdtemp(prefix="instant-bench-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{PG}/{database}",
+        "SEAL_STORAGE_DIR": str(work / "documents"),
+        "LOG_LEVEL": "INFO",
+        "SEED_DEMO_DATA": "0",
+    }
+    server = None
+    try:
+        tokens = setup(env)
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(env["DATABASE_URL"])
+        with engine.connect() as connection:
+            enterprise_of = (
+                connection.execute(
+                    text(
+                        "SELECT b.enterprise_id FROM enterprise_bindings b JOIN users u ON u.id = b.user_id"
+                        " WHERE u.openid LIKE 'o_bench_instant_%' ORDER BY u.id"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        engine.dispose()
+        application_body, baseline_body = bodies()
+        port = free_port()
+        server = start_gunicorn(
+            "bench.instant_baseline:app",
+            port=port,
+            workers=args.workers,
+            threads=args.threads,
+            env=env,
+            stderr=open(work / "gunicorn.log", "w"),  # noqa: SIM115
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url + "/healthz")
+        # Each token files for its own enterprise: one Lua script per applicant would split the
+        # connections; instead all 8 share a script whose enterprise id is the token's.
+        applicants = list(zip(tokens, enterprise_of, strict=True))
+
+        def approvals(seconds: int) -> dict[str, float]:
+            return wrk(url, "/api/v1/applications", applicants, application_body, seconds, work)
+
+        def baseline(seconds: int) -> dict[str, float]:
+            return wrk(url, "/api/v1/_bench/issue", applicants, baseline_body, seconds, work)
+
+        approvals(3), baseline(3)  # warm both paths (font glyph cache, connection pools)
+        rows = []
+        for index in range(args.rounds):
+            order = (baseline, approvals) if index % 2 == 0 else (approvals, baseline)
+            got = {fn.__name__: fn(args.seconds) for fn in order}
+            rows.append(got)
+            print(
+                f"round {index + 1}: issue_document {got['baseline']['rate']:.1f}/s p95 {got['baseline']['p95']:.0f} ms | "
+                f"instant approval {got['approvals']['rate']:.1f}/s p50 {got['approvals']['p50']:.0f} ms "
+                f"p95 {got['approvals']['p95']:.0f} ms p99 {got['approvals']['p99']:.0f} ms | "
+                f"errors {int(got['baseline']['errors'] + got['approvals']['errors'])}",
+                flush=True,
+            )
+        approved, licences, other = check_database(env)
+        med = statistics.median
+        rate = med(r["approvals"]["rate"] for r in rows)
+        base = med(r["baseline"]["rate"] for r in rows)
+        p50 = med(r["approvals"]["p50"] for r in rows)
+        p95 = med(r["approvals"]["p95"] for r in rows)
+        errors = sum(r["approvals"]["errors"] + r["baseline"]["errors"] for r in rows)
+        print()
+        print(
+            f"instant approval, PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads, "
+            f"{APPLICANTS} concurrent applicants (wrk), {args.rounds} interleaved rounds of {args.seconds} s, INFO logs"
+        )
+        print(f"  bare issue_document (same server, same seal): {base:.1f}/s (median of rounds)")
+        print(
+            f"  submit -> approved with a sealed licence:     {rate:.1f}/s = {rate / base:.0%} of it   (target >= 60 %)"
+        )
+        print(
+            f"  end-to-end latency: p50 {p50:.0f} ms, p95 {p95:.0f} ms                      (target p95 <= 200 ms)"
+        )
+        print(
+            f"  errors: {int(errors)}; database: {approved} approved, {licences} licences, {other} in any other state"
+        )
+        if errors or other or approved != licences:
+            raise SystemExit("FAILED: errors, or an approval without exactly one licence")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-qc",
+                f"DROP DATABASE IF EXISTS {database} WITH (FORCE)",
+            ],
+            check=False,
+        )
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
