@@ -66,6 +66,11 @@ def demo_staff(
             [(StaffRole.REVIEWER, None, departments["PY-SWJ"].id)],
         ),
         (
+            "reviewer.urban",
+            "城管局审批人员",
+            [(StaffRole.REVIEWER, None, departments["PY-CGJ"].id)],
+        ),
+        (
             "policy.commerce",
             "商务局政策专员",
             [(StaffRole.POLICY_OFFICER, None, departments["PY-SWU"].id)],
@@ -138,7 +143,7 @@ def seed(registry_size: int) -> None:
     click.echo(f"  {demo_token}")
     click.echo(f"staff accounts (password {password!r}): admin, clerk.demo, clerk.district,")
     click.echo("  clerk.donghuan, manager.district, reviewer.weather, reviewer.water,")
-    click.echo("  policy.commerce")
+    click.echo("  reviewer.urban, policy.commerce")
     click.echo('  POST /api/v1/staff/auth/login {"username": "admin", "password": ...}')
     code = _demo_login_code()
     base = current_app.config["WECHAT_API_BASE"]

@@ -25,6 +25,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(seals_public)
     app.register_blueprint(docs_assets)
 
+    from blueprints.applications.inspections import blp as inspections
     from blueprints.applications.review import blp as review
     from blueprints.applications.routes import blp as applications
     from blueprints.appointments.routes import blp as appointments
@@ -60,6 +61,7 @@ def register_blueprints(app: Flask) -> None:
         matters,
         applications,
         review,
+        inspections,
         licences,
     )
     from app.policies import criteria_schema

@@ -46,3 +46,13 @@ class TransferTargetInvalid(ValidationFailed):
 class LicenceNotIssued(Conflict):
     code = "LICENCE_NOT_ISSUED"
     message = "电子印章暂不可用，未能出具证照，请稍后再试"
+
+
+class InspectionNotFound(NotFound):
+    code = "INSPECTION_NOT_FOUND"
+    message = "核查任务不存在"
+
+
+class InspectionClosed(Conflict):
+    code = "INSPECTION_CLOSED"
+    message = "核查任务已办结或不在可进行该操作的状态"

@@ -84,3 +84,44 @@ class ApplicationEvent(Base):
     actor_id: Mapped[int | None]
     reason: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class InspectionStatus(enum.StrEnum):
+    OPEN = "open"
+    RECTIFYING = "rectifying"  # the holder must put things right by `rectify_by`
+    CONFIRMED = "confirmed"
+    REVOKED = "revoked"  # the commitment was false: licence revoked, holder excluded
+
+
+class Inspection(Base):
+    """The post-approval check (核查) of a permit granted on the applicant's commitment."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (Index("ix_inspections_queue", "department_id", "status", "due_at"),)
+
+    id: Mapped[intpk]
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), unique=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    rectify_by: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[created_at]
+
+
+class CommitmentBreach(Base):
+    """A false commitment found by an inspection: the holder may not be approved on a
+    commitment again until `excluded_until`."""
+
+    __tablename__ = "commitment_breaches"
+
+    id: Mapped[intpk]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registry_enterprises.id"), index=True
+    )
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    excluded_until: Mapped[dt.datetime] = mapped_column(UTCDateTime())

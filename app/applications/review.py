@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from app.applications import notices, service
+from app.applications import inspections, notices, service
 from app.applications.errors import (
     ApplicationNotFound,
     LicenceNotIssued,
@@ -206,6 +206,7 @@ def approve(
         now=now,
         request_id=request_id,
     )
+    inspections.open_for(session, application, version.content, now=now)
     audit(
         session,
         "application.approved",

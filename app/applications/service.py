@@ -22,7 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.applications import deadlines, notices, workflow
+from app.applications import deadlines, inspections, notices, workflow
 from app.applications.errors import (
     ActingForEnterpriseRefused,
     ApplicantKindMismatch,
@@ -341,6 +341,7 @@ def _submit(
         )
         if licence is not None:
             move(session, application, "approve_instantly", by="system", actor_id=None, now=now)
+            inspections.open_for(session, application, version.content, now=now)
             notices.notify(session, application, matter, now=now)
             return
         # The rules approved; the decision stays as they made it. Only the seal was missing.
@@ -367,7 +368,13 @@ def lookup_facts(
         else None
     )
     today = local_day(now)
-    request = LookupRequest(application.form, enterprise.uscc if enterprise else None, today)
+    request = LookupRequest(
+        application.form,
+        enterprise.uscc if enterprise else None,
+        today,
+        applicant_user_id=application.applicant_user_id,
+        now=now,
+    )
     looked_up, unavailable = gather(services.connectors, rule_set.lookups, request)
     return {**rules.form_facts(application.form, today), **looked_up}, unavailable
 

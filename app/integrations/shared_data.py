@@ -9,7 +9,12 @@ import requests
 from sqlalchemy.orm import Session
 
 from app.extensions import current_flask_app
-from app.shared_data.connectors import Connector, embedded_connectors, http_connectors
+from app.shared_data.connectors import (
+    LOCAL_ONLY,
+    Connector,
+    embedded_connectors,
+    http_connectors,
+)
 
 _lock = threading.Lock()
 
@@ -35,4 +40,5 @@ def get_connectors(session: Session) -> dict[str, Connector]:
                     timeout=config["SHARED_DATA_TIMEOUT_SECONDS"],
                 )
                 app.extensions["shared_data"] = connectors
-    return dict(connectors)
+    local = embedded_connectors(session)
+    return {**connectors, **{name: local[name] for name in LOCAL_ONLY}}

@@ -104,6 +104,18 @@ MATTER_FILE_SCHEMA: dict[str, Any] = {
         },
         "form": {"type": "object"},
         "rules": rules.RULES_SCHEMA,
+        # 告知承诺: a permit granted on the applicant's commitment is inspected within
+        # `inspection_days` working days; a false commitment excludes the holder from
+        # commitment approval for `exclusion_days`.
+        "commitment": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["inspection_days", "exclusion_days"],
+            "properties": {
+                "inspection_days": {"type": "integer", "minimum": 1, "maximum": 365},
+                "exclusion_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+            },
+        },
         "licence": {
             "type": "object",
             "additionalProperties": False,

@@ -59,6 +59,14 @@ CONNECTORS: dict[str, ConnectorSpec] = {
             ("form.longitude", "form.latitude"),
         ),
         ConnectorSpec(
+            # The district's own record, never an outside service: an applicant whose
+            # commitment an inspection found false is excluded for a while (告知承诺信用).
+            "commitment_record",
+            "告知承诺信用记录",
+            (Field("applicant.commitment_excluded", "boolean", "因不实承诺暂停适用告知承诺"),),
+            (),
+        ),
+        ConnectorSpec(
             "weather_archive",
             "气象观测资料",
             (

@@ -33,6 +33,8 @@ from verification.http import SignedJsonService
 
 log = logging.getLogger(__name__)
 
+# Kept by this system itself: answered from its own tables whichever platform is configured.
+LOCAL_ONLY = ("commitment_record",)
 AD_RESTRICTED = "ad_restricted"
 DRAINAGE_COVERAGE = "drainage_coverage"
 
@@ -51,6 +53,8 @@ class LookupRequest:
     form: Mapping[str, Any]
     enterprise_uscc: str | None
     today: dt.date
+    applicant_user_id: int | None = None
+    now: dt.datetime | None = None
 
     def coordinates(self) -> tuple[float, float] | None:
         lon, lat = self.form.get("longitude"), self.form.get("latitude")
@@ -201,8 +205,38 @@ class WeatherArchive:
         return facts
 
 
+class CommitmentRecord:
+    """Whether the applicant (the enterprise it files for, or the person) is excluded from
+    commitment approval by a false commitment still in force."""
+
+    spec = CONNECTORS["commitment_record"]
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lookup(self, request: LookupRequest) -> dict[str, Any]:
+        from app.applications.models import CommitmentBreach  # the applications' own table
+
+        if request.applicant_user_id is None or request.now is None:
+            return _none(self.spec)
+        who = (
+            CommitmentBreach.enterprise_id.in_(
+                select(RegistryEnterprise.id).where(
+                    RegistryEnterprise.uscc == request.enterprise_uscc
+                )
+            )
+            if request.enterprise_uscc
+            else CommitmentBreach.user_id == request.applicant_user_id
+        )
+        found = self.session.scalar(
+            select(CommitmentBreach.id).where(who, CommitmentBreach.excluded_until > request.now)
+        )
+        return {"applicant.commitment_excluded": found is not None}
+
+
 def embedded_connectors(session: Session) -> dict[str, Connector]:
     return {
+        "commitment_record": CommitmentRecord(session),
         "enterprise_registry": EnterpriseRegistry(session),
         "key_dischargers": KeyDischargers(session),
         "drainage_network": AreaLookup(
@@ -280,6 +314,7 @@ def http_connectors(
             spec, session, base_url=base_url, app_id=app_id, secret=secret, timeout=timeout
         )
         for name, spec in CONNECTORS.items()
+        if name not in LOCAL_ONLY
     }
 
 

@@ -42,7 +42,7 @@ blp = Blueprint(
 REVIEWER = "reviewer"
 
 
-def _departments() -> list[int] | None:
+def departments_reviewed() -> list[int] | None:
     """The departments the caller reviews for; None: every one (admin, unscoped reviewer)."""
     principal = current_principal()
     if principal.has_role(ADMIN_ROLE):
@@ -51,7 +51,7 @@ def _departments() -> list[int] | None:
 
 
 def _find(number: str) -> Any:
-    return review.for_reviewer(get_session(), _departments(), number)
+    return review.for_reviewer(get_session(), departments_reviewed(), number)
 
 
 @blp.route("")
@@ -66,7 +66,7 @@ class Queue(MethodView):
         statuses = [args["status"]] if args.get("status") else None
         rows, total = review.queue(
             session,
-            _departments(),
+            departments_reviewed(),
             **({"statuses": statuses} if statuses else {}),
             assignee_id=current_principal().id if args["mine"] else None,
             offset=page.offset,
@@ -90,7 +90,7 @@ class Statistics(MethodView):
             raise ValidationFailed("日期范围有误", fields={"from": ["不能晚于 to，且不超过一年"]})
         items = statistics.per_matter(
             get_session(),
-            _departments(),
+            departments_reviewed(),
             since=local_instant(start, dt.time(0, 0)),
             until=local_instant(end + dt.timedelta(days=1), dt.time(0, 0)),
         )

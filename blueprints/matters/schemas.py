@@ -85,6 +85,7 @@ class MatterPublishIn(Schema):
         required=True, metadata={"description": "申请表的 JSON Schema（type 须为 object）"}
     )
     licence = fields.Dict(required=True, metadata={"openapi_property": _part("licence")})
+    commitment = fields.Dict(metadata={"openapi_property": _part("commitment")})
     rules = fields.Dict(
         metadata={
             "description": "审批规则：lookups 数据共享接口、parameters 可调参数、rules 规则"

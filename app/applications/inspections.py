@@ -1,0 +1,185 @@
+"""Post-approval inspections (核查) of permits granted on the applicant's commitment.
+
+A matter with a `commitment` section gets an inspection task for its department whenever it is
+approved, due `inspection_days` working days later. The task ends confirmed, in rectification
+by a date (then confirmed), or revoked: the commitment was false, so the licence is revoked and
+the holder is excluded from commitment approval for `exclusion_days` (the rules read that
+through the `commitment_record` lookup).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from app.applications.errors import InspectionClosed, InspectionNotFound
+from app.applications.models import (
+    Application,
+    CommitmentBreach,
+    Inspection,
+    InspectionStatus,
+)
+from app.audit.service import Actor
+from app.audit.service import record as audit
+from app.calendar import add_working_days, local_instant
+from app.licences import service as licences
+from app.licences.models import Licence
+
+OPEN = (InspectionStatus.OPEN.value, InspectionStatus.RECTIFYING.value)
+
+
+def open_for(
+    session: Session, application: Application, content: Mapping[str, Any], *, now: dt.datetime
+) -> Inspection | None:
+    """The inspection task of an approval granted on commitment (None for other matters)."""
+    commitment = content.get("commitment")
+    if commitment is None:
+        return None
+    inspection = Inspection(
+        application_id=application.id,
+        department_id=application.department_id,
+        status=InspectionStatus.OPEN,
+        due_at=add_working_days(now, commitment["inspection_days"]),
+        created_at=now,
+    )
+    session.add(inspection)
+    session.flush()
+    return inspection
+
+
+def _in_scope(department_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
+    return [] if department_ids is None else [Inspection.department_id.in_(department_ids)]
+
+
+def queue(
+    session: Session,
+    department_ids: Sequence[int] | None,
+    *,
+    open_only: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[Inspection], int]:
+    conditions = [*_in_scope(department_ids)]
+    if open_only:
+        conditions.append(Inspection.status.in_(OPEN))
+    total = session.scalar(select(func.count()).select_from(Inspection).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Inspection)
+        .where(*conditions)
+        .order_by(Inspection.due_at, Inspection.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def for_reviewer(
+    session: Session, department_ids: Sequence[int] | None, inspection_id: int
+) -> Inspection:
+    found = session.scalars(
+        select(Inspection).where(Inspection.id == inspection_id, *_in_scope(department_ids))
+    ).first()
+    if found is None:
+        raise InspectionNotFound(inspection_id=inspection_id)
+    return found
+
+
+def _close(
+    session: Session,
+    inspection: Inspection,
+    status: InspectionStatus,
+    *,
+    staff_id: int,
+    note: str | None,
+    now: dt.datetime,
+) -> None:
+    if inspection.status not in OPEN:
+        raise InspectionClosed(status=inspection.status)
+    inspection.status = status
+    inspection.note = note
+    inspection.closed_by = staff_id
+    inspection.closed_at = now
+    audit(
+        session,
+        f"inspection.{status.value}",
+        actor=Actor("staff", staff_id),
+        now=now,
+        subject_type="inspection",
+        subject_id=inspection.id,
+        details={"application_id": inspection.application_id},
+    )
+    session.flush()
+
+
+def confirm(
+    session: Session, inspection: Inspection, *, staff_id: int, note: str | None, now: dt.datetime
+) -> None:
+    """The holder's situation matches the commitment (after rectification, if any)."""
+    _close(session, inspection, InspectionStatus.CONFIRMED, staff_id=staff_id, note=note, now=now)
+
+
+def require_rectification(
+    session: Session,
+    inspection: Inspection,
+    *,
+    staff_id: int,
+    note: str,
+    by: dt.date,
+    now: dt.datetime,
+) -> None:
+    """Short of the commitment but curable: to be put right by the end of `by`."""
+    if inspection.status != InspectionStatus.OPEN:
+        raise InspectionClosed(status=inspection.status)
+    inspection.status = InspectionStatus.RECTIFYING
+    inspection.rectify_by = local_instant(by + dt.timedelta(days=1), dt.time(0, 0))
+    inspection.note = note
+    audit(
+        session,
+        "inspection.rectification_required",
+        actor=Actor("staff", staff_id),
+        now=now,
+        subject_type="inspection",
+        subject_id=inspection.id,
+        details={"application_id": inspection.application_id, "by": by.isoformat()},
+    )
+    session.flush()
+
+
+def revoke(
+    session: Session,
+    inspection: Inspection,
+    content: Mapping[str, Any],
+    *,
+    staff_id: int,
+    note: str,
+    now: dt.datetime,
+) -> CommitmentBreach:
+    """The commitment was false: revoke the licence and exclude the holder for a while."""
+    _close(session, inspection, InspectionStatus.REVOKED, staff_id=staff_id, note=note, now=now)
+    application = session.get(Application, inspection.application_id)
+    assert application is not None
+    licence = session.scalars(
+        select(Licence).where(Licence.application_id == application.id)
+    ).first()
+    if licence is not None and licence.status != "revoked":
+        licences.revoke(
+            session,
+            licence,
+            reason=f"核查发现承诺不实：{note}",
+            actor=Actor("staff", staff_id),
+            now=now,
+        )
+    breach = CommitmentBreach(
+        user_id=application.applicant_user_id,
+        enterprise_id=application.enterprise_id,
+        application_id=application.id,
+        recorded_at=now,
+        excluded_until=now + dt.timedelta(days=content["commitment"]["exclusion_days"]),
+    )
+    session.add(breach)
+    session.flush()
+    return breach
