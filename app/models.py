@@ -20,6 +20,7 @@ MODEL_MODULES = [
     "app.shared_data.models",
     "app.applications.models",
     "app.licences.models",
+    "app.materials.models",
     "app.integrations.wechat",
 ]
 

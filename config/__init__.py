@@ -341,6 +341,15 @@ class BaseConfig:
     SEAL_PKI_DIR: str = field(
         default_factory=lambda: _env("SEAL_PKI_DIR", str(PROJECT_ROOT / "var" / "seals" / "pki"))
     )
+    # Applicants' uploaded materials (content-addressed files) and the largest one accepted.
+    MATERIALS_STORAGE_DIR: str = field(
+        default_factory=lambda: _env(
+            "MATERIALS_STORAGE_DIR", str(PROJECT_ROOT / "var" / "materials")
+        )
+    )
+    MATERIAL_MAX_BYTES: int = field(
+        default_factory=lambda: _env_int("MATERIAL_MAX_BYTES", 10 * 1024 * 1024)
+    )
     SEAL_STORAGE_DIR: str = field(
         default_factory=lambda: _env(
             "SEAL_STORAGE_DIR", str(PROJECT_ROOT / "var" / "seals" / "documents")

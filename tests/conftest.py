@@ -33,7 +33,7 @@ pytest_plugins = [
 
 @pytest.fixture(scope="session", autouse=True)
 def files_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Every app the tests build keeps its files (PKI, signed documents, audit checkpoints) in
+    """Every app the tests build keeps its files (PKI, signed documents, audit checkpoints, materials) in
     this session's temp directory, never in the checkout's var/. The font subset stays in the
     user's cache (config: SEAL_FONT_CACHE_DIR): derived data, the same for every session."""
     base = tmp_path_factory.mktemp("files")
@@ -41,6 +41,7 @@ def files_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iter
         "SEAL_PKI_DIR": base / "seals" / "pki",
         "SEAL_STORAGE_DIR": base / "seals" / "documents",
         "AUDIT_CHECKPOINT_DIR": base / "audit-checkpoints",
+        "MATERIALS_STORAGE_DIR": base / "materials",
     }
     saved = {name: os.environ.get(name) for name in paths}
     os.environ.update({name: str(path) for name, path in paths.items()})

@@ -42,6 +42,8 @@ from app.identity.models import User
 from app.identity.realname import id_number_of, real_name_of
 from app.licences import service as licences
 from app.licences.models import Licence
+from app.materials import service as materials
+from app.materials.errors import MaterialsMissing
 from app.matters import catalogue, forms, parameters, rules
 from app.matters.models import Matter, MatterVersion
 from app.seals import errors as seal_errors
@@ -52,6 +54,7 @@ from app.security.crypto import FieldCipher
 from app.shared_data.connectors import Connector, LookupRequest, gather
 
 INSTANT_FLAG = "秒批"
+TOLERANCE_FLAG = "容缺"
 # What stops the seal from being applied to a decided case (the case then waits for a reviewer).
 SEAL_REFUSALS = (
     seal_errors.SealUseForbidden,
@@ -227,7 +230,9 @@ def file(
     matter = catalogue.get_matter(session, matter_code)
     version = catalogue.get_version(session, matter_code)
     if submit_now:
+        # Refused before anything is written: the form, and materials (none attached yet).
         forms.check_form(version.content["form"], form)
+        _check_materials(materials.missing_from(version.content, attached=()), matter)
     acting_as = _check_applicant(
         session, user, matter, enterprise_id, now=now, request_id=request_id
     )
@@ -320,6 +325,17 @@ def update_draft(
     return application
 
 
+def _check_materials(lacking: materials.Missing, matter: Matter) -> bool:
+    """Refuse a submission lacking a key material, or any material where the matter allows no
+    容缺; True when non-key materials are missing and tolerated."""
+    tolerated = bool(lacking.other) and TOLERANCE_FLAG in matter.flags
+    if lacking.key or (lacking.other and not tolerated):
+        raise MaterialsMissing(
+            fields={m["id"]: f"请提交{m['name']}" for m in [*lacking.key, *lacking.other]}
+        )
+    return tolerated
+
+
 def _submit(
     session: Session,
     services: Services,
@@ -330,12 +346,18 @@ def _submit(
     now: dt.datetime,
     request_id: str | None,
 ) -> None:
+    lacking = materials.missing(session, application, version.content)
+    tolerated = _check_materials(lacking, matter)
     move(session, application, "submit", by="applicant", actor_id=user.id, now=now)
     application.submitted_at = now
     deadlines.refresh(session, application)
     decision, facts = evaluate(session, services, application, matter, version, now=now)
     application.decision = decision.as_json()
-    if decision.outcome == rules.APPROVE:
+    if tolerated:
+        # 容缺受理: accepted with a non-key material to follow; a reviewer decides.
+        names = "、".join(m["name"] for m in lacking.other)
+        reason = f"容缺受理：{names}待补交"
+    elif decision.outcome == rules.APPROVE:
         licence = _issue_instantly(
             session, services, application, version, facts, now=now, request_id=request_id
         )

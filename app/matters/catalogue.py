@@ -94,7 +94,11 @@ MATTER_FILE_SCHEMA: dict[str, Any] = {
                             # A key material can never be missing (容缺 covers the others).
                             "key": {"type": "boolean"},
                             "required": {"type": "boolean"},
+                            # 免证办: the licence type (document template) that may stand in.
                             "licence_type": {"type": "string", "maxLength": 64},
+                            # upload (default); form: a box the applicant ticks and signs;
+                            # identity: the verified real name stands in for it.
+                            "provided_by": {"enum": ["upload", "form", "identity"]},
                         },
                     },
                 },

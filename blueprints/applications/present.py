@@ -3,9 +3,10 @@ an application as answered."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from flask import g
+from flask import Response, current_app, g
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,10 +14,27 @@ from app.applications import service
 from app.applications.models import Application
 from app.integrations.shared_data import get_connectors
 from app.licences.models import Licence
+from app.materials import service as materials
+from app.materials.models import ApplicationMaterial
+from app.materials.storage import LocalFolderStorage
+from app.matters import catalogue
 from app.seals import get_seal_context
 from app.seals.models import IssuedDocument
 from app.security import get_cipher
 from blueprints.applications.schemas import application_out
+
+
+def material_storage() -> LocalFolderStorage:
+    return LocalFolderStorage(Path(current_app.config["MATERIALS_STORAGE_DIR"]))
+
+
+def material_download(row: ApplicationMaterial, data: bytes) -> Response:
+    """A material shown inline (the reviewer's preview), never sniffed into something else."""
+    response = Response(data, mimetype=row.content_type or "application/octet-stream")
+    response.headers["Content-Disposition"] = f"inline; filename={row.sha256}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def services(session: Session) -> service.Services:
@@ -32,8 +50,24 @@ def present(session: Session, application: Application, *, viewer: str) -> dict[
         select(Licence).where(Licence.application_id == application.id)
     ).first()
     document = session.get(IssuedDocument, licence.document_id) if licence else None
+    version = catalogue.get_version(session, application.matter_code, application.matter_version)
+    names = {m["id"]: m["name"] for m in version.content["guide"]["materials"]}
+    attached = [
+        {
+            "material_id": m.material_id,
+            "name": names.get(m.material_id, m.material_id),
+            "source": m.source,
+            "content_type": m.content_type,
+            "size_bytes": m.size_bytes,
+            "sha256": m.sha256,
+            "licence_id": m.licence_id,
+            "added_at": m.added_at,
+        }
+        for m in materials.materials_of(session, application)
+    ]
     return application_out(
         application,
+        materials=attached,
         events=service.events_of(session, application),
         licence=licence,
         document_code=get_seal_context().codes.code_for(document.public_id) if document else None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from app.applications import review, statistics
@@ -14,9 +15,16 @@ from app.applications.errors import ApplicationNotFound
 from app.calendar import local_day, local_instant
 from app.db import get_session, utcnow
 from app.errors import ValidationFailed
+from app.materials import service as materials
 from app.matters import catalogue, rules
 from app.seals.lifecycle import SealActor
-from blueprints.applications.present import present, request_id, services
+from blueprints.applications.present import (
+    material_download,
+    material_storage,
+    present,
+    request_id,
+    services,
+)
 from blueprints.applications.schemas import (
     ApplicationOut,
     QueueArgs,
@@ -114,6 +122,18 @@ def _act(number: str, action: Any) -> dict[str, Any]:
         action(session, application)
     session.commit()
     return present(session, application, viewer="reviewer")
+
+
+@blp.route("/<string:number>/materials/<string:material_id>")
+class ReviewMaterial(MethodView):
+    @blp.response(200, description="材料文件（原样，inline 预览）")
+    @blp.alt_response(404, description="APPLICATION_NOT_FOUND / MATERIAL_NOT_FOUND")
+    @staff_required(REVIEWER)
+    def get(self, number: str, material_id: str) -> Response:
+        """An uploaded material of an application of my departments, for inline preview."""
+        session = get_session()
+        row, data = materials.read(session, material_storage(), _find(number), material_id)
+        return material_download(row, data)
 
 
 @blp.route("/<string:number>/claim")

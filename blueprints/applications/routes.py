@@ -5,26 +5,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify
+from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 
 from app.applications import service
+from app.applications.models import Application
 from app.db import get_session, utcnow
+from app.errors import ValidationFailed
 from app.identity.models import User
-from blueprints.applications.present import present, request_id, services
+from app.materials import service as materials
+from app.materials.errors import MaterialTooLarge
+from app.matters import catalogue
+from app.matters.models import MatterVersion
+from blueprints.applications.present import (
+    material_download,
+    material_storage,
+    present,
+    request_id,
+    services,
+)
 from blueprints.applications.schemas import (
     ApplicationListArgs,
     ApplicationOut,
     DraftIn,
     FileIn,
+    MaterialLicenceIn,
     ReasonIn,
     ResubmitIn,
 )
 from blueprints.authz import citizen_required, current_principal
+from blueprints.http import accepts
 from blueprints.idempotency import idempotency_doc, idempotency_key
 from blueprints.logins import keeping_writes
 from blueprints.openapi import Blueprint
 from blueprints.pagination import PageRequest, page_from, page_schema
+
+MATERIAL_TYPES = ("application/pdf", "image/jpeg", "image/png")
 
 blp = Blueprint(
     "applications",
@@ -176,5 +192,105 @@ class Resubmit(MethodView):
                 now=utcnow(),
                 request_id=request_id(),
             )
+        session.commit()
+        return present(session, found, viewer="applicant")
+
+
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in MATERIAL_TYPES},
+    },
+}
+
+
+def _version_of(application: Application) -> MatterVersion:
+    return catalogue.get_version(get_session(), application.matter_code, application.matter_version)
+
+
+@blp.route("/<string:number>/materials/<string:material_id>")
+class Material(MethodView):
+    @blp.doc(requestBody=UPLOAD_BODY)
+    @blp.response(200, ApplicationOut)
+    @blp.alt_response(404, description="APPLICATION_NOT_FOUND / MATERIAL_NOT_IN_GUIDE")
+    @blp.alt_response(409, description="MATERIALS_LOCKED：仅草稿或待补正时可以修改")
+    @blp.alt_response(413, description="MATERIAL_TOO_LARGE")
+    @blp.alt_response(415, description="MATERIAL_TYPE_UNSUPPORTED：仅 PDF、JPEG、PNG")
+    @blp.alt_response(422, description="缺少文件（multipart 字段 file）")
+    @accepts("multipart/form-data", *MATERIAL_TYPES)
+    @citizen_required
+    def post(self, number: str, material_id: str) -> dict[str, Any]:
+        """Upload one material (multipart field `file`, or the raw body): PDF, JPEG or PNG, its
+        type read from the bytes; replaces an earlier upload of the same material."""
+        session = get_session()
+        found = service.for_applicant(session, current_principal().id, number)
+        limit = current_app.config["MATERIAL_MAX_BYTES"]
+        if request.content_length is not None and request.content_length > limit + 64 * 1024:
+            raise MaterialTooLarge(limit_bytes=limit)
+        filename = None
+        if request.mimetype in MATERIAL_TYPES:
+            data = request.get_data(cache=False)
+        else:
+            upload = request.files.get("file")
+            if upload is None:
+                raise ValidationFailed("请上传文件", fields={"file": ["缺少文件（字段名 file）"]})
+            filename = upload.filename
+            data = upload.read(limit + 1)
+        materials.attach_upload(
+            session,
+            material_storage(),
+            found,
+            _version_of(found).content,
+            material_id,
+            data,
+            filename=filename,
+            user_id=current_principal().id,
+            max_bytes=limit,
+            now=utcnow(),
+        )
+        session.commit()
+        return present(session, found, viewer="applicant")
+
+    @blp.response(200, description="材料文件（原样，inline）")
+    @blp.alt_response(404, description="APPLICATION_NOT_FOUND / MATERIAL_NOT_FOUND")
+    @citizen_required
+    def get(self, number: str, material_id: str) -> Response:
+        """The uploaded file, as stored."""
+        session = get_session()
+        found = service.for_applicant(session, current_principal().id, number)
+        row, data = materials.read(session, material_storage(), found, material_id)
+        return material_download(row, data)
+
+
+@blp.route("/<string:number>/materials/<string:material_id>/licence")
+class MaterialFromLicence(MethodView):
+    @blp.arguments(MaterialLicenceIn)
+    @blp.response(200, ApplicationOut)
+    @blp.alt_response(
+        404, description="APPLICATION_NOT_FOUND / MATERIAL_NOT_IN_GUIDE / LICENCE_NOT_FOUND"
+    )
+    @blp.alt_response(409, description="MATERIALS_LOCKED")
+    @blp.alt_response(422, description="LICENCE_UNSUITABLE：证照类型不符或已失效")
+    @citizen_required
+    def post(self, body: dict[str, Any], number: str, material_id: str) -> dict[str, Any]:
+        """免证办: a valid licence from my wallet stands in for this material."""
+        session = get_session()
+        found = service.for_applicant(session, current_principal().id, number)
+        materials.attach_licence(
+            session,
+            found,
+            _version_of(found).content,
+            material_id,
+            body["licence_id"],
+            user_id=current_principal().id,
+            now=utcnow(),
+        )
         session.commit()
         return present(session, found, viewer="applicant")

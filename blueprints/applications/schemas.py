@@ -144,6 +144,21 @@ class LicenceBriefOut(Schema):
     )
 
 
+class MaterialOut(Schema):
+    material_id = fields.String(required=True)
+    name = fields.String(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(["upload", "licence"]))
+    content_type = fields.String(allow_none=True)
+    size_bytes = fields.Integer(allow_none=True)
+    sha256 = fields.String(allow_none=True)
+    licence_id = fields.Integer(allow_none=True, metadata={"description": "免证办：卡包中的证照"})
+    added_at = BeijingTime(required=True)
+
+
+class MaterialLicenceIn(Schema):
+    licence_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
+
+
 class ApplicationOut(Schema):
     number = fields.String(required=True, metadata={"description": "办件编号"})
     matter_code = fields.String(required=True)
@@ -166,6 +181,7 @@ class ApplicationOut(Schema):
     actions = fields.List(
         fields.String(), required=True, metadata={"description": "当前可进行的操作"}
     )
+    materials = fields.List(fields.Nested(MaterialOut), required=True)
     history = fields.List(fields.Nested(EventOut), required=True)
 
 
@@ -178,6 +194,7 @@ class ReplayOut(Schema):
 def application_out(
     application: Application,
     *,
+    materials: list[dict[str, Any]],
     events: list[ApplicationEvent],
     licence: Licence | None,
     document_code: str | None,
@@ -212,5 +229,6 @@ def application_out(
         ),
         "actions": flow.actions(application.status, viewer)
         + (["edit"] if viewer == "applicant" and application.status == "draft" else []),
+        "materials": materials,
         "history": events,
     }

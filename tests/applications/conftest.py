@@ -4,10 +4,12 @@ embedded shared data, an enterprise with its legal representative, a verified ci
 from __future__ import annotations
 
 import datetime as dt
+import io
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from app.calendar import local_day
 from app.db import utcnow
@@ -109,3 +111,44 @@ def weather_form(**changes: Any) -> dict[str, Any]:
     }
     form.update(changes)
     return form
+
+
+def _tiny_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+PNG = _tiny_png()
+
+
+def upload_materials(client, headers, number: str, matter: str, version: int) -> None:  # type: ignore[no-untyped-def]
+    """Upload a small PNG for every required material the applicant must upload."""
+    content = client.get(f"/api/v1/matters/{matter}/versions/{version}").json["content"]
+    for material in content["guide"]["materials"]:
+        if material["required"] and material.get("provided_by", "upload") == "upload":
+            answer = client.post(
+                f"/api/v1/applications/{number}/materials/{material['id']}",
+                data=PNG,
+                headers={**headers, "Content-Type": "image/png"},
+            )
+            assert answer.status_code == 200, answer.json
+
+
+def apply(client, headers, matter, form, enterprise_id=None, **extra):  # type: ignore[no-untyped-def]
+    """As a phone does it: a draft, its materials uploaded, then submitted. The answer of the
+    submission (or of the draft, when that was refused)."""
+    body = {"matter_code": matter, "form": form, "submit": False, **extra}
+    if enterprise_id is not None:
+        body["enterprise_id"] = enterprise_id
+    draft = client.post("/api/v1/applications", json=body, headers=headers)
+    if draft.status_code != 201:
+        return draft
+    number = draft.json["number"]
+    upload_materials(client, headers, number, matter, draft.json["matter_version"])
+    return client.post(f"/api/v1/applications/{number}/submit", headers=headers)
+
+
+def apply_body(client, body, *, headers):  # type: ignore[no-untyped-def]
+    """`apply` with a filing body ({matter_code, form, enterprise_id})."""
+    return apply(client, headers, body["matter_code"], body["form"], body.get("enterprise_id"))

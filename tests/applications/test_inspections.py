@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.applications.models import CommitmentBreach, Inspection
 from app.calendar import add_working_days
 from app.db import utcnow
-from tests.applications.conftest import drainage_form, today
+from tests.applications.conftest import apply_body, drainage_form, today
 
 
 def _file(client, headers, district):
@@ -19,7 +19,7 @@ def _file(client, headers, district):
         "form": drainage_form(),
         "enterprise_id": district.enterprise.id,
     }
-    return client.post("/api/v1/applications", json=body, headers=headers).json
+    return apply_body(client, body, headers=headers).json
 
 
 def test_an_instant_permit_on_commitment_gets_an_inspection_within_the_configured_days(

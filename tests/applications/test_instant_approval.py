@@ -3,6 +3,8 @@ licence that pyHanko and pdfsig accept, and a named rule sending it to review in
 
 from __future__ import annotations
 
+import hashlib
+import io
 import shutil
 import subprocess
 
@@ -18,11 +20,24 @@ from app.notify.models import NotificationOutbox
 from app.seals.models import IssuedDocument
 from app.seals.verification import verify_upload
 from app.shared_data.models import KeyDischarger
-from tests.applications.conftest import advert_form, drainage_form, today, weather_form
+from tests.applications.conftest import (
+    PNG,
+    advert_form,
+    apply,
+    drainage_form,
+    today,
+    upload_materials,
+    weather_form,
+)
 from tests.factories.seals import pdfsig, stored_pdf
 
 
 def _file(client, headers, matter, form, enterprise_id=None, **extra):
+    return apply(client, headers, matter, form, enterprise_id, **extra)
+
+
+def _file_at_once(client, headers, matter, form, enterprise_id=None, **extra):
+    """Filed and submitted in one request (no materials uploaded first)."""
     body = {"matter_code": matter, "form": form, **extra}
     if enterprise_id is not None:
         body["enterprise_id"] = enterprise_id
@@ -39,7 +54,7 @@ def test_outdoor_advert_is_approved_in_the_request_with_a_sealed_permit(
     headers = citizen_headers(district.legal_rep)
     answer = _file(client, headers, "PY-CGJ-LSGG", advert_form(), district.enterprise.id)
 
-    assert answer.status_code == 201, answer.json
+    assert answer.status_code == 200, answer.json
     body = answer.json
     assert body["status"] == "approved" and body["acting_as"] == "legal_representative"
     assert body["decision"]["outcome"] == "approve" and _failing(body) == []
@@ -73,7 +88,7 @@ def test_an_advert_too_large_goes_to_review_naming_the_rule(
         client, headers, "PY-CGJ-LSGG", advert_form(width_m=6, height_m=5), district.enterprise.id
     )
 
-    assert answer.status_code == 201
+    assert answer.status_code == 200
     body = answer.json
     assert body["status"] == "accepted" and body["licence"] is None
     assert _failing(body) == ["AREA_WITHIN_LIMIT"]
@@ -162,7 +177,7 @@ def test_a_form_the_schema_refuses_is_422_with_chinese_messages_and_writes_nothi
     headers = citizen_headers(district.legal_rep)
     form = advert_form(longitude=120.0)
     form.pop("content")
-    answer = _file(client, headers, "PY-CGJ-LSGG", form, district.enterprise.id)
+    answer = _file_at_once(client, headers, "PY-CGJ-LSGG", form, district.enterprise.id)
     assert answer.status_code == 422 and answer.json["code"] == "FORM_INVALID"
     fields = answer.json["details"]["fields"]
     assert fields["longitude"] == "经度不能大于113.7" and fields["content"] == "广告内容为必填项"
@@ -214,15 +229,113 @@ def test_an_agent_files_for_the_enterprise_and_the_legal_rep_sees_it(
 def test_the_same_idempotency_key_gives_the_same_application(
     client, session, district, citizen_headers
 ):
-    headers = {**citizen_headers(district.legal_rep), "Idempotency-Key": "phone-retry-1"}
-    first = _file(client, headers, "PY-CGJ-LSGG", advert_form(), district.enterprise.id)
-    again = _file(client, headers, "PY-CGJ-LSGG", advert_form(), district.enterprise.id)
-    other = _file(client, headers, "PY-CGJ-LSGG", advert_form(width_m=2), district.enterprise.id)
-    assert first.status_code == 201 and again.status_code == 200
+    headers = {**citizen_headers(district.citizen), "Idempotency-Key": "phone-retry-1"}
+    first = _file_at_once(client, headers, "PY-QXJ-QXZM", weather_form())
+    again = _file_at_once(client, headers, "PY-QXJ-QXZM", weather_form())
+    other = _file_at_once(client, headers, "PY-QXJ-QXZM", weather_form(purpose="其他"))
+    assert first.status_code == 201 and first.json["status"] == "approved"
+    assert again.status_code == 200
     assert again.json["number"] == first.json["number"]
     assert again.json["licence"]["id"] == first.json["licence"]["id"]
     assert other.status_code == 422 and other.json["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert session.scalar(select(func.count()).select_from(Licence)) == 1
+
+
+def test_materials_are_checked_before_anything_is_written(
+    client, session, district, citizen_headers
+):
+    headers = citizen_headers(district.legal_rep)
+    at_once = _file_at_once(client, headers, "PY-CGJ-LSGG", advert_form(), district.enterprise.id)
+    assert at_once.status_code == 422 and at_once.json["code"] == "MATERIALS_MISSING"
+    assert set(at_once.json["details"]["fields"]) == {"design_drawing", "site_photo"}
+    assert session.scalar(select(func.count()).select_from(Application)) == 0
+
+    draft = _file_at_once(
+        client, headers, "PY-CGJ-LSGG", advert_form(), district.enterprise.id, submit=False
+    ).json
+    number = draft["number"]
+    url = f"/api/v1/applications/{number}/materials"
+    text = client.post(
+        f"{url}/design_drawing", data=b"just text", headers={**headers, "Content-Type": "image/png"}
+    )
+    assert text.status_code == 415 and text.json["code"] == "MATERIAL_TYPE_UNSUPPORTED"
+    fake_pdf_name = client.post(
+        f"{url}/design_drawing",
+        data={"file": (io.BytesIO(b"GIF89a...."), "drawing.pdf")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert fake_pdf_name.status_code == 415  # the name says PDF, the bytes do not
+    unknown = client.post(
+        f"{url}/passport", data=PNG, headers={**headers, "Content-Type": "image/png"}
+    )
+    assert unknown.status_code == 404 and unknown.json["code"] == "MATERIAL_NOT_IN_GUIDE"
+    signed_online = client.post(
+        f"{url}/safety_commitment", data=PNG, headers={**headers, "Content-Type": "image/png"}
+    )
+    assert signed_online.status_code == 404  # ticked and signed in the form, not uploaded
+    uploaded = client.post(
+        f"{url}/design_drawing",
+        data={"file": (io.BytesIO(PNG), "效果图.png")},
+        headers=headers,
+        content_type="multipart/form-data",
+    ).json
+    (material,) = uploaded["materials"]
+    assert material["content_type"] == "image/png" and material["size_bytes"] == len(PNG)
+    assert material["sha256"] == hashlib.sha256(PNG).hexdigest()
+    still_missing = client.post(f"/api/v1/applications/{number}/submit", headers=headers)
+    assert still_missing.json["details"]["fields"] == {"site_photo": "请提交设置地点现状照片"}
+    upload_materials(client, headers, number, "PY-CGJ-LSGG", draft["matter_version"])
+    assert (
+        client.post(f"/api/v1/applications/{number}/submit", headers=headers).json["status"]
+        == "approved"
+    )
+    downloaded = client.get(f"{url}/design_drawing", headers=headers)
+    assert downloaded.data == PNG and downloaded.headers["X-Content-Type-Options"] == "nosniff"
+    locked = client.post(
+        f"{url}/design_drawing", data=PNG, headers={**headers, "Content-Type": "image/png"}
+    )
+    assert locked.status_code == 409 and locked.json["code"] == "MATERIALS_LOCKED"
+
+
+def test_an_oversized_material_is_413(client, app, district, citizen_headers):
+    headers = citizen_headers(district.legal_rep)
+    number = _file_at_once(
+        client, headers, "PY-CGJ-LSGG", advert_form(), district.enterprise.id, submit=False
+    ).json["number"]
+    app.config["MATERIAL_MAX_BYTES"] = 1000
+    try:
+        big = PNG + b"\0" * 2000
+        answer = client.post(
+            f"/api/v1/applications/{number}/materials/site_photo",
+            data=big,
+            headers={**headers, "Content-Type": "image/png"},
+        )
+    finally:
+        app.config["MATERIAL_MAX_BYTES"] = 10 * 1024 * 1024
+    assert answer.status_code == 413 and answer.json["code"] == "MATERIAL_TOO_LARGE"
+
+
+def test_tolerance_accepts_a_missing_non_key_material_for_review(client, district, citizen_headers):
+    """容缺 (排水许可): the water-quality report may follow; a reviewer then decides."""
+    headers = citizen_headers(district.legal_rep)
+    draft = _file_at_once(
+        client, headers, "PY-SWJ-PSXK", drainage_form(), district.enterprise.id, submit=False
+    ).json
+    number = draft["number"]
+    client.post(
+        f"/api/v1/applications/{number}/materials/drainage_plan",
+        data=PNG,
+        headers={**headers, "Content-Type": "image/png"},
+    )
+    body = client.post(f"/api/v1/applications/{number}/submit", headers=headers).json
+    assert body["status"] == "accepted"
+    assert body["history"][-1]["reason"] == "容缺受理：排水水质检测报告待补交"
+    no_key = _file_at_once(
+        client, headers, "PY-SWJ-PSXK", drainage_form(), district.enterprise.id, submit=False
+    ).json["number"]
+    refused = client.post(f"/api/v1/applications/{no_key}/submit", headers=headers)
+    assert refused.status_code == 422 and "drainage_plan" in refused.json["details"]["fields"]
 
 
 def test_a_decided_application_cannot_be_withdrawn(client, district, citizen_headers):
@@ -236,7 +349,7 @@ def test_a_decided_application_cannot_be_withdrawn(client, district, citizen_hea
 
 def test_a_draft_is_kept_then_submitted(client, session, district, citizen_headers):
     headers = citizen_headers(district.legal_rep)
-    draft = _file(
+    draft = _file_at_once(
         client, headers, "PY-CGJ-LSGG", {"address": "未填完"}, district.enterprise.id, submit=False
     ).json
     assert draft["status"] == "draft" and "edit" in draft["actions"]
@@ -244,6 +357,7 @@ def test_a_draft_is_kept_then_submitted(client, session, district, citizen_heade
     incomplete = client.post(f"/api/v1/applications/{number}/submit", headers=headers)
     assert incomplete.status_code == 422 and incomplete.json["code"] == "FORM_INVALID"
     client.put(f"/api/v1/applications/{number}/form", json={"form": advert_form()}, headers=headers)
+    upload_materials(client, headers, number, "PY-CGJ-LSGG", draft["matter_version"])
     submitted = client.post(f"/api/v1/applications/{number}/submit", headers=headers)
     assert submitted.status_code == 200 and submitted.json["status"] == "approved"
     events = session.scalars(select(ApplicationEvent.action).order_by(ApplicationEvent.id)).all()

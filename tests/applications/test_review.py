@@ -4,6 +4,7 @@ approval sealing the licence, scope, replaying decisions, licences shown and rev
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from app.calendar import LOCAL_TZ
 from app.db import utcnow
 from app.licences.models import Licence
 from app.matters.models import MatterParameter
-from tests.applications.conftest import advert_form
+from tests.applications.conftest import PNG, advert_form, apply_body
 
 
 def _file_for_review(client, district, citizen_headers, **changes):
@@ -23,9 +24,7 @@ def _file_for_review(client, district, citizen_headers, **changes):
         "form": advert_form(width_m=6, height_m=5, **changes),
         "enterprise_id": district.enterprise.id,
     }
-    answer = client.post(
-        "/api/v1/applications", json=body, headers=citizen_headers(district.legal_rep)
-    )
+    answer = apply_body(client, body, headers=citizen_headers(district.legal_rep))
     assert answer.json["status"] == "accepted"
     return answer.json["number"]
 
@@ -148,9 +147,7 @@ def test_a_stored_decision_replays_the_same_even_after_the_limit_changes(
         "form": advert_form(width_m=6, height_m=5),
         "enterprise_id": district.enterprise.id,
     }
-    now_approved = client.post(
-        "/api/v1/applications", json=body, headers=citizen_headers(district.legal_rep)
-    ).json
+    now_approved = apply_body(client, body, headers=citizen_headers(district.legal_rep)).json
     assert now_approved["status"] == "approved"
     assert now_approved["decision"]["parameters"]["max_area_m2"] == 40
     # Another department may not change this matter's limits; a wrong type is refused.
@@ -175,8 +172,11 @@ def test_a_stored_decision_replays_the_same_even_after_the_limit_changes(
 def test_deadlines_skip_the_national_day_holiday_and_count_the_makeup_saturday(
     session, district, app
 ):
-    from app.applications.service import Services, file
+    from app.applications.service import Services, file, submit
     from app.integrations.shared_data import get_connectors
+    from app.materials import service as materials
+    from app.materials.storage import LocalFolderStorage
+    from app.matters import catalogue
     from app.seals import get_seal_context
     from app.security import get_cipher
 
@@ -197,9 +197,25 @@ def test_deadlines_skip_the_national_day_holiday_and_count_the_makeup_saturday(
         matter_code="PY-CGJ-JZLJ",
         form=form,
         enterprise_id=district.enterprise.id,
-        submit_now=True,
+        submit_now=False,
         now=submitted,
     )
+    content = catalogue.get_version(session, "PY-CGJ-JZLJ").content
+    storage = LocalFolderStorage(Path(app.config["MATERIALS_STORAGE_DIR"]))
+    for material in ("disposal_plan", "landfill_agreement", "transport_contract"):
+        materials.attach_upload(
+            session,
+            storage,
+            application,
+            content,
+            material,
+            PNG,
+            filename=None,
+            user_id=district.legal_rep.id,
+            max_bytes=10**6,
+            now=submitted,
+        )
+    submit(session, services, application, user=district.legal_rep, now=submitted)
     # Promised 10 working days: 8, 9, 10 (Sat, make-up), 12-16, 19, 20 October.
     assert application.promised_due == dt.datetime(2026, 10, 21, tzinfo=LOCAL_TZ)
     # Statutory 20: through 3 November.
@@ -225,9 +241,7 @@ def test_a_licence_is_shown_with_a_short_lived_qr_and_verifies_as_revoked_after_
         "form": advert_form(),
         "enterprise_id": district.enterprise.id,
     }
-    licence_id = client.post("/api/v1/applications", json=body, headers=applicant).json["licence"][
-        "id"
-    ]
+    licence_id = apply_body(client, body, headers=applicant).json["licence"]["id"]
 
     shown = client.post(f"/api/v1/me/licences/{licence_id}/show-code", headers=applicant)
     assert shown.status_code == 200
@@ -273,9 +287,7 @@ def test_a_licence_past_its_validity_verifies_as_expired(
         "form": advert_form(),
         "enterprise_id": district.enterprise.id,
     }
-    licence_id = client.post("/api/v1/applications", json=body, headers=applicant).json["licence"][
-        "id"
-    ]
+    licence_id = apply_body(client, body, headers=applicant).json["licence"]["id"]
     token = client.post(f"/api/v1/me/licences/{licence_id}/show-code", headers=applicant).json[
         "token"
     ]
@@ -298,8 +310,8 @@ def test_statistics_per_matter_count_instant_approvals_and_time_to_decision(
         "form": advert_form(),
         "enterprise_id": district.enterprise.id,
     }
-    client.post("/api/v1/applications", json=body, headers=applicant)
-    client.post("/api/v1/applications", json=body, headers=applicant)
+    apply_body(client, body, headers=applicant)
+    apply_body(client, body, headers=applicant)
     number = _file_for_review(client, district, citizen_headers)
     reviewer = staff_headers(district.reviewers["PY-CGJ"])
     client.post(f"/api/v1/review/applications/{number}/claim", headers=reviewer)
