@@ -1,11 +1,12 @@
 # ruff: noqa: E501  (printed tables read better unwrapped)
 """Benchmark: 秒批 end to end under gunicorn on PostgreSQL, 8 concurrent applicants.
 
-Each request files and submits a 临时户外广告设置审批 application for the applicant's bound
-enterprise: form check, enterprise binding, the rules with their shared-data lookups (registry,
-restricted areas), the application and its transitions, the licence sealed by the department's
-seal, the wallet entry and the applicant's notification, in one transaction. Every answer must
-be `approved` with a licence.
+Each request submits a 临时户外广告设置审批 draft of one of the applicants for their bound
+enterprise, its materials uploaded beforehand as the phone leaves them (the set-up makes the
+drafts): form and materials check, enterprise binding, the rules with their shared-data lookups
+(registry, restricted areas, commitment record), the transitions, the licence sealed by the
+department's seal, the inspection task and the applicant's notification, in one transaction.
+Every answer must be `approved` with a licence.
 
 The baseline, measured in the same run in interleaved rounds through the same gunicorn:
 `bench/instant_baseline.py`'s route that calls `issue_document` alone for the same enterprise,
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,20 +42,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
 
 APPLICANTS = 8
+DRAFTS_PER_SECOND = 50  # more than the approvals a run can make: each draft is submitted once
+TOKENS: dict[int, str] = {}  # user id -> access token
 NUMERALS = "甲乙丙丁戊己庚辛"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
-# wrk's script: each request files for the next of the 8 applicants (its token and its
-# enterprise), the address numbered so no two documents are alike; `done` prints the figures.
+# wrk's script: each request is the next of a list of (token, id) pairs: an applicant and the
+# draft it submits, or (baseline) an applicant and its enterprise; the baseline's address is
+# numbered so no two documents are alike. `done` prints the figures.
 LUA = r"""
 local applicants = {%(applicants)s}
-local path = "%(path)s"
-local template = [[%(body)s]]
+local template = "%(path)s"
+local body_template = [[%(body)s]]
 local n = 0
 request = function()
   n = n + 1
-  local who = applicants[(n %% #applicants) + 1]
-  local body = string.gsub(string.gsub(template, "NUMBER", tostring(n)), '"ENTERPRISE"', who[2])
+  local who = applicants[((n - 1) %% #applicants) + 1]
+  local path = string.gsub(template, "ID", who[2])
+  local body = string.gsub(body_template, "NUMBER", tostring(n))
   return wrk.format("POST", path, {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. who[1],
@@ -152,13 +158,16 @@ def setup(env: dict[str, str]) -> list[str]:
             )
             session.flush()
             tokens.append(
-                start_session(
-                    session,
-                    principal_for(session, "user", user.id),
-                    settings=token_settings(),
-                    refresh_ttl_seconds=7200,
-                    now=now,
-                ).access_token
+                TOKENS.setdefault(
+                    user.id,
+                    start_session(
+                        session,
+                        principal_for(session, "user", user.id),
+                        settings=token_settings(),
+                        refresh_ttl_seconds=7200,
+                        now=now,
+                    ).access_token,
+                )
             )
         session.commit()
         session.close()
@@ -179,9 +188,7 @@ def _uscc(serial: int) -> str:
     return body + uscc.calc_check_digit(body)
 
 
-def bodies() -> tuple[str, str]:
-    """The application's body and the baseline's; wrk puts in each request's number and the
-    applicant's enterprise."""
+def advert_form() -> dict[str, Any]:
     from app.calendar import local_day
     from app.db import utcnow
 
@@ -197,13 +204,91 @@ def bodies() -> tuple[str, str]:
         "content": "开业促销",
         "safety_commitment": True,
     }
+    return form
+
+
+def baseline_body() -> str:
+    form = advert_form()
     period = f"{form['start_date']}至{form['end_date']}"
-    application = json.dumps(
-        {"matter_code": "PY-CGJ-LSGG", "form": form, "enterprise_id": "ENTERPRISE"},
-        ensure_ascii=False,
-    )
-    baseline = json.dumps({"address": form["address"], "period": period}, ensure_ascii=False)
-    return application, baseline
+    return json.dumps({"address": form["address"], "period": period}, ensure_ascii=False)
+
+
+def make_drafts(env: dict[str, str], count: int) -> list[tuple[str, str]]:
+    """`count` drafts spread over the 8 applicants, each with its two materials uploaded, as a
+    phone leaves them before tapping submit: (applicant's token, application number)."""
+    from sqlalchemy import select
+
+    from app import create_app
+    from app.applications.service import Services, file
+    from app.db import utcnow
+    from app.enterprises.models import EnterpriseBinding
+    from app.identity.models import User
+    from app.integrations.shared_data import get_connectors
+    from app.materials import service as materials
+    from app.materials.storage import LocalFolderStorage
+    from app.matters import catalogue
+    from app.seals import get_seal_context
+    from app.security import get_cipher
+
+    app = create_app()
+    out: list[tuple[str, str]] = []
+    form = advert_form()
+    drawing = _png()
+    with app.test_request_context():
+        session = app.extensions["db"].sessionmaker()
+        people = session.scalars(
+            select(User).where(User.openid.like("o_bench_instant_%")).order_by(User.id)
+        ).all()
+        services = Services(get_seal_context(), get_connectors(session), get_cipher())
+        storage = LocalFolderStorage(Path(env["MATERIALS_STORAGE_DIR"]))
+        content = catalogue.get_version(session, "PY-CGJ-LSGG").content
+        for index in range(count):
+            person = people[index % len(people)]
+            enterprise_id = session.scalar(
+                select(EnterpriseBinding.enterprise_id).where(
+                    EnterpriseBinding.user_id == person.id
+                )
+            )
+            numbered = {**form, "address": f"番禺区市桥街易发商业街{index}号"}
+            application, _ = file(
+                session,
+                services,
+                user=person,
+                matter_code="PY-CGJ-LSGG",
+                form=numbered,
+                enterprise_id=enterprise_id,
+                submit_now=False,
+                now=utcnow(),
+            )
+            for material in ("design_drawing", "site_photo"):
+                materials.attach_upload(
+                    session,
+                    storage,
+                    application,
+                    content,
+                    material,
+                    drawing,
+                    filename=None,
+                    user_id=person.id,
+                    max_bytes=10**7,
+                    now=utcnow(),
+                )
+            out.append((TOKENS[person.id], application.number))
+            if index % 200 == 199:
+                session.commit()
+        session.commit()
+        session.close()
+    return out
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 90, 160)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def wrk(
@@ -237,7 +322,7 @@ def wrk(
 
 
 def check_database(env: dict[str, str]) -> tuple[int, int, int]:
-    """(approved applications, licences, applications in any other state)."""
+    """(approved applications, licences, submitted applications in any other state)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(env["DATABASE_URL"])
@@ -246,7 +331,7 @@ def check_database(env: dict[str, str]) -> tuple[int, int, int]:
             text("SELECT count(*) FROM applications WHERE status = 'approved'")
         ).scalar_one()
         other = connection.execute(
-            text("SELECT count(*) FROM applications WHERE status <> 'approved'")
+            text("SELECT count(*) FROM applications WHERE status NOT IN ('approved', 'draft')")
         ).scalar_one()
         licences = connection.execute(
             text("SELECT count(*) FROM licences l JOIN applications a ON a.id = l.application_id")
@@ -275,6 +360,7 @@ def main() -> None:
         **os.environ,
         "DATABASE_URL": f"{PG}/{database}",
         "SEAL_STORAGE_DIR": str(work / "documents"),
+        "MATERIALS_STORAGE_DIR": str(work / "materials"),
         "LOG_LEVEL": "INFO",
         "SEED_DEMO_DATA": "0",
     }
@@ -296,7 +382,8 @@ def main() -> None:
                 .all()
             )
         engine.dispose()
-        application_body, baseline_body = bodies()
+        drafts = make_drafts(env, DRAFTS_PER_SECOND * (3 + args.rounds * args.seconds))
+        baseline_json = baseline_body()
         port = free_port()
         server = start_gunicorn(
             "bench.instant_baseline:app",
@@ -308,15 +395,16 @@ def main() -> None:
         )
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url + "/healthz")
-        # Each token files for its own enterprise: one Lua script per applicant would split the
-        # connections; instead all 8 share a script whose enterprise id is the token's.
         applicants = list(zip(tokens, enterprise_of, strict=True))
 
+        unused = iter(drafts)
+
         def approvals(seconds: int) -> dict[str, float]:
-            return wrk(url, "/api/v1/applications", applicants, application_body, seconds, work)
+            batch = [next(unused) for _ in range(DRAFTS_PER_SECOND * seconds)]
+            return wrk(url, "/api/v1/applications/ID/submit", batch, "", seconds, work)
 
         def baseline(seconds: int) -> dict[str, float]:
-            return wrk(url, "/api/v1/_bench/issue", applicants, baseline_body, seconds, work)
+            return wrk(url, "/api/v1/_bench/issue", applicants, baseline_json, seconds, work)
 
         approvals(3), baseline(3)  # warm both paths (font glyph cache, connection pools)
         rows = []
