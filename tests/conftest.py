@@ -33,9 +33,10 @@ pytest_plugins = [
 
 @pytest.fixture(scope="session", autouse=True)
 def files_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Every app the tests build keeps its files (PKI, signed documents, audit checkpoints, materials) in
-    this session's temp directory, never in the checkout's var/. The font subset stays in the
-    user's cache (config: SEAL_FONT_CACHE_DIR): derived data, the same for every session."""
+    """Every app the tests build keeps its files (PKI, signed documents, audit checkpoints,
+    materials) in this session's temp directory, never in the checkout's var/. The font subset
+    stays in the user's cache (config: SEAL_FONT_CACHE_DIR): derived data, the same for every
+    session."""
     base = tmp_path_factory.mktemp("files")
     paths = {
         "SEAL_PKI_DIR": base / "seals" / "pki",
