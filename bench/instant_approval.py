@@ -2,8 +2,8 @@
 """Benchmark: 秒批 end to end under gunicorn on PostgreSQL, 8 concurrent applicants.
 
 Each request submits a 临时户外广告设置审批 draft of one of the applicants for their bound
-enterprise, its materials uploaded beforehand as the phone leaves them (the set-up makes the
-drafts): form and materials check, enterprise binding, the rules with their shared-data lookups
+enterprise, its materials uploaded and its form and commitment letter signed beforehand, as the
+phone leaves them (the set-up makes the drafts): form, materials and signature check, enterprise binding, the rules with their shared-data lookups
 (registry, restricted areas, commitment record), the transitions, the licence sealed by the
 department's seal, the inspection task and the applicant's notification, in one transaction.
 Every answer must be `approved` with a licence.
@@ -42,7 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
 
 APPLICANTS = 8
-DRAFTS_PER_SECOND = 50  # more than the approvals a run can make: each draft is submitted once
+# More than the approvals a run can make (each draft is submitted once), and no more: the set-up
+# signs each one (application form and commitment letter, two sealed documents).
+DRAFTS_PER_SECOND = 14
 TOKENS: dict[int, str] = {}  # user id -> access token
 NUMERALS = "甲乙丙丁戊己庚辛"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -214,12 +216,13 @@ def baseline_body() -> str:
 
 
 def make_drafts(env: dict[str, str], count: int) -> list[tuple[str, str]]:
-    """`count` drafts spread over the 8 applicants, each with its two materials uploaded, as a
-    phone leaves them before tapping submit: (applicant's token, application number)."""
+    """`count` drafts spread over the 8 applicants, each with its two materials uploaded and
+    signed after a face check, as a phone leaves them before tapping submit: (applicant's
+    token, application number)."""
     from sqlalchemy import select
 
     from app import create_app
-    from app.applications.service import Services, file
+    from app.applications.service import Services, file, sign_draft
     from app.db import utcnow
     from app.enterprises.models import EnterpriseBinding
     from app.identity.models import User
@@ -234,6 +237,7 @@ def make_drafts(env: dict[str, str], count: int) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     form = advert_form()
     drawing = _png()
+    handwriting = _handwriting()
     with app.test_request_context():
         session = app.extensions["db"].sessionmaker()
         people = session.scalars(
@@ -273,9 +277,19 @@ def make_drafts(env: dict[str, str], count: int) -> list[tuple[str, str]]:
                     max_bytes=10**7,
                     now=utcnow(),
                 )
+            person.face_verified_at = utcnow()  # the face check before signing
+            sign_draft(
+                session,
+                services,
+                application,
+                user=person,
+                handwriting_png=handwriting,
+                now=utcnow(),
+            )
             out.append((TOKENS[person.id], application.number))
-            if index % 200 == 199:
+            if index % 50 == 49:
                 session.commit()
+                print(f"  {index + 1} drafts signed", flush=True)
         session.commit()
         session.close()
     return out
@@ -288,6 +302,18 @@ def _png() -> bytes:
 
     buffer = io.BytesIO()
     Image.new("RGB", (640, 480), (30, 90, 160)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _handwriting() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (600, 240), "white")
+    ImageDraw.Draw(image).line([(40, 180), (200, 60), (380, 190), (560, 80)], fill="black", width=9)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from app.calendar import LOCAL_TZ
 
@@ -40,3 +42,29 @@ class CalendarDate(fields.Date):
         metadata = {"pattern": DATE_PATTERN, **kwargs.pop("metadata", {})}
         validators = [validate.Range(min=FIRST_DAY, max=LAST_DAY)]
         super().__init__(validate=validators, metadata=metadata, **kwargs)
+
+
+class Base64Bytes(fields.String):
+    """Bytes sent as standard base64 text (a canvas's PNG, say), at most `max_bytes` decoded."""
+
+    def __init__(self, *, max_bytes: int, **kwargs: Any) -> None:
+        # base64 is 4 characters for every 3 bytes: the text limit follows from the bytes'.
+        max_chars = 4 * ((max_bytes + 2) // 3)
+        metadata = {"format": "byte", **kwargs.pop("metadata", {})}
+        super().__init__(
+            validate=validate.Length(min=4, max=max_chars), metadata=metadata, **kwargs
+        )
+        self.max_bytes = max_bytes
+
+    # A String on the wire (so OpenAPI says string/byte), bytes once loaded.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> bytes:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError("应为 base64 编码") from None
+        if len(raw) > self.max_bytes:
+            raise ValidationError(f"不能超过 {self.max_bytes // 1024} KB")
+        return raw

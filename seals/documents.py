@@ -55,6 +55,7 @@ class DocumentSpec:
     verify_url: str = ""
     verify_code: str = ""
     signer_box: bool = False  # leave room for a personal signature (letters)
+    signer_label: str = "承诺人"  # who signs there: 承诺人, 申请人
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def _qr_image(url: str) -> Any:
 
 
 def _all_text(spec: DocumentSpec) -> str:
-    parts = [spec.title, spec.number, spec.issuer, spec.verify_code, *spec.paragraphs]
+    parts = [spec.title, spec.number, spec.issuer, spec.verify_code, spec.signer_label]
+    parts += spec.paragraphs
     parts += [t for row in spec.fields for t in row]
     parts += [t for row in spec.table for t in row]
     return "".join(parts)
@@ -152,7 +154,7 @@ def render_document(spec: DocumentSpec, fonts: FontSet) -> RenderedDocument:
     signer_box = None
     if spec.signer_box:
         pdf.set_xy(24, seal_top + 2)
-        pdf.cell(40, 7, "承诺人（签名）：")
+        pdf.cell(40, 7, f"{spec.signer_label}（签名）：")
         signer_box = _box_from_mm(24, seal_top + 10, 60, 24)
 
     if spec.verify_url:

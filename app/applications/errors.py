@@ -56,3 +56,8 @@ class InspectionNotFound(NotFound):
 class InspectionClosed(Conflict):
     code = "INSPECTION_CLOSED"
     message = "核查任务已办结或不在可进行该操作的状态"
+
+
+class ApplicationNotSigned(ValidationFailed):
+    code = "APPLICATION_NOT_SIGNED"
+    message = "请先签名确认申请表（告知承诺事项还须签署承诺书）"

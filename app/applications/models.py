@@ -62,6 +62,13 @@ class Application(Base):
     promised_due: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     assignee_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    # The applicant's signature: the application form they signed (and, for 告知承诺 matters,
+    # the commitment letter), each sealed by the department; and the fingerprint of the form
+    # they signed, so a form changed after signing must be signed again.
+    form_document_id: Mapped[int | None] = mapped_column(ForeignKey("issued_documents.id"))
+    commitment_document_id: Mapped[int | None] = mapped_column(ForeignKey("issued_documents.id"))
+    signed_form_sha256: Mapped[str | None] = mapped_column(String(64))
+    signed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[created_at]

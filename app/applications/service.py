@@ -11,8 +11,6 @@ agent it authorised, bound now, not merely when the draft was made.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,11 +20,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.applications import deadlines, inspections, notices, workflow
+from app.applications import deadlines, inspections, notices, signing, workflow
 from app.applications.errors import (
     ActingForEnterpriseRefused,
     ApplicantKindMismatch,
     ApplicationNotFound,
+    ApplicationNotSigned,
     IdempotencyKeyReused,
     ReasonRequired,
 )
@@ -51,6 +50,7 @@ from app.seals.context import SealContext
 from app.seals.issuing import Holder
 from app.seals.lifecycle import SealActor
 from app.security.crypto import FieldCipher
+from app.security.digests import canonical_sha256
 from app.shared_data.connectors import Connector, LookupRequest, gather
 
 INSTANT_FLAG = "秒批"
@@ -178,11 +178,6 @@ def _check_applicant(
 # -- filing ------------------------------------------------------------------------------------
 
 
-def _fingerprint(body: Mapping[str, Any]) -> str:
-    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def _new_number(now: dt.datetime) -> str:
     """办件编号: the local date and 8 random digits (unique, not guessable in sequence)."""
     return f"{local_day(now):%Y%m%d}{secrets.randbelow(10**8):08d}"
@@ -204,16 +199,18 @@ def file(
     enterprise_id: int | None,
     submit_now: bool,
     now: dt.datetime,
+    handwriting_png: bytes | None = None,
     idempotency_key: str | None = None,
     request_id: str | None = None,
 ) -> tuple[Application, bool]:
-    """File an application under the matter's current version (and submit it unless a draft
-    is asked for). Returns it and whether it was created by this call: the same
-    Idempotency-Key gives back the application the first call filed."""
+    """File an application under the matter's current version (and, with the applicant's
+    handwriting, sign and submit it in one step unless a draft is asked for). Returns it and
+    whether it was created by this call: the same Idempotency-Key gives back the application
+    the first call filed."""
     scoped_key = fingerprint = None
     if idempotency_key:
         scoped_key = f"user:{user.id}:{idempotency_key}"
-        fingerprint = _fingerprint(
+        fingerprint = canonical_sha256(
             {
                 "matter": matter_code,
                 "form": form,
@@ -233,6 +230,8 @@ def file(
         # Refused before anything is written: the form, and materials (none attached yet).
         forms.check_form(version.content["form"], form)
         _check_materials(materials.missing_from(version.content, attached=()), matter)
+        if handwriting_png is None:
+            raise ApplicationNotSigned(fields={"signature": ["请签名确认申请表"]})
     acting_as = _check_applicant(
         session, user, matter, enterprise_id, now=now, request_id=request_id
     )
@@ -283,6 +282,19 @@ def file(
         request_id=request_id,
     )
     if submit_now:
+        assert handwriting_png is not None  # refused above
+        signing.sign(
+            session,
+            services.seals,
+            services.cipher,
+            application,
+            matter,
+            version,
+            user=user,
+            handwriting_png=handwriting_png,
+            now=now,
+            request_id=request_id,
+        )
         _submit(session, services, application, matter, version, user, now, request_id)
     return application, True
 
@@ -306,6 +318,38 @@ def submit(
     )
     _submit(session, services, application, matter, version, user, now, request_id)
     return application
+
+
+def sign_draft(
+    session: Session,
+    services: Services,
+    application: Application,
+    *,
+    user: User,
+    handwriting_png: bytes,
+    now: dt.datetime,
+    request_id: str | None = None,
+) -> signing.Signed:
+    """The applicant signs a draft's form (and commitment letter) before submitting it."""
+    if application.status != ApplicationStatus.DRAFT:
+        raise workflow.IllegalTransition(state=application.status, action="sign")
+    check_still_acting(session, application, user, now=now, request_id=request_id)
+    matter = session.get(Matter, application.matter_id)
+    assert matter is not None
+    version = catalogue.get_version(session, matter.code, application.matter_version)
+    forms.check_form(version.content["form"], application.form)
+    return signing.sign(
+        session,
+        services.seals,
+        services.cipher,
+        application,
+        matter,
+        version,
+        user=user,
+        handwriting_png=handwriting_png,
+        now=now,
+        request_id=request_id,
+    )
 
 
 def update_draft(
@@ -348,6 +392,7 @@ def _submit(
 ) -> None:
     lacking = materials.missing(session, application, version.content)
     tolerated = _check_materials(lacking, matter)
+    signing.check_signed(application, version)
     move(session, application, "submit", by="applicant", actor_id=user.id, now=now)
     application.submitted_at = now
     deadlines.refresh(session, application)
@@ -552,7 +597,7 @@ def list_for_applicant(
     return list(rows), total
 
 
-def _check_still_acting(
+def check_still_acting(
     session: Session,
     application: Application,
     user: User,
@@ -575,7 +620,7 @@ def withdraw(
     now: dt.datetime,
     request_id: str | None = None,
 ) -> Application:
-    _check_still_acting(session, application, user, now=now, request_id=request_id)
+    check_still_acting(session, application, user, now=now, request_id=request_id)
     move(session, application, "withdraw", by="applicant", actor_id=user.id, now=now, reason=reason)
     matter = session.get(Matter, application.matter_id)
     assert matter is not None
@@ -593,7 +638,7 @@ def resubmit(
     request_id: str | None = None,
 ) -> Application:
     """Answer a request for 补正 with a corrected form; the reviewer takes it up again."""
-    _check_still_acting(session, application, user, now=now, request_id=request_id)
+    check_still_acting(session, application, user, now=now, request_id=request_id)
     if form is not None:
         version = catalogue.get_version(
             session, application.matter_code, application.matter_version

@@ -59,6 +59,9 @@ REQUIRED: dict[str, AssuranceLevel] = {
     "document.sign": AssuranceLevel.VERIFIED,
     # A permit is issued in the applicant's (or their enterprise's) name.
     "application.submit": AssuranceLevel.VERIFIED,
+    # Signing an application form or a commitment letter in one's own name: a live face just
+    # now (the fresh confirmation before a signature).
+    "application.sign": AssuranceLevel.FACE,
 }
 
 

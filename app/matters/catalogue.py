@@ -10,7 +10,6 @@ content differs from its published version is refused (publish a new version ins
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from app.matters.errors import (
 from app.matters.models import Matter, MatterVersion
 from app.organisation.models import Department
 from app.seals.templates import TEMPLATES
+from app.security.digests import canonical_sha256
 
 KINDS = ("行政许可", "行政确认", "行政给付", "公共服务", "其他行政权力")
 FLAGS = ("全流程网办", "零跑动", "秒批", "告知承诺", "容缺")
@@ -203,9 +203,7 @@ def _licence_problems(licence: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _digest(content: Mapping[str, Any]) -> str:
-    body = {key: value for key, value in content.items() if key != "version"}
-    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_sha256({key: value for key, value in content.items() if key != "version"})
 
 
 def publish(

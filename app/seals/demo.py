@@ -16,12 +16,29 @@ from app.seals.pki import ensure_dev_pki
 
 # (department code, kind, the templates it signs, the catalogue matters it signs for)
 DEMO_SEALS: list[tuple[str, SealKind, list[str], list[str]]] = [
-    ("PY-QXJ", SealKind.APPROVAL, ["meteorological_certificate"], ["PY-QXJ-QXZM"]),
-    ("PY-SWJ", SealKind.APPROVAL, ["drainage_permit"], ["PY-SWJ-PSXK"]),
+    # A department's approval seal also closes the application forms and commitment letters
+    # its applicants sign.
+    (
+        "PY-QXJ",
+        SealKind.APPROVAL,
+        ["meteorological_certificate", "application_form"],
+        ["PY-QXJ-QXZM"],
+    ),
+    (
+        "PY-SWJ",
+        SealKind.APPROVAL,
+        ["drainage_permit", "application_form", "commitment_letter"],
+        ["PY-SWJ-PSXK"],
+    ),
     (
         "PY-CGJ",
         SealKind.APPROVAL,
-        ["outdoor_advertising_permit", "construction_waste_permit"],
+        [
+            "outdoor_advertising_permit",
+            "construction_waste_permit",
+            "application_form",
+            "commitment_letter",
+        ],
         ["PY-CGJ-LSGG", "PY-CGJ-JZLJ"],
     ),
     ("PY-ZSJ", SealKind.OFFICIAL, [], []),

@@ -197,6 +197,7 @@ def _document_spec(
         verify_url=ctx.verify_url(code),
         verify_code=code,
         signer_box=template.personal_signature,
+        signer_label=template.holder_label,
     )
 
 

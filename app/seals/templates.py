@@ -147,6 +147,22 @@ TEMPLATES: dict[str, Template] = {
             paragraphs=("经审查，准予按本文件载明的工程、数量和期限处置建筑垃圾。",),
         ),
         Template(
+            key="application_form",
+            title="政务服务事项申请表",
+            number_prefix="番申",
+            holder_label="申请人",
+            id_label="身份证号码",
+            holder_kinds=("person",),
+            fields=(
+                TemplateField("matter_name", "申请事项", max_length=100),
+                TemplateField("application_number", "办件编号", max_length=32),
+                TemplateField("on_behalf_of", "代表单位", required=False, max_length=100),
+                TemplateField("answers", "填报内容", type="table"),
+            ),
+            paragraphs=("本人确认以上填报内容真实、准确、完整，并对其真实性负责。",),
+            personal_signature=True,
+        ),
+        Template(
             key="commitment_letter",
             title="告知承诺书",
             number_prefix="番承诺",

@@ -21,6 +21,7 @@ from app.matters import catalogue
 from app.seals import get_seal_context
 from app.seals.models import IssuedDocument
 from app.security import get_cipher
+from app.security.digests import canonical_sha256
 from blueprints.applications.schemas import application_out
 
 
@@ -70,6 +71,30 @@ def present(session: Session, application: Application, *, viewer: str) -> dict[
         materials=attached,
         events=service.events_of(session, application),
         licence=licence,
-        document_code=get_seal_context().codes.code_for(document.public_id) if document else None,
+        document_code=_code_of(document),
+        signature=_signature(session, application),
         viewer=viewer,
     )
+
+
+def _code_of(document: IssuedDocument | None) -> str | None:
+    return get_seal_context().codes.code_for(document.public_id) if document else None
+
+
+def _signature(session: Session, application: Application) -> dict[str, Any] | None:
+    """The documents the applicant signed, and whether they cover the form as it is now."""
+    if application.form_document_id is None:
+        return None
+    signed = [
+        session.get(IssuedDocument, document_id) if document_id else None
+        for document_id in (application.form_document_id, application.commitment_document_id)
+    ]
+    form_document, commitment = (
+        {"title": d.title, "document_code": _code_of(d)} if d else None for d in signed
+    )
+    return {
+        "signed_at": application.signed_at,
+        "current": application.signed_form_sha256 == canonical_sha256(application.form),
+        "form_document": form_document,
+        "commitment_document": commitment,
+    }

@@ -32,6 +32,7 @@ from blueprints.applications.schemas import (
     MaterialLicenceIn,
     ReasonIn,
     ResubmitIn,
+    SignIn,
 )
 from blueprints.authz import citizen_required, current_principal
 from blueprints.http import accepts
@@ -76,13 +77,17 @@ class Applications(MethodView):
     @blp.alt_response(200, schema=ApplicationOut, description="同一 Idempotency-Key 的重试")
     @blp.alt_response(403, description="ENTERPRISE_ACCESS_DENIED / IDENTITY_LEVEL_TOO_LOW")
     @blp.alt_response(404, description="MATTER_NOT_FOUND")
-    @blp.alt_response(422, description="FORM_INVALID（逐项中文提示）/ IDEMPOTENCY_KEY_REUSED")
+    @blp.alt_response(
+        422,
+        description="FORM_INVALID（逐项中文提示）/ APPLICATION_NOT_SIGNED / IDEMPOTENCY_KEY_REUSED",
+    )
     @blp.doc(parameters=[idempotency_doc("重试同一申请时带相同的值，返回第一次的办件")])
     @citizen_required
     def post(self, body: dict[str, Any]) -> Any:
-        """File an application under the matter's current version and submit it: when every
-        rule holds it is approved at once with its licence sealed (秒批); otherwise it is
-        accepted for a reviewer with the reasons. `submit: false` keeps a draft."""
+        """File an application under the matter's current version, sign it with the applicant's
+        handwriting and submit it: when every rule holds it is approved at once with its
+        licence sealed (秒批); otherwise it is accepted for a reviewer with the reasons.
+        `submit: false` keeps a draft, to be given materials, signed and submitted."""
         session = get_session()
         with keeping_writes(session):
             application, created = service.file(
@@ -93,6 +98,7 @@ class Applications(MethodView):
                 form=body["form"],
                 enterprise_id=body.get("enterprise_id"),
                 submit_now=body["submit"],
+                handwriting_png=body.get("handwriting_png"),
                 now=utcnow(),
                 idempotency_key=idempotency_key(),
                 request_id=request_id(),
@@ -131,14 +137,43 @@ class DraftForm(MethodView):
         return present(session, found, viewer="applicant")
 
 
+@blp.route("/<string:number>/signature")
+class SignDraft(MethodView):
+    @blp.arguments(SignIn)
+    @blp.response(200, ApplicationOut)
+    @blp.alt_response(403, description="IDENTITY_LEVEL_TOO_LOW：签名前须完成人脸核验")
+    @blp.alt_response(404, description="APPLICATION_NOT_FOUND（含他人的办件）")
+    @blp.alt_response(409, description="ILLEGAL_TRANSITION：仅草稿可签名")
+    @blp.alt_response(422, description="FORM_INVALID / HANDWRITING_INVALID")
+    @citizen_required
+    def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
+        """Sign the draft's application form (and, for 告知承诺 matters, the commitment letter)
+        in my own name, after a face verification just now: each document carries my
+        signature and the department's seal. A form changed afterwards is signed again."""
+        session = get_session()
+        found = service.for_applicant(session, current_principal().id, number)
+        with keeping_writes(session):
+            service.sign_draft(
+                session,
+                services(session),
+                found,
+                user=_me(),
+                handwriting_png=body["handwriting_png"],
+                now=utcnow(),
+                request_id=request_id(),
+            )
+        session.commit()
+        return present(session, found, viewer="applicant")
+
+
 @blp.route("/<string:number>/submit")
 class SubmitDraft(MethodView):
     @blp.response(200, ApplicationOut)
     @blp.alt_response(409, description="ILLEGAL_TRANSITION")
-    @blp.alt_response(422, description="FORM_INVALID")
+    @blp.alt_response(422, description="FORM_INVALID / MATERIALS_MISSING / APPLICATION_NOT_SIGNED")
     @citizen_required
     def post(self, number: str) -> dict[str, Any]:
-        """Submit a draft (the rules decide as for a direct filing)."""
+        """Submit a signed draft (the rules decide as for a direct filing)."""
         session = get_session()
         found = service.for_applicant(session, current_principal().id, number)
         with keeping_writes(session):

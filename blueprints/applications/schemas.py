@@ -9,7 +9,8 @@ from marshmallow import Schema, fields, validate
 from app.applications.models import Application, ApplicationEvent, ApplicationStatus
 from app.applications.workflow import load_all
 from app.licences.models import Licence
-from blueprints.fields import BeijingTime, CalendarDate
+from app.seals.signatures import MAX_HANDWRITING_BYTES
+from blueprints.fields import Base64Bytes, BeijingTime, CalendarDate
 from blueprints.pagination import PageArgs
 
 STATUSES = [s.value for s in ApplicationStatus]
@@ -31,7 +32,19 @@ class FileIn(Schema):
         metadata={"description": "以企业名义申请时：已绑定的企业（法定代表人或经办人）"},
     )
     submit = fields.Boolean(
-        load_default=True, metadata={"description": "false 时仅保存为草稿，稍后提交"}
+        load_default=True, metadata={"description": "false 时仅保存为草稿，稍后签名、提交"}
+    )
+    handwriting_png = Base64Bytes(
+        max_bytes=MAX_HANDWRITING_BYTES,
+        metadata={"description": "直接提交时必填：申请人手写签名（PNG，base64），须近期人脸核验"},
+    )
+
+
+class SignIn(Schema):
+    handwriting_png = Base64Bytes(
+        required=True,
+        max_bytes=MAX_HANDWRITING_BYTES,
+        metadata={"description": "申请人手写签名（PNG，base64，白底黑字）"},
     )
 
 
@@ -159,6 +172,22 @@ class MaterialLicenceIn(Schema):
     licence_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**53))
 
 
+class SignedDocumentOut(Schema):
+    title = fields.String(required=True)
+    document_code = fields.String(
+        required=True, metadata={"description": "文书核验码（公开核验接口可查验签名与印章）"}
+    )
+
+
+class ApplicantSignatureOut(Schema):
+    signed_at = BeijingTime(required=True)
+    current = fields.Boolean(
+        required=True, metadata={"description": "false：签名后申请表已修改，须重新签名"}
+    )
+    form_document = fields.Nested(SignedDocumentOut, required=True)
+    commitment_document = fields.Nested(SignedDocumentOut, allow_none=True)
+
+
 class ApplicationOut(Schema):
     number = fields.String(required=True, metadata={"description": "办件编号"})
     matter_code = fields.String(required=True)
@@ -182,6 +211,7 @@ class ApplicationOut(Schema):
         fields.String(), required=True, metadata={"description": "当前可进行的操作"}
     )
     materials = fields.List(fields.Nested(MaterialOut), required=True)
+    signature = fields.Nested(ApplicantSignatureOut, allow_none=True)
     history = fields.List(fields.Nested(EventOut), required=True)
 
 
@@ -198,6 +228,7 @@ def application_out(
     events: list[ApplicationEvent],
     licence: Licence | None,
     document_code: str | None,
+    signature: dict[str, Any] | None,
     viewer: str,
 ) -> dict[str, Any]:
     flow = load_all()[(application.workflow, application.workflow_version)]
@@ -230,5 +261,6 @@ def application_out(
         "actions": flow.actions(application.status, viewer)
         + (["edit"] if viewer == "applicant" and application.status == "draft" else []),
         "materials": materials,
+        "signature": signature,
         "history": events,
     }

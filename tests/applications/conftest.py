@@ -1,8 +1,10 @@
 """A small district for applications: the seed matters, their departments' seals, the
-embedded shared data, an enterprise with its legal representative, a verified citizen."""
+embedded shared data, an enterprise with its legal representative, a citizen (both with a
+face verification just now, as signing asks)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from app.organisation.models import Department
 from app.seals.demo import DEMO_SEALS
 from app.seals.models import SealKind
 from app.shared_data.demo import seed_shared_data
+from tests.factories.seals import handwriting_png
 
 
 @dataclass
@@ -54,9 +57,9 @@ def district(
             )
     seed_shared_data(session, today=local_day(utcnow()), days=60)
     enterprise = create_registry_enterprise(name="广州市番禺区示例商贸有限公司")
-    legal_rep = create_verified_user(name="张三")
+    legal_rep = create_verified_user(name="张三", level="face")
     bind_enterprise(legal_rep, enterprise)
-    citizen = create_verified_user(name="李四")
+    citizen = create_verified_user(name="李四", level="face")
     reviewers = {
         code: create_staff(grants=[(StaffRole.REVIEWER, None, departments[code].id)])
         for code in ("PY-CGJ", "PY-SWJ", "PY-QXJ")
@@ -135,9 +138,20 @@ def upload_materials(client, headers, number: str, matter: str, version: int) ->
             assert answer.status_code == 200, answer.json
 
 
+HANDWRITING = base64.b64encode(handwriting_png()).decode()
+
+
+def sign(client, headers, number: str):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/api/v1/applications/{number}/signature",
+        json={"handwriting_png": HANDWRITING},
+        headers=headers,
+    )
+
+
 def apply(client, headers, matter, form, enterprise_id=None, **extra):  # type: ignore[no-untyped-def]
-    """As a phone does it: a draft, its materials uploaded, then submitted. The answer of the
-    submission (or of the draft, when that was refused)."""
+    """As a phone does it: a draft, its materials uploaded, signed, then submitted. The answer
+    of the submission (or of the draft, when that was refused)."""
     body = {"matter_code": matter, "form": form, "submit": False, **extra}
     if enterprise_id is not None:
         body["enterprise_id"] = enterprise_id
@@ -146,6 +160,8 @@ def apply(client, headers, matter, form, enterprise_id=None, **extra):  # type: 
         return draft
     number = draft.json["number"]
     upload_materials(client, headers, number, matter, draft.json["matter_version"])
+    signed = sign(client, headers, number)
+    assert signed.status_code == 200, signed.json
     return client.post(f"/api/v1/applications/{number}/submit", headers=headers)
 
 

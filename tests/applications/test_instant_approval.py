@@ -21,10 +21,12 @@ from app.seals.models import IssuedDocument
 from app.seals.verification import verify_upload
 from app.shared_data.models import KeyDischarger
 from tests.applications.conftest import (
+    HANDWRITING,
     PNG,
     advert_form,
     apply,
     drainage_form,
+    sign,
     today,
     upload_materials,
     weather_form,
@@ -209,7 +211,7 @@ def test_filing_for_an_enterprise_one_is_not_bound_to_is_refused_and_audited(
 def test_an_agent_files_for_the_enterprise_and_the_legal_rep_sees_it(
     client, session, district, citizen_headers, bind_enterprise, create_verified_user
 ):
-    agent = create_verified_user(name="王五")
+    agent = create_verified_user(name="王五", level="face")
     bind_enterprise(agent, district.enterprise, role=BindingRole.AGENT)
     session.commit()
     body = _file(
@@ -230,9 +232,10 @@ def test_the_same_idempotency_key_gives_the_same_application(
     client, session, district, citizen_headers
 ):
     headers = {**citizen_headers(district.citizen), "Idempotency-Key": "phone-retry-1"}
-    first = _file_at_once(client, headers, "PY-QXJ-QXZM", weather_form())
-    again = _file_at_once(client, headers, "PY-QXJ-QXZM", weather_form())
-    other = _file_at_once(client, headers, "PY-QXJ-QXZM", weather_form(purpose="其他"))
+    signed = {"handwriting_png": HANDWRITING}
+    first = _file_at_once(client, headers, "PY-QXJ-QXZM", weather_form(), **signed)
+    again = _file_at_once(client, headers, "PY-QXJ-QXZM", weather_form(), **signed)
+    other = _file_at_once(client, headers, "PY-QXJ-QXZM", weather_form(purpose="其他"), **signed)
     assert first.status_code == 201 and first.json["status"] == "approved"
     assert again.status_code == 200
     assert again.json["number"] == first.json["number"]
@@ -286,6 +289,7 @@ def test_materials_are_checked_before_anything_is_written(
     still_missing = client.post(f"/api/v1/applications/{number}/submit", headers=headers)
     assert still_missing.json["details"]["fields"] == {"site_photo": "请提交设置地点现状照片"}
     upload_materials(client, headers, number, "PY-CGJ-LSGG", draft["matter_version"])
+    sign(client, headers, number)
     assert (
         client.post(f"/api/v1/applications/{number}/submit", headers=headers).json["status"]
         == "approved"
@@ -328,6 +332,7 @@ def test_tolerance_accepts_a_missing_non_key_material_for_review(client, distric
         data=PNG,
         headers={**headers, "Content-Type": "image/png"},
     )
+    sign(client, headers, number)
     body = client.post(f"/api/v1/applications/{number}/submit", headers=headers).json
     assert body["status"] == "accepted"
     assert body["history"][-1]["reason"] == "容缺受理：排水水质检测报告待补交"
@@ -358,6 +363,7 @@ def test_a_draft_is_kept_then_submitted(client, session, district, citizen_heade
     assert incomplete.status_code == 422 and incomplete.json["code"] == "FORM_INVALID"
     client.put(f"/api/v1/applications/{number}/form", json={"form": advert_form()}, headers=headers)
     upload_materials(client, headers, number, "PY-CGJ-LSGG", draft["matter_version"])
+    sign(client, headers, number)
     submitted = client.post(f"/api/v1/applications/{number}/submit", headers=headers)
     assert submitted.status_code == 200 and submitted.json["status"] == "approved"
     events = session.scalars(select(ApplicationEvent.action).order_by(ApplicationEvent.id)).all()

@@ -16,6 +16,7 @@ from app.db import utcnow
 from app.licences.models import Licence
 from app.matters.models import MatterParameter
 from tests.applications.conftest import PNG, advert_form, apply_body
+from tests.factories.seals import handwriting_png
 
 
 def _file_for_review(client, district, citizen_headers, **changes):
@@ -172,7 +173,7 @@ def test_a_stored_decision_replays_the_same_even_after_the_limit_changes(
 def test_deadlines_skip_the_national_day_holiday_and_count_the_makeup_saturday(
     session, district, app
 ):
-    from app.applications.service import Services, file, submit
+    from app.applications.service import Services, file, sign_draft, submit
     from app.integrations.shared_data import get_connectors
     from app.materials import service as materials
     from app.materials.storage import LocalFolderStorage
@@ -215,6 +216,15 @@ def test_deadlines_skip_the_national_day_holiday_and_count_the_makeup_saturday(
             max_bytes=10**6,
             now=submitted,
         )
+    # Signed today (the seal's certificate is from today), submitted on the 30th.
+    sign_draft(
+        session,
+        services,
+        application,
+        user=district.legal_rep,
+        handwriting_png=handwriting_png(),
+        now=utcnow(),
+    )
     submit(session, services, application, user=district.legal_rep, now=submitted)
     # Promised 10 working days: 8, 9, 10 (Sat, make-up), 12-16, 19, 20 October.
     assert application.promised_due == dt.datetime(2026, 10, 21, tzinfo=LOCAL_TZ)

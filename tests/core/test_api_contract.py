@@ -115,6 +115,7 @@ SEMANTIC_REFUSALS = {
     "POST /api/v1/applications": "the form is checked against the chosen matter's own JSON"
     " Schema; the matter must exist and the enterprise be one the caller is bound to",
     "PUT /api/v1/matters/{code}/parameters/{name}": "the value has the parameter's own type",
+    "POST /api/v1/applications/{number}/signature": "the handwriting's bytes must be a PNG image",
 }
 
 
