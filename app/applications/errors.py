@@ -61,3 +61,8 @@ class InspectionClosed(Conflict):
 class ApplicationNotSigned(ValidationFailed):
     code = "APPLICATION_NOT_SIGNED"
     message = "请先签名确认申请表（告知承诺事项还须签署承诺书）"
+
+
+class MaterialsStillMissing(Conflict):
+    code = "MATERIALS_STILL_MISSING"
+    message = "容缺受理的材料尚未补齐，暂不能准予许可"

@@ -21,6 +21,7 @@ class ApplicationStatus(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    TERMINATED = "terminated"  # ended by itself: 容缺 materials not supplied in time
 
 
 OPEN_FOR_REVIEW = (
@@ -69,6 +70,10 @@ class Application(Base):
     commitment_document_id: Mapped[int | None] = mapped_column(ForeignKey("issued_documents.id"))
     signed_form_sha256: Mapped[str | None] = mapped_column(String(64))
     signed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # 容缺受理: accepted with non-key materials missing, promised by this moment; the case ends
+    # by itself when it passes. Cleared when the materials are in.
+    supply_due: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    supply_reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     idempotency_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[created_at]

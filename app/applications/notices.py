@@ -20,6 +20,7 @@ _RESULTS = {
     ApplicationStatus.APPROVED: ("准予许可", "电子证照已存入卡包"),
     ApplicationStatus.REJECTED: ("不予许可", "请查看不予许可的理由"),
     ApplicationStatus.WITHDRAWN: ("已撤回", "申请已撤回"),
+    ApplicationStatus.TERMINATED: ("终止办理", "容缺材料逾期未补交"),
 }
 
 
@@ -32,6 +33,48 @@ def notify(session: Session, application: Application, matter: Matter, *, now: d
     seq = session.scalar(
         select(func.count()).where(ApplicationEvent.application_id == application.id)
     )
+    _enqueue(
+        session,
+        application,
+        matter,
+        phrase,
+        tip,
+        key=f"application:{application.id}:{seq}",
+        now=now,
+    )
+
+
+def remind_supply(
+    session: Session,
+    application: Application,
+    matter: Matter,
+    *,
+    due: dt.datetime,
+    now: dt.datetime,
+) -> None:
+    """容缺: the missing materials are due soon (once per promise)."""
+    tip = f"请于{due.astimezone(LOCAL_TZ):%m月%d日%H:%M}前补交材料"
+    _enqueue(
+        session,
+        application,
+        matter,
+        "待补交材料",
+        tip,
+        key=f"application:{application.id}:supply:{due:%Y%m%d%H%M}",
+        now=now,
+    )
+
+
+def _enqueue(
+    session: Session,
+    application: Application,
+    matter: Matter,
+    phrase: str,
+    tip: str,
+    *,
+    key: str,
+    now: dt.datetime,
+) -> None:
     outbox.enqueue(
         session,
         user_id=application.applicant_user_id,
@@ -43,7 +86,7 @@ def notify(session: Session, application: Application, matter: Matter, *, now: d
             "thing4": tip,
         },
         page=f"pages/application/detail?number={application.number}",
-        dedupe_key=f"application:{application.id}:{seq}",
+        dedupe_key=key,
         source=("application", application.id),
         now=now,
     )

@@ -13,16 +13,18 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from app.applications import inspections, notices, service
+from app.applications import inspections, notices, service, tolerance
 from app.applications.errors import (
     ApplicationNotFound,
     LicenceNotIssued,
+    MaterialsStillMissing,
     NotAssignee,
     TransferTargetInvalid,
 )
 from app.applications.models import OPEN_FOR_REVIEW, Application, ApplicationStatus
 from app.audit.service import Actor
 from app.audit.service import record as audit
+from app.calendar import LOCAL_TZ
 from app.identity.models import StaffAccount, StaffRole, StaffRoleGrant
 from app.licences.models import Licence
 from app.matters import catalogue
@@ -181,6 +183,12 @@ def approve(
     (the seal's own authorisation of roles, templates and matters is checked and audited)."""
     assert actor.id is not None
     _require_assignee(application, actor.id)
+    if tolerance.pending(application):
+        # 容缺: the permit waits for the promised materials (reject or 补正 need not).
+        assert application.supply_due is not None
+        raise MaterialsStillMissing(
+            supply_due=application.supply_due.astimezone(LOCAL_TZ).isoformat()
+        )
     version = catalogue.get_version(session, application.matter_code, application.matter_version)
     if version.content["licence"].get("template") is None:
         raise LicenceNotIssued(reason="no_template")

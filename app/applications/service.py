@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.applications import deadlines, inspections, notices, signing, workflow
+from app.applications import deadlines, inspections, notices, signing, tolerance, workflow
 from app.applications.errors import (
     ActingForEnterpriseRefused,
     ApplicantKindMismatch,
@@ -399,9 +399,12 @@ def _submit(
     decision, facts = evaluate(session, services, application, matter, version, now=now)
     application.decision = decision.as_json()
     if tolerated:
-        # 容缺受理: accepted with a non-key material to follow; a reviewer decides.
+        # 容缺受理: accepted with a non-key material to follow by a promised day; a reviewer
+        # decides once it is in, and the case ends by itself if it never comes.
         names = "、".join(m["name"] for m in lacking.other)
-        reason = f"容缺受理：{names}待补交"
+        application.supply_due = tolerance.supply_due(version.content, now)
+        due_day = local_day(application.supply_due - dt.timedelta(seconds=1))
+        reason = f"容缺受理：{names}待补交（{due_day:%Y年%m月%d日}前）"
     elif decision.outcome == rules.APPROVE:
         licence = _issue_instantly(
             session, services, application, version, facts, now=now, request_id=request_id

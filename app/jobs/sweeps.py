@@ -4,9 +4,12 @@
 - booked appointments whose check-in window has closed are marked missed, suspending repeat
   no-shows (`appointments.mark_missed`);
 - open applications past their statutory limit are marked overdue
-  (`applications.deadlines.mark_overdue`).
+  (`applications.deadlines.mark_overdue`);
+- 容缺: applicants whose promise to supply materials runs out within a day are reminded, and
+  cases whose promise ran out with a material missing end by themselves
+  (`applications.tolerance.remind`, `.lapse`).
 
-Both are idempotent and safe in several processes at once (guarded updates, SKIP LOCKED on
+All are idempotent and safe in several processes at once (guarded updates, SKIP LOCKED on
 PostgreSQL), and cheap when there is nothing to do (one indexed query each). Each process runs
 them at most every `interval_seconds`; each sweep commits in its own transaction, so one
 failing never blocks the other nor the outbox.
@@ -30,6 +33,8 @@ class SweepResult:
     tickets_expired: int = 0
     appointments_missed: int = 0
     applications_overdue: int = 0
+    supply_reminders: int = 0
+    applications_lapsed: int = 0
 
 
 class PeriodicSweeps:
@@ -62,6 +67,7 @@ class PeriodicSweeps:
     def run(self, now: dt.datetime) -> SweepResult:
         """Run every sweep once, each in its own transaction."""
         # Imported here: app.jobs must not import the domains at import time (no cycles).
+        from app.applications import tolerance
         from app.applications.deadlines import mark_overdue
         from app.appointments.service import mark_missed
         from app.queueing.transitions import expire_leftovers
@@ -71,16 +77,20 @@ class PeriodicSweeps:
             "mark_missed", lambda s: mark_missed(s, rules=self._rules, now=now)
         )
         overdue = self._in_transaction("mark_overdue", lambda s: mark_overdue(s, now=now))
-        if expired or missed or overdue:
+        reminded = self._in_transaction("remind_supply", lambda s: tolerance.remind(s, now=now))
+        lapsed = self._in_transaction("lapse_tolerance", lambda s: tolerance.lapse(s, now=now))
+        if expired or missed or overdue or reminded or lapsed:
             log.info(
                 "periodic sweeps",
                 extra={
                     "tickets_expired": expired,
                     "appointments_missed": missed,
                     "applications_overdue": overdue,
+                    "supply_reminders": reminded,
+                    "applications_lapsed": lapsed,
                 },
             )
-        return SweepResult(expired, missed, overdue)
+        return SweepResult(expired, missed, overdue, reminded, lapsed)
 
     def _in_transaction(self, name: str, sweep: Callable[[Session], int]) -> int:
         try:

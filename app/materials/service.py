@@ -33,6 +33,7 @@ from app.materials.models import ApplicationMaterial
 from app.materials.storage import Storage
 
 EDITABLE = (ApplicationStatus.DRAFT.value, ApplicationStatus.SUPPLEMENT_REQUESTED.value)
+SUPPLYING = (ApplicationStatus.ACCEPTED.value, ApplicationStatus.UNDER_REVIEW.value)
 UPLOAD = "upload"
 # Pillow's name for each image format we take.
 _IMAGE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
@@ -60,9 +61,23 @@ def guide_material(content: Mapping[str, Any], material_id: str) -> Mapping[str,
     raise MaterialNotInGuide(material_id=material_id)
 
 
-def _editable(application: Application) -> None:
-    if application.status not in EDITABLE:
-        raise MaterialsLocked(status=application.status)
+def _editable(
+    session: Session,
+    application: Application,
+    content: Mapping[str, Any],
+    material_id: str,
+    now: dt.datetime,
+) -> None:
+    """Materials change while a draft or 补正; after 容缺受理, only the missing ones may come,
+    until the promised day."""
+    if application.status in EDITABLE:
+        return
+    promised = application.supply_due is not None and now <= application.supply_due
+    if promised and application.status in SUPPLYING:
+        lacking = missing(session, application, content)
+        if material_id in {m["id"] for m in [*lacking.key, *lacking.other]}:
+            return
+    raise MaterialsLocked(status=application.status)
 
 
 def _replace(session: Session, application: Application, row: ApplicationMaterial) -> None:
@@ -90,7 +105,7 @@ def attach_upload(
     now: dt.datetime,
 ) -> ApplicationMaterial:
     """Store an uploaded file as the application's `material_id` (replacing an earlier one)."""
-    _editable(application)
+    _editable(session, application, content, material_id, now)
     material = guide_material(content, material_id)
     if material.get("provided_by", UPLOAD) != UPLOAD:
         raise MaterialNotInGuide("这项材料无需上传", material_id=material_id)
@@ -127,7 +142,7 @@ def attach_licence(
     now: dt.datetime,
 ) -> ApplicationMaterial:
     """免证办: a valid licence of the applicant's wallet, of the type the guide accepts."""
-    _editable(application)
+    _editable(session, application, content, material_id, now)
     material = guide_material(content, material_id)
     licence = licences.licence_in_wallet(session, user_id, licence_id)
     if material.get("licence_type") != licence.template:

@@ -120,6 +120,14 @@ MATTER_FILE_SCHEMA: dict[str, Any] = {
                 "exclusion_days": {"type": "integer", "minimum": 1, "maximum": 3650},
             },
         },
+        # 容缺: missing non-key materials are promised within `supply_days` working days
+        # (TOLERANCE_DEFAULT_DAYS when absent); the applicant is reminded a day before.
+        "tolerance": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["supply_days"],
+            "properties": {"supply_days": {"type": "integer", "minimum": 1, "maximum": 60}},
+        },
         "licence": {
             "type": "object",
             "additionalProperties": False,

@@ -224,7 +224,11 @@ class Approve(MethodView):
     @blp.arguments(ReasonIn)
     @blp.response(200, ApplicationOut)
     @blp.alt_response(403, description="SEAL_USE_FORBIDDEN：印章未授权给该角色、模板或事项")
-    @blp.alt_response(409, description="NOT_ASSIGNEE / ILLEGAL_TRANSITION / SEAL_NOT_USABLE")
+    @blp.alt_response(
+        409,
+        description="NOT_ASSIGNEE / ILLEGAL_TRANSITION / SEAL_NOT_USABLE / "
+        "MATERIALS_STILL_MISSING（容缺材料未补齐）",
+    )
     @staff_required(REVIEWER)
     def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
         """Approve: the licence is sealed with the department's seal and put in the holder's

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
 
-from app.applications import service
+from app.applications import service, tolerance
 from app.applications.models import Application
 from app.db import get_session, utcnow
 from app.errors import ValidationFailed
@@ -255,7 +255,7 @@ class Material(MethodView):
     @blp.doc(requestBody=UPLOAD_BODY)
     @blp.response(200, ApplicationOut)
     @blp.alt_response(404, description="APPLICATION_NOT_FOUND / MATERIAL_NOT_IN_GUIDE")
-    @blp.alt_response(409, description="MATERIALS_LOCKED：仅草稿或待补正时可以修改")
+    @blp.alt_response(409, description="MATERIALS_LOCKED：仅草稿、待补正或容缺待补交的材料可以提交")
     @blp.alt_response(413, description="MATERIAL_TOO_LARGE")
     @blp.alt_response(415, description="MATERIAL_TYPE_UNSUPPORTED：仅 PDF、JPEG、PNG")
     @blp.alt_response(422, description="缺少文件（multipart 字段 file）")
@@ -263,13 +263,14 @@ class Material(MethodView):
     @citizen_required
     def post(self, number: str, material_id: str) -> dict[str, Any]:
         """Upload one material (multipart field `file`, or the raw body): PDF, JPEG or PNG, its
-        type read from the bytes; replaces an earlier upload of the same material."""
+        type read from the bytes; replaces an earlier upload of the same material. After 容缺受理
+        the missing materials are uploaded here until the promised day."""
         session = get_session()
         found = service.for_applicant(session, current_principal().id, number)
         limit = current_app.config["MATERIAL_MAX_BYTES"]
         if request.content_length is not None and request.content_length > limit + 64 * 1024:
             raise MaterialTooLarge(limit_bytes=limit)
-        filename = None
+        filename, now = None, utcnow()
         if request.mimetype in MATERIAL_TYPES:
             data = request.get_data(cache=False)
         else:
@@ -288,8 +289,9 @@ class Material(MethodView):
             filename=filename,
             user_id=current_principal().id,
             max_bytes=limit,
-            now=utcnow(),
+            now=now,
         )
+        tolerance.after_upload(session, found, user=_me(), now=now)
         session.commit()
         return present(session, found, viewer="applicant")
 
@@ -316,7 +318,7 @@ class MaterialFromLicence(MethodView):
     @citizen_required
     def post(self, body: dict[str, Any], number: str, material_id: str) -> dict[str, Any]:
         """免证办: a valid licence from my wallet stands in for this material."""
-        session = get_session()
+        session, now = get_session(), utcnow()
         found = service.for_applicant(session, current_principal().id, number)
         materials.attach_licence(
             session,
@@ -325,7 +327,8 @@ class MaterialFromLicence(MethodView):
             material_id,
             body["licence_id"],
             user_id=current_principal().id,
-            now=utcnow(),
+            now=now,
         )
+        tolerance.after_upload(session, found, user=_me(), now=now)
         session.commit()
         return present(session, found, viewer="applicant")

@@ -205,6 +205,10 @@ class ApplicationOut(Schema):
     statutory_due = BeijingTime(allow_none=True, metadata={"description": "法定办结时限"})
     promised_due = BeijingTime(allow_none=True, metadata={"description": "承诺办结时限"})
     overdue = fields.Boolean(required=True)
+    supply_due = BeijingTime(
+        allow_none=True,
+        metadata={"description": "容缺受理：缺少的材料须在此时间前补交，逾期终止办理"},
+    )
     assignee_staff_id = fields.Integer(allow_none=True)
     licence = fields.Nested(LicenceBriefOut, allow_none=True)
     actions = fields.List(
@@ -247,6 +251,7 @@ def application_out(
         "statutory_due": application.statutory_due,
         "promised_due": application.promised_due,
         "overdue": application.overdue,
+        "supply_due": application.supply_due,
         "assignee_staff_id": application.assignee_staff_id,
         "licence": (
             {
@@ -258,7 +263,11 @@ def application_out(
             if licence is not None
             else None
         ),
-        "actions": flow.actions(application.status, viewer)
+        "actions": [
+            action
+            for action in flow.actions(application.status, viewer)
+            if action != "supply" or application.supply_due is not None
+        ]
         + (["edit"] if viewer == "applicant" and application.status == "draft" else []),
         "materials": materials,
         "signature": signature,

@@ -34,7 +34,8 @@ def test_transitions_are_allowed_only_to_their_actor_from_their_state() -> None:
         flow.transition("under_review", "approve", "applicant")  # not the applicant's call
     with pytest.raises(IllegalTransition):
         flow.transition("approved", "withdraw", "applicant")  # decided: too late
-    assert flow.actions("under_review", "applicant") == ["withdraw"]
+    # 补齐容缺材料 is the applicant's too (shown only while materials are promised).
+    assert flow.actions("under_review", "applicant") == ["supply", "withdraw"]
     assert flow.actions("under_review", "reviewer") == [
         "approve",
         "reject",
@@ -92,7 +93,7 @@ def test_the_matter_shows_its_workflow_as_mermaid(client, session, create_depart
 
     assert shown.status_code == 200
     body = shown.json
-    assert (body["name"], body["version"], body["initial"]) == ("licensing", 1, "draft")
+    assert (body["name"], body["version"], body["initial"]) == ("licensing", 2, "draft")
     assert {"from": "under_review", "to": "supplement_requested"}.items() <= next(
         t for t in body["transitions"] if t["action"] == "request_supplement"
     ).items()
@@ -100,4 +101,5 @@ def test_the_matter_shows_its_workflow_as_mermaid(client, session, create_depart
     assert mermaid.startswith("stateDiagram-v2\n    [*] --> draft\n")
     assert "    submitted --> approved : 秒批：规则全部满足（system）" in mermaid
     assert "    approved --> [*]" in mermaid
+    assert "    under_review --> terminated : 容缺材料逾期未补，终止办理（system）" in mermaid
     assert client.get("/api/v1/matters/PY-NONE/workflow").status_code == 404
