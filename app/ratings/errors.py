@@ -43,3 +43,8 @@ class FollowUpNotFound(NotFound):
 class FollowUpClosed(Conflict):
     code = "FOLLOW_UP_CLOSED"
     message = "该差评已整改办结"
+
+
+class ApplicationNotRatable(Conflict):
+    code = "APPLICATION_NOT_RATABLE"
+    message = "该办件尚未办结，暂不能评价"

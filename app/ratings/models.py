@@ -1,11 +1,12 @@
-"""Ratings (好差评) of finished tickets and the follow-ups bad ratings open."""
+"""Ratings (好差评) of finished tickets and decided applications, and the follow-ups bad ratings
+open: a hall manager's for a ticket, the department's for an application."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Index, Integer, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, created_at, intpk, str_enum
@@ -45,18 +46,26 @@ LEVEL_SCORES = {level: 5 - i for i, level in enumerate(RatingLevel)}
 
 
 class Rating(Base):
-    """One citizen's rating of one finished ticket; the ticket id is unique."""
+    """One citizen's rating of one finished ticket or one decided application, each rated
+    once (both ids unique, exactly one of them set)."""
 
     __tablename__ = "ratings"
-    __table_args__ = (Index("ix_ratings_hall_id_rated_at", "hall_id", "rated_at"),)
+    __table_args__ = (
+        Index("ix_ratings_hall_id_rated_at", "hall_id", "rated_at"),
+        Index("ix_ratings_department_id_rated_at", "department_id", "rated_at"),
+        CheckConstraint("(ticket_id IS NULL) <> (application_id IS NULL)", name="one_subject"),
+    )
 
     id: Mapped[intpk]
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    # Copied from the ticket so reports by hall, category and window need no join.
-    hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id"))
-    category_id: Mapped[int] = mapped_column(ForeignKey("service_categories.id"))
+    # Copied from the ticket (hall, category, window) or the application (department), so
+    # reports need no join.
+    hall_id: Mapped[int | None] = mapped_column(ForeignKey("halls.id"))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("service_categories.id"))
     window_id: Mapped[int | None] = mapped_column(ForeignKey("windows.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     level: Mapped[RatingLevel] = mapped_column(str_enum(RatingLevel, 24))
     score: Mapped[int] = mapped_column(Integer)  # 5 (非常满意) .. 1 (非常不满意)
     # The citizen's words exactly as given (may name people): shown to managers, never logged.
@@ -72,14 +81,19 @@ class FollowUpStatus(enum.StrEnum):
 
 
 class RatingFollowUp(Base):
-    """The hall manager's rectification (整改) of a bad rating, due by a deadline."""
+    """The rectification (整改) of a bad rating, due by a deadline: by the hall's manager for a
+    ticket, by the department's reviewers for an application."""
 
     __tablename__ = "rating_follow_ups"
-    __table_args__ = (Index("ix_rating_follow_ups_hall_id_status", "hall_id", "status"),)
+    __table_args__ = (
+        Index("ix_rating_follow_ups_hall_id_status", "hall_id", "status"),
+        Index("ix_rating_follow_ups_department_id_status", "department_id", "status"),
+    )
 
     id: Mapped[intpk]
     rating_id: Mapped[int] = mapped_column(ForeignKey("ratings.id"), unique=True)
-    hall_id: Mapped[int] = mapped_column(ForeignKey("halls.id"))
+    hall_id: Mapped[int | None] = mapped_column(ForeignKey("halls.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     status: Mapped[FollowUpStatus] = mapped_column(
         str_enum(FollowUpStatus, 16), default=FollowUpStatus.OPEN
     )

@@ -1,4 +1,4 @@
-"""Rating a finished ticket (好差评) and following up the bad ratings."""
+"""Rating a finished ticket or a decided application (好差评), and following up the bad ratings."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.applications.models import Application, ApplicationStatus
 from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.calendar import add_working_days
@@ -72,10 +73,7 @@ def rate(
     ticket = _citizen_ticket(session, ticket_id, user_id)
     if ticket.status != TicketStatus.DONE or ticket.finished_at is None:
         raise errors.TicketNotRatable(status=ticket.status.value)
-    if now > ticket.finished_at + dt.timedelta(days=rules.window_days):
-        raise errors.RatingPeriodOver()
-    if comment is not None and len(comment) > rules.comment_max_length:
-        raise errors.CommentTooLong(max_length=rules.comment_max_length)
+    _check_window(ticket.finished_at, comment, rules, now)
     existing = rating_of(session, ticket.id)
     if existing is not None:
         raise errors.AlreadyRated(rating_id=existing.id)
@@ -90,17 +88,86 @@ def rate(
         comment=comment or None,
         rated_at=now,
     )
+    return _record(session, rating, rules, now, subject=("ticket", ticket.id))
+
+
+# Decided applications the applicant may rate: 办结 either way, or ended for them (容缺 lapsed).
+RATABLE_APPLICATIONS = frozenset(
+    {ApplicationStatus.APPROVED, ApplicationStatus.REJECTED, ApplicationStatus.TERMINATED}
+)
+
+
+def application_rating_of(session: Session, application_id: int) -> Rating | None:
+    return session.scalars(select(Rating).where(Rating.application_id == application_id)).first()
+
+
+def rate_application(
+    session: Session,
+    application: Application,
+    *,
+    user_id: int,
+    level: RatingLevel,
+    comment: str | None,
+    rules: RatingRules,
+    now: dt.datetime,
+) -> Rating:
+    """Rate a decided application (the caller has checked it is the applicant's), once,
+    within the rating window after the decision. 不满意 or worse opens a follow-up for the
+    department that decided it."""
+    if application.status not in RATABLE_APPLICATIONS or application.decided_at is None:
+        raise errors.ApplicationNotRatable(status=application.status)
+    _check_window(application.decided_at, comment, rules, now)
+    existing = application_rating_of(session, application.id)
+    if existing is not None:
+        raise errors.AlreadyRated(rating_id=existing.id)
+    rating = Rating(
+        application_id=application.id,
+        user_id=user_id,
+        department_id=application.department_id,
+        level=level,
+        score=level.score,
+        comment=comment or None,
+        rated_at=now,
+    )
+    return _record(session, rating, rules, now, subject=("application", application.id))
+
+
+def _check_window(
+    finished_at: dt.datetime, comment: str | None, rules: RatingRules, now: dt.datetime
+) -> None:
+    if now > finished_at + dt.timedelta(days=rules.window_days):
+        raise errors.RatingPeriodOver()
+    if comment is not None and len(comment) > rules.comment_max_length:
+        raise errors.CommentTooLong(max_length=rules.comment_max_length)
+
+
+def _record(
+    session: Session,
+    rating: Rating,
+    rules: RatingRules,
+    now: dt.datetime,
+    *,
+    subject: tuple[str, int],
+) -> Rating:
+    """Store the rating (a concurrent one of the same subject loses on the unique key), open
+    the follow-up of a bad one, and audit it."""
     try:
         with session.begin_nested():
             session.add(rating)
-    except IntegrityError:  # a concurrent rating of the same ticket won the unique key
-        existing = rating_of(session, ticket.id)
+    except IntegrityError:
+        kind, subject_id = subject
+        existing = (
+            rating_of(session, subject_id)
+            if kind == "ticket"
+            else application_rating_of(session, subject_id)
+        )
         raise errors.AlreadyRated(rating_id=existing.id if existing else None) from None
-    if level.is_bad:
+    if rating.level.is_bad:
         session.add(
             RatingFollowUp(
                 rating_id=rating.id,
                 hall_id=rating.hall_id,
+                department_id=rating.department_id,
                 status=FollowUpStatus.OPEN,
                 due_at=add_working_days(now, rules.followup_working_days),
             )
@@ -110,28 +177,33 @@ def rate(
     audit(
         session,
         "rating.created",
-        actor=Actor("user", user_id),
+        actor=Actor("user", rating.user_id),
         now=now,
-        subject_type="ticket",
-        subject_id=ticket.id,
-        details={"level": level.value, "follow_up": level.is_bad},
+        subject_type=subject[0],
+        subject_id=subject[1],
+        details={"level": rating.level.value, "follow_up": rating.level.is_bad},
     )
     return rating
 
 
-# --- follow-ups (hall managers) ----------------------------------------------------------------
+# --- follow-ups (hall managers, department reviewers) ------------------------------------------
 
 
 def list_follow_ups(
     session: Session,
-    hall_id: int,
     *,
+    hall_id: int | None = None,
+    department_id: int | None = None,
     status: FollowUpStatus | None,
     overdue_only: bool,
     now: dt.datetime,
 ) -> list[RatingFollowUp]:
-    """The hall's follow-ups, most urgent first."""
-    query = select(RatingFollowUp).where(RatingFollowUp.hall_id == hall_id)
+    """The hall's (or the department's) follow-ups, most urgent first."""
+    query = select(RatingFollowUp).where(
+        RatingFollowUp.hall_id == hall_id
+        if hall_id is not None
+        else RatingFollowUp.department_id == department_id
+    )
     if status is not None:
         query = query.where(RatingFollowUp.status == status)
     if overdue_only:

@@ -1,4 +1,5 @@
-"""Ratings (好差评): the citizen rates a finished ticket; hall managers follow up bad ones."""
+"""Ratings (好差评): the citizen rates a finished ticket or a decided application; hall managers
+and department reviewers follow up the bad ones."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
+from app.applications import service as applications
 from app.calendar import local_day, local_instant
 from app.db import get_session, utcnow
 from app.errors import ValidationFailed
 from app.ratings import service
+from app.ratings.errors import NotRatedYet
 from app.ratings.models import FollowUpStatus, Rating, RatingFollowUp
 from app.ratings.service import RatingRules
 from blueprints.authz import citizen_required, current_principal, require_scope, staff_required
@@ -31,6 +34,7 @@ from blueprints.ratings.schemas import (
 blp = Blueprint("ratings", __name__, url_prefix="", description="好差评与差评整改")
 
 MANAGERS = ("hall_manager",)
+REVIEWERS = ("reviewer",)
 
 
 @dataclass
@@ -91,7 +95,67 @@ class HallFollowUps(MethodView):
         now = utcnow()
         follow_ups = service.list_follow_ups(
             get_session(),
-            hall_id,
+            hall_id=hall_id,
+            status=query.get("status"),
+            overdue_only=query["overdue"],
+            now=now,
+        )
+        page = page_of(follow_ups, query)
+        return {**page, "items": [_view(f, now) for f in page["items"]]}
+
+
+@blp.route("/applications/<string:number>/rating")
+class ApplicationRating(MethodView):
+    @blp.response(200, RatingOut)
+    @blp.alt_response(404, description="APPLICATION_NOT_FOUND / NOT_RATED_YET")
+    @citizen_required
+    def get(self, number: str) -> Rating:
+        """My rating of one of my applications."""
+        session = get_session()
+        application = applications.for_applicant(session, current_principal().id, number)
+        rating = service.application_rating_of(session, application.id)
+        if rating is None:
+            raise NotRatedYet()
+        return rating
+
+    @blp.arguments(RateIn)
+    @blp.response(201, RatingOut)
+    @blp.alt_response(404, description="APPLICATION_NOT_FOUND")
+    @blp.alt_response(
+        409, description="APPLICATION_NOT_RATABLE / RATING_PERIOD_OVER / ALREADY_RATED"
+    )
+    @blp.alt_response(422, description="COMMENT_TOO_LONG")
+    @citizen_required
+    def post(self, body: dict[str, Any], number: str) -> Rating:
+        """Rate an application within 7 days after its decision (once); 不满意 or worse opens a
+        follow-up for the department that decided it."""
+        session = get_session()
+        application = applications.for_applicant(session, current_principal().id, number)
+        rating = service.rate_application(
+            session,
+            application,
+            user_id=current_principal().id,
+            level=body["level"],
+            comment=body.get("comment"),
+            rules=RatingRules.from_config(current_app.config),
+            now=utcnow(),
+        )
+        session.commit()
+        return rating
+
+
+@blp.route("/departments/<int:department_id>/rating-follow-ups")
+class DepartmentFollowUps(MethodView):
+    @blp.arguments(FollowUpQuery, location="query")
+    @blp.response(200, page_schema(FollowUpOut))
+    @staff_required(*REVIEWERS)
+    def get(self, query: dict[str, Any], department_id: int) -> dict[str, Any]:
+        """The department's follow-ups of bad ratings of its applications, most urgent first."""
+        require_scope(REVIEWERS, department_id)
+        now = utcnow()
+        follow_ups = service.list_follow_ups(
+            get_session(),
+            department_id=department_id,
             status=query.get("status"),
             overdue_only=query["overdue"],
             now=now,
@@ -105,12 +169,17 @@ class CloseFollowUp(MethodView):
     @blp.arguments(CloseFollowUpIn)
     @blp.response(200, FollowUpOut)
     @blp.alt_response(409, description="FOLLOW_UP_CLOSED：已整改办结")
-    @staff_required(*MANAGERS)
+    @staff_required(*MANAGERS, *REVIEWERS)
     def post(self, body: dict[str, Any], follow_up_id: int) -> _FollowUpView:
-        """Close a follow-up with the rectification made."""
+        """Close a follow-up with the rectification made: a ticket's by its hall's manager, an
+        application's by its department's reviewers."""
         session = get_session()
         follow_up = service.get_follow_up(session, follow_up_id)
-        require_scope(MANAGERS, follow_up.hall_id)
+        if follow_up.hall_id is not None:
+            require_scope(MANAGERS, follow_up.hall_id)
+        else:
+            assert follow_up.department_id is not None  # one or the other
+            require_scope(REVIEWERS, follow_up.department_id)
         now = utcnow()
         service.close_follow_up(
             session,

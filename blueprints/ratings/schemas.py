@@ -28,10 +28,12 @@ class RateIn(Schema):
 
 class RatingOut(Schema):
     id = fields.Integer()
-    ticket_id = fields.Integer()
-    hall_id = fields.Integer()
-    category_id = fields.Integer()
+    ticket_id = fields.Integer(allow_none=True, metadata={"description": "评价的取号（窗口服务）"})
+    application_id = fields.Integer(allow_none=True, metadata={"description": "评价的办件"})
+    hall_id = fields.Integer(allow_none=True)
+    category_id = fields.Integer(allow_none=True)
     window_id = fields.Integer(allow_none=True)
+    department_id = fields.Integer(allow_none=True, metadata={"description": "办件的审批部门"})
     level = fields.Enum(RatingLevel, by_value=True)
     level_label = fields.String(attribute="level.label", metadata={"description": "如 非常满意"})
     score = fields.Integer(metadata={"description": "5 非常满意 … 1 非常不满意"})
@@ -49,7 +51,8 @@ class FollowUpQuery(PageArgs):
 
 class FollowUpOut(Schema):
     id = fields.Integer()
-    hall_id = fields.Integer()
+    hall_id = fields.Integer(allow_none=True)
+    department_id = fields.Integer(allow_none=True)
     status = fields.Enum(FollowUpStatus, by_value=True)
     due_at = BeijingTime()
     overdue = fields.Boolean(metadata={"description": "未整改且已过期限"})
