@@ -103,6 +103,7 @@ SEMANTIC_REFUSALS = {
     "POST /api/v1/staff/accounts/{staff_id}/reset-password": "password strength",
     "POST /api/v1/staff/me/password": "password strength",
     "GET /api/v1/halls/{hall_id}/ratings/summary": "from <= to, at most a year",
+    "GET /api/v1/review/applications/statistics": "from <= to, at most a year",
     "GET /api/v1/halls/{hall_id}/queue-stats": "from <= to, at most 31 days",
     "GET /api/v1/halls/{hall_id}/queue-stats.csv": "from <= to, at most 31 days",
     "POST /api/v1/policy-calculator": "the industry code must exist in GB/T 4754-2017",
