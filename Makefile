@@ -4,13 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: help install lock run test lint typecheck bench bench-login bench-queue bench-seals bench-policy bench-policy-12m clean worker
+.PHONY: help install lock run test lint typecheck bench bench-login bench-queue bench-seals bench-policy bench-policy-12m bench-instant clean worker
 
 help:  ## list the targets
 	@echo "make run        start the service locally (SQLite, emulators, demo data) on :5000"
 	@echo "make test       run the whole test suite (PostgreSQL when DATABASE_URL is set)"
 	@echo "make lint       ruff;  make typecheck: mypy"
-	@echo "make bench-*    benchmarks: login, queue, seals, policy, policy-12m (see README)"
+	@echo "make bench-*    benchmarks: login, queue, seals, policy, policy-12m, instant (see README)"
 	@echo "make worker     a Dramatiq worker (JOB_RUNNER=dramatiq, needs REDIS_URL)"
 	@echo "make lock       re-resolve requirements*.txt (with hashes) from requirements*.in"
 	@echo "make clean      remove the virtualenv, local data and caches"
@@ -63,6 +63,10 @@ bench-seals: install
 
 bench-policy: install
 	$(BIN)/python bench/policy_match.py
+
+# 秒批 under gunicorn on PostgreSQL with wrk (apt-get install wrk), beside bare issue_document.
+bench-instant: install
+	$(BIN)/python bench/instant_approval.py
 
 # 12M enterprises generated once into their own database, then dropped; target match <= 20 s.
 bench-policy-12m: install

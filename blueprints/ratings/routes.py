@@ -54,6 +54,23 @@ def _view(follow_up: RatingFollowUp, now: dt.datetime) -> _FollowUpView:
     )
 
 
+def _follow_up_page(
+    query: dict[str, Any], *, hall_id: int | None = None, department_id: int | None = None
+) -> dict[str, Any]:
+    """One page of a hall's or a department's follow-ups, each with its overdue flag."""
+    now = utcnow()
+    follow_ups = service.list_follow_ups(
+        get_session(),
+        hall_id=hall_id,
+        department_id=department_id,
+        status=query.get("status"),
+        overdue_only=query["overdue"],
+        now=now,
+    )
+    page = page_of(follow_ups, query)
+    return {**page, "items": [_view(f, now) for f in page["items"]]}
+
+
 @blp.route("/me/tickets/<int:ticket_id>/rating")
 class TicketRating(MethodView):
     @blp.response(200, RatingOut)
@@ -92,16 +109,7 @@ class HallFollowUps(MethodView):
     def get(self, query: dict[str, Any], hall_id: int) -> dict[str, Any]:
         """The hall's follow-ups of bad ratings, most urgent first."""
         require_scope(MANAGERS, hall_id)
-        now = utcnow()
-        follow_ups = service.list_follow_ups(
-            get_session(),
-            hall_id=hall_id,
-            status=query.get("status"),
-            overdue_only=query["overdue"],
-            now=now,
-        )
-        page = page_of(follow_ups, query)
-        return {**page, "items": [_view(f, now) for f in page["items"]]}
+        return _follow_up_page(query, hall_id=hall_id)
 
 
 @blp.route("/applications/<string:number>/rating")
@@ -152,16 +160,7 @@ class DepartmentFollowUps(MethodView):
     def get(self, query: dict[str, Any], department_id: int) -> dict[str, Any]:
         """The department's follow-ups of bad ratings of its applications, most urgent first."""
         require_scope(REVIEWERS, department_id)
-        now = utcnow()
-        follow_ups = service.list_follow_ups(
-            get_session(),
-            department_id=department_id,
-            status=query.get("status"),
-            overdue_only=query["overdue"],
-            now=now,
-        )
-        page = page_of(follow_ups, query)
-        return {**page, "items": [_view(f, now) for f in page["items"]]}
+        return _follow_up_page(query, department_id=department_id)
 
 
 @blp.route("/rating-follow-ups/<int:follow_up_id>/close")
