@@ -24,6 +24,9 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(seals_public)
     app.register_blueprint(docs_assets)
+    from blueprints.console import blp as console
+
+    app.register_blueprint(console)
 
     from blueprints.applications.inspections import blp as inspections
     from blueprints.applications.review import blp as review

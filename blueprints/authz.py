@@ -50,9 +50,13 @@ def token_settings() -> TokenSettings:
     )
 
 
-def _mark(fn: F, rule: str) -> F:
+def mark_rule(fn: F, rule: str) -> F:
+    """Record `fn`'s authorisation rule (the console's page decorators use it too)."""
     setattr(fn, AUTHZ_ATTRIBUTE, rule)
     return fn
+
+
+_mark = mark_rule
 
 
 def public(fn: F) -> F:

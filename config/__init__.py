@@ -96,6 +96,21 @@ class BaseConfig:
         default_factory=lambda: _env_int("STAFF_LOCKOUT_MINUTES", 15)
     )
 
+    # Staff web console (/console): its session cookie ends after this much inactivity; a scan
+    # login QR lives this long.
+    CONSOLE_IDLE_MINUTES: int = field(default_factory=lambda: _env_int("CONSOLE_IDLE_MINUTES", 30))
+    CONSOLE_SCAN_TTL_SECONDS: int = field(
+        default_factory=lambda: _env_int("CONSOLE_SCAN_TTL_SECONDS", 120)
+    )
+    SESSION_COOKIE_NAME: str = "yhb_console"
+    SESSION_COOKIE_HTTPONLY: bool = True
+    SESSION_COOKIE_SAMESITE: str = "Lax"
+    SESSION_COOKIE_SECURE: bool = field(
+        default_factory=lambda: _env_bool("SESSION_COOKIE_SECURE", False)
+    )
+    # Console forms carry Flask-WTF's token; it lives as long as the console session.
+    WTF_CSRF_TIME_LIMIT: int | None = None
+
     WECHAT_APPID: str = field(default_factory=lambda: _env("WECHAT_APPID", DEV_WECHAT_APPID))
     WECHAT_SECRET: str = field(default_factory=lambda: _env("WECHAT_SECRET", DEV_WECHAT_SECRET))
     # "emulator" starts the local emulator on loopback; otherwise a base URL.
@@ -465,6 +480,10 @@ def _template_problems(raw: str) -> list[str]:
 @dataclass
 class ProductionConfig(BaseConfig):
     ENV_NAME: str = "production"
+    # The console cookie travels over HTTPS only (the balancer terminates TLS).
+    SESSION_COOKIE_SECURE: bool = field(
+        default_factory=lambda: _env_bool("SESSION_COOKIE_SECURE", True)
+    )
 
     def validate(self) -> None:
         problems = []

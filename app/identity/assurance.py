@@ -62,6 +62,9 @@ REQUIRED: dict[str, AssuranceLevel] = {
     # Signing an application form or a commitment letter in one's own name: a live face just
     # now (the fresh confirmation before a signature).
     "application.sign": AssuranceLevel.FACE,
+    # A linked WeChat account logs its staff member into the console: a named, verified person.
+    "staff.link_wechat": AssuranceLevel.VERIFIED,
+    "staff.scan_login": AssuranceLevel.VERIFIED,
 }
 
 

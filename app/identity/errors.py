@@ -193,3 +193,29 @@ class LastAdmin(Conflict):
 class CannotDeactivateSelf(Conflict):
     code = "CANNOT_DEACTIVATE_SELF"
     message = "不能停用自己的账号"
+
+
+class ScanCodeUnknown(NotFound):
+    code = "SCAN_CODE_UNKNOWN"
+    message = "二维码无效，请在电脑上刷新后重新扫码"
+
+
+class ScanCodeExpired(Conflict):
+    status = 410
+    code = "SCAN_CODE_EXPIRED"
+    message = "二维码已过期，请在电脑上刷新后重新扫码"
+
+
+class ScanCodeUsed(Conflict):
+    code = "SCAN_CODE_USED"
+    message = "二维码已使用，请在电脑上刷新后重新扫码"
+
+
+class WeChatNotLinked(Forbidden, KeepsWrites):
+    code = "WECHAT_NOT_LINKED"
+    message = "该微信未绑定可用的工作人员账号，请先用账号密码登录工作台绑定"
+
+
+class WeChatLinkedElsewhere(Conflict, KeepsWrites):
+    code = "WECHAT_LINKED_ELSEWHERE"
+    message = "该微信已绑定其他工作人员账号"

@@ -79,6 +79,11 @@ class StaffAccount(Base):
     password_changed_at: Mapped[dt.datetime | None]
     last_login_at: Mapped[dt.datetime | None]
     created_at: Mapped[created_at]
+    # The mini-program account the staff member confirms console scan logins with (self-linked).
+    wechat_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), unique=True
+    )
+    wechat_linked_at: Mapped[dt.datetime | None]
 
     grants: Mapped[list[StaffRoleGrant]] = relationship(
         back_populates="staff", cascade="all, delete-orphan", order_by="StaffRoleGrant.id"
@@ -136,3 +141,28 @@ class RefreshToken(Base):
     used_at: Mapped[dt.datetime | None]
 
     family: Mapped[LoginFamily] = relationship(back_populates="tokens")
+
+
+class ConsoleChallengePurpose(enum.StrEnum):
+    LOGIN = "login"  # a console login page's QR: the linked staff member confirms, the page logs in
+    LINK = "link"  # a logged-in staff member's QR: the scanning WeChat account becomes theirs
+
+
+class ConsoleChallenge(Base):
+    """A short-lived, single-use QR shown by the staff console and confirmed from the
+    mini-program. Only the code's SHA-256 is kept; the browser that asked for it holds `id` in
+    its session cookie, so a photo of the QR alone cannot log anyone in elsewhere."""
+
+    __tablename__ = "console_challenges"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random hex
+    purpose: Mapped[ConsoleChallengePurpose] = mapped_column(str_enum(ConsoleChallengePurpose, 8))
+    code_hash: Mapped[str64] = mapped_column(unique=True)
+    # LINK: the account asking to be linked. LOGIN: the account that confirmed.
+    staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_accounts.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[created_at]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[dt.datetime | None]
+    consumed_at: Mapped[dt.datetime | None]

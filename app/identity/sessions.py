@@ -52,6 +52,20 @@ class TokenPair:
     family_id: str
 
 
+def open_family(session: Session, kind: str, principal_id: int, *, now: dt.datetime) -> LoginFamily:
+    """A new login family with no tokens yet: the API issues a token pair in it, the staff
+    console keeps its id in the session cookie (so logout and deactivation end both alike)."""
+    family = LoginFamily(
+        id=secrets.token_hex(16),
+        principal_kind=PrincipalKind(kind),
+        principal_id=principal_id,
+        created_at=now,
+    )
+    session.add(family)
+    session.flush()
+    return family
+
+
 def start_session(
     session: Session,
     principal: Principal,
@@ -61,14 +75,7 @@ def start_session(
     now: dt.datetime,
 ) -> TokenPair:
     """Open a new login family for `principal` and issue its first token pair."""
-    family = LoginFamily(
-        id=secrets.token_hex(16),
-        principal_kind=PrincipalKind(principal.kind),
-        principal_id=principal.id,
-        created_at=now,
-    )
-    session.add(family)
-    session.flush()
+    family = open_family(session, principal.kind, principal.id, now=now)
     return _issue_pair(
         session, principal, family.id, settings=settings, ttl=refresh_ttl_seconds, now=now
     )

@@ -14,10 +14,12 @@ from app.audit.service import Actor
 from app.db import get_session, utcnow
 from app.errors import Forbidden
 from app.extensions import limiter
+from app.identity import scan_login
 from app.identity import staff as staff_service
-from app.identity.models import StaffAccount, StaffRole
+from app.identity.models import StaffAccount, StaffRole, User
 from blueprints.authz import (
     ADMIN_ROLE,
+    citizen_required,
     current_principal,
     public,
     require_scope,
@@ -29,6 +31,8 @@ from blueprints.pagination import PageRequest, page_from, page_schema
 from blueprints.staff.schemas import (
     PasswordChangeIn,
     PasswordResetIn,
+    ScanConfirmIn,
+    ScanConfirmOut,
     StaffAccountOut,
     StaffCreateIn,
     StaffListArgs,
@@ -241,3 +245,34 @@ class StaffAccountResetPassword(MethodView):
         )
         session.commit()
         return account
+
+
+@blp.route("/scan-confirmations")
+class StaffScanConfirmation(MethodView):
+    @blp.arguments(ScanConfirmIn)
+    @blp.response(200, ScanConfirmOut)
+    @blp.alt_response(403, description="未实名核验，或该微信未绑定可用的工作人员账号（已记录）")
+    @blp.alt_response(404, description="二维码无效")
+    @blp.alt_response(409, description="二维码已使用，或该微信已绑定其他工作人员账号")
+    @blp.alt_response(410, description="二维码已过期")
+    @citizen_required
+    def post(self, body: dict[str, str]) -> dict[str, Any]:
+        """Confirm a staff console QR from the mini-program: log the linked staff member in
+        (the console page continues by itself), or link this WeChat account to the staff
+        account that showed the QR."""
+        session = get_session()
+        user = session.get(User, current_principal().id)
+        if user is None:
+            raise Forbidden()
+        with keeping_writes(session):
+            challenge = scan_login.confirm(
+                session,
+                body["code"],
+                user,
+                now=utcnow(),
+                face_recent_seconds=current_app.config["FACE_RECENT_SECONDS"],
+                request_id=g.get("request_id"),
+            )
+        account = staff_service.get_staff(session, challenge.staff_id or 0)
+        session.commit()
+        return {"purpose": challenge.purpose.value, "staff_display_name": account.display_name}

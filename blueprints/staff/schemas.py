@@ -126,3 +126,18 @@ class StaffListArgs(PageArgs):
     )
     role = fields.Enum(StaffRole, by_value=True, metadata={"description": "按角色筛选"})
     active = fields.Boolean(metadata={"description": "按启用状态筛选"})
+
+
+class ScanConfirmIn(Schema):
+    code = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "工作台二维码的内容（yhb-console: 开头）"},
+    )
+
+
+class ScanConfirmOut(Schema):
+    purpose = fields.String(
+        required=True, metadata={"description": "login：登录工作台；link：绑定本微信到工作人员账号"}
+    )
+    staff_display_name = fields.String(required=True, metadata={"description": "工作人员姓名"})

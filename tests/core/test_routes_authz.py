@@ -7,7 +7,12 @@ from flask import Flask
 from blueprints.authz import AUTHZ_ATTRIBUTE
 
 # Served by Flask and flask-smorest themselves; they expose no data.
-FRAMEWORK_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+FRAMEWORK_ENDPOINTS = {
+    "static",
+    "console.static",
+    "api-docs.openapi_json",
+    "api-docs.openapi_swagger_ui",
+}
 
 
 def _undeclared(app: Flask) -> list[str]:
