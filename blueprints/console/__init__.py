@@ -27,4 +27,13 @@ from blueprints.console import rendering  # noqa: E402
 
 rendering.install(blp)
 
-from blueprints.console import home, login  # noqa: E402,F401
+from blueprints.console import (  # noqa: E402,F401
+    admin,
+    dashboard,
+    home,
+    login,
+    policies,
+    review,
+    screen,
+    terminal,
+)

@@ -55,7 +55,8 @@ def _console_database(database_url: str, tmp_path: Path) -> tuple[str, Callable[
     if not database_url.startswith("postgresql"):
         return f"sqlite:///{tmp_path / 'console.db'}", lambda: None
     parts = urlsplit(database_url)
-    name = f"{parts.path.lstrip('/')}_console"
+    # The process id keeps two runs on one server (two checkouts, say) out of each other's way.
+    name = f"{parts.path.lstrip('/')}_console_{os.getpid()}"
     admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
 
     def run(statement: str) -> None:
