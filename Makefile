@@ -38,7 +38,9 @@ lock:
 run: install
 	./scripts/run_local.sh
 
+# Installs the Debian tools the tests use (chromium for the console, poppler, zbar...) when root.
 test: install
+	./scripts/test_tools.sh
 	$(BIN)/pytest
 
 lint: install

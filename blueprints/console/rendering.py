@@ -158,8 +158,8 @@ def _http_error(error: HTTPException) -> Response:
     return error_page(status, "HTTP_ERROR", _HTTP_MESSAGES.get(status, "请求无法处理"))
 
 
-def _staff_page_headers(response: Response) -> Response:
-    # Pages hold personal data: never cached, never framed, scripts only from this site.
+def page_headers(response: Response) -> Response:
+    # Staff pages hold personal data: never cached, never framed, scripts only from this site.
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -187,7 +187,7 @@ def install(blp: Blueprint) -> None:
     blp.add_app_template_filter(beijing, "beijing")
     blp.before_request(check_csrf)
     blp.context_processor(_layout_context)
-    blp.after_request(_staff_page_headers)
+    blp.after_request(page_headers)
     blp.register_error_handler(LoginNeeded, _login_needed)
     blp.register_error_handler(DomainError, _domain_error)
     blp.register_error_handler(HTTPException, _http_error)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from html import escape
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from flask import Blueprint, Response
+from flask import Blueprint, Response, render_template
 
 from app.calendar import LOCAL_TZ
 from app.db import get_session, utcnow
@@ -16,6 +15,7 @@ from app.seals import get_seal_context
 from app.seals.registry import find_by_code, public_view
 from app.seals.trust import current_crl
 from blueprints.authz import public
+from blueprints.console.rendering import page_headers
 
 blp = Blueprint("seals_public", __name__)
 
@@ -45,17 +45,6 @@ def crl(name: str) -> Response:
     )
 
 
-def _page(title: str, body: str, status: int = 200) -> Response:
-    html = (
-        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>{escape(title)}</title></head>"
-        "<body style='font-family:sans-serif;max-width:40em;margin:2em auto'>"
-        f"{body}</body></html>"
-    )
-    return Response(html, status=status, mimetype="text/html")
-
-
 @blp.get("/s/<string:code>")
 @public
 def verify_page(code: str) -> Response:
@@ -64,11 +53,12 @@ def verify_page(code: str) -> Response:
     try:
         document = find_by_code(get_session(), ctx, code)
     except DomainError:
-        return _page("核验失败", "<h1>核验失败</h1><p>核验码无效或文书不存在。</p>", 404)
+        return Response(
+            render_template("console/verify.html", found=False), status=404, mimetype="text/html"
+        )
     view: dict[str, Any] = public_view(document, ctx)
     status = view["status"]
-    colour = "#1a7f37" if status == "valid" else "#cf222e"
-    rows = [
+    facts = [
         ("文书类型", view["type"]),
         ("文书编号", view["number"]),
         ("签发机关", view["issuer"]),
@@ -77,14 +67,18 @@ def verify_page(code: str) -> Response:
         ("签发时间", _beijing(view["issued_at"])),
         ("文件摘要 SHA-256", view["sha256"]),
     ]
-    table = "".join(
-        f"<tr><th align='left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows
+    return Response(
+        render_template(
+            "console/verify.html",
+            found=True,
+            status=status,
+            status_text=_STATUS_TEXT.get(status, status),
+            facts=facts,
+            pdf_url=f"/api/v1/seals/verify/{code}/pdf",
+        ),
+        mimetype="text/html",
     )
-    body = (
-        f"<h1 style='color:{colour}'>{escape(_STATUS_TEXT.get(status, status))}</h1>"
-        f"<p data-status='{escape(status)}'>"
-        f"该文书在登记系统中的状态：{escape(_STATUS_TEXT.get(status, status))}</p>"
-        f"<table>{table}</table>"
-        f"<p><a href='/api/v1/seals/verify/{escape(code)}/pdf'>下载已签名的PDF</a></p>"
-    )
-    return _page("电子文书核验", body)
+
+
+# The public page carries the console's page headers (no framing, scripts only from this site).
+blp.after_request(page_headers)

@@ -151,6 +151,11 @@ def live_console(
         JOB_RUNNER="inprocess",
         QUEUE_SSE_KEEPALIVE_SECONDS=15,
         SECRET_KEY="console-test-secret-" + "0123456789abcdef" * 3,
+        # Its own keys and files: the suite's app keeps its seals in the session's folders.
+        SEAL_PKI_DIR=str(base / "seals" / "pki"),
+        SEAL_STORAGE_DIR=str(base / "seals" / "documents"),
+        AUDIT_CHECKPOINT_DIR=str(base / "audit-checkpoints"),
+        MATERIALS_STORAGE_DIR=str(base / "materials"),
     )
     upgrade_database(app)
     runner = app.test_cli_runner()

@@ -328,6 +328,6 @@ def test_the_qr_code_decodes_to_the_verification_url_which_reports_valid(
     code = match.group(1)
     assert code.startswith(document.public_id)
     page = client.get(f"/s/{code}")
-    assert page.status_code == 200 and "data-status='valid'" in page.get_data(as_text=True)
+    assert page.status_code == 200 and 'data-status="valid"' in page.get_data(as_text=True)
     body = client.get(f"/api/v1/seals/verify/{code}").get_json()
     assert body["status"] == "valid" and body["document_id"] == document.public_id
