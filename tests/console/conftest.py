@@ -175,6 +175,9 @@ def live_console(
     live = LiveConsole(app, f"http://127.0.0.1:{server.server_port}", emulator_url)
     yield live
     server.shutdown()
+    runner = app.extensions["jobs"]
+    if hasattr(runner, "stop"):
+        runner.stop()  # the in-process job thread, before its database goes
     app.extensions["db"].engine.dispose()
     drop()
 
