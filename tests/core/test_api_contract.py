@@ -117,6 +117,8 @@ SEMANTIC_REFUSALS = {
     " Schema; the matter must exist and the enterprise be one the caller is bound to",
     "PUT /api/v1/matters/{code}/parameters/{name}": "the value has the parameter's own type",
     "POST /api/v1/applications/{number}/signature": "the handwriting's bytes must be a PNG image",
+    "POST /api/v1/staff/scan-confirmations": "a console QR's code is random and single-use: only"
+    " a code the console showed in the last two minutes is known",
 }
 
 
