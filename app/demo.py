@@ -144,7 +144,8 @@ def seed(registry_size: int) -> None:
     click.echo(f"staff accounts (password {password!r}): admin, clerk.demo, clerk.district,")
     click.echo("  clerk.donghuan, manager.district, reviewer.weather, reviewer.water,")
     click.echo("  reviewer.urban, policy.commerce")
-    click.echo('  POST /api/v1/staff/auth/login {"username": "admin", "password": ...}')
+    click.echo("  the staff console: http://127.0.0.1:5000/console/ (a hall screen's token: admin,")
+    click.echo("  系统管理 -> 大厅 -> 大厅屏); the API: POST /api/v1/staff/auth/login")
     code = _demo_login_code()
     base = current_app.config["WECHAT_API_BASE"]
     if code:

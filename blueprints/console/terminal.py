@@ -1,3 +1,363 @@
-"""The window terminal: a clerk's own window, its current ticket and the queue actions."""
+"""The window terminal: a clerk's own window, its current ticket and the queue actions.
+
+Each action is an htmx POST answered with the re-rendered desk (window status, current ticket,
+waiting counts), so the page shows what the database now says. The views call the services the
+terminal API calls, through the API's own glue (`blueprints.queueing.terminal`): a window of
+another hall is refused by the same `require_hall_staff`.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, render_template, request
+from sqlalchemy import select
+
+from app.appointments import checkin
+from app.calendar import local_day
+from app.db import get_session, utcnow
+from app.errors import ValidationFailed
+from app.halls import service as halls
+from app.halls.models import Window, WindowStatus
+from app.identity.models import User
+from app.identity.realname import masked_identity
+from app.matters.models import Matter
+from app.queueing import runtime, windows
+from app.queueing import scanned as scanned_citizens
+from app.queueing.board import board, window_name
+from app.queueing.models import Ticket, TicketSource, TicketStatus
+from app.queueing.taking import issue_ticket
+from app.security import get_cipher
+from blueprints.appointments.routes import rules as appointment_rules
+from blueprints.authz import ADMIN_ROLE, current_principal
+from blueprints.console import blp
+from blueprints.console.access import console_page
+from blueprints.queueing.shared import HALL_STAFF, current_actor
+from blueprints.queueing.terminal import (
+    citizen_card,
+    clerk_window,
+    publish_call,
+    scanned_code,
+)
+
+STATUS_TEXT = {
+    WindowStatus.OPEN: "办理中",
+    WindowStatus.PAUSED: "暂停",
+    WindowStatus.CLOSED: "已关闭",
+}
+TICKET_TEXT = {
+    TicketStatus.CALLED: "已叫号",
+    TicketStatus.SERVING: "办理中",
+    TicketStatus.HELD: "挂起",
+}
+# The buttons of a ticket at the window, by its status: (action, label, shortcut key).
+ACTIONS_BY_STATUS: dict[TicketStatus, list[tuple[str, str, str]]] = {
+    TicketStatus.CALLED: [
+        ("recall", "重呼", "F2"),
+        ("serve", "开始办理", "F3"),
+        ("no_show", "过号", "F6"),
+    ],
+    TicketStatus.SERVING: [("hold", "挂起", "F7")],
+    TicketStatus.HELD: [("resume", "恢复办理", "F8")],
+}
+WINDOW_TICKET_STATUSES = tuple(ACTIONS_BY_STATUS)
+
+
+def _my_halls() -> list[Any]:
+    """The halls whose windows the signed-in staff member may work (all, for the unscoped)."""
+    principal = current_principal()
+    session = get_session()
+    everywhere = principal.has_role(ADMIN_ROLE) or any(
+        role in principal.roles and role not in principal.scopes for role in HALL_STAFF
+    )
+    if everywhere:
+        return list(halls.list_halls(session))
+    ids = sorted({i for role in HALL_STAFF for i in principal.scopes.get(role, [])})
+    return [halls.get_hall(session, hall_id) for hall_id in ids]
+
+
+def _tickets_at(window: Window) -> list[Ticket]:
+    """Today's tickets holding this window: called, being served or held."""
+    return list(
+        get_session().scalars(
+            select(Ticket)
+            .where(
+                Ticket.window_id == window.id,
+                Ticket.service_day == local_day(utcnow()),
+                Ticket.status.in_(WINDOW_TICKET_STATUSES),
+            )
+            .order_by(Ticket.id)
+        )
+    )
+
+
+def _citizen_of(ticket: Ticket) -> str:
+    """Who holds the ticket, masked (an anonymous walk-in has no name here)."""
+    if ticket.user_id is None:
+        return "未实名取号"
+    user = get_session().get(User, ticket.user_id)
+    identity = masked_identity(get_cipher(), user) if user else {}
+    return str(identity.get("name") or "未实名")
+
+
+def _waiting_counts(window: Window) -> list[dict[str, Any]]:
+    """Waiting tickets per category of the hall, as the hall screen counts them; the
+    categories this window serves are marked."""
+    served = {category.id for category in window.categories}
+    return [
+        {**category, "mine": category["id"] in served}
+        for category in board(get_session(), window.hall_id, now=utcnow())["categories"]
+    ]
+
+
+def _matters() -> list[str]:
+    """What a finished ticket can record as handled: the catalogue's matter names."""
+    return list(get_session().scalars(select(Matter.name).order_by(Matter.name)))
+
+
+def _desk(window: Window) -> dict[str, Any]:
+    tickets = [
+        {
+            "id": ticket.id,
+            "display": ticket.display,
+            "version": ticket.version,
+            "status": TICKET_TEXT[ticket.status],
+            "category": halls.get_category(get_session(), ticket.category_id).name,
+            "citizen": _citizen_of(ticket),
+            "actions": ACTIONS_BY_STATUS[ticket.status],
+            "can_finish": ticket.status == TicketStatus.SERVING,
+            "can_transfer": ticket.status in (TicketStatus.CALLED, TicketStatus.SERVING),
+        }
+        for ticket in _tickets_at(window)
+    ]
+    return {
+        "window": window,
+        "window_name": window_name(window),
+        "status": window.status,
+        "status_text": STATUS_TEXT[window.status],
+        "tickets": tickets,
+        "busy": any(t["status"] != TICKET_TEXT[TicketStatus.HELD] for t in tickets),
+        "waiting": _waiting_counts(window),
+        "matters": _matters(),
+        "categories": halls.list_categories(get_session(), window.hall_id, active_only=True),
+        "statuses": [
+            (WindowStatus.OPEN, "开窗"),
+            (WindowStatus.PAUSED, "暂停"),
+            (WindowStatus.CLOSED, "关窗"),
+        ],
+    }
+
+
+def _render_desk(window: Window, message: str | None = None) -> str:
+    return render_template("console/terminal_desk.html", message=message, **_desk(window))
+
+
+@blp.get("/terminal")
+@console_page(*HALL_STAFF)
+def terminal() -> str:
+    """Choose the window to work at."""
+    session = get_session()
+    choices = [
+        {
+            "hall": hall,
+            "windows": [
+                {"id": w.id, "name": window_name(w), "status": STATUS_TEXT[w.status]}
+                for w in halls.list_windows(session, hall.id)
+            ],
+        }
+        for hall in _my_halls()
+    ]
+    return render_template("console/terminal_pick.html", choices=choices)
+
+
+@blp.get("/terminal/windows/<int:window_id>")
+@console_page(*HALL_STAFF)
+def terminal_window(window_id: int) -> str:
+    window = clerk_window(window_id)
+    hall = halls.get_hall(get_session(), window.hall_id)
+    return render_template("console/terminal.html", hall=hall, **_desk(window))
+
+
+@blp.get("/terminal/windows/<int:window_id>/waiting")
+@console_page(*HALL_STAFF)
+def terminal_waiting(window_id: int) -> str:
+    """The waiting counts alone (polled every few seconds)."""
+    window = clerk_window(window_id)
+    return render_template(
+        "console/terminal_waiting.html", window=window, waiting=_waiting_counts(window)
+    )
+
+
+@blp.post("/terminal/windows/<int:window_id>/status")
+@console_page(*HALL_STAFF)
+def terminal_status(window_id: int) -> str:
+    try:
+        status = WindowStatus(request.form.get("status", ""))
+    except ValueError:
+        raise ValidationFailed("未知的窗口状态", field="status") from None
+    session = get_session()
+    window = windows.set_window_status(
+        session, clerk_window(window_id), status, clerk_id=current_principal().id, now=utcnow()
+    )
+    session.commit()
+    return _render_desk(window, f"窗口已{STATUS_TEXT[status]}")
+
+
+@blp.post("/terminal/windows/<int:window_id>/call-next")
+@console_page(*HALL_STAFF)
+def terminal_call_next(window_id: int) -> str:
+    session = get_session()
+    window = clerk_window(window_id)
+    ticket = windows.call_next(
+        session, window, actor=current_actor(), now=utcnow(), settings=runtime().settings
+    )
+    publish_call(ticket, window)
+    session.commit()
+    return _render_desk(window, f"已叫 {ticket.display} 号")
+
+
+def _int_field(name: str) -> int | None:
+    raw = request.form.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed("请选择有效的选项", field=name)
+    return int(raw)
+
+
+ACTION_NAMES: dict[str, windows.ActionName] = {
+    "recall": "recall",
+    "no_show": "no_show",
+    "serve": "serve",
+    "hold": "hold",
+    "resume": "resume",
+    "finish": "finish",
+    "transfer": "transfer",
+}
+
+
+@blp.post("/terminal/windows/<int:window_id>/tickets/<int:ticket_id>/<string:action>")
+@console_page(*HALL_STAFF)
+def terminal_ticket_action(window_id: int, ticket_id: int, action: str) -> str:
+    name = ACTION_NAMES.get(action)
+    if name is None:
+        abort(404)
+    session = get_session()
+    window = clerk_window(window_id)
+    if name == "transfer" and not (
+        request.form.get("category_id") or request.form.get("window_id")
+    ):
+        raise ValidationFailed("请选择转往的业务类别", field="category_id")
+    ticket = windows.act(
+        session,
+        window,
+        ticket_id,
+        windows.WindowAction(
+            name,
+            version=_int_field("version"),
+            matter=(request.form.get("matter") or "").strip()[:128] or None,
+            category_id=_int_field("category_id"),
+            target_window_id=_int_field("window_id"),
+        ),
+        actor=current_actor(),
+        now=utcnow(),
+        settings=runtime().settings,
+    )
+    if name == "recall":
+        publish_call(ticket, window, recall=True)
+    session.commit()
+    return _render_desk(window, f"{ticket.display} 号：{_DONE_TEXT[name]}")
+
+
+_DONE_TEXT = {
+    "recall": "已重呼",
+    "no_show": "已记为过号",
+    "serve": "开始办理",
+    "hold": "已挂起",
+    "resume": "已恢复办理",
+    "finish": "已办结",
+    "transfer": "已转移",
+}
+
+
+def _code() -> str:
+    code = (request.form.get("code") or "").strip()
+    if not code or len(code) > 2048:
+        raise ValidationFailed("请扫描或输入个人码", field="code")
+    return code
+
+
+@blp.post("/terminal/windows/<int:window_id>/identify")
+@console_page(*HALL_STAFF)
+def terminal_identify(window_id: int) -> str:
+    """A scanned personal code: who it is (masked) and what can be done for them."""
+    window = clerk_window(window_id)
+    code = _code()
+    card = citizen_card(scanned_code(code), window.hall_id)
+    return render_template(
+        "console/terminal_citizen.html",
+        card=card,
+        code=code,
+        window=window,
+        categories=halls.list_categories(get_session(), window.hall_id, active_only=True),
+    )
+
+
+@blp.post("/terminal/windows/<int:window_id>/take")
+@console_page(*HALL_STAFF)
+def terminal_take(window_id: int) -> str:
+    """Take a number for the citizen just scanned (无感取号)."""
+    session = get_session()
+    now = utcnow()
+    window = clerk_window(window_id)
+    category_id = _int_field("category_id")
+    if category_id is None:
+        raise ValidationFailed("请选择业务类别", field="category_id")
+    category = halls.get_category(session, category_id)
+    if category.hall_id != window.hall_id:
+        raise ValidationFailed("所选业务不属于本大厅", field="category_id")
+    scanned = scanned_code(_code())
+    scanned_citizens.consume(
+        session, scanned, action="take", staff_id=current_principal().id, now=now
+    )
+    issued = issue_ticket(
+        session,
+        category=category,
+        user_id=scanned.user.id if scanned.user else None,
+        walk_in_birth_date=scanned.birth_date,
+        source=TicketSource.TERMINAL,
+        actor=current_actor(),
+        now=now,
+        settings=runtime().settings,
+    )
+    session.commit()
+    return render_template(
+        "console/_alert.html",
+        kind="success",
+        message=f"已为其取号 {issued.ticket.display}（{category.name}），"
+        f"前面还有 {issued.ahead} 人",
+    )
+
+
+@blp.post("/terminal/windows/<int:window_id>/check-in")
+@console_page(*HALL_STAFF)
+def terminal_check_in(window_id: int) -> str:
+    """Check the scanned citizen's appointment in: it becomes a priority number."""
+    session = get_session()
+    window = clerk_window(window_id)
+    result = checkin.check_in_with_personal_code(
+        session,
+        token=_code(),
+        hall_id=window.hall_id,
+        appointment_id=_int_field("appointment_id"),
+        staff_id=current_principal().id,
+        settings=runtime().settings,
+        rules=appointment_rules(),
+        now=utcnow(),
+    )
+    session.commit()
+    return render_template(
+        "console/_alert.html",
+        kind="success",
+        message=f"预约已签到，号码 {result.ticket.display}",
+    )

@@ -54,13 +54,13 @@ blp = Blueprint(
 )
 
 
-def _clerk_window(window_id: int) -> Window:
+def clerk_window(window_id: int) -> Window:
     window = halls.get_window(get_session(), window_id)
     require_hall_staff(window.hall_id)
     return window
 
 
-def _publish_call(ticket: Ticket, window: Window, *, recall: bool = False) -> None:
+def publish_call(ticket: Ticket, window: Window, *, recall: bool = False) -> None:
     publish_after_commit(
         get_session(),
         runtime().events,
@@ -69,7 +69,7 @@ def _publish_call(ticket: Ticket, window: Window, *, recall: bool = False) -> No
     )
 
 
-def _citizen_card(scanned: ScannedCitizen, hall_id: int) -> dict[str, Any]:
+def citizen_card(scanned: ScannedCitizen, hall_id: int) -> dict[str, Any]:
     found = citizen_at_window(
         get_session(), scanned, hall_id, now=utcnow(), settings=runtime().settings
     )
@@ -88,7 +88,7 @@ def _citizen_card(scanned: ScannedCitizen, hall_id: int) -> dict[str, Any]:
     }
 
 
-def _scanned(code: str) -> ScannedCitizen:
+def scanned_code(code: str) -> ScannedCitizen:
     return scanned_citizens.scan(
         get_session(),
         runtime().settings,
@@ -107,8 +107,8 @@ class TerminalIdentify(MethodView):
     @staff_required(*HALL_STAFF)
     def post(self, body: dict[str, Any], window_id: int) -> dict[str, Any]:
         """Identify a citizen by personal code or 红棉码: masked name, today's tickets here."""
-        window = _clerk_window(window_id)
-        return _citizen_card(_scanned(body["code"]), window.hall_id)
+        window = clerk_window(window_id)
+        return citizen_card(scanned_code(body["code"]), window.hall_id)
 
 
 @blp.route("/windows/<int:window_id>/take")
@@ -129,11 +129,11 @@ class TerminalTake(MethodView):
         """
         session = get_session()
         now = utcnow()
-        window = _clerk_window(window_id)
+        window = clerk_window(window_id)
         category = halls.get_category(session, body["category_id"])
         if category.hall_id != window.hall_id:
             raise codes.CodeWrongHall("所选业务不属于本大厅")
-        scanned = _scanned(body["code"])
+        scanned = scanned_code(body["code"])
         scanned_citizens.consume(
             session, scanned, action="take", staff_id=current_principal().id, now=now
         )
@@ -159,15 +159,15 @@ class TerminalGreenChannel(MethodView):
     def post(self, body: dict[str, Any], window_id: int) -> dict[str, Any]:
         """Record that the citizen showed a disability certificate (green channel from now on)."""
         session = get_session()
-        window = _clerk_window(window_id)
-        scanned = _scanned(body["code"])
+        window = clerk_window(window_id)
+        scanned = scanned_code(body["code"])
         user = scanned.registered_user()  # the flag is kept on the citizen's account
         now, staff_id = utcnow(), current_principal().id
         scanned_citizens.consume(session, scanned, action="green", staff_id=staff_id, now=now)
         record_green_channel(
             session, user.id, window=window, staff_id=staff_id, note=body["note"], now=now
         )
-        card = _citizen_card(scanned, window.hall_id)
+        card = citizen_card(scanned, window.hall_id)
         session.commit()
         return card
 
@@ -178,7 +178,7 @@ class TerminalWindow(MethodView):
     @staff_required(*HALL_STAFF)
     def get(self, window_id: int) -> Window:
         """The window and the categories it serves."""
-        return _clerk_window(window_id)
+        return clerk_window(window_id)
 
 
 @blp.route("/windows/<int:window_id>/status")
@@ -192,7 +192,7 @@ class TerminalWindowStatus(MethodView):
         session = get_session()
         window = windows.set_window_status(
             session,
-            _clerk_window(window_id),
+            clerk_window(window_id),
             WindowStatus(body["status"]),
             clerk_id=current_principal().id,
             now=utcnow(),
@@ -212,11 +212,11 @@ class TerminalCallNext(MethodView):
     def post(self, window_id: int) -> dict[str, Any]:
         """Call the next ticket: due appointments, then the green channel, then first come."""
         session = get_session()
-        window = _clerk_window(window_id)
+        window = clerk_window(window_id)
         ticket = windows.call_next(
             session, window, actor=current_actor(), now=utcnow(), settings=runtime().settings
         )
-        _publish_call(ticket, window)
+        publish_call(ticket, window)
         session.commit()
         return ticket_out(ticket, estimate=False)
 
@@ -230,7 +230,7 @@ class TerminalCallNumber(MethodView):
     def post(self, body: dict[str, Any], window_id: int) -> dict[str, Any]:
         """Call a specific waiting number (指呼)."""
         session = get_session()
-        window = _clerk_window(window_id)
+        window = clerk_window(window_id)
         ticket = windows.call_number(
             session,
             window,
@@ -239,7 +239,7 @@ class TerminalCallNumber(MethodView):
             now=utcnow(),
             settings=runtime().settings,
         )
-        _publish_call(ticket, window)
+        publish_call(ticket, window)
         session.commit()
         return ticket_out(ticket, estimate=False)
 
@@ -255,7 +255,7 @@ def _ticket_action(name: windows.ActionName, schema: type, doc: str) -> type[Met
         @staff_required(*HALL_STAFF)
         def post(self, body: dict[str, Any], window_id: int, ticket_id: int) -> dict[str, Any]:
             session = get_session()
-            window = _clerk_window(window_id)
+            window = clerk_window(window_id)
             action = windows.WindowAction(
                 name,
                 version=body.get("version"),
@@ -273,7 +273,7 @@ def _ticket_action(name: windows.ActionName, schema: type, doc: str) -> type[Met
                 settings=runtime().settings,
             )
             if name == "recall":
-                _publish_call(ticket, window, recall=True)
+                publish_call(ticket, window, recall=True)
             session.commit()
             return ticket_out(ticket, estimate=False)
 
