@@ -457,3 +457,36 @@ def count_by_status(session: Session, hall_id: int, day: dt.date) -> dict[str, i
     counts = {status.value: 0 for status in AppointmentStatus}
     counts.update({status.value: n for status, n in rows})
     return counts
+
+
+def fill_by_category(session: Session, hall_id: int, day: dt.date) -> dict[int, tuple[int, int]]:
+    """How full the hall's appointment slots of `day` are: category id -> (booked, capacity)."""
+    rows = session.execute(
+        select(
+            AppointmentSlot.category_id,
+            func.coalesce(func.sum(AppointmentSlot.booked), 0),
+            func.coalesce(func.sum(AppointmentSlot.capacity), 0),
+        )
+        .where(AppointmentSlot.hall_id == hall_id, AppointmentSlot.day == day)
+        .group_by(AppointmentSlot.category_id)
+    ).all()
+    return {int(category): (int(booked), int(capacity)) for category, booked, capacity in rows}
+
+
+def fill_by_category(session: Session, hall_id: int, day: dt.date) -> dict[int, tuple[int, int]]:
+    """How full the hall's slots of `day` are, per category id: (booked, capacity).
+
+    Past slots of the day count too: the hall manager's dashboard reads the whole day."""
+    rows = session.execute(
+        select(
+            AppointmentSlot.category_id,
+            func.sum(AppointmentSlot.booked),
+            func.sum(AppointmentSlot.capacity),
+        )
+        .where(AppointmentSlot.hall_id == hall_id, AppointmentSlot.day == day)
+        .group_by(AppointmentSlot.category_id)
+    ).all()
+    return {
+        category_id: (int(booked or 0), int(capacity or 0))
+        for category_id, booked, capacity in rows
+    }

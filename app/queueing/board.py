@@ -116,3 +116,15 @@ def board(session: Session, hall_id: int, *, now: dt.datetime) -> dict[str, Any]
         ],
         "generated_at": now,
     }
+
+
+def waiting_by_hall(session: Session, day: dt.date) -> dict[int, int]:
+    """Tickets waiting to be called on local `day`, per hall (the district's view)."""
+    return {
+        int(hall_id): int(count)
+        for hall_id, count in session.execute(
+            select(Ticket.hall_id, func.count())
+            .where(Ticket.service_day == day, Ticket.status.in_(QUEUED_STATUSES))
+            .group_by(Ticket.hall_id)
+        ).all()
+    }

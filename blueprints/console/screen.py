@@ -39,6 +39,12 @@ def _display() -> HallDisplay:
     return display
 
 
+def _refused(error: TokenInvalid) -> Response:
+    """A screen without a live token: a page the hall's staff can act on, not an error code."""
+    body = render_template("console/screen_refused.html", message=error.message)
+    return Response(body, status=401, mimetype="text/html")
+
+
 @blp.get("/screen")
 @console_public
 def screen() -> Any:
@@ -47,7 +53,10 @@ def screen() -> Any:
     if token:
         session[DISPLAY_KEY] = token.strip()[:256]
         return redirect(url_for("console.screen"))
-    display = _display()
+    try:
+        display = _display()
+    except TokenInvalid as error:
+        return _refused(error)
     hall = halls.get_hall(get_session(), display.hall_id)
     return render_template(
         "console/screen.html",

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, render_template, request
+from flask import Response, abort, render_template, request
+from flask_wtf import FlaskForm
 from sqlalchemy import select
+from wtforms import HiddenField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 
 from app.appointments import checkin
 from app.calendar import local_day
@@ -41,9 +44,9 @@ from blueprints.queueing.terminal import (
 )
 
 STATUS_TEXT = {
-    WindowStatus.OPEN: "办理中",
-    WindowStatus.PAUSED: "暂停",
-    WindowStatus.CLOSED: "已关闭",
+    WindowStatus.OPEN: "已开窗",
+    WindowStatus.PAUSED: "已暂停",
+    WindowStatus.CLOSED: "已关窗",
 }
 TICKET_TEXT = {
     TicketStatus.CALLED: "已叫号",
@@ -61,6 +64,81 @@ ACTIONS_BY_STATUS: dict[TicketStatus, list[tuple[str, str, str]]] = {
     TicketStatus.HELD: [("resume", "恢复办理", "F8")],
 }
 WINDOW_TICKET_STATUSES = tuple(ACTIONS_BY_STATUS)
+AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)
+
+
+def _optional_int(value: Any) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+CHOICE_MESSAGES = {
+    "invalid_choice_message": "请从列表中选择",
+    "invalid_value_message": "请从列表中选择",
+}
+
+
+class ScanForm(FlaskForm):
+    """What a keyboard-wedge scanner (or the camera) typed: a personal code or 红棉码."""
+
+    code = StringField(
+        "个人码",
+        validators=[DataRequired("请扫描或输入个人码"), Length(max=2048, message="个人码过长")],
+    )
+
+
+class TakeForm(FlaskForm):
+    code = HiddenField(validators=[DataRequired("请重新扫码"), Length(max=2048)])
+    category_id = SelectField("业务类别", coerce=int, **CHOICE_MESSAGES)
+
+
+class CheckInForm(FlaskForm):
+    code = HiddenField(validators=[DataRequired("请重新扫码"), Length(max=2048)])
+
+
+class FinishForm(FlaskForm):
+    matter = StringField(
+        "办理事项", validators=[Optional(), Length(max=128, message="办理事项最多 128 字")]
+    )
+
+
+class TransferForm(FlaskForm):
+    category_id = SelectField("转往业务", coerce=_optional_int, **CHOICE_MESSAGES)
+    window_id = SelectField("转往窗口", coerce=_optional_int, **CHOICE_MESSAGES)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if self.category_id.data is None and self.window_id.data is None:
+            self.category_id.errors = ["请选择转往的业务或窗口"]
+            return False
+        return True
+
+
+def _transfer_form(window: Window, formdata: Any = None) -> TransferForm:
+    """Another category of the hall, and/or a window of the hall (not this one)."""
+    session = get_session()
+    form = TransferForm(formdata=formdata)
+    form.category_id.choices = [("", "（原业务）")] + [
+        (c.id, f"{c.prefix} · {c.name}")
+        for c in halls.list_categories(session, window.hall_id, active_only=True)
+    ]
+    form.window_id.choices = [("", "（任一窗口）")] + [
+        (w.id, window_name(w))
+        for w in halls.list_windows(session, window.hall_id)
+        if w.id != window.id
+    ]
+    return form
+
+
+def _take_form(window: Window, code: str | None = None, formdata: Any = None) -> TakeForm:
+    form = TakeForm(formdata=formdata)
+    if code is not None:
+        form.code.data = code
+    form.category_id.choices = [
+        (c.id, f"{c.prefix} · {c.name}")
+        for c in halls.list_categories(get_session(), window.hall_id, active_only=True)
+    ]
+    return form
 
 
 def _my_halls() -> list[Any]:
@@ -115,21 +193,29 @@ def _matters() -> list[str]:
     return list(get_session().scalars(select(Matter.name).order_by(Matter.name)))
 
 
-def _desk(window: Window) -> dict[str, Any]:
-    tickets = [
-        {
-            "id": ticket.id,
-            "display": ticket.display,
-            "version": ticket.version,
-            "status": TICKET_TEXT[ticket.status],
-            "category": halls.get_category(get_session(), ticket.category_id).name,
-            "citizen": _citizen_of(ticket),
-            "actions": ACTIONS_BY_STATUS[ticket.status],
-            "can_finish": ticket.status == TicketStatus.SERVING,
-            "can_transfer": ticket.status in (TicketStatus.CALLED, TicketStatus.SERVING),
-        }
-        for ticket in _tickets_at(window)
-    ]
+def _ticket_view(window: Window, ticket: Ticket, refused: dict[str, Any]) -> dict[str, Any]:
+    finish = refused.get("finish") if refused.get("ticket_id") == ticket.id else None
+    transfer = refused.get("transfer") if refused.get("ticket_id") == ticket.id else None
+    if finish is None:
+        finish = FinishForm(formdata=None)
+    if transfer is None:
+        transfer = _transfer_form(window, formdata=None)
+    return {
+        "id": ticket.id,
+        "display": ticket.display,
+        "version": ticket.version,
+        "status": TICKET_TEXT[ticket.status],
+        "status_tag": "warn" if ticket.status == TicketStatus.HELD else "ok",
+        "category": halls.get_category(get_session(), ticket.category_id).name,
+        "citizen": _citizen_of(ticket),
+        "actions": ACTIONS_BY_STATUS[ticket.status],
+        "finish_form": finish if ticket.status == TicketStatus.SERVING else None,
+        "transfer_form": transfer if ticket.status in AT_COUNTER else None,
+    }
+
+
+def _desk(window: Window, refused: dict[str, Any] | None = None) -> dict[str, Any]:
+    tickets = [_ticket_view(window, ticket, refused or {}) for ticket in _tickets_at(window)]
     return {
         "window": window,
         "window_name": window_name(window),
@@ -139,7 +225,6 @@ def _desk(window: Window) -> dict[str, Any]:
         "busy": any(t["status"] != TICKET_TEXT[TicketStatus.HELD] for t in tickets),
         "waiting": _waiting_counts(window),
         "matters": _matters(),
-        "categories": halls.list_categories(get_session(), window.hall_id, active_only=True),
         "statuses": [
             (WindowStatus.OPEN, "开窗"),
             (WindowStatus.PAUSED, "暂停"),
@@ -150,6 +235,16 @@ def _desk(window: Window) -> dict[str, Any]:
 
 def _render_desk(window: Window, message: str | None = None) -> str:
     return render_template("console/terminal_desk.html", message=message, **_desk(window))
+
+
+def _refused_desk(window: Window, ticket_id: int, **forms: FlaskForm) -> Response:
+    """The desk again, the refused form showing its errors beside its fields."""
+    body = render_template(
+        "console/terminal_desk.html",
+        message=None,
+        **_desk(window, {"ticket_id": ticket_id, **forms}),
+    )
+    return Response(body, status=422, mimetype="text/html")
 
 
 @blp.get("/terminal")
@@ -175,7 +270,9 @@ def terminal() -> str:
 def terminal_window(window_id: int) -> str:
     window = clerk_window(window_id)
     hall = halls.get_hall(get_session(), window.hall_id)
-    return render_template("console/terminal.html", hall=hall, **_desk(window))
+    return render_template(
+        "console/terminal.html", hall=hall, scan_form=ScanForm(formdata=None), **_desk(window)
+    )
 
 
 @blp.get("/terminal/windows/<int:window_id>/waiting")
@@ -200,7 +297,7 @@ def terminal_status(window_id: int) -> str:
         session, clerk_window(window_id), status, clerk_id=current_principal().id, now=utcnow()
     )
     session.commit()
-    return _render_desk(window, f"窗口已{STATUS_TEXT[status]}")
+    return _render_desk(window, STATUS_TEXT[status])
 
 
 @blp.post("/terminal/windows/<int:window_id>/call-next")
@@ -238,16 +335,23 @@ ACTION_NAMES: dict[str, windows.ActionName] = {
 
 @blp.post("/terminal/windows/<int:window_id>/tickets/<int:ticket_id>/<string:action>")
 @console_page(*HALL_STAFF)
-def terminal_ticket_action(window_id: int, ticket_id: int, action: str) -> str:
+def terminal_ticket_action(window_id: int, ticket_id: int, action: str) -> Any:
     name = ACTION_NAMES.get(action)
     if name is None:
         abort(404)
     session = get_session()
     window = clerk_window(window_id)
-    if name == "transfer" and not (
-        request.form.get("category_id") or request.form.get("window_id")
-    ):
-        raise ValidationFailed("请选择转往的业务类别", field="category_id")
+    matter = category_id = target_window_id = None
+    if name == "finish":
+        finish = FinishForm()
+        if not finish.validate_on_submit():
+            return _refused_desk(window, ticket_id, finish=finish)
+        matter = (finish.matter.data or "").strip() or None
+    elif name == "transfer":
+        transfer = _transfer_form(window, formdata=request.form)
+        if not transfer.validate_on_submit():
+            return _refused_desk(window, ticket_id, transfer=transfer)
+        category_id, target_window_id = transfer.category_id.data, transfer.window_id.data
     ticket = windows.act(
         session,
         window,
@@ -255,9 +359,9 @@ def terminal_ticket_action(window_id: int, ticket_id: int, action: str) -> str:
         windows.WindowAction(
             name,
             version=_int_field("version"),
-            matter=(request.form.get("matter") or "").strip()[:128] or None,
-            category_id=_int_field("category_id"),
-            target_window_id=_int_field("window_id"),
+            matter=matter,
+            category_id=category_id,
+            target_window_id=target_window_id,
         ),
         actor=current_actor(),
         now=utcnow(),
@@ -280,43 +384,53 @@ _DONE_TEXT = {
 }
 
 
-def _code() -> str:
-    code = (request.form.get("code") or "").strip()
-    if not code or len(code) > 2048:
-        raise ValidationFailed("请扫描或输入个人码", field="code")
-    return code
+def _scan_refused(window: Window, form: ScanForm) -> Response:
+    """The scanner field again with its error beside it (htmx swaps it in place)."""
+    body = render_template("console/terminal_scan.html", window=window, scan_form=form)
+    response = Response(body, status=422, mimetype="text/html")
+    response.headers["HX-Retarget"] = "#scan-form"
+    response.headers["HX-Reswap"] = "outerHTML"
+    return response
+
+
+def _citizen_refused(message: str) -> Response:
+    body = render_template("console/_alert.html", kind="error", message=message)
+    return Response(body, status=422, mimetype="text/html")
 
 
 @blp.post("/terminal/windows/<int:window_id>/identify")
 @console_page(*HALL_STAFF)
-def terminal_identify(window_id: int) -> str:
+def terminal_identify(window_id: int) -> Any:
     """A scanned personal code: who it is (masked) and what can be done for them."""
     window = clerk_window(window_id)
-    code = _code()
+    form = ScanForm()
+    if not form.validate_on_submit():
+        return _scan_refused(window, form)
+    code = (form.code.data or "").strip()
     card = citizen_card(scanned_code(code), window.hall_id)
     return render_template(
         "console/terminal_citizen.html",
         card=card,
-        code=code,
         window=window,
-        categories=halls.list_categories(get_session(), window.hall_id, active_only=True),
+        take_form=_take_form(window, code),
+        check_in_form=CheckInForm(formdata=None, code=code),
     )
 
 
 @blp.post("/terminal/windows/<int:window_id>/take")
 @console_page(*HALL_STAFF)
-def terminal_take(window_id: int) -> str:
+def terminal_take(window_id: int) -> Any:
     """Take a number for the citizen just scanned (无感取号)."""
     session = get_session()
     now = utcnow()
     window = clerk_window(window_id)
-    category_id = _int_field("category_id")
-    if category_id is None:
-        raise ValidationFailed("请选择业务类别", field="category_id")
-    category = halls.get_category(session, category_id)
+    form = _take_form(window, formdata=request.form)
+    if not form.validate_on_submit():
+        return _citizen_refused("；".join(e for errors in form.errors.values() for e in errors))
+    category = halls.get_category(session, form.category_id.data)
     if category.hall_id != window.hall_id:
         raise ValidationFailed("所选业务不属于本大厅", field="category_id")
-    scanned = scanned_code(_code())
+    scanned = scanned_code((form.code.data or "").strip())
     scanned_citizens.consume(
         session, scanned, action="take", staff_id=current_principal().id, now=now
     )
@@ -341,15 +455,18 @@ def terminal_take(window_id: int) -> str:
 
 @blp.post("/terminal/windows/<int:window_id>/check-in")
 @console_page(*HALL_STAFF)
-def terminal_check_in(window_id: int) -> str:
+def terminal_check_in(window_id: int) -> Any:
     """Check the scanned citizen's appointment in: it becomes a priority number."""
     session = get_session()
     window = clerk_window(window_id)
+    form = CheckInForm()
+    if not form.validate_on_submit():
+        return _citizen_refused("请重新扫码")
     result = checkin.check_in_with_personal_code(
         session,
-        token=_code(),
+        token=(form.code.data or "").strip(),
         hall_id=window.hall_id,
-        appointment_id=_int_field("appointment_id"),
+        appointment_id=None,  # the earliest appointment due at this hall, as the API does
         staff_id=current_principal().id,
         settings=runtime().settings,
         rules=appointment_rules(),

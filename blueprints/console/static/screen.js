@@ -59,11 +59,14 @@
     });
   }
 
+  var voices = [];
+
+  function loadVoices() { voices = window.speechSynthesis.getVoices(); }
+
   function chineseVoice() {
     if (!("speechSynthesis" in window)) { return null; }
-    return window.speechSynthesis.getVoices().find(function (voice) {
-      return /^zh/i.test(voice.lang);
-    }) || null;
+    if (!voices.length) { loadVoices(); }
+    return voices.find(function (voice) { return /^zh/i.test(voice.lang); }) || null;
   }
 
   function announce(text) {
@@ -98,7 +101,7 @@
   }
 
   function refreshCode() {
-    fetch(body.dataset.code, { credentials: "same-origin" })
+    fetch(body.dataset.code, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (response.status === 401 || response.status === 403) { window.location.reload(); }
         return response.json();
@@ -122,9 +125,14 @@
     tick();
     setInterval(tick, 10000);
     loadBoard();
+    // Taking a number sends no event: refresh the waiting counts now and then as well.
+    setInterval(loadBoard, 15000);
     refreshCode();
     listen();
-    // Voices load late in Chromium; asking once makes them ready for the first call.
-    if ("speechSynthesis" in window) { window.speechSynthesis.getVoices(); }
+    // Voices load late in Chromium: keep the list current as it arrives.
+    if ("speechSynthesis" in window) {
+      loadVoices();
+      window.speechSynthesis.addEventListener("voiceschanged", loadVoices);
+    }
   });
 })();
