@@ -163,16 +163,18 @@ def test_a_scanned_personal_code_takes_a_number_for_its_citizen(
     clerk = new_page()
     login(clerk, live_console, "clerk.demo")
     clerk.goto(live_console.url(f"/console/terminal/windows/{hall['window_id']}"))
-    scanner = clerk.get_by_label("个人码")
-    scanner.press("Enter")  # nothing scanned: said beside the field
+    scanner = clerk.get_by_role("textbox", name="个人码")
+    scanner.fill("   ")  # a blank scan: said beside the field
+    scanner.press("Enter")
     clerk.locator("#scan-form .field-error").wait_for()
     assert "请扫描或输入个人码" in clerk.locator("#scan-form").inner_text()
     # A keyboard-wedge scanner types the code and Enter.
-    clerk.get_by_label("个人码").fill(code)
-    clerk.get_by_label("个人码").press("Enter")
+    scanner.fill(code)
+    scanner.press("Enter")
     card = clerk.locator("[data-citizen]")
     card.wait_for()
     assert "*小红" in card.inner_text() and "王小红" not in card.inner_text()
+    assert scanner.input_value() == "", "the field is ready for the next scan"
     clerk.get_by_label("业务类别").select_option(str(hall["other_category_id"]))
     clerk.get_by_role("button", name="为其取号").click()
     clerk.get_by_text("已为其取号").wait_for()
