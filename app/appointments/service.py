@@ -471,22 +471,3 @@ def fill_by_category(session: Session, hall_id: int, day: dt.date) -> dict[int, 
         .group_by(AppointmentSlot.category_id)
     ).all()
     return {int(category): (int(booked), int(capacity)) for category, booked, capacity in rows}
-
-
-def fill_by_category(session: Session, hall_id: int, day: dt.date) -> dict[int, tuple[int, int]]:
-    """How full the hall's slots of `day` are, per category id: (booked, capacity).
-
-    Past slots of the day count too: the hall manager's dashboard reads the whole day."""
-    rows = session.execute(
-        select(
-            AppointmentSlot.category_id,
-            func.sum(AppointmentSlot.booked),
-            func.sum(AppointmentSlot.capacity),
-        )
-        .where(AppointmentSlot.hall_id == hall_id, AppointmentSlot.day == day)
-        .group_by(AppointmentSlot.category_id)
-    ).all()
-    return {
-        category_id: (int(booked or 0), int(capacity or 0))
-        for category_id, booked, capacity in rows
-    }

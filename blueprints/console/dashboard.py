@@ -28,7 +28,7 @@ from app.identity.realname import masked_identity
 from app.organisation.models import Hall
 from app.queue_stats import service as stats
 from app.queue_stats.service import GroupBy, StatsRow
-from app.queueing.board import board
+from app.queueing.board import board, waiting_by_hall
 from app.ratings import service as ratings
 from app.ratings.errors import FollowUpClosed, FollowUpNotFound
 from app.ratings.models import FollowUpStatus, RatingFollowUp
@@ -99,10 +99,13 @@ def _require_district() -> None:
 
 
 def _day_of(form: DayForm) -> dt.date:
+    """The day the form names, else today (then shown in the picker)."""
     today = local_day(utcnow())
     if not form.validate():
         return today
-    return form.day.data or today
+    if form.day.data is None:
+        form.day.data = today
+    return form.day.data
 
 
 # --- display values ------------------------------------------------------------------------------
@@ -135,25 +138,24 @@ def _waiting(hall_id: int, day: dt.date) -> dict[int, int] | None:
     return {c["id"]: c["waiting"] for c in board(get_session(), hall_id, now=now)["categories"]}
 
 
-def _headline(hall_id: int, day: dt.date) -> dict[str, Any]:
-    """The hall's day in figures: issued, served, waiting, no-shows, mean wait."""
+def _headline(hall_id: int, day: dt.date, waiting: int | None) -> dict[str, Any]:
+    """The hall's day in figures: issued, served, waiting (None: not today), no-shows, mean
+    wait."""
     rows = _day_stats(hall_id, day, GroupBy.HALL)
     row = rows[0] if rows else None
-    waiting = _waiting(hall_id, day)
     return {
         "issued": row.issued if row and row.issued is not None else 0,
         "served": row.served if row else 0,
         "no_shows": row.no_shows if row else 0,
-        "waiting": "—" if waiting is None else sum(waiting.values()),
+        "waiting": "—" if waiting is None else waiting,
         "wait_mean": _shown(_minutes(row.wait_mean_seconds if row else None)),
     }
 
 
-def _categories(hall_id: int, day: dt.date) -> list[dict[str, Any]]:
+def _categories(hall_id: int, day: dt.date, waiting: dict[int, int] | None) -> list[dict[str, Any]]:
     """Per category: the statistics, the waiting count and the appointment fill of the day."""
     session = get_session()
     by_category = {r.category_id: r for r in _day_stats(hall_id, day, GroupBy.CATEGORY)}
-    waiting = _waiting(hall_id, day)
     fill = appointments.fill_by_category(session, hall_id, day)
     shown = []
     for category in halls.list_categories(session, hall_id):
@@ -161,6 +163,12 @@ def _categories(hall_id: int, day: dt.date) -> list[dict[str, Any]]:
         if row is None and not category.active and category.id not in fill:
             continue  # a retired category with nothing that day
         booked, capacity = fill.get(category.id, (0, 0))
+        times = {
+            "wait_mean": _minutes(row.wait_mean_seconds) if row else None,
+            "wait_p90": _minutes(row.wait_p90_seconds) if row else None,
+            "service_mean": _minutes(row.service_mean_seconds) if row else None,
+            "service_p90": _minutes(row.service_p90_seconds) if row else None,
+        }
         shown.append(
             {
                 "name": f"{category.prefix} {category.name}",
@@ -168,19 +176,14 @@ def _categories(hall_id: int, day: dt.date) -> list[dict[str, Any]]:
                 "served": row.served if row else 0,
                 "no_shows": row.no_shows if row else 0,
                 "waiting": "—" if waiting is None else waiting.get(category.id, 0),
-                "wait_mean": _minutes(row.wait_mean_seconds) if row else None,
-                "wait_p90": _minutes(row.wait_p90_seconds) if row else None,
-                "service_mean": _minutes(row.service_mean_seconds) if row else None,
-                "service_p90": _minutes(row.service_p90_seconds) if row else None,
+                **times,
+                **{key + "_shown": _shown(value) for key, value in times.items()},
                 "booked": booked,
                 "capacity": capacity,
                 "fill": f"{booked / capacity:.0%}" if capacity else "—",
-                "fill_tag": "danger" if capacity and booked >= capacity else "ok",
+                "fill_tag": ("danger" if booked >= capacity else "ok") if capacity else None,
             }
         )
-    for item in shown:
-        for key in ("wait_mean", "wait_p90", "service_mean", "service_p90"):
-            item[key + "_shown"] = _shown(item[key])
     return shown
 
 
@@ -246,7 +249,8 @@ def _hall_page(
     require_scope(MANAGERS, hall_id)
     hall = halls.get_hall(get_session(), hall_id)
     day = _day_of(day_form)
-    categories = _categories(hall_id, day)
+    waiting = _waiting(hall_id, day)
+    categories = _categories(hall_id, day, waiting)
     follow_ups = _follow_up_rows(hall_id)
     forms = {f["id"]: CloseForm(formdata=None) for f in follow_ups}
     if failed is not None and failed[0] in forms:
@@ -263,7 +267,7 @@ def _hall_page(
         day=day,
         is_today=day == local_day(utcnow()),
         day_form=day_form,
-        figures=_headline(hall_id, day),
+        figures=_headline(hall_id, day, None if waiting is None else sum(waiting.values())),
         categories=categories,
         charts=_charts(categories),
         follow_ups=follow_ups,
@@ -291,7 +295,9 @@ def dashboard() -> Any:
         return redirect(url_for("console.dashboard_district"))
     if not managed:
         raise Forbidden("当前账号未分配管理的大厅")
-    return redirect(url_for("console.dashboard_hall", hall_id=managed[0]))
+    if len(managed) == 1:
+        return redirect(url_for("console.dashboard_hall", hall_id=managed[0]))
+    return render_template("console/dashboard_pick.html", halls=_halls_named(managed))
 
 
 @blp.get("/dashboard/halls/<int:hall_id>")
@@ -305,11 +311,11 @@ def dashboard_hall(hall_id: int) -> tuple[str, int]:
 @console_page(*MANAGERS)
 def dashboard_close_follow_up(hall_id: int, follow_up_id: int) -> Any:
     """Close a bad rating's follow-up with the rectification made (as the API's close)."""
+    require_scope(MANAGERS, hall_id)
     session = get_session()
     follow_up: RatingFollowUp = ratings.get_follow_up(session, follow_up_id)
     if follow_up.hall_id != hall_id:
-        raise FollowUpNotFound()
-    require_scope(MANAGERS, hall_id)
+        raise FollowUpNotFound()  # another hall's, or a department's (the reviewers')
     form = CloseForm()
     if not form.validate_on_submit():
         return _hall_page(
@@ -328,7 +334,7 @@ def dashboard_close_follow_up(hall_id: int, follow_up_id: int) -> Any:
         flash(closed.message, "warning")
     else:
         session.commit()
-        flash("已记录整改情况，该差评已办结", "success")
+        flash("差评整改已办结，整改情况已记录", "success")
     return redirect(url_for("console.dashboard_hall", hall_id=hall_id) + "#follow-ups")
 
 
@@ -358,6 +364,7 @@ def dashboard_district() -> tuple[str, int]:
     form = DayForm(request.args)
     day = _day_of(form)
     now = utcnow()
+    waiting = waiting_by_hall(session, day) if day == local_day(now) else None
     rows = []
     for hall in halls.list_halls(session):
         open_follow_ups = ratings.list_follow_ups(
@@ -368,7 +375,7 @@ def dashboard_district() -> tuple[str, int]:
                 "id": hall.id,
                 "name": hall.name,
                 "code": hall.code,
-                **_headline(hall.id, day),
+                **_headline(hall.id, day, None if waiting is None else waiting.get(hall.id, 0)),
                 "follow_ups": len(open_follow_ups),
                 "overdue": sum(1 for f in open_follow_ups if f.due_at < now),
             }
