@@ -38,17 +38,18 @@ class NavItem:
     label: str
     endpoint: str
     roles: tuple[str, ...]  # empty: every staff member
+    section: str  # the endpoints of the desk's pages start with it (the menu marks the desk)
 
 
 # The console's desks, in menu order. A desk appears for the roles that may use it.
 NAVIGATION = (
-    NavItem("首页", "console.home", ()),
-    NavItem("窗口终端", "console.terminal", ("window_clerk",)),
-    NavItem("审批台", "console.review_queue", ("reviewer",)),
-    NavItem("政策台", "console.policy_list", ("policy_officer",)),
-    NavItem("大厅看板", "console.dashboard", ("hall_manager",)),
-    NavItem("系统管理", "console.admin_home", (ADMIN_ROLE,)),
-    NavItem("我的账号", "console.account", ()),
+    NavItem("首页", "console.home", (), "console.home"),
+    NavItem("窗口终端", "console.terminal", ("window_clerk",), "console.terminal"),
+    NavItem("审批台", "console.review_queue", ("reviewer",), "console.review"),
+    NavItem("政策台", "console.policy_list", ("policy_officer",), "console.policy"),
+    NavItem("大厅看板", "console.dashboard", ("hall_manager",), "console.dashboard"),
+    NavItem("系统管理", "console.admin_home", (ADMIN_ROLE,), "console.admin"),
+    NavItem("我的账号", "console.account", (), "console.account"),
 )
 
 
@@ -56,6 +57,7 @@ def navigation(principal: Principal | None) -> list[dict[str, Any]]:
     """The menu for `principal`: desks that exist and that one of their roles may open."""
     if principal is None:
         return []
+    endpoint = request.endpoint or ""
     items = []
     for item in NAVIGATION:
         if item.endpoint not in current_app.view_functions:
@@ -66,8 +68,7 @@ def navigation(principal: Principal | None) -> list[dict[str, Any]]:
             {
                 "label": item.label,
                 "url": url_for(item.endpoint),
-                "active": request.endpoint == item.endpoint
-                or (request.endpoint or "").startswith(item.endpoint + "_"),
+                "active": endpoint.startswith(item.section),
             }
         )
     return items
