@@ -1,0 +1,132 @@
+"""The admin pages in the browser: a staff account created with a hall-scoped role can log
+in (a weak password is refused beside the field); a hall screen's token is issued, opens the
+screen, and stops working when revoked; seals are suspended and reactivated; other staff are
+refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.db import get_session, utcnow
+from app.errors import TokenInvalid
+from app.organisation.models import Hall
+from app.queueing import displays
+from app.queueing.demo import ROUND_THE_CLOCK_HALL
+from app.seals.models import Seal
+from tests.console.conftest import LiveConsole, login, look_at
+
+STRONG_PASSWORD = "Window-Clerk-2026!"
+
+
+def _demo_hall_id(live: LiveConsole) -> int:
+    with live.app.app_context():
+        return int(
+            get_session().scalar(select(Hall.id).where(Hall.code == ROUND_THE_CLOCK_HALL[0]))
+        )
+
+
+def test_the_admin_creates_a_clerk_who_can_then_log_in(
+    live_console: LiveConsole, new_page: Any
+) -> None:
+    hall_id = _demo_hall_id(live_console)
+    page = new_page()
+    login(page, live_console, "admin")
+    page.goto(live_console.url("/console/admin"))
+    look_at(page, "admin-home")
+    page.get_by_role("link", name="工作人员与角色").click()
+    look_at(page, "admin-staff")
+    form = page.locator("form").filter(has=page.get_by_role("button", name="创建账号"))
+    form.get_by_label("用户名").fill("clerk.console")
+    form.get_by_label("姓名").fill("控制台窗口人员")
+    form.get_by_label("初始密码").fill("123")
+    form.get_by_label("角色").select_option("window_clerk")
+    form.get_by_label("大厅（窗口人员、大厅主管）").select_option(str(hall_id))
+    form.get_by_role("button", name="创建账号").click()
+    error = page.locator(".has-error .field-error").first
+    assert error.is_visible()
+    assert page.locator(".has-error input[name='password']").count() == 1
+    look_at(page, "admin-staff-error")
+    form = page.locator("form").filter(has=page.get_by_role("button", name="创建账号"))
+    form.get_by_label("初始密码").fill(STRONG_PASSWORD)
+    form.get_by_role("button", name="创建账号").click()
+    page.get_by_text("已创建账号 clerk.console").wait_for()
+    assert "窗口人员（演示大厅" in page.locator("tr[data-staff='clerk.console']").inner_text()
+
+    clerk = new_page()
+    login(clerk, live_console, "clerk.console", STRONG_PASSWORD)
+    clerk.goto(live_console.url("/console/terminal"))
+    assert "演示大厅" in clerk.locator("main").inner_text()
+
+
+def test_a_screen_token_is_issued_opens_the_screen_and_is_revoked(
+    live_console: LiveConsole, new_page: Any
+) -> None:
+    hall_id = _demo_hall_id(live_console)
+    page = new_page()
+    login(page, live_console, "admin")
+    page.goto(live_console.url(f"/console/admin/halls/{hall_id}"))
+    page.get_by_label("大厅屏位置").fill("二楼等候区屏")
+    page.get_by_role("button", name="登记并生成地址").click()
+    url = page.locator("[data-screen-url]").input_value()
+    token = url.split("token=", 1)[1]
+    look_at(page, "admin-hall")
+    with live_console.app.app_context():
+        assert displays.authenticate(get_session(), token, now=utcnow()).hall_id == hall_id
+        get_session().rollback()
+    screen = new_page(width=1920, height=1080)
+    screen.goto(url)
+    assert screen.get_by_role("heading", name="正在叫号").is_visible()
+
+    page.goto(live_console.url(f"/console/admin/halls/{hall_id}"))
+    page.get_by_role("button", name="停用“二楼等候区屏”").first.click()
+    page.get_by_text("已停用").first.wait_for()
+    with live_console.app.app_context(), pytest.raises(TokenInvalid):
+        displays.authenticate(get_session(), token, now=utcnow())
+    refused = screen.goto(live_console.url("/console/screen"))
+    assert refused is not None and refused.status == 401
+
+
+def test_a_seal_is_suspended_and_reactivated_from_the_page(
+    live_console: LiveConsole, new_page: Any
+) -> None:
+    with live_console.app.app_context():
+        seal = get_session().scalars(select(Seal).where(Seal.status == "active")).first()
+        assert seal is not None
+        code = seal.code
+    page = new_page()
+    login(page, live_console, "admin")
+    page.goto(live_console.url("/console/admin/seals"))
+    look_at(page, "admin-seals")
+    section = page.locator(f"[data-seal='{code}']")
+    section.get_by_role("button", name="停用").click()
+    assert "请勾选确认后再操作" in page.locator(".field-error").first.inner_text()
+    section = page.locator(f"[data-seal='{code}']")
+    section.get_by_label("原因").fill("演示：临时停用")
+    section.get_by_label("我已核实，确认操作").check()
+    section.get_by_role("button", name="停用").click()
+    page.get_by_text("已停用").first.wait_for()
+    section = page.locator(f"[data-seal='{code}']")
+    assert section.locator("[data-seal-status]").get_attribute("data-seal-status") == "suspended"
+    section.get_by_label("我已核实，确认操作").check()
+    section.get_by_role("button", name="启用").click()
+    page.get_by_text("已启用").first.wait_for()
+    with live_console.app.app_context():
+        status = get_session().scalar(select(Seal.status).where(Seal.code == code))
+        assert status == "active"
+
+
+def test_other_staff_get_403_on_admin_pages(live_console: LiveConsole, new_page: Any) -> None:
+    page = new_page()
+    login(page, live_console, "clerk.demo")
+    response = page.goto(live_console.url("/console/admin"))
+    assert response is not None and response.status == 403
+    assert page.get_by_role("link", name="系统管理").count() == 0
+    token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    refused = page.request.post(
+        live_console.url("/console/admin/staff"),
+        form={"csrf_token": token, "username": "x.y.z", "display_name": "某", "password": "p"},
+    )
+    assert refused.status == 403
