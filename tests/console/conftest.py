@@ -122,7 +122,9 @@ class LiveConsole:
         return user, str(login.json()["access_token"])
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop in this thread while the browser is
+# up; it must stop before the rest of the suite (pyHanko's asyncio.run cannot nest in it).
+@pytest.fixture(scope="package")
 def live_console(
     database_url: str,
     emulator_url: str,
@@ -178,7 +180,7 @@ def live_console(
     drop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(live_console: LiveConsole) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
