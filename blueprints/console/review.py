@@ -2,27 +2,36 @@
 materials with inline preview, rule results, history, deadlines), the decisions, and the
 post-approval checks of 告知承诺 permits.
 
-The views call the services the review API calls, scoped the same way
-(`departments_reviewed`); an application of another department is not found, as in the API.
+The views call the services the review API calls. Scope is the application's department,
+checked with `require_scope`: another department's reviewer gets a 403 page, which tells a
+member of staff plainly why the file is closed to them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import DateField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from sqlalchemy.orm import Session
+from wtforms import DateField, SelectField, SelectMultipleField, TextAreaField, widgets
+from wtforms.validators import DataRequired, Length, Optional
 
 from app.applications import inspections, review
-from app.applications.models import Application, Inspection
-from app.applications.workflow import load_all
+from app.applications.models import Application, ApplicationEvent, Inspection
+from app.applications.signing import answers_table
+from app.applications.workflow import Workflow, load_all
+from app.calendar import local_day, working_days_between
 from app.db import get_session, utcnow
-from app.identity.models import StaffAccount, User
+from app.enterprises.models import RegistryEnterprise
+from app.identity.models import StaffAccount, StaffRole, User
 from app.identity.realname import masked_identity
+from app.identity.staff import list_staff
 from app.materials import service as materials
 from app.matters import catalogue
+from app.matters.models import MatterVersion
 from app.rules.expressions import Tri
 from app.seals.lifecycle import SealActor
 from app.security import get_cipher
@@ -34,9 +43,10 @@ from blueprints.applications.present import (
     services,
 )
 from blueprints.applications.review import REVIEWER, departments_reviewed
-from blueprints.authz import current_principal
+from blueprints.authz import current_principal, require_scope
 from blueprints.console import blp
 from blueprints.console.access import console_page
+from blueprints.console.rendering import beijing
 from blueprints.logins import keeping_writes
 
 RESULT_TAGS = {Tri.PASS.value: "ok", Tri.FAIL.value: "danger", Tri.UNKNOWN.value: "warn"}
@@ -46,11 +56,18 @@ INSPECTION_TEXT = {
     "confirmed": "属实",
     "revoked": "已撤销",
 }
+CLOCK_TEXT = {"running": "计时中", "paused": "暂停计时（等待申请人补正）", "none": "不计时"}
+ACTORS = {"applicant": "申请人", "reviewer": "审查人员", "system": "系统"}
+# The queue's filters: the API's `mine`, and unclaimed (accepted, nobody holds it yet).
+QUEUE_VIEWS = {"all": "本部门全部", "unclaimed": "未认领", "mine": "我认领的"}
 
 
-class ReasonForm(FlaskForm):
-    reason = TextAreaField(
-        "理由（将告知申请人）",
+# --- forms -----------------------------------------------------------------------------------
+
+
+def _reason(label: str) -> TextAreaField:
+    return TextAreaField(
+        label,
         validators=[
             DataRequired("请填写理由"),
             Length(min=2, max=500, message="理由为 2 至 500 字"),
@@ -58,33 +75,106 @@ class ReasonForm(FlaskForm):
     )
 
 
-class NoteForm(FlaskForm):
+class DeskForm(FlaskForm):
+    class Meta:
+        # `check_csrf` already checks the session token on every unsafe console request; the
+        # forms carry a prefix (several on one page), which would rename WTForms' own field.
+        csrf = False
+
+
+class RejectForm(DeskForm):
+    reason = _reason("不予许可理由（将告知申请人）")
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class SupplementForm(DeskForm):
+    materials = MultiCheckboxField("需补正的材料", choices=[], validate_choice=True)
+    reason = _reason("补正内容（一次性告知全部需补正的内容）")
+
+
+class ReturnForm(DeskForm):
+    reason = TextAreaField("退回说明（可不填）", validators=[Optional(), Length(max=500)])
+
+
+class TransferForm(DeskForm):
+    to_staff_id = SelectField("转交给", coerce=int, validators=[DataRequired("请选择审查人员")])
+    reason = TextAreaField("转交说明（可不填）", validators=[Optional(), Length(max=500)])
+
+
+class NoteForm(DeskForm):
     note = TextAreaField(
-        "核查意见", validators=[DataRequired("请填写核查意见"), Length(min=2, max=500)]
+        "核查意见",
+        validators=[Optional(), Length(min=2, max=500, message="核查意见为 2 至 500 字")],
     )
 
 
-class RectifyForm(NoteForm):
+class RectifyForm(DeskForm):
+    note = TextAreaField(
+        "整改要求",
+        validators=[
+            DataRequired("请填写整改要求"),
+            Length(min=2, max=500, message="整改要求为 2 至 500 字"),
+        ],
+    )
     by = DateField("整改期限", validators=[DataRequired("请选择整改期限")])
 
 
+# --- look-ups --------------------------------------------------------------------------------
+
+
 def _find(number: str) -> Application:
-    return review.for_reviewer(get_session(), departments_reviewed(), number)
+    """The application, if the caller reviews for its department (403 otherwise)."""
+    application = review.for_reviewer(get_session(), None, number)
+    require_scope([REVIEWER], application.department_id)
+    return application
 
 
-def _staff_names(ids: set[int | None]) -> dict[int, str]:
+def _version(session: Session, application: Application) -> MatterVersion:
+    return catalogue.get_version(session, application.matter_code, application.matter_version)
+
+
+def _flow(application: Application) -> Workflow:
+    return load_all()[(application.workflow, application.workflow_version)]
+
+
+def _staff_names(ids: Iterable[int | None]) -> dict[int, str]:
     session = get_session()
     names = {}
-    for staff_id in ids:
+    for staff_id in set(ids):
         if staff_id:
             account = session.get(StaffAccount, staff_id)
-            names[staff_id] = account.display_name if account else str(staff_id)
+            names[staff_id] = account.display_name if account else f"#{staff_id}"
     return names
 
 
-def _matter_names(codes: set[str]) -> dict[str, str]:
-    session = get_session()
-    return {code: catalogue.get_matter(session, code).name for code in codes}
+def _days_left(due: dt.datetime | None, now: dt.datetime) -> tuple[str, bool]:
+    """The working days left before `due` after today, and whether it has passed. `due` is the
+    midnight that ends its last day."""
+    if due is None:
+        return "暂停计时", False
+    if due <= now:
+        return "已超期", True
+    last, today = local_day(due - dt.timedelta(microseconds=1)), local_day(now)
+    if last <= today:
+        return "今日到期", False
+    # The days after today, as the limit itself was counted from the day after submission.
+    return f"剩余 {working_days_between(today + dt.timedelta(days=1), last)} 个工作日", False
+
+
+def _promised(shown: Mapping[str, Any]) -> str:
+    """The department's promise; a promise of 0 working days (即办) is due at submission."""
+    due = shown["promised_due"]
+    if due is None:
+        return "暂停计时"
+    text = beijing(due)
+    return f"{text}（即办）" if due == shown["submitted_at"] else text
+
+
+# --- the queue -------------------------------------------------------------------------------
 
 
 @blp.get("/review")
@@ -92,55 +182,112 @@ def _matter_names(codes: set[str]) -> dict[str, str]:
 def review_queue() -> str:
     """My departments' open applications, the nearest statutory deadline first."""
     session = get_session()
-    mine = request.args.get("mine") == "1"
+    view = request.args.get("view", "all")
+    if view not in QUEUE_VIEWS:
+        view = "all"
     rows, total = review.queue(
         session,
         departments_reviewed(),
-        assignee_id=current_principal().id if mine else None,
+        **({"statuses": ["accepted"]} if view == "unclaimed" else {}),
+        assignee_id=current_principal().id if view == "mine" else None,
         offset=0,
         limit=200,
     )
-    items = [present(session, a, viewer="reviewer") for a in rows]
-    names = _staff_names({a["assignee_staff_id"] for a in items})
-    matters = _matter_names({a["matter_code"] for a in items})
+    shown = [present(session, a, viewer="reviewer") for a in rows]
+    names = _staff_names(a["assignee_staff_id"] for a in shown)
+    matters = {
+        code: catalogue.get_matter(session, code).name for code in {a.matter_code for a in rows}
+    }
+    now = utcnow()
+    items = []
+    for a in shown:
+        left, passed = _days_left(a["statutory_due"], now)
+        items.append(
+            {
+                "number": a["number"],
+                "matter": matters[a["matter_code"]],
+                "status": a["status"],
+                "status_label": a["status_label"],
+                "overdue": a["overdue"] or passed,
+                "left": left,
+                "submitted_at": a["submitted_at"],
+                "statutory_due": a["statutory_due"],
+                "promised": _promised(a),
+                "assignee": names.get(a["assignee_staff_id"] or 0),
+                "can_claim": "claim" in a["actions"],
+            }
+        )
     return render_template(
         "console/review_queue.html",
         items=items,
         total=total,
-        mine=mine,
-        assignees=names,
-        matters=matters,
+        view=view,
+        views=[
+            {"key": key, "label": label, "url": url_for("console.review_queue", view=key)}
+            for key, label in QUEUE_VIEWS.items()
+        ],
     )
 
 
-def _form_rows(application: Application, form: dict[str, Any]) -> list[tuple[str, str]]:
-    """The answers under the titles the form schema gives them."""
-    version = catalogue.get_version(
-        get_session(), application.matter_code, application.matter_version
-    )
-    properties = version.content["form"].get("properties", {})
+# --- one application -------------------------------------------------------------------------
+
+
+def _rule_rows(decision: Mapping[str, Any] | None, titles: Mapping[str, str]) -> list[Any]:
     rows = []
-    for key, value in form.items():
-        title = properties.get(key, {}).get("title", key)
-        shown = "是" if value is True else "否" if value is False else str(value)
-        rows.append((title, shown))
+    for r in (decision or {}).get("results", []):
+        outcome = Tri(r["result"])
+        rows.append(
+            {
+                "id": r["id"],
+                "message": r["message"],
+                "basis": r["basis"],
+                "explanation": r["explanation"],
+                "tag": RESULT_TAGS[outcome.value],
+                "outcome": f"{outcome.mark} {outcome.label}",
+                "inputs": [
+                    (titles.get(key, key), _shown(value))
+                    for key, value in (r.get("inputs") or {}).items()
+                ],
+            }
+        )
     return rows
 
 
-ACTORS = {"applicant": "申请人", "reviewer": "审查人员", "system": "系统"}
+def _input_titles(version: MatterVersion) -> dict[str, str]:
+    """What each fact a rule reads is called: the rule set's vocabulary, the form's titles."""
+    properties = version.content["form"].get("properties", {})
+    titles = {f"form.{k}": spec.get("title", k) for k, spec in properties.items()}
+    rule_set = catalogue.rule_set_of(version)
+    if rule_set is not None:
+        vocabulary = rule_set.vocabulary
+        for name, spec in {**vocabulary.fields, **vocabulary.parameters}.items():
+            titles.setdefault(name, spec.label + (f"（{spec.unit}）" if spec.unit else ""))
+    titles.setdefault("today", "申请当日")
+    return titles
 
 
-def _history(application: Application, events: list[Any]) -> list[dict[str, Any]]:
-    """Each transition in the workflow's own words: what was done, by whom, why."""
-    flow = load_all()[(application.workflow, application.workflow_version)]
+def _shown(value: Any) -> str:
+    if value is None:
+        return "未知"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return str(value)
+
+
+def _history(application: Application, events: list[ApplicationEvent]) -> list[dict[str, Any]]:
+    """Each transition in the workflow's own words: what was done, by whom, when, why."""
+    flow = _flow(application)
     labels = {(t.action, t.source): t.label for t in flow.transitions}
-    states = {name: state.label for name, state in flow.states.items()}
+    names = _staff_names(e.actor_id for e in events if e.actor_kind == "reviewer")
     return [
         {
             "at": event.at,
             "action": labels.get((event.action, event.from_status), event.action),
-            "to": states.get(event.to_status, event.to_status),
-            "actor": ACTORS.get(event.actor_kind, event.actor_kind),
+            "to": flow.states[event.to_status].label
+            if event.to_status in flow.states
+            else event.to_status,
+            "actor": ACTORS.get(event.actor_kind, event.actor_kind)
+            + (f"（{names[event.actor_id]}）" if event.actor_id in names else ""),
             "reason": event.reason or "",
         }
         for event in events
@@ -148,35 +295,115 @@ def _history(application: Application, events: list[Any]) -> list[dict[str, Any]
 
 
 def _applicant(application: Application) -> dict[str, Any]:
-    user = get_session().get(User, application.applicant_user_id)
-    return masked_identity(get_cipher(), user) if user else {}
+    session = get_session()
+    user = session.get(User, application.applicant_user_id)
+    shown = masked_identity(get_cipher(), user) if user else {}
+    enterprise = (
+        session.get(RegistryEnterprise, application.enterprise_id)
+        if application.enterprise_id
+        else None
+    )
+    return {
+        "person": f"{shown.get('name') or '未实名'}（{shown.get('id_number') or '—'}）",
+        "enterprise": enterprise.name if enterprise else None,
+    }
 
 
-def _detail(number: str, *, reason_form: ReasonForm | None = None, status: int = 200) -> Any:
+def _transfer_choices(application: Application) -> list[tuple[int, str]]:
+    """The department's other active reviewers (the service checks the target again)."""
+    accounts, _ = list_staff(
+        get_session(),
+        department_id=application.department_id,
+        role=StaffRole.REVIEWER,
+        active=True,
+        limit=100,
+    )
+    me = current_principal().id
+    return [(a.id, a.display_name) for a in accounts if a.id != me]
+
+
+def _forms(
+    application: Application, version: MatterVersion, given: Mapping[str, FlaskForm]
+) -> dict[str, Any]:
+    """The action forms: the one just submitted keeps its input and errors, the others start
+    empty (each has its own prefix, so the page's field ids are unique)."""
+
+    def blank(name: str, cls: type[FlaskForm]) -> Any:
+        return given.get(name) or cls(formdata=None, prefix=name)
+
+    forms = {
+        "reject": blank("reject", RejectForm),
+        "supplement": blank("supplement", SupplementForm),
+        "return": blank("return", ReturnForm),
+        "transfer": blank("transfer", TransferForm),
+    }
+    forms["supplement"].materials.choices = _material_choices(version)
+    forms["transfer"].to_staff_id.choices = _transfer_choices(application)
+    return forms
+
+
+def _previews(number: str, attached: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each material with how the page shows it: an <img>, a PDF frame, a wallet licence."""
+    shown = []
+    for m in attached:
+        kind = m["content_type"] or ""
+        shown.append(
+            {
+                "name": m["name"],
+                "src": url_for(
+                    "console.review_material", number=number, material_id=m["material_id"]
+                ),
+                "preview": "licence"
+                if m["source"] == "licence"
+                else "image"
+                if kind.startswith("image/")
+                else "pdf"
+                if kind == "application/pdf"
+                else "link",
+            }
+        )
+    return shown
+
+
+def _material_choices(version: MatterVersion) -> list[tuple[str, str]]:
+    return [(m["id"], m["name"]) for m in version.content["guide"]["materials"]]
+
+
+def _detail(number: str, *, given: Mapping[str, FlaskForm] | None = None, status: int = 200) -> Any:
     session = get_session()
     application = _find(number)
+    version = _version(session, application)
     shown = present(session, application, viewer="reviewer")
-    return (
-        render_template(
-            "console/review_detail.html",
-            a=shown,
-            matter=catalogue.get_matter(session, application.matter_code),
-            applicant=_applicant(application),
-            form_rows=_form_rows(application, shown["form"]),
-            history=_history(application, shown["history"]),
-            results=[
-                {**r, "tag": RESULT_TAGS.get(r["result"], "warn")}
-                for r in (shown["decision"] or {}).get("results", [])
-            ],
-            reasons=(shown["decision"] or {}).get("reasons", []),
-            assignee=_staff_names({shown["assignee_staff_id"]}).get(
-                shown["assignee_staff_id"] or 0
-            ),
-            holds=shown["assignee_staff_id"] == current_principal().id,
-            reason_form=reason_form or ReasonForm(),
-        ),
-        status,
+    titles = _input_titles(version)
+    now = utcnow()
+    left, passed = _days_left(shown["statutory_due"], now)
+    decision = shown["decision"] or {}
+    holds = shown["assignee_staff_id"] == current_principal().id
+    actions = set(shown["actions"]) if holds or not shown["assignee_staff_id"] else set()
+    response = render_template(
+        "console/review_detail.html",
+        a=shown,
+        matter=catalogue.get_matter(session, application.matter_code),
+        applicant=_applicant(application),
+        form_rows=answers_table(version.content["form"], shown["form"])[1:],
+        history=_history(application, shown["history"]),
+        results=_rule_rows(decision, titles),
+        reasons=decision.get("reasons", []),
+        unavailable=decision.get("unavailable", []),
+        overdue=shown["overdue"] or passed,
+        promised=_promised(shown),
+        materials=_previews(application.number, shown["materials"]),
+        left=left if shown["decided_at"] is None else "已办结",
+        clock=CLOCK_TEXT.get(_flow(application).states[application.status].clock, ""),
+        assignee=_staff_names([shown["assignee_staff_id"]]).get(shown["assignee_staff_id"] or 0),
+        holds=holds,
+        actions=actions,
+        forms=_forms(application, version, given or {}),
+        verify_url=url_for("seals_public.verify_page", code=shown["licence"]["document_code"])
+        if shown["licence"] and shown["licence"]["document_code"]
+        else None,
     )
+    return response, status
 
 
 @blp.get("/review/<string:number>")
@@ -188,16 +415,16 @@ def review_application(number: str) -> Any:
 @blp.get("/review/<string:number>/materials/<string:material_id>")
 @console_page(REVIEWER)
 def review_material(number: str, material_id: str) -> Response:
-    """A material shown inline in the application page (images, PDFs)."""
+    """A material shown inline in the application page (images, PDFs), scoped as the API's."""
     row, data = materials.read(get_session(), material_storage(), _find(number), material_id)
     response = material_download(row, data)
-    # The page frames it (a PDF in an <iframe>): same origin only.
+    # The application page frames it (a PDF in an <iframe>): this origin only, nothing runs.
     response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'self'"
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 
 
-def _act(number: str, action: Any, done: str) -> Any:
+def _act(number: str, action: Callable[[Session, Application], Any], done: str) -> Any:
     session = get_session()
     application = _find(number)
     with keeping_writes(session):
@@ -217,8 +444,11 @@ def review_claim(number: str) -> Any:
 @blp.post("/review/<string:number>/return")
 @console_page(REVIEWER)
 def review_return(number: str) -> Any:
+    form = ReturnForm(prefix="return")
+    if not form.validate_on_submit():
+        return _detail(number, given={"return": form}, status=422)
     staff_id, now = current_principal().id, utcnow()
-    reason = (request.form.get("reason") or "").strip()[:500] or None
+    reason = (form.reason.data or "").strip() or None
     return _act(
         number,
         lambda s, a: review.return_to_queue(s, a, staff_id=staff_id, reason=reason, now=now),
@@ -226,10 +456,29 @@ def review_return(number: str) -> Any:
     )
 
 
+@blp.post("/review/<string:number>/transfer")
+@console_page(REVIEWER)
+def review_transfer(number: str) -> Any:
+    form = TransferForm(prefix="transfer")
+    form.to_staff_id.choices = _transfer_choices(_find(number))
+    if not form.validate_on_submit():
+        return _detail(number, given={"transfer": form}, status=422)
+    staff_id, now = current_principal().id, utcnow()
+    target = int(form.to_staff_id.data)
+    reason = (form.reason.data or "").strip() or None
+    return _act(
+        number,
+        lambda s, a: review.transfer(
+            s, a, staff_id=staff_id, to_staff_id=target, reason=reason, now=now
+        ),
+        "已转交",
+    )
+
+
 @blp.post("/review/<string:number>/approve")
 @console_page(REVIEWER)
 def review_approve(number: str) -> Any:
-    """Approve: the licence is sealed with the department's seal and put in the wallet."""
+    """Approve: the service seals the licence with the department's seal, into the wallet."""
     principal, now = current_principal(), utcnow()
     actor = SealActor(kind="staff", id=principal.id, roles=principal.roles, scopes=principal.scopes)
     session = get_session()
@@ -242,34 +491,47 @@ def review_approve(number: str) -> Any:
     )
 
 
-def _reasoned(number: str, decide: Any, done: str) -> Any:
-    form = ReasonForm()
-    if not form.validate_on_submit():
-        return _detail(number, reason_form=form, status=422)
-    reason = (form.reason.data or "").strip()
-    return _act(number, lambda s, a: decide(s, a, reason), done)
-
-
 @blp.post("/review/<string:number>/reject")
 @console_page(REVIEWER)
 def review_reject(number: str) -> Any:
-    staff_id, now = current_principal().id, utcnow()
-    return _reasoned(
+    form = RejectForm(prefix="reject")
+    if not form.validate_on_submit():
+        return _detail(number, given={"reject": form}, status=422)
+    staff_id, now, reason = current_principal().id, utcnow(), (form.reason.data or "").strip()
+    return _act(
         number,
-        lambda s, a, reason: review.reject(s, a, staff_id=staff_id, reason=reason, now=now),
+        lambda s, a: review.reject(s, a, staff_id=staff_id, reason=reason, now=now),
         "已作出不予许可决定",
     )
+
+
+def supplement_text(names: list[str], reason: str) -> str:
+    """The one notice (一次性告知) the applicant reads: the materials named, then the reason."""
+    if not names:
+        return reason
+    return f"请补正以下材料：{'、'.join(names)}。{reason}"
 
 
 @blp.post("/review/<string:number>/request-supplement")
 @console_page(REVIEWER)
 def review_request_supplement(number: str) -> Any:
+    session = get_session()
+    form = SupplementForm(prefix="supplement")
+    choices = _material_choices(_version(session, _find(number)))
+    form.materials.choices = choices
+    if not form.validate_on_submit():
+        return _detail(number, given={"supplement": form}, status=422)
+    picked = set(form.materials.data or [])
+    reason = supplement_text(
+        [name for key, name in choices if key in picked], (form.reason.data or "").strip()
+    )
+    if len(reason) > 500:
+        form.reason.errors = ["连同所列材料不超过 500 字"]
+        return _detail(number, given={"supplement": form}, status=422)
     staff_id, now = current_principal().id, utcnow()
-    return _reasoned(
+    return _act(
         number,
-        lambda s, a, reason: review.request_supplement(
-            s, a, staff_id=staff_id, reason=reason, now=now
-        ),
+        lambda s, a: review.request_supplement(s, a, staff_id=staff_id, reason=reason, now=now),
         "已一次性告知补正，法定时限暂停计算",
     )
 
@@ -277,32 +539,39 @@ def review_request_supplement(number: str) -> Any:
 # --- post-approval checks -----------------------------------------------------------------
 
 
-def _inspection_rows(rows: list[Inspection]) -> list[dict[str, Any]]:
+def _inspection_rows(
+    rows: list[Inspection], failed: int | None, given: Mapping[str, FlaskForm]
+) -> list[dict[str, Any]]:
     session = get_session()
     shown = []
     for inspection in rows:
         application = session.get(Application, inspection.application_id)
+        assert application is not None  # a foreign key
+        mine = given if inspection.id == failed else {}
         shown.append(
             {
                 "id": inspection.id,
-                "number": application.number if application else "",
-                "matter_code": application.matter_code if application else "",
+                "number": application.number,
+                "url": url_for("console.review_application", number=application.number),
+                "matter": catalogue.get_matter(session, application.matter_code).name,
                 "status": INSPECTION_TEXT.get(str(inspection.status), str(inspection.status)),
-                "open": str(inspection.status) in ("open", "rectifying"),
+                "can_confirm": str(inspection.status) in ("open", "rectifying"),
+                "can_rectify": str(inspection.status) == "open",
                 "due_at": inspection.due_at,
                 "rectify_by": inspection.rectify_by,
                 "note": inspection.note,
+                "closed_at": inspection.closed_at,
+                # Each task has its own forms; only the one just submitted shows its errors.
+                "note_form": mine.get("note") or NoteForm(formdata=None),
+                "rectify_form": mine.get("rectify") or RectifyForm(formdata=None),
             }
         )
     return shown
 
 
-@blp.get("/review/inspections")
-@console_page(REVIEWER)
-def review_inspections(
-    note_form: NoteForm | None = None, rectify_form: RectifyForm | None = None, status: int = 200
+def _inspections_page(
+    failed: int | None = None, given: Mapping[str, FlaskForm] | None = None, status: int = 200
 ) -> Any:
-    """My departments' 告知承诺 inspections, the earliest due first."""
     open_only = request.args.get("all") != "1"
     rows, total = inspections.queue(
         get_session(), departments_reviewed(), open_only=open_only, offset=0, limit=200
@@ -310,61 +579,88 @@ def review_inspections(
     return (
         render_template(
             "console/review_inspections.html",
-            items=_inspection_rows(list(rows)),
+            items=_inspection_rows(list(rows), failed, given or {}),
             total=total,
             open_only=open_only,
-            note_form=note_form or NoteForm(),
-            rectify_form=rectify_form or RectifyForm(),
         ),
         status,
     )
 
 
-def _inspection(inspection_id: int) -> Inspection:
-    return inspections.for_reviewer(get_session(), departments_reviewed(), inspection_id)
-
-
-@blp.post("/review/inspections/<int:inspection_id>/<string:outcome>")
+@blp.get("/review/inspections")
 @console_page(REVIEWER)
-def review_inspection_outcome(inspection_id: int, outcome: str) -> Any:
-    session = get_session()
-    inspection = _inspection(inspection_id)
-    staff_id, now = current_principal().id, utcnow()
-    if outcome == "rectify":
-        rectify = RectifyForm()
-        if not rectify.validate_on_submit():
-            return review_inspections(rectify_form=rectify, status=422)
-        inspections.require_rectification(
-            session,
-            inspection,
-            staff_id=staff_id,
-            note=rectify.note.data or "",
-            by=rectify.by.data,
-            now=now,
-        )
-    else:
-        form = NoteForm()
-        if outcome == "confirm":
-            note = (form.note.data or "").strip() or None
-            inspections.confirm(session, inspection, staff_id=staff_id, note=note, now=now)
-        elif outcome == "revoke":
-            if not form.validate_on_submit():
-                return review_inspections(note_form=form, status=422)
-            application = session.get(Application, inspection.application_id)
-            assert application is not None
-            version = catalogue.get_version(
-                session, application.matter_code, application.matter_version
-            )
-            inspections.revoke(
-                session,
-                inspection,
-                version.content,
-                staff_id=staff_id,
-                note=form.note.data or "",
-                now=now,
-            )
-        else:
-            return render_template("console/error.html", status=404, message="未知的操作"), 404
+def review_inspections() -> Any:
+    """My departments' 告知承诺 inspections, the earliest due first."""
+    return _inspections_page()
+
+
+def _inspection(inspection_id: int) -> Inspection:
+    inspection = inspections.for_reviewer(get_session(), None, inspection_id)
+    require_scope([REVIEWER], inspection.department_id)
+    return inspection
+
+
+@blp.post("/review/inspections/<int:inspection_id>/rectify")
+@console_page(REVIEWER)
+def review_inspection_rectify(inspection_id: int) -> Any:
+    session, inspection = get_session(), _inspection(inspection_id)
+    form = RectifyForm()
+    if not form.validate_on_submit():
+        return _inspections_page(inspection_id, {"rectify": form}, 422)
+    inspections.require_rectification(
+        session,
+        inspection,
+        staff_id=current_principal().id,
+        note=(form.note.data or "").strip(),
+        by=form.by.data,
+        now=utcnow(),
+    )
     session.commit()
-    flash("核查结果已记录", "success")
+    flash("已责令限期整改", "success")
+    return redirect(url_for("console.review_inspections"))
+
+
+@blp.post("/review/inspections/<int:inspection_id>/confirm")
+@console_page(REVIEWER)
+def review_inspection_confirm(inspection_id: int) -> Any:
+    session, inspection = get_session(), _inspection(inspection_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return _inspections_page(inspection_id, {"note": form}, 422)
+    inspections.confirm(
+        session,
+        inspection,
+        staff_id=current_principal().id,
+        note=(form.note.data or "").strip() or None,
+        now=utcnow(),
+    )
+    session.commit()
+    flash("已记录：核查属实", "success")
+    return redirect(url_for("console.review_inspections"))
+
+
+@blp.post("/review/inspections/<int:inspection_id>/revoke")
+@console_page(REVIEWER)
+def review_inspection_revoke(inspection_id: int) -> Any:
+    session, inspection = get_session(), _inspection(inspection_id)
+    form = NoteForm()
+    valid = form.validate_on_submit()
+    if valid and not (form.note.data or "").strip():
+        # Revoking needs its grounds on record (the API requires the note here).
+        form.note.errors = ["撤销许可须填写核查意见"]
+        valid = False
+    if not valid:
+        return _inspections_page(inspection_id, {"note": form}, 422)
+    application = session.get(Application, inspection.application_id)
+    assert application is not None  # a foreign key
+    inspections.revoke(
+        session,
+        inspection,
+        _version(session, application).content,
+        staff_id=current_principal().id,
+        note=(form.note.data or "").strip(),
+        now=utcnow(),
+    )
+    session.commit()
+    flash("承诺不实：许可已撤销，申请人已记入失信惩戒", "success")
     return redirect(url_for("console.review_inspections"))
