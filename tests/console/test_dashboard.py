@@ -116,7 +116,8 @@ def hall_day(live_console: LiveConsole) -> HallDay:
                     category=category,
                     user_id=user.id if prefix == "A" and n == 0 else None,
                     source=TicketSource.HALL_CODE,
-                    actor=Actor("anonymous"),
+                    # As a hall code's take records it (ticket actors are at most 8 characters).
+                    actor=Actor("user", user.id) if prefix == "A" and n == 0 else Actor.system(),
                     now=next(clock),
                     settings=settings,
                 )
