@@ -53,6 +53,7 @@ def sign_in(account: StaffAccount) -> None:
     """Start a console session for `account` (the caller commits)."""
     family = open_family(get_session(), "staff", account.id, now=utcnow())
     session.clear()  # a fresh cookie (and CSRF token) at every login: no session fixation
+    g.pop("csrf_token", None)  # Flask-WTF's copy of the old token for this request
     session[STAFF_KEY] = account.id
     session[FAMILY_KEY] = family.id
     session[SEEN_KEY] = int(time.time())
@@ -66,6 +67,7 @@ def sign_out(reason: str = "logout") -> None:
             get_session(), family_id, now=utcnow(), reason=reason, request_id=g.get("request_id")
         )
     session.clear()
+    g.pop("csrf_token", None)
 
 
 def _load_principal() -> Principal:

@@ -104,3 +104,12 @@ def test_production_refuses_missing_secret_key(production_env: pytest.MonkeyPatc
 def test_unknown_environment_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown APP_ENV"):
         load_config("staging-ish")
+
+
+def test_production_sends_the_console_cookie_over_https_only(
+    production_env: pytest.MonkeyPatch,
+) -> None:
+    settings = load_config("production")
+    assert settings.SESSION_COOKIE_SECURE is True
+    assert settings.SESSION_COOKIE_HTTPONLY is True
+    assert settings.SESSION_COOKIE_SAMESITE == "Lax"
