@@ -105,6 +105,15 @@ class StaffForm(FlaskForm):
     department_id = SelectField("部门（审查人员、政策专员）", coerce=int)
 
 
+class GrantsForm(FlaskForm):
+    """An account's roles: keep the ticked ones, optionally add one more."""
+
+    keep = CheckboxesField("保留的角色", coerce=int)
+    role = SelectField("新增角色")
+    hall_id = SelectField("大厅（窗口人员、大厅主管）", coerce=int)
+    department_id = SelectField("部门（审查人员、政策专员）", coerce=int)
+
+
 class PasswordResetForm(FlaskForm):
     new_password = PasswordField(
         "新密码", validators=[DataRequired("请填写新密码"), Length(max=256)]
@@ -120,9 +129,11 @@ def _choices(pairs: Any) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-def _scope_choices(form: StaffForm) -> None:
+def _scope_choices(form: StaffForm | GrantsForm) -> None:
     session = get_session()
     form.role.choices = _choices((role.value, ROLE_TEXT[role]) for role in StaffRole)
+    if isinstance(form, GrantsForm):
+        form.role.choices = _choices([("", "—")]) + form.role.choices
     form.hall_id.choices = _choices(
         [(0, "—")] + [(h.id, h.name) for h in session.scalars(select(Hall).order_by(Hall.id))]
     )
@@ -368,6 +379,62 @@ def admin_create_staff() -> Any:
         return _staff_page(form, status=422)
     session.commit()
     flash(f"已创建账号 {account.username}", "success")
+    return redirect(url_for("console.admin_staff"))
+
+
+def _grant_text(grant: Any) -> str:
+    session = get_session()
+    if grant.hall_id:
+        return f"{ROLE_TEXT[grant.role]}（{halls.get_hall(session, grant.hall_id).name}）"
+    if grant.department_id:
+        department = session.get(Department, grant.department_id)
+        return f"{ROLE_TEXT[grant.role]}（{department.name if department else ''}）"
+    return ROLE_TEXT[grant.role]
+
+
+def _grants_page(staff_id: int, form: GrantsForm | None = None, status: int = 200) -> Any:
+    account = staff_service.get_staff(get_session(), staff_id)
+    form = form or GrantsForm(keep=[grant.id for grant in account.grants])
+    form.keep.choices = _choices((grant.id, _grant_text(grant)) for grant in account.grants)
+    _scope_choices(form)
+    return render_template("console/admin_staff_roles.html", account=account, form=form), status
+
+
+@blp.get("/admin/staff/<int:staff_id>")
+@console_page(ADMIN_ROLE)
+def admin_staff_roles(staff_id: int) -> Any:
+    """One account's roles: untick to remove, or add one with its hall or department."""
+    return _grants_page(staff_id)
+
+
+@blp.post("/admin/staff/<int:staff_id>/roles")
+@console_page(ADMIN_ROLE)
+def admin_update_roles(staff_id: int) -> Any:
+    session = get_session()
+    account = staff_service.get_staff(session, staff_id)
+    form = GrantsForm()
+    form.keep.choices = _choices((grant.id, _grant_text(grant)) for grant in account.grants)
+    _scope_choices(form)
+    if not form.validate_on_submit():
+        return _grants_page(staff_id, form, 422)
+    kept = set(form.keep.data or [])
+    grants = [
+        (grant.role, grant.hall_id, grant.department_id)
+        for grant in account.grants
+        if grant.id in kept
+    ]
+    if form.role.data:
+        grants.append((form.role.data, form.hall_id.data or None, form.department_id.data or None))
+    try:
+        staff_service.update_grants(
+            session, account, grants, actor=_actor(), now=utcnow(), request_id=_request_id()
+        )
+    except DomainError as refused:
+        session.rollback()
+        _beside(form, refused, "role")
+        return _grants_page(staff_id, form, 422)
+    session.commit()
+    flash(f"已更新 {account.username} 的角色，其登录已全部结束", "success")
     return redirect(url_for("console.admin_staff"))
 
 

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.audit.service import Actor
 from app.db import get_session, utcnow
 from app.errors import TokenInvalid
+from app.identity import staff as staff_service
+from app.identity.models import StaffRole
 from app.organisation.models import Hall
 from app.queueing import displays
 from app.queueing.demo import ROUND_THE_CLOCK_HALL
@@ -130,3 +133,42 @@ def test_other_staff_get_403_on_admin_pages(live_console: LiveConsole, new_page:
         form={"csrf_token": token, "username": "x.y.z", "display_name": "某", "password": "p"},
     )
     assert refused.status == 403
+
+
+def test_the_admin_changes_an_accounts_roles_and_its_logins_end(
+    live_console: LiveConsole, new_page: Any
+) -> None:
+    hall_id = _demo_hall_id(live_console)
+    with live_console.app.app_context():
+        session = get_session()
+        account = staff_service.create_staff(
+            session,
+            username="roles.console",
+            display_name="角色测试人员",
+            password=STRONG_PASSWORD,
+            grants=[(StaffRole.WINDOW_CLERK, hall_id, None)],
+            actor=Actor.system(),
+            now=utcnow(),
+        )
+        session.commit()
+        staff_id = account.id
+    clerk = new_page()
+    login(clerk, live_console, "roles.console", STRONG_PASSWORD)
+
+    page = new_page()
+    login(page, live_console, "admin")
+    page.goto(live_console.url(f"/console/admin/staff/{staff_id}"))
+    page.get_by_label("新增角色").select_option("hall_manager")
+    page.get_by_role("button", name="保存角色").click()
+    assert "大厅" in page.locator(".has-error .field-error").first.inner_text()
+    look_at(page, "admin-staff-roles-error")
+    page.get_by_label("新增角色").select_option("hall_manager")
+    page.get_by_label("大厅（窗口人员、大厅主管）").select_option(str(hall_id))
+    page.get_by_role("button", name="保存角色").click()
+    page.get_by_text("已更新 roles.console 的角色").wait_for()
+    with live_console.app.app_context():
+        roles = {g.role.value for g in staff_service.get_staff(get_session(), staff_id).grants}
+        assert roles == {"window_clerk", "hall_manager"}
+
+    clerk.goto(live_console.url("/console/terminal"))
+    assert "/console/login" in clerk.url  # the change ended the account's logins
