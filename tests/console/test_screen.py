@@ -33,6 +33,11 @@ def test_a_revoked_display_token_cannot_open_the_screen(
     assert screen.get_by_role("heading", name="正在叫号").is_visible()
     screen.locator("[data-waiting] tr").first.wait_for()
     _revoke(live_console, display_id)
+    # A fresh tab of the same browser (same cookie): the old tab's script may itself reload on
+    # its next code refresh, and that navigation would race the one checked here.
+    context = screen.context
+    screen.close()
+    screen = context.new_page()
 
     response = screen.goto(live_console.url("/console/screen"))
     assert response is not None and response.status == 401
