@@ -216,7 +216,7 @@ def _refuse(
     session.flush()
 
 
-def _actor_may_apply(seal: Seal, actor: SealActor) -> bool:
+def may_apply(seal: Seal, actor: SealActor) -> bool:
     """The system acts for rule-based approvals; staff need an authorised role, and a reviewer's
     grant must cover the seal's department."""
     if actor.kind == "system":
@@ -237,7 +237,7 @@ def refusal_reason(
 ) -> str | None:
     """Why `actor` may not sign `template` for `matter` with `seal`, or None if they may.
     Whoever applies a seal, it signs only its own templates, for its own matters."""
-    if not _actor_may_apply(seal, actor):
+    if not may_apply(seal, actor):
         return "not_authorised"
     if template.key not in seal.authorised_templates:
         return "template_not_authorised"

@@ -5,6 +5,7 @@ refused."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from sqlalchemy import select
 from app.audit.service import Actor
 from app.db import get_session, utcnow
 from app.errors import TokenInvalid
+from app.halls import service as halls
+from app.halls.models import WindowStatus
 from app.identity import staff as staff_service
 from app.identity.models import StaffRole
 from app.organisation.models import Hall
@@ -41,22 +44,33 @@ def test_the_admin_creates_a_clerk_who_can_then_log_in(
     look_at(page, "admin-home")
     page.get_by_role("link", name="工作人员与角色").click()
     look_at(page, "admin-staff")
+    page.get_by_role("link", name="新建账号").click()
     form = page.locator("form").filter(has=page.get_by_role("button", name="创建账号"))
     form.get_by_label("用户名").fill("clerk.console")
     form.get_by_label("姓名").fill("控制台窗口人员")
-    form.get_by_label("初始密码").fill("123")
+    form.get_by_label("初始密码").fill("weakpass1")
     form.get_by_label("角色").select_option("window_clerk")
     form.get_by_label("大厅（窗口人员、大厅主管）").select_option(str(hall_id))
     form.get_by_role("button", name="创建账号").click()
-    error = page.locator(".has-error .field-error").first
-    assert error.is_visible()
+    error = page.locator(".has-error .field-error")
+    assert error.count() == 1 and "密码" in error.inner_text()
     assert page.locator(".has-error input[name='password']").count() == 1
     look_at(page, "admin-staff-error")
     form = page.locator("form").filter(has=page.get_by_role("button", name="创建账号"))
     form.get_by_label("初始密码").fill(STRONG_PASSWORD)
     form.get_by_role("button", name="创建账号").click()
     page.get_by_text("已创建账号 clerk.console").wait_for()
-    assert "窗口人员（演示大厅" in page.locator("tr[data-staff='clerk.console']").inner_text()
+    assert page.get_by_label("窗口人员（演示大厅").is_checked()
+
+    # The list's filters are the API's: role and hall together, then the account's state.
+    page.goto(live_console.url("/console/admin/staff"))
+    page.get_by_label("角色").select_option("window_clerk")
+    page.get_by_label("大厅", exact=True).select_option(str(hall_id))
+    page.get_by_role("button", name="筛选").click()
+    listed = page.locator("tr[data-staff]")
+    names = {listed.nth(i).get_attribute("data-staff") for i in range(listed.count())}
+    assert {"clerk.console", "clerk.demo"} <= names and "admin" not in names
+    assert "clerk.district" not in names
 
     clerk = new_page()
     login(clerk, live_console, "clerk.console", STRONG_PASSWORD)
@@ -68,9 +82,13 @@ def test_a_screen_token_is_issued_opens_the_screen_and_is_revoked(
     live_console: LiveConsole, new_page: Any
 ) -> None:
     hall_id = _demo_hall_id(live_console)
+    with live_console.app.app_context():
+        hall_count = len(get_session().scalars(select(Hall)).all())
     page = new_page()
     login(page, live_console, "admin")
-    page.goto(live_console.url(f"/console/admin/halls/{hall_id}"))
+    page.goto(live_console.url("/console/admin/halls"))
+    assert page.locator("tr[data-hall]").count() == hall_count >= 19
+    page.locator(f"tr[data-hall='{ROUND_THE_CLOCK_HALL[0]}'] a").click()
     page.get_by_label("大厅屏位置").fill("二楼等候区屏")
     page.get_by_role("button", name="登记并生成地址").click()
     url = page.locator("[data-screen-url]").input_value()
@@ -99,11 +117,21 @@ def test_a_seal_is_suspended_and_reactivated_from_the_page(
         seal = get_session().scalars(select(Seal).where(Seal.status == "active")).first()
         assert seal is not None
         code = seal.code
+        # Whom the seal service lets apply it: reviewers of the seal's department, nobody else.
+        reviewers, _ = staff_service.list_staff(
+            get_session(), role=StaffRole.REVIEWER, department_id=seal.department_id
+        )
+        assert reviewers
+        holders = {account.username for account in reviewers}
     page = new_page()
     login(page, live_console, "admin")
     page.goto(live_console.url("/console/admin/seals"))
     look_at(page, "admin-seals")
     section = page.locator(f"[data-seal='{code}']")
+    shown = section.locator("dd").nth(4).inner_text()
+    assert all(username in shown for username in holders)
+    assert "clerk.demo" not in shown and "（admin）" not in shown
+    assert "系统（规则秒批）" in shown  # rule-based approvals sign with any department's seal
     section.get_by_role("button", name="停用").click()
     assert "请勾选确认后再操作" in page.locator(".field-error").first.inner_text()
     section = page.locator(f"[data-seal='{code}']")
@@ -172,3 +200,116 @@ def test_the_admin_changes_an_accounts_roles_and_its_logins_end(
 
     clerk.goto(live_console.url("/console/terminal"))
     assert "/console/login" in clerk.url  # the change ended the account's logins
+
+
+def test_the_admin_edits_a_windows_categories_closes_it_and_stops_a_category(
+    live_console: LiveConsole, new_page: Any
+) -> None:
+    hall_id = _demo_hall_id(live_console)
+    with live_console.app.app_context():
+        names = [c.name for c in halls.list_categories(get_session(), hall_id)]
+    first, second = names[0], names[1]
+    page = new_page()
+    login(page, live_console, "admin")
+    page.goto(live_console.url(f"/console/admin/halls/{hall_id}"))
+    form = page.locator("form").filter(has=page.get_by_role("button", name="添加窗口"))
+    form.get_by_label("窗口号").fill("1")
+    form.get_by_role("button", name="添加窗口").click()
+    assert "窗口号" in page.locator(".has-error").first.inner_text()  # number 1 is taken
+    form = page.locator("form").filter(has=page.get_by_role("button", name="添加窗口"))
+    form.get_by_label("窗口号").fill("41")
+    form.get_by_label(first).check()
+    form.get_by_role("button", name="添加窗口").click()
+    page.get_by_text("窗口已添加").wait_for()
+
+    page.get_by_role("link", name="修改41号窗口").click()
+    look_at(page, "admin-window")
+    assert page.get_by_label(first).is_checked()
+    page.get_by_label(first).uncheck()
+    page.get_by_label(second).check()
+    page.get_by_role("button", name="保存窗口").click()
+    page.get_by_text("41号窗口已保存").wait_for()
+    assert second in page.locator("tr[data-window='41']").inner_text()
+
+    with live_console.app.app_context():
+        session = get_session()
+        window = next(w for w in halls.list_windows(session, hall_id) if w.number == 41)
+        assert [c.name for c in window.categories] == [second]
+        # A clerk opened it: the admin takes it out of service from the page.
+        window.status = WindowStatus.OPEN
+        session.commit()
+    page.get_by_role("link", name="修改41号窗口").click()
+    page.get_by_role("button", name="关闭41号窗口").click()
+    page.get_by_text("41号窗口已关闭").wait_for()
+    with live_console.app.app_context():
+        window = next(w for w in halls.list_windows(get_session(), hall_id) if w.number == 41)
+        assert window.status == WindowStatus.CLOSED
+
+    page.get_by_role("link", name=f"修改{second}").click()
+    page.get_by_label("启用（停用后不再出号）").uncheck()
+    page.get_by_label("每日号源").fill("120")
+    page.get_by_role("button", name="保存业务类别").click()
+    page.get_by_text(f"业务类别“{second}”已保存").wait_for()
+    with live_console.app.app_context():
+        category = next(
+            c for c in halls.list_categories(get_session(), hall_id) if c.name == second
+        )
+        assert (category.active, category.daily_cap) == (False, 120)
+        category.active = True  # other tests take numbers in this category
+        get_session().commit()
+
+
+def test_the_admin_unlocks_resets_and_deactivates_an_account(
+    live_console: LiveConsole, new_page: Any
+) -> None:
+    hall_id = _demo_hall_id(live_console)
+    with live_console.app.app_context():
+        session = get_session()
+        account = staff_service.create_staff(
+            session,
+            username="locked.console",
+            display_name="锁定测试人员",
+            password=STRONG_PASSWORD,
+            grants=[(StaffRole.WINDOW_CLERK, hall_id, None)],
+            actor=Actor.system(),
+            now=utcnow(),
+        )
+        account.locked_until = utcnow() + dt.timedelta(minutes=30)
+        session.commit()
+        staff_id = account.id
+    page = new_page()
+    login(page, live_console, "admin")
+    page.goto(live_console.url("/console/admin/staff?active=1"))
+    assert "已锁定" in page.locator("tr[data-staff='locked.console']").inner_text()
+    page.get_by_role("link", name="locked.console").click()
+    look_at(page, "admin-staff-account")
+    page.get_by_role("button", name="解除锁定").click()
+    page.get_by_text("已解除 locked.console 的锁定").wait_for()
+    assert page.locator("[data-account-status]").inner_text() == "正常"
+
+    page.get_by_label("新密码").fill("short")
+    page.get_by_role("button", name="重置密码").click()
+    assert "密码" in page.locator(".has-error .field-error").inner_text()
+    page.get_by_label("新密码").fill("Reset-By-Admin-2026!")
+    page.get_by_role("button", name="重置密码").click()
+    page.get_by_text("已重置 locked.console 的密码").wait_for()
+    clerk = new_page()
+    login(clerk, live_console, "locked.console", "Reset-By-Admin-2026!")
+    clerk.goto(live_console.url("/console/terminal"))
+    assert "/console/terminal" in clerk.url
+
+    page.get_by_role("button", name="停用账号").click()
+    page.get_by_text("已停用 locked.console").wait_for()
+    with live_console.app.app_context():
+        assert staff_service.get_staff(get_session(), staff_id).active is False
+    clerk.goto(live_console.url("/console/terminal"))
+    assert "/console/login" in clerk.url
+    page.goto(live_console.url("/console/admin/staff?active=0"))
+    assert page.locator("tr[data-staff='locked.console']").count() == 1
+    assert page.locator("tr[data-staff='admin']").count() == 0
+
+    # The admin cannot deactivate themself: the service's refusal comes back on the page.
+    page.goto(live_console.url("/console/admin/staff"))
+    page.get_by_role("link", name="admin", exact=True).click()
+    page.get_by_role("button", name="停用账号").click()
+    assert page.locator(".alert-error").count() == 1
