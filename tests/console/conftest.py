@@ -173,9 +173,11 @@ def live_console(
     live = LiveConsole(app, f"http://127.0.0.1:{server.server_port}", emulator_url)
     yield live
     server.shutdown()
-    runner = app.extensions["jobs"]
-    if hasattr(runner, "stop"):
-        runner.stop()  # the in-process job thread, before its database goes
+    # The job threads (outbox and sweeps; policy pushes) stop before their database goes.
+    for name in ("jobs", "policy_push_runner"):
+        runner = app.extensions.get(name)
+        if hasattr(runner, "stop"):
+            runner.stop()
     app.extensions["db"].engine.dispose()
     drop()
 
