@@ -21,9 +21,7 @@ from wtforms import (
     PasswordField,
     SelectChoice,
     SelectField,
-    SelectMultipleField,
     StringField,
-    widgets,
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
@@ -47,6 +45,7 @@ from app.seals.templates import template_catalogue
 from blueprints.authz import ADMIN_ROLE, current_principal
 from blueprints.console import blp
 from blueprints.console.access import console_page
+from blueprints.console.forms import CheckboxesField, choices
 
 ROLE_TEXT = {
     StaffRole.WINDOW_CLERK: "窗口人员",
@@ -70,15 +69,6 @@ def _actor() -> Actor:
 
 def _request_id() -> str | None:
     return g.get("request_id")
-
-
-def _choices(pairs: Any) -> list[SelectChoice]:
-    return [SelectChoice(value, label) for value, label in pairs]
-
-
-class CheckboxesField(SelectMultipleField):
-    widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
 
 
 class CategoryForm(FlaskForm):
@@ -138,7 +128,7 @@ class StaffFilterForm(FlaskForm):
     department_id = SelectField("部门", coerce=int, validate_choice=False)
     active = SelectField(
         "状态",
-        choices=_choices([("", "全部"), ("1", "启用"), ("0", "已停用")]),
+        choices=choices([("", "全部"), ("1", "启用"), ("0", "已停用")]),
         validate_choice=False,
     )
 
@@ -165,13 +155,13 @@ class SealStatusForm(FlaskForm):
 
 def _scope_choices(form: StaffForm | GrantsForm | StaffFilterForm, blank_role: str = "") -> None:
     session = get_session()
-    form.role.choices = _choices((role.value, ROLE_TEXT[role]) for role in StaffRole)
+    form.role.choices = choices((role.value, ROLE_TEXT[role]) for role in StaffRole)
     if blank_role:
-        form.role.choices = _choices([("", blank_role)]) + form.role.choices
-    form.hall_id.choices = _choices(
+        form.role.choices = choices([("", blank_role)]) + form.role.choices
+    form.hall_id.choices = choices(
         [(0, "—")] + [(h.id, h.name) for h in session.scalars(select(Hall).order_by(Hall.id))]
     )
-    form.department_id.choices = _choices(
+    form.department_id.choices = choices(
         [(0, "—")]
         + [(d.id, d.name) for d in session.scalars(select(Department).order_by(Department.id))]
     )
@@ -252,7 +242,7 @@ def _hall_page(
     hall = halls.get_hall(session, hall_id)
     categories = halls.list_categories(session, hall_id)
     window_form = window_form or WindowForm()
-    window_form.category_ids.choices = _choices((c.id, c.name) for c in categories)
+    window_form.category_ids.choices = choices((c.id, c.name) for c in categories)
     return (
         render_template(
             "console/admin_hall.html",
@@ -347,7 +337,7 @@ def admin_category(hall_id: int, category_id: int) -> Any:
 @console_page(ADMIN_ROLE)
 def admin_add_window(hall_id: int) -> Any:
     form = WindowForm()
-    form.category_ids.choices = _choices(
+    form.category_ids.choices = choices(
         (c.id, c.name) for c in halls.list_categories(get_session(), hall_id)
     )
     if not form.validate_on_submit():
@@ -376,7 +366,7 @@ def _hall_window(hall_id: int, window_id: int) -> Window:
 
 
 def _window_page(hall: Hall, window: Window, form: WindowForm, status: int) -> Any:
-    form.category_ids.choices = _choices(
+    form.category_ids.choices = choices(
         (c.id, c.name) for c in halls.list_categories(get_session(), hall.id)
     )
     row = _window_row(window)
@@ -405,7 +395,7 @@ def admin_window(hall_id: int, window_id: int) -> Any:
         form = WindowForm(obj=window, category_ids=[c.id for c in window.categories])
         return _window_page(hall, window, form, 200)
     form = WindowForm()
-    form.category_ids.choices = _choices(
+    form.category_ids.choices = choices(
         (c.id, c.name) for c in halls.list_categories(get_session(), hall_id)
     )
     if not form.validate_on_submit():
@@ -598,7 +588,7 @@ def _account_page(
     account = staff_service.get_staff(get_session(), staff_id)
     texts = _grant_texts([account])
     grants_form = grants_form or GrantsForm(keep=[grant.id for grant in account.grants])
-    grants_form.keep.choices = _choices((grant.id, texts[grant.id]) for grant in account.grants)
+    grants_form.keep.choices = choices((grant.id, texts[grant.id]) for grant in account.grants)
     _scope_choices(grants_form, blank_role="—")
     status_text, tag = _status_of(account)
     return (
@@ -628,7 +618,7 @@ def admin_update_roles(staff_id: int) -> Any:
     session = get_session()
     account = staff_service.get_staff(session, staff_id)
     form = GrantsForm()
-    form.keep.choices = _choices((grant.id, "") for grant in account.grants)
+    form.keep.choices = choices((grant.id, "") for grant in account.grants)
     _scope_choices(form, blank_role="—")
     if not form.validate_on_submit():
         return _account_page(staff_id, grants_form=form, status=422)

@@ -30,7 +30,6 @@ from wtforms import (
     StringField,
     TextAreaField,
     URLField,
-    widgets,
 )
 from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
@@ -45,6 +44,7 @@ from blueprints.authz import ADMIN_ROLE, current_principal, require_scope
 from blueprints.console import blp
 from blueprints.console.access import console_page
 from blueprints.console.charts import BarChart, horizontal_bars
+from blueprints.console.forms import CheckboxesField, choices
 
 OFFICER = "policy_officer"
 STATUS_TEXT = {"draft": "草稿", "published": "已发布", "expired": "已过期", "withdrawn": "已撤回"}
@@ -92,17 +92,6 @@ CONDITION_ROWS = 3
 PICKERS = ("industry_include", "size_classes", "towns", "tags_all")
 
 
-class CheckboxesField(SelectMultipleField):
-    """A list of checkboxes (towns, sizes, tags): easier on a counter PC than a multi-select."""
-
-    widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
-
-
-def _choices(pairs: Any) -> list[SelectChoice]:
-    return [SelectChoice(value, label) for value, label in pairs]
-
-
 def _industry_choices() -> list[SelectChoice]:
     """GB/T 4754-2017 by section: the whole section, then each of its divisions (大类)."""
     options: list[SelectChoice] = []
@@ -120,8 +109,8 @@ def _industry_choices() -> list[SelectChoice]:
 class ConditionForm(Form):
     """One numeric condition: field, operator, value (a row of the policy form)."""
 
-    field = SelectField("字段", choices=_choices([("", "（不使用）"), *NUMERIC_FIELDS]), default="")
-    operator = SelectField("比较", choices=_choices(OPERATORS), default=">=")
+    field = SelectField("字段", choices=choices([("", "（不使用）"), *NUMERIC_FIELDS]), default="")
+    operator = SelectField("比较", choices=choices(OPERATORS), default=">=")
     value = StringField("取值", validators=[Length(max=32)])
 
     def expression_value(self) -> Any:
@@ -140,14 +129,14 @@ class PolicyForm(FlaskForm):
     source_url = URLField(
         "原文链接", validators=[Optional(), URL(message="请填写有效的网址"), Length(max=512)]
     )
-    benefit_kind = SelectField("扶持方式", choices=_choices(KIND_TEXT.items()))
+    benefit_kind = SelectField("扶持方式", choices=choices(KIND_TEXT.items()))
     benefit_amount_yuan = IntegerField(
         "扶持金额（元）",
         validators=[Optional(), NumberRange(min=0, message="金额不能为负")],
     )
     delivery = SelectField(
         "兑现方式（免申即享：符合条件的企业无需申请）",
-        choices=_choices((d.value, d.label) for d in Delivery),
+        choices=choices((d.value, d.label) for d in Delivery),
         default="application",
     )
     item_code = StringField(
@@ -159,10 +148,10 @@ class PolicyForm(FlaskForm):
         "适用行业（可多选，按住 Ctrl 点选）", choices=_industry_choices()
     )
     size_classes = CheckboxesField(
-        "企业规模", choices=_choices((s.value, s.label) for s in reference.SizeClass)
+        "企业规模", choices=choices((s.value, s.label) for s in reference.SizeClass)
     )
-    towns = CheckboxesField("注册镇街", choices=_choices((t, t) for t in reference.TOWNS))
-    tags_all = CheckboxesField("须具备的资质", choices=_choices((t, t) for t in reference.TAGS))
+    towns = CheckboxesField("注册镇街", choices=choices((t, t) for t in reference.TOWNS))
+    tags_all = CheckboxesField("须具备的资质", choices=choices((t, t) for t in reference.TAGS))
     conditions = FieldList(
         FormField(ConditionForm), min_entries=CONDITION_ROWS, max_entries=CONDITION_ROWS
     )

@@ -26,10 +26,8 @@ from app.identity.models import User
 from app.identity.realname import masked_identity
 from app.matters.models import Matter
 from app.queueing import runtime, windows
-from app.queueing import scanned as scanned_citizens
 from app.queueing.board import board, window_name
-from app.queueing.models import Ticket, TicketSource, TicketStatus
-from app.queueing.taking import issue_ticket
+from app.queueing.models import Ticket, TicketStatus
 from app.security import get_cipher
 from blueprints.appointments.routes import rules as appointment_rules
 from blueprints.authz import ADMIN_ROLE, current_principal
@@ -41,6 +39,7 @@ from blueprints.queueing.terminal import (
     clerk_window,
     publish_call,
     scanned_code,
+    take_for_scanned,
 )
 
 STATUS_TEXT = {
@@ -422,28 +421,12 @@ def terminal_identify(window_id: int) -> Any:
 def terminal_take(window_id: int) -> Any:
     """Take a number for the citizen just scanned (无感取号)."""
     session = get_session()
-    now = utcnow()
     window = clerk_window(window_id)
     form = _take_form(window, formdata=request.form)
     if not form.validate_on_submit():
         return _citizen_refused("；".join(e for errors in form.errors.values() for e in errors))
-    category = halls.get_category(session, form.category_id.data)
-    if category.hall_id != window.hall_id:
-        raise ValidationFailed("所选业务不属于本大厅", field="category_id")
-    scanned = scanned_code((form.code.data or "").strip())
-    scanned_citizens.consume(
-        session, scanned, action="take", staff_id=current_principal().id, now=now
-    )
-    issued = issue_ticket(
-        session,
-        category=category,
-        user_id=scanned.user.id if scanned.user else None,
-        walk_in_birth_date=scanned.birth_date,
-        source=TicketSource.TERMINAL,
-        actor=current_actor(),
-        now=now,
-        settings=runtime().settings,
-    )
+    issued = take_for_scanned(window, form.category_id.data, (form.code.data or "").strip())
+    category = halls.get_category(session, issued.ticket.category_id)
     session.commit()
     return render_template(
         "console/_alert.html",

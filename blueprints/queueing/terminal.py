@@ -20,7 +20,7 @@ from app.queueing.events import publish_after_commit
 from app.queueing.green_channel import record_green_channel
 from app.queueing.models import Ticket, TicketSource
 from app.queueing.scanned import ScannedCitizen
-from app.queueing.taking import issue_ticket
+from app.queueing.taking import Issued, issue_ticket
 from app.queueing.transitions import hall_ticket, late_return
 from app.security import get_cipher
 from blueprints.authz import current_principal, staff_required
@@ -99,6 +99,31 @@ def scanned_code(code: str) -> ScannedCitizen:
     )
 
 
+def take_for_scanned(window: Window, category_id: int, code: str) -> Issued:
+    """A number in `category_id` for the citizen whose personal code or 红棉码 the clerk at
+    `window` scanned (the code is used up); the caller commits. The API and the console's
+    terminal both take numbers through here."""
+    session = get_session()
+    now = utcnow()
+    category = halls.get_category(session, category_id)
+    if category.hall_id != window.hall_id:
+        raise codes.CodeWrongHall("所选业务不属于本大厅")
+    scanned = scanned_code(code)
+    scanned_citizens.consume(
+        session, scanned, action="take", staff_id=current_principal().id, now=now
+    )
+    return issue_ticket(
+        session,
+        category=category,
+        user_id=scanned.user.id if scanned.user else None,  # a walk-in: anonymous
+        walk_in_birth_date=scanned.birth_date,
+        source=TicketSource.TERMINAL,
+        actor=current_actor(),
+        now=now,
+        settings=runtime().settings,
+    )
+
+
 @blp.route("/windows/<int:window_id>/identify")
 class TerminalIdentify(MethodView):
     @blp.arguments(PersonalScanIn)
@@ -127,27 +152,8 @@ class TerminalTake(MethodView):
         A 红棉码 of someone without a real-name account here takes an anonymous number, as the
         ticket machine would.
         """
-        session = get_session()
-        now = utcnow()
-        window = clerk_window(window_id)
-        category = halls.get_category(session, body["category_id"])
-        if category.hall_id != window.hall_id:
-            raise codes.CodeWrongHall("所选业务不属于本大厅")
-        scanned = scanned_code(body["code"])
-        scanned_citizens.consume(
-            session, scanned, action="take", staff_id=current_principal().id, now=now
-        )
-        issued = issue_ticket(
-            session,
-            category=category,
-            user_id=scanned.user.id if scanned.user else None,  # a walk-in: anonymous
-            walk_in_birth_date=scanned.birth_date,
-            source=TicketSource.TERMINAL,
-            actor=current_actor(),
-            now=now,
-            settings=runtime().settings,
-        )
-        session.commit()
+        issued = take_for_scanned(clerk_window(window_id), body["category_id"], body["code"])
+        get_session().commit()
         return ticket_out(issued.ticket, ahead=issued.ahead)
 
 
