@@ -45,7 +45,7 @@ from app.seals.templates import template_catalogue
 from blueprints.authz import ADMIN_ROLE, current_principal
 from blueprints.console import blp
 from blueprints.console.access import console_page
-from blueprints.console.forms import CheckboxesField, choices
+from blueprints.console.forms import CheckboxesField, choices, show_beside
 
 ROLE_TEXT = {
     StaffRole.WINDOW_CLERK: "窗口人员",
@@ -167,13 +167,6 @@ def _scope_choices(form: StaffForm | GrantsForm | StaffFilterForm, blank_role: s
     )
 
 
-def _beside(form: FlaskForm, refused: DomainError, default: str) -> None:
-    """A service's refusal beside the field it names (or `default`)."""
-    name = str(refused.details.get("field", "")) or default
-    field = form._fields.get(name) or form._fields[default]
-    field.errors = [*field.errors, refused.message]
-
-
 def _attempt(form: FlaskForm, default_field: str, change: Callable[[Session], Any]) -> bool:
     """Run a service change; on refusal roll back and show it beside the field. True if done
     (and committed)."""
@@ -182,7 +175,7 @@ def _attempt(form: FlaskForm, default_field: str, change: Callable[[Session], An
         change(session)
     except DomainError as refused:
         session.rollback()
-        _beside(form, refused, default_field)
+        show_beside(form, refused, default_field)
         return False
     session.commit()
     return True
@@ -571,7 +564,7 @@ def admin_create_staff() -> Any:
         # The password policy's refusal names no field; it is the only one that speaks of it.
         if field is None and isinstance(refused, ValidationFailed) and "密码" in refused.message:
             field = "password"
-        _beside(form, refused, field or "display_name")
+        show_beside(form, refused, field or "display_name")
         return _new_staff_page(form, 422)
     session.commit()
     flash(f"已创建账号 {account.username}", "success")

@@ -44,7 +44,7 @@ from blueprints.authz import ADMIN_ROLE, current_principal, require_scope
 from blueprints.console import blp
 from blueprints.console.access import console_page
 from blueprints.console.charts import BarChart, horizontal_bars
-from blueprints.console.forms import CheckboxesField, choices
+from blueprints.console.forms import CheckboxesField, choices, show_beside
 
 OFFICER = "policy_officer"
 STATUS_TEXT = {"draft": "草稿", "published": "已发布", "expired": "已过期", "withdrawn": "已撤回"}
@@ -254,12 +254,6 @@ class PolicyForm(FlaskForm):
                 return
         self.criteria_errors.append(reason)
 
-    def refused_by_service(self, refused: ValidationFailed) -> None:
-        """Put a refusal of the policy service beside the field it names (or the title)."""
-        name = str(refused.details.get("field", "")).split(".")[0]
-        field = self._fields.get(name) or self.title
-        field.errors = [*field.errors, refused.message]
-
     def fill_criteria(self, criteria: list[crit.Criterion]) -> bool:
         """Show stored criteria in the pickers and rows; False when some cannot be shown (they
         came through the API as free expressions) and the form leaves them as they are."""
@@ -452,7 +446,7 @@ def policy_new() -> Any:
         )
     except ValidationFailed as refused:
         session.rollback()
-        form.refused_by_service(refused)
+        show_beside(form, refused, "title")
         return _form_page(form, None, department_id, 422)
     session.commit()
     flash("草稿已保存", "success")
@@ -498,7 +492,7 @@ def policy_edit(policy_id: int) -> Any:
         )
     except ValidationFailed as refused:
         session.rollback()
-        form.refused_by_service(refused)
+        show_beside(form, refused, "title")
         return _form_page(form, policy, policy.department_id, 422)
     session.commit()
     jobs.kick()
