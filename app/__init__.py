@@ -48,9 +48,11 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from blueprints import register_blueprints as register
+    from blueprints.headers import use_security_headers
     from blueprints.http import use_bounded_ids
 
     use_bounded_ids(app)
+    use_security_headers(app)
     register(app)
 
 

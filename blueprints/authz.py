@@ -41,13 +41,7 @@ DISPLAY_ROLE = "hall_display"
 
 def token_settings() -> TokenSettings:
     """The access-token settings of the running app."""
-    config = current_app.config
-    return TokenSettings(
-        secret=config["SECRET_KEY"],
-        issuer=config["JWT_ISSUER"],
-        audience=config["JWT_AUDIENCE"],
-        ttl_seconds=config["ACCESS_TOKEN_TTL_SECONDS"],
-    )
+    return TokenSettings.from_config(current_app.config)
 
 
 def mark_rule(fn: F, rule: str) -> F:

@@ -75,6 +75,10 @@ class BaseConfig:
     # DATA_KEYS it cannot rotate without re-hashing every row.
     DATA_INDEX_KEY: str = field(default_factory=lambda: _env("DATA_INDEX_KEY", DEV_INDEX_KEY))
 
+    # Access-token signing keys "kid:secret,kid2:secret" (kid: 1-16 of A-Z a-z 0-9 _ -; secret
+    # at least 32 characters in production): the first signs and names itself in the token's
+    # header, every one listed verifies. Empty: SECRET_KEY under kid "s0" (development only).
+    JWT_SIGNING_KEYS: str = field(default_factory=lambda: _env("JWT_SIGNING_KEYS", ""))
     JWT_ISSUER: str = field(default_factory=lambda: _env("JWT_ISSUER", "yuhaoban"))
     JWT_AUDIENCE: str = field(default_factory=lambda: _env("JWT_AUDIENCE", "yuhaoban-api"))
     ACCESS_TOKEN_TTL_SECONDS: int = field(
@@ -108,6 +112,8 @@ class BaseConfig:
     SESSION_COOKIE_SECURE: bool = field(
         default_factory=lambda: _env_bool("SESSION_COOKIE_SECURE", False)
     )
+    # Strict-Transport-Security max-age on every response; 0 sends none (plain-HTTP development).
+    HSTS_MAX_AGE_SECONDS: int = field(default_factory=lambda: _env_int("HSTS_MAX_AGE_SECONDS", 0))
     # Console forms carry Flask-WTF's token; it lives as long as the console session.
     WTF_CSRF_TIME_LIMIT: int | None = None
 
@@ -477,6 +483,20 @@ def _template_problems(raw: str) -> list[str]:
     return []
 
 
+def _jwt_key_problems(spec: str, secret_key: str) -> list[str]:
+    """Production signs access tokens with named keys of its own, not with SECRET_KEY."""
+    entries = [part.strip() for part in spec.split(",") if part.strip()]
+    if not entries:
+        return ["JWT_SIGNING_KEYS must be set (kid:secret,... for access tokens)"]
+    secrets = [entry.partition(":")[2] for entry in entries]
+    if any(len(secret) < 32 or secret in (secret_key, DEV_SECRET_KEY) for secret in secrets):
+        return [
+            "JWT_SIGNING_KEYS: each secret must be random, at least 32 characters, "
+            "and not SECRET_KEY"
+        ]
+    return []
+
+
 @dataclass
 class ProductionConfig(BaseConfig):
     ENV_NAME: str = "production"
@@ -484,11 +504,16 @@ class ProductionConfig(BaseConfig):
     SESSION_COOKIE_SECURE: bool = field(
         default_factory=lambda: _env_bool("SESSION_COOKIE_SECURE", True)
     )
+    # Browsers keep to HTTPS for a year once they have seen the site.
+    HSTS_MAX_AGE_SECONDS: int = field(
+        default_factory=lambda: _env_int("HSTS_MAX_AGE_SECONDS", 365 * 24 * 3600)
+    )
 
     def validate(self) -> None:
         problems = []
         if self.SECRET_KEY in ("", DEV_SECRET_KEY) or len(self.SECRET_KEY) < 32:
             problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+        problems.extend(_jwt_key_problems(self.JWT_SIGNING_KEYS, self.SECRET_KEY))
         if self.uses_sqlite:
             problems.append("DATABASE_URL must point at PostgreSQL, not SQLite")
         if self.uses_emulator or not self.WECHAT_API_BASE.startswith("https://"):

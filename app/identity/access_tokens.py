@@ -1,16 +1,50 @@
-"""Short-lived access tokens (JWT), signed HS256 with the app secret, algorithm pinned."""
+"""Short-lived access tokens (JWT), signed HS256, algorithm pinned, keys named by `kid`.
+
+The signing keys come from JWT_SIGNING_KEYS (`kid:secret,kid2:secret`): the first signs and
+names itself in the token's header, every one listed verifies, so a key rotates by putting a
+new one first and removing the old one once the tokens it signed have expired. A token whose
+header names no kid, or one not listed, is refused like any other invalid token.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import jwt
 
 from app.errors import TokenExpired, TokenInvalid
 
 ALGORITHM = "HS256"
+# The kid of the one key used when JWT_SIGNING_KEYS is empty (development and tests): the app's
+# SECRET_KEY itself, as before key ids existed. Production requires JWT_SIGNING_KEYS.
+SECRET_KEY_KID = "s0"
+KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
+
+
+def parse_signing_keys(spec: str, secret_key: str = "") -> tuple[tuple[str, str], ...]:
+    """`kid:secret,...` as ordered (kid, secret) pairs; empty: `SECRET_KEY_KID` -> SECRET_KEY.
+
+    ValueError (naming the setting, never a secret) if an entry is malformed or a kid repeats."""
+    keys: list[tuple[str, str]] = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        kid, _, secret = item.partition(":")
+        if not KEY_ID.fullmatch(kid) or not secret:
+            raise ValueError(
+                "JWT_SIGNING_KEYS: each entry is kid:secret (kid: 1-16 of A-Z a-z 0-9 _ -)"
+            )
+        if kid in dict(keys):
+            raise ValueError(f"JWT_SIGNING_KEYS: key id {kid!r} is listed twice")
+        keys.append((kid, secret))
+    if not keys:
+        if not secret_key:
+            raise ValueError("JWT_SIGNING_KEYS is empty and there is no SECRET_KEY to fall back on")
+        keys.append((SECRET_KEY_KID, secret_key))
+    return tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -47,10 +81,42 @@ class Principal:
 
 @dataclass(frozen=True)
 class TokenSettings:
+    """How access tokens are signed and checked.
+
+    `signing_keys` are (kid, secret) pairs, the first signing; left empty, `secret` is the one
+    key, under `SECRET_KEY_KID` (the shape this class had before key ids)."""
+
     secret: str
     issuer: str
     audience: str
     ttl_seconds: int
+    signing_keys: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.signing_keys:
+            object.__setattr__(self, "signing_keys", parse_signing_keys("", self.secret))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TokenSettings:
+        """The settings of an app config (JWT_SIGNING_KEYS, else SECRET_KEY)."""
+        return cls(
+            secret=config["SECRET_KEY"],
+            issuer=config["JWT_ISSUER"],
+            audience=config["JWT_AUDIENCE"],
+            ttl_seconds=config["ACCESS_TOKEN_TTL_SECONDS"],
+            signing_keys=parse_signing_keys(
+                config.get("JWT_SIGNING_KEYS", ""), config["SECRET_KEY"]
+            ),
+        )
+
+    @property
+    def current_key(self) -> tuple[str, str]:
+        """(kid, secret) of the key that signs new tokens."""
+        return self.signing_keys[0]
+
+    def verifying_key(self, kid: object) -> str | None:
+        """The secret listed under `kid`, or None (no kid, or one not listed any more)."""
+        return dict(self.signing_keys).get(kid) if isinstance(kid, str) else None
 
 
 def issue_access_token(
@@ -73,15 +139,22 @@ def issue_access_token(
     if principal.identity_level is not None:
         claims["ial"] = principal.identity_level
         claims["face_at"] = principal.face_verified_at
-    return jwt.encode(claims, settings.secret, algorithm=ALGORITHM), expires
+    kid, secret = settings.current_key
+    token = jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": kid})
+    return token, expires
 
 
 def decode_access_token(settings: TokenSettings, token: str, *, now: dt.datetime) -> Principal:
     """Verify signature, algorithm, issuer, audience and times; return the principal."""
     try:
+        # The header is read before the signature is checked only to pick the key; a kid that
+        # is absent or unknown gets no key, so the token is refused like a forged one.
+        secret = settings.verifying_key(jwt.get_unverified_header(token).get("kid"))
+        if secret is None:
+            raise TokenInvalid()
         claims = jwt.decode(
             token,
-            settings.secret,
+            secret,
             algorithms=[ALGORITHM],  # pinned: "none" and key-confusion tricks are refused
             audience=settings.audience,
             issuer=settings.issuer,

@@ -8,9 +8,13 @@ from app.security.crypto import FieldCipher
 
 
 def init_app(app: Flask) -> None:
+    from app.identity.access_tokens import TokenSettings
+
     app.extensions["cipher"] = FieldCipher.from_config(
         app.config["DATA_KEYS"], app.config["DATA_INDEX_KEY"]
     )
+    # A malformed JWT_SIGNING_KEYS stops the start, rather than failing every request.
+    TokenSettings.from_config(app.config)
 
 
 def get_cipher() -> FieldCipher:

@@ -11,6 +11,7 @@ from wechat.templates import DEFAULT_TEMPLATES
 
 SAFE_PRODUCTION = {
     "SECRET_KEY": "x" * 48,
+    "JWT_SIGNING_KEYS": "j1:" + "a-jwt-signing-key-from-the-vault-0123456789",
     "DATABASE_URL": "postgresql+psycopg://app@db/yuhaoban",
     "WECHAT_API_BASE": "https://api.weixin.qq.com",
     "WECHAT_SECRET": "real-secret",

@@ -39,12 +39,7 @@ def id_number_for(
 
 def app_token_settings(app: Flask) -> TokenSettings:
     """The access-token settings of the test app."""
-    return TokenSettings(
-        secret=app.config["SECRET_KEY"],
-        issuer=app.config["JWT_ISSUER"],
-        audience=app.config["JWT_AUDIENCE"],
-        ttl_seconds=app.config["ACCESS_TOKEN_TTL_SECONDS"],
-    )
+    return TokenSettings.from_config(app.config)
 
 
 @pytest.fixture

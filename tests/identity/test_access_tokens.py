@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import utcnow
-from app.identity.access_tokens import Principal, issue_access_token
+from app.identity.access_tokens import SECRET_KEY_KID, Principal, issue_access_token
 from app.identity.models import StaffAccount, User
 from app.identity.sessions import TokenPair
 from tests.factories.identity import app_token_settings
@@ -91,7 +91,10 @@ def test_a_token_not_minted_for_us_is_refused(
     secret_override: str | None,
 ) -> None:
     token = jwt.encode(
-        {**claims, **change}, secret_override or app.config["SECRET_KEY"], algorithm="HS256"
+        {**claims, **change},
+        secret_override or app.config["SECRET_KEY"],
+        algorithm="HS256",
+        headers={"kid": SECRET_KEY_KID},  # our key's id: only the change is wrong with it
     )
 
     response = _me(client, token)
@@ -114,7 +117,7 @@ def test_a_token_signed_with_another_algorithm_is_refused(
     app: Flask, client: FlaskClient, claims: dict[str, Any], ours: bool
 ) -> None:
     key = app.config["SECRET_KEY"] if ours else "another-key-of-sixty-four-bytes-" * 2
-    token = jwt.encode(claims, key, algorithm="HS512")
+    token = jwt.encode(claims, key, algorithm="HS512", headers={"kid": SECRET_KEY_KID})
 
     response = _me(client, token)
 
@@ -167,7 +170,12 @@ def test_a_citizen_token_only_ever_shows_its_own_profile(
 def test_a_token_with_malformed_scopes_is_401_not_500(
     app: Flask, client: FlaskClient, claims: dict[str, Any], scopes: Any
 ) -> None:
-    token = jwt.encode({**claims, "scopes": scopes}, app.config["SECRET_KEY"], algorithm="HS256")
+    token = jwt.encode(
+        {**claims, "scopes": scopes},
+        app.config["SECRET_KEY"],
+        algorithm="HS256",
+        headers={"kid": SECRET_KEY_KID},
+    )
 
     response = _me(client, token)
 
