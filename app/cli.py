@@ -15,6 +15,7 @@ def register_cli(app: Flask) -> None:
     from app.organisation.cli import organisation_cli
     from app.policies.cli import policies_cli
     from app.seals.cli import seals_cli
+    from app.security.cli import keys_cli
 
     groups = (
         audit_cli,
@@ -26,6 +27,7 @@ def register_cli(app: Flask) -> None:
         appointments_cli,
         matters_cli,
         organisation_cli,
+        keys_cli,
     )
     for group in groups:
         app.cli.add_command(group)

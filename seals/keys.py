@@ -149,6 +149,20 @@ class SoftwareKeyProvider:
         material = self.seal(_new_private_key(algorithm), label)
         return KeyRef(provider=self.kind, ref=label, algorithm=algorithm, material=material)
 
+    @property
+    def current_key_id(self) -> str:
+        """The id of the master key that wraps new keys (the first listed)."""
+        return self._current
+
+    @staticmethod
+    def master_key_id(key: KeyRef) -> str | None:
+        """The id of the master key that wraps `key`'s data key; None if not an envelope."""
+        try:
+            kek = json.loads(key.material).get("kek")
+        except (ValueError, AttributeError):
+            return None
+        return kek if isinstance(kek, str) else None
+
     def rewrap(self, key: KeyRef) -> KeyRef:
         """The same key with its data key wrapped by the current master key (rotation)."""
         return KeyRef(key.provider, key.ref, key.algorithm, self.seal(self.open(key), key.ref))

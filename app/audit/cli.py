@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 
 from app.audit import service as audit_service
 from app.audit.chain import AuditChain
+from app.audit.service import UNKNOWN_KEY_REASON
 from app.db import get_db, get_session
 
 audit_cli = AppGroup("audit", help="The hash-chained audit log.")
@@ -41,6 +42,14 @@ def audit_verify() -> None:
         f"audit chain BROKEN at {where}: {report.reason} ({report.entries} entries read)",
         err=True,
     )
+    if report.reason and report.reason.startswith(UNKNOWN_KEY_REASON):
+        # A retired key removed from the setting, or a forged key id: either way nothing
+        # from this entry on can be verified until the key is listed again.
+        click.echo(
+            "that key id is not in AUDIT_MAC_KEYS: list the retired key again after the "
+            "current one (retired link keys stay listed for verification)",
+            err=True,
+        )
     raise SystemExit(1)
 
 

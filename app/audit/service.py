@@ -210,11 +210,15 @@ def _read_checkpoints(chain: AuditChain) -> dict[int, Checkpoint] | VerifyReport
     return by_seq
 
 
+# How verify reports an entry linked under a key id AUDIT_MAC_KEYS does not list.
+UNKNOWN_KEY_REASON = "linked with unknown key id"
+
+
 def _link_problem(entry: AuditEntry, chain: AuditChain, prev_hash: str, seq: int) -> str | None:
     if entry.link_alg == HMAC_SHA256:
         key = chain.mac_keys.get(entry.key_id)
         if key is None:
-            return f"linked with unknown key id {entry.key_id!r}"
+            return f"{UNKNOWN_KEY_REASON} {entry.key_id!r}"
         expected = entry_mac(key, entry.key_id or "", prev_hash, **_fields(entry, seq))
     elif entry.link_alg == SHA256:
         expected = entry_hash(prev_hash, **_fields(entry, seq))

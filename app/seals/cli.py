@@ -15,8 +15,10 @@ from app.seals import get_seal_context
 from app.seals.context import SealContext
 from app.seals.demo import seed_seals
 from app.seals.pki import ensure_dev_pki
+from app.seals.rotation import rewrap_keys
 from app.seals.trust import current_crl
 from seals import pki as pki_lib
+from seals.keys import KeyError_
 
 seals_cli = AppGroup("seals", help="Electronic seals: CA, seals, CRLs.")
 
@@ -86,3 +88,26 @@ def write_crl(name: str, output: str) -> None:
     crl = current_crl(get_session(), get_seal_context(), name, utcnow())
     Path(output).write_bytes(crl.public_bytes(serialization.Encoding.DER))
     click.echo(f"{name} CRL written to {output}")
+
+
+@seals_cli.command("rewrap-keys")
+def rewrap_keys_command() -> None:
+    """Re-wrap every software seal and CA key under the current master key (the first of
+    SEAL_MASTER_KEY); the old master key can be removed afterwards. Safe to run again."""
+    ctx: SealContext = current_app.extensions["seals"]
+    session = get_session()
+    try:
+        result = rewrap_keys(session, ctx)
+    except KeyError_ as exc:
+        message = f"{exc} (is the old key still listed in SEAL_MASTER_KEY?)"
+        raise click.ClickException(message) from None
+    session.commit()
+    current = ctx.software.current_key_id
+    click.echo(
+        f"seal_keys: {result.rewrapped_rows} re-wrapped under {current}, "
+        f"{result.current_rows} already under it"
+    )
+    for name in result.rewrapped_files:
+        click.echo(f"{ctx.pki_dir / name}: re-wrapped under {current}")
+    for name in result.current_files:
+        click.echo(f"{ctx.pki_dir / name}: already under {current}")
