@@ -40,7 +40,7 @@ from config import PROJECT_ROOT
 
 demo_cli = AppGroup("demo", help="Demo data for development.")
 
-DEFAULT_DEMO_PASSWORD = "Panyu-Demo-2026!"
+DEFAULT_DEMO_PASSWORD = "Panyu-Demo-2026!"  # nosec B105  # demo staff password, demo seed refused in production
 REGISTRY_SIZE = 300
 
 
@@ -113,11 +113,11 @@ def seed(registry_size: int) -> None:
                 now=now,
             )
     # Repeatable demo data, not a secret: a seeded PRNG is what we want here.
-    rng = random.Random(2026)  # noqa: S311
+    rng = random.Random(2026)  # noqa: S311  # nosec B311  # repeatable demo data, never a secret
     registry = generate_registry(registry_size, rng)
     # The registry identifies legal representatives by ID number (binding compares it); the
     # demo ones get numbers from their own seeded sequence so the registry rows stay as before.
-    id_rng = random.Random(20260)  # noqa: S311
+    id_rng = random.Random(20260)  # noqa: S311  # nosec B311  # repeatable demo data, never a secret
     for row in registry:
         row["legal_rep_id_number"] = demo_id_number(id_rng)
     load_registry(session, registry, cipher=get_cipher(), now=now)

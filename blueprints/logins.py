@@ -50,7 +50,7 @@ def token_pair_body(pair: TokenPair, now: dt.datetime) -> dict[str, Any]:
     """The JSON every login and refresh answers with."""
     return {
         "access_token": pair.access_token,
-        "token_type": "Bearer",
+        "token_type": "Bearer",  # nosec B105  # the OAuth token_type name, not a password
         "expires_in": max(int((pair.access_expires_at - now).total_seconds()), 0),
         "refresh_token": pair.refresh_token,
         "refresh_expires_in": max(int((pair.refresh_expires_at - now).total_seconds()), 0),

@@ -23,13 +23,13 @@ def _user_cache_dir() -> Path:
 
 
 # Values that are fine on a laptop and must never reach production.
-DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-deploying"
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-before-deploying"  # nosec B105  # development default, refused by ProductionConfig.validate
 DEV_DATA_KEY = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtLS0tLS0="  # base64 of 32 dev bytes
 DEV_INDEX_KEY = "dev-only-index-key-change-me"
 DEV_WECHAT_APPID = "wx_dev_yuhaoban"
-DEV_WECHAT_SECRET = "dev-wechat-secret"
+DEV_WECHAT_SECRET = "dev-wechat-secret"  # nosec B105  # development default, refused by ProductionConfig.validate
 DEV_IDENTITY_SERVICE_APP_ID = "yhb-dev"
-DEV_IDENTITY_SERVICE_SECRET = "dev-identity-service-secret"
+DEV_IDENTITY_SERVICE_SECRET = "dev-identity-service-secret"  # nosec B105  # development default, refused by ProductionConfig.validate
 DEV_SEAL_MASTER_KEY = "dev1:ZGV2LW9ubHktc2VhbC1tYXN0ZXIta2V5LTMyLWJ5dGU="  # 32 dev bytes
 DEV_SEAL_CODE_KEYS = "d:dev-only-seal-code-key-change-me"
 DEV_AUDIT_MAC_KEY = "ZGV2LW9ubHktYXVkaXQtbWFjLWtleS0zMi1ieXRlcyE="  # 32 dev bytes

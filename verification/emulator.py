@@ -40,7 +40,7 @@ from verification.http import MAX_CLOCK_SKEW_SECONDS, signature
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = "yhb-dev"
-DEFAULT_SECRET = "dev-identity-service-secret"
+DEFAULT_SECRET = "dev-identity-service-secret"  # nosec B105  # the local emulator's own secret, refused in production
 FACE_TOKEN_TTL_SECONDS = 600
 CITY_CODE_TTL_SECONDS = 60
 CITY_CODE_PREFIX = "HMM1"

@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 DEFAULT_APPID = "wxd0c0ffee00000001"
-DEFAULT_SECRET = "emulator-secret-not-for-production"
+DEFAULT_SECRET = "emulator-secret-not-for-production"  # nosec B105  # the local emulator's own secret, refused in production
 
 # Endpoint names used by rate_limits, faults and stats.
 API_ENDPOINTS = (

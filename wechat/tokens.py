@@ -37,7 +37,7 @@ from wechat.errors import TokenLockTimeout
 
 log = logging.getLogger(__name__)
 
-TOKEN_TABLE_NAME = "wechat_access_tokens"
+TOKEN_TABLE_NAME = "wechat_access_tokens"  # nosec B105  # a table name, not a password
 
 
 @dataclass(frozen=True)

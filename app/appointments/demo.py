@@ -65,7 +65,7 @@ def seed_queue_day(
     its last open day before today in full (statistics), and today up to `now` when it is
     open (the hall screen, live waits). Idempotent: a day that has tickets is left alone."""
     rules = rules or AppointmentRules()
-    rng = rng or random.Random(2026)  # noqa: S311 (repeatable demo data)
+    rng = rng or random.Random(2026)  # noqa: S311 (repeatable demo data)  # nosec B311  # repeatable demo data, never a secret
     result = QueueDay()
     for hall_id in session.scalars(select(ServiceCategory.hall_id).distinct()).all():
         result.slots += service.open_slots(session, hall_id, rules=rules, now=now)

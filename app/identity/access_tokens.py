@@ -22,12 +22,12 @@ from app.errors import TokenExpired, TokenInvalid
 ALGORITHM = "HS256"
 # The kid of the one key used when JWT_SIGNING_KEYS is empty (development and tests): the app's
 # SECRET_KEY itself, as before key ids existed. Production requires JWT_SIGNING_KEYS.
-SECRET_KEY_KID = "s0"
+DEFAULT_KID = "s0"
 KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 
 
-def parse_signing_keys(spec: str, secret_key: str = "") -> tuple[tuple[str, str], ...]:
-    """`kid:secret,...` as ordered (kid, secret) pairs; empty: `SECRET_KEY_KID` -> SECRET_KEY.
+def parse_signing_keys(spec: str, secret_key: str) -> tuple[tuple[str, str], ...]:
+    """`kid:secret,...` as ordered (kid, secret) pairs; empty: `DEFAULT_KID` -> SECRET_KEY.
 
     ValueError (naming the setting, never a secret) if an entry is malformed or a kid repeats."""
     keys: list[tuple[str, str]] = []
@@ -43,7 +43,7 @@ def parse_signing_keys(spec: str, secret_key: str = "") -> tuple[tuple[str, str]
     if not keys:
         if not secret_key:
             raise ValueError("JWT_SIGNING_KEYS is empty and there is no SECRET_KEY to fall back on")
-        keys.append((SECRET_KEY_KID, secret_key))
+        keys.append((DEFAULT_KID, secret_key))
     return tuple(keys)
 
 
@@ -84,7 +84,7 @@ class TokenSettings:
     """How access tokens are signed and checked.
 
     `signing_keys` are (kid, secret) pairs, the first signing; left empty, `secret` is the one
-    key, under `SECRET_KEY_KID` (the shape this class had before key ids)."""
+    key, under `DEFAULT_KID` (the shape this class had before key ids)."""
 
     secret: str
     issuer: str

@@ -39,7 +39,7 @@ from app.seals.models import DocumentStatus, IssuedDocument, Seal
 from app.seals.registry import set_document_status
 
 SHOW_SECONDS = 120
-TOKEN_KIND = "L"
+TOKEN_KIND = "L"  # nosec B105  # a token kind letter, not a password
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[a-z_0-9]+)?)\}")
 
 

@@ -124,7 +124,7 @@ def enqueue(
             "source_id": source_id,
             "status": OutboxStatus.PENDING,
             "attempts": 0,
-            "claim_token": 0,
+            "claim_token": 0,  # nosec B105  # a claim counter reset to 0, not a password
             "grant_reserved": False,
             "next_attempt_at": max(now, not_before) if not_before else now,
             "created_at": now,
@@ -171,7 +171,7 @@ def enqueue_many(
                 "source_id": source_id,
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,
-                "claim_token": 0,
+                "claim_token": 0,  # nosec B105  # a claim counter reset to 0, not a password
                 "grant_reserved": False,
                 "next_attempt_at": now,
                 "created_at": now,

@@ -39,7 +39,7 @@ def generate(count: int, seed: int, start: int) -> None:
     """Insert N synthetic Panyu enterprises with profiles (multi-row inserts)."""
     from app.policies.demo import insert_synthetic
 
-    inserted = insert_synthetic(get_session(), count, random.Random(seed), start=start)  # noqa: S311
+    inserted = insert_synthetic(get_session(), count, random.Random(seed), start=start)  # noqa: S311  # nosec B311  # synthetic benchmark data, never a secret
     get_session().commit()
     click.echo(f"inserted {inserted} synthetic enterprises")
 

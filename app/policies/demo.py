@@ -58,7 +58,7 @@ def insert_synthetic(session: Session, count: int, rng: random.Random, *, start:
 
 def seed_policies(session: Session, *, now: dt.datetime) -> list[Policy]:
     """Profiles for registry rows lacking one, and the demo policies, published (idempotent)."""
-    rng = random.Random(4754)  # noqa: S311 (repeatable demo data)
+    rng = random.Random(4754)  # noqa: S311 (repeatable demo data)  # nosec B311  # repeatable demo data, never a secret
     missing = session.scalars(
         select(RegistryEnterprise)
         .outerjoin(EnterpriseProfile, EnterpriseProfile.enterprise_id == RegistryEnterprise.id)

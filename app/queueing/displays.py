@@ -22,7 +22,7 @@ from app.errors import TokenInvalid
 from app.queueing.errors import HallDisplayNotFound
 from app.queueing.models import HallDisplay
 
-TOKEN_PREFIX = "hd_"
+TOKEN_PREFIX = "hd_"  # nosec B105  # a token prefix, not a password
 SEEN_EVERY = dt.timedelta(minutes=5)
 
 

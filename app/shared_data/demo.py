@@ -98,7 +98,7 @@ AREAS: list[tuple[str, str, str, list[list[float]]]] = [
 
 def _observation(code: str, day: dt.date) -> dict[str, object]:
     """A plausible day at a Pearl River Delta station: warm, wet April to September."""
-    rng = random.Random(f"{code}:{day.isoformat()}")  # noqa: S311 - repeatable demo data
+    rng = random.Random(f"{code}:{day.isoformat()}")  # noqa: S311 - repeatable demo data  # nosec B311  # repeatable demo data, never a secret
     season = math.sin(2 * math.pi * (day.timetuple().tm_yday - 105) / 365)
     mean = 22.5 + 6.5 * season
     wet = 4 <= day.month <= 9

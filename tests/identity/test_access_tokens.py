@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import utcnow
-from app.identity.access_tokens import SECRET_KEY_KID, Principal, issue_access_token
+from app.identity.access_tokens import DEFAULT_KID, Principal, issue_access_token
 from app.identity.models import StaffAccount, User
 from app.identity.sessions import TokenPair
 from tests.factories.identity import app_token_settings
@@ -94,7 +94,7 @@ def test_a_token_not_minted_for_us_is_refused(
         {**claims, **change},
         secret_override or app.config["SECRET_KEY"],
         algorithm="HS256",
-        headers={"kid": SECRET_KEY_KID},  # our key's id: only the change is wrong with it
+        headers={"kid": DEFAULT_KID},  # our key's id: only the change is wrong with it
     )
 
     response = _me(client, token)
@@ -117,7 +117,7 @@ def test_a_token_signed_with_another_algorithm_is_refused(
     app: Flask, client: FlaskClient, claims: dict[str, Any], ours: bool
 ) -> None:
     key = app.config["SECRET_KEY"] if ours else "another-key-of-sixty-four-bytes-" * 2
-    token = jwt.encode(claims, key, algorithm="HS512", headers={"kid": SECRET_KEY_KID})
+    token = jwt.encode(claims, key, algorithm="HS512", headers={"kid": DEFAULT_KID})
 
     response = _me(client, token)
 
@@ -174,7 +174,7 @@ def test_a_token_with_malformed_scopes_is_401_not_500(
         {**claims, "scopes": scopes},
         app.config["SECRET_KEY"],
         algorithm="HS256",
-        headers={"kid": SECRET_KEY_KID},
+        headers={"kid": DEFAULT_KID},
     )
 
     response = _me(client, token)

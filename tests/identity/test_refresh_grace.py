@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEntry
 from app.db import utcnow
 from app.identity import sessions
-from app.identity.access_tokens import SECRET_KEY_KID
+from app.identity.access_tokens import DEFAULT_KID
 from app.identity.errors import RefreshTokenReused
 from app.identity.models import LoginFamily, RefreshToken, User
 from app.identity.sessions import TokenPair
@@ -191,7 +191,7 @@ def test_an_access_token_without_a_login_family_is_refused(
     # Signed with our own key: only the missing family is wrong with it. Such a token could be
     # neither logged out nor revoked on refresh-token reuse.
     token = jwt.encode(
-        claims, app.config["SECRET_KEY"], algorithm="HS256", headers={"kid": SECRET_KEY_KID}
+        claims, app.config["SECRET_KEY"], algorithm="HS256", headers={"kid": DEFAULT_KID}
     )
 
     response = client.get(ME, headers={"Authorization": f"Bearer {token}"})
