@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, inspect, or_, select
 from sqlalchemy.orm import Session
 
 from app.applications import workflow
@@ -368,15 +368,38 @@ def rule_set_of(version: MatterVersion) -> rules.RuleSet | None:
     return found
 
 
+# session.info key: the numbered versions a session has loaded, by (code, version).
+_LOADED_VERSIONS = "matters.loaded_versions"
+
+
 def get_version(session: Session, code: str, version: int | None = None) -> MatterVersion:
-    """A version of the matter; its current one when `version` is None."""
-    matter = get_matter(session, code)
-    number = version if version is not None else matter.current_version
-    found = session.scalars(
-        select(MatterVersion).where(
-            MatterVersion.matter_id == matter.id, MatterVersion.version == number
+    """A version of the matter; its current one when `version` is None.
+
+    A numbered version is looked up once per session: a published version never changes, and
+    one request (submit, its deadlines, its answer) asks for the application's version several
+    times. The current version is always read afresh, since publishing moves it.
+    """
+    if version is None:
+        number = get_matter(session, code).current_version
+    else:
+        number = version
+        loaded: dict[tuple[str, int], MatterVersion] = session.info.setdefault(
+            _LOADED_VERSIONS, {}
         )
+        cached = loaded.get((code, number))
+        # Only while it is still this session's row: not after a rollback removed it, nor
+        # once the session has closed.
+        if cached is not None and inspect(cached).persistent and cached in session:
+            return cached
+    found = session.scalars(
+        select(MatterVersion)
+        .join(Matter, Matter.id == MatterVersion.matter_id)
+        .where(Matter.code == code, MatterVersion.version == number)
     ).first()
     if found is None:
+        if version is not None:
+            get_matter(session, code)  # MATTER_NOT_FOUND rather than a missing version
         raise MatterVersionNotFound(code=code, version=number)
+    if version is not None:
+        loaded[(code, number)] = found
     return found
