@@ -6,11 +6,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from app.identity.models import User
@@ -109,6 +112,43 @@ def test_the_docs_page_allows_swagger_ui_and_its_one_inline_script_only(
     assert asset.status_code == 200
     assert "no-store" not in asset.headers["Cache-Control"]
     assert client.get("/api/openapi.json").headers["Cache-Control"] == "no-store"
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="Debian's chromium is not installed (make test installs it with apt as root)",
+)
+def test_swagger_ui_renders_every_operation_under_its_csp_in_a_browser(app: Flask) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    violations: list[str] = []
+    try:
+        # Started and stopped here: Playwright's event loop must not outlive this test.
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.on(
+                "console",
+                lambda message: violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None,
+            )
+            page.goto(f"http://127.0.0.1:{server.server_port}/api/docs")
+            page.wait_for_selector(".opblock", timeout=30_000)
+            operations = page.locator(".opblock").count()
+            browser.close()
+    finally:
+        server.shutdown()
+        thread.join()
+
+    assert violations == []
+    assert operations > 100  # the whole document rendered, not a blank page
 
 
 @pytest.fixture
