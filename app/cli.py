@@ -10,8 +10,10 @@ def register_cli(app: Flask) -> None:
     from app.audit.cli import audit_cli
     from app.demo import demo_cli
     from app.identity.cli import staff_cli
+    from app.jobs.cli import jobs_cli
     from app.matters.cli import matters_cli
     from app.migrations_cli import db_cli
+    from app.ops.cli import ops_cli
     from app.organisation.cli import organisation_cli
     from app.policies.cli import policies_cli
     from app.seals.cli import seals_cli
@@ -28,6 +30,8 @@ def register_cli(app: Flask) -> None:
         matters_cli,
         organisation_cli,
         keys_cli,
+        ops_cli,
+        jobs_cli,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -1,0 +1,1 @@
+"""Operating the service: backups and restores (`flask ops ...`)."""
