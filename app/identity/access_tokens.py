@@ -9,7 +9,6 @@ header names no kid, or one not listed, is refused like any other invalid token.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,12 +17,12 @@ from typing import Any
 import jwt
 
 from app.errors import TokenExpired, TokenInvalid
+from seals.keyspec import KEY_ID  # the key-id rule of every key-list setting
 
 ALGORITHM = "HS256"
 # The kid of the one key used when JWT_SIGNING_KEYS is empty (development and tests): the app's
 # SECRET_KEY itself, as before key ids existed. Production requires JWT_SIGNING_KEYS.
 DEFAULT_KID = "s0"
-KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 
 
 def parse_signing_keys(spec: str, secret_key: str) -> tuple[tuple[str, str], ...]:
