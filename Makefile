@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: help install lock run test lint typecheck security bench bench-login bench-queue bench-seals bench-policy bench-policy-12m bench-instant clean worker
+.PHONY: help install lock run test lint typecheck security bench bench-login bench-queue bench-seals bench-policy bench-policy-12m bench-instant clean worker backup restore
 
 help:  ## list the targets
 	@echo "make run        start the service locally (SQLite, emulators, demo data) on :5000"
@@ -13,6 +13,7 @@ help:  ## list the targets
 	@echo "make security   bandit and pip-audit (SECURITY_OFFLINE_OK=1: accept an unreachable audit service)"
 	@echo "make bench-*    benchmarks: login, queue, seals, policy, policy-12m, instant (see README)"
 	@echo "make worker     a Dramatiq worker (JOB_RUNNER=dramatiq, needs REDIS_URL)"
+	@echo "make backup BACKUP_DIR=/new/folder; make restore BACKUP_DIR=...  (README: Backups and restore)"
 	@echo "make lock       re-resolve requirements*.txt (with hashes) from requirements*.in"
 	@echo "make clean      remove the virtualenv, local data and caches"
 
@@ -84,6 +85,13 @@ bench-policy-12m: install
 # A Dramatiq worker for JOB_RUNNER=dramatiq (needs REDIS_URL).
 worker: install
 	$(BIN)/dramatiq app.jobs.worker --processes 1 --threads 4
+
+# The database and the file stores into a new folder, and back (README: Backups and restore).
+backup: install
+	$(FLASK) ops backup --to "$(if $(BACKUP_DIR),$(BACKUP_DIR),$(error BACKUP_DIR is required: make backup BACKUP_DIR=/srv/backups/new-folder))"
+
+restore: install
+	$(FLASK) ops restore --from "$(if $(BACKUP_DIR),$(BACKUP_DIR),$(error BACKUP_DIR is required: make restore BACKUP_DIR=/srv/backups/that-folder))"
 
 clean:
 	rm -rf $(VENV) .lock-venv var .pytest_cache .ruff_cache .mypy_cache .hypothesis
