@@ -25,6 +25,7 @@ from app.seals.registry import (
 from app.seals.templates import template_catalogue
 from app.seals.verification import verify_upload
 from app.security import get_cipher
+from blueprints.applications.review import departments_reviewed
 from blueprints.authz import ADMIN_ROLE, current_principal, public, staff_required
 from blueprints.http import accepts
 from blueprints.idempotency import idempotency_doc, idempotency_key
@@ -65,14 +66,11 @@ class SealList(MethodView):
     @staff_required("reviewer")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List seals (reviewers see their departments' seals, admins all)."""
-        principal = current_principal()
-        # Admins see every seal; a reviewer scoped to departments sees theirs.
-        scope = None if principal.has_role(ADMIN_ROLE) else principal.scopes.get("reviewer")
         seals = list_seals(
             get_session(),
             department_id=args["department_id"],
             status=args["status"],
-            within_departments=scope,
+            within_departments=departments_reviewed(),
         )
         return page_of(seals, args)
 
@@ -96,6 +94,11 @@ class SealImage(MethodView):
     def get(self, seal_id: int) -> Response:
         """Preview the seal's image (PNG, transparent background)."""
         seal = _get_seal(seal_id)
+        # As in the list: another department's seal is not found. Its image is a clean copy of
+        # that department's official seal, of no use to another department's reviewers.
+        scope = departments_reviewed()
+        if scope is not None and seal.department_id not in scope:
+            raise errors.SealNotFound()
         return Response(
             seal.image_png, mimetype="image/png", headers={"Cache-Control": "private, max-age=300"}
         )
