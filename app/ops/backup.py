@@ -386,22 +386,25 @@ def _only(prefix: str) -> Any:
 
 
 def _unpack(archive_path: Path, stores: Stores) -> None:
-    """Each store's folder replaced by the archived one: unpacked beside it, then swapped.
-    Outer folders first, so a store nested in another lands in the new outer folder."""
-    for name, root in sorted(stores.paths.items(), key=lambda item: len(item[1].parts)):
-        root.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.restoring-", dir=root.parent))
+    """Each store's content replaced by the archived one. Everything moves by rename inside
+    the store's own folder (unpacked into a hidden folder there, the old content set aside
+    there), so a store that is a mount point works; a store nested in another stays put while
+    the outer one is replaced."""
+    for name, root in stores.paths.items():
+        root.mkdir(parents=True, exist_ok=True)
+        others = {path for other, path in stores.paths.items() if other != name}
+        staging = Path(tempfile.mkdtemp(prefix=".restoring-", dir=root))
+        replaced = Path(tempfile.mkdtemp(prefix=".replaced-", dir=root))
         with tarfile.open(archive_path) as archive:
             # Safe: every member passes tarfile.data_filter (in _only), no escapes or devices.
             archive.extractall(staging, filter=_only(name))  # noqa: S202  # nosec B202
-        staging.chmod(0o700)
-        if root.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-            os.rename(root, old / "store")
-            os.rename(staging, root)
-            shutil.rmtree(old)
-        else:
-            os.rename(staging, root)
+        for entry in list(root.iterdir()):
+            if entry not in (staging, replaced) and entry not in others:
+                os.rename(entry, replaced / entry.name)
+        for entry in list(staging.iterdir()):
+            os.rename(entry, root / entry.name)
+        shutil.rmtree(staging)
+        shutil.rmtree(replaced)
 
 
 def restore_backup(engine: Engine, stores: Stores, source: Path, *, force: bool) -> Restored:

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import stat
+import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import psycopg
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.applications import service as applications
@@ -35,7 +37,7 @@ from app.integrations.shared_data import get_connectors
 from app.licences import service as licences
 from app.licences.models import Licence
 from app.migrations_cli import upgrade_database
-from app.ops.backup import MANIFEST, STORES_TAR, database_facts
+from app.ops.backup import MANIFEST, STORES_TAR, database_facts, libpq_arguments
 from app.organisation.models import Department
 from app.queueing.codes import sign_compact
 from app.queueing.settings import from_config as queue_settings
@@ -302,3 +304,54 @@ def test_a_tampered_archive_is_refused_before_anything_is_written(
     assert not target_files.exists()
     assert database_facts(target.extensions["db"].engine)["row_counts"] == {}
     target.extensions["db"].engine.dispose()
+
+
+def test_checkpoints_newer_than_the_copied_chain_stay_out_and_force_replaces_a_copy(
+    databases: Callable[[str], str], tmp_path: Path
+) -> None:
+    source = _app(databases("chain"), tmp_path / "source-files")
+    upgrade_database(source)
+    with source.app_context():
+        for action in ("ops.test.first", "ops.test.second"):
+            audit_service.record(get_session(), action, actor=Actor.system(), now=utcnow())
+        get_session().commit()
+    _invoke(source, "audit", "seal")
+    checkpoints = Path(source.config["AUDIT_CHECKPOINT_DIR"])
+    written = sorted(p.relative_to(checkpoints).as_posix() for p in checkpoints.glob("*/*.json"))
+    assert written
+    # As if the sealing job checkpointed entries committed after the database was copied.
+    later = checkpoints / "2099-01-01" / "999999999999.json"
+    later.parent.mkdir()
+    later.write_text("{}")
+    backup = tmp_path / "backup"
+    _invoke(source, "ops", "backup", "--to", str(backup))
+    source.extensions["db"].engine.dispose()
+
+    with tarfile.open(backup / STORES_TAR) as archive:
+        names = archive.getnames()
+    assert sorted(n.removeprefix("audit-checkpoints/") for n in names if "checkpoints" in n) == (
+        written
+    )  # the later one is not there, and the nested folder is not in documents/ too
+
+    target = _app(databases("chain_target"), tmp_path / "restored-files")
+    _invoke(target, "ops", "restore", "--from", str(backup))
+    assert "audit chain intact" in _invoke(target, "audit", "verify")
+    stray = Path(target.config["SEAL_STORAGE_DIR"]) / "stray.pdf"
+    stray.write_bytes(b"not from the backup")
+    _invoke(target, "ops", "restore", "--from", str(backup), "--force")
+    assert not stray.exists()  # the store is the backup's again, not a merge
+    assert "audit chain intact" in _invoke(target, "audit", "verify")
+    target.extensions["db"].engine.dispose()
+
+
+def test_the_password_reaches_pg_tools_through_the_environment_only() -> None:
+    url = make_url(
+        "postgresql+psycopg://yhb:s3cr%27et%20pw@db.internal:6432/yuhaoban?sslmode=verify-full"
+    )
+    conninfo, env = libpq_arguments(url)
+    assert "s3cr" not in conninfo and "password" not in conninfo
+    assert env["PGPASSWORD"] == "s3cr'et pw"
+    assert conninfo == (
+        "host='db.internal' port='6432' user='yhb' dbname='yuhaoban' sslmode='verify-full'"
+    )
+    assert "PGPASSWORD" not in libpq_arguments(make_url("postgresql://yhb@h/d"))[1]
