@@ -25,10 +25,21 @@ def create_app(config: BaseConfig | str | None = None, **overrides: Any) -> Flas
 
 
 def register_logging(app: Flask) -> None:
+    from app import observability
     from app.logs import configure_logging, init_request_logging
 
     configure_logging(app.config["LOG_LEVEL"])
     init_request_logging(app)
+    proxies = int(app.config.get("PROXY_COUNT", 0))
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Outermost, so the request id, the logs, rate limits and /metrics' loopback check see
+        # the client's address rather than the balancer's.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies
+        )
+    observability.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:

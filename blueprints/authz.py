@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
+from flask_limiter.util import get_remote_address
 
 from app.db import get_session, utcnow
-from app.errors import Forbidden, TokenInvalid, Unauthenticated
+from app.errors import Forbidden, TokenExpired, TokenInvalid, Unauthenticated
 from app.identity.access_tokens import Principal, TokenSettings, decode_access_token
 from blueprints.http import view_method
 
@@ -78,6 +79,25 @@ def _authenticate() -> Principal:
         raise TokenInvalid("登录已失效，请重新登录")
     g.principal = principal
     return principal
+
+
+def caller_key() -> str:
+    """Rate-limit key of a limit that is about the caller rather than the network: the signed-in
+    citizen or staff member when the bearer token is valid, else the client address.
+
+    Limits are checked before the view's own authentication, so the token is decoded here (a
+    signature check, no database): people sharing a hall's Wi-Fi, a carrier's NAT or the load
+    balancer's address must not share one quota.
+    """
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        try:
+            principal = decode_access_token(token_settings(), token.strip(), now=utcnow())
+        except (TokenInvalid, TokenExpired):
+            pass
+        else:
+            return f"{principal.kind}:{principal.id}"
+    return get_remote_address()
 
 
 def current_principal() -> Principal:

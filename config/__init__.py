@@ -185,6 +185,12 @@ class BaseConfig:
 
     # "inprocess" runs background jobs on a thread here; "dramatiq" sends them to workers.
     JOB_RUNNER: str = field(default_factory=lambda: _env("JOB_RUNNER", "inprocess"))
+    # With dramatiq: "process" = one `flask jobs scheduler` (a leader lease in Redis) runs the
+    # periodic work; empty = every worker takes part, one elected per interval.
+    JOB_SCHEDULER: str = field(default_factory=lambda: _env("JOB_SCHEDULER", ""))
+    JOB_SCHEDULER_LEASE_SECONDS: float = field(
+        default_factory=lambda: float(_env("JOB_SCHEDULER_LEASE_SECONDS", "15"))
+    )
 
     # Subscribe-message templates: JSON {"queue_called": "<template id>", ...} or
     # {"key": {"id": ..., "long_term": true}}; empty means the emulator's demo templates.
@@ -251,6 +257,10 @@ class BaseConfig:
     QUEUE_STATS_MAX_DAYS: int = field(default_factory=lambda: _env_int("QUEUE_STATS_MAX_DAYS", 31))
 
     RATELIMIT_ENABLED: bool = field(default_factory=lambda: _env_bool("RATELIMIT_ENABLED", True))
+    # How many reverse proxies (load balancer, ingress) stand in front of the app and append to
+    # X-Forwarded-For. 0 (direct): the header is the client's own claim and is ignored. Set it
+    # to exactly the number of hops, or clients could choose their address for rate limits.
+    PROXY_COUNT: int = field(default_factory=lambda: _env_int("PROXY_COUNT", 0))
     RATELIMIT_LOGIN: str = field(default_factory=lambda: _env("RATELIMIT_LOGIN", "20/minute"))
 
     # --- Halls and queueing (issue 3) ---
@@ -327,6 +337,9 @@ class BaseConfig:
         default_factory=lambda: _env_int("MAX_CONTENT_LENGTH", 1 * 1024 * 1024)
     )
     LOG_LEVEL: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    # Bearer token Prometheus presents at GET /metrics; empty: loopback callers only
+    # (blueprints/health/scraper.py). Production requires one.
+    METRICS_TOKEN: str = field(default_factory=lambda: _env("METRICS_TOKEN", ""))
     SEED_DEMO_DATA: bool = False
 
     # --- Audit log (app/audit) ---
@@ -531,6 +544,8 @@ class ProductionConfig(BaseConfig):
             problems.append("SEAL_MASTER_KEY and SEAL_CODE_KEYS must not be the development keys")
         if not self.REDIS_URL:
             problems.append("REDIS_URL must be set (rate limits, token cache, events)")
+        if len(self.METRICS_TOKEN) < 32:
+            problems.append("METRICS_TOKEN must be a random value of at least 32 characters")
         if DEV_AUDIT_MAC_KEY in self.AUDIT_MAC_KEYS or not self.AUDIT_MAC_KEYS.strip():
             problems.append("AUDIT_MAC_KEYS must be set and must not be the development key")
         if (

@@ -15,7 +15,7 @@ from app.queueing.citizens import my_tickets, own_ticket
 from app.queueing.models import TicketSource
 from app.queueing.taking import issue_ticket
 from app.queueing.transitions import cancel
-from blueprints.authz import citizen_required, current_principal
+from blueprints.authz import caller_key, citizen_required, current_principal
 from blueprints.idempotency import idempotency_key
 from blueprints.openapi import Blueprint
 from blueprints.pagination import PageArgs, page_of, page_schema
@@ -95,7 +95,7 @@ class Tickets(MethodView):
     @blp.alt_response(422, description="二维码无效/过期/停用、与所选大厅不符、缺少定位")
     @blp.alt_response(403, description="不在大厅附近（LOCATION_TOO_FAR）")
     @blp.alt_response(429, description="取号过于频繁")
-    @limiter.limit(take_rate)
+    @limiter.limit(take_rate, key_func=caller_key)
     @citizen_required
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Take a number by hall code (`Idempotency-Key` honoured)."""

@@ -23,7 +23,7 @@ from app.queueing.scanned import ScannedCitizen
 from app.queueing.taking import Issued, issue_ticket
 from app.queueing.transitions import hall_ticket, late_return
 from app.security import get_cipher
-from blueprints.authz import current_principal, staff_required
+from blueprints.authz import caller_key, current_principal, staff_required
 from blueprints.halls.schemas import HallWindowOut
 from blueprints.openapi import Blueprint
 from blueprints.queueing.schemas import (
@@ -144,7 +144,7 @@ class TerminalTake(MethodView):
         409, description="个人码已使用（CODE_REPLAYED）、大厅未营业、号源已满、已持有号码"
     )
     @blp.alt_response(429, description="取号过于频繁")
-    @limiter.limit(take_rate)
+    @limiter.limit(take_rate, key_func=caller_key)
     @staff_required(*HALL_STAFF)
     def post(self, body: dict[str, Any], window_id: int) -> dict[str, Any]:
         """Take a number for the citizen whose personal code or 红棉码 was scanned (无感取号).

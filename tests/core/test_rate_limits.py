@@ -96,3 +96,76 @@ def test_with_redis_unreachable_limits_still_hold_per_process_and_nothing_is_500
     ]
     assert 500 not in statuses
     assert statuses[-1] == 429
+
+
+def _citizen_token(app: Flask, openid: str) -> str:
+    """A signed-in citizen of `app` (its own database): a user and a login family."""
+    from app.db import utcnow
+    from app.identity.models import User
+    from app.identity.principals import principal_for
+    from app.identity.sessions import start_session
+    from blueprints.authz import token_settings
+
+    with app.app_context():
+        session = app.extensions["db"].sessionmaker()
+        user = User(openid=openid)
+        session.add(user)
+        session.flush()
+        pair = start_session(
+            session,
+            principal_for(session, "user", user.id),
+            settings=token_settings(),
+            refresh_ttl_seconds=600,
+            now=utcnow(),
+        )
+        session.commit()
+        session.close()
+        return pair.access_token
+
+
+def _take(client, token: str, **environ: str) -> int:  # type: ignore[no-untyped-def]
+    return int(
+        client.post(
+            "/api/v1/queue/tickets",
+            json={"code": "not-a-hall-code", "category_id": 1},
+            headers={"Authorization": f"Bearer {token}"},
+            environ_base=environ,
+        ).status_code
+    )
+
+
+def test_take_ticket_limit_counts_each_citizen_not_their_shared_address(
+    tmp_path: Path, emulator_url: str
+) -> None:
+    # A hall's visitors share the hall's Wi-Fi or a carrier's NAT, and behind the balancer every
+    # request came from its address: one citizen's quota was the whole district's.
+    app = _limited_app(tmp_path, emulator_url, RATELIMIT_TAKE_TICKET="2/minute")
+    client = app.test_client()
+    first, second = _citizen_token(app, "o_first"), _citizen_token(app, "o_second")
+    assert [_take(client, first) for _ in range(2)] != [429, 429]
+    assert _take(client, first) == 429
+    assert _take(client, second) != 429
+
+
+def test_behind_the_balancer_the_client_address_is_the_forwarded_one(
+    tmp_path: Path, emulator_url: str
+) -> None:
+    def login(client, forwarded_for: str) -> int:  # type: ignore[no-untyped-def]
+        return int(
+            client.post(
+                "/api/v1/auth/wechat/login",
+                json={"code": "nope"},
+                headers={"X-Forwarded-For": forwarded_for},
+            ).status_code
+        )
+
+    behind = _limited_app(tmp_path, emulator_url, PROXY_COUNT=1).test_client()
+    assert [login(behind, "203.0.113.7") for _ in range(3)] == [401, 401, 401]
+    assert login(behind, "203.0.113.7") == 429
+    assert login(behind, "203.0.113.8") == 401  # another citizen behind the same balancer
+    # With no proxy configured the header is the client's own claim: ignored, so a client
+    # cannot dodge its limit by inventing addresses.
+    (tmp_path / "direct").mkdir()
+    direct = _limited_app(tmp_path / "direct", emulator_url).test_client()
+    assert [login(direct, f"198.51.100.{n}") for n in range(3)] == [401, 401, 401]
+    assert login(direct, "198.51.100.99") == 429
