@@ -1,5 +1,10 @@
 """JSON logs, one line per record, each carrying the request id.
 
+A web request's id (X-Request-ID) follows the jobs it enqueues: the Dramatiq middleware
+(`app.jobs.dramatiq_broker.RequestIdPropagation`) puts `current_request_id()` in the message's
+options, and binds it (`bind_job_request_id`) while a worker runs the message, so the worker's
+lines carry the same `request_id` as the request's.
+
 Personal data must never reach a log: code logs ids, not names or numbers, and `RedactPersonalData`
 masks anything that still looks like an ID number, a phone number or a bank account.
 """
@@ -11,7 +16,8 @@ import re
 import sys
 import time
 import uuid
-from typing import Any
+from contextvars import ContextVar
+from typing import IO, Any, TypeGuard
 
 from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -50,15 +56,42 @@ class RedactPersonalData(logging.Filter):
         return True
 
 
+# The request id of the job this thread is running (a worker thread runs one at a time).
+_job_request_id: ContextVar[str | None] = ContextVar("job_request_id", default=None)
+
+
+def is_valid_request_id(value: object) -> TypeGuard[str]:
+    """A request id as it may be logged and passed on: short, plain, nothing personal."""
+    return (
+        isinstance(value, str)
+        and _VALID_REQUEST_ID.match(value) is not None
+        and redact(value) == value
+    )
+
+
+def current_request_id() -> str | None:
+    """The id of the web request being served, else of the request that enqueued this job."""
+    if has_request_context():
+        request_id: str | None = g.get("request_id")
+        if request_id:
+            return request_id
+    return _job_request_id.get()
+
+
+def bind_job_request_id(request_id: object) -> None:
+    """This thread now runs a job enqueued by `request_id` (None or invalid: by no request)."""
+    _job_request_id.set(request_id if is_valid_request_id(request_id) else None)
+
+
 class RequestContext(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id") if has_request_context() else None
+        record.request_id = current_request_id()
         return True
 
 
-def configure_logging(level: str) -> None:
-    """Send every logger's records to stdout as JSON."""
-    handler = logging.StreamHandler(sys.stdout)
+def json_handler(stream: IO[str]) -> logging.Handler:
+    """The handler of every process (web, Dramatiq worker, CLI): JSON lines with request ids."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
@@ -67,6 +100,16 @@ def configure_logging(level: str) -> None:
     )
     handler.addFilter(RequestContext())
     handler.addFilter(RedactPersonalData())
+    return handler
+
+
+def configure_logging(level: str) -> None:
+    """Send every logger's records to stdout as JSON.
+
+    A Dramatiq worker process builds the app too (app/jobs/worker.py), after Dramatiq pointed
+    its stdout at the pipe to the parent process: its lines are the same JSON.
+    """
+    handler = json_handler(sys.stdout)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -105,8 +148,7 @@ def init_request_logging(app: Flask) -> None:
     @app.before_request
     def _assign_request_id() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        acceptable = _VALID_REQUEST_ID.match(incoming) and redact(incoming) == incoming
-        g.request_id = incoming if acceptable else uuid.uuid4().hex
+        g.request_id = incoming if is_valid_request_id(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()
 
     @app.after_request

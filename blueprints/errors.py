@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import DomainError
+from app.observability.metrics import count_error
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
-    """The project's error JSON with `status`."""
+    """The project's error JSON with `status` (counted by its code for /metrics)."""
+    count_error(status, code)
     response = jsonify({"code": code, "message": message, "details": details or {}})
     response.status_code = status
     return response

@@ -19,6 +19,7 @@ from wechat.errors import (
     TemplateDataInvalid,
     TransportError,
     WeChatError,
+    errcode_label,
     error_from_response,
 )
 from wechat.tokens import AccessToken, TokenCache
@@ -32,6 +33,10 @@ Lang = Literal["zh_CN", "en_US", "zh_HK", "zh_TW"]
 EnvVersion = Literal["release", "trial", "develop"]
 
 T = TypeVar("T")
+
+# Told of every HTTP call: (API path, errcode label from `errors.errcode_label`, seconds).
+# The app passes its metrics recorder; this package stays free of any metrics library.
+CallObserver = Callable[[str, str, float], None]
 
 
 @dataclass(frozen=True)
@@ -113,8 +118,10 @@ class WeChatClient:
         refresh_margin: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        observe: CallObserver | None = None,
     ) -> None:
         self._session = session
+        self._observe = observe
         self._base_url = base_url.rstrip("/")
         self._appid = appid
         self._secret = secret
@@ -369,17 +376,30 @@ class WeChatClient:
         body: Mapping[str, Any] | None,
         parse: Callable[[requests.Response], T],
     ) -> T:
+        """The one HTTP call to WeChat: every API and every retry passes here, observed."""
+        started = time.perf_counter()
+        outcome = "bad_answer"  # unless the answer parses, or fails as WeChat said
         try:
-            response = self._session.request(
-                method, self._base_url + path, params=params, json=body, timeout=self._timeout
-            )
-        except requests.RequestException as exc:
-            # Raised without its cause: requests quotes the URL, whose query carries the
-            # app secret or the access token, and tracebacks end up in logs.
-            raise TransportError(
-                f"{type(exc).__name__} calling {path}", maybe_processed=_may_have_arrived(exc)
-            ) from None
-        return parse(response)
+            try:
+                response = self._session.request(
+                    method, self._base_url + path, params=params, json=body, timeout=self._timeout
+                )
+            except requests.RequestException as exc:
+                # Raised without its cause: requests quotes the URL, whose query carries the
+                # app secret or the access token, and tracebacks end up in logs.
+                raise TransportError(
+                    f"{type(exc).__name__} calling {path}", maybe_processed=_may_have_arrived(exc)
+                ) from None
+            result = parse(response)
+            outcome = errcode_label(None)
+            return result
+        except WeChatError as exc:
+            outcome = errcode_label(exc)
+            raise
+        finally:
+            if self._observe is not None:
+                # `path` is one of this module's literals: a bounded label, never a token.
+                self._observe(path, outcome, time.perf_counter() - started)
 
 
 def _retryable(exc: WeChatError, *, idempotent: bool) -> bool:

@@ -137,3 +137,13 @@ _BY_ERRCODE: dict[int, type[WeChatError]] = {
 def error_from_response(errcode: int, errmsg: str) -> WeChatError:
     """Build the typed exception for an errcode WeChat answered."""
     return _BY_ERRCODE.get(errcode, WeChatError)(errcode, errmsg)
+
+
+def errcode_label(error: WeChatError | None) -> str:
+    """A bounded name for how a call ended, for metrics: "0" (success), an errcode this module
+    knows, "other" (an errcode it does not), "transport" (no answer) or "bad_answer"."""
+    if error is None:
+        return "0"
+    if error.errcode is not None:
+        return str(error.errcode) if error.errcode in _BY_ERRCODE else "other"
+    return "transport" if isinstance(error, TransportError) else "bad_answer"

@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.db import Base, make_engine
 from app.extensions import current_flask_app
+from app.observability.metrics import observe_wechat_call
 from wechat.client import WeChatClient
 from wechat.emulator import Emulator, serve_in_thread
 from wechat.tokens import (
@@ -159,6 +160,7 @@ def _build_client(app: Flask) -> WeChatClient:
         secret=app.config["WECHAT_SECRET"],
         token_cache=_token_cache(app),
         timeout=app.config["WECHAT_TIMEOUT_SECONDS"],
+        observe=observe_wechat_call,
     )
 
 

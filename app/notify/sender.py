@@ -41,9 +41,15 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.identity.models import User
 from app.notify import outbox
 from app.notify.models import NotificationOutbox, OutboxStatus
+from app.observability.metrics import count_task
 from wechat.errors import QuotaExhausted, SubscriptionRefused, WeChatError
 
 log = logging.getLogger(__name__)
+
+# The task name of a delivery in the job-outcome metric (app.observability.metrics).
+DELIVERY_TASK = "notification"
+# A delivery that raised: the row keeps its lease and is claimed again.
+DELIVERY_ERROR = "error"
 
 NO_SUBSCRIPTION = "NO_SUBSCRIPTION"
 USER_UNAVAILABLE = "USER_UNAVAILABLE"
@@ -290,19 +296,26 @@ def _deliver_guarded(
     policy: RetryPolicy,
     gate: SendGate | None,
 ) -> Outcome | None:
-    """`deliver`, with any unexpected error contained to this row (None then)."""
+    """`deliver`, with any unexpected error contained to this row (None then); counted.
+
+    Every delivery, by the drain or by its own message, in a worker or in this process,
+    passes here: the one place its outcome is counted.
+    """
     row_id = row.id
+    outcome: Outcome | None
     try:
-        return deliver(session, wechat, row, now=now_fn(), policy=policy, gate=gate)
+        outcome = deliver(session, wechat, row, now=now_fn(), policy=policy, gate=gate)
     except StaleDataError:
         session.rollback()
         log.warning("outbox row claimed again by another worker", extra={"outbox_id": row_id})
-        return Outcome.LOST
+        outcome = Outcome.LOST
     except Exception:
         # The row keeps its lease and is claimed again once it runs out.
         session.rollback()
         log.exception("delivering an outbox row failed", extra={"outbox_id": row_id})
-        return None
+        outcome = None
+    count_task(DELIVERY_TASK, outcome.value if outcome is not None else DELIVERY_ERROR)
+    return outcome
 
 
 def drain(

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from app.db import utcnow
 from app.extensions import current_flask_app
+from app.observability.metrics import count_task
 from app.policies import push_drain
 from app.policies.models import PolicyPush, PushStatus
 from app.policies.push_schedule import PushSettings
@@ -37,6 +38,8 @@ _EXTENSION = "policy_push_runner"
 _ACTOR = "policy_push_actor"
 QUEUE = "policy_push"
 ACTOR_NAME = "drain_policy_pushes"
+# The task name of a push's outcome (sent, skipped, failed, in_doubt, ...) in the job metric.
+PUSH_TASK = "policy_push"
 
 
 class PushRunner:
@@ -93,6 +96,8 @@ class PushRunner:
                 pool=self.pool,
             )
             total += stats.taken
+            for outcome, count in (stats.outcomes or {}).items():
+                count_task(PUSH_TASK, outcome, count)
             if stats.taken < stats.limit or not stats.taken:
                 break
         return total

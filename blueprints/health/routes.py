@@ -1,4 +1,5 @@
-"""Liveness and readiness probes for the process manager and load balancer."""
+"""Liveness and readiness probes for the process manager and load balancer, and the metrics
+Prometheus scrapes (`blueprints.health.scraper` says who may)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import calendar
-from app.db import get_db, utcnow
+from app.db import get_db, get_session, utcnow
+from app.observability import exposition
+from app.observability.gauges import DatabaseGauges
 from blueprints.authz import public
+from blueprints.errors import error_response
+from blueprints.health.scraper import scraper_only
 
 blp = Blueprint("health", __name__)
 
@@ -43,14 +48,20 @@ def readyz() -> Response:
             checks["redis"] = "unavailable"
     ready = all(state == "ok" for state in checks.values())
     if not ready:
-        response = jsonify(
-            {"code": "NOT_READY", "message": "服务依赖暂不可用", "details": {"checks": checks}}
-        )
-        response.status_code = 503
-        return response
+        return error_response(503, "NOT_READY", "服务依赖暂不可用", {"checks": checks})
     # Not a reason to stop serving, but deadlines and opening days would ignore the holidays:
     # the operator enters the published schedule in data/calendar/overrides.json.
     this_year = calendar.local_day(utcnow()).year
     unknown = calendar.unknown_years([this_year, this_year + 1])
     warnings = [f"节假日安排未载入：{year} 年" for year in unknown]
     return jsonify({"status": "ready", "checks": checks, "warnings": warnings})
+
+
+@blp.get("/metrics")
+@scraper_only
+def metrics() -> Response:
+    """Every process's counters and histograms, and the gauges read from the database now."""
+    body, content_type = exposition.render(DatabaseGauges(get_session(), now=utcnow()))
+    response = Response(body, content_type=content_type)
+    response.headers["Cache-Control"] = "no-store"
+    return response

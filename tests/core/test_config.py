@@ -28,6 +28,7 @@ SAFE_PRODUCTION = {
     "IDENTITY_SERVICE_BASE": "https://ctid.example.gov.cn",
     "IDENTITY_SERVICE_SECRET": "an-identity-service-secret",
     "CITY_CODE_SERVICE_BASE": "https://hmm.gz.gov.cn/api",
+    "METRICS_TOKEN": "a-metrics-token-from-the-vault-0123456789",
 }
 
 
