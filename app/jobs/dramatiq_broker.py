@@ -13,7 +13,9 @@ The outbox table stays the source of truth. The queue carries only "deliver outb
 (`deliver_notification`) and "drain what is due" (`sweep_outbox`); a lost message never loses
 a notification, because one worker (elected each interval through a Redis key) enqueues a
 sweep every `sweep_seconds`, which finds due rows, retries included, and delivers them.
-Both actors claim before sending, so a duplicate message is a no-op.
+Both actors claim before sending, so a duplicate message is a no-op. With
+JOB_SCHEDULER=process the workers elect nobody: the one leading `flask jobs scheduler`
+enqueues the sweeps and runs the domain sweeps and the audit seal (`app.jobs.scheduler`).
 """
 
 from __future__ import annotations
@@ -107,7 +109,9 @@ class DramatiqRunner:
         self.broker = RedisBroker(
             url=settings.redis_url, namespace=f"{settings.namespace}:dramatiq"
         )
-        self.broker.add_middleware(SweepTicker(self))
+        # With a scheduler process (JOB_SCHEDULER=process) it enqueues the sweeps instead.
+        if not settings.scheduler_owns_periodic_work:
+            self.broker.add_middleware(SweepTicker(self))
         self.send_rate = WindowRateLimiter(
             RedisBackend(client=self.redis),
             f"{settings.namespace}:wechat-send-rate",
@@ -187,11 +191,13 @@ class DramatiqRunner:
 
     def _sweep_outbox(self) -> None:
         # The periodic sweep also chains the audit entries committed since the last one, and
-        # runs the domain sweeps (leftover tickets, missed appointments) when they are due.
-        if self._audit_chain is not None:
-            seal_all(self._session_factory, self._audit_chain)
-        if self._sweeps is not None:
-            self._sweeps.run_if_due()
+        # runs the domain sweeps (leftover tickets, missed appointments) when they are due,
+        # unless the scheduler process runs both (`app.jobs.scheduler`).
+        if not self.settings.scheduler_owns_periodic_work:
+            if self._audit_chain is not None:
+                seal_all(self._session_factory, self._audit_chain)
+            if self._sweeps is not None:
+                self._sweeps.run_if_due()
         stats = drain(
             self._session_factory,
             self._wechat(),

@@ -26,6 +26,16 @@ class JobSettings:
     send_rate_limit: int = 20
     send_rate_window_seconds: int = 1
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # "" (default): Dramatiq workers run the periodic work themselves, one elected per interval.
+    # "process": one `flask jobs scheduler` process (leader lease in Redis) owns it instead.
+    scheduler: str = ""
+    # The scheduler's leader lease: a stopped leader is replaced within this many seconds.
+    scheduler_lease_seconds: float = 15.0
+
+    @property
+    def scheduler_owns_periodic_work(self) -> bool:
+        """True when workers leave the sweeps, the outbox tick and the audit seal to it."""
+        return self.runner == "dramatiq" and self.scheduler == "process"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> JobSettings:
@@ -40,6 +50,8 @@ class JobSettings:
             domain_sweep_seconds=float(config.get("JOB_DOMAIN_SWEEP_SECONDS", 60.0)),
             send_rate_limit=int(config.get("NOTIFY_SEND_RATE_LIMIT", 20)),
             send_rate_window_seconds=int(config.get("NOTIFY_SEND_RATE_WINDOW_SECONDS", 1)),
+            scheduler=str(config.get("JOB_SCHEDULER") or ""),
+            scheduler_lease_seconds=float(config.get("JOB_SCHEDULER_LEASE_SECONDS", 15.0)),
             policy=RetryPolicy(
                 max_attempts=int(config.get("NOTIFY_MAX_ATTEMPTS", 6)),
                 base_delay_seconds=float(config.get("NOTIFY_RETRY_BASE_SECONDS", 30.0)),

@@ -7,7 +7,9 @@
   (`applications.deadlines.mark_overdue`);
 - 容缺: applicants whose promise to supply materials runs out within a day are reminded, and
   cases whose promise ran out with a material missing end by themselves
-  (`applications.tolerance.remind`, `.lapse`).
+  (`applications.tolerance.remind`, `.lapse`);
+- published policies past their expiry date expire and their waiting pushes are cancelled
+  (`policies.service.expire_due`).
 
 All are idempotent and safe in several processes at once (guarded updates, SKIP LOCKED on
 PostgreSQL), and cheap when there is nothing to do (one indexed query each). Each process runs
@@ -35,6 +37,7 @@ class SweepResult:
     applications_overdue: int = 0
     supply_reminders: int = 0
     applications_lapsed: int = 0
+    policies_expired: int = 0
 
 
 class PeriodicSweeps:
@@ -70,6 +73,7 @@ class PeriodicSweeps:
         from app.applications import tolerance
         from app.applications.deadlines import mark_overdue
         from app.appointments.service import mark_missed
+        from app.policies.service import expire_due
         from app.queueing.transitions import expire_leftovers
 
         expired = self._in_transaction("expire_leftovers", lambda s: expire_leftovers(s, now=now))
@@ -79,7 +83,8 @@ class PeriodicSweeps:
         overdue = self._in_transaction("mark_overdue", lambda s: mark_overdue(s, now=now))
         reminded = self._in_transaction("remind_supply", lambda s: tolerance.remind(s, now=now))
         lapsed = self._in_transaction("lapse_tolerance", lambda s: tolerance.lapse(s, now=now))
-        if expired or missed or overdue or reminded or lapsed:
+        policies = self._in_transaction("expire_policies", lambda s: expire_due(s, now=now))
+        if expired or missed or overdue or reminded or lapsed or policies:
             log.info(
                 "periodic sweeps",
                 extra={
@@ -88,9 +93,10 @@ class PeriodicSweeps:
                     "applications_overdue": overdue,
                     "supply_reminders": reminded,
                     "applications_lapsed": lapsed,
+                    "policies_expired": policies,
                 },
             )
-        return SweepResult(expired, missed, overdue, reminded, lapsed)
+        return SweepResult(expired, missed, overdue, reminded, lapsed, policies)
 
     def _in_transaction(self, name: str, sweep: Callable[[Session], int]) -> int:
         try:
