@@ -25,8 +25,10 @@ import logging
 import math
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
 from dramatiq.rate_limits import WindowRateLimiter
@@ -37,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.audit.service import AuditChain, seal_all
 from app.jobs.settings import JobSettings
 from app.jobs.sweeps import PeriodicSweeps
+from app.logs import bind_job_request_id, current_request_id
 from app.notify.outbox import NOTIFY_JOB
 from app.notify.sender import Outcome, SubscribeMessageSender, deliver_by_id, drain
 
@@ -46,6 +49,41 @@ QUEUE = "notify"
 # Above this many new rows in one commit, send sweeps (one per batch) instead of one message
 # per row: the request that published a policy push should not make ten thousand Redis calls.
 FAN_OUT_PER_ROW_LIMIT = 200
+
+
+REQUEST_ID_OPTION = "request_id"
+
+
+class RequestIdPropagation(Middleware):
+    """A message carries the request id of whoever sent it; its actor's log lines show it.
+
+    Sent from a web request: that request's X-Request-ID. Sent by an actor (a retry, a
+    follow-up drain): the id its own message carried, so a chain of jobs keeps the id of the
+    request that started it. Sent by nothing of the kind (the sweep ticker): none.
+    """
+
+    def before_enqueue(
+        self, broker: dramatiq.Broker, message: dramatiq.Message, delay: int
+    ) -> None:
+        request_id = current_request_id()
+        if request_id and REQUEST_ID_OPTION not in message.options:
+            message.options[REQUEST_ID_OPTION] = request_id
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        bind_job_request_id(message.options.get(REQUEST_ID_OPTION))
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        bind_job_request_id(None)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        bind_job_request_id(None)
 
 
 class SweepTicker(Middleware):
@@ -109,6 +147,7 @@ class DramatiqRunner:
         self.broker = RedisBroker(
             url=settings.redis_url, namespace=f"{settings.namespace}:dramatiq"
         )
+        self.broker.add_middleware(RequestIdPropagation())
         # With a scheduler process (JOB_SCHEDULER=process) it enqueues the sweeps instead.
         if not settings.scheduler_owns_periodic_work:
             self.broker.add_middleware(SweepTicker(self))

@@ -27,6 +27,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.observability.metrics import count_sweep_rows, count_task
+
 log = logging.getLogger(__name__)
 
 
@@ -103,7 +105,10 @@ class PeriodicSweeps:
             with self._session_factory() as session:
                 count = sweep(session)
                 session.commit()
-                return count
         except Exception:
             log.exception("periodic sweep failed", extra={"sweep": name})
+            count_task(f"sweep.{name}", "failed")
             return 0
+        count_task(f"sweep.{name}", "ok")
+        count_sweep_rows(name, count)
+        return count
