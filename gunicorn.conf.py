@@ -6,6 +6,9 @@ Every value can be overridden on the command line or with GUNICORN_CMD_ARGS.
 import multiprocessing
 import os
 
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.base import Worker
+
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 # Threads, not only processes: hall screens hold Server-Sent Events streams for hours, and a
 # sync worker would be taken whole by one screen.
@@ -20,3 +23,17 @@ keepalive = 5
 limit_request_line = 8190
 accesslog = "-"
 errorlog = "-"
+
+
+def child_exit(server: Arbiter, worker: Worker) -> None:
+    """A worker exited: drop its live gauges from the metrics every worker shares.
+
+    With PROMETHEUS_MULTIPROC_DIR set (the launcher sets it, to a directory it empties before
+    starting gunicorn), each worker writes its metrics to files there and /metrics merges them
+    (app/observability/exposition.py); a dead worker's counters stay counted, as Prometheus
+    expects of counters.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
