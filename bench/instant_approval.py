@@ -102,9 +102,12 @@ def run(cmd: list[str], env: dict[str, str]) -> None:
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def setup(env: dict[str, str]) -> list[str]:
+def setup(env: dict[str, str], tag: str = "", born: str = "19900101") -> list[str]:
     """Departments, matters, seals, shared data; 8 verified legal representatives each bound to
-    an enterprise of the registry; their access tokens."""
+    an enterprise of the registry; their access tokens.
+
+    `tag` and `born` keep the people and enterprises of one run apart from an earlier run's on
+    a database that lives on (bench/rush_hour.py on `make prod-like`)."""
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     run([*flask, "db", "upgrade"], env)
     run([*flask, "organisation", "load"], env)
@@ -144,9 +147,9 @@ def setup(env: dict[str, str]) -> list[str]:
         now = utcnow()
         seed_seals(session, actor=Actor.system(), now=now)
         seed_shared_data(session, today=local_day(now), days=30)
-        ids = [_id_number(i) for i in range(APPLICANTS)]
+        ids = [_id_number(i, born) for i in range(APPLICANTS)]
         for i in range(APPLICANTS):
-            user = User(openid=f"o_bench_instant_{i}")
+            user = User(openid=f"o_bench_instant{tag}_{i}")
             session.add(user)
             session.flush()
             verify_real_name(
@@ -159,7 +162,7 @@ def setup(env: dict[str, str]) -> list[str]:
                 now=now,
             )
             enterprise = RegistryEnterprise(
-                uscc=_uscc(i),
+                uscc=_uscc(i, born),
                 name=f"广州市番禺区压测{i}商贸有限公司",
                 legal_rep_name=f"压测{NUMERALS[i]}",
                 status=RegistryStatus.EXISTING,
@@ -194,17 +197,19 @@ def setup(env: dict[str, str]) -> list[str]:
     return tokens
 
 
-def _id_number(serial: int) -> str:
+def _id_number(serial: int, born: str = "19900101") -> str:
     from stdnum.cn import ric
 
-    body = f"44011319900101{serial:03d}"
+    body = f"440113{born}{serial:03d}"
     return body + ric.calc_check_digit(body + "0")  # stdnum reads the first 17 digits
 
 
-def _uscc(serial: int) -> str:
+def _uscc(serial: int, born: str = "19900101") -> str:
     from stdnum.cn import uscc
 
-    body = f"91440113MA5B{serial:04d}0"
+    body = (
+        f"91440113MA5B{serial:04d}0" if born == "19900101" else f"91440113{born[2:6]}{serial:04d}0"
+    )
     return body + uscc.calc_check_digit(body)
 
 
@@ -233,7 +238,7 @@ def baseline_body() -> str:
     return json.dumps({"address": form["address"], "period": period}, ensure_ascii=False)
 
 
-def make_drafts(env: dict[str, str], count: int) -> list[tuple[str, str]]:
+def make_drafts(env: dict[str, str], count: int, tag: str = "") -> list[tuple[str, str]]:
     """`count` drafts spread over the 8 applicants, each with its two materials uploaded and
     signed after a face check, as a phone leaves them before tapping submit: (applicant's
     token, application number)."""
@@ -259,7 +264,9 @@ def make_drafts(env: dict[str, str], count: int) -> list[tuple[str, str]]:
     with app.test_request_context():
         session = app.extensions["db"].sessionmaker()
         people = session.scalars(
-            select(User).where(User.openid.like("o_bench_instant_%")).order_by(User.id)
+            select(User)
+            .where(User.openid.like(f"o_bench_instant{tag}\\_%", escape="\\"))
+            .order_by(User.id)
         ).all()
         services = Services(get_seal_context(), get_connectors(session), get_cipher())
         storage = LocalFolderStorage(Path(env["MATERIALS_STORAGE_DIR"]))
