@@ -276,8 +276,10 @@ MATRIX: dict[str, str] = {
     #    anon  user  citiz rep   agent clerk mgr   revwr offcr admin disp
     "GET /api/v1/me/enterprises":
         "no    yes   yes   yes   yes   no    no    no    no    no    no",
+    # Binding as legal representative needs a face verified recently (only `rep` has one; E1 is
+    # already theirs, so theirs is a 409).
     "POST /api/v1/me/enterprises":
-        "no    yes   yes   yes   yes   no    no    no    no    no    no",
+        "no    no    no    yes   no    no    no    no    no    no    no",
     "DELETE /api/v1/me/enterprises/<int:binding_id>":
         "no    no    no    own   own   no    no    no    no    no    no",
     "GET /api/v1/enterprises/<int:enterprise_id>":
@@ -555,16 +557,18 @@ MATRIX: dict[str, str] = {
     #    anon  user  citiz rep   agent clerk mgr   revwr offcr admin disp
     "GET /api/v1/applications":
         "no    yes   yes   yes   yes   no    no    no    no    no    no",
+    # Filing and submitting need a verified real name; signing, a face verified recently (only
+    # the legal representative here has one): a refusal of the identity level is a 403.
     "POST /api/v1/applications":
-        "no    yes   yes   yes   yes   no    no    no    no    no    no",
+        "no    no    yes   yes   yes   no    no    no    no    no    no",
     "GET /api/v1/applications/<string:number>":
         "no    own   own   own   own   no    no    no    no    no    no",
     "PUT /api/v1/applications/<string:number>/form":
         "no    own   own   own   own   no    no    no    no    no    no",
     "POST /api/v1/applications/<string:number>/signature":
-        "no    own   own   own   own   no    no    no    no    no    no",
+        "no    no    no    own   no    no    no    no    no    no    no",
     "POST /api/v1/applications/<string:number>/submit":
-        "no    own   own   own   own   no    no    no    no    no    no",
+        "no    no    own   own   own   no    no    no    no    no    no",
     "POST /api/v1/applications/<string:number>/withdraw":
         "no    own   own   own   own   no    no    no    no    no    no",
     "POST /api/v1/applications/<string:number>/resubmit":

@@ -76,6 +76,7 @@ from app.security import get_cipher
 from blueprints.applications.present import material_storage
 from blueprints.console.access import FAMILY_KEY, SEEN_KEY, STAFF_KEY
 from blueprints.console.screen import DISPLAY_KEY
+from tests.applications.conftest import advert_form, drainage_form, weather_form
 from tests.core.authz_matrix import ALLOW, DENY, MATRIX, OWN, PRINCIPALS
 from tests.factories.appointments import ticket_values
 from tests.factories.enterprises import uscc_for
@@ -185,6 +186,7 @@ def _application(
     user: User,
     status: ApplicationStatus,
     n: int,
+    form: dict[str, Any],
     enterprise: RegistryEnterprise | None = None,
 ) -> Application:
     now = utcnow()
@@ -200,7 +202,7 @@ def _application(
         applicant_user_id=user.id,
         enterprise_id=enterprise.id if enterprise else None,
         acting_as="legal_representative" if enterprise else "citizen",
-        form={},
+        form=form,
         status=status,
         submitted_at=None if status == ApplicationStatus.DRAFT else now,
         updated_at=now,
@@ -361,20 +363,17 @@ def build_district(session: Session, app: Flask, seals: SealContext) -> dict[str
         session.add(appointments[key])
     session.flush()
 
+    DRAFT, REVIEW = ApplicationStatus.DRAFT, ApplicationStatus.UNDER_REVIEW
     # Applications: drafts of each citizen (the legal representative's for the enterprise, so
     # its agent's too), and a stranger's under review in each department.
     applications = {
-        "user": _application(session, matter_citizen, users["user"], ApplicationStatus.DRAFT, 1),
+        "user": _application(session, matter_citizen, users["user"], DRAFT, 1, weather_form()),
         "citizen": _application(
-            session, matter_citizen, users["citizen"], ApplicationStatus.DRAFT, 2
+            session, matter_citizen, users["citizen"], DRAFT, 2, weather_form()
         ),
-        "E1": _application(session, matter_a, users["rep"], ApplicationStatus.DRAFT, 3, e1),
-        "dept_A": _application(
-            session, matter_a, users["stranger"], ApplicationStatus.UNDER_REVIEW, 4
-        ),
-        "dept_B": _application(
-            session, matter_b, users["stranger"], ApplicationStatus.UNDER_REVIEW, 5
-        ),
+        "E1": _application(session, matter_a, users["rep"], DRAFT, 3, advert_form(), e1),
+        "dept_A": _application(session, matter_a, users["stranger"], REVIEW, 4, advert_form()),
+        "dept_B": _application(session, matter_b, users["stranger"], REVIEW, 5, drainage_form()),
     }
     storage = material_storage()
     png = _png()
@@ -759,6 +758,13 @@ REASON = {"reason": "授权矩阵测试"}
 # Well formed, but no personal code the server issued: refused after the window's hall is checked.
 UNKNOWN_CODE = "not-a-personal-code"
 BODIES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    f"POST {A}/me/enterprises": lambda v: {"uscc": uscc_for(9101), "role": "legal_representative"},
+    f"POST {A}/me/appointments": lambda v: {"slot_id": v["slot_id"]},
+    f"POST {A}/applications": lambda v: {
+        "matter_code": "PY-QXJ-QXZM",
+        "form": weather_form(),
+        "submit": False,
+    },
     f"PUT {APP}/form": lambda v: {"form": {}},
     f"POST {APP}/signature": lambda v: {"handwriting_png": HANDWRITING},
     f"POST {APP}/withdraw": lambda v: REASON,
@@ -904,12 +910,16 @@ def outcome(status: int, location: str, text: str = "") -> str:
     return ALLOW
 
 
-def call(district: District, key: str, principal: str, side: str) -> tuple[int, str, str]:
-    """Make the request; its status, its Location and the start of its body."""
+def call(
+    district: District, key: str, principal: str, side: str, body: Any = None
+) -> tuple[int, str, str]:
+    """Make the request (with `BODIES`' body unless one is given); its status, its Location
+    and the start of its body."""
     method, rule = key.split(" ", 1)
     values = district.other[principal] if side == "other" else district.own[principal]
     path = _path(key, values, district.neutral)
-    body = BODIES.get(key, lambda v: {})(values)
+    if body is None:
+        body = BODIES.get(key, lambda v: {})(values)
     query = QUERIES.get(key, lambda v: {})(values)
     options: dict[str, Any] = {
         "method": method,
@@ -1016,3 +1026,63 @@ def test_the_route_admits_whom_the_matrix_says(
     assert got == want, (
         f"{key} as {principal} ({side} resource): expected {want}, got {status} {location} {text}"
     )
+
+
+# Bodies that name another's resource while the path names the caller's own: each is refused
+# (a 4xx: not found, or a conflict naming the rule), never carried out. (route, principal,
+# body from the other side's parameters.)
+CROSS_REFERENCES: list[tuple[str, str, Callable[[dict[str, Any]], dict[str, Any]]]] = [
+    (f"POST {TERMINAL}/call", "clerk", lambda o: {"ticket_id": o["ticket_id"]}),
+    (
+        f"POST {TERMINAL}/tickets/<int:ticket_id>/transfer",
+        "clerk",
+        lambda o: {"category_id": o["category_id"]},
+    ),
+    (
+        f"POST {TERMINAL}/tickets/<int:ticket_id>/transfer",
+        "clerk",
+        lambda o: {"window_id": o["window_id"]},
+    ),
+    (
+        f"POST {TERMINAL}/take",
+        "clerk",
+        lambda o: {"code": UNKNOWN_CODE, "category_id": o["category_id"]},
+    ),
+    (
+        f"POST {A}/halls/<int:hall_id>/windows",
+        "manager",
+        lambda o: {"number": 55, "category_ids": [o["category_id"]]},
+    ),
+    (
+        f"PATCH {A}/halls/windows/<int:window_id>",
+        "manager",
+        lambda o: {"category_ids": [o["category_id"]]},
+    ),
+    (
+        f"POST {APP}/materials/<string:material_id>/licence",
+        "rep",
+        lambda o: {"licence_id": o["licence_id"]},
+    ),
+    (
+        f"POST {APP}/materials/<string:material_id>/licence",
+        "citizen",
+        lambda o: {"licence_id": o["licence_id"]},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "principal", "body_of"),
+    CROSS_REFERENCES,
+    ids=[f"{key} | {principal} | #{n}" for n, (key, principal, _) in enumerate(CROSS_REFERENCES)],
+)
+def test_a_body_naming_anothers_resource_is_refused(
+    district: District,
+    key: str,
+    principal: str,
+    body_of: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    status, _location, text = call(
+        district, key, principal, "own", body_of(district.other[principal])
+    )
+    assert 400 <= status < 500, f"{key} as {principal} naming another's resource: {status} {text}"
