@@ -21,6 +21,7 @@ import base64
 import datetime as dt
 import io
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -213,7 +214,7 @@ def _application(
 
 
 def build_district(session: Session, app: Flask, seals: SealContext) -> dict[str, Any]:
-    """Halls A and B, departments A (城管) and B (气象), the principals and their resources."""
+    """Halls A and B, departments A (城管) and B (水务), the principals and their resources."""
     now = utcnow()
     settings = from_config(app.config)
     departments, _halls = load_organisation(session)
@@ -717,7 +718,7 @@ def district(app: Flask, seal_context: SealContext) -> Iterator[District]:
                 if principal in families:
                     cookie[STAFF_KEY] = staff_ids[principal]
                     cookie[FAMILY_KEY] = families[principal]
-                    cookie[SEEN_KEY] = 2**40  # never idle while the module runs
+                    cookie[SEEN_KEY] = int(time.time())
                 elif principal == "display":
                     cookie[DISPLAY_KEY] = world["displays"]["A"].token
             console[principal] = client
