@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: help install lock run test lint typecheck security bench bench-login bench-queue bench-seals bench-policy bench-policy-12m bench-instant clean worker backup restore
+.PHONY: help install lock run test lint typecheck security bench bench-login bench-queue bench-seals bench-policy bench-policy-12m bench-instant clean worker backup restore prod-like prod-like-stop test-prod
 
 help:  ## list the targets
 	@echo "make run        start the service locally (SQLite, emulators, demo data) on :5000"
@@ -13,6 +13,8 @@ help:  ## list the targets
 	@echo "make security   bandit and pip-audit (SECURITY_OFFLINE_OK=1: accept an unreachable audit service)"
 	@echo "make bench-*    benchmarks: login, queue, seals, policy, policy-12m, instant (see README)"
 	@echo "make worker     a Dramatiq worker (JOB_RUNNER=dramatiq, needs REDIS_URL)"
+	@echo "make prod-like  the production topology on this machine (HAProxy on :8800); make prod-like-stop"
+	@echo "make test-prod  the restart tests against a topology of their own (~5 min)"
 	@echo "make backup BACKUP_DIR=/new/folder; make restore BACKUP_DIR=...  (README: Backups and restore)"
 	@echo "make lock       re-resolve requirements*.txt (with hashes) from requirements*.in"
 	@echo "make clean      remove the virtualenv, local data and caches"
@@ -85,6 +87,22 @@ bench-policy-12m: install
 # A Dramatiq worker for JOB_RUNNER=dramatiq (needs REDIS_URL).
 worker: install
 	$(BIN)/dramatiq app.jobs.worker --processes 1 --threads 4
+
+# The production topology on this machine (README: Production topology): PostgreSQL database
+# yhb_prodlike, Redis, the emulators over TLS, two gunicorn instances behind HAProxy on :8800,
+# a Dramatiq worker and two schedulers (one leads). Returns when it answers through the
+# balancer; pids, logs and state.json in var/prod-like/.
+prod-like: install
+	$(BIN)/python scripts/prod_like.py start
+
+prod-like-stop:
+	$(BIN)/python scripts/prod_like.py stop
+
+# Restart tests (tests/prod, marker prodlike): they start a topology of their own on other
+# ports, with a private redis-server, and stop it.
+test-prod: install
+	./scripts/test_tools.sh
+	$(BIN)/pytest -m prodlike tests/prod
 
 # The database and the file stores into a new folder, and back (README: Backups and restore).
 backup: install

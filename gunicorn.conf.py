@@ -16,13 +16,41 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = 30
+# On SIGTERM (stop) or SIGHUP (reload: new workers with the new code and config, then the old
+# ones stop) a worker gets this long to finish the requests it holds before it is killed. An
+# SSE stream never finishes by itself: it is cut at the end, and the screen reconnects.
 graceful_timeout = 30
 keepalive = 5
 # The app answers a URL over 4 KB itself, with the API's JSON error (414); gunicorn's own
 # limit (an HTML page) is set above it, at its maximum.
 limit_request_line = 8190
-accesslog = "-"
+# The app logs every request itself, as JSON with its request id (app/logs.py); gunicorn's
+# own access line would repeat it in another format. GUNICORN_ACCESS_LOG=- brings it back.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+# gunicorn's own messages (boot, worker exits, reloads) as JSON lines like the app's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+    },
+}
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:

@@ -191,12 +191,6 @@ class BaseConfig:
     JOB_SCHEDULER_LEASE_SECONDS: float = field(
         default_factory=lambda: float(_env("JOB_SCHEDULER_LEASE_SECONDS", "15"))
     )
-    # With dramatiq: "process" = one `flask jobs scheduler` (a leader lease in Redis) runs the
-    # periodic work; empty = every worker takes part, one elected per interval.
-    JOB_SCHEDULER: str = field(default_factory=lambda: _env("JOB_SCHEDULER", ""))
-    JOB_SCHEDULER_LEASE_SECONDS: float = field(
-        default_factory=lambda: float(_env("JOB_SCHEDULER_LEASE_SECONDS", "15"))
-    )
 
     # Subscribe-message templates: JSON {"queue_called": "<template id>", ...} or
     # {"key": {"id": ..., "long_term": true}}; empty means the emulator's demo templates.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian tools some tests use to check what the project renders: signed PDFs (pdfsig,
-# pdftoppm), QR codes (zbarimg), pdfsig's trust store (certutil), a test HSM (softhsm2), and
-# the console's browser tests (Debian's chromium, driven by Playwright from PyPI; CJK fonts for
+# pdftoppm), QR codes (zbarimg), pdfsig's trust store (certutil), a test HSM (softhsm2), the
+# balancer of `make test-prod` (haproxy), and the console's browser tests (Debian's chromium, driven by Playwright from PyPI; CJK fonts for
 # its screenshots). Installed with apt when missing and we are root; the tests that need a
 # missing tool skip with a reason.
 set -uo pipefail
@@ -14,6 +14,7 @@ wanted=(
   softhsm2-util:softhsm2
   /usr/bin/chromium:chromium
   /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk
+  /usr/sbin/haproxy:haproxy
 )
 missing=()
 for pair in "${wanted[@]}"; do
