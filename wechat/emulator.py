@@ -360,7 +360,8 @@ class Emulator:
             touser = body.get("touser")
             if not isinstance(touser, str) or (appid, touser) not in self._state.users:
                 raise _Refusal(40003)
-            template = self.templates.get(str(body.get("template_id", "")))
+            template_id = str(body.get("template_id", ""))
+            template = self.templates.get(template_id)
             if template is None:
                 raise _Refusal(40037)
             values = _template_values(body.get("data"), template)
@@ -374,7 +375,9 @@ class Emulator:
             if lang not in ("zh_CN", "en_US", "zh_HK", "zh_TW"):
                 raise _Refusal(47003, "lang invalid")
             if not template.long_term:
-                grant = (appid, touser, template.id)
+                # Keyed by the id the app uses, as grant_subscription is: an emulator given
+                # production's template ids (WECHAT_TEMPLATES) knows them by those.
+                grant = (appid, touser, template_id)
                 if self._state.grants[grant] <= 0:
                     raise _Refusal(43101)
                 # Each 允许 tap allows exactly one message.
@@ -385,7 +388,7 @@ class Emulator:
                     "msgid": msgid,
                     "appid": appid,
                     "touser": touser,
-                    "template_id": template.id,
+                    "template_id": template_id,
                     "page": page,
                     "data": values,
                     "miniprogram_state": state,

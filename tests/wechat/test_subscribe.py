@@ -167,3 +167,24 @@ def test_long_term_template_needs_no_grant(long_term_url: str) -> None:
 
     stats = requests.get(f"{long_term_url}/_emulator/stats", timeout=5).json()
     assert stats["messages_sent"] == 2
+
+
+def test_an_emulator_given_production_template_ids_delivers_a_granted_message(
+    make_client,  # type: ignore[no-untyped-def]
+) -> None:
+    # `make prod-like` hands the emulator the ids WECHAT_TEMPLATES names ("tmpl-..."): the grant
+    # was kept under that id but the send looked for the spec's own key, so every push was 43101.
+    emulator = Emulator(
+        {APPID: SECRET},
+        templates={f"tmpl-{key}": spec for key, spec in DEFAULT_TEMPLATES.items()},
+    )
+    server, base_url = serve_in_thread(emulator=emulator)
+    try:
+        openid = emulator.login(appid=APPID)["openid"]
+        emulator.grant_subscription(openid, "tmpl-queue_called", appid=APPID)
+        client = make_client(base_url=base_url)
+        client.send_subscribe_message(openid, "tmpl-queue_called", QUEUE_CALLED)
+    finally:
+        server.shutdown()
+    [message] = emulator.sent_messages(touser=openid)
+    assert message["template_id"] == "tmpl-queue_called"
