@@ -714,6 +714,13 @@ class Topology:
             self.haproxy(f"set server app/{name} state ready")
         _wait_for(lambda: self.server_states()[name]["status"] == "UP", 30, f"{name} UP")
 
+    def reload_web(self, index: int) -> None:
+        """SIGHUP to one instance's gunicorn master: new workers, then the old ones finish."""
+        pid = self.web(index).pid
+        if pid is None:
+            raise RuntimeError(f"web-{index + 1} is not running")
+        os.kill(pid, signal.SIGHUP)
+
     def restart_worker(self, index: int = 0, *, kill: bool = False) -> None:
         """Stop one Dramatiq worker (SIGKILL with kill=True: a crash) and start it again."""
         process = self.worker(index)

@@ -1,0 +1,313 @@
+"""Restarts under load, against the production topology (`make test-prod`)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+
+import psycopg
+import pytest
+import redis
+import requests
+
+from scripts.prod_like import Topology
+from tests.prod.conftest import District, Load, make_district, wait_until
+
+pytestmark = pytest.mark.prodlike
+
+# The documented answer to a broken database connection: 503 DATABASE_UNAVAILABLE with
+# Retry-After (blueprints/errors.py); a client retries with the same Idempotency-Key.
+RETRIES = 8
+
+
+def _pg(topology: Topology) -> psycopg.Connection:
+    return psycopg.connect(
+        f"postgresql://{topology.pg_user}@{topology.pg_host}:5432/{topology.database}",
+        autocommit=True,
+    )
+
+
+def _taker(topology: Topology, district: District, answers: dict[int, list[int]]):  # type: ignore[no-untyped-def]
+    """Each index is one citizen taking one number, retrying a 503 with the same key."""
+
+    def work(http: requests.Session, index: int) -> list[int]:
+        if index >= len(district.tokens):
+            raise StopIteration
+        key = uuid.uuid4().hex
+        seen: list[int] = []
+        for _ in range(RETRIES):
+            response = http.post(
+                f"{topology.base_url}/api/v1/queue/tickets",
+                json={**district.take_body, "category_id": district.categories[index % 2]},
+                headers={
+                    "Authorization": f"Bearer {district.tokens[index]}",
+                    "Idempotency-Key": key,
+                },
+                timeout=30,
+            )
+            seen.append(response.status_code)
+            if response.status_code != 503:
+                break
+            time.sleep(0.5)
+        answers[index] = seen
+        return seen
+
+    return work
+
+
+def _tickets_are_whole(topology: Topology, district: District, taken: int) -> None:
+    """Per category and day: numbers 1..n without a gap or a repeat; one ticket a citizen."""
+    with _pg(topology) as conn:
+        rows = conn.execute(
+            "SELECT issued_category_id, service_day, number, user_id FROM tickets"
+            " WHERE hall_id = %s",
+            (district.hall_id,),
+        ).fetchall()
+    by_day: dict[tuple[int, object], list[int]] = {}
+    for category, day, number, _ in rows:
+        by_day.setdefault((category, day), []).append(number)
+    for numbers in by_day.values():
+        assert sorted(numbers) == list(range(1, len(numbers) + 1))
+    per_user = Counter(user for *_, user in rows)
+    assert max(per_user.values()) == 1
+    assert len(rows) == taken
+
+
+def test_terminated_database_connections_lose_and_double_no_ticket(topology: Topology) -> None:
+    district = make_district(topology, users=240)
+    answers: dict[int, list[int]] = {}
+    with Load(_taker(topology, district, answers), threads=6) as load:
+        for _ in range(3):
+            time.sleep(1.0)
+            with _pg(topology) as conn:
+                killed = conn.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (topology.database,),
+                ).fetchone()
+            assert killed is not None and killed[0] > 0
+        wait_until(lambda: len(answers) == len(district.tokens), 120, "every citizen answered")
+
+    assert load.errors == []
+    # Only the documented 503 (retried), never a 500; every citizen ends with a number.
+    assert set(load.server_errors) <= {503}
+    finals = [seen[-1] for seen in answers.values()]
+    assert Counter(finals) == Counter({201: len(district.tokens)})
+    _tickets_are_whole(topology, district, taken=len(district.tokens))
+
+
+def test_a_redis_restart_degrades_rate_limits_to_each_process(topology: Topology) -> None:
+    """Redis away: limits fall back to each process's memory (still enforced), no 5xx."""
+    district = make_district(topology, users=1)
+    headers = {"Authorization": f"Bearer {district.tokens[0]}"}
+    url = f"{topology.base_url}/api/v1/queue/tickets"
+    body = {**district.take_body, "category_id": district.categories[0]}
+    redis_process = topology.redis_server()
+    redis_process.stop()
+    try:
+        statuses = Counter(
+            requests.post(url, json=body, headers=headers, timeout=30).status_code
+            for _ in range(160)
+        )
+    finally:
+        redis_process.start()
+    # RATELIMIT_TAKE_TICKET (30/minute) per process: 2 instances x 2 workers = 120 at most.
+    assert not [status for status in statuses if status >= 500], statuses
+    assert statuses[429] >= 160 - 4 * 30
+    assert statuses[201] == 1
+    client = redis.Redis.from_url(topology.redis_url)
+
+    def redis_back() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    wait_until(redis_back, 10, "redis back")
+    wait_until(lambda: topology.servers_up() == 2, 30, "both instances ready again")
+    answer = requests.get(f"{topology.base_url}/readyz", timeout=5)
+    assert answer.status_code == 200
+
+
+def test_a_killed_worker_leaves_every_notification_delivered_once(topology: Topology) -> None:
+    from app import create_app
+    from app.db import utcnow
+    from app.notify import outbox
+    from scripts.prod_like import load_or_create_secrets
+    from tests.factories.notify import QUEUE_CALLED_DATA
+
+    count = 150
+    district = make_district(topology, users=count)
+    keys = load_or_create_secrets(topology.env_file)
+    # The id production names queue_called by (WECHAT_TEMPLATES), as the mini-program sees it.
+    spec = json.loads(keys["WECHAT_TEMPLATES"])["queue_called"]
+    template_id = spec["id"] if isinstance(spec, dict) else spec
+    session_http = requests.Session()
+    ca = topology.environment()["REQUESTS_CA_BUNDLE"]
+    for openid in district.openids:
+        session_http.post(
+            f"{topology.wechat_url}/_emulator/login", json={"openid": openid}, verify=ca, timeout=5
+        ).raise_for_status()
+        session_http.post(
+            f"{topology.wechat_url}/_emulator/subscriptions",
+            json={"openid": openid, "template_id": template_id, "count": 1},
+            verify=ca,
+            timeout=5,
+        ).raise_for_status()
+    app = create_app(
+        "development", **keys, DATABASE_URL=topology.database_url, JOB_RUNNER="manual",
+        REDIS_URL="", SEED_DEMO_DATA=False,
+    )  # fmt: skip
+    with app.app_context():
+        session = app.extensions["db"].sessionmaker()
+        now = utcnow()
+        for user_id in district.user_ids:
+            outbox.record_subscription_result(session, user_id, {template_id: "accept"}, now)
+            outbox.enqueue(
+                session, user_id=user_id, template_key="queue_called", data=QUEUE_CALLED_DATA,
+                dedupe_key=f"restart-{user_id}", now=now,
+            )  # fmt: skip
+        session.commit()
+        session.close()
+    app.extensions["db"].engine.dispose()
+
+    def delivered() -> int:
+        with _pg(topology) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM notification_outbox WHERE user_id = ANY(%s)"
+                " AND status IN ('sent', 'failed', 'skipped')",
+                (district.user_ids,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    # The scheduler sends a sweep every 2 s; kill the worker once the drain is under way.
+    wait_until(lambda: delivered() > 0, 30, "the drain started")
+    topology.restart_worker(0, kill=True)
+    assert delivered() < count  # killed mid-drain, not after it
+    wait_until(lambda: delivered() == count, 120, "every row final")
+
+    with _pg(topology) as conn:
+        statuses = Counter(
+            status
+            for (status,) in conn.execute(
+                "SELECT status FROM notification_outbox WHERE user_id = ANY(%s)",
+                (district.user_ids,),
+            )
+        )
+    received: Counter[int] = Counter()
+    for openid in district.openids:
+        messages = session_http.get(
+            f"{topology.wechat_url}/_emulator/messages",
+            params={"touser": openid},
+            verify=ca,
+            timeout=5,
+        ).json()["messages"]
+        received[len(messages)] += 1
+    # WeChat holds each citizen's one grant: each got the message exactly once.
+    assert received == Counter({1: count})
+    # A row the killed worker had sent without recording it was sent again after its lease,
+    # and WeChat refused the repeat (grant spent): at most the worker's threads' rows.
+    assert statuses["sent"] >= count - 4 * 2
+    assert statuses["sent"] + statuses["skipped"] == count
+
+
+def test_a_screen_stream_reconnects_after_its_instance_restarts(topology: Topology) -> None:
+    district = make_district(topology, users=1)
+    url = f"{topology.base_url}/api/v1/screen/halls/{district.hall_id}/events"
+    hellos: list[float] = []
+    stop = threading.Event()
+
+    def screen() -> None:
+        # What a browser's EventSource does: read the stream, reconnect when it ends.
+        while not stop.is_set():
+            try:
+                with requests.get(url, stream=True, timeout=(5, 10)) as answer:
+                    for line in answer.iter_lines(decode_unicode=True):
+                        if line.startswith("event: hello"):
+                            hellos.append(time.monotonic())
+                        if stop.is_set():
+                            return
+            except requests.RequestException:
+                time.sleep(0.5)
+
+    thread = threading.Thread(target=screen, daemon=True)
+    thread.start()
+    wait_until(lambda: len(hellos) == 1, 15, "the stream opened")
+    for index in (0, 1):  # whichever instance holds it, it restarts
+        topology.restart_web(index, drain=False)
+    restarted = time.monotonic()
+    wait_until(lambda: len(hellos) >= 2, 30, "the stream reconnected")
+    assert hellos[-1] - restarted < 30
+    stop.set()
+
+
+def test_a_rolling_restart_drops_no_request(topology: Topology) -> None:
+    district = make_district(topology, users=1)
+    token = district.tokens[0]
+
+    def work(http: requests.Session, index: int) -> list[int]:
+        paths = (
+            "/readyz",
+            "/api/v1/queue/tickets",
+            f"/api/v1/screen/halls/{district.hall_id}/board",
+        )
+        path = paths[index % len(paths)]
+        answer = http.get(
+            f"{topology.base_url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        return [answer.status_code]
+
+    with Load(work, threads=4) as load:
+        time.sleep(1.0)
+        for index in (0, 1):
+            topology.restart_web(index, drain=True)
+        time.sleep(1.0)
+    assert load.errors == []
+    assert load.server_errors == {}
+    assert sum(load.statuses.values()) > 50
+
+
+def test_a_gunicorn_reload_drops_no_request(topology: Topology) -> None:
+    def work(http: requests.Session, index: int) -> list[int]:
+        answer = http.get(f"{topology.base_url}/readyz", timeout=30)
+        return [answer.status_code]
+
+    with Load(work, threads=4) as load:
+        time.sleep(1.0)
+        topology.reload_web(0)
+        topology.reload_web(1)
+        time.sleep(4.0)
+    assert load.errors == []
+    assert load.server_errors == {}
+    assert load.statuses[200] > 20
+
+
+def test_of_two_schedulers_one_leads_and_the_other_takes_over(topology: Topology) -> None:
+    def leaders() -> list[int]:
+        found = []
+        for index in (0, 1):
+            lines = topology.scheduler(index).log_file.read_text().splitlines()
+            events = [line for line in lines if '"scheduler leads"' in line or "lost" in line]
+            if events and '"scheduler leads"' in events[-1]:
+                found.append(index)
+        return found
+
+    wait_until(lambda: len(leaders()) == 1, 15, "one scheduler leads")
+    (leader,) = leaders()
+    other = 1 - leader
+    before = topology.scheduler(other).log_file.read_text().count('"scheduler leads"')
+    killed_at = time.monotonic()
+    topology.scheduler(leader).stop(kill=True)  # no clean hand-over: the lease must run out
+    try:
+        wait_until(
+            lambda: topology.scheduler(other).log_file.read_text().count('"scheduler leads"')
+            > before,
+            5 + 3,  # JOB_SCHEDULER_LEASE_SECONDS and a tick or two
+            "the other scheduler leads",
+        )
+        assert time.monotonic() - killed_at > 1.0  # it waited for the lease, not less
+    finally:
+        topology.scheduler(leader).start()
