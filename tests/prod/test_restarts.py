@@ -290,7 +290,14 @@ def test_of_two_schedulers_one_leads_and_the_other_takes_over(topology: Topology
         found = []
         for index in (0, 1):
             lines = topology.scheduler(index).log_file.read_text().splitlines()
-            events = [line for line in lines if '"scheduler leads"' in line or "lost" in line]
+            # Logs are appended across runs: a start, a stop or a lost lease ends a lead.
+            marks = (
+                '"scheduler leads"',
+                '"scheduler lost',
+                '"scheduler started"',
+                '"scheduler stopped"',
+            )
+            events = [line for line in lines if any(mark in line for mark in marks)]
             if events and '"scheduler leads"' in events[-1]:
                 found.append(index)
         return found
