@@ -721,6 +721,16 @@ class Topology:
             raise RuntimeError(f"web-{index + 1} is not running")
         os.kill(pid, signal.SIGHUP)
 
+    def scheduler_leader(self) -> str | None:
+        """The lease holder (host:pid:nonce) of the scheduler leading now, if any."""
+        from redis import Redis
+
+        namespace = self.environment()["DRAMATIQ_NAMESPACE"]
+        held = Redis.from_url(self.redis_url).get(f"{namespace}:scheduler:lease")
+        if isinstance(held, bytes):
+            return held.decode()
+        return str(held) if held else None
+
     def restart_worker(self, index: int = 0, *, kill: bool = False) -> None:
         """Stop one Dramatiq worker (SIGKILL with kill=True: a crash) and start it again."""
         process = self.worker(index)
@@ -809,6 +819,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(topology.state_file.read_text())
         for name, row in topology.server_states().items():
             print(f"{name}: {row['status']} ({row['scur']} sessions)")
+        print(f"the scheduler leading: {topology.scheduler_leader() or 'none'}")
     return 0
 
 
