@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: help install lock run test lint typecheck security bench bench-login bench-queue bench-seals bench-policy bench-policy-12m bench-instant clean worker backup restore prod-like prod-like-stop test-prod
+.PHONY: help install lock run test lint typecheck security bench bench-login bench-queue bench-seals bench-policy bench-policy-12m bench-instant bench-rush clean worker backup restore prod-like prod-like-stop test-prod
 
 help:  ## list the targets
 	@echo "make run        start the service locally (SQLite, emulators, demo data) on :5000"
@@ -15,6 +15,7 @@ help:  ## list the targets
 	@echo "make worker     a Dramatiq worker (JOB_RUNNER=dramatiq, needs REDIS_URL)"
 	@echo "make prod-like  the production topology on this machine (HAProxy on :8800); make prod-like-stop"
 	@echo "make test-prod  the restart tests against a topology of their own (~5 min)"
+	@echo "make bench-rush the rush-hour benchmark against make prod-like (started if needed)"
 	@echo "make backup BACKUP_DIR=/new/folder; make restore BACKUP_DIR=...  (README: Backups and restore)"
 	@echo "make lock       re-resolve requirements*.txt (with hashes) from requirements*.in"
 	@echo "make clean      remove the virtualenv, local data and caches"
@@ -97,6 +98,11 @@ prod-like: install
 
 prod-like-stop:
 	$(BIN)/python scripts/prod_like.py stop
+
+# The morning rush against the topology: takes, windows, screens, 秒批 and a policy push at
+# once, through the balancer (wrk). Starts prod-like when it is not running, and stops it then.
+bench-rush: install
+	$(BIN)/python bench/rush_hour.py $(if $(wildcard var/prod-like/state.json),,--start) $(RUSH_ARGS)
 
 # Restart tests (tests/prod, marker prodlike): they start a topology of their own on other
 # ports, with a private redis-server, and stop it.
