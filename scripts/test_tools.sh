@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian tools some tests use to check what the project renders: signed PDFs (pdfsig,
 # pdftoppm), QR codes (zbarimg), pdfsig's trust store (certutil), a test HSM (softhsm2), the
-# balancer of `make test-prod` (haproxy), and the console's browser tests (Debian's chromium, driven by Playwright from PyPI; CJK fonts for
-# its screenshots). Installed with apt when missing and we are root; the tests that need a
+# balancer and private Redis of `make test-prod` (haproxy, redis-server), and the console's
+# browser tests (Debian's chromium, driven by Playwright from PyPI; CJK fonts for its
+# screenshots). Installed with apt when missing and we are root; the tests that need a
 # missing tool skip with a reason.
 set -uo pipefail
 
@@ -15,6 +16,7 @@ wanted=(
   /usr/bin/chromium:chromium
   /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk
   /usr/sbin/haproxy:haproxy
+  redis-server:redis-server
 )
 missing=()
 for pair in "${wanted[@]}"; do

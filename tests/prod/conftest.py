@@ -7,6 +7,7 @@ unless the run names the marker (`pytest -m prodlike`).
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
@@ -35,6 +36,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def topology() -> Iterator[Topology]:
+    missing = [tool for tool in ("/usr/sbin/haproxy", "redis-server") if not shutil.which(tool)]
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (scripts/test_tools.sh installs them as root)")
     topo = Topology(
         directory=TEST_DIR,
         ports=Ports(balancer=8900, web=(8901, 8902), wechat=8903, identity=8904, redis=8905),
