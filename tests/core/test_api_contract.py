@@ -17,9 +17,13 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 from sqlalchemy.orm import Session
 
+from app.db import utcnow
 from app.enterprises.models import BindingRole, RegistryEnterprise
+from app.identity.access_tokens import decode_access_token
 from app.identity.models import StaffAccount, StaffRole, User
+from app.identity.sessions import is_family_active
 from app.organisation.models import Department, Hall
+from tests.factories.identity import app_token_settings
 
 # Each test walks every operation of the API; on a loaded 2-core machine that takes minutes.
 pytestmark = pytest.mark.timeout(1200)
@@ -59,12 +63,26 @@ def headers_of(
     create_department: Callable[..., Department],
     create_staff: Callable[..., StaffAccount],
     staff_headers: Callable[[StaffAccount], dict[str, str]],
+    app: Flask,
+    session: Session,
 ) -> Callable[[str], dict[str, str]]:
-    """The Authorization header of a role (none for anonymous)."""
+    """The Authorization header of a role (none for anonymous).
+
+    One principal per role serves every example of the test, for as long as its login lives:
+    making a fresh one for each of the thousands of examples (a staff account, its grants, a
+    login family) was half the contract test's time. An example that ends the login (logout,
+    a password change, roles changed) gets the next example a new principal."""
+    made: dict[str, dict[str, str]] = {}
 
     def headers(kind: str) -> dict[str, str]:
         if kind == "anonymous":
             return {}
+        cached = made.get(kind)
+        if cached is None or not _still_signed_in(app, session, cached):
+            cached = made[kind] = new_headers(kind)
+        return cached
+
+    def new_headers(kind: str) -> dict[str, str]:
         if kind == "citizen":
             return citizen_headers(create_user())
         if kind == "agent":
@@ -81,6 +99,14 @@ def headers_of(
         return staff_headers(create_staff(grants=[grant]))
 
     return headers
+
+
+def _still_signed_in(app: Flask, session: Session, headers: dict[str, str]) -> bool:
+    """The token's login family is live (logout, a password change, new roles and
+    deactivation all end it)."""
+    token = headers["Authorization"].removeprefix("Bearer ")
+    principal = decode_access_token(app_token_settings(app), token, now=utcnow())
+    return is_family_active(session, principal.family_id)
 
 
 # Operations whose well-formed input may still be refused for a reason no schema can state:
