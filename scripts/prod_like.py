@@ -495,12 +495,17 @@ class Topology:
         )  # fmt: skip
         return Process(f"{kind}-emulator", argv, env, self.directory)
 
+    def metrics_dir(self, index: int) -> Path:
+        """prometheus_client's multiprocess folder of "host" `index`: each web instance stands for
+        a host, and the workers and schedulers run on the first, so one scrape of web-1 adds up
+        the task outcomes and WeChat calls they count with its own requests."""
+        return self.directory / "prometheus" / f"host-{index + 1}"
+
     def web(self, index: int) -> Process:
         env = self.environment()
         name = f"web-{index + 1}"
-        metrics = self.directory / "prometheus" / name
         env.update({"BIND": f"127.0.0.1:{self.ports.web[index]}"})
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir(index))
         argv = [
             str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"),
             "--pid", str(self.directory / f"{name}.gunicorn.pid"), "wsgi:app",
@@ -511,11 +516,13 @@ class Topology:
         argv = [
             str(BIN / "dramatiq"), "app.jobs.worker", "--processes", "1", "--threads", "4",
         ]  # fmt: skip
-        return Process(f"worker-{index + 1}", argv, self.environment(), self.directory)
+        env = {**self.environment(), "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir(0))}
+        return Process(f"worker-{index + 1}", argv, env, self.directory)
 
     def scheduler(self, index: int) -> Process:
         argv = self._flask("jobs", "scheduler")
-        return Process(f"scheduler-{index + 1}", argv, self.environment(), self.directory)
+        env = {**self.environment(), "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir(0))}
+        return Process(f"scheduler-{index + 1}", argv, env, self.directory)
 
     def balancer(self) -> Process:
         argv = ["/usr/sbin/haproxy", "-db", "-f", str(self.haproxy_cfg)]
@@ -605,12 +612,12 @@ class Topology:
         _wait_for(lambda: _port_open(self.ports.identity), 15, "identity emulator")
         self.prepare_database()
         self.write_haproxy_config()
+        # Fresh counters on a fresh start (nothing runs yet that writes to them).
+        for index in range(len(self.ports.web)):
+            shutil.rmtree(self.metrics_dir(index), ignore_errors=True)
+            self.metrics_dir(index).mkdir(parents=True)
         for process in processes:
             if process.name.startswith(("web-", "worker-", "scheduler-", "haproxy")):
-                if process.name.startswith("web-"):
-                    metrics = Path(process.env["PROMETHEUS_MULTIPROC_DIR"])
-                    shutil.rmtree(metrics, ignore_errors=True)
-                    metrics.mkdir(parents=True)
                 process.start()
         for url in self.web_urls:
             _wait_for(
@@ -704,9 +711,8 @@ class Topology:
             _wait_for(lambda: self.server_states()[name]["scur"] == "0", 30, f"{name} drained")
             self.haproxy(f"set server app/{name} state maint")
         process.stop()
-        metrics = Path(process.env["PROMETHEUS_MULTIPROC_DIR"])
-        shutil.rmtree(metrics, ignore_errors=True)
-        metrics.mkdir(parents=True)
+        # The folder is kept: the workers and schedulers write to the first one, and counters
+        # of stopped processes are still counted (a restart is not a reset to zero).
         process.start()
         url = self.web_urls[index]
         _wait_for(lambda: _http_status(f"{url}/readyz") == 200, READY_TIMEOUT_SECONDS, url)
