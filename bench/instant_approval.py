@@ -408,6 +408,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2 cores)")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--paced-seconds", type=int, default=20)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk: apt-get install wrk")
@@ -425,8 +426,14 @@ def main() -> None:
         "MATERIALS_STORAGE_DIR": str(work / "materials"),
         "LOG_LEVEL": "INFO",
         "SEED_DEMO_DATA": "0",
+        # As in production: the applicant's notification and the audit chaining run in a
+        # Dramatiq worker beside the server, not in a thread of each gunicorn worker, and the
+        # rate limits count in Redis.
+        "JOB_RUNNER": "dramatiq",
+        "REDIS_URL": args.redis_url,
+        "DRAMATIQ_NAMESPACE": f"bench-instant-{database}",
     }
-    server = None
+    server = worker = None
     try:
         tokens = setup(env)
         from sqlalchemy import create_engine, text
@@ -457,6 +464,13 @@ def main() -> None:
             threads=args.threads,
             env=env,
             stderr=open(work / "gunicorn.log", "w"),  # noqa: SIM115
+        )
+        worker = subprocess.Popen(
+            [str(BIN / "dramatiq"), "app.jobs.worker", "--processes", "1", "--threads", "2"],
+            cwd=ROOT,
+            env={**env, "LOG_LEVEL": "WARNING"},
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / "worker.log", "w"),  # noqa: SIM115
         )
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url + "/healthz")
@@ -510,7 +524,7 @@ def main() -> None:
         errors += steady["errors"]
         print()
         print(
-            f"instant approval, PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads, "
+            f"instant approval, PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads, a Dramatiq worker, Redis, "
             f"{APPLICANTS} concurrent applicants (wrk), {args.rounds} interleaved rounds of {args.seconds} s, INFO logs"
         )
         print(f"  bare issue_document (same server, same seal): {base:.1f}/s (median of rounds)")
@@ -534,9 +548,10 @@ def main() -> None:
         if errors or other or approved != licences:
             raise SystemExit("FAILED: errors, or an approval without exactly one licence")
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+        for process in (server, worker):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
         subprocess.run(
             [
                 "psql",
