@@ -415,7 +415,7 @@ class Clerks:
             ticket = called.json()["id"]
             self.called_at[ticket] = sent
             self._timed(self.start, http, f"{base}/tickets/{ticket}/serve", headers, {200})
-            self.stop.wait(rng.uniform(0.5, 1.5))  # the matter itself, much shortened
+            self.stop.wait(rng.uniform(1.5, 3.0))  # the matter itself, much shortened
             self._timed(self.finish, http, f"{base}/tickets/{ticket}/finish", headers, {200})
 
 
@@ -562,11 +562,11 @@ def main() -> None:
     parser.add_argument("--start", action="store_true", help="start prod-like first, stop it after")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--halls", type=int, default=6)
-    parser.add_argument("--windows", type=int, default=4, help="per hall")
+    parser.add_argument("--windows", type=int, default=2, help="per hall")
     parser.add_argument("--citizens", type=int, default=400)
-    parser.add_argument("--take-rate", type=float, default=12.0)
-    parser.add_argument("--watch-rate", type=float, default=20.0)
-    parser.add_argument("--approval-rate", type=float, default=1.5)
+    parser.add_argument("--take-rate", type=float, default=6.0)
+    parser.add_argument("--watch-rate", type=float, default=10.0)
+    parser.add_argument("--approval-rate", type=float, default=1.0)
     parser.add_argument("--screens", type=int, default=2, help="per hall")
     parser.add_argument("--pushes", type=int, default=1000)
     parser.add_argument(

@@ -318,3 +318,42 @@ def test_of_two_schedulers_one_leads_and_the_other_takes_over(topology: Topology
         assert time.monotonic() - killed_at > 1.0  # it waited for the lease, not less
     finally:
         topology.scheduler(leader).start()
+
+
+def test_a_call_reaches_the_screen_through_the_balancer_at_once(topology: Topology) -> None:
+    # HAProxy held each small event chunk for more data (MSG_MORE) until `option
+    # http-no-delay`: ~200 ms between a call and the screen, found by bench/rush_hour.py.
+    from app.queueing.events import make_broker
+
+    district = make_district(topology, users=1)
+    url = f"{topology.base_url}/api/v1/screen/halls/{district.hall_id}/events"
+    arrived: dict[str, float] = {}
+    opened = threading.Event()
+
+    def screen() -> None:
+        with requests.get(url, stream=True, timeout=(5, 20)) as answer:
+            for chunk in answer.iter_content(chunk_size=None):
+                now = time.perf_counter()
+                text = chunk.decode()
+                opened.set()
+                for line in text.splitlines():
+                    if line.startswith("data: ") and '"probe"' in line:
+                        arrived[json.loads(line[6:])["probe"]] = now
+                if len(arrived) == 10:
+                    return
+
+    thread = threading.Thread(target=screen, daemon=True)
+    thread.start()
+    assert opened.wait(15), "the stream did not open"
+    time.sleep(0.5)  # the relay of the instance holding the stream has subscribed
+    broker = make_broker(topology.redis_url, topology.environment()["DRAMATIQ_NAMESPACE"])
+    sent: dict[str, float] = {}
+    for n in range(10):
+        probe = f"p{n}"
+        sent[probe] = time.perf_counter()
+        broker.publish(district.hall_id, {"type": "call", "ticket_id": n, "probe": probe})
+        time.sleep(0.2)
+    thread.join(10)
+    delays = sorted((arrived[p] - sent[p]) * 1000 for p in sent if p in arrived)
+    assert len(delays) == 10, f"{len(delays)} of 10 events arrived"
+    assert delays[len(delays) // 2] < 50, f"median delay {delays[len(delays) // 2]:.0f} ms"
