@@ -383,9 +383,7 @@ def get_version(session: Session, code: str, version: int | None = None) -> Matt
         number = get_matter(session, code).current_version
     else:
         number = version
-        loaded: dict[tuple[str, int], MatterVersion] = session.info.setdefault(
-            _LOADED_VERSIONS, {}
-        )
+        loaded: dict[tuple[str, int], MatterVersion] = session.info.setdefault(_LOADED_VERSIONS, {})
         cached = loaded.get((code, number))
         # Only while it is still this session's row: not after a rollback removed it, nor
         # once the session has closed.
