@@ -22,6 +22,7 @@ import argparse
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 import ipaddress
 import json
 import os
@@ -557,9 +558,36 @@ class Topology:
                 argv, env=dict(env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=check
             )
 
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        done = subprocess.run(  # noqa: S603  # nosec B603  # fixed argv
+            ["psql", "-h", self.pg_host, "-U", self.pg_user, "-d", database, "-Atqc", sql],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    def keys_fingerprint(self) -> str:
+        """Names the secrets of `env_file` without revealing them."""
+        secrets_ = load_or_create_secrets(self.env_file)
+        text = "\n".join(f"{name}={secrets_[name]}" for name in sorted(secrets_))
+        return "prod-like keys " + hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def prepare_database(self) -> None:
-        """Create (if missing), migrate and seed the database; every step is repeatable."""
+        """Create (if missing), migrate and seed the database; every step is repeatable.
+
+        The database belongs to the secrets it was seeded with (its comment names them): one
+        seeded under another env file (another checkout, a fresh clone in CI) holds seal keys
+        and personal data nobody here can open, so it is dropped and made again."""
         env = self.environment()
+        fingerprint = self.keys_fingerprint()
+        # '' when there is no such database, '-' when it has no comment.
+        name = self.database
+        owner = self._psql(
+            f"SELECT coalesce(shobj_description(oid, 'pg_database'), '-') FROM pg_database WHERE datname = '{name}'"  # noqa: S608, E501  # nosec B608  # our own fixed name
+        )
+        if owner and owner != fingerprint:
+            self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         created = subprocess.run(  # noqa: S603  # nosec B603  # fixed argv
             ["createdb", "-h", self.pg_host, "-U", self.pg_user, self.database],  # noqa: S607
             capture_output=True,
@@ -575,6 +603,7 @@ class Topology:
         self._run(self._flask("organisation", "load"), seed_env)
         self._run(self._flask("matters", "load"), seed_env)
         self._run(self._flask("demo", "seed"), seed_env)
+        self._psql(f"COMMENT ON DATABASE \"{self.database}\" IS '{fingerprint}'")
 
     def write_haproxy_config(self) -> None:
         template = string.Template((ROOT / "deploy" / "haproxy.cfg.template").read_text())
