@@ -85,10 +85,13 @@ def caller_key() -> str:
     """Rate-limit key of a limit that is about the caller rather than the network: the signed-in
     citizen or staff member when the bearer token is valid, else the client address.
 
-    Limits are checked before the view's own authentication, so the token is decoded here (a
-    signature check, no database): people sharing a hall's Wi-Fi, a carrier's NAT or the load
-    balancer's address must not share one quota.
+    People sharing a hall's Wi-Fi, a carrier's NAT or the load balancer's address must not
+    share one quota. The view's rule (`authorise_request`, before any limit) has normally
+    authenticated the caller already; the token is decoded here only when it has not.
     """
+    principal: Principal | None = g.get("principal")
+    if principal is not None:
+        return f"{principal.kind}:{principal.id}"
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         try:
