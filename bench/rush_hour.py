@@ -111,6 +111,13 @@ RESULT = re.compile(
 )
 
 
+def connect(database_url: str) -> Any:
+    """A psycopg connection to the topology's database (its SQLAlchemy URL)."""
+    import psycopg
+
+    return psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+
+
 def lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
 
@@ -241,7 +248,6 @@ def prepare_push(state: dict[str, Any], count: int, tag: str) -> int:
     """`count` enterprises, each with a legal representative subscribed to policy messages (in
     the app and at the WeChat emulator), and a published policy's pushes waiting for them, as
     a publish leaves them; returns the policy id. Rows by COPY: the set-up is not measured."""
-    import psycopg
 
     ca = state["wechat"]["ca"]
     emulator, appid = state["wechat"]["url"], state["wechat"]["appid"]
@@ -260,9 +266,8 @@ def prepare_push(state: dict[str, Any], count: int, tag: str) -> int:
             timeout=10,
             verify=ca,
         ).raise_for_status()
-    raw_url = state["database_url"].replace("postgresql+psycopg://", "postgresql://")
     now = dt.datetime.now(dt.UTC)
-    with psycopg.connect(raw_url) as conn, conn.cursor() as cur:
+    with connect(state["database_url"]) as conn, conn.cursor() as cur:
         department = cur.execute("SELECT min(id) FROM departments").fetchone()[0]  # type: ignore[index]
         cur.execute(
             "INSERT INTO policies (department_id, title, doc_number, summary, benefit_kind, delivery,"
@@ -528,10 +533,7 @@ def _lines_as_they_arrive(stream: requests.Response) -> Any:
 def check_database(
     database_url: str, hall_ids: list[int], policy: int, since: dt.datetime
 ) -> dict[str, int]:
-    import psycopg
-
-    raw_url = database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(raw_url) as conn:
+    with connect(database_url) as conn:
         one = conn.execute
         duplicates = one(
             "SELECT count(*) FROM (SELECT 1 FROM tickets WHERE hall_id = ANY(%s)"
@@ -566,10 +568,7 @@ def check_database(
 
 
 def pushes_sent(database_url: str, policy: int) -> int:
-    import psycopg
-
-    raw_url = database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(raw_url) as conn:
+    with connect(database_url) as conn:
         return int(
             conn.execute(
                 "SELECT count(*) FROM policy_pushes WHERE policy_id = %s AND status = 'sent'",
@@ -681,42 +680,27 @@ def run(args: argparse.Namespace) -> None:
     time.sleep(1.0)  # screens connected before the first call
     began = time.perf_counter()
     kick_push()
+    # (name, requests, offered rate, connections). Few connections for the approvals, so none
+    # idles past the balancer's keep-alive timeout (5 s) between two submissions: wrk counts a
+    # connection closed under it an error.
+    loads = [
+        ("take a number", takes, args.take_rate, 16),
+        ("watch my place", watches, args.watch_rate, 16),
+        ("秒批 submit", approvals, args.approval_rate, 2),
+    ]
     running = {
-        "take a number": (
-            args.take_rate,
+        name: (
+            rate,
             wrk(
                 base_url,
-                takes,
-                rate=args.take_rate,
-                connections=16,
+                entries,
+                rate=rate,
+                connections=connections,
                 seconds=args.seconds,
                 folder=work,
             ),
-        ),
-        "watch my place": (
-            args.watch_rate,
-            wrk(
-                base_url,
-                watches,
-                rate=args.watch_rate,
-                connections=16,
-                seconds=args.seconds,
-                folder=work,
-            ),
-        ),
-        "秒批 submit": (
-            args.approval_rate,
-            wrk(
-                base_url,
-                approvals,
-                rate=args.approval_rate,
-                # Few connections, so none idles past the balancer's keep-alive timeout (5 s)
-                # between two submissions: wrk counts a connection closed under it an error.
-                connections=2,
-                seconds=args.seconds,
-                folder=work,
-            ),
-        ),
+        )
+        for name, entries, rate, connections in loads
     }
     clerk_threads = clerks.threads()
     for thread in clerk_threads:
@@ -803,10 +787,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _user_ids(state: dict[str, Any], openid_prefix: str) -> list[int]:
-    import psycopg
-
-    raw_url = state["database_url"].replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(raw_url) as conn:
+    with connect(state["database_url"]) as conn:
         rows = conn.execute(
             "SELECT id FROM users WHERE openid LIKE %s ORDER BY id",
             (openid_prefix.replace("_", "\\_") + "%",),
