@@ -5,24 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import make_engine
-from tests.support.jobs import build_app
-
-REDIS_URL = "redis://127.0.0.1:6379/15"
+from tests.support.jobs import REDIS_URL, build_app, needs_redis
 
 
-def _redis_answers() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-@pytest.mark.skipif(not _redis_answers(), reason="no Redis at 127.0.0.1:6379")
+@needs_redis
 def test_ready_when_the_database_and_redis_answer(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

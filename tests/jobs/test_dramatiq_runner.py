@@ -14,25 +14,17 @@ from flask import Flask
 from app.jobs import dispatch
 from app.jobs.dramatiq_broker import DramatiqRunner
 from tests.support.jobs import (
+    REDIS_URL,
     build_app,
     commit_notification,
     granted_user,
     messages_for,
+    needs_redis,
     row_status,
     wait_for,
 )
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def _redis_answers() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _redis_answers(), reason="no Redis at 127.0.0.1:6379")
+pytestmark = needs_redis
 
 
 @pytest.fixture

@@ -19,19 +19,9 @@ from app.jobs.dramatiq_broker import DramatiqRunner, SweepTicker
 from app.jobs.scheduler import LeaderLease, PeriodicJob, Scheduler, build_scheduler
 from app.jobs.sweeps import PeriodicSweeps
 from app.policies.models import Policy, PolicyStatus
-from tests.support.jobs import build_app
+from tests.support.jobs import REDIS_URL, build_app, needs_redis
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def _redis_answers() -> bool:
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _redis_answers(), reason="no Redis at 127.0.0.1:6379")
+pytestmark = needs_redis
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+import redis
 from flask import Flask
 
 from app import create_app
@@ -23,6 +25,19 @@ from tests.factories.notify import (
     unique_openid,
 )
 from tests.support.database import build_schema
+
+# The Redis database the job tests use (flushed by nothing else on this machine).
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _redis_answers() -> bool:
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+needs_redis = pytest.mark.skipif(not _redis_answers(), reason="no Redis at 127.0.0.1:6379")
 
 
 def build_app(reference: Flask, tmp_path: Path, **overrides: Any) -> Flask:
