@@ -146,9 +146,8 @@ def setup(database_url: str, users: int, windows: int):  # type: ignore[no-untyp
     os.environ["DATABASE_URL"] = database_url
     from app import create_app
     from app.db import utcnow
-    from app.identity.models import StaffAccount, StaffRole, StaffRoleGrant, User
-    from app.identity.principals import principal_for
-    from app.identity.sessions import start_session
+    from app.identity.demo import new_citizens, signed_in
+    from app.identity.models import StaffAccount, StaffRole, StaffRoleGrant
     from app.organisation.models import Hall, HallKind
     from app.queueing import codes
     from app.queueing.demo import setup_queue_hall
@@ -177,27 +176,9 @@ def setup(database_url: str, users: int, windows: int):  # type: ignore[no-untyp
         )
         settings = from_config(app.config)
         code = codes.create_printed_code(session, settings, hall.id, label=None, staff_id=None)
-        people = [User(openid=f"o_bench_{tag}_{i}") for i in range(users)]
-        session.add_all(people)
-        session.flush()
         now, ts = utcnow(), token_settings()
-        tokens = [
-            start_session(
-                session,
-                principal_for(session, "user", u.id),
-                settings=ts,
-                refresh_ttl_seconds=3600,
-                now=now,
-            ).access_token
-            for u in people
-        ]
-        clerk_token = start_session(
-            session,
-            principal_for(session, "staff", clerk.id),
-            settings=ts,
-            refresh_ttl_seconds=3600,
-            now=now,
-        ).access_token
+        _, tokens = new_citizens(session, f"o_bench_{tag}", users, settings=ts, now=now)
+        [clerk_token] = signed_in(session, "staff", [clerk.id], settings=ts, now=now)
         result = {
             "token": codes.printed_token(settings, code),
             "code_id": code.id,

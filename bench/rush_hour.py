@@ -176,9 +176,8 @@ def prepare_queues(args: argparse.Namespace, tag: str) -> dict[str, Any]:
     """Halls with two categories, open windows, a clerk each, a printed code; citizens."""
     from app import create_app
     from app.db import utcnow
-    from app.identity.models import StaffAccount, StaffRole, StaffRoleGrant, User
-    from app.identity.principals import principal_for
-    from app.identity.sessions import start_session
+    from app.identity.demo import new_citizens, signed_in
+    from app.identity.models import StaffAccount, StaffRole, StaffRoleGrant
     from app.organisation.models import Hall, HallKind
     from app.queueing import codes
     from app.queueing.demo import HALL_LAT, HALL_LNG, setup_queue_hall
@@ -190,15 +189,6 @@ def prepare_queues(args: argparse.Namespace, tag: str) -> dict[str, Any]:
     with app.test_request_context():
         session = app.extensions["db"].sessionmaker()
         now, settings, tokens = utcnow(), from_config(app.config), token_settings()
-
-        def token_of(kind: str, principal_id: int) -> str:
-            return start_session(
-                session,
-                principal_for(session, kind, principal_id),
-                settings=tokens,
-                refresh_ttl_seconds=3600,
-                now=now,
-            ).access_token
 
         for index in range(args.halls):
             hall = Hall(
@@ -228,13 +218,12 @@ def prepare_queues(args: argparse.Namespace, tag: str) -> dict[str, Any]:
                     "code": codes.printed_token(settings, code),
                     "categories": [c.id for c in queue.categories.values()],
                     "windows": [w.id for w in queue.windows.values()],
-                    "clerk": token_of("staff", clerk.id),
+                    "clerk": signed_in(session, "staff", [clerk.id], settings=tokens, now=now)[0],
                 }
             )
-        people = [User(openid=f"o_rush_{tag}_{i}") for i in range(args.citizens)]
-        session.add_all(people)
-        session.flush()
-        citizens = [token_of("user", person.id) for person in people]
+        _, citizens = new_citizens(
+            session, f"o_rush_{tag}", args.citizens, settings=tokens, now=now
+        )
         session.commit()
         session.close()
     return {

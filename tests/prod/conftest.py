@@ -81,9 +81,7 @@ def make_district(topology: Topology, users: int) -> District:
     """Commit a hall and its citizens through the app's services, with the topology's keys."""
     from app import create_app
     from app.db import utcnow
-    from app.identity.models import User
-    from app.identity.principals import principal_for
-    from app.identity.sessions import start_session
+    from app.identity.demo import new_citizens
     from app.organisation.models import Hall, HallKind
     from app.queueing import codes
     from app.queueing.demo import setup_queue_hall
@@ -111,20 +109,9 @@ def make_district(topology: Topology, users: int) -> District:
         )
         settings = from_config(app.config)
         code = codes.create_printed_code(session, settings, hall.id, label=None, staff_id=None)
-        people = [User(openid=f"o_rst_{tag}_{i}") for i in range(users)]
-        session.add_all(people)
-        session.flush()
-        now, ts = utcnow(), token_settings()
-        tokens = [
-            start_session(
-                session,
-                principal_for(session, "user", person.id),
-                settings=ts,
-                refresh_ttl_seconds=3600,
-                now=now,
-            ).access_token
-            for person in people
-        ]
+        people, tokens = new_citizens(
+            session, f"o_rst_{tag}", users, settings=token_settings(), now=utcnow()
+        )
         district = District(
             hall_id=hall.id,
             code=codes.printed_token(settings, code),
