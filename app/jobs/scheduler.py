@@ -100,13 +100,24 @@ class LeaderLease:
         token = int(
             self._hold(keys=[self._lease_key, self._fence_key], args=[self.holder, ttl_ms, current])
         )
+        self._become(token, reason="another holds it")
+        return bool(token)
+
+    def give_up(self, reason: str) -> None:
+        """Stop believing this process leads (Redis unreachable): it cannot prove it does."""
+        self._become(0, reason=reason)
+
+    def _become(self, token: int, *, reason: str) -> None:
+        # Every change of leadership is logged here, once: operators (and the restart test)
+        # read who leads from the last "leads" or "lost" line of each scheduler's log.
         if token != self.token:
             if token:
                 log.info("scheduler leads", extra={"holder": self.holder, "token": token})
             else:
-                log.warning("scheduler lost the lease", extra={"holder": self.holder})
+                log.warning(
+                    "scheduler lost the lease", extra={"holder": self.holder, "reason": reason}
+                )
         self.token = token
-        return bool(token)
 
     def claim(self, job: str, interval_seconds: float) -> bool:
         """Claim this job's turn: only while the lease is still ours and the interval passed."""
@@ -119,8 +130,7 @@ class LeaderLease:
             )
         )
         if outcome < 0:
-            log.warning("scheduler fenced off", extra={"holder": self.holder, "job": job})
-            self.token = 0
+            self._become(0, reason=f"fenced off before {job}")
         return outcome > 0
 
     def release(self) -> None:
@@ -167,7 +177,7 @@ class Scheduler:
         except RedisError:
             # Without Redis nobody can prove they lead: run nothing until it answers again.
             log.warning("scheduler cannot reach Redis", exc_info=True)
-            self.lease.token = 0
+            self.lease.give_up("Redis unreachable")
         return ran
 
     def run(self, stop: threading.Event) -> None:

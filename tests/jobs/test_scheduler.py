@@ -228,3 +228,40 @@ def test_the_domain_sweeps_expire_policies_past_their_date(
     assert sweeps.run(dt.datetime(2027, 1, 1, 8, 0, tzinfo=dt.UTC)).policies_expired == 1
     session.refresh(policy)
     assert policy.status == PolicyStatus.EXPIRED
+
+
+class _Unreachable(redis.Redis):
+    """A client whose every script call fails as if Redis had gone away."""
+
+    def evalsha(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+
+def test_a_leader_that_cannot_reach_redis_says_it_no_longer_leads(
+    client: redis.Redis, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # CI's restart test saw two schedulers whose last word was "leads": one had lost Redis
+    # during the Redis restart and dropped its lease without a word, the other took it.
+    recorder = _Recorder()
+    leader = _scheduler(client, prefix, "a", recorder)
+    assert leader.tick() == ["sweep", "seal"]
+    leader.lease._redis = _Unreachable.from_url(REDIS_URL)
+    leader.lease._hold.registered_client = leader.lease._redis
+    with caplog.at_level("INFO", logger="app.jobs.scheduler"):
+        assert leader.tick() == []
+    assert leader.lease.token == 0
+    lost = [record for record in caplog.records if record.getMessage().startswith("scheduler lost")]
+    assert [record.__dict__["holder"] for record in lost] == ["a"]
+
+
+def test_a_fenced_leader_says_it_no_longer_leads(
+    client: redis.Redis, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = _Recorder()
+    paused = _scheduler(client, prefix, "a", recorder, ttl=0.5)
+    assert paused.tick() == ["sweep", "seal"]
+    time.sleep(0.7)
+    assert _scheduler(client, prefix, "b", recorder, ttl=5).lease.hold()
+    with caplog.at_level("INFO", logger="app.jobs.scheduler"):
+        assert not paused.lease.claim("sweep", 0.0)
+    assert [record.getMessage() for record in caplog.records] == ["scheduler lost the lease"]

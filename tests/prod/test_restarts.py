@@ -302,7 +302,14 @@ def test_of_two_schedulers_one_leads_and_the_other_takes_over(topology: Topology
                 found.append(index)
         return found
 
-    wait_until(lambda: len(leaders()) == 1, 15, "one scheduler leads")
+    try:
+        wait_until(lambda: len(leaders()) == 1, 15, "one scheduler leads")
+    except AssertionError as failure:
+        tails = {
+            index: topology.scheduler(index).log_file.read_text().splitlines()[-5:]
+            for index in (0, 1)
+        }
+        raise AssertionError(f"{failure}; leaders {leaders()}; last lines {tails}") from None
     (leader,) = leaders()
     other = 1 - leader
     before = topology.scheduler(other).log_file.read_text().count('"scheduler leads"')
