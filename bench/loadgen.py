@@ -1,0 +1,219 @@
+"""HTTP load from wrk (Debian's package) with a Lua script: one way for every bench.
+
+A Python client costs about a millisecond of CPU per request on the same two cores as the
+server, which squeezes every ratio between two servers toward 1. wrk costs the server next to
+nothing. Each run reports the client's latency (wrk's own histogram) beside the server's time
+for the same requests, read from the `Server-Timing: app;dur=<ms>` header each response
+carries (`app.logs`), and the statuses that were not 2xx.
+
+`Request.key` names an Idempotency-Key prefix: each request then sends `<prefix>-<n>`, so
+retried keys never collide. `rate`, when given, paces each connection with a random pause
+around connections / rate seconds (a closed loop with think time: wrk in Debian is not wrk2),
+so the offered load stays below a saturation rate measured beforehand.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_LUA = r"""
+local entries = {%(entries)s}
+local pause_ms = %(pause_ms)d
+local n = 0
+local threads = {}
+statuses = {}
+timings = {}
+first_refusal = ""
+
+setup = function(thread)
+  table.insert(threads, thread)
+end
+
+if pause_ms > 0 then
+  delay = function()
+    return math.random(math.floor(pause_ms / 2), pause_ms + math.floor(pause_ms / 2))
+  end
+end
+
+request = function()
+  n = n + 1
+  local e = entries[((n - 1) %% #entries) + 1]
+  local headers = {}
+  for name, value in pairs(e.headers) do headers[name] = value end
+  if e.key ~= "" then headers["Idempotency-Key"] = e.key .. "-" .. n end
+  if e.body ~= "" then headers["Content-Type"] = "application/json" end
+  return wrk.format(e.method, e.path, headers, e.body ~= "" and e.body or nil)
+end
+
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  local timing = headers["Server-Timing"] or headers["server-timing"]
+  if timing then
+    local ms = string.match(timing, "app;dur=([0-9.]+)")
+    if ms then timings[#timings + 1] = tonumber(ms) end
+  end
+  if status >= 400 and first_refusal == "" then
+    first_refusal = string.gsub(string.sub(body, 1, 200), "\n", " ")
+  end
+end
+
+local function at(sorted, q)
+  if #sorted == 0 then return 0 end
+  local index = math.floor(q * (#sorted - 1) + 0.5) + 1
+  return sorted[index]
+end
+
+done = function(summary, latency, requests)
+  local all = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      io.write(string.format("STATUS %%d=%%d\n", status, count))
+    end
+    for _, ms in ipairs(thread:get("timings")) do all[#all + 1] = ms end
+    local body = thread:get("first_refusal")
+    if body ~= "" then io.write("FIRST " .. body .. "\n") end
+  end
+  table.sort(all)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout
+  io.write(string.format(
+    "RESULT requests=%%d seconds=%%.3f socket_errors=%%d p50=%%.2f p95=%%.2f p99=%%.2f"
+    .. " server_n=%%d server_p50=%%.2f server_p95=%%.2f server_p99=%%.2f\n",
+    summary.requests, summary.duration / 1e6, errors,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    #all, at(all, 0.50), at(all, 0.95), at(all, 0.99)))
+end
+"""
+
+_RESULT = re.compile(
+    r"RESULT requests=(\d+) seconds=([\d.]+) socket_errors=(\d+) p50=([\d.]+) p95=([\d.]+)"
+    r" p99=([\d.]+) server_n=(\d+) server_p50=([\d.]+) server_p95=([\d.]+) server_p99=([\d.]+)"
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    key: str = ""  # Idempotency-Key prefix; empty: no key
+
+
+@dataclass
+class Result:
+    """One wrk run: throughput, client and server latency (ms), statuses."""
+
+    requests: int
+    seconds: float
+    socket_errors: int
+    p50: float
+    p95: float
+    p99: float
+    server_p50: float
+    server_p95: float
+    server_p99: float
+    statuses: dict[int, int]
+    first_refusal: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def refused(self) -> int:
+        """Responses that were not 2xx, plus requests that got no response."""
+        return self.socket_errors + sum(
+            count for status, count in self.statuses.items() if not 200 <= status < 300
+        )
+
+    def line(self, name: str) -> str:
+        return (
+            f"{name:<34} {self.rate:8.1f}/s  client p50 {self.p50:6.1f} p99 {self.p99:7.1f} ms"
+            f"  server p50 {self.server_p50:6.2f} p99 {self.server_p99:7.2f} ms"
+            f"  refused {self.refused}"
+        )
+
+
+def require_wrk() -> str:
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is not installed: apt-get install wrk (Debian's package)")
+    return found
+
+
+def _lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def _lua_entry(request: Request) -> str:
+    headers = ", ".join(
+        f"[{_lua_string(name)}] = {_lua_string(value)}" for name, value in request.headers.items()
+    )
+    return (
+        f"{{method = {_lua_string(request.method)}, path = {_lua_string(request.path)},"
+        f" headers = {{{headers}}}, body = {_lua_string(request.body)},"
+        f" key = {_lua_string(request.key)}}}"
+    )
+
+
+def run_wrk(
+    base_url: str,
+    requests: Sequence[Request],
+    *,
+    connections: int,
+    seconds: float,
+    rate: float | None = None,
+    timeout_seconds: int = 10,
+) -> Result:
+    """Send `requests` round-robin over `connections` for `seconds`; wait for the result."""
+    if not requests:
+        raise ValueError("no requests to send")
+    pause_ms = max(int(connections / rate * 1000), 1) if rate else 0
+    with tempfile.TemporaryDirectory(prefix="wrk-") as folder:
+        script = Path(folder) / f"{uuid.uuid4().hex}.lua"
+        entries = ",\n".join(_lua_entry(request) for request in requests)
+        script.write_text(_LUA % {"entries": entries, "pause_ms": pause_ms}, encoding="utf-8")
+        done = subprocess.run(
+            [
+                require_wrk(),
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(round(seconds), 1)}s",
+                "--timeout",
+                f"{timeout_seconds}s",
+                "-s",
+                str(script),
+                base_url,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=seconds + 120,
+        )
+    matched = _RESULT.search(done.stdout)
+    if not matched:
+        raise SystemExit(f"wrk printed no result:\n{done.stdout}\n{done.stderr}")
+    groups = matched.groups()
+    statuses = {int(s): int(c) for s, c in re.findall(r"^STATUS (\d+)=(\d+)$", done.stdout, re.M)}
+    first = re.search(r"^FIRST (.*)$", done.stdout, re.M)
+    return Result(
+        requests=int(groups[0]),
+        seconds=float(groups[1]),
+        socket_errors=int(groups[2]),
+        p50=float(groups[3]),
+        p95=float(groups[4]),
+        p99=float(groups[5]),
+        server_p50=float(groups[7]),
+        server_p95=float(groups[8]),
+        server_p99=float(groups[9]),
+        statuses=statuses,
+        first_refusal=first.group(1) if first else "",
+    )
