@@ -15,7 +15,7 @@ from typing import Any
 
 import qrcode
 import qrcode.constants
-from fpdf import FPDF, FontFace
+from fpdf import FPDF
 from PIL import Image, ImageChops
 
 from seals.fonts import FontSet
@@ -24,7 +24,7 @@ FONT = "cjk"
 FONT_FULL = "cjkfull"
 MM_TO_PT = 72 / 25.4
 PAGE_HEIGHT_MM = 297.0
-_HEADINGS = FontFace(emphasis="", fill_color=(240, 240, 240))
+_HEADING_FILL = (240, 240, 240)
 SEAL_SIZE_MM = 42.0
 
 
@@ -82,7 +82,14 @@ def _qr_image(url: str) -> Any:
     )
     code.add_data(url)
     code.make(fit=True)
-    return code.make_image(fill_color="black", back_color="white").get_image()
+    # The module matrix as a one-pixel-per-module image, enlarged without smoothing: drawing
+    # each module as a rectangle (qrcode's PIL image) costs a millisecond per code.
+    matrix = code.get_matrix()
+    size = len(matrix)
+    modules = Image.frombytes(
+        "L", (size, size), bytes(0 if dark else 255 for row in matrix for dark in row)
+    )
+    return modules.resize((size * 4, size * 4), Image.Resampling.NEAREST)
 
 
 def _all_text(spec: DocumentSpec) -> str:
@@ -124,27 +131,22 @@ def render_document(spec: DocumentSpec, fonts: FontSet) -> RenderedDocument:
 
     pdf.set_draw_color(0, 0, 0)
     pdf.set_font(FONT, size=11)
-    with pdf.table(
-        col_widths=(45, 125),
-        text_align=("CENTER", "LEFT"),
-        line_height=8,
-        first_row_as_headings=False,
-    ) as table:
-        for label, value in spec.fields:
-            row = table.row()
-            row.cell(label)
-            row.cell(value)
+    _grid(pdf, [list(row) for row in spec.fields], widths=[45, 125], align=["C", "L"], height=8)
     pdf.ln(4)
     for paragraph in spec.paragraphs:
         pdf.multi_cell(0, 7, "　　" + paragraph, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
     if spec.table:
         pdf.ln(2)
-        with pdf.table(line_height=7, text_align="CENTER", headings_style=_HEADINGS) as table:
-            for cells in spec.table:
-                row = table.row()
-                for text in cells:
-                    row.cell(text)
+        columns = max(len(row) for row in spec.table)
+        _grid(
+            pdf,
+            [row + [""] * (columns - len(row)) for row in spec.table],
+            widths=[pdf.epw / columns] * columns,
+            align=["C"] * columns,
+            height=7,
+            heading=True,
+        )
 
     # The issuer and date sit under the seal, as on paper.
     seal_x, seal_top = 140.0, 222.0
@@ -176,6 +178,45 @@ def render_document(spec: DocumentSpec, fonts: FontSet) -> RenderedDocument:
 
     seal_box = _box_from_mm(seal_x, seal_top, SEAL_SIZE_MM, SEAL_SIZE_MM)
     return RenderedDocument(pdf=fonts.output(pdf), seal_box=seal_box, signer_box=signer_box)
+
+
+def _grid(
+    pdf: FPDF,
+    rows: list[list[str]],
+    *,
+    widths: list[float],
+    align: list[str],
+    height: float,
+    heading: bool = False,
+) -> None:
+    """A ruled table at the left margin: a cell whose text fits is one line, others wrap.
+
+    fpdf2's `table()` lays out every cell twice through its line breaker; on a certificate
+    almost every cell fits on one line, which one width sum tells.
+    """
+    padding = pdf.c_margin * 2
+    for index, row in enumerate(rows):
+        lines = [
+            1
+            if pdf.get_string_width(text) <= width - padding
+            else len(pdf.multi_cell(width, height, text, dry_run=True, output="LINES"))
+            for text, width in zip(row, widths, strict=True)
+        ]
+        row_height = height * max(lines)
+        filled = heading and index == 0
+        if filled:
+            pdf.set_fill_color(*_HEADING_FILL)
+        x, y = pdf.l_margin, pdf.get_y()
+        for text, width, cell_align, count in zip(row, widths, align, lines, strict=True):
+            pdf.rect(x, y, width, row_height, style="DF" if filled else "D")
+            # A shorter cell is centred in its row, as fpdf2's tables do.
+            pdf.set_xy(x, y + (row_height - height * count) / 2)
+            if count == 1:
+                pdf.cell(width, height, text, align=cell_align)
+            else:
+                pdf.multi_cell(width, height, text, align=cell_align)
+            x += width
+        pdf.set_xy(pdf.l_margin, y + row_height)
 
 
 def handwriting_to_rgba(png: bytes, *, max_pixels: int = 1200 * 600) -> Image.Image:

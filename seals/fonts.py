@@ -16,10 +16,11 @@ import copy
 import io
 import os
 import threading
-from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from seals.identity_fonts import GlyphStore, IdentityFontProducer, embed_from_store
 
 if TYPE_CHECKING:
     from fpdf.fonts import TTFFont
@@ -115,109 +116,14 @@ def build_subset(source: Path, target: Path) -> Path:
     return target
 
 
-class _GlyphStore:
-    """The subset font parsed once: raw outlines, metrics and cmap, to cut small fonts from.
-
-    A document uses a hundred or two of the 7,500 glyphs. Handing fpdf2 the whole font makes
-    it parse and re-subset all of it for every document (~100 ms); a per-document font built
-    here from the raw outline bytes (no outline is decoded or re-encoded) costs a few ms, and
-    fpdf2's own subsetting of it is then cheap too.
-    """
-
-    def __init__(self, data: bytes) -> None:
-        from fontTools.ttLib import TTFont
-
-        self.data = data
-        font = TTFont(io.BytesIO(data), recalcBBoxes=False, recalcTimestamp=False)
-        self.order: list[str] = font.getGlyphOrder()
-        self.index = {name: i for i, name in enumerate(self.order)}
-        glyf = font["glyf"]
-        # An unexpanded fontTools Glyph keeps its bytes in `data`; an empty glyph has none.
-        self.outlines = {name: getattr(glyf.glyphs[name], "data", b"") for name in self.order}
-        # A composite glyph names its parts by glyph index, which a new glyph order breaks;
-        # the converted font has none, but a set that needs one goes the slow, general way.
-        self.composites = frozenset(
-            name
-            for name, raw in self.outlines.items()
-            if len(raw) >= 2 and int.from_bytes(raw[:2], "big", signed=True) < 0
-        )
-        self.metrics = dict(font["hmtx"].metrics)
-        self.codes: dict[str, list[int]] = {}
-        for code, name in font.getBestCmap().items():
-            self.codes.setdefault(name, []).append(code)
-        self.tables = {tag: font[tag] for tag in ("head", "hhea", "maxp", "OS/2", "name", "post")}
-
-    def _build_with_subsetter(self, names: frozenset[str]) -> bytes:
-        from fontTools import subset
-        from fontTools.ttLib import TTFont
-
-        font = TTFont(io.BytesIO(self.data), recalcBBoxes=False, recalcTimestamp=False)
-        options = subset.Options(glyph_names=True, notdef_outline=True, name_IDs=["*"])
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(glyphs=sorted(names & self.index.keys()))
-        subsetter.subset(font)
-        out = io.BytesIO()
-        font.save(out)
-        return out.getvalue()
-
-    def build(self, names: frozenset[str]) -> bytes:
-        """A TrueType font holding only `names` (plus .notdef), glyph names kept."""
-        from fontTools.ttLib import TTFont, newTable
-        from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
-        from fontTools.ttLib.tables._g_l_y_f import Glyph
-
-        if names & self.composites:
-            return self._build_with_subsetter(names)
-        order = sorted(
-            {".notdef", *(n for n in names if n in self.index)}, key=self.index.__getitem__
-        )
-
-        font = TTFont(recalcBBoxes=False, recalcTimestamp=False)
-        font.setGlyphOrder(order)
-        for tag, table in self.tables.items():
-            font[tag] = copy.copy(table)  # compiling sets counts on the copy, not the shared one
-        font["name"].names = list(self.tables["name"].names)  # compile sorts this list in place
-        post = font["post"]
-        post.formatType, post.extraNames, post.mapping = 2.0, [], {}  # fpdf2 maps by name
-        glyf = newTable("glyf")
-        glyf.glyphOrder = order
-        glyf.glyphs = {name: Glyph(self.outlines[name]) for name in order}
-        font["glyf"] = glyf
-        font["loca"] = newTable("loca")
-        hmtx = newTable("hmtx")
-        hmtx.metrics = {name: self.metrics[name] for name in order}
-        font["hmtx"] = hmtx
-        mapping = {code: name for name in order for code in self.codes.get(name, ())}
-        subtables = []
-        for fmt, plat_enc, codes in (
-            (4, 1, {c: n for c, n in mapping.items() if c <= 0xFFFF}),
-            (12, 10, mapping if any(c > 0xFFFF for c in mapping) else {}),
-        ):
-            if codes:
-                subtable = CmapSubtable.newSubtable(fmt)
-                subtable.platformID, subtable.platEncID, subtable.language = 3, plat_enc, 0
-                subtable.cmap = codes
-                subtables.append(subtable)
-        cmap = newTable("cmap")
-        cmap.tableVersion, cmap.tables = 0, subtables
-        font["cmap"] = cmap
-        out = io.BytesIO()
-        font.save(out)
-        return out.getvalue()
-
-
 class FontSet:
     """The subset font (built once into `cache_dir`) and the full font as fallback."""
-
-    SMALL_FONT_CACHE = 256  # distinct glyph sets kept; one template's documents share most
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = Path(cache_dir)
         self._lock = threading.Lock()
         self._pil_cache: dict[tuple[str, int], Any] = {}
         self._fpdf_templates: dict[str, TTFFont] = {}
-        self._small_fonts: OrderedDict[frozenset[str], bytes] = OrderedDict()
-        self.small_font_builds = 0  # for tests: how often a glyph set missed the cache
 
     @cached_property
     def subset_path(self) -> Path:
@@ -233,8 +139,8 @@ class FontSet:
         return self.subset_path.read_bytes()
 
     @cached_property
-    def _glyphs(self) -> _GlyphStore:
-        return _GlyphStore(self.subset_bytes)
+    def glyph_store(self) -> GlyphStore:
+        return GlyphStore(self.subset_bytes)
 
     @cached_property
     def covered(self) -> frozenset[str]:
@@ -255,31 +161,15 @@ class FontSet:
             self._pil_cache[key] = font
         return font
 
-    def small_font(self, glyph_names: frozenset[str]) -> bytes:
-        """The subset font cut down to `glyph_names`, cached per distinct set."""
-        with self._lock:
-            cached = self._small_fonts.get(glyph_names)
-            if cached is not None:
-                self._small_fonts.move_to_end(glyph_names)
-                return cached
-        store = self._glyphs
-        with self._lock:  # building copies shared table objects: one at a time
-            data = store.build(glyph_names)
-            self.small_font_builds += 1
-            self._small_fonts[glyph_names] = data
-            while len(self._small_fonts) > self.SMALL_FONT_CACHE:
-                self._small_fonts.popitem(last=False)
-        return data
-
     def add_to_pdf(self, pdf: Any, family: str, *, full: bool = False) -> None:
         """Register the font on an fpdf2 document, reusing parsed metrics across documents.
 
         fpdf2 parses a font's cmap and widths in `add_font` (~40 ms for this one) and then
         subsets the fontTools object in place when writing. So the parsed object is kept as a
         template and each document gets a shallow copy with its own subset map. The subset
-        font's outlines are attached by `output` once the page is laid out and the glyphs in
-        use are known (see `_GlyphStore`). Relies on fpdf2's TTFFont attributes (pinned
-        version; tested).
+        font is embedded by `output` from the glyphs the page used, without fpdf2's subsetting
+        (see `seals.identity_fonts`). Relies on fpdf2's TTFFont attributes (pinned version;
+        tested).
         """
         from fontTools.ttLib import TTFont
         from fpdf.fonts import SubsetMap, TTFFont
@@ -296,13 +186,13 @@ class FontSet:
                 raise TypeError(f"{path} did not load as a TrueType font")
             template = self._fpdf_templates[str(path)] = added
         font = copy.copy(template)
-        # None until `output`: fpdf2 subsets this object in place, so the template's own must
-        # never reach it, and a document written without `output` fails loudly.
-        font.ttfont = (
-            TTFont(io.BytesIO(path.read_bytes()), recalcTimestamp=False, lazy=True)
-            if full
-            else None
-        )
+        # fpdf2 subsets `ttfont` in place, so the template's own must never reach it. The
+        # subset font has none: `output` embeds it from the glyph store.
+        if full:
+            font.ttfont = TTFont(io.BytesIO(path.read_bytes()), recalcTimestamp=False, lazy=True)
+        else:
+            font.ttfont = None
+            embed_from_store(pdf, family, self.glyph_store)
         font.i = len(pdf.fonts) + 1
         font.fontkey = family
         font.biggest_size_pt = 0
@@ -316,17 +206,5 @@ class FontSet:
         pdf.fonts[family] = font
 
     def output(self, pdf: Any) -> bytes:
-        """Write the document, embedding for each subset-font family only the glyphs used."""
-        from fontTools.ttLib import TTFont
-
-        for font in pdf.fonts.values():
-            if getattr(font, "ttfont", False) is None:
-                names = frozenset(font.subset.get_all_glyph_names())
-                # recalcBBoxes=False: fpdf2's re-subsetting then copies outline bytes as they
-                # are instead of decoding and re-encoding every glyph.
-                font.ttfont = TTFont(
-                    io.BytesIO(self.small_font(names)),
-                    recalcBBoxes=False,
-                    recalcTimestamp=False,
-                )
-        return bytes(pdf.output())
+        """Write the document; the subset font embeds only the glyphs used, by glyph id."""
+        return bytes(pdf.output(output_producer_class=IdentityFontProducer))
