@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import qrcode
 import qrcode.constants
@@ -199,7 +199,9 @@ def _grid(
         lines = [
             1
             if pdf.get_string_width(text) <= width - padding
-            else len(pdf.multi_cell(width, height, text, dry_run=True, output="LINES"))
+            else len(
+                cast(list[str], pdf.multi_cell(width, height, text, dry_run=True, output="LINES"))
+            )
             for text, width in zip(row, widths, strict=True)
         ]
         row_height = height * max(lines)

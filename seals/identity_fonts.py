@@ -174,7 +174,8 @@ class IdentityFontProducer(OutputProducer):
         descriptor.font_name = Name(fontname)
         self._add_pdf_obj(descriptor, "fonts")
         cid_font.font_descriptor = descriptor
-        cid_font.c_i_d_to_g_i_d_map = Name("Identity")
+        # A name is what the PDF takes here; fpdf2 types the attribute for its stream only.
+        cid_font.c_i_d_to_g_i_d_map = Name("Identity")  # type: ignore[assignment]
         program = PDFFontStream(contents=store.font_program(glyph_at))
         self._add_pdf_obj(program, "fonts")
         descriptor.font_file2 = program
