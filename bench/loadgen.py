@@ -154,8 +154,9 @@ def _lua_string(text: str) -> str:
 
 
 def _lua_entry(request: Request) -> str:
+    # "[ [==[" with a space: "[[" would open a Lua long string instead of a table key.
     headers = ", ".join(
-        f"[{_lua_string(name)}] = {_lua_string(value)}" for name, value in request.headers.items()
+        f"[ {_lua_string(name)} ] = {_lua_string(value)}" for name, value in request.headers.items()
     )
     return (
         f"{{method = {_lua_string(request.method)}, path = {_lua_string(request.path)},"

@@ -1,160 +1,82 @@
-"""Benchmark: take-ticket and call-next under gunicorn on PostgreSQL with 32 concurrent clients.
+# ruff: noqa: E501  (printed tables read better unwrapped)
+"""Benchmark: the product's take-ticket against a minimal hand-written take, wrk, PostgreSQL.
 
-Starts gunicorn on the benchmark's own app (bench/take_baseline.py: the product plus a
-hand-written baseline route the product never mounts) on
-$DATABASE_URL, sets up a hall with one printed code, 32 open windows and fresh citizens, then
-measures in alternating rounds:
+Two gunicorn servers with the same settings (`bench/servers.py`: gthread, 2 workers x 8 threads)
+on the same database:
 
-- `POST /api/v1/queue/tickets`: the real take (hall-code check with location, hall open, cap,
-  one-active rule, green channel, counter upsert, ticket, transition, position and estimate in
-  the response, rate limiter);
-- `POST /api/v1/queue/_bench/take-baseline`: the same transaction written by hand in SQL
-  (hall-code row, one-active check, counter upsert, ticket, transition), same server, same
-  authorisation; the baseline;
-- `POST /api/v1/terminal/windows/<id>/call-next` from 32 clerks at 32 windows (each then
-  serves and finishes the ticket so the window may call again; only call-next is timed).
-  Refusals are counted by code: a QUEUE_EMPTY near the end of a round is a window finding
-  the last waiting tickets already being claimed by others (SKIP LOCKED), as designed.
+- the product (`wsgi:app`), `POST /api/v1/queue/tickets`: hall-code token and location check,
+  hall hours, daily cap, one active ticket per citizen, green channel, Idempotency-Key, the
+  per-citizen rate limit (Redis), the counter upsert, ticket and transition, position and wait
+  estimate in the answer; every request from a different signed-in citizen (as many citizens
+  as a run can send requests; between runs their tickets are marked done, so the one-active
+  rule and the 30/minute per-citizen limit never refuse);
+- the floor, `bench/minimal_take.py`: Flask and a psycopg pool, one transaction (counter upsert
+  `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`, ticket insert), no auth, its own tables.
 
-Then, at a fixed offered load below saturation (`--paced-rate` requests/s spread over the 32
-clients, each request sent at its scheduled time), the latency of baseline and take-ticket,
-measured from the scheduled send time so a client that fell behind counts its wait.
+Load comes from wrk (`bench/loadgen.py`, one thread, 32 connections, Lua), which costs the
+server's two cores next to nothing. Rounds are interleaved (minimal, product, product, minimal,
+...) and each round's ratio is taken from the two runs of that round; then a paced phase offers
+the product's take half the minimal take's median saturation rate (wrk's connections pausing
+between requests), for its latency: in a closed loop of 32 connections latency is 32 /
+throughput whatever a take costs. Client latency is printed beside the server's own time
+(`Server-Timing: app;dur=`). After every run SQL checks each (hall, category, day): no number
+twice, none missing (the counter's last number is the count of distinct numbers).
 
-Targets: take-ticket throughput >= 70 % of the baseline's, take-ticket p99 < 100 ms. With 32
-clients in a closed loop every request waits for the 31 others ahead of it, so the p99 there is
-about 32 / throughput whatever the code does (the baseline's included): the paced phase is where
-a latency figure says something about the take itself.
+Production-like: INFO logs as JSON lines (to /tmp, as a log shipper would read them), the rate
+limiter counting in Redis (`--redis-url`, DB 11 by default), PostgreSQL.
 
-    DATABASE_URL=postgresql+psycopg://... .venv/bin/python bench/queue_load.py \
-        [--clients 32] [--requests 640] [--rounds 3] [--workers 2] [--paced-rate 100]
+Targets: product >= 0.5 of the minimal take's throughput (median of the rounds' ratios); p99 <
+100 ms at half the minimal take's saturation rate; zero duplicate and zero missing numbers.
+
+    .venv/bin/python bench/queue_load.py [--rounds 4] [--seconds 8] [--paced-seconds 12]
+
+DATABASE_URL (PostgreSQL) names the database; without it a fresh one is made and dropped.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-import requests
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import Request, Result, require_wrk, run_wrk
 from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
 
-sys.path.insert(0, str(ROOT))
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+CONNECTIONS = 32
+PACED_SHARE = 0.5
+RATIO_TARGET = 0.5
+P99_TARGET_MS = 100.0
+# Citizens one run may need at most: the fastest take measured here is ~600/s, and the list is
+# sent round-robin, so a run longer than this many requests would reuse a citizen (a 409).
+CITIZENS_PER_SECOND = 700
 
 
-WARMUP = 128  # untimed requests of each kind before the first round
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-class Run:
-    def __init__(self) -> None:
-        self.latency_ms: list[float] = []
-        self.wall_seconds = 0.0
-        self.errors: dict[str, int] = {}  # "409 QUEUE_EMPTY" -> count
-
-    @property
-    def count(self) -> int:
-        return len(self.latency_ms)
-
-    def line(self, name: str) -> str:
-        p50, p99 = statistics.median(self.latency_ms), percentile(self.latency_ms, 0.99)
-        errors = sum(self.errors.values())
-        return f"{name:<16} {self.count / self.wall_seconds:8.1f} {p50:8.2f} {p99:8.2f} {errors:7d}"
-
-
-def outcome(response: requests.Response) -> int | str:
-    """The status, with the error's code for a refusal ("409 QUEUE_EMPTY")."""
-    if response.status_code < 400:
-        return response.status_code
-    try:
-        return f"{response.status_code} {response.json().get('code', '')}".strip()
-    except ValueError:
-        return str(response.status_code)
-
-
-def run_paced(run: Run, clients: int, jobs: list, work, rate: float) -> None:  # type: ignore[no-untyped-def]
-    """Send `jobs` at `rate` per second in all, client i taking every clients-th slot.
-
-    Latency runs from the scheduled send time (no coordinated omission): a client still busy
-    with its previous request when its next slot comes counts that wait too.
-    """
-    sessions = [requests.Session() for _ in range(clients)]
-    interval = 1.0 / rate
-    start = time.perf_counter() + 0.2
-
-    def client(index: int) -> list[tuple[int, float]]:
-        results = []
-        for slot in range(index, len(jobs), clients):
-            scheduled = start + slot * interval
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            try:
-                status, _ = work(sessions[index], jobs[slot], index)
-            except requests.RequestException:
-                status = 599
-            results.append((status, (time.perf_counter() - scheduled) * 1000))
-        return results
-
-    with ThreadPoolExecutor(clients) as pool:
-        outcomes = [pair for part in pool.map(client, range(clients)) for pair in part]
-    run.wall_seconds += len(jobs) * interval
-    for status, ms in outcomes:
-        if isinstance(status, str) or status >= 400:
-            run.errors[str(status)] = run.errors.get(str(status), 0) + 1
-        else:
-            run.latency_ms.append(ms)
-
-
-def run_batch(run: Run, clients: int, jobs: list, work) -> None:  # type: ignore[no-untyped-def]
-    sessions = [requests.Session() for _ in range(clients)]
-    slots: dict[int, int] = {}
-    lock = threading.Lock()
-
-    def timed(pair):  # type: ignore[no-untyped-def]
-        _index, job = pair
-        # One client (session, window) per thread: two threads never share a window.
-        with lock:
-            slot = slots.setdefault(threading.get_ident(), len(slots))
-        try:
-            return work(sessions[slot], job, slot)
-        except requests.RequestException:
-            return 599, 0.0  # counted as an error (connection reset or timeout)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(timed, enumerate(jobs)))
-    run.wall_seconds += time.perf_counter() - started
-    for status, ms in results:
-        if isinstance(status, str) or status >= 400:
-            run.errors[str(status)] = run.errors.get(str(status), 0) + 1
-        else:
-            run.latency_ms.append(ms)
-
-
-def setup(database_url: str, users: int, windows: int):  # type: ignore[no-untyped-def]
-    """Hall, code, windows, citizens and a clerk, committed; their ids and tokens."""
-    os.environ["DATABASE_URL"] = database_url
+def setup(env: dict[str, str], citizens: int) -> dict[str, Any]:
+    """Hall (open all day, 32 staffed windows), printed code, signed-in citizens; committed."""
+    os.environ.update(env)
     from app import create_app
     from app.db import utcnow
-    from app.identity.demo import new_citizens, signed_in
+    from app.identity.demo import new_citizens
     from app.identity.models import StaffAccount, StaffRole, StaffRoleGrant
     from app.organisation.models import Hall, HallKind
     from app.queueing import codes
-    from app.queueing.demo import setup_queue_hall
+    from app.queueing.demo import HALL_LAT, HALL_LNG, setup_queue_hall
     from app.queueing.settings import from_config
     from blueprints.authz import token_settings
 
-    app = create_app("development", DATABASE_URL=database_url, SEED_DEMO_DATA=False)
+    app = create_app("development", DATABASE_URL=env["DATABASE_URL"], SEED_DEMO_DATA=False)
     tag = uuid.uuid4().hex[:6]
     with app.test_request_context():
         session = app.extensions["db"].sessionmaker()
@@ -169,177 +91,263 @@ def setup(database_url: str, users: int, windows: int):  # type: ignore[no-untyp
         qh = setup_queue_hall(
             session,
             hall,
-            categories=[("综合业务", "A"), ("基线", "B")],
-            windows=[(n, "A") for n in range(1, windows + 1)],
-            daily_cap=9999,
+            categories=[("综合业务", "A")],
+            windows=[(n, "A") for n in range(1, CONNECTIONS + 1)],
+            daily_cap=1_000_000,
             clerk_id=clerk.id,
         )
         settings = from_config(app.config)
         code = codes.create_printed_code(session, settings, hall.id, label=None, staff_id=None)
-        now, ts = utcnow(), token_settings()
-        _, tokens = new_citizens(session, f"o_bench_{tag}", users, settings=ts, now=now)
-        [clerk_token] = signed_in(session, "staff", [clerk.id], settings=ts, now=now)
-        result = {
-            "token": codes.printed_token(settings, code),
-            "code_id": code.id,
-            "a": qh.categories["A"].id,
-            "b": qh.categories["B"].id,
-            "windows": [w.id for w in qh.windows.values()],
-            "users": tokens,
-            "clerk": clerk_token,
+        _, tokens = new_citizens(
+            session, f"o_bench_{tag}", citizens, settings=token_settings(), now=utcnow()
+        )
+        data = {
+            "hall": hall.id,
+            "category": qh.categories["A"].id,
+            "code": codes.printed_token(settings, code),
+            "here": {"latitude": HALL_LAT, "longitude": HALL_LNG},
+            "tokens": tokens,
         }
         session.commit()
         session.close()
-    return result
+    app.extensions["db"].engine.dispose()
+    return data
+
+
+class Checks:
+    """SQL after every run: numbers per (hall, category, day) without duplicates or gaps."""
+
+    PRODUCT = (
+        "SELECT t.hall_id, t.issued_category_id, t.service_day, count(*), count(DISTINCT t.number),"
+        " max(c.last_number) FROM tickets t JOIN ticket_counters c"
+        " ON c.category_id = t.issued_category_id AND c.service_day = t.service_day"
+        " GROUP BY 1, 2, 3"
+    )
+    MINIMAL = (
+        "SELECT t.hall_id, t.category_id, t.service_day, count(*), count(DISTINCT t.number),"
+        " max(c.last_number) FROM minimal_take_tickets t JOIN minimal_take_counters c"
+        " USING (hall_id, category_id, service_day) GROUP BY 1, 2, 3"
+    )
+
+    def __init__(self, url: str, category_id: int) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(
+            url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+        )
+        self.category_id = category_id
+        self.duplicates = self.missing = 0
+
+    def run(self, query: str) -> str:
+        duplicates = missing = 0
+        for *_, count, distinct, last in self.conn.execute(query).fetchall():
+            duplicates += count - distinct
+            missing += last - distinct
+        self.duplicates += duplicates
+        self.missing += missing
+        return f"duplicates {duplicates} missing {missing}"
+
+    def done(self) -> None:
+        """Mark the product's waiting tickets done, so the same citizens may take again.
+
+        wrk stops with up to a request per connection still in the server: they commit within
+        the second, and are marked too."""
+        time.sleep(1)
+        self.conn.execute(
+            "UPDATE tickets SET status = 'done' WHERE category_id = %s AND status = 'waiting'",
+            (self.category_id,),
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=640, help="per kind and round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=8, help="per run")
+    parser.add_argument("--paced-seconds", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2 cores)")
-    parser.add_argument(
-        "--paced-rate", type=float, default=100.0, help="offered load of the paced phase, req/s"
-    )
-    parser.add_argument("--paced-seconds", type=float, default=8.0)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     args = parser.parse_args()
+    require_wrk()
     database_url = os.environ.get("DATABASE_URL", "")
+    made = ""
     if not database_url.startswith("postgresql"):
-        raise SystemExit("set DATABASE_URL to a PostgreSQL database (the target is PostgreSQL)")
-    port = free_port()
-    app_url = f"http://127.0.0.1:{port}"
+        made = f"bench_queue_{uuid.uuid4().hex[:8]}"
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {made}"],
+            check=True,
+        )
+        database_url = f"{PG}/{made}"
+    log_dir = Path(f"/tmp/queue-bench-{uuid.uuid4().hex[:6]}")
+    log_dir.mkdir()
     env = {
         **os.environ,
         "APP_ENV": "development",
         "DATABASE_URL": database_url,
-        "JOB_RUNNER": "manual",
-        "LOG_LEVEL": "WARNING",
-        # The limiter stays on (its cost is part of a real take), far above this load.
+        "SEED_DEMO_DATA": "0",
+        "LOG_LEVEL": "INFO",
         "RATELIMIT_ENABLED": "true",
-        "RATELIMIT_TAKE_TICKET": "1000000/minute",
+        "RATELIMIT_TAKE_TICKET": "30/minute",
+        "REDIS_URL": args.redis_url,
+        "JOB_RUNNER": "manual",  # a take enqueues no job
         "WECHAT_API_BASE": "http://127.0.0.1:9",  # never called here
+        "MINIMAL_TAKE_DSN": database_url.replace("postgresql+psycopg://", "postgresql://"),
     }
-    subprocess.run(
-        [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    paced_users = int(args.paced_rate * args.paced_seconds) + args.clients
-    data = setup(
-        database_url, WARMUP * 2 + args.requests * args.rounds + 2 * paced_users, args.clients
-    )
-    server = start_gunicorn(
-        "bench.take_baseline:app",
-        port=port,
-        workers=args.workers,
-        threads=8,
-        env=env,
-        stderr=open("/tmp/queue_bench_gunicorn.log", "w"),  # noqa: SIM115
-        extra=("--keep-alive", "75"),
-    )
+    servers = []
     try:
-        wait_until_up(f"{app_url}/healthz")
-        measure(app_url, data, args)
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        from minimal_take import create_tables
+
+        create_tables(env["MINIMAL_TAKE_DSN"])
+        citizens = CITIZENS_PER_SECOND * max(args.seconds, args.paced_seconds)
+        data = setup(env, citizens)
+        subprocess.run(
+            ["redis-cli", "-u", args.redis_url, "FLUSHDB"], check=True, stdout=subprocess.DEVNULL
+        )
+        ports = {"product": free_port(), "minimal": free_port()}
+        for name, app in (("product", "wsgi:app"), ("minimal", "bench.minimal_take:app")):
+            servers.append(
+                start_gunicorn(
+                    app,
+                    port=ports[name],
+                    workers=args.workers,
+                    threads=args.threads,
+                    env=env,
+                    stderr=open(log_dir / f"{name}.log", "w"),  # noqa: SIM115
+                )
+            )
+        for port in ports.values():
+            wait_until_up(f"http://127.0.0.1:{port}/healthz")
+        measure(args, data, ports, Checks(database_url, data["category"]), log_dir)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=15)
+        if made:
+            subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE {made}"],
+                check=False,
+            )
 
 
-def measure(app_url: str, data: dict, args: argparse.Namespace) -> None:  # type: ignore[type-arg]
-    take, baseline, call = Run(), Run(), Run()
-    here = {"latitude": 22.9373, "longitude": 113.3842}
+def measure(
+    args: argparse.Namespace,
+    data: dict[str, Any],
+    ports: dict[str, int],
+    checks: Checks,
+    log_dir: Path,
+) -> None:
+    body = json.dumps({"code": data["code"], "category_id": data["category"], **data["here"]})
+    runs = 0
 
-    def do_take(http: requests.Session, token: str, _client: int):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        r = http.post(
-            f"{app_url}/api/v1/queue/tickets",
-            timeout=10,
-            json={"code": data["token"], "category_id": data["a"], **here},
-            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
+    def product(seconds: float, rate: float | None = None) -> Result:
+        nonlocal runs
+        runs += 1
+        requests = [
+            Request(
+                "POST",
+                "/api/v1/queue/tickets",
+                headers={"Authorization": f"Bearer {token}"},
+                body=body,
+                key=f"r{runs}c{index}",
+            )
+            for index, token in enumerate(data["tokens"])
+        ]
+        result = run_wrk(
+            f"http://127.0.0.1:{ports['product']}",
+            requests,
+            connections=CONNECTIONS,
+            seconds=seconds,
+            rate=rate,
         )
-        return outcome(r), (time.perf_counter() - started) * 1000
+        result.check = checks.run(Checks.PRODUCT)  # type: ignore[attr-defined]
+        checks.done()
+        return result
 
-    def do_baseline(http: requests.Session, token: str, _client: int):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        r = http.post(
-            f"{app_url}/api/v1/queue/_bench/take-baseline",
-            timeout=10,
-            json={"code_id": data["code_id"], "category_id": data["b"]},
-            headers={"Authorization": f"Bearer {token}"},
+    minimal_requests = [
+        Request(
+            "POST",
+            "/take",
+            body=json.dumps(
+                {"hall_id": data["hall"], "category_id": data["category"], "user_id": n}
+            ),
         )
-        return outcome(r), (time.perf_counter() - started) * 1000
+        for n in range(1, 1001)
+    ]
 
-    clerk = {"Authorization": f"Bearer {data['clerk']}"}
+    def minimal(seconds: float) -> Result:
+        result = run_wrk(
+            f"http://127.0.0.1:{ports['minimal']}",
+            minimal_requests,
+            connections=CONNECTIONS,
+            seconds=seconds,
+        )
+        result.check = checks.run(Checks.MINIMAL)  # type: ignore[attr-defined]
+        return result
 
-    def do_call(http: requests.Session, _job: object, client: int):  # type: ignore[no-untyped-def]
-        window = data["windows"][client % len(data["windows"])]
-        base = f"{app_url}/api/v1/terminal/windows/{window}"
-        started = time.perf_counter()
-        r = http.post(f"{base}/call-next", headers=clerk, timeout=10)
-        elapsed = (time.perf_counter() - started) * 1000
-        if r.status_code == 200:
-            ticket = r.json()["id"]
-            http.post(f"{base}/tickets/{ticket}/serve", headers=clerk, json={}, timeout=10)
-            http.post(f"{base}/tickets/{ticket}/finish", headers=clerk, json={}, timeout=10)
-        return outcome(r), elapsed
-
-    # Both endpoints warm (every worker thread's connection, prepared statements, the
-    # forecast) before anything is timed: the first round would otherwise favour the second.
-    warm, users = Run(), data["users"]
-    run_batch(warm, args.clients, users[:WARMUP], do_baseline)
-    run_batch(warm, args.clients, users[WARMUP : 2 * WARMUP], do_take)
-    users = users[2 * WARMUP :]
-    for round_number in range(args.rounds):
-        batch = users[round_number * args.requests : (round_number + 1) * args.requests]
-        run_batch(baseline, args.clients, batch, do_baseline)
-        run_batch(take, args.clients, batch, do_take)
-        run_batch(call, args.clients, [None] * args.requests, do_call)
-        print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
-    paced_baseline, paced_take = Run(), Run()
-    rest = users[args.rounds * args.requests :]
-    count = int(args.paced_rate * args.paced_seconds)
-    run_paced(paced_baseline, args.clients, rest[:count], do_baseline, args.paced_rate)
-    run_paced(paced_take, args.clients, rest[count : 2 * count], do_take, args.paced_rate)
+    def show(name: str, result: Result) -> None:
+        print(f"  {result.line(name)}  {result.check}", flush=True)  # type: ignore[attr-defined]
+        if result.first_refusal:
+            print(f"    first refusal: {result.first_refusal}  statuses {result.statuses}")
 
     print(
-        f"queue benchmark: gunicorn {args.workers} workers x 8 threads (gthread), {args.clients} "
-        f"clients, {args.rounds} rounds x {args.requests} requests per kind, PostgreSQL; "
-        "client-side latency"
+        f"queue benchmark: gunicorn {args.workers} workers x {args.threads} threads (gthread) per server,"
+        f" wrk -t1 -c{CONNECTIONS}, PostgreSQL; production-like: INFO JSON logs ({log_dir}),"
+        f" rate limiter on Redis ({args.redis_url}, 30 takes/minute per citizen),"
+        f" {len(data['tokens'])} signed-in citizens, each request a different one",
+        flush=True,
     )
-    print(f"{'endpoint':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    print(baseline.line("baseline (SQL)"))
-    print(take.line("take-ticket"))
-    print(call.line("call-next"))
+    product(3), minimal(3)  # warm both: every thread's connection, prepared statements
+    rows: list[dict[str, Result]] = []
+    for index in range(args.rounds):
+        order: tuple[tuple[str, Callable[[float], Result]], ...] = (
+            ("minimal", minimal),
+            ("product", product),
+        )
+        if index % 2:
+            order = order[::-1]
+        print(f"round {index + 1}/{args.rounds}")
+        got = {}
+        for name, fn in order:
+            got[name] = fn(args.seconds)
+            show("minimal take (floor)" if name == "minimal" else "product take-ticket", got[name])
+        rows.append(got)
+    med = statistics.median
+    ratios = [r["product"].rate / r["minimal"].rate for r in rows]
+    floor = med(r["minimal"].rate for r in rows)
+    take = med(r["product"].rate for r in rows)
+    paced_rate = floor * PACED_SHARE
     print(
-        f"paced at {args.paced_rate:.0f} req/s offered ({args.clients} clients, latency from the "
-        "scheduled send time):"
+        f"paced: product take-ticket at {paced_rate:.0f}/s offered ({PACED_SHARE:.0%} of the minimal take's {floor:.0f}/s)"
     )
-    print(paced_baseline.line("baseline (SQL)"))
-    print(paced_take.line("take-ticket"))
-    for name, run in (
-        ("baseline", baseline),
-        ("take", take),
-        ("call", call),
-        ("paced baseline", paced_baseline),
-        ("paced take", paced_take),
-    ):
-        if run.errors:
-            print(f"  {name} errors by status: {run.errors}")
-    ratio = (take.count / take.wall_seconds) / (baseline.count / baseline.wall_seconds)
-    p99 = percentile(take.latency_ms, 0.99)
-    paced_p99 = percentile(paced_take.latency_ms, 0.99)
+    paced = product(args.paced_seconds, rate=paced_rate)
+    show("product take-ticket (paced)", paced)
+    refused = sum(r[name].refused for r in rows for name in r) + paced.refused
+    ratio = med(ratios)
+    print("summary (medians of the rounds):")
     print(
-        f"target take-ticket throughput >= 70% of baseline: {'met' if ratio >= 0.7 else 'NOT met'} "
-        f"({ratio:.0%})"
+        f"  minimal take {floor:.1f}/s, server p50 {med(r['minimal'].server_p50 for r in rows):.2f} ms;"
+        f" product take {take:.1f}/s, server p50 {med(r['product'].server_p50 for r in rows):.2f} ms"
     )
     print(
-        f"target take-ticket p99 < 100 ms: closed loop {'met' if p99 < 100 else 'NOT met'} "
-        f"({p99:.1f} ms; baseline {percentile(baseline.latency_ms, 0.99):.1f} ms); "
-        f"paced {'met' if paced_p99 < 100 else 'NOT met'} ({paced_p99:.1f} ms)"
+        f"  target product >= {RATIO_TARGET:.0%} of the minimal take's throughput: {'met' if ratio >= RATIO_TARGET else 'NOT met'}"
+        f" ({ratio:.2f}; per round {', '.join(f'{x:.2f}' for x in ratios)})"
+    )
+    print(
+        f"  target p99 < {P99_TARGET_MS:.0f} ms at half the floor's saturation: {'met' if paced.p99 < P99_TARGET_MS else 'NOT met'}"
+        f" (client p99 {paced.p99:.1f} ms, server p99 {paced.server_p99:.1f} ms, {paced.rate:.0f}/s achieved)"
+    )
+    ok = checks.duplicates == 0 and checks.missing == 0
+    print(
+        f"  target zero duplicate and missing numbers: {'met' if ok else 'NOT met'}"
+        f" (duplicates {checks.duplicates}, missing {checks.missing}); refusals {refused}"
     )
 
 
