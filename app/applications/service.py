@@ -633,24 +633,44 @@ def withdraw(
 
 def resubmit(
     session: Session,
+    services: Services,
     application: Application,
     *,
     user: User,
     form: Mapping[str, Any] | None,
+    handwriting_png: bytes | None,
     now: dt.datetime,
     request_id: str | None = None,
 ) -> Application:
-    """Answer a request for 补正 with a corrected form; the reviewer takes it up again."""
+    """Answer a request for 补正 with a corrected form; the reviewer takes it up again.
+
+    A form that differs from the one signed is signed again with the applicant's handwriting,
+    as at filing: the file's signed application form always says what is being decided.
+    """
     check_still_acting(session, application, user, now=now, request_id=request_id)
+    matter = session.get(Matter, application.matter_id)
+    assert matter is not None
+    version = catalogue.get_version(session, application.matter_code, application.matter_version)
+    changed = form is not None and canonical_sha256(dict(form)) != application.signed_form_sha256
     if form is not None:
-        version = catalogue.get_version(
-            session, application.matter_code, application.matter_version
-        )
         forms.check_form(version.content["form"], form)
+    if changed and handwriting_png is None:
+        raise ApplicationNotSigned(fields={"handwriting_png": ["申请表已修改，请重新签名"]})
     move(session, application, "resubmit", by="applicant", actor_id=user.id, now=now)
     if form is not None:
         application.form = dict(form)
-    matter = session.get(Matter, application.matter_id)
-    assert matter is not None
+    if changed and handwriting_png is not None:
+        signing.sign(
+            session,
+            services.seals,
+            services.cipher,
+            application,
+            matter,
+            version,
+            user=user,
+            handwriting_png=handwriting_png,
+            now=now,
+            request_id=request_id,
+        )
     notices.notify(session, application, matter, now=now)
     return application

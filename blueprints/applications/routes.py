@@ -212,18 +212,23 @@ class Resubmit(MethodView):
     @blp.arguments(ResubmitIn)
     @blp.response(200, ApplicationOut)
     @blp.alt_response(409, description="ILLEGAL_TRANSITION：不在待补正状态")
-    @blp.alt_response(422, description="FORM_INVALID")
+    @blp.alt_response(
+        422, description="FORM_INVALID；APPLICATION_NOT_SIGNED：改过的申请表须重新签名"
+    )
     @citizen_required
     def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
-        """Answer a request for 补正; the statutory clock resumes."""
+        """Answer a request for 补正; the statutory clock resumes. A corrected form is signed
+        again (`handwriting_png`), as at filing."""
         session = get_session()
         found = service.for_applicant(session, current_principal().id, number)
         with keeping_writes(session):
             service.resubmit(
                 session,
+                services(session),
                 found,
                 user=_me(),
                 form=body.get("form"),
+                handwriting_png=body.get("handwriting_png"),
                 now=utcnow(),
                 request_id=request_id(),
             )

@@ -66,6 +66,10 @@ class RequiredReasonIn(Schema):
 
 class ResubmitIn(Schema):
     form = fields.Dict(metadata={"description": "补正后的申请表（不改则不传）"})
+    handwriting_png = Base64Bytes(
+        max_bytes=MAX_HANDWRITING_BYTES,
+        metadata={"description": "申请表改过时，申请人重新手写签名（PNG，base64）"},
+    )
 
 
 class ReviewTransferIn(Schema):

@@ -81,6 +81,56 @@ def test_a_reviewer_claims_asks_for_supplement_and_approves_with_the_seal(
     assert [item["number"] for item in wallet["items"]] == [approved.json["licence"]["number"]]
 
 
+def test_a_form_corrected_at_resubmission_is_signed_again(
+    client, session, district, citizen_headers, staff_headers
+):
+    # 补正 with a corrected form kept the signature made over the old one: the file then held
+    # a signed application form that no longer said what the applicant had asked for.
+    from app.seals.models import IssuedDocument
+    from tests.applications.conftest import HANDWRITING
+
+    number = _file_for_review(client, district, citizen_headers)
+    reviewer = staff_headers(district.reviewers["PY-CGJ"])
+    applicant = citizen_headers(district.legal_rep)
+    base = f"/api/v1/review/applications/{number}"
+    client.post(f"{base}/claim", headers=reviewer)
+    client.post(
+        f"{base}/request-supplement", json={"reason": "广告面积超出临时广告上限"}, headers=reviewer
+    )
+    before = session.get(Application, _id(session, number))
+    old_document, old_form = before.form_document_id, dict(before.form)
+    corrected = {**old_form, "width_m": 4, "height_m": 4}
+
+    unsigned = client.post(
+        f"/api/v1/applications/{number}/resubmit", json={"form": corrected}, headers=applicant
+    )
+    assert unsigned.status_code == 422, unsigned.json
+    assert unsigned.json["code"] == "APPLICATION_NOT_SIGNED"
+    session.expire_all()
+    unchanged = session.get(Application, _id(session, number))
+    assert unchanged.status == "supplement_requested" and unchanged.form == old_form
+
+    signed = client.post(
+        f"/api/v1/applications/{number}/resubmit",
+        json={"form": corrected, "handwriting_png": HANDWRITING},
+        headers=applicant,
+    )
+    assert signed.status_code == 200, signed.json
+    assert signed.json["status"] == "under_review"
+    session.expire_all()
+    after = session.get(Application, _id(session, number))
+    assert after.form == corrected and after.form_document_id != old_document
+    document = session.get(IssuedDocument, after.form_document_id)
+    assert document.personal_signature and document.template == "application_form"
+
+    # The same form again needs no new signature.
+    client.post(f"{base}/request-supplement", json={"reason": "请补充现场照片"}, headers=reviewer)
+    again = client.post(
+        f"/api/v1/applications/{number}/resubmit", json={"form": corrected}, headers=applicant
+    )
+    assert again.status_code == 200, again.json
+
+
 def _id(session, number: str) -> int:
     return session.scalar(select(Application.id).where(Application.number == number))
 
