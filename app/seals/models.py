@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, created_at, intpk, str32, str64, str128, str_enum
@@ -64,6 +64,18 @@ class SealCertificate(Base):
     revoked_at: Mapped[dt.datetime | None]
     revocation_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[created_at]
+
+    __table_args__ = (
+        # Every signature counts the revoked certificates (the CRL's version), and every
+        # applicant's signature adds an event certificate: without this the count reads the
+        # whole table, which grows by one row per signing event.
+        Index(
+            "ix_seal_certificates_revoked",
+            "revoked_at",
+            sqlite_where=text("revoked_at IS NOT NULL"),
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+    )
 
 
 class Seal(Base):
