@@ -49,7 +49,7 @@ from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
 APPLICANTS = 8
 # More than the approvals a run can make (each draft is submitted once), and no more: the set-up
 # signs each one (application form and commitment letter, two sealed documents).
-DRAFTS_PER_SECOND = 24
+DRAFTS_PER_SECOND = 48
 # The paced phase offers this share of the saturation rate the closed loop measured.
 PACED_SHARE = 0.5
 # 1.58 M transactions a year over 250 working days of 8 hours, the busiest hour three times
