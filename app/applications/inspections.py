@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.applications.errors import InspectionClosed, InspectionNotFound
@@ -26,6 +26,7 @@ from app.applications.models import (
 from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.calendar import add_working_days, local_instant
+from app.db import affected_rows
 from app.licences import service as licences
 from app.licences.models import Licence
 
@@ -49,6 +50,28 @@ def open_for(
     session.add(inspection)
     session.flush()
     return inspection
+
+
+def mark_overdue(session: Session, *, now: dt.datetime) -> int:
+    """Mark every check still undecided past its day (or past its rectification day, for one
+    in rectification), for the department's list to flag. Returns how many.
+
+    Nothing is decided for the department: revoking a licence stays a reviewer's act."""
+    result = session.execute(
+        update(Inspection)
+        .where(
+            Inspection.overdue.is_(False),
+            or_(
+                and_(Inspection.status == InspectionStatus.OPEN.value, Inspection.due_at < now),
+                and_(
+                    Inspection.status == InspectionStatus.RECTIFYING.value,
+                    Inspection.rectify_by < now,
+                ),
+            ),
+        )
+        .values(overdue=True)
+    )
+    return affected_rows(result)
 
 
 def _in_scope(department_ids: Sequence[int] | None) -> list[ColumnElement[bool]]:
@@ -136,6 +159,7 @@ def require_rectification(
         raise InspectionClosed(status=inspection.status)
     inspection.status = InspectionStatus.RECTIFYING
     inspection.rectify_by = local_instant(by + dt.timedelta(days=1), dt.time(0, 0))
+    inspection.overdue = False  # a new day to keep
     inspection.note = note
     audit(
         session,

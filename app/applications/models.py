@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, created_at, intpk, str64
@@ -117,6 +117,9 @@ class Inspection(Base):
     status: Mapped[str] = mapped_column(String(16))
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     rectify_by: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Set by the periodic sweep when the check (or the rectification) is past its day
+    # undecided; cleared when a rectification sets a new day.
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     note: Mapped[str | None] = mapped_column(Text)
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -9,7 +9,9 @@
   cases whose promise ran out with a material missing end by themselves
   (`applications.tolerance.remind`, `.lapse`);
 - published policies past their expiry date expire and their waiting pushes are cancelled
-  (`policies.service.expire_due`).
+  (`policies.service.expire_due`);
+- 告知承诺 checks (核查) still undecided past their day, or past the rectification day, are
+  marked overdue for the department (`applications.inspections.mark_overdue`).
 
 All are idempotent and safe in several processes at once (guarded updates, SKIP LOCKED on
 PostgreSQL), and cheap when there is nothing to do (one indexed query each). Each process runs
@@ -40,6 +42,7 @@ class SweepResult:
     supply_reminders: int = 0
     applications_lapsed: int = 0
     policies_expired: int = 0
+    inspections_overdue: int = 0
 
 
 class PeriodicSweeps:
@@ -72,7 +75,7 @@ class PeriodicSweeps:
     def run(self, now: dt.datetime) -> SweepResult:
         """Run every sweep once, each in its own transaction."""
         # Imported here: app.jobs must not import the domains at import time (no cycles).
-        from app.applications import tolerance
+        from app.applications import inspections, tolerance
         from app.applications.deadlines import mark_overdue
         from app.appointments.service import mark_missed
         from app.policies.service import expire_due
@@ -86,7 +89,10 @@ class PeriodicSweeps:
         reminded = self._in_transaction("remind_supply", lambda s: tolerance.remind(s, now=now))
         lapsed = self._in_transaction("lapse_tolerance", lambda s: tolerance.lapse(s, now=now))
         policies = self._in_transaction("expire_policies", lambda s: expire_due(s, now=now))
-        if expired or missed or overdue or reminded or lapsed or policies:
+        checks = self._in_transaction(
+            "inspections_overdue", lambda s: inspections.mark_overdue(s, now=now)
+        )
+        if expired or missed or overdue or reminded or lapsed or policies or checks:
             log.info(
                 "periodic sweeps",
                 extra={
@@ -96,9 +102,10 @@ class PeriodicSweeps:
                     "supply_reminders": reminded,
                     "applications_lapsed": lapsed,
                     "policies_expired": policies,
+                    "inspections_overdue": checks,
                 },
             )
-        return SweepResult(expired, missed, overdue, reminded, lapsed, policies)
+        return SweepResult(expired, missed, overdue, reminded, lapsed, policies, checks)
 
     def _in_transaction(self, name: str, sweep: Callable[[Session], int]) -> int:
         try:

@@ -42,6 +42,9 @@ class InspectionOut(Schema):
     )
     due_at = BeijingTime(required=True)
     rectify_by = BeijingTime(allow_none=True)
+    overdue = fields.Boolean(
+        required=True, metadata={"description": "核查（或整改）期限已过仍未办结"}
+    )
     note = fields.String(allow_none=True)
     closed_at = BeijingTime(allow_none=True)
 
@@ -68,6 +71,7 @@ def _out(inspection: Inspection) -> dict[str, Any]:
         "status": inspection.status,
         "due_at": inspection.due_at,
         "rectify_by": inspection.rectify_by,
+        "overdue": bool(inspection.overdue) and inspection.status in inspections.OPEN,
         "note": inspection.note,
         "closed_at": inspection.closed_at,
     }

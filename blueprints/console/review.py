@@ -559,6 +559,7 @@ def _inspection_rows(
                 "can_rectify": str(inspection.status) == "open",
                 "due_at": inspection.due_at,
                 "rectify_by": inspection.rectify_by,
+                "overdue": inspection.overdue and str(inspection.status) in ("open", "rectifying"),
                 "note": inspection.note,
                 "closed_at": inspection.closed_at,
                 # Each task has its own forms; only the one just submitted shows its errors.

@@ -91,3 +91,54 @@ def test_a_false_commitment_revokes_the_licence_and_excludes_the_holder(
     assert next_one["status"] == "accepted"
     failing = [r["id"] for r in next_one["decision"]["results"] if r["result"] != "P"]
     assert failing == ["NO_FALSE_COMMITMENT"]
+
+
+def test_a_check_left_undecided_past_its_day_is_marked_overdue_by_the_sweep(
+    client, session, district, citizen_headers, staff_headers
+):
+    from app.applications import inspections
+
+    _file(client, citizen_headers(district.legal_rep), district)
+    inspection = session.scalars(select(Inspection)).one()
+    water = staff_headers(district.reviewers["PY-SWJ"])
+    url = "/api/v1/review/inspections"
+
+    assert inspections.mark_overdue(session, now=inspection.due_at - dt.timedelta(minutes=1)) == 0
+    assert inspections.mark_overdue(session, now=inspection.due_at + dt.timedelta(minutes=1)) == 1
+    assert inspections.mark_overdue(session, now=inspection.due_at + dt.timedelta(days=1)) == 0
+    session.commit()
+    assert client.get(url, headers=water).json["items"][0]["overdue"] is True
+
+    # A rectification gives a new day: not overdue until that one passes too.
+    by = today() + dt.timedelta(days=10)
+    rectifying = client.post(
+        f"{url}/{inspection.id}/rectify",
+        json={"note": "限期整改", "by": by.isoformat()},
+        headers=water,
+    ).json
+    assert rectifying["overdue"] is False
+    session.expire_all()
+    inspection = session.get(Inspection, inspection.id)
+    assert inspection.rectify_by is not None
+    assert inspections.mark_overdue(session, now=inspection.rectify_by - dt.timedelta(hours=1)) == 0
+    assert inspections.mark_overdue(session, now=inspection.rectify_by + dt.timedelta(hours=1)) == 1
+    session.commit()
+    assert client.get(url, headers=water).json["items"][0]["overdue"] is True
+
+    # Deciding ends it; a decided check is never overdue.
+    confirmed = client.post(f"{url}/{inspection.id}/confirm", json={}, headers=water).json
+    assert confirmed["status"] == "confirmed" and confirmed["overdue"] is False
+
+
+def test_the_periodic_sweeps_mark_overdue_checks(app, client, session, district, citizen_headers):
+    from app.jobs.sweeps import PeriodicSweeps
+
+    _file(client, citizen_headers(district.legal_rep), district)
+    due = session.scalars(select(Inspection)).one().due_at
+    session.commit()
+    sweeps = PeriodicSweeps(
+        app.extensions["db"].sessionmaker, config=app.config, interval_seconds=60, now_fn=utcnow
+    )
+    assert sweeps.run(due + dt.timedelta(hours=1)).inspections_overdue == 1
+    session.expire_all()
+    assert session.scalars(select(Inspection)).one().overdue is True
