@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, cast
 
@@ -29,7 +31,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -118,7 +120,39 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No ping on every checkout (pool_pre_ping): a busy worker would pay a round trip per
+    # request for connections it used a moment ago. Only a connection idle for a while is
+    # pinged, the one a database restart or an idle-connection timeout has most likely cut;
+    # connections are replaced after pool_recycle whatever happens. A connection that dies
+    # under a request anyway gives the documented 503 (blueprints/errors.py), and SQLAlchemy
+    # then recycles every connection of the pool opened before the loss.
+    engine = create_engine(
+        url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=POOL_RECYCLE_SECONDS
+    )
+    event.listen(engine.pool, "checkin", _note_idle_since)
+    event.listen(engine.pool, "checkout", functools.partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 5.0
+POOL_RECYCLE_SECONDS = 1800
+_IDLE_SINCE = "idle_since"
+
+
+def _note_idle_since(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    idle_since = record.info.pop(_IDLE_SINCE, None)
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as error:
+        # The pool discards this connection and checks out another (a fresh one if need be).
+        raise DisconnectionError("pooled connection lost while idle") from error
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+import logging
+import time
+
+from flask import Flask, Response, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+log = logging.getLogger(__name__)
 
 
 def current_flask_app() -> Flask:
@@ -14,8 +19,10 @@ def current_flask_app() -> Flask:
 
 
 # Limits are declared on the views that need them (login, code taking); storage is Redis when
-# configured so every worker shares the counts, memory otherwise.
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# configured so every worker shares the counts, memory otherwise. No X-RateLimit-* headers on
+# every answer: reading the window for them was a second Redis call per limited request, and
+# no client reads them; a refusal says when to come back (`_retry_after`).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 
 def init_limiter(app: Flask) -> None:
@@ -27,3 +34,22 @@ def init_limiter(app: Flask) -> None:
     # open would lift the limits exactly when something is already wrong.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
+    # Once per app: tests bind the shared limiter again to an app that has served requests.
+    if _retry_after not in app.after_request_funcs.get(None, []):
+        app.after_request(_retry_after)
+
+
+def _retry_after(response: Response) -> Response:
+    """A 429 from a limit says in Retry-After when the caller may try again."""
+    if response.status_code != 429 or "Retry-After" in response.headers:
+        return response
+    limit = limiter.current_limit
+    if limit is None:
+        return response
+    try:
+        seconds = int(limit.reset_at - time.time())
+    except Exception:  # the storage went away since the refusal: the limit's whole window
+        log.warning("rate limit window unreadable for Retry-After", exc_info=True)
+        seconds = limit.limit.get_expiry()
+    response.headers["Retry-After"] = str(max(seconds, 1))
+    return response

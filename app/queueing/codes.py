@@ -147,30 +147,56 @@ def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float
     return 2 * EARTH_RADIUS_METERS * math.asin(min(1.0, math.sqrt(a)))
 
 
+def printed_code_columns() -> tuple[Any, ...]:
+    """What a printed code's check reads: the code and its hall's coordinates (`scan_from`).
+
+    A take selects them beside its other reads, outer-joined on the code id `printed_code_id`
+    names; the columns are NULL when there is no such code."""
+    return HallCode, HallProfile.latitude, HallProfile.longitude
+
+
 @functools.cache
 def _printed_code_statement() -> Any:
-    # The code and its hall's coordinates in one read, built once: every take starts here.
+    # The code and its hall's coordinates in one read, built once.
     return (
-        select(HallCode, HallProfile.latitude, HallProfile.longitude)
+        select(*printed_code_columns())
         .outerjoin(HallProfile, HallProfile.hall_id == HallCode.hall_id)
         .where(HallCode.id == bindparam("code_id"))
     )
 
 
-def verify_printed(
-    session: Session,
+def printed_code_id(token: object) -> int | None:
+    """The code id a printed hall token names, its signature not yet checked; None if none.
+
+    Only to read the row beforehand: `scan_from` checks the signature, and that the row read is
+    the one the signed token names."""
+    if not isinstance(token, str) or not token.startswith("P") or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        return _from_b36(parts[1])
+    except CodeForged:
+        return None
+
+
+def _live_code_near(
     settings: QueueSettings,
     token: str,
+    printed: Any,
     *,
     latitude: float | None,
     longitude: float | None,
 ) -> HallCode:
-    """The live printed code a token names, with the caller within the radius of its hall."""
-    (code_id,) = _open(settings, token, "P", 1)
-    found: Any = session.execute(_printed_code_statement(), {"code_id": _from_b36(code_id)}).first()
-    if found is None:
+    """The live printed code a token names, with the caller within the radius of its hall.
+
+    `printed`: the (code, hall latitude, hall longitude) row read for `printed_code_id(token)`,
+    None or all NULL when there is none."""
+    (code_part,) = _open(settings, token, "P", 1)
+    code, hall_latitude, hall_longitude = printed if printed is not None else (None, None, None)
+    if code is None or code.id != _from_b36(code_part):
         raise CodeForged()
-    code, hall_latitude, hall_longitude = found
     if code.revoked_at is not None:
         raise CodeRevoked()
     if latitude is None or longitude is None:
@@ -228,10 +254,32 @@ def verify_hall_token(
     hall_id: int | None = None,
 ) -> HallScan:
     """Either kind of hall code; `hall_id`, when given, must be the code's hall."""
+    code_id = printed_code_id(token)
+    printed = None
+    if code_id is not None:
+        printed = session.execute(_printed_code_statement(), {"code_id": code_id}).first()
+    return scan_from(
+        settings, token, printed, now=now, latitude=latitude, longitude=longitude, hall_id=hall_id
+    )
+
+
+def scan_from(
+    settings: QueueSettings,
+    token: str,
+    printed: Any,
+    *,
+    now: dt.datetime,
+    latitude: float | None,
+    longitude: float | None,
+    hall_id: int | None,
+) -> HallScan:
+    """`verify_hall_token` with the printed code's row already read (`printed_code_columns`
+    for `printed_code_id(token)`; None when the token names none), so a take reads it with
+    the rest of what it needs in one statement."""
     if isinstance(token, str) and token.startswith("D"):
         scan = HallScan(verify_dynamic(settings, token, now=now), "dynamic_code")
     else:
-        code = verify_printed(session, settings, token, latitude=latitude, longitude=longitude)
+        code = _live_code_near(settings, token, printed, latitude=latitude, longitude=longitude)
         scan = HallScan(code.hall_id, "hall_code", code.id)
     if hall_id is not None and scan.hall_id != hall_id:
         raise CodeWrongHall()

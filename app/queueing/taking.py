@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,15 +20,18 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from app import calendar
 from app.audit.service import Actor
 from app.halls import service as halls
-from app.halls.models import ServiceCategory
+from app.halls.errors import CategoryNotFound
+from app.halls.models import HallProfile, ServiceCategory
 from app.identity.models import User
-from app.queueing import numbering
+from app.organisation.models import Hall
+from app.queueing import codes, numbering
 from app.queueing.errors import AlreadyHoldingTicket, CapReached, HallClosed, TakeConflict
 from app.queueing.green_channel import green_reason
 from app.queueing.models import (
     ACTIVE_STATUSES,
     QUEUED_STATUSES,
     GreenChannelFlag,
+    HallCode,
     Ticket,
     TicketCounter,
     TicketPriority,
@@ -50,8 +54,7 @@ class TakeState:
     last_number: int  # the category's counter today (0 before the first number)
 
 
-@functools.cache
-def _take_state_statement() -> Any:
+def _take_state_columns() -> tuple[Any, ...]:
     # One statement for all of it, a take being dominated by round trips; each part is an
     # index lookup (the queued count, an index range of the category's day). A NULL user or key
     # matches nothing, which is what an anonymous take or one without a key needs.
@@ -59,7 +62,7 @@ def _take_state_statement() -> Any:
     day: Any = bindparam("day")
     user_id: Any = bindparam("user_id")
     key: Any = bindparam("key")
-    return select(
+    return (
         select(func.count())
         .where(
             Ticket.category_id == category_id,
@@ -85,6 +88,15 @@ def _take_state_statement() -> Any:
     )
 
 
+@functools.cache
+def _take_state_statement() -> Any:
+    return select(*_take_state_columns())
+
+
+def _state_of(row: Sequence[Any]) -> TakeState:
+    return TakeState(int(row[0] or 0), row[1], row[2], row[3], bool(row[4]), int(row[5] or 0))
+
+
 def _take_state(
     session: Session, category_id: int, day: dt.date, user_id: int | None, key: str | None
 ) -> TakeState:
@@ -92,7 +104,73 @@ def _take_state(
         _take_state_statement(),
         {"category_id": category_id, "day": day, "user_id": user_id, "key": key},
     ).one()
-    return TakeState(int(row[0] or 0), row[1], row[2], row[3], bool(row[4]), int(row[5] or 0))
+    return _state_of(row)
+
+
+@dataclass(frozen=True)
+class HallCodeTake:
+    """What a take by hall code read before drawing: see `read_hall_code_take`."""
+
+    category: ServiceCategory
+    # Held so that the session's identity map (weak references) keeps it for the answer.
+    hall: Hall
+    scan: codes.HallScan
+    state: TakeState
+
+
+@functools.cache
+def _hall_code_take_statement() -> Any:
+    # The category with its hall (the answer names both: loaded here, nothing is read after
+    # the commit), the printed code with its hall's coordinates (NULL for none or a dynamic
+    # code) and the take state, in one round trip.
+    return (
+        select(ServiceCategory, Hall, *codes.printed_code_columns(), *_take_state_columns())
+        .select_from(ServiceCategory)
+        .join(Hall, Hall.id == ServiceCategory.hall_id)
+        .outerjoin(HallCode, HallCode.id == bindparam("code_id"))
+        .outerjoin(HallProfile, HallProfile.hall_id == HallCode.hall_id)
+        .where(ServiceCategory.id == bindparam("category_id"))
+    )
+
+
+def read_hall_code_take(
+    session: Session,
+    settings: QueueSettings,
+    *,
+    category_id: int,
+    token: str,
+    user_id: int,
+    idempotency_key: str | None,
+    now: dt.datetime,
+    latitude: float | None,
+    longitude: float | None,
+) -> HallCodeTake:
+    """A citizen's take by hall code, up to the draw: the category (404 when none), the code
+    checked as `codes.verify_hall_token` checks it, for the category's hall, and the take's
+    state (for `issue_ticket`), read in one statement."""
+    row = session.execute(
+        _hall_code_take_statement(),
+        {
+            "category_id": category_id,
+            "code_id": codes.printed_code_id(token),
+            "day": calendar.local_day(now),
+            "user_id": user_id,
+            "key": idempotency_key,
+        },
+    ).first()
+    if row is None:
+        raise CategoryNotFound(category_id=category_id)
+    category: ServiceCategory = row[0]
+    scan = codes.scan_from(
+        settings,
+        token,
+        tuple(row[2:5]),
+        now=now,
+        latitude=latitude,
+        longitude=longitude,
+        hall_id=category.hall_id,
+    )
+    return HallCodeTake(category, row[1], scan, _state_of(row[5:]))
 
 
 @dataclass(frozen=True)
@@ -123,6 +201,7 @@ def issue_ticket(
     check_open: bool = True,
     enforce_cap: bool = True,
     walk_in_birth_date: dt.date | None = None,
+    state: TakeState | None = None,
 ) -> Issued:
     """Issue the next number of `category` today to the citizen `user_id` (None: anonymous).
 
@@ -133,10 +212,12 @@ def issue_ticket(
     holds an active ticket of the category (that ticket is in the error's details). Appointment
     check-ins pass `priority=TicketPriority.APPOINTMENT`, `due_at` (the slot start) and their
     `appointment_id`; they usually skip the cap (`enforce_cap=False`), the slot having been
-    booked within capacity.
+    booked within capacity. `state`: the take's state when the caller read it with its own
+    reads at the same `now` (`read_hall_code_take`).
     """
     day = calendar.local_day(now)
-    state = _take_state(session, category.id, day, user_id, idempotency_key)
+    if state is None:
+        state = _take_state(session, category.id, day, user_id, idempotency_key)
     if state.replay_id is not None:
         return _replayed(session, state.replay_id)
     if not category.active:

@@ -13,7 +13,7 @@ from app.queueing import codes, runtime
 from app.queueing.board import board
 from app.queueing.citizens import my_tickets, own_ticket
 from app.queueing.models import TicketSource
-from app.queueing.taking import issue_ticket
+from app.queueing.taking import issue_ticket, read_hall_code_take
 from app.queueing.transitions import cancel
 from blueprints.authz import caller_key, citizen_required, current_principal
 from blueprints.idempotency import idempotency_key
@@ -103,25 +103,28 @@ class Tickets(MethodView):
         now = utcnow()
         settings = runtime().settings
         key = idempotency_key()
-        category = halls.get_category(session, body["category_id"])
-        scan = codes.verify_hall_token(
+        user_id = current_principal().id
+        take = read_hall_code_take(
             session,
             settings,
-            body["code"],
+            category_id=body["category_id"],
+            token=body["code"],
+            user_id=user_id,
+            idempotency_key=key,
             now=now,
-            hall_id=category.hall_id,
             latitude=body["latitude"],
             longitude=body["longitude"],
         )
         issued = issue_ticket(
             session,
-            category=category,
-            user_id=current_principal().id,
-            source=TicketSource(scan.source),
+            category=take.category,
+            user_id=user_id,
+            source=TicketSource(take.scan.source),
             actor=current_actor(),
             now=now,
             settings=settings,
             idempotency_key=key,
+            state=take.state,
         )
         session.commit()
         return ticket_out(issued.ticket, ahead=issued.ahead)
