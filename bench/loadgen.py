@@ -10,6 +10,11 @@ carries (`app.logs`), and the statuses that were not 2xx.
 retried keys never collide. `rate`, when given, paces each connection with a random pause
 around connections / rate seconds (a closed loop with think time: wrk in Debian is not wrk2),
 so the offered load stays below a saturation rate measured beforehand.
+
+`minus`, when given, names a second metric of the same `Server-Timing` header (e.g. `wechat`
+for `app;dur=9.1, wechat;dur=1.2`): the result then also holds the percentiles of `app` minus
+that metric, request by request (`minus_p50`...), e.g. the server's own work beyond a call it
+waits for. wrk's Lua sees one header per name (the last), so both metrics must share one.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from pathlib import Path
 _LUA = r"""
 local entries = {%(entries)s}
 local pause_ms = %(pause_ms)d
+local minus = %(minus)s
 local n = 0
 local threads = {}
 statuses = {}
 timings = {}
+beyond = {}
 first_refusal = ""
 
 setup = function(thread)
@@ -58,6 +65,10 @@ response = function(status, headers, body)
   if timing then
     local ms = string.match(timing, "app;dur=([0-9.]+)")
     if ms then timings[#timings + 1] = tonumber(ms) end
+    if ms and minus ~= "" then
+      local other = string.match(timing, minus .. ";dur=([0-9.]+)")
+      if other then beyond[#beyond + 1] = tonumber(ms) - tonumber(other) end
+    end
   end
   if status >= 400 and first_refusal == "" then
     first_refusal = string.gsub(string.sub(body, 1, 200), "\n", " ")
@@ -72,15 +83,22 @@ end
 
 done = function(summary, latency, requests)
   local all = {}
+  local less = {}
   for _, thread in ipairs(threads) do
     for status, count in pairs(thread:get("statuses")) do
       io.write(string.format("STATUS %%d=%%d\n", status, count))
     end
     for _, ms in ipairs(thread:get("timings")) do all[#all + 1] = ms end
+    for _, ms in ipairs(thread:get("beyond")) do less[#less + 1] = ms end
     local body = thread:get("first_refusal")
     if body ~= "" then io.write("FIRST " .. body .. "\n") end
   end
   table.sort(all)
+  table.sort(less)
+  if #less > 0 then
+    io.write(string.format("MINUS n=%%d p50=%%.3f p95=%%.3f p99=%%.3f\n",
+      #less, at(less, 0.50), at(less, 0.95), at(less, 0.99)))
+  end
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.timeout
   io.write(string.format(
@@ -92,6 +110,7 @@ done = function(summary, latency, requests)
 end
 """
 
+_MINUS = re.compile(r"MINUS n=(\d+) p50=([\d.-]+) p95=([\d.-]+) p99=([\d.-]+)")
 _RESULT = re.compile(
     r"RESULT requests=(\d+) seconds=([\d.]+) socket_errors=(\d+) p50=([\d.]+) p95=([\d.]+)"
     r" p99=([\d.]+) server_n=(\d+) server_p50=([\d.]+) server_p95=([\d.]+) server_p99=([\d.]+)"
@@ -122,6 +141,11 @@ class Result:
     server_p99: float
     statuses: dict[int, int]
     first_refusal: str = ""
+    # app;dur minus the `minus` metric, per request (run_wrk's `minus`); n = 0: none seen.
+    minus_n: int = 0
+    minus_p50: float = 0.0
+    minus_p95: float = 0.0
+    minus_p99: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -173,6 +197,7 @@ def run_wrk(
     seconds: float,
     rate: float | None = None,
     timeout_seconds: int = 10,
+    minus: str = "",
 ) -> Result:
     """Send `requests` round-robin over `connections` for `seconds`; wait for the result."""
     if not requests:
@@ -181,7 +206,10 @@ def run_wrk(
     with tempfile.TemporaryDirectory(prefix="wrk-") as folder:
         script = Path(folder) / f"{uuid.uuid4().hex}.lua"
         entries = ",\n".join(_lua_entry(request) for request in requests)
-        script.write_text(_LUA % {"entries": entries, "pause_ms": pause_ms}, encoding="utf-8")
+        script.write_text(
+            _LUA % {"entries": entries, "pause_ms": pause_ms, "minus": _lua_string(minus)},
+            encoding="utf-8",
+        )
         done = subprocess.run(
             [
                 require_wrk(),
@@ -205,6 +233,7 @@ def run_wrk(
     groups = matched.groups()
     statuses = {int(s): int(c) for s, c in re.findall(r"^STATUS (\d+)=(\d+)$", done.stdout, re.M)}
     first = re.search(r"^FIRST (.*)$", done.stdout, re.M)
+    less = _MINUS.search(done.stdout)
     return Result(
         requests=int(groups[0]),
         seconds=float(groups[1]),
@@ -217,4 +246,8 @@ def run_wrk(
         server_p99=float(groups[9]),
         statuses=statuses,
         first_refusal=first.group(1) if first else "",
+        minus_n=int(less.group(1)) if less else 0,
+        minus_p50=float(less.group(2)) if less else 0.0,
+        minus_p95=float(less.group(3)) if less else 0.0,
+        minus_p99=float(less.group(4)) if less else 0.0,
     )
