@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
+from app.db import insert_on_conflict
 from app.errors import DomainError
 from app.identity import errors
 from app.identity.models import User
@@ -48,10 +48,12 @@ def login_with_code(
         )
         raise failure from exc
 
-    user = session.scalars(select(User).where(User.openid == login.openid)).one_or_none()
+    # Kept (sealed) only to open the legacy encrypted phone data; WeChat rotates it per login.
+    sealed_key = cipher.encrypt(login.session_key, context=SESSION_KEY_CONTEXT)
+    user = _upsert_user(session, login.openid, login.unionid, sealed_key, now=now)
     if user is None:
-        user = _create_user(session, login.openid)
-    if user.disabled:
+        # The upsert leaves a disabled account as it was (no new session key, no login time).
+        user = session.scalars(select(User).where(User.openid == login.openid)).one()
         record(
             session,
             "user.login_failed",
@@ -63,12 +65,6 @@ def login_with_code(
             request_id=request_id,
         )
         raise errors.UserDisabled()
-    if login.unionid:
-        user.unionid = login.unionid
-    # Kept (sealed) only to open the legacy encrypted phone data; WeChat rotates it per login.
-    user.session_key_sealed = cipher.encrypt(login.session_key, context=SESSION_KEY_CONTEXT)
-    user.last_login_at = now
-    session.flush()
     record(
         session,
         "user.login",
@@ -81,15 +77,37 @@ def login_with_code(
     return user
 
 
-def _create_user(session: Session, openid: str) -> User:
-    # Two first logins of the same person can race; the unique openid picks one row.
-    try:
-        with session.begin_nested():
-            user = User(openid=openid)
-            session.add(user)
-        return user
-    except IntegrityError:
-        return session.scalars(select(User).where(User.openid == openid)).one()
+def _upsert_user(
+    session: Session, openid: str, unionid: str | None, sealed_key: str, *, now: dt.datetime
+) -> User | None:
+    """The user of `openid` after this login, created on the first: one statement.
+
+    Two first logins of the same person can race; the unique openid makes the second an update
+    of the first's row. None if the account is disabled (its row is left untouched)."""
+    users = User.__table__.c
+    insert = insert_on_conflict(session.get_bind().dialect.name)
+    statement = (
+        insert(User)
+        .values(
+            openid=openid,
+            unionid=unionid,
+            session_key_sealed=sealed_key,
+            last_login_at=now,
+            disabled=False,
+        )
+        .on_conflict_do_update(
+            index_elements=[users.openid],
+            set_={
+                "session_key_sealed": sealed_key,
+                "last_login_at": now,
+                # A login without a unionid keeps the one WeChat gave before.
+                "unionid": func.coalesce(unionid, users.unionid),
+            },
+            where=users.disabled.is_(False),
+        )
+        .returning(User)
+    )
+    return session.scalars(statement, execution_options={"populate_existing": True}).one_or_none()
 
 
 def _login_failure(exc: wx.WeChatError) -> DomainError:

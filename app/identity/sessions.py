@@ -75,7 +75,15 @@ def start_session(
     now: dt.datetime,
 ) -> TokenPair:
     """Open a new login family for `principal` and issue its first token pair."""
-    family = open_family(session, principal.kind, principal.id, now=now)
+    # Not flushed on its own: the family, its first token and the login's audit entry go to
+    # the database together, in the flush that commits the login.
+    family = LoginFamily(
+        id=secrets.token_hex(16),
+        principal_kind=PrincipalKind(principal.kind),
+        principal_id=principal.id,
+        created_at=now,
+    )
+    session.add(family)
     return _issue_pair(
         session, principal, family.id, settings=settings, ttl=refresh_ttl_seconds, now=now
     )

@@ -165,6 +165,25 @@ def test_a_disabled_user_cannot_log_in(
     assert failure.actor_id == user.id
 
 
+def test_a_disabled_users_login_leaves_the_account_untouched(
+    client: FlaskClient,
+    session: Session,
+    create_user: Callable[..., User],
+    wechat_login_code: Callable[..., str],
+) -> None:
+    user = create_user(openid="o_disabled_kept", disabled=True)
+    user.session_key_sealed = "v1:before"
+    session.flush()
+
+    response = _login(client, wechat_login_code("o_disabled_kept"))
+    session.rollback()
+    session.refresh(user)
+
+    assert response.status_code == 403
+    assert user.session_key_sealed == "v1:before"
+    assert user.last_login_at is None
+
+
 def test_a_successful_login_is_audited_with_the_request_id(
     client: FlaskClient, session: Session, wechat_login_code: Callable[..., str]
 ) -> None:
