@@ -1,0 +1,474 @@
+# ruff: noqa: E501 (SQL statements and the printed table read better on one line)
+"""Benchmark: the policy push drain beside the WeChat emulator's raw send rate, on PostgreSQL.
+
+In a database of its own (created, then dropped unless --keep), with a small set-up: one
+department, `--pushes` users with openids logged in and subscribed at the WeChat emulator (a
+separate process, as in development), and per round a new policy with `--pushes` waiting
+pushes to as many new enterprises (COPY; each user is the legal representative of one
+enterprise per round, so no frequency cap holds a push back). Then, interleaved in rounds:
+
+(a) raw: about the same number of messages (wrk runs for as long as they took in the round
+    before) sent straight to the emulator's subscribeMessage
+    endpoint by wrk (a Lua script through `bench/loadgen.py`, which costs the machine next to
+    nothing), with as many connections as the drain sends concurrently: the same body the app
+    sends, to openids with grants, so the emulator does the same work per message;
+(b) drain: the production path. A Dramatiq worker (`dramatiq app.jobs.worker --processes 1
+    --threads 4`, as `make worker` and prod-like start it) runs the `drain_policy_pushes`
+    actor, sent as a publish sends it (`app.policies.jobs.kick`); timed from the kick until
+    every push of the round is settled.
+
+Production-like and says so: PostgreSQL, Redis for Dramatiq and the shared send-rate limiter
+(the limit set far above the rate, so it is taken but never waited for), INFO JSON logs of the
+worker to a file, the access token in the Redis cache. Quiet hours are switched off (the bench
+may run at night). After every drain: SQL checks each push sent once (one SENT notification row
+per push, none left in flight or doubt) and the emulator's own count of messages per user.
+
+Targets: drain >= 85 % of the raw rate measured in the same round (median over rounds), and
+>= 500 pushes/s.
+
+    .venv/bin/python bench/push_drain.py [--pushes 10000] [--rounds 3]
+        [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379/9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import requests
+from loadgen import Request, require_wrk, run_wrk
+from servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+APPID, SECRET = "wx_bench_push", "bench-push-secret"
+TEMPLATE = "policy_push"
+FIRST_USER = 20_000_000
+RAW_OPENIDS = 100
+
+
+def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
+    """The WeChat emulator in a process of its own, as development runs it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wechat.emulator",
+            "--port",
+            str(port),
+            "--app",
+            f"{APPID}:{SECRET}",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(f"{base_url}/_emulator/stats", timeout=1)
+            return process, base_url
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise SystemExit("the emulator did not come up")
+
+
+def subscribe(base_url: str, openids: list[str], count: int) -> None:
+    """Log each openid in at the emulator and tap 允许 `count` times (untimed set-up)."""
+    http = requests.Session()
+    http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
+
+    def one(openid: str) -> None:
+        http.post(
+            f"{base_url}/_emulator/login", json={"openid": openid, "appid": APPID}, timeout=10
+        ).raise_for_status()
+        http.post(
+            f"{base_url}/_emulator/subscriptions",
+            json={"openid": openid, "template_id": TEMPLATE, "count": count, "appid": APPID},
+            timeout=10,
+        ).raise_for_status()
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, openids))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def emulator_sent(base_url: str) -> int:
+    return int(requests.get(f"{base_url}/_emulator/stats", timeout=10).json()["messages_sent"])
+
+
+def seed_users(url: str, n: int, rounds: int) -> int:
+    """The department and the users with `rounds` one-time grants each; returns the department."""
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        department = cur.execute(
+            "INSERT INTO departments (code, name) VALUES ('PY-TSJ', '番禺区推送基准局') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        with cur.copy("COPY users (id, openid, created_at, disabled) FROM STDIN") as copy:
+            for i in range(n):
+                copy.write_row((FIRST_USER + i, f"o_push_{i:06d}", now, False))
+        with cur.copy(
+            "COPY subscription_grants (user_id, template_id, one_time_remaining, long_term, created_at) FROM STDIN"
+        ) as copy:
+            for i in range(n):
+                copy.write_row((FIRST_USER + i, TEMPLATE, rounds, False, now))
+        cur.execute(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
+        )
+        conn.commit()
+    return int(department)
+
+
+def seed_round(url: str, department: int, n: int, index: int) -> int:
+    """A new policy and `n` waiting pushes to `n` new enterprises (COPY); returns the policy id."""
+    now = dt.datetime.now(dt.UTC)
+    first = 1 + index * n
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        policy = cur.execute(
+            "INSERT INTO policies (department_id, title, doc_number, summary, benefit_kind, delivery,"
+            " status, criteria_version, published_at, search_text, created_at, updated_at)"
+            " VALUES (%s, %s, %s, '推送基准', 'subsidy', 'automatic', 'published', 0, %s, '', %s, %s) RETURNING id",
+            (department, f"推送基准政策第{index}轮", f"番测〔2026〕推送{index}号", now, now, now),
+        ).fetchone()[0]  # type: ignore[index]
+        with cur.copy(
+            "COPY registry_enterprises (id, uscc, name, legal_rep_name, status, registered_town, synced_at) FROM STDIN"
+        ) as copy:
+            for i in range(n):
+                copy.write_row(
+                    (
+                        first + i,
+                        f"P{first + i:017d}",
+                        f"推送基准企业{first + i}",
+                        "推送",
+                        "存续",
+                        "市桥街",
+                        now,
+                    )
+                )
+        with cur.copy(
+            "COPY enterprise_bindings (user_id, enterprise_id, role, status, created_at) FROM STDIN"
+        ) as copy:
+            for i in range(n):
+                copy.write_row((FIRST_USER + i, first + i, "legal_representative", "active", now))
+        with cur.copy(
+            "COPY policy_pushes (policy_id, enterprise_id, user_id, status, due_at, attempts, claim_token, created_at) FROM STDIN"
+        ) as copy:
+            for i in range(n):
+                copy.write_row((policy, first + i, FIRST_USER + i, "waiting", now, 0, 0, now))
+        cur.execute(
+            "SELECT setval(pg_get_serial_sequence('registry_enterprises', 'id'), (SELECT max(id) FROM registry_enterprises))"
+        )
+        conn.commit()
+        conn.autocommit = True
+        for table in (
+            "policy_pushes",
+            "enterprise_bindings",
+            "registry_enterprises",
+            "notification_outbox",
+        ):
+            cur.execute(f"ANALYZE {table}")
+    return int(policy)
+
+
+def push_statuses(url: str, policy: int) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT status, count(*) FROM policy_pushes WHERE policy_id = %s GROUP BY status",
+            (policy,),
+        ).fetchall()
+    return {str(status): int(count) for status, count in rows}
+
+
+def exactly_once(url: str, policy: int, n: int) -> list[str]:
+    """What SQL says is wrong with the round's pushes (empty: each sent exactly once)."""
+    problems = []
+    with psycopg.connect(url) as conn:
+        statuses = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM policy_pushes WHERE policy_id = %s GROUP BY status",
+                (policy,),
+            ).fetchall()
+        )
+        if statuses != {"sent": n}:
+            problems.append(f"push statuses {statuses}")
+        doubled, unmatched = conn.execute(
+            "SELECT count(*) FILTER (WHERE sent > 1), count(*) FILTER (WHERE sent <> 1) FROM ("
+            " SELECT p.id, count(o.id) FILTER (WHERE o.status = 'sent') AS sent FROM policy_pushes p"
+            " LEFT JOIN notification_outbox o ON o.dedupe_key LIKE 'policy-push:' || p.id || ':%%'"
+            " WHERE p.policy_id = %s GROUP BY p.id) s",
+            (policy,),
+        ).fetchone()  # type: ignore[misc]
+        if doubled or unmatched:
+            problems.append(
+                f"notification rows: {doubled} pushes with two sent, {unmatched} without exactly one"
+            )
+    return problems
+
+
+def emulator_per_user(base_url: str, title: str, n: int) -> list[str]:
+    """What the emulator says is wrong: each user must have received the round's policy once."""
+    messages = requests.get(f"{base_url}/_emulator/messages", timeout=60).json()["messages"]
+    per_user = Counter(
+        m["touser"]
+        for m in messages
+        if m["touser"].startswith("o_push_") and m["data"].get("thing1") == title[:20]
+    )
+    problems = []
+    if len(per_user) != n:
+        problems.append(f"the emulator has messages for {len(per_user)} of {n} users")
+    if any(count != 1 for count in per_user.values()):
+        problems.append(
+            f"{sum(1 for c in per_user.values() if c != 1)} users received it more than once"
+        )
+    return problems
+
+
+def raw_request(token: str, title: str) -> list[Request]:
+    """The body the app sends for a policy push (`WeChatClient.send_subscribe_message`)."""
+    data = {
+        "thing1": title[:20],
+        "thing2": "番禺区推送基准局",
+        "date3": "2026-12-31",
+        "thing4": "推送基准",
+    }
+    return [
+        Request(
+            "POST",
+            f"/cgi-bin/message/subscribe/send?access_token={token}",
+            body=json.dumps(
+                {
+                    "touser": f"o_raw_{i:03d}",
+                    "template_id": TEMPLATE,
+                    "data": {k: {"value": v} for k, v in data.items()},
+                    "miniprogram_state": "formal",
+                    "lang": "zh_CN",
+                    "page": f"pages/policy/detail?id=1&enterprise={i}",
+                },
+                ensure_ascii=False,
+            ),
+        )
+        for i in range(RAW_OPENIDS)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pushes", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--worker-threads", type=int, default=4, help="dramatiq --threads")
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--profile",
+        metavar="SVG",
+        help="py-spy record the worker during the drains (.txt: collapsed stacks)",
+    )
+    args = parser.parse_args()
+    require_wrk()
+    n, rounds = args.pushes, args.rounds
+
+    name = f"push_bench_{os.getpid()}"
+    with psycopg.connect(args.admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    raw_url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    log_file = Path(tempfile.gettempdir()) / f"push-bench-{os.getpid()}.log"
+    emulator, base_url = start_emulator()
+    namespace = f"push-bench-{os.getpid()}"
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "DATABASE_URL": raw_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        "SEED_DEMO_DATA": "0",
+        "LOG_LEVEL": "INFO",
+        "REDIS_URL": args.redis_url,
+        "JOB_RUNNER": "dramatiq",
+        "DRAMATIQ_NAMESPACE": namespace,
+        "WECHAT_API_BASE": base_url,
+        "WECHAT_APPID": APPID,
+        "WECHAT_SECRET": SECRET,
+        "WECHAT_TOKEN_CACHE": "redis",
+        "NOTIFY_SEND_RATE_LIMIT": "100000",
+        "POLICY_PUSH_QUIET_HOURS": "00:00-00:00",
+    }
+    worker = profiler = None
+    try:
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        print(f"database {name}; {n:,} users subscribed at the emulator ...", flush=True)
+        department = seed_users(raw_url, n, rounds)
+        subscribe(base_url, [f"o_push_{i:06d}" for i in range(n)], rounds)
+        subscribe(
+            base_url,
+            [f"o_raw_{i:03d}" for i in range(RAW_OPENIDS)],
+            rounds * n // RAW_OPENIDS * 3 + 1000,
+        )
+        token = requests.post(
+            f"{base_url}/cgi-bin/stable_token",
+            json={"grant_type": "client_credential", "appid": APPID, "secret": SECRET},
+            timeout=5,
+        ).json()["access_token"]
+
+        os.environ.update(env)
+        from app import create_app
+        from app.policies.jobs import kick
+        from app.policies.push_schedule import PushSettings
+
+        app = create_app()
+        settings = PushSettings.from_config(app.config)
+        connections = settings.send_threads
+        with log_file.open("ab") as log:
+            worker = subprocess.Popen(
+                [
+                    str(BIN / "dramatiq"),
+                    "app.jobs.worker",
+                    "--processes",
+                    "1",
+                    "--threads",
+                    str(args.worker_threads),
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        time.sleep(3)  # the worker imports the app and joins the queues
+        children = subprocess.run(
+            ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True
+        ).stdout.split()
+        worker_pid = int(children[0]) if children else worker.pid
+        if args.profile:
+            profiler = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "-o",
+                    args.profile,
+                    "-f",
+                    "raw" if args.profile.endswith(".txt") else "flamegraph",
+                    "--gil",
+                    "-r",
+                    "100",
+                    "-p",
+                    children[0] if children else str(worker.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        print(
+            f"production-like: PostgreSQL, Redis ({args.redis_url}) for Dramatiq and the shared send-rate limiter,"
+            f" INFO JSON logs ({log_file}), one Dramatiq worker process x {args.worker_threads} threads,"
+            f" batches of {settings.batch}, {settings.send_threads} send threads; quiet hours off;"
+            f" raw: wrk -c{connections} (the drain's concurrent sends), the same message bodies\n",
+            flush=True,
+        )
+        warm = run_wrk(base_url, raw_request(token, "预热"), connections=connections, seconds=2)
+        expected = warm.rate
+        raws: list[float] = []
+        drains: list[float] = []
+        problems: list[str] = []
+        for index in range(rounds):
+            policy = seed_round(raw_url, department, n, index)
+            title = f"推送基准政策第{index}轮"
+            before, emulator_cpu = emulator_sent(base_url), cpu_seconds(emulator.pid)
+            # wrk runs for a time, not a count: as long as `n` messages took in the last round.
+            raw = run_wrk(
+                base_url, raw_request(token, title), connections=connections, seconds=n / expected
+            )
+            raw_sent = emulator_sent(base_url) - before
+            raw_cpu = (cpu_seconds(emulator.pid) - emulator_cpu) / max(raw_sent, 1) * 1000
+            if raw.refused:
+                problems.append(f"raw round {index}: {raw.refused} refused ({raw.first_refusal})")
+            raws.append(raw_sent / raw.seconds)
+            expected = raws[-1]
+
+            before, emulator_cpu = emulator_sent(base_url), cpu_seconds(emulator.pid)
+            worker_cpu = cpu_seconds(worker_pid)
+            started = time.perf_counter()
+            kick(app)
+            statuses: dict[str, int] = {}
+            while time.perf_counter() - started < 600:
+                statuses = push_statuses(raw_url, policy)
+                if not statuses.get("waiting") and not statuses.get("in_flight"):
+                    break
+                time.sleep(0.05)
+            drain_s = time.perf_counter() - started
+            drained = emulator_sent(base_url) - before
+            drain_cpu = (cpu_seconds(emulator.pid) - emulator_cpu) / max(drained, 1) * 1000
+            worker_ms = (cpu_seconds(worker_pid) - worker_cpu) / max(drained, 1) * 1000
+            drains.append(statuses.get("sent", 0) / drain_s)
+            round_problems = exactly_once(raw_url, policy, n) + emulator_per_user(
+                base_url, title, n
+            )
+            if drained != n:
+                round_problems.append(f"the emulator received {drained} messages of {n}")
+            problems += [f"round {index}: {p}" for p in round_problems]
+            print(
+                f"round {index}: raw {raws[-1]:6.0f}/s ({raw_sent} msgs, client p50 {raw.p50:.1f} ms)"
+                f"   drain {drains[-1]:6.0f}/s ({statuses.get('sent', 0)} sent in {drain_s:.1f} s)"
+                f"   ratio {drains[-1] / raws[-1]:.0%}   exactly once: {'yes' if not round_problems else 'NO'}"
+                f"\n         CPU per message: emulator {raw_cpu:.2f} ms (raw) / {drain_cpu:.2f} ms (drain), worker {worker_ms:.2f} ms",
+                flush=True,
+            )
+        ratios = [d / r for d, r in zip(drains, raws, strict=True)]
+        ratio, rate = statistics.median(ratios), statistics.median(drains)
+        print(f"\nmedian over {rounds} rounds of {n:,} messages:")
+        print(f"  emulator raw send rate (wrk -c{connections}) : {statistics.median(raws):6.0f} /s")
+        print(f"  push drain (Dramatiq worker)       : {rate:6.0f} /s")
+        print(
+            f"  drain / raw, same round            : {ratio:6.0%}  -> {'met' if ratio >= 0.85 else 'NOT met'} (>= 85 %)"
+        )
+        print(
+            f"  drain rate                         : {rate:6.0f} /s -> {'met' if rate >= 500 else 'NOT met'} (>= 500/s)"
+        )
+        print(
+            f"  exactly once (SQL and the emulator's count): {'met' if not problems else 'NOT met'}"
+        )
+        for problem in problems:
+            print(f"    {problem}")
+    finally:
+        if profiler is not None:
+            profiler.send_signal(2)
+            profiler.wait(30)
+        if worker is not None:
+            os.killpg(worker.pid, 15)
+            worker.wait(30)
+        emulator.terminate()
+        from redis import Redis
+
+        redis = Redis.from_url(args.redis_url)
+        for key in redis.scan_iter(f"{namespace}*"):
+            redis.delete(key)
+        if not args.keep:
+            with psycopg.connect(args.admin_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            print(f"\ndropped database {name}")
+
+
+if __name__ == "__main__":
+    main()
