@@ -13,9 +13,9 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -179,15 +179,17 @@ def enqueue_many(
         )
     dialect = session.get_bind().dialect.name
     insert = insert_on_conflict(dialect)
-    new = {
-        key: row_id
-        for row_id, key in session.execute(
-            insert(NotificationOutbox)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(NotificationOutbox.id, NotificationOutbox.dedupe_key),
-            values,  # as parameters: one cached statement, not one compiled per batch
-        )
-    }
+    # On the table, not the mapped class: the ORM's bulk INSERT costs a push batch more CPU
+    # than the database's own work (it prepares each row as an ORM insert); nothing is
+    # loaded into the session either way.
+    table = cast(Table, NotificationOutbox.__table__)
+    inserted = session.execute(
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id, table.c.dedupe_key),
+        values,  # as parameters: one cached statement, not one compiled per batch
+    )
+    new: dict[str, int] = {row.dedupe_key: row.id for row in inserted}
     if dispatch:
         for row_id in new.values():
             after_commit_dispatch(session, NOTIFY_JOB, row_id)

@@ -11,6 +11,11 @@
 - `manual` (tests): tests call `push_drain.drain_once` themselves.
 
 Each worker process sends a batch through one bounded thread pool (POLICY_PUSH_SEND_THREADS).
+The actor keeps `ACTOR_LOOPS` drain loops going at once: while one batch is on the wire, the
+next is claimed and the last one recorded, so WeChat is not left waiting on the database (one
+loop spent half its time in claims and records, in which nothing was sent). The loops of a
+runner take turns on the wire (`send_lock`): a claimed batch is committed IN_FLIGHT only when
+its turn comes, so a worker that dies leaves one batch IN_DOUBT, not one per loop.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ _EXTENSION = "policy_push_runner"
 _ACTOR = "policy_push_actor"
 QUEUE = "policy_push"
 ACTOR_NAME = "drain_policy_pushes"
+# Batches a drain actor keeps going at once (claim, send, record overlap; see above).
+ACTOR_LOOPS = 3
 # The task name of a push's outcome (sent, skipped, failed, in_doubt, ...) in the job metric.
 PUSH_TASK = "policy_push"
 
@@ -46,9 +53,16 @@ class PushRunner:
     """Drains the push outbox: in its own threads (`start`) or when called (`run_once`)."""
 
     def __init__(
-        self, app: Flask, *, threads: int = 1, gate: Callable[[], bool] | None = None
+        self,
+        app: Flask,
+        *,
+        threads: int = 1,
+        gate: Callable[[], bool] | None = None,
+        loops: int = 1,
     ) -> None:
         self.app = app
+        # Drain loops of one `run_once`, each with a batch of its own going at once.
+        self.loops = max(loops, 1)
         self.settings = PushSettings.from_config(app.config)
         self.gate: Callable[[], bool] = gate or make_gate(self.settings)
         self.threads = threads
@@ -56,6 +70,8 @@ class PushRunner:
         self.pool = ThreadPoolExecutor(
             max(self.settings.send_threads, 1), thread_name_prefix="policy-push-send"
         )
+        # One batch of this runner on the wire at a time (see the module's docstring).
+        self.send_lock = threading.Lock()
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -80,6 +96,13 @@ class PushRunner:
         self.pool.shutdown(wait=True)
 
     def run_once(self) -> int:
+        """Drain until batches come back short (`loops` at once); return the due pushes taken."""
+        if self.loops == 1:
+            return self._drain()
+        with ThreadPoolExecutor(self.loops, thread_name_prefix="policy-push-loop") as loops:
+            return sum(loops.map(lambda _: self._drain(), range(self.loops)))
+
+    def _drain(self) -> int:
         """Drain batches until one comes back short; return how many due pushes were taken."""
         from app.integrations.wechat import get_wechat
 
@@ -94,6 +117,7 @@ class PushRunner:
                 catalog=self.app.extensions["notify_templates"],
                 gate=self.gate,
                 pool=self.pool,
+                send_lock=self.send_lock,
             )
             total += stats.taken
             for outcome, count in (stats.outcomes or {}).items():
@@ -141,7 +165,7 @@ def declare_dramatiq_actor(app: Flask) -> Any:
     runner = app.extensions["jobs"]  # a DramatiqRunner: its broker and Redis
     # The send rate: the same Redis counters as the runner's limiter (same config keys), taken
     # a batch at a time (`send_rate.make_gate`) instead of one slot per Redis transaction.
-    pushes = PushRunner(app)
+    pushes = PushRunner(app, loops=ACTOR_LOOPS)
     namespace = runner.settings.namespace
 
     def drain_policy_pushes() -> None:

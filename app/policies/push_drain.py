@@ -46,6 +46,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -546,8 +547,14 @@ def drain_once(
     catalog: TemplateCatalog,
     gate: Callable[[], bool] | None = None,
     pool: ThreadPoolExecutor | None = None,
+    send_lock: AbstractContextManager[Any] | None = None,
 ) -> DrainStats:
-    """Recover stuck pushes, claim and mark one batch (one commit), send it, record (one commit)."""
+    """Recover stuck pushes, claim and mark one batch (one commit), send it, record (one commit).
+
+    Drains sharing a `send_lock` overlap their claims and records with each other's sends,
+    but only one of them marks and sends a batch at a time: a batch waiting for the wire is
+    not yet committed IN_FLIGHT, so a crash leaves at most one batch IN_DOUBT, as before.
+    """
     stats = DrainStats()
     slots = stats.limit = take_slots(gate, settings.batch)
     with session_factory() as session:
@@ -555,13 +562,16 @@ def drain_once(
         stats.taken, sends = claim_batch(
             session, now=now_fn(), settings=settings, limit=slots, catalog=catalog
         )
-        # The in-flight marker of the batch: durable before the first request leaves. A
-        # crash from here until the outcome commit leaves these pushes IN_DOUBT, never resent.
-        session.commit()
         stats.claimed = len(sends)
         if not sends:
+            session.commit()
             return stats
-        answers = send_all(wechat, sends, pool)
+        with send_lock or nullcontext():
+            # The in-flight marker of the batch: durable before the first request leaves. A
+            # crash from here until the outcome commit leaves these pushes IN_DOUBT, never
+            # resent.
+            session.commit()
+            answers = send_all(wechat, sends, pool)
         for status in record_outcomes(session, sends, answers, now=now_fn(), settings=settings):
             stats.count(status)
         session.commit()
