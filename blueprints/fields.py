@@ -49,11 +49,16 @@ class Base64Bytes(fields.String):
 
     def __init__(self, *, max_bytes: int, **kwargs: Any) -> None:
         # base64 is 4 characters for every 3 bytes: the text limit follows from the bytes'.
-        max_chars = 4 * ((max_bytes + 2) // 3)
-        metadata = {"format": "byte", **kwargs.pop("metadata", {})}
-        super().__init__(
-            validate=validate.Length(min=4, max=max_chars), metadata=metadata, **kwargs
-        )
+        # The limits are the text's, as OpenAPI states them: a Length validator would be run
+        # on the decoded bytes, and refuse text the document allows ("5g==" is one byte).
+        self.min_chars, self.max_chars = 4, 4 * ((max_bytes + 2) // 3)
+        metadata = {
+            "format": "byte",
+            "minLength": self.min_chars,
+            "maxLength": self.max_chars,
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
         self.max_bytes = max_bytes
 
     # A String on the wire (so OpenAPI says string/byte), bytes once loaded.
@@ -61,6 +66,8 @@ class Base64Bytes(fields.String):
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
     ) -> bytes:
         text = super()._deserialize(value, attr, data, **kwargs)
+        if not self.min_chars <= len(text) <= self.max_chars:
+            raise ValidationError(f"长度应在 {self.min_chars} 到 {self.max_chars} 个字符之间")
         try:
             raw = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):

@@ -144,6 +144,7 @@ class SignDraft(MethodView):
     @blp.alt_response(403, description="IDENTITY_LEVEL_TOO_LOW：签名前须完成人脸核验")
     @blp.alt_response(404, description="APPLICATION_NOT_FOUND（含他人的办件）")
     @blp.alt_response(409, description="ILLEGAL_TRANSITION：仅草稿可签名")
+    @blp.alt_response(413, description="PAYLOAD_TOO_LARGE：签名图片过大")
     @blp.alt_response(422, description="FORM_INVALID / HANDWRITING_INVALID")
     @citizen_required
     def post(self, body: dict[str, Any], number: str) -> dict[str, Any]:
@@ -212,6 +213,7 @@ class Resubmit(MethodView):
     @blp.arguments(ResubmitIn)
     @blp.response(200, ApplicationOut)
     @blp.alt_response(409, description="ILLEGAL_TRANSITION：不在待补正状态")
+    @blp.alt_response(413, description="PAYLOAD_TOO_LARGE：签名图片过大")
     @blp.alt_response(
         422, description="FORM_INVALID；APPLICATION_NOT_SIGNED：改过的申请表须重新签名"
     )

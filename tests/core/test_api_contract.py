@@ -35,9 +35,10 @@ def api_schema(app: Flask, session: Session):  # type: ignore[no-untyped-def]
     # Every text input refuses NUL (PostgreSQL cannot store it; README, API conventions), so
     # no generated "valid" string carries one.
     loaded.config.generation.update(allow_x00=False)
-    # A query too long for a URL is answered 414, as it should be, not 400/422.
+    # A query too long for a URL is answered 414, and a body over MAX_CONTENT_LENGTH 413
+    # (a string far over its maxLength, say), as they should be, not 400/422.
     rejection = loaded.config.checks.negative_data_rejection
-    rejection.expected_statuses = [*rejection.expected_statuses, "414"]
+    rejection.expected_statuses = [*rejection.expected_statuses, "413", "414"]
     return loaded
 
 
