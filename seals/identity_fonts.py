@@ -116,6 +116,12 @@ def _post_format_3(font: TTFont) -> bytes:
     )
 
 
+class _FontProgram(PDFFontStream):
+    # Deflate's fastest level: half the time of the default on a document's font (~0.25 ms),
+    # for a stream about 6 % larger.
+    _COMPRESSION_LEVEL = 1
+
+
 class IdentityFontProducer(OutputProducer):
     """fpdf2's output, with fonts carrying a `glyph_store` embedded by glyph id = code."""
 
@@ -176,7 +182,7 @@ class IdentityFontProducer(OutputProducer):
         cid_font.font_descriptor = descriptor
         # A name is what the PDF takes here; fpdf2 types the attribute for its stream only.
         cid_font.c_i_d_to_g_i_d_map = Name("Identity")  # type: ignore[assignment]
-        program = PDFFontStream(contents=store.font_program(glyph_at))
+        program = _FontProgram(contents=store.font_program(glyph_at))
         self._add_pdf_obj(program, "fonts")
         descriptor.font_file2 = program
         font.subset.pick.cache_clear()
