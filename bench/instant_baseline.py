@@ -20,6 +20,7 @@ from app.db import get_session, utcnow
 from app.enterprises.models import BindingStatus, EnterpriseBinding, RegistryEnterprise
 from app.licences.service import seal_for
 from app.organisation.models import Department
+from app.runtime import freeze_startup_heap
 from app.seals import get_seal_context
 from app.seals.issuing import Holder, issue_document
 from app.seals.lifecycle import SealActor
@@ -65,3 +66,4 @@ def issue_only() -> dict[str, Any]:
 
 app = create_app()
 app.register_blueprint(baseline)
+freeze_startup_heap()  # as wsgi.py does for the product

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from app import create_app
 from app.policies.jobs import declare_dramatiq_actor
+from app.runtime import freeze_startup_heap
 
 app = create_app(JOB_RUNNER="dramatiq")
 broker = app.extensions["jobs"].broker
 declare_dramatiq_actor(app)  # the policy push drain (queue "policy_push")
+freeze_startup_heap()
