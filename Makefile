@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: help install lock run test lint typecheck security bench bench-login bench-queue bench-seals bench-policy bench-policy-12m bench-instant bench-rush clean worker backup restore prod-like prod-like-stop test-prod
+.PHONY: help install lock run test lint typecheck security bench bench-login bench-queue bench-seals bench-push bench-policy bench-policy-12m bench-instant bench-rush clean worker backup restore prod-like prod-like-stop test-prod
 
 help:  ## list the targets
 	@echo "make run        start the service locally (SQLite, emulators, demo data) on :5000"
 	@echo "make test       run the whole test suite (PostgreSQL when DATABASE_URL is set)"
 	@echo "make lint       ruff;  make typecheck: mypy"
 	@echo "make security   bandit and pip-audit (SECURITY_OFFLINE_OK=1: accept an unreachable audit service)"
-	@echo "make bench-*    benchmarks: login, queue, seals, policy, policy-12m, instant (see README)"
+	@echo "make bench-*    benchmarks: login, queue, seals, push, policy, policy-12m, instant (see README)"
 	@echo "make worker     a Dramatiq worker (JOB_RUNNER=dramatiq, needs REDIS_URL)"
 	@echo "make prod-like  the production topology on this machine (HAProxy on :8800); make prod-like-stop"
 	@echo "make test-prod  the restart tests against a topology of their own (~5 min)"
@@ -73,6 +73,9 @@ bench-queue: install
 
 bench-seals: install
 	$(BIN)/python bench/seal_sign.py
+
+bench-push: install
+	$(BIN)/python bench/push_drain.py
 
 bench-policy: install
 	$(BIN)/python bench/policy_match.py
