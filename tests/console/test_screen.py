@@ -32,11 +32,13 @@ def test_a_revoked_display_token_cannot_open_the_screen(
     assert screen.url.endswith("/console/screen")
     assert screen.get_by_role("heading", name="正在叫号").is_visible()
     screen.locator("[data-waiting] tr").first.wait_for()
-    _revoke(live_console, display_id)
-    # A fresh tab of the same browser (same cookie): the old tab's script may itself reload on
-    # its next code refresh, and that navigation would race the one checked here.
+    # The old tab is closed before the revocation, and the check made in a fresh tab of the
+    # same browser (same cookie): the old tab's own script (its code refresh, the event
+    # stream's reconnect) would otherwise meet the revocation first, and the refusal it got
+    # drops the cookie, so the page checked here saw no token at all (a race CI lost twice).
     context = screen.context
     screen.close()
+    _revoke(live_console, display_id)
     screen = context.new_page()
 
     response = screen.goto(live_console.url("/console/screen"))
