@@ -24,10 +24,11 @@ import uuid
 from typing import Any
 
 import jwt
-import psycopg
 import requests
 from flask import Flask, g, request
 from psycopg_pool import ConnectionPool
+
+from bench.floors import ServerTiming, libpq_url, make_tables
 
 POOL_SIZE = int(os.environ.get("MINIMAL_LOGIN_POOL", "8"))  # one per gunicorn thread
 SECRET = "minimal-login-bench-secret-0123456789abcdef"  # nosec B105  # a bench's own key
@@ -49,22 +50,14 @@ UPSERT = (
 )
 
 
-def dsn() -> str:
-    """A libpq URL from MINIMAL_LOGIN_DSN, else from the product's DATABASE_URL."""
-    url = os.environ.get("MINIMAL_LOGIN_DSN") or os.environ.get("DATABASE_URL", "")
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def create_tables(url: str) -> None:
-    """Make the minimal login's table (and empty it: each bench run starts from none)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
-        conn.execute("TRUNCATE minimal_login_users")
+    make_tables(url, SCHEMA, "minimal_login_users")
 
 
 app = Flask(__name__)
 # gunicorn imports this module in each worker (no --preload): one pool and session per process.
-pool = ConnectionPool(dsn(), min_size=POOL_SIZE, max_size=POOL_SIZE, open=True) if dsn() else None
+DSN = libpq_url("MINIMAL_LOGIN_DSN")
+pool = ConnectionPool(DSN, min_size=POOL_SIZE, max_size=POOL_SIZE, open=True) if DSN else None
 wechat = requests.Session()
 wechat.trust_env = False
 WECHAT_BASE = os.environ.get("MINIMAL_LOGIN_WECHAT", "")
@@ -105,22 +98,9 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-class _ServerTiming:
-    def __init__(self, wsgi_app: Any) -> None:
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        started = time.perf_counter()
-
-        def timed(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
-            metrics = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
-            wechat_ms = g.get("wechat_ms")
-            if wechat_ms is not None:
-                metrics += f", wechat;dur={wechat_ms:.3f}"
-            headers.append(("Server-Timing", metrics))
-            return start_response(status, headers, *args)
-
-        return self.wsgi_app(environ, timed)
+def _wechat_timing() -> str:
+    wechat_ms = g.get("wechat_ms")
+    return "" if wechat_ms is None else f"wechat;dur={wechat_ms:.3f}"
 
 
-app.wsgi_app = _ServerTiming(app.wsgi_app)  # type: ignore[method-assign]
+app.wsgi_app = ServerTiming(app.wsgi_app, _wechat_timing)  # type: ignore[method-assign]

@@ -8,9 +8,7 @@ own, in the bench's database; `create_tables` makes them. `bench/queue_load.py` 
 the same gunicorn settings as the product (`bench.minimal_take:app`) and compares the two.
 
 It adds `Server-Timing: app;dur=<ms>` as the product does, so the bench reads the server's time
-for both the same way. The pool is psycopg_pool's when it is installed (`pip install
-psycopg-pool`); otherwise a queue of connections of the same size (what psycopg_pool does on
-this path: hand out an idle connection, take it back).
+for both the same way (`bench/floors.py`). The pool is psycopg_pool's (requirements-dev).
 
     MINIMAL_TAKE_DSN=postgresql://postgres@127.0.0.1:5432/yhb_take \
         gunicorn -k gthread --threads 8 bench.minimal_take:app
@@ -20,15 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import queue
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 from flask import Flask, request
+from psycopg_pool import ConnectionPool
+
+from bench.floors import ServerTiming, libpq_url, make_tables
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 POOL_SIZE = int(os.environ.get("MINIMAL_TAKE_POOL", "8"))  # one per gunicorn thread
@@ -65,48 +61,14 @@ INSERT = (
 )
 
 
-def dsn() -> str:
-    """A libpq URL from MINIMAL_TAKE_DSN, else from the product's DATABASE_URL."""
-    url = os.environ.get("MINIMAL_TAKE_DSN") or os.environ.get("DATABASE_URL", "")
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def create_tables(url: str) -> None:
-    """Make the minimal take's tables (and empty them: each bench run starts from none)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
-        conn.execute("TRUNCATE minimal_take_tickets, minimal_take_counters")
-
-
-class _QueuePool:
-    """psycopg_pool's ConnectionPool.connection() on this path, when it is not installed."""
-
-    def __init__(self, url: str, size: int) -> None:
-        self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
-        for _ in range(size):
-            self._idle.put(psycopg.connect(url))
-
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        conn = self._idle.get()
-        try:
-            with conn.transaction():
-                yield conn
-        finally:
-            self._idle.put(conn)
-
-
-def _pool(url: str) -> Any:
-    try:
-        from psycopg_pool import ConnectionPool
-    except ImportError:
-        return _QueuePool(url, POOL_SIZE)
-    return ConnectionPool(url, min_size=POOL_SIZE, max_size=POOL_SIZE, open=True)
+    make_tables(url, SCHEMA, "minimal_take_tickets, minimal_take_counters")
 
 
 app = Flask(__name__)
 # gunicorn imports this module in each worker (no --preload): one pool per process.
-pool = _pool(dsn()) if dsn() else None
+DSN = libpq_url("MINIMAL_TAKE_DSN")
+pool = ConnectionPool(DSN, min_size=POOL_SIZE, max_size=POOL_SIZE, open=True) if DSN else None
 
 
 @app.post("/take")
@@ -134,20 +96,4 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-class _ServerTiming:
-    def __init__(self, wsgi_app: Any) -> None:
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        started = time.perf_counter()
-
-        def timed(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
-            headers.append(
-                ("Server-Timing", f"app;dur={(time.perf_counter() - started) * 1000:.3f}")
-            )
-            return start_response(status, headers, *args)
-
-        return self.wsgi_app(environ, timed)
-
-
-app.wsgi_app = _ServerTiming(app.wsgi_app)  # type: ignore[method-assign]
+app.wsgi_app = ServerTiming(app.wsgi_app)  # type: ignore[method-assign]
