@@ -283,17 +283,8 @@ def file(
     )
     if submit_now:
         assert handwriting_png is not None  # refused above
-        signing.sign(
-            session,
-            services.seals,
-            services.cipher,
-            application,
-            matter,
-            version,
-            user=user,
-            handwriting_png=handwriting_png,
-            now=now,
-            request_id=request_id,
+        _sign(
+            session, services, application, matter, version, user, handwriting_png, now, request_id
         )
         _submit(session, services, application, matter, version, user, now, request_id)
     return application, True
@@ -320,6 +311,32 @@ def submit(
     return application
 
 
+def _sign(
+    session: Session,
+    services: Services,
+    application: Application,
+    matter: Matter,
+    version: MatterVersion,
+    user: User,
+    handwriting_png: bytes,
+    now: dt.datetime,
+    request_id: str | None,
+) -> signing.Signed:
+    """The applicant signs the application's current form (filing, a draft, or 补正)."""
+    return signing.sign(
+        session,
+        services.seals,
+        services.cipher,
+        application,
+        matter,
+        version,
+        user=user,
+        handwriting_png=handwriting_png,
+        now=now,
+        request_id=request_id,
+    )
+
+
 def sign_draft(
     session: Session,
     services: Services,
@@ -338,17 +355,8 @@ def sign_draft(
     assert matter is not None
     version = catalogue.get_version(session, matter.code, application.matter_version)
     forms.check_form(version.content["form"], application.form)
-    return signing.sign(
-        session,
-        services.seals,
-        services.cipher,
-        application,
-        matter,
-        version,
-        user=user,
-        handwriting_png=handwriting_png,
-        now=now,
-        request_id=request_id,
+    return _sign(
+        session, services, application, matter, version, user, handwriting_png, now, request_id
     )
 
 
@@ -660,17 +668,8 @@ def resubmit(
     if form is not None:
         application.form = dict(form)
     if changed and handwriting_png is not None:
-        signing.sign(
-            session,
-            services.seals,
-            services.cipher,
-            application,
-            matter,
-            version,
-            user=user,
-            handwriting_png=handwriting_png,
-            now=now,
-            request_id=request_id,
+        _sign(
+            session, services, application, matter, version, user, handwriting_png, now, request_id
         )
     notices.notify(session, application, matter, now=now)
     return application
