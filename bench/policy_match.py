@@ -35,7 +35,7 @@ from pathlib import Path
 
 import psycopg
 import requests
-from servers import free_port
+from servers import start_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -354,29 +354,7 @@ def main() -> None:
             )
 
         # -- 3. drain pushes ---------------------------------------------------------------
-        port = free_port()
-        emulator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wechat.emulator",
-                "--port",
-                str(port),
-                "--app",
-                f"{APPID}:{SECRET}",
-                "--quiet",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(f"{base_url}/_emulator/stats", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
+        emulator, base_url = start_emulator(APPID, SECRET)
         n = args.pushes
         openids = [f"o_bench_{i:06d}" for i in range(n)]
         http = requests.Session()

@@ -48,7 +48,7 @@ from pathlib import Path
 import psycopg
 import requests
 from loadgen import Request, require_wrk, run_wrk
-from servers import free_port
+from servers import start_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,34 +57,6 @@ APPID, SECRET = "wx_bench_push", "bench-push-secret"
 TEMPLATE = "policy_push"
 FIRST_USER = 20_000_000
 RAW_OPENIDS = 100
-
-
-def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
-    """The WeChat emulator in a process of its own, as development runs it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wechat.emulator",
-            "--port",
-            str(port),
-            "--app",
-            f"{APPID}:{SECRET}",
-            "--quiet",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(f"{base_url}/_emulator/stats", timeout=1)
-            return process, base_url
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise SystemExit("the emulator did not come up")
 
 
 def subscribe(base_url: str, openids: list[str], count: int) -> None:
@@ -292,7 +264,7 @@ def main() -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
     raw_url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
     log_file = Path(tempfile.gettempdir()) / f"push-bench-{os.getpid()}.log"
-    emulator, base_url = start_emulator()
+    emulator, base_url = start_emulator(APPID, SECRET)
     namespace = f"push-bench-{os.getpid()}"
     env = {
         **os.environ,
