@@ -56,11 +56,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Request, Result, require_wrk, run_wrk
-from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
+from servers import (
+    BIN,
+    ROOT,
+    bench_database,
+    drop_database,
+    free_port,
+    start_gunicorn,
+    wait_until_up,
+)
 
 from wechat.emulator import Emulator, serve_in_thread
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 APPID, SECRET = "wx_bench_yuhaoban", "bench-wechat-secret"
 TARGET_BEYOND_MS = 3.0
 THREADS = 4
@@ -159,15 +166,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
     require_wrk()
-    database_url = os.environ.get("DATABASE_URL", "")
-    made = ""
-    if not database_url.startswith("postgresql"):
-        made = f"bench_login_{uuid.uuid4().hex[:8]}"
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {made}"],
-            check=True,
-        )
-        database_url = f"{PG}/{made}"
+    database_url, made = bench_database("bench_login")
     log_dir = Path(f"/tmp/login-bench-{uuid.uuid4().hex[:6]}")
     log_dir.mkdir()
     metrics_dir = tempfile.mkdtemp(prefix="login-bench-metrics-")
@@ -230,11 +229,7 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=15)
         emulator_server.shutdown()
-        if made:
-            subprocess.run(
-                ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE {made}"],
-                check=False,
-            )
+        drop_database(made)
 
 
 def measure(

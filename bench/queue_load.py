@@ -51,9 +51,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Request, Result, require_wrk, run_wrk
-from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
+from servers import (
+    BIN,
+    ROOT,
+    bench_database,
+    drop_database,
+    free_port,
+    start_gunicorn,
+    wait_until_up,
+)
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 CONNECTIONS = 32
 PACED_SHARE = 0.5
 RATIO_TARGET = 0.5
@@ -169,15 +176,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     args = parser.parse_args()
     require_wrk()
-    database_url = os.environ.get("DATABASE_URL", "")
-    made = ""
-    if not database_url.startswith("postgresql"):
-        made = f"bench_queue_{uuid.uuid4().hex[:8]}"
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {made}"],
-            check=True,
-        )
-        database_url = f"{PG}/{made}"
+    database_url, made = bench_database("bench_queue")
     log_dir = Path(f"/tmp/queue-bench-{uuid.uuid4().hex[:6]}")
     log_dir.mkdir()
     env = {
@@ -230,11 +229,7 @@ def main() -> None:
         for server in servers:
             server.terminate()
             server.wait(timeout=15)
-        if made:
-            subprocess.run(
-                ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE {made}"],
-                check=False,
-            )
+        drop_database(made)
 
 
 def measure(

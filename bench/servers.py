@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -90,3 +92,28 @@ def start_emulator(appid: str, secret: str) -> tuple[subprocess.Popen[bytes], st
     base_url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{base_url}/_emulator/stats")
     return process, base_url
+
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def bench_database(prefix: str) -> tuple[str, str]:
+    """$DATABASE_URL when it names PostgreSQL, else a fresh database on the local server:
+    (its SQLAlchemy URL, the name made, or "" when none was); `drop_database` removes it."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        return url, ""
+    made = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {made}"],
+        check=True,
+    )
+    return f"{LOCAL_POSTGRES}/{made}", made
+
+
+def drop_database(made: str) -> None:
+    if made:
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE {made}"],
+            check=False,
+        )
