@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 import functools
 import logging
+import select
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, cast
@@ -121,11 +122,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     # No ping on every checkout (pool_pre_ping): a busy worker would pay a round trip per
-    # request for connections it used a moment ago. Only a connection idle for a while is
-    # pinged, the one a database restart or an idle-connection timeout has most likely cut;
-    # connections are replaced after pool_recycle whatever happens. A connection that dies
-    # under a request anyway gives the documented 503 (blueprints/errors.py), and SQLAlchemy
-    # then recycles every connection of the pool opened before the loss.
+    # request for connections it used a moment ago. A pooled connection is pinged only when
+    # its socket has something to read while nothing was asked (the server said goodbye:
+    # pg_terminate_backend, a restart) or when it sat idle a while (a silent network cut, an
+    # idle-connection timeout); connections are replaced after pool_recycle whatever happens.
+    # A connection that dies under a request anyway gives the documented 503
+    # (blueprints/errors.py), and SQLAlchemy then recycles every connection of the pool
+    # opened before the loss.
     engine = create_engine(
         url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=POOL_RECYCLE_SECONDS
     )
@@ -146,13 +149,26 @@ def _note_idle_since(_dbapi_connection: Any, record: Any) -> None:
 
 def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     idle_since = record.info.pop(_IDLE_SINCE, None)
-    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+    idle_long = idle_since is not None and time.monotonic() - idle_since >= PING_AFTER_IDLE_SECONDS
+    if not idle_long and not _server_spoke_unasked(dbapi_connection):
         return
     try:
         dialect.do_ping(dbapi_connection)
     except Exception as error:
         # The pool discards this connection and checks out another (a fresh one if need be).
         raise DisconnectionError("pooled connection lost while idle") from error
+
+
+def _server_spoke_unasked(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's socket is readable: a closed socket (EOF) or the server's
+    farewell (FATAL on termination), or a stray notice. One poll, no round trip."""
+    try:
+        descriptor = dbapi_connection.fileno()
+    except Exception:  # a closed connection: let the ping find out
+        return True
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -169,6 +169,18 @@ class TicketTransition(Base):
     """One state change of a ticket, with who did it and when; never deleted."""
 
     __tablename__ = "ticket_transitions"
+    __table_args__ = (
+        # A terminal resending the same call-next (a balancer retry, a double tap on a flaky
+        # network) names the call it made; at one window a key names one call.
+        Index(
+            "uq_ticket_transitions_window_key",
+            "window_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[intpk]
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
@@ -180,6 +192,7 @@ class TicketTransition(Base):
     window_id: Mapped[int | None] = mapped_column(Integer)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
 
     ticket: Mapped[Ticket] = relationship(back_populates="transitions")
 

@@ -262,6 +262,7 @@ def issue_ticket(
         "window_id": None,
         "at": now,
         "details": {"source": str(source)},
+        "idempotency_key": None,  # the take's own key is the ticket's
     }
     cap = category.daily_cap if enforce_cap else numbering.NO_CAP
     number, ticket_id = numbering.draw_and_write(

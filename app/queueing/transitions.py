@@ -70,10 +70,12 @@ def move(
     at_window: int | None = None,
     version: int | None = None,
     details: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
 ) -> Ticket:
     """Apply one move as a guarded UPDATE and log it; IllegalTransition if the ticket moved on.
 
-    `at_window`: the ticket must be at that window; `version`: the version the caller saw.
+    `at_window`: the ticket must be at that window; `version`: the version the caller saw;
+    `idempotency_key`: the terminal's name for this move, kept with it for its retries.
     """
     previous = ticket.status
     statement = update(Ticket).where(Ticket.id == ticket.id, Ticket.status.in_(from_statuses))
@@ -105,6 +107,7 @@ def move(
             window_id=window_id,
             at=now,
             details=details or {},
+            idempotency_key=idempotency_key,
         )
     )
     session.flush()

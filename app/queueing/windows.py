@@ -31,7 +31,14 @@ from app.queueing.errors import (
     WindowBusy,
     WindowNotOpen,
 )
-from app.queueing.models import AT_COUNTER, QUEUED_STATUSES, Ticket, TicketStatus, served_so_far
+from app.queueing.models import (
+    AT_COUNTER,
+    QUEUED_STATUSES,
+    Ticket,
+    TicketStatus,
+    TicketTransition,
+    served_so_far,
+)
 from app.queueing.notices import notify_called, notify_near, notify_rating_invite
 from app.queueing.order import in_call_order
 from app.queueing.settings import QueueSettings
@@ -96,8 +103,31 @@ def _category_ids(window: Window) -> list[int]:
 # -- calling -----------------------------------------------------------------------------------
 
 
+def earlier_call(session: Session, window: Window, idempotency_key: str) -> Ticket | None:
+    """The ticket this window called with this Idempotency-Key, if it did: a resent call-next.
+
+    Takes the window's lock first, so a resend that arrives while the first is still being
+    made waits for it and then finds it, instead of finding the counter busy.
+    """
+    _lock_open_window(session, window)
+    return session.scalars(
+        select(Ticket)
+        .join(TicketTransition, TicketTransition.ticket_id == Ticket.id)
+        .where(
+            TicketTransition.window_id == window.id,
+            TicketTransition.idempotency_key == idempotency_key,
+        )
+    ).first()
+
+
 def call_next(
-    session: Session, window: Window, *, actor: Actor, now: dt.datetime, settings: QueueSettings
+    session: Session,
+    window: Window,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    settings: QueueSettings,
+    idempotency_key: str | None = None,
 ) -> Ticket:
     """Claim the next ticket for this window: due appointments, green channel, then FIFO."""
     _claim_window(session, window)
@@ -117,7 +147,15 @@ def call_next(
     ticket = session.scalars(query).first()
     if ticket is None:
         raise QueueEmpty()
-    return _mark_called(session, ticket, window, actor=actor, now=now, settings=settings)
+    return _mark_called(
+        session,
+        ticket,
+        window,
+        actor=actor,
+        now=now,
+        settings=settings,
+        idempotency_key=idempotency_key,
+    )
 
 
 def call_number(
@@ -149,6 +187,7 @@ def _mark_called(
     now: dt.datetime,
     settings: QueueSettings,
     action: str = "call",
+    idempotency_key: str | None = None,
 ) -> Ticket:
     move(
         session,
@@ -160,6 +199,7 @@ def _mark_called(
         now=now,
         values={"window_id": window.id, "called_at": now, "target_window_id": None},
         window_id=window.id,
+        idempotency_key=idempotency_key,
     )
     notify_called(session, ticket, window, now)
     notify_near(session, ticket.category_id, ticket.service_day, now, settings)

@@ -8,6 +8,7 @@ another hall is refused by the same `require_hall_staff`.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Response, abort, render_template, request
@@ -35,6 +36,7 @@ from blueprints.console import blp
 from blueprints.console.access import console_page
 from blueprints.queueing.shared import HALL_STAFF, current_actor
 from blueprints.queueing.terminal import (
+    call_next_once,
     citizen_card,
     clerk_window,
     publish_call,
@@ -224,6 +226,8 @@ def _desk(window: Window, refused: dict[str, Any] | None = None) -> dict[str, An
         "busy": any(t["status"] != TICKET_TEXT[TicketStatus.HELD] for t in tickets),
         "waiting": _waiting_counts(window),
         "matters": _matters(),
+        # Names the next click on 叫下一位: a resend of that click calls no one else.
+        "call_key": uuid.uuid4().hex,
         "statuses": [
             (WindowStatus.OPEN, "开窗"),
             (WindowStatus.PAUSED, "暂停"),
@@ -302,13 +306,9 @@ def terminal_status(window_id: int) -> str:
 @blp.post("/terminal/windows/<int:window_id>/call-next")
 @console_page(*HALL_STAFF)
 def terminal_call_next(window_id: int) -> str:
-    session = get_session()
     window = clerk_window(window_id)
-    ticket = windows.call_next(
-        session, window, actor=current_actor(), now=utcnow(), settings=runtime().settings
-    )
-    publish_call(ticket, window)
-    session.commit()
+    ticket = call_next_once(window)
+    get_session().commit()
     return _render_desk(window, f"已叫 {ticket.display} 号")
 
 

@@ -25,6 +25,7 @@ from app.queueing.transitions import hall_ticket, late_return
 from app.security import get_cipher
 from blueprints.authz import caller_key, current_principal, staff_required
 from blueprints.halls.schemas import HallWindowOut
+from blueprints.idempotency import idempotency_doc, idempotency_key
 from blueprints.openapi import Blueprint
 from blueprints.queueing.schemas import (
     ActionIn,
@@ -67,6 +68,27 @@ def publish_call(ticket: Ticket, window: Window, *, recall: bool = False) -> Non
         window.hall_id,
         call_event(ticket, window, utcnow(), recall=recall),
     )
+
+
+def call_next_once(window: Window) -> Ticket:
+    """Call the next ticket to this window and announce it, unless the request is a resend of
+    a call already made (same `Idempotency-Key`): then the ticket that call claimed, unannounced.
+    """
+    session = get_session()
+    key = idempotency_key()
+    earlier = windows.earlier_call(session, window, key) if key else None
+    if earlier is not None:
+        return earlier
+    ticket = windows.call_next(
+        session,
+        window,
+        actor=current_actor(),
+        now=utcnow(),
+        settings=runtime().settings,
+        idempotency_key=key,
+    )
+    publish_call(ticket, window)
+    return ticket
 
 
 def citizen_card(scanned: ScannedCitizen, hall_id: int) -> dict[str, Any]:
@@ -214,16 +236,17 @@ class TerminalCallNext(MethodView):
         409,
         description="没有等候的号码（QUEUE_EMPTY）、窗口忙（WINDOW_BUSY）或未开启（WINDOW_NOT_OPEN）",
     )
+    @blp.doc(
+        parameters=[
+            idempotency_doc("重发同一次叫号时带相同的值，返回第一次叫到的号码，不会再叫下一个")
+        ]
+    )
     @staff_required(*HALL_STAFF)
     def post(self, window_id: int) -> dict[str, Any]:
-        """Call the next ticket: due appointments, then the green channel, then first come."""
-        session = get_session()
-        window = clerk_window(window_id)
-        ticket = windows.call_next(
-            session, window, actor=current_actor(), now=utcnow(), settings=runtime().settings
-        )
-        publish_call(ticket, window)
-        session.commit()
+        """Call the next ticket: due appointments, then the green channel, then first come
+        (`Idempotency-Key` honoured: a resend answers the ticket the first call claimed)."""
+        ticket = call_next_once(clerk_window(window_id))
+        get_session().commit()
         return ticket_out(ticket, estimate=False)
 
 

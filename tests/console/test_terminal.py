@@ -5,6 +5,7 @@ a clerk of another hall cannot reach this hall's terminal."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -118,12 +119,25 @@ def test_a_number_taken_by_api_is_called_on_the_terminal_and_shown_on_the_screen
     _open_window(clerk)
     # The waiting counts are polled: the number taken shows up without a reload.
     clerk.locator("[data-waiting='B']:not(:text-is('0'))").wait_for(timeout=8000)
+    call_button = clerk.get_by_role("button", name="叫下一位")
+    call_key = json.loads(call_button.get_attribute("hx-headers") or "{}")["Idempotency-Key"]
     clerk.keyboard.press("F1")  # the shortcut of 叫下一位
     clerk.locator(f"[data-ticket='{number}']").wait_for()
     called_at = time.monotonic()
     screen.locator(f"[data-calls] tr[data-call='{number}']").wait_for(timeout=2000)
     assert time.monotonic() - called_at < 2
     assert f"请{number}号到3号窗口办理" in screen.locator("[data-latest]").inner_text()
+    # The same click resent (the balancer's retry): the same number answers, nobody is
+    # called again and the screen does not announce it twice.
+    resent = clerk.request.post(
+        live_console.url(f"/console/terminal/windows/{hall['window_id']}/call-next"),
+        headers={
+            "X-CSRFToken": clerk.locator("meta[name=csrf-token]").get_attribute("content") or "",
+            "Idempotency-Key": call_key,
+        },
+    )
+    assert resent.status == 200 and f"已叫 {number} 号" in resent.text()
+    time.sleep(0.5)
     assert screen.evaluate("window.spoken") == [f"请{number}号到3号窗口办理"]
     assert "*四" in clerk.locator(f"[data-ticket='{number}']").inner_text(), "masked citizen"
 

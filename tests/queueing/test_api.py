@@ -218,3 +218,30 @@ def test_the_green_channel_flag_is_recorded_once_and_audited(
     assert (entry.actor_kind, entry.actor_id) == ("staff", clerk.id)
     assert (entry.subject_type, entry.subject_id) == ("user", str(citizen.id))
     assert entry.details == {"hall_id": qh.hall.id, "window_id": qh.windows[1].id}
+
+
+def test_a_resent_call_next_answers_the_first_call_and_calls_no_one_else(
+    client, session, create_queue_hall, create_user, take_ticket, create_staff, staff_headers
+):
+    # The balancer resends a call-next whose answer it lost (HAProxy retry-on), and a clerk's
+    # terminal resends on a flaky network: the same key must not call the next citizen too.
+    qh = create_queue_hall()
+    first, second = (take_ticket(create_user(), qh.categories["A"]) for _ in range(2))
+    session.commit()
+    clerk = create_staff(grants=[(StaffRole.WINDOW_CLERK, qh.hall.id, None)])
+    url = f"/api/v1/terminal/windows/{qh.windows[1].id}/call-next"
+    keyed = {**staff_headers(clerk), "Idempotency-Key": "call-7f3a"}
+
+    called = client.post(url, headers=keyed)
+    resent = client.post(url, headers=keyed)
+
+    assert called.status_code == 200 and called.json["id"] == first.id
+    assert resent.status_code == 200 and resent.json["id"] == first.id
+    assert resent.json["status"] == "called"
+    session.expire_all()
+    assert session.get(type(second), second.id).status == "waiting"
+    # A new click is a new key: the counter is still busy with the first citizen.
+    again = client.post(url, headers={**staff_headers(clerk), "Idempotency-Key": "call-8b21"})
+    assert again.status_code == 409 and again.json["code"] == "WINDOW_BUSY"
+    malformed = client.post(url, headers={**staff_headers(clerk), "Idempotency-Key": "空 格"})
+    assert malformed.status_code == 422

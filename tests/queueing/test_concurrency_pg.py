@@ -244,3 +244,41 @@ def test_one_citizen_tapping_at_once_gets_one_number_and_leaves_no_gap(
     assert outcomes == sorted(["new A001"] + [f"{again} A001"] * (taps - 1))
     # The losers' numbers were given back: the next citizen draws A002.
     assert [display for display, _, _ in _take_all_of(committed_hall, now, 1, 2)] == ["A002"]
+
+
+def test_resends_of_one_call_next_racing_all_answer_the_one_ticket_called(
+    app: Flask, committed_hall: Committed
+) -> None:
+    """The terminal route's order (earlier_call, then call_next with the key), 8 at once."""
+    now = utcnow()
+    _take_all_of(committed_hall, now, 0, 3)
+    window_id, resends = committed_hall.window_ids[0], 8
+    start = threading.Barrier(resends)
+
+    def resend(_: int) -> int:
+        with app.app_context(), committed_hall.make_session() as session:
+            window = session.get(Window, window_id)
+            start.wait(timeout=60)
+            ticket = windows.earlier_call(session, window, "call-k1")
+            if ticket is None:
+                ticket = windows.call_next(
+                    session,
+                    window,
+                    actor=Actor("staff", None),
+                    now=now,
+                    settings=committed_hall.settings,
+                    idempotency_key="call-k1",
+                )
+            session.commit()
+            return ticket.id
+
+    with ThreadPoolExecutor(max_workers=resends) as pool:
+        answered = list(pool.map(resend, range(resends)))
+    assert len(set(answered)) == 1
+    with committed_hall.make_session() as session:
+        statuses = session.scalars(
+            select(Ticket.status)
+            .where(Ticket.hall_id == committed_hall.hall_id)
+            .order_by(Ticket.number)
+        ).all()
+    assert statuses == [TicketStatus.CALLED, TicketStatus.WAITING, TicketStatus.WAITING]

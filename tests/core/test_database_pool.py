@@ -1,0 +1,54 @@
+"""The pool hands out live connections without a round trip per checkout (app/db.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from app.db import make_engine
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+    reason="needs PostgreSQL: a server-side connection to terminate",
+)
+
+
+def _libpq_url(database_url: str) -> str:
+    return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _backend_pid(engine) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_pooled_connection_the_server_terminated_is_replaced_at_checkout(
+    database_url: str,
+) -> None:
+    """pg_terminate_backend (or a restart) on an idle pooled connection: the next request
+    gets a fresh connection instead of a 503 DATABASE_UNAVAILABLE."""
+    engine = make_engine(database_url)
+    try:
+        pid = _backend_pid(engine)
+        with psycopg.connect(_libpq_url(database_url), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            deadline = time.monotonic() + 5
+            while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                assert time.monotonic() < deadline, "the backend did not go"
+                time.sleep(0.02)
+
+        assert _backend_pid(engine) != pid
+    finally:
+        engine.dispose()
+
+
+def test_a_healthy_pooled_connection_is_handed_out_again(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        assert _backend_pid(engine) == _backend_pid(engine)
+    finally:
+        engine.dispose()
