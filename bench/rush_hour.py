@@ -434,7 +434,9 @@ class Clerks:
         rng = random.Random(window)
         while not self.stop.is_set():
             sent = time.perf_counter()
-            called = self._timed(self.call, http, f"{base}/call-next", headers, {200, 409})
+            # A terminal names each click, so the balancer may resend it safely.
+            keyed = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+            called = self._timed(self.call, http, f"{base}/call-next", keyed, {200, 409})
             if called is None or called.status_code != 200:
                 if called is not None and called.status_code == 409:
                     self.empty += 1

@@ -37,7 +37,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -373,6 +373,21 @@ def _http_status(url: str, timeout: float = 2.0) -> int:
 # -- the topology ---------------------------------------------------------------------------
 
 
+def haproxy_config(*, stats_socket: Path, bind: str, web_ports: Sequence[int]) -> str:
+    """deploy/haproxy.cfg.template for app instances on these local ports."""
+    template = string.Template((ROOT / "deploy" / "haproxy.cfg.template").read_text())
+    primaries = [
+        f"    server web{i + 1} 127.0.0.1:{port} check" for i, port in enumerate(web_ports)
+    ]
+    fallbacks = [
+        f"    server web{i + 1}-fallback 127.0.0.1:{port} backup"
+        for i, port in enumerate(web_ports)
+    ]
+    return template.substitute(
+        stats_socket=str(stats_socket), bind=bind, servers="\n".join(primaries + fallbacks)
+    )
+
+
 class Topology:
     """Start, stop and restart the parts of the production topology on this machine."""
 
@@ -606,20 +621,11 @@ class Topology:
         self._psql(f"COMMENT ON DATABASE \"{self.database}\" IS '{fingerprint}'")
 
     def write_haproxy_config(self) -> None:
-        template = string.Template((ROOT / "deploy" / "haproxy.cfg.template").read_text())
-        primaries = [
-            f"    server web{i + 1} 127.0.0.1:{port} check" for i, port in enumerate(self.ports.web)
-        ]
-        fallbacks = [
-            f"    server web{i + 1}-fallback 127.0.0.1:{port} backup"
-            for i, port in enumerate(self.ports.web)
-        ]
-        servers = "\n".join(primaries + fallbacks)
         self.haproxy_cfg.write_text(
-            template.substitute(
-                stats_socket=str(self.stats_socket),
+            haproxy_config(
+                stats_socket=self.stats_socket,
                 bind=f"127.0.0.1:{self.ports.balancer}",
-                servers=servers,
+                web_ports=self.ports.web,
             )
         )
 
