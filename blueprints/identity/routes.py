@@ -40,6 +40,9 @@ blp = Blueprint(
     "identity", __name__, url_prefix="", description="小程序用户：登录、手机号、实名认证"
 )
 
+# Argument schemas are given as instances: given a class, webargs builds a new instance (its
+# fields deep-copied) on every request. An instance is only read when loading.
+
 
 def _current_user(session: Session) -> User:
     user = session.get(User, current_principal().id)
@@ -76,7 +79,7 @@ def _profile(user: User) -> dict[str, Any]:
 
 @blp.route("/auth/wechat/login")
 class WeChatLogin(MethodView):
-    @blp.arguments(WeChatLoginIn)
+    @blp.arguments(WeChatLoginIn())
     @blp.response(200, WeChatLoginOut)
     @blp.alt_response(401, description="登录凭证无效或已被使用")
     @blp.alt_response(403, description="账号已停用")
@@ -110,7 +113,7 @@ class WeChatLogin(MethodView):
 
 @blp.route("/auth/refresh")
 class Refresh(MethodView):
-    @blp.arguments(RefreshIn)
+    @blp.arguments(RefreshIn())
     @blp.response(200, TokenPairOut)
     @blp.alt_response(401, description="刷新令牌无效、过期或被重复使用（整个登录随之失效）")
     @limiter.limit(login_rate)
@@ -161,7 +164,7 @@ class Me(MethodView):
 
 @blp.route("/me/phone")
 class MyPhone(MethodView):
-    @blp.arguments(BindPhoneIn)
+    @blp.arguments(BindPhoneIn())
     @blp.response(200, MeOut)
     @blp.alt_response(401, description="未登录")
     @blp.alt_response(422, description="授权凭证或加密数据无效")
@@ -199,7 +202,7 @@ class MyPhone(MethodView):
 
 @blp.route("/me/realname")
 class MyRealName(MethodView):
-    @blp.arguments(RealNameIn)
+    @blp.arguments(RealNameIn())
     @blp.response(200, MeOut)
     @blp.alt_response(401, description="未登录")
     @blp.alt_response(409, description="身份证号已被其他账号使用，或本账号已实名")
@@ -227,7 +230,7 @@ class MyRealName(MethodView):
 
 @blp.route("/me/realname/face")
 class MyFaceVerification(MethodView):
-    @blp.arguments(FaceVerificationIn)
+    @blp.arguments(FaceVerificationIn())
     @blp.response(200, MeOut)
     @blp.alt_response(401, description="未登录")
     @blp.alt_response(403, description="尚未实名，或人脸核验未通过（已记录）")

@@ -32,10 +32,13 @@ blp = Blueprint(
     "queueing", __name__, url_prefix="/queue", description="排队取号：扫码、取号、查看与取消"
 )
 
+# Argument schemas are given as instances: given a class, webargs builds a new instance (its
+# fields deep-copied) on every request. An instance is only read when loading.
+
 
 @blp.route("/scan")
 class Scan(MethodView):
-    @blp.arguments(ScanIn)
+    @blp.arguments(ScanIn())
     @blp.response(200, ScanOut)
     @blp.alt_response(
         422, description="二维码无效/过期/停用（CODE_FORGED/CODE_EXPIRED/CODE_REVOKED）"
@@ -78,7 +81,7 @@ class Scan(MethodView):
 
 @blp.route("/tickets")
 class Tickets(MethodView):
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, page_schema(TicketOut))
     @citizen_required
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +89,7 @@ class Tickets(MethodView):
         page = page_of(my_tickets(get_session(), current_principal().id, now=utcnow()), args)
         return {**page, "items": [ticket_out(t) for t in page["items"]]}
 
-    @blp.arguments(TakeIn)
+    @blp.arguments(TakeIn())
     @blp.response(201, TicketOut)
     @blp.alt_response(
         409,

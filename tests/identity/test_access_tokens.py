@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from typing import Any
@@ -123,6 +125,47 @@ def test_a_token_signed_with_another_algorithm_is_refused(
 
     assert response.status_code == 401
     assert response.json["code"] == "TOKEN_INVALID"
+
+
+def _with_header(app: Flask, claims: dict[str, Any], header_segment: str) -> str:
+    """A token with our signature over `header_segment` and the claims: only its header is odd."""
+    signing_input = f"{header_segment}.{_b64(claims)}"
+    mac = hmac.new(app.config["SECRET_KEY"].encode(), signing_input.encode(), hashlib.sha256)
+    return f"{signing_input}.{base64.urlsafe_b64encode(mac.digest()).rstrip(b'=').decode()}"
+
+
+@pytest.mark.parametrize(
+    "header_segment",
+    [
+        "",
+        "!!!!",
+        base64.urlsafe_b64encode(b"not json").rstrip(b"=").decode(),
+        base64.urlsafe_b64encode(b'["HS256", "s0"]').rstrip(b"=").decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe{}").rstrip(b"=").decode(),
+        "e" * 2000,
+    ],
+    ids=["empty", "not-base64url", "not-json", "json-list", "not-utf8", "huge"],
+)
+def test_a_token_whose_header_cannot_be_read_is_refused_as_invalid(
+    app: Flask, client: FlaskClient, claims: dict[str, Any], header_segment: str
+) -> None:
+    # The key is chosen by the header's kid before anything is verified: an unreadable header
+    # chooses none (401 TOKEN_INVALID), never a 500.
+    response = _me(client, _with_header(app, claims, header_segment))
+
+    assert response.status_code == 401
+    assert response.json["code"] == "TOKEN_INVALID"
+
+
+def test_a_header_written_with_base64_padding_still_names_its_key(
+    app: Flask, client: FlaskClient, claims: dict[str, Any]
+) -> None:
+    header = base64.urlsafe_b64encode(
+        json.dumps({"alg": "HS256", "typ": "JWT", "kid": DEFAULT_KID}).encode()
+    ).decode()
+    assert header.endswith("=")  # padded, as some issuers write it and PyJWT accepts
+
+    assert _me(client, _with_header(app, claims, header)).status_code == 200
 
 
 @pytest.mark.parametrize(
