@@ -8,20 +8,21 @@ citizen and category".
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import Time, and_, bindparam, case, exists, false, func, select, true
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 
 from app import calendar
 from app.audit.service import Actor
 from app.halls import service as halls
 from app.halls.errors import CategoryNotFound
-from app.halls.models import HallProfile, ServiceCategory
+from app.halls.models import HallProfile, OpeningHours, ServiceCategory, SpecialDay
 from app.identity.models import User
 from app.organisation.models import Hall
 from app.queueing import codes, numbering
@@ -52,6 +53,9 @@ class TakeState:
     birth_date: dt.date | None  # from the citizen's real-name identity, for the green channel
     flagged: bool  # the green channel for a recorded disability
     last_number: int  # the category's counter today (0 before the first number)
+    # Whether the hall is open at the take's `now`, when read with the rest (a take by hall
+    # code); None: not read, `halls.is_open` is asked.
+    open_now: bool | None = None
 
 
 def _take_state_columns() -> tuple[Any, ...]:
@@ -107,6 +111,67 @@ def _take_state(
     return _state_of(row)
 
 
+def _opening_columns(makeup_day: bool) -> tuple[Any, ...]:
+    """The category's hall at `clock` on `day`, for `_open_from`: as `halls.hours_on` reads
+    it (its special day, its profile's holiday rule, the weekly hours of the weekday that
+    applies), reduced in SQL to three values so that a take reads it beside its other reads
+    instead of in a round trip of its own. `test_take_reads_opening_as_halls_decides_it`
+    holds the two to the same answers."""
+    hall_id: Any = ServiceCategory.hall_id
+    day: Any = bindparam("day")
+    clock: Any = bindparam("clock", type_=Time())
+    special, hours = aliased(SpecialDay), aliased(OpeningHours)
+    profile, makeup = aliased(HallProfile), aliased(HallProfile)
+    # NULL without a special day; otherwise open within its hours unless it closes the hall
+    # (an open special day without both times is closed, as `hours_on` has it).
+    special_open = (
+        select(
+            case(
+                (special.closed, false()),
+                (and_(special.opens_at <= clock, clock < special.closes_at), true()),
+                else_=false(),
+            )
+        )
+        .where(special.hall_id == hall_id, special.day == day)
+        .order_by(special.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    # NULL without a profile: closed on public holidays.
+    holidays = (
+        select(profile.open_on_public_holidays).where(profile.hall_id == hall_id).scalar_subquery()
+    )
+    # A make-up workday keeps the hours of the profile's chosen weekday (Monday without one).
+    weekday: Any = (
+        func.coalesce(
+            select(makeup.makeup_workday_weekday)
+            .where(makeup.hall_id == hall_id)
+            # Two levels down (in the EXISTS below): correlated by name, not by default.
+            .correlate(ServiceCategory)
+            .scalar_subquery(),
+            0,
+        )
+        if makeup_day
+        else bindparam("weekday")
+    )
+    weekly_open = exists().where(
+        hours.hall_id == hall_id,
+        hours.weekday == weekday,
+        hours.opens_at <= clock,
+        clock < hours.closes_at,
+    )
+    return special_open, holidays, weekly_open
+
+
+def _open_from(kind: str, special_open: Any, holidays: Any, weekly_open: Any) -> bool:
+    """`halls.is_open`'s answer from `_opening_columns`."""
+    if special_open is not None:
+        return bool(special_open)
+    if kind == "holiday" and not holidays:
+        return False
+    return bool(weekly_open)
+
+
 @dataclass(frozen=True)
 class HallCodeTake:
     """What a take by hall code read before drawing: see `read_hall_code_take`."""
@@ -119,12 +184,18 @@ class HallCodeTake:
 
 
 @functools.cache
-def _hall_code_take_statement() -> Any:
+def _hall_code_take_statement(makeup_day: bool) -> Any:
     # The category with its hall (the answer names both: loaded here, nothing is read after
     # the commit), the printed code with its hall's coordinates (NULL for none or a dynamic
-    # code) and the take state, in one round trip.
+    # code), the take state and whether the hall is open, in one round trip.
     return (
-        select(ServiceCategory, Hall, *codes.printed_code_columns(), *_take_state_columns())
+        select(
+            ServiceCategory,
+            Hall,
+            *codes.printed_code_columns(),
+            *_take_state_columns(),
+            *_opening_columns(makeup_day),
+        )
         .select_from(ServiceCategory)
         .join(Hall, Hall.id == ServiceCategory.hall_id)
         .outerjoin(HallCode, HallCode.id == bindparam("code_id"))
@@ -147,15 +218,21 @@ def read_hall_code_take(
 ) -> HallCodeTake:
     """A citizen's take by hall code, up to the draw: the category (404 when none), the code
     checked as `codes.verify_hall_token` checks it, for the category's hall, and the take's
-    state (for `issue_ticket`), read in one statement."""
+    state (for `issue_ticket`, whether the hall is open at `now` included), read in one
+    statement."""
+    local = now.astimezone(calendar.LOCAL_TZ)
+    day = local.date()
+    kind = calendar.day_kind(day)
     row = session.execute(
-        _hall_code_take_statement(),
+        _hall_code_take_statement(kind == "makeup"),
         {
             "category_id": category_id,
             "code_id": codes.printed_code_id(token),
-            "day": calendar.local_day(now),
+            "day": day,
             "user_id": user_id,
             "key": idempotency_key,
+            "clock": local.time().replace(tzinfo=None),
+            "weekday": day.weekday(),
         },
     ).first()
     if row is None:
@@ -170,7 +247,8 @@ def read_hall_code_take(
         longitude=longitude,
         hall_id=category.hall_id,
     )
-    return HallCodeTake(category, row[1], scan, _state_of(row[5:]))
+    state = dataclasses.replace(_state_of(row[5:11]), open_now=_open_from(kind, *row[11:14]))
+    return HallCodeTake(category, row[1], scan, state)
 
 
 @dataclass(frozen=True)
@@ -222,7 +300,11 @@ def issue_ticket(
         return _replayed(session, state.replay_id)
     if not category.active:
         raise HallClosed("该业务暂停取号")
-    if check_open and not halls.is_open(session, category.hall_id, now):
+    if check_open and not (
+        state.open_now
+        if state.open_now is not None
+        else halls.is_open(session, category.hall_id, now)
+    ):
         raise HallClosed()
     if state.holding_id is not None:
         existing = session.get(Ticket, state.holding_id)
