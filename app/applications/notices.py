@@ -24,15 +24,24 @@ _RESULTS = {
 }
 
 
-def notify(session: Session, application: Application, matter: Matter, *, now: dt.datetime) -> None:
-    """Queue a message for the application's new state (once per transition)."""
+def notify(
+    session: Session,
+    application: Application,
+    matter: Matter,
+    *,
+    now: dt.datetime,
+    seq: int | None = None,
+) -> None:
+    """Queue a message for the application's new state (once per transition: keyed by the
+    number of transitions so far, `seq` when the caller has counted them)."""
     result = _RESULTS.get(ApplicationStatus(application.status))
     if result is None:
         return
     phrase, tip = result
-    seq = session.scalar(
-        select(func.count()).where(ApplicationEvent.application_id == application.id)
-    )
+    if seq is None:
+        seq = session.scalar(
+            select(func.count()).where(ApplicationEvent.application_id == application.id)
+        )
     _enqueue(
         session,
         application,

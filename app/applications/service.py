@@ -43,6 +43,7 @@ from app.licences import service as licences
 from app.licences.models import Licence
 from app.materials import service as materials
 from app.materials.errors import MaterialsMissing
+from app.materials.models import ApplicationMaterial
 from app.matters import catalogue, forms, parameters, rules
 from app.matters.models import Matter, MatterVersion
 from app.seals import errors as seal_errors
@@ -74,6 +75,17 @@ class Services:
     cipher: FieldCipher
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """An application's rows that a request already read or wrote, in the order the answer
+    lists them, so that answering does not read them again: its transitions, its materials
+    and its licence (None: it has none)."""
+
+    events: list[ApplicationEvent]
+    materials: list[ApplicationMaterial]
+    licence: Licence | None
+
+
 # -- recording transitions -------------------------------------------------------------------
 
 
@@ -86,9 +98,15 @@ def move(
     actor_id: int | None,
     now: dt.datetime,
     reason: str | None = None,
+    events: list[ApplicationEvent] | None = None,
 ) -> ApplicationEvent:
-    """Take `action` if the application's workflow allows it from its state; record it."""
-    flow = workflow.load_all()[(application.workflow, application.workflow_version)]
+    """Take `action` if the application's workflow allows it from its state; record it.
+
+    `events`: all of the application's transitions so far, in order, when the caller holds
+    them (submitting): the new one is appended, the deadlines are computed from them, and the
+    rows are left for the caller's next flush, so one UPDATE carries the whole submission.
+    """
+    flow = flow_of(application)
     transition = flow.transition(application.status, action, by)
     if transition.reason_required and not (reason and reason.strip()):
         raise ReasonRequired(action=action)
@@ -107,9 +125,18 @@ def move(
     application.updated_at = now
     if flow.states[transition.target].final:
         application.decided_at = now
+    if events is not None:
+        events.append(event)
+        deadlines.refresh(session, application, events)
+        return event
     session.flush()
     deadlines.refresh(session, application)
     return event
+
+
+def flow_of(application: Application) -> workflow.Workflow:
+    """The workflow version the application started under."""
+    return workflow.load_all()[(application.workflow, application.workflow_version)]
 
 
 def events_of(session: Session, application: Application) -> list[ApplicationEvent]:
@@ -298,17 +325,17 @@ def submit(
     user: User,
     now: dt.datetime,
     request_id: str | None = None,
-) -> Application:
-    """Submit a draft (under the version it was drafted under)."""
-    matter = session.get(Matter, application.matter_id)
-    assert matter is not None
-    version = catalogue.get_version(session, matter.code, application.matter_version)
+) -> Loaded:
+    """Submit a draft (under the version it was drafted under); the rows read and written on
+    the way, for the answer."""
+    matter, version = catalogue.get_with_version(
+        session, application.matter_id, application.matter_version
+    )
     forms.check_form(version.content["form"], application.form)
     _check_applicant(
         session, user, matter, application.enterprise_id, now=now, request_id=request_id
     )
-    _submit(session, services, application, matter, version, user, now, request_id)
-    return application
+    return _submit(session, services, application, matter, version, user, now, request_id)
 
 
 def _sign(
@@ -397,15 +424,31 @@ def _submit(
     user: User,
     now: dt.datetime,
     request_id: str | None,
-) -> None:
-    lacking = materials.missing(session, application, version.content)
+) -> Loaded:
+    """Decide a submission. Everything is read first and the licence (if any) sealed before
+    the application's own rows are touched: its transitions, deadlines and decision then go
+    out in one flush instead of one UPDATE each."""
+    attached = materials.materials_of(session, application)
+    lacking = materials.missing_from(version.content, attached={m.material_id for m in attached})
     tolerated = _check_materials(lacking, matter)
     signing.check_signed(application, version)
-    move(session, application, "submit", by="applicant", actor_id=user.id, now=now)
-    application.submitted_at = now
-    deadlines.refresh(session, application)
-    decision, facts = evaluate(session, services, application, matter, version, now=now)
-    application.decision = decision.as_json()
+    # An illegal submission (409) is refused before any shared-data lookup.
+    flow = flow_of(application)
+    flow.transition(application.status, "submit", "applicant")
+    # A draft has never moved (no transition leads back to it): nothing recorded to read.
+    events = (
+        events_of(session, application) if flow.entered_by_transition(application.status) else []
+    )
+    # Read once for the rules' lookups and the licence's holder.
+    enterprise = (
+        session.get(RegistryEnterprise, application.enterprise_id)
+        if application.enterprise_id is not None
+        else None
+    )
+    decision, facts = evaluate(
+        session, services, application, matter, version, now=now, enterprise=enterprise
+    )
+    licence = None
     if tolerated:
         # 容缺受理: accepted with a non-key material to follow by a promised day; a reviewer
         # decides once it is in, and the case ends by itself if it never comes.
@@ -415,19 +458,47 @@ def _submit(
         reason = f"容缺受理：{names}待补交（{due_day:%Y年%m月%d日}前）"
     elif decision.outcome == rules.APPROVE:
         licence = _issue_instantly(
-            session, services, application, version, facts, now=now, request_id=request_id
+            session,
+            services,
+            application,
+            version,
+            facts,
+            now=now,
+            request_id=request_id,
+            enterprise=enterprise,
         )
-        if licence is not None:
-            move(session, application, "approve_instantly", by="system", actor_id=None, now=now)
-            inspections.open_for(session, application, version.content, now=now)
-            notices.notify(session, application, matter, now=now)
-            return
         # The rules approved; the decision stays as they made it. Only the seal was missing.
         reason = "规则全部满足，但电子印章暂不可用，转人工审查"
     else:
         reason = "；".join(decision.reasons)[:500]
-    move(session, application, "accept", by="system", actor_id=None, now=now, reason=reason)
-    notices.notify(session, application, matter, now=now)
+    move(session, application, "submit", by="applicant", actor_id=user.id, now=now, events=events)
+    application.submitted_at = now
+    deadlines.refresh(session, application, events)
+    application.decision = decision.as_json()
+    if licence is not None:
+        move(
+            session,
+            application,
+            "approve_instantly",
+            by="system",
+            actor_id=None,
+            now=now,
+            events=events,
+        )
+        inspections.open_for(session, application, version.content, now=now)
+    else:
+        move(
+            session,
+            application,
+            "accept",
+            by="system",
+            actor_id=None,
+            now=now,
+            reason=reason,
+            events=events,
+        )
+    notices.notify(session, application, matter, now=now, seq=len(events))
+    return Loaded(events, attached, licence)
 
 
 # -- rules and licences ------------------------------------------------------------------------
@@ -439,12 +510,12 @@ def lookup_facts(
     application: Application,
     rule_set: rules.RuleSet,
     now: dt.datetime,
+    enterprise: RegistryEnterprise | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    enterprise = (
-        session.get(RegistryEnterprise, application.enterprise_id)
-        if application.enterprise_id
-        else None
-    )
+    """The form's facts and the shared data's (`enterprise`: the application's, when the
+    caller holds it)."""
+    if enterprise is None and application.enterprise_id:
+        enterprise = session.get(RegistryEnterprise, application.enterprise_id)
     today = local_day(now)
     request = LookupRequest(
         application.form,
@@ -465,13 +536,14 @@ def evaluate(
     version: MatterVersion,
     *,
     now: dt.datetime,
+    enterprise: RegistryEnterprise | None = None,
 ) -> tuple[rules.Decision, dict[str, Any]]:
     """The rules' decision on the application now (review when the matter is never instant),
     and every fact looked up: the licence prints some that are no rule's input (a table)."""
     rule_set = catalogue.rule_set_of(version)
     if rule_set is None or INSTANT_FLAG not in matter.flags:
         return rules.Decision(rules.REVIEW, (), {}, {}, (), ("该事项须人工审查",)), {}
-    facts, unavailable = lookup_facts(session, services, application, rule_set, now)
+    facts, unavailable = lookup_facts(session, services, application, rule_set, now, enterprise)
     decision = rules.decide(
         rule_set,
         facts,
@@ -482,11 +554,16 @@ def evaluate(
 
 
 def holder_for(
-    session: Session, cipher: FieldCipher, application: Application
+    session: Session,
+    cipher: FieldCipher,
+    application: Application,
+    enterprise: RegistryEnterprise | None = None,
 ) -> tuple[Holder, int | None]:
-    """Whom the licence is issued to: the enterprise, or the applicant by real name."""
+    """Whom the licence is issued to: the enterprise (`enterprise` when the caller holds it),
+    or the applicant by real name."""
     if application.enterprise_id is not None:
-        enterprise = session.get(RegistryEnterprise, application.enterprise_id)
+        if enterprise is None:
+            enterprise = session.get(RegistryEnterprise, application.enterprise_id)
         assert enterprise is not None
         return (
             Holder(enterprise.name, enterprise.uscc, "enterprise", application.applicant_user_id),
@@ -508,6 +585,7 @@ def issue_licence(
     actor: SealActor,
     now: dt.datetime,
     request_id: str | None,
+    enterprise: RegistryEnterprise | None = None,
 ) -> Licence:
     """Seal and register the application's licence (seal errors propagate)."""
     spec = version.content["licence"]
@@ -516,7 +594,7 @@ def issue_licence(
     )
     if seal is None:
         raise seal_errors.SealNotUsable(reason="no_seal_for_matter", matter=application.matter_code)
-    holder, enterprise_id = holder_for(session, services.cipher, application)
+    holder, enterprise_id = holder_for(session, services.cipher, application, enterprise)
     return licences.issue(
         session,
         services.seals,
@@ -543,6 +621,7 @@ def _issue_instantly(
     *,
     now: dt.datetime,
     request_id: str | None,
+    enterprise: RegistryEnterprise | None = None,
 ) -> Licence | None:
     """The licence, or None (audited) when the seal cannot be applied: the application then
     goes to a reviewer instead of failing the applicant's request."""
@@ -557,6 +636,7 @@ def _issue_instantly(
                 actor=SealActor(kind="system"),
                 now=now,
                 request_id=request_id,
+                enterprise=enterprise,
             )
     except SEAL_REFUSALS as error:
         audit(

@@ -70,6 +70,11 @@ class Workflow:
                 return candidate
         raise IllegalTransition(state=state, action=action)
 
+    def entered_by_transition(self, state: str) -> bool:
+        """Whether any transition leads to `state`. When none does, an application in it is
+        still in the state it was created in and has no transitions recorded."""
+        return any(t.target == state for t in self.transitions)
+
     def actions(self, state: str, by: str) -> list[str]:
         """What `by` may do from `state` (for the client's buttons)."""
         return sorted({t.action for t in self.transitions if t.source == state and t.by == by})

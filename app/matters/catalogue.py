@@ -372,6 +372,28 @@ def rule_set_of(version: MatterVersion) -> rules.RuleSet | None:
 _LOADED_VERSIONS = "matters.loaded_versions"
 
 
+def get_with_version(
+    session: Session, matter_id: int, version: int
+) -> tuple[Matter, MatterVersion]:
+    """A matter and one of its numbered versions in one query (an application's, which names
+    both): what submitting asks for first. The version joins the session's cache as with
+    `get_version`."""
+    loaded: dict[tuple[str, int], MatterVersion] = session.info.setdefault(_LOADED_VERSIONS, {})
+    row = session.execute(
+        select(Matter, MatterVersion)
+        .join(MatterVersion, MatterVersion.matter_id == Matter.id)
+        .where(Matter.id == matter_id, MatterVersion.version == version)
+    ).first()
+    if row is None:
+        matter = session.get(Matter, matter_id)
+        if matter is None:
+            raise MatterNotFound(code=str(matter_id))
+        raise MatterVersionNotFound(code=matter.code, version=version)
+    matter, found = row
+    loaded[(matter.code, version)] = found
+    return matter, found
+
+
 def get_version(session: Session, code: str, version: int | None = None) -> MatterVersion:
     """A version of the matter; its current one when `version` is None.
 
@@ -379,11 +401,11 @@ def get_version(session: Session, code: str, version: int | None = None) -> Matt
     one request (submit, its deadlines, its answer) asks for the application's version several
     times. The current version is always read afresh, since publishing moves it.
     """
+    loaded: dict[tuple[str, int], MatterVersion] = session.info.setdefault(_LOADED_VERSIONS, {})
     if version is None:
         number = get_matter(session, code).current_version
     else:
         number = version
-        loaded: dict[tuple[str, int], MatterVersion] = session.info.setdefault(_LOADED_VERSIONS, {})
         cached = loaded.get((code, number))
         # Only while it is still this session's row: not after a rollback removed it, nor
         # once the session has closed.
@@ -398,6 +420,6 @@ def get_version(session: Session, code: str, version: int | None = None) -> Matt
         if version is not None:
             get_matter(session, code)  # MATTER_NOT_FOUND rather than a missing version
         raise MatterVersionNotFound(code=code, version=number)
-    if version is not None:
-        loaded[(code, number)] = found
+    # The current version read afresh is also that numbered version, for the later asks.
+    loaded[(code, number)] = found
     return found

@@ -3,6 +3,7 @@ an application as answered."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,27 @@ def request_id() -> str | None:
     return g.get("request_id")
 
 
-def present(session: Session, application: Application, *, viewer: str) -> dict[str, Any]:
-    licence = session.scalars(
-        select(Licence).where(Licence.application_id == application.id)
-    ).first()
-    document = session.get(IssuedDocument, licence.document_id) if licence else None
+def present(
+    session: Session,
+    application: Application,
+    *,
+    viewer: str,
+    loaded: service.Loaded | None = None,
+) -> dict[str, Any]:
+    """The application as answered. `loaded`: its rows the request already holds (a
+    submission's), not read again."""
+    if loaded is not None:
+        licence = loaded.licence
+    else:
+        licence = session.scalars(
+            select(Licence).where(Licence.application_id == application.id)
+        ).first()
+    documents = _documents(
+        session,
+        licence.document_id if licence else None,
+        application.form_document_id,
+        application.commitment_document_id,
+    )
     version = catalogue.get_version(session, application.matter_code, application.matter_version)
     names = {m["id"]: m["name"] for m in version.content["guide"]["materials"]}
     attached = [
@@ -64,29 +81,52 @@ def present(session: Session, application: Application, *, viewer: str) -> dict[
             "licence_id": m.licence_id,
             "added_at": m.added_at,
         }
-        for m in materials.materials_of(session, application)
+        for m in (
+            loaded.materials if loaded is not None else materials.materials_of(session, application)
+        )
     ]
     return application_out(
         application,
         materials=attached,
-        events=service.events_of(session, application),
+        events=loaded.events if loaded is not None else service.events_of(session, application),
         licence=licence,
-        document_code=_code_of(document),
-        signature=_signature(session, application),
+        document_code=_code_of(documents.get(licence.document_id) if licence else None),
+        signature=_signature(application, documents),
         viewer=viewer,
     )
+
+
+def _documents(session: Session, *ids: int | None) -> dict[int, IssuedDocument]:
+    """The issued documents an answer names (licence, signed form, commitment letter) by id:
+    those the session holds, and the others in one query."""
+    found: dict[int, IssuedDocument] = {}
+    missing = []
+    for document_id in {i for i in ids if i is not None}:
+        held = session.identity_map.get(session.identity_key(IssuedDocument, document_id))
+        if isinstance(held, IssuedDocument):
+            found[document_id] = held
+        else:
+            missing.append(document_id)
+    if missing:
+        found.update(
+            (d.id, d)
+            for d in session.scalars(select(IssuedDocument).where(IssuedDocument.id.in_(missing)))
+        )
+    return found
 
 
 def _code_of(document: IssuedDocument | None) -> str | None:
     return get_seal_context().codes.code_for(document.public_id) if document else None
 
 
-def _signature(session: Session, application: Application) -> dict[str, Any] | None:
+def _signature(
+    application: Application, documents: Mapping[int, IssuedDocument]
+) -> dict[str, Any] | None:
     """The documents the applicant signed, and whether they cover the form as it is now."""
     if application.form_document_id is None:
         return None
     signed = [
-        session.get(IssuedDocument, document_id) if document_id else None
+        documents.get(document_id) if document_id else None
         for document_id in (application.form_document_id, application.commitment_document_id)
     ]
     form_document, commitment = (

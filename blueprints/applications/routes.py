@@ -178,11 +178,11 @@ class SubmitDraft(MethodView):
         session = get_session()
         found = service.for_applicant(session, current_principal().id, number)
         with keeping_writes(session):
-            service.submit(
+            loaded = service.submit(
                 session, services(session), found, user=_me(), now=utcnow(), request_id=request_id()
             )
         session.commit()
-        return present(session, found, viewer="applicant")
+        return present(session, found, viewer="applicant", loaded=loaded)
 
 
 @blp.route("/<string:number>/withdraw")

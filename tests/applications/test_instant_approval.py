@@ -17,7 +17,7 @@ from app.db import utcnow
 from app.enterprises.models import BindingRole
 from app.licences.models import Licence
 from app.notify.models import NotificationOutbox
-from app.seals.models import IssuedDocument
+from app.seals.models import IssuedDocument, Seal, SealStatus, SealUse
 from app.seals.verification import verify_upload
 from app.shared_data.models import KeyDischarger
 from tests.applications.conftest import (
@@ -414,3 +414,73 @@ def test_a_connector_that_fails_sends_to_review_never_approval(
     assert body["decision"]["unavailable"] == ["advertising_zones"]
     assert "数据共享接口不可用：户外广告禁设区域" in body["decision"]["reasons"]
     assert _failing(body) == ["OUTSIDE_RESTRICTED_AREA"]
+
+
+def test_rules_that_approve_while_the_seal_is_unusable_send_to_review_with_nothing_sealed(
+    client, session, district, citizen_headers
+):
+    """The rules' approval stands in the decision, the seal's refusal is rolled back with the
+    attempt (no refused use, no half-issued document), the case is accepted for a reviewer with
+    the reason, and the applicant hears of it once."""
+    headers = citizen_headers(district.legal_rep)
+    draft = _file_at_once(
+        client, headers, "PY-CGJ-LSGG", advert_form(), district.enterprise.id, submit=False
+    ).json
+    number = draft["number"]
+    upload_materials(client, headers, number, "PY-CGJ-LSGG", draft["matter_version"])
+    assert sign(client, headers, number).status_code == 200
+    seal = session.scalars(
+        select(Seal).where(Seal.department_id == district.departments["PY-CGJ"].id)
+    ).one()
+    seal.status = SealStatus.SUSPENDED
+    session.commit()
+    documents_before = session.scalar(select(func.count()).select_from(IssuedDocument))
+
+    answer = client.post(f"/api/v1/applications/{number}/submit", headers=headers)
+
+    assert answer.status_code == 200, answer.json
+    body = answer.json
+    assert body["status"] == "accepted" and body["licence"] is None
+    assert body["decision"]["outcome"] == "approve"
+    assert [(e["action"], e["reason"]) for e in body["history"]] == [
+        ("submit", None),
+        ("accept", "规则全部满足，但电子印章暂不可用，转人工审查"),
+    ]
+    assert body["statutory_due"] is not None and body["promised_due"] is not None
+    assert body["signature"]["current"] and body["signature"]["commitment_document"] is not None
+    application = session.scalars(select(Application).where(Application.number == number)).one()
+    session.refresh(application)
+    assert application.status == "accepted" and application.submitted_at is not None
+    assert session.scalar(select(func.count()).select_from(IssuedDocument)) == documents_before
+    assert session.scalars(select(SealUse).where(SealUse.outcome == "refused")).all() == []
+    failed = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "application.instant_issue_failed")
+    ).all()
+    assert [(e.subject_id, e.details["code"]) for e in failed] == [
+        (str(application.id), "SEAL_NOT_USABLE")
+    ]
+    sent = session.scalars(
+        select(NotificationOutbox).where(NotificationOutbox.source_id == application.id)
+    ).all()
+    assert [(n.data["phrase2"], n.dedupe_key) for n in sent] == [
+        ("已受理", f"application:{application.id}:2")
+    ]
+
+
+def test_an_instant_approval_answers_as_a_later_read_does(
+    client, session, district, citizen_headers
+):
+    """The submission's answer is built from the rows the request holds; reading the
+    application afterwards gives the same, and the notification is keyed by its transitions."""
+    headers = citizen_headers(district.legal_rep)
+    answer = _file(client, headers, "PY-CGJ-LSGG", advert_form(), district.enterprise.id)
+    assert answer.status_code == 200 and answer.json["status"] == "approved"
+    again = client.get(f"/api/v1/applications/{answer.json['number']}", headers=headers)
+    assert again.status_code == 200 and again.json == answer.json
+    application = session.scalars(
+        select(Application).where(Application.number == answer.json["number"])
+    ).one()
+    sent = session.scalars(
+        select(NotificationOutbox).where(NotificationOutbox.source_id == application.id)
+    ).all()
+    assert [n.dedupe_key for n in sent] == [f"application:{application.id}:2"]

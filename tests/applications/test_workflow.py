@@ -45,6 +45,13 @@ def test_transitions_are_allowed_only_to_their_actor_from_their_state() -> None:
     ]
 
 
+def test_only_the_initial_state_is_never_entered_by_a_transition() -> None:
+    """Submitting a draft reads no recorded transitions: none can lead to a draft."""
+    for flow in workflow.load_all().values():
+        assert not flow.entered_by_transition(flow.initial)
+        assert all(flow.entered_by_transition(s) for s in flow.states if s != flow.initial)
+
+
 @pytest.mark.parametrize(
     ("change", "complaint"),
     [
