@@ -276,6 +276,12 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+# The workers and schedulers share this machine's two cores with the app instances: a push
+# draining or a sweep running should not stretch a citizen's request (bench/rush_hour.py).
+# PRODLIKE_BACKGROUND_NICENESS=0 runs them at the same priority.
+BACKGROUND_NICENESS = int(os.environ.get("PRODLIKE_BACKGROUND_NICENESS", "10"))
+
+
 @dataclass
 class Process:
     """A process of the topology: its own session (pgid == pid), a log and a pid file."""
@@ -284,6 +290,9 @@ class Process:
     argv: list[str]
     env: dict[str, str]
     directory: Path
+    # Background work yields the CPU to requests on a host both share (nice(1)); on their own
+    # hosts (README: several machines) it makes no difference.
+    niceness: int = 0
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -296,8 +305,9 @@ class Process:
 
     def start(self) -> int:
         with self.log_file.open("ab") as log:
+            argv = ["nice", "-n", str(self.niceness), *self.argv] if self.niceness else self.argv
             self.popen = subprocess.Popen(  # noqa: S603  # nosec B603  # our own argv
-                self.argv,
+                argv,
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,
@@ -533,12 +543,12 @@ class Topology:
             str(BIN / "dramatiq"), "app.jobs.worker", "--processes", "1", "--threads", "4",
         ]  # fmt: skip
         env = {**self.environment(), "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir(0))}
-        return Process(f"worker-{index + 1}", argv, env, self.directory)
+        return Process(f"worker-{index + 1}", argv, env, self.directory, BACKGROUND_NICENESS)
 
     def scheduler(self, index: int) -> Process:
         argv = self._flask("jobs", "scheduler")
         env = {**self.environment(), "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir(0))}
-        return Process(f"scheduler-{index + 1}", argv, env, self.directory)
+        return Process(f"scheduler-{index + 1}", argv, env, self.directory, BACKGROUND_NICENESS)
 
     def balancer(self) -> Process:
         argv = ["/usr/sbin/haproxy", "-db", "-f", str(self.haproxy_cfg)]
