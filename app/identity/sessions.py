@@ -25,7 +25,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
@@ -76,17 +76,20 @@ def start_session(
     now: dt.datetime,
 ) -> TokenPair:
     """Open a new login family for `principal` and issue its first token pair."""
-    # Not flushed on its own: the family, its first token and the login's audit entry go to
-    # the database together, in the flush that commits the login.
-    family = LoginFamily(
-        id=secrets.token_hex(16),
-        principal_kind=PrincipalKind(principal.kind),
-        principal_id=principal.id,
-        created_at=now,
+    family_id = secrets.token_hex(16)
+    # A Core INSERT on the session's connection, not an ORM object: no unit-of-work flush,
+    # and nothing later in the request reads the family back from the identity map.
+    session.connection().execute(
+        _insert_family_statement(),
+        {
+            "id": family_id,
+            "principal_kind": PrincipalKind(principal.kind),
+            "principal_id": principal.id,
+            "created_at": now,
+        },
     )
-    session.add(family)
     return _issue_pair(
-        session, principal, family.id, settings=settings, ttl=refresh_ttl_seconds, now=now
+        session, principal, family_id, settings=settings, ttl=refresh_ttl_seconds, now=now
     )
 
 
@@ -299,6 +302,16 @@ def is_family_active(session: Session, family_id: str) -> bool:
     return found is not None and found[0] is None
 
 
+@functools.cache
+def _insert_family_statement() -> Any:
+    return insert(LoginFamily)
+
+
+@functools.cache
+def _insert_token_statement() -> Any:
+    return insert(RefreshToken)
+
+
 def _issue_pair(
     session: Session,
     principal: Principal,
@@ -311,12 +324,18 @@ def _issue_pair(
 ) -> TokenPair:
     raw = raw or secrets.token_urlsafe(32)
     expires = now + dt.timedelta(seconds=ttl)
-    session.add(
-        RefreshToken(
-            family_id=family_id, token_hash=hash_token(raw), issued_at=now, expires_at=expires
-        )
+    # Core, like the family's INSERT: the refresh token is never read back in this request
+    # (a refresh finds it by hash in a later one). The caller's pending ORM objects, the
+    # login's audit entry among them, go to the database in the flush that commits.
+    session.connection().execute(
+        _insert_token_statement(),
+        {
+            "family_id": family_id,
+            "token_hash": hash_token(raw),
+            "issued_at": now,
+            "expires_at": expires,
+        },
     )
-    session.flush()
     access, access_expires = issue_access_token(
         settings, dataclasses.replace(principal, family_id=family_id, jti=""), now=now
     )

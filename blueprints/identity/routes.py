@@ -33,7 +33,7 @@ from blueprints.identity.schemas import (
     WeChatLoginIn,
     WeChatLoginOut,
 )
-from blueprints.logins import keeping_writes, login_rate, start_login, token_pair_body
+from blueprints.logins import keeping_writes, login_rate, token_pair_body
 from blueprints.openapi import Blueprint
 
 blp = Blueprint(
@@ -99,7 +99,14 @@ class WeChatLogin(MethodView):
                 now=now,
                 request_id=g.get("request_id"),
             )
-        pair = start_login(session, "user", user.id, now=now)
+        # The principal from the login's own row (`start_login` would read the user again).
+        pair = sessions.start_session(
+            session,
+            citizens.login_principal(user),
+            settings=current_token_settings(),
+            refresh_ttl_seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"],
+            now=now,
+        )
         session.commit()
         return {
             **token_pair_body(pair, now),

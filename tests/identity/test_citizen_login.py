@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import jwt
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from werkzeug.test import TestResponse
 
 from app.audit.models import AuditEntry
 from app.identity.models import LoginFamily, RefreshToken, User
+from app.identity.sessions import TokenPair
 from app.security.crypto import FieldCipher, hash_token
 from wechat.emulator import Emulator
 
@@ -204,3 +206,38 @@ def test_a_malformed_login_body_is_refused(client: FlaskClient, body: dict[str, 
 
     assert response.status_code == 422
     assert response.json["code"] == "VALIDATION_FAILED"
+
+
+@pytest.mark.parametrize("level", ["none", "checksum", "verified", "face"])
+def test_the_login_token_carries_what_principal_for_reads_from_the_account(
+    client: FlaskClient,
+    session: Session,
+    wechat_login_code: Callable[..., str],
+    create_user: Callable[..., User],
+    create_verified_user: Callable[..., User],
+    start_login: Callable[..., TokenPair],
+    field_cipher: FieldCipher,
+    level: str,
+) -> None:
+    # The login builds its principal from the upsert's returned columns instead of reading
+    # the user again: its token must say what a token from `principal_for` says.
+    user = create_user() if level == "none" else create_verified_user(level=level)
+    user.phone_sealed = field_cipher.encrypt("13912345678", context="users.phone")
+    session.flush()
+
+    response = _login(client, wechat_login_code(user.openid))
+
+    assert response.status_code == 200
+    assert response.json["user"] == {
+        "id": user.id,
+        "phone_bound": True,
+        "realname_verified": level != "none",
+    }
+    volatile = {"iat", "nbf", "exp", "jti", "fam"}
+    login_claims = jwt.decode(response.json["access_token"], options={"verify_signature": False})
+    expected = jwt.decode(
+        start_login("user", user.id).access_token, options={"verify_signature": False}
+    )
+    assert {k: v for k, v in login_claims.items() if k not in volatile} == {
+        k: v for k, v in expected.items() if k not in volatile
+    }
