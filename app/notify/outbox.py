@@ -30,6 +30,7 @@ from app.notify.models import (
     SubscriptionGrant,
     SubscriptionResult,
 )
+from app.notify.sql import pairs_in
 from app.notify.templates import Template, TemplateCatalog, get_catalog
 
 NOTIFY_JOB = "notify"
@@ -137,6 +138,50 @@ def enqueue(
     return session.get(NotificationOutbox, new_id)
 
 
+def row_values(
+    item: Mapping[str, Any], *, now: dt.datetime, catalog: TemplateCatalog
+) -> dict[str, Any]:
+    """The outbox row of one `enqueue_many` item, pending and due `now` (checked: no personal
+    data, a known template)."""
+    check_no_personal_data(item["data"])
+    template = catalog.by_key(item["template_key"])
+    source_type, source_id = item.get("source") or (None, None)
+    return {
+        "user_id": item["user_id"],
+        "template_key": template.key,
+        "template_id": template.id,
+        "data": dict(item["data"]),
+        "page": item.get("page"),
+        "dedupe_key": item["dedupe_key"],
+        "source_type": source_type,
+        "source_id": source_id,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "claim_token": 0,  # nosec B105  # a claim counter reset to 0, not a password
+        "grant_reserved": False,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def insert_many(session: Session, values: list[dict[str, Any]]) -> dict[str, int]:
+    """INSERT outbox rows (`row_values`) in one statement, skipping taken dedupe keys;
+    returns dedupe_key -> id of the rows inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = insert_on_conflict(dialect)
+    # On the table, not the mapped class: the ORM's bulk INSERT costs a push batch more CPU
+    # than the database's own work (it prepares each row as an ORM insert); nothing is
+    # loaded into the session either way.
+    table = cast(Table, NotificationOutbox.__table__)
+    inserted = session.execute(
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id, table.c.dedupe_key),
+        values,  # as parameters: one cached statement, not one compiled per batch
+    )
+    return {row.dedupe_key: row.id for row in inserted}
+
+
 def enqueue_many(
     session: Session,
     items: list[dict[str, Any]],
@@ -154,42 +199,7 @@ def enqueue_many(
     if not items:
         return {}
     catalog = catalog or get_catalog()
-    values = []
-    for item in items:
-        check_no_personal_data(item["data"])
-        template = catalog.by_key(item["template_key"])
-        source_type, source_id = item.get("source") or (None, None)
-        values.append(
-            {
-                "user_id": item["user_id"],
-                "template_key": template.key,
-                "template_id": template.id,
-                "data": dict(item["data"]),
-                "page": item.get("page"),
-                "dedupe_key": item["dedupe_key"],
-                "source_type": source_type,
-                "source_id": source_id,
-                "status": OutboxStatus.PENDING,
-                "attempts": 0,
-                "claim_token": 0,  # nosec B105  # a claim counter reset to 0, not a password
-                "grant_reserved": False,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-        )
-    dialect = session.get_bind().dialect.name
-    insert = insert_on_conflict(dialect)
-    # On the table, not the mapped class: the ORM's bulk INSERT costs a push batch more CPU
-    # than the database's own work (it prepares each row as an ORM insert); nothing is
-    # loaded into the session either way.
-    table = cast(Table, NotificationOutbox.__table__)
-    inserted = session.execute(
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.id, table.c.dedupe_key),
-        values,  # as parameters: one cached statement, not one compiled per batch
-    )
-    new: dict[str, int] = {row.dedupe_key: row.id for row in inserted}
+    new = insert_many(session, [row_values(item, now=now, catalog=catalog) for item in items])
     if dispatch:
         for row_id in new.values():
             after_commit_dispatch(session, NOTIFY_JOB, row_id)
@@ -529,12 +539,13 @@ def reserve_grants(session: Session, wanted: list[tuple[int, str]]) -> list[Gran
     if not wanted:
         return []
     pairs = sorted(set(wanted))
-    key = tuple_(SubscriptionGrant.user_id, SubscriptionGrant.template_id)
+    user_id, template_id = SubscriptionGrant.user_id, SubscriptionGrant.template_id
     long_term = {
         (row[0], row[1])
         for row in session.execute(
             select(SubscriptionGrant.user_id, SubscriptionGrant.template_id).where(
-                key.in_(pairs), SubscriptionGrant.long_term.is_(True)
+                pairs_in(session, user_id, template_id, pairs),
+                SubscriptionGrant.long_term.is_(True),
             )
         )
     }
@@ -545,7 +556,10 @@ def reserve_grants(session: Session, wanted: list[tuple[int, str]]) -> list[Gran
             (row[0], row[1])
             for row in session.execute(
                 update(SubscriptionGrant)
-                .where(key.in_(one_time), SubscriptionGrant.one_time_remaining > 0)
+                .where(
+                    pairs_in(session, user_id, template_id, one_time),
+                    SubscriptionGrant.one_time_remaining > 0,
+                )
                 .values(
                     {
                         SubscriptionGrant.one_time_remaining: (

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.calendar import LOCAL_TZ
 from app.db import insert_on_conflict
 from app.enterprises.models import BindingStatus, EnterpriseBinding
+from app.notify.sql import any_of
 from app.policies.models import MatchStatus, PolicyMatch, PolicyPush, PushOptOut, PushStatus
 
 _PUSHES = cast(Table, PolicyPush.__table__)
@@ -188,9 +189,12 @@ def released_by_enterprise(
     for enterprise_id, policy_id, first in session.execute(
         select(PolicyPush.enterprise_id, PolicyPush.policy_id, func.min(PolicyPush.released_at))
         .where(
-            PolicyPush.enterprise_id.in_(enterprise_ids),
+            any_of(session, PolicyPush.enterprise_id, enterprise_ids),
             PolicyPush.released_at.is_not(None),
-            or_(PolicyPush.released_at >= week_start, PolicyPush.policy_id.in_(policy_ids)),
+            or_(
+                PolicyPush.released_at >= week_start,
+                any_of(session, PolicyPush.policy_id, policy_ids),
+            ),
         )
         .group_by(PolicyPush.enterprise_id, PolicyPush.policy_id)
     ):

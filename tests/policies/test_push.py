@@ -442,3 +442,47 @@ def test_batch_slots_and_the_notification_limiter_share_one_redis_limit() -> Non
         client = redis.Redis.from_url(url)
         for key in client.scan_iter(f"{namespace}*"):
             client.delete(key)
+
+
+def test_an_attempt_row_already_there_is_claimed_the_general_way(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    # The attempt's notification row exists before the attempt (left pending by an older
+    # worker version): it is claimed and checked as notify would, and sent once, not inserted.
+    from app.notify import outbox
+
+    _, user = recipient(grant=grant_subscription)
+    policy = publish()
+    [push] = pushes(session, policy.id)
+    key = f"policy-push:{push.id}:1"
+    outbox.enqueue_many(
+        session,
+        [
+            {
+                "user_id": user.id,
+                "template_key": "policy_push",
+                "data": {"thing1": "旧", "thing2": "局", "date3": "2025-12-31", "thing4": "旧"},
+                "dedupe_key": key,
+            }
+        ],
+        now=DAY,
+        dispatch=False,
+    )
+    session.commit()
+
+    assert drain(app, DAY).claimed == 1
+
+    [push] = pushes(session, policy.id)
+    assert push.status == PushStatus.SENT
+    row = session.scalars(
+        select(NotificationOutbox)
+        .where(NotificationOutbox.dedupe_key == key)
+        .execution_options(populate_existing=True)
+    ).one()
+    assert row.id == push.notification_id and row.status is OutboxStatus.SENT
+    assert len(sent_to(user)) == 1

@@ -74,9 +74,8 @@ def make_client(
             "clock": fake_clock,
         }
         settings.update(overrides)
-        return WeChatClient(
-            requests.Session(), token_cache=token_cache or MemoryTokenCache(), **settings
-        )
+        session = settings.pop("session", None) or requests.Session()
+        return WeChatClient(session, token_cache=token_cache or MemoryTokenCache(), **settings)
 
     return build
 
