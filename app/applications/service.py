@@ -134,6 +134,25 @@ def move(
     return event
 
 
+def lock(session: Session, application: Application) -> None:
+    """Hold the application's row until the transaction ends, and read it afresh.
+
+    The applicant's steps read the application, decide, then write: two at once (a double tap
+    on submit, a withdraw crossing a submit) would each decide on the state they read, and the
+    second would seal a second licence or overwrite the first's decision. Locked first, the
+    second waits for the first to commit and then sees the state it left (populate_existing:
+    the caller's object was read before the wait), so its transition is refused (409). On
+    SQLite, where FOR UPDATE is not rendered, transactions already take turns (BEGIN IMMEDIATE).
+    One statement.
+    """
+    session.scalars(
+        select(Application)
+        .where(Application.id == application.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def flow_of(application: Application) -> workflow.Workflow:
     """The workflow version the application started under."""
     return workflow.load_all()[(application.workflow, application.workflow_version)]
@@ -328,6 +347,9 @@ def submit(
 ) -> Loaded:
     """Submit a draft (under the version it was drafted under); the rows read and written on
     the way, for the answer."""
+    # Before anything is read or sealed: a second submit of the same draft waits here and is
+    # then refused as no longer a draft, instead of sealing a second licence.
+    lock(session, application)
     matter, version = catalogue.get_with_version(
         session, application.matter_id, application.matter_version
     )
@@ -711,6 +733,7 @@ def withdraw(
     now: dt.datetime,
     request_id: str | None = None,
 ) -> Application:
+    lock(session, application)  # a submit in flight decides first; then this is refused
     check_still_acting(session, application, user, now=now, request_id=request_id)
     move(session, application, "withdraw", by="applicant", actor_id=user.id, now=now, reason=reason)
     matter = session.get(Matter, application.matter_id)
@@ -735,6 +758,7 @@ def resubmit(
     A form that differs from the one signed is signed again with the applicant's handwriting,
     as at filing: the file's signed application form always says what is being decided.
     """
+    lock(session, application)  # a second tap waits, then finds it resubmitted already (409)
     check_still_acting(session, application, user, now=now, request_id=request_id)
     matter = session.get(Matter, application.matter_id)
     assert matter is not None

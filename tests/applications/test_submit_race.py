@@ -1,0 +1,364 @@
+"""Submits of one signed draft racing on real parallel connections (a double tap on a phone).
+
+Exactly one is decided: approved with one licence, one submit and one approval recorded, one
+notification; the others are told it is no longer a draft (409 ILLEGAL_TRANSITION), never a
+500. The same for a withdraw racing the submit and for resubmits racing after 补正; filing and
+submitting with one Idempotency-Key from parallel connections gives one application.
+
+The races run on both backends (on SQLite the writers take turns: BEGIN IMMEDIATE); the
+deterministic interleavings, a request reading the draft while the first submit is sealed but
+not committed, need PostgreSQL.
+
+Unlike the rest of the suite these tests commit: the racers are separate connections, which
+cannot see the usual rolled-back test transaction. `session` is overridden for this module with
+a session that commits, and every row the test added is removed afterwards (the rows of the
+freshly migrated schema are recorded first), so the other tests still find an empty database.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine, delete, func, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from app.applications import service
+from app.applications.models import Application, ApplicationEvent, ApplicationStatus
+from app.db import Base, get_session, utcnow
+from app.identity.models import User
+from app.licences.models import Licence
+from app.notify.models import NotificationOutbox
+from app.seals.models import IssuedDocument
+from blueprints.applications.present import services
+from tests.applications.conftest import (
+    HANDWRITING,
+    advert_form,
+    sign,
+    upload_materials,
+    weather_form,
+)
+
+on_postgres = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+    reason="needs PostgreSQL: holds one transaction open while another request waits on its "
+    "row lock (seen in pg_stat_activity); SQLite runs one writer at a time (BEGIN IMMEDIATE)",
+)
+
+RACERS = 6
+
+Rows = dict[str, set[tuple[Any, ...]]]
+
+
+def _rows(engine: Engine) -> Rows:
+    """The primary keys of every table's rows."""
+    with engine.connect() as connection:
+        return {
+            table.name: set(connection.execute(select(*table.primary_key.columns)).all())
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def _remove_rows_added_since(engine: Engine, before: Rows) -> None:
+    after = _rows(engine)
+    with engine.begin() as connection:
+        # Referring rows before the rows they refer to.
+        for table in reversed(Base.metadata.sorted_tables):
+            added = sorted(after[table.name] - before[table.name])
+            if added:
+                key = tuple_(*table.primary_key.columns)
+                for start in range(0, len(added), 500):
+                    connection.execute(delete(table).where(key.in_(added[start : start + 500])))
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session that commits (overrides the rolled-back one of tests/conftest.py), cleaned up
+    after the test. Requests from the test's thread share it, as usual; requests from other
+    threads have their own app context, so their own session and connection."""
+    database = app.extensions["db"]
+    engine = database.engine
+    # The app's own sessions, on the engine. Set here, not inherited from the previous test's
+    # clean-up: tests/conftest.py restores join_transaction_mode="conservative_savepoint",
+    # which SQLAlchemy 2.1 refuses when a session is made (its default is the one below).
+    database.sessionmaker.configure(bind=engine, join_transaction_mode="conditional_savepoint")
+    before = _rows(engine)
+    try:
+        with app.app_context():
+            yield get_session()
+    finally:
+        _remove_rows_added_since(engine, before)
+
+
+def _draft(client, headers, body: dict[str, Any]) -> str:  # type: ignore[no-untyped-def]
+    draft = client.post("/api/v1/applications", json=body, headers=headers)
+    assert draft.status_code == 201, draft.json
+    number: str = draft.json["number"]
+    upload_materials(client, headers, number, body["matter_code"], draft.json["matter_version"])
+    signed = sign(client, headers, number)
+    assert signed.status_code == 200, signed.json
+    return number
+
+
+def _race(app: Flask, method: str, path: str, headers, bodies: list[Any]) -> list[Any]:  # type: ignore[no-untyped-def]
+    """The same request from len(bodies) threads at once, each its own client, app context,
+    session and connection; their answers (status, JSON)."""
+    start = threading.Barrier(len(bodies))
+
+    def racer(body: Any) -> tuple[int, Any]:
+        client = app.test_client()
+        start.wait(timeout=30)
+        answer = client.open(path, method=method, json=body, headers=headers)
+        return answer.status_code, answer.json
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(racer, bodies))
+
+
+def _state(engine: Engine, number: str) -> dict[str, Any]:
+    """What the database holds for the application, read afresh."""
+    with Session(engine) as check:
+        application = check.scalars(select(Application).where(Application.number == number)).one()
+        return {
+            "status": application.status,
+            "events": check.scalars(
+                select(ApplicationEvent.action)
+                .where(ApplicationEvent.application_id == application.id)
+                .order_by(ApplicationEvent.id)
+            ).all(),
+            "licences": check.scalar(
+                select(func.count())
+                .select_from(Licence)
+                .where(Licence.application_id == application.id)
+            ),
+            "notices": check.scalars(
+                select(NotificationOutbox.data)
+                .where(
+                    NotificationOutbox.source_type == "application",
+                    NotificationOutbox.source_id == application.id,
+                )
+                .order_by(NotificationOutbox.id)
+            ).all(),
+            "documents": check.scalar(select(func.count()).select_from(IssuedDocument)),
+        }
+
+
+def _headers_committed(session: Session, citizen_headers, user) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    headers: dict[str, str] = citizen_headers(user)
+    session.commit()  # the login, for the other threads' connections
+    return headers
+
+
+def _enterprise_draft(client, session, district, citizen_headers) -> tuple[dict[str, str], str]:  # type: ignore[no-untyped-def]
+    headers = _headers_committed(session, citizen_headers, district.legal_rep)
+    body = {
+        "matter_code": "PY-CGJ-LSGG",
+        "form": advert_form(),
+        "enterprise_id": district.enterprise.id,
+        "submit": False,
+    }
+    number = _draft(client, headers, body)
+    # End the transaction the last answer read in (SQLite: BEGIN IMMEDIATE holds the write lock).
+    session.rollback()
+    return headers, number
+
+
+def test_racing_submits_of_one_draft_approve_it_once_and_the_others_get_409(
+    app: Flask, client, session: Session, district, citizen_headers
+) -> None:
+    headers, number = _enterprise_draft(client, session, district, citizen_headers)
+    engine = app.extensions["db"].engine
+    documents_before = _state(engine, number)["documents"]
+
+    answers = _race(app, "POST", f"/api/v1/applications/{number}/submit", headers, [None] * RACERS)
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * (RACERS - 1), answers
+    [approved] = [body for status, body in answers if status == 200]
+    assert approved["status"] == "approved" and approved["licence"] is not None
+    for status, body in answers:
+        if status == 409:
+            assert body["code"] == "ILLEGAL_TRANSITION" and body["message"], body
+    state = _state(engine, number)
+    assert state["status"] == ApplicationStatus.APPROVED
+    assert state["events"] == ["submit", "approve_instantly"]
+    assert state["licences"] == 1
+    assert [n["phrase2"] for n in state["notices"]] == ["准予许可"]
+    assert state["documents"] == documents_before + 1  # the licence, sealed once
+
+    # A late second tap, after the first has committed, is told the same.
+    late = app.test_client().post(f"/api/v1/applications/{number}/submit", headers=headers)
+    assert late.status_code == 409 and late.json["code"] == "ILLEGAL_TRANSITION"
+    session.rollback()
+    assert _state(engine, number)["events"] == ["submit", "approve_instantly"]
+
+
+def _wait_for_a_lock_wait(engine: Engine) -> None:
+    with engine.connect() as probe:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            waiting = probe.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            )
+            if waiting:
+                return
+            probe.rollback()
+            time.sleep(0.02)
+    raise AssertionError("the late submit never waited for the first one's row lock")
+
+
+def _behind_an_uncommitted_submit(
+    app: Flask, district, number: str, late: Callable[[], Any]
+) -> Any:  # type: ignore[no-untyped-def]
+    """`late` (a request) runs in another thread while a first submit of the draft has sealed
+    its licence but not committed; it must wait for that submit, which then commits. Returns
+    the late request's answer."""
+    engine = app.extensions["db"].engine
+    first = Session(engine, expire_on_commit=False)
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(late()))
+    try:
+        with app.test_request_context():
+            found = service.for_applicant(first, district.legal_rep.id, number)
+            user = first.get(User, district.legal_rep.id)
+            assert user is not None
+            loaded = service.submit(first, services(first), found, user=user, now=utcnow())
+        assert loaded.licence is not None
+        thread.start()
+        try:
+            _wait_for_a_lock_wait(engine)
+        finally:
+            first.commit()
+            thread.join(timeout=30)
+    finally:
+        first.close()  # never leave a transaction holding locks: the clean-up would wait
+    [answer] = outcome
+    return answer
+
+
+@on_postgres
+def test_a_submit_that_read_the_draft_before_the_first_committed_gets_409(
+    app: Flask, client, session: Session, district, citizen_headers
+) -> None:
+    """Deterministic: the first submit has sealed the licence but not committed when the second
+    request reads the application (still a draft to it)."""
+    headers, number = _enterprise_draft(client, session, district, citizen_headers)
+
+    late = _behind_an_uncommitted_submit(
+        app,
+        district,
+        number,
+        lambda: app.test_client().post(f"/api/v1/applications/{number}/submit", headers=headers),
+    )
+
+    assert late.status_code == 409 and late.json["code"] == "ILLEGAL_TRANSITION", late.json
+    state = _state(app.extensions["db"].engine, number)
+    assert state["events"] == ["submit", "approve_instantly"] and state["licences"] == 1
+    assert len(state["notices"]) == 1
+
+
+@on_postgres
+def test_a_withdraw_racing_the_submit_never_withdraws_an_approved_case(
+    app: Flask, client, session: Session, district, citizen_headers
+) -> None:
+    """The withdraw read the draft before the submit committed: it must not then overwrite
+    the approval (a withdrawn case holding a valid licence), nor be overwritten by it."""
+    headers, number = _enterprise_draft(client, session, district, citizen_headers)
+
+    late = _behind_an_uncommitted_submit(
+        app,
+        district,
+        number,
+        lambda: app.test_client().post(
+            f"/api/v1/applications/{number}/withdraw", json={"reason": "点错了"}, headers=headers
+        ),
+    )
+
+    assert late.status_code == 409 and late.json["code"] == "ILLEGAL_TRANSITION", late.json
+    state = _state(app.extensions["db"].engine, number)
+    assert state["status"] == ApplicationStatus.APPROVED
+    assert state["events"] == ["submit", "approve_instantly"] and state["licences"] == 1
+
+
+def test_racing_resubmits_after_a_supplement_request_resume_it_once(
+    app: Flask, client, session: Session, district, citizen_headers, staff_headers
+) -> None:
+    applicant = _headers_committed(session, citizen_headers, district.legal_rep)
+    too_large = {
+        "matter_code": "PY-CGJ-LSGG",
+        "form": advert_form(width_m=6, height_m=5),  # over the limit: a reviewer decides
+        "enterprise_id": district.enterprise.id,
+        "submit": False,
+    }
+    number = _draft(client, applicant, too_large)
+    submitted = client.post(f"/api/v1/applications/{number}/submit", headers=applicant)
+    assert submitted.json["status"] == "accepted", submitted.json
+    reviewer = staff_headers(district.reviewers["PY-CGJ"])
+    session.commit()
+    for step, body in (("claim", None), ("request-supplement", {"reason": "请补充现场照片"})):
+        answer = client.post(
+            f"/api/v1/review/applications/{number}/{step}", json=body, headers=reviewer
+        )
+        assert answer.status_code == 200, answer.json
+    session.rollback()
+    engine = app.extensions["db"].engine
+    before = _state(engine, number)
+    assert before["status"] == ApplicationStatus.SUPPLEMENT_REQUESTED, before
+
+    answers = _race(
+        app, "POST", f"/api/v1/applications/{number}/resubmit", applicant, [{}] * RACERS
+    )
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * (RACERS - 1), answers
+    state = _state(engine, number)
+    assert state["events"] == [*before["events"], "resubmit"]
+    assert len(state["notices"]) == len(before["notices"]) + 1
+
+
+def test_a_second_submit_after_the_first_is_409_not_500(
+    app: Flask, client, session: Session, district, citizen_headers
+) -> None:
+    """Sequential, on both backends: the second tap arrives after the first has committed."""
+    headers, number = _enterprise_draft(client, session, district, citizen_headers)
+    first = app.test_client().post(f"/api/v1/applications/{number}/submit", headers=headers)
+    assert first.status_code == 200 and first.json["status"] == "approved", first.json
+    second = app.test_client().post(f"/api/v1/applications/{number}/submit", headers=headers)
+    assert second.status_code == 409, second.json
+    assert second.json["code"] == "ILLEGAL_TRANSITION" and second.json["message"]
+    session.rollback()
+    state = _state(app.extensions["db"].engine, number)
+    assert state["events"] == ["submit", "approve_instantly"] and state["licences"] == 1
+
+
+def test_racing_file_and_submit_with_one_key_gives_one_application(
+    app: Flask, client, session: Session, district, citizen_headers
+) -> None:
+    """POST /applications with submit and the same Idempotency-Key, from parallel connections
+    (SQLite: one after the other): one application, approved once; the rest get it back."""
+    headers = _headers_committed(session, citizen_headers, district.citizen)
+    keyed = {**headers, "Idempotency-Key": "double-tap-1"}
+    body = {
+        "matter_code": "PY-QXJ-QXZM",
+        "form": weather_form(),
+        "submit": True,
+        "handwriting_png": HANDWRITING,
+    }
+
+    answers = _race(app, "POST", "/api/v1/applications", keyed, [body] * 4)
+
+    assert sorted(status for status, _ in answers) == [200, 200, 200, 201], answers
+    assert len({answer["number"] for _, answer in answers}) == 1
+    assert {answer["status"] for _, answer in answers} == {"approved"}
+    state = _state(app.extensions["db"].engine, answers[0][1]["number"])
+    assert state["events"] == ["submit", "approve_instantly"] and state["licences"] == 1
+    assert len(state["notices"]) == 1
