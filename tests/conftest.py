@@ -108,7 +108,7 @@ def session(app: Flask) -> Iterator[Session]:
             yield get_session()
     finally:
         database.sessionmaker.configure(
-            bind=database.engine, join_transaction_mode="conservative_savepoint"
+            bind=database.engine, join_transaction_mode="conditional_savepoint"
         )
         outer.rollback()
         connection.close()
