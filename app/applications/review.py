@@ -87,6 +87,7 @@ def _notify(session: Session, application: Application, now: dt.datetime) -> Non
 
 
 def claim(session: Session, application: Application, *, staff_id: int, now: dt.datetime) -> None:
+    service.lock(session, application)
     service.move(session, application, "claim", by="reviewer", actor_id=staff_id, now=now)
     application.assignee_staff_id = staff_id
     _notify(session, application, now)
@@ -100,6 +101,7 @@ def return_to_queue(
     reason: str | None,
     now: dt.datetime,
 ) -> None:
+    service.lock(session, application)
     _require_assignee(application, staff_id)
     service.move(
         session, application, "return", by="reviewer", actor_id=staff_id, now=now, reason=reason
@@ -131,6 +133,7 @@ def transfer(
     now: dt.datetime,
 ) -> None:
     """Hand an application one holds to another reviewer of its department."""
+    service.lock(session, application)
     _require_assignee(application, staff_id)
     if to_staff_id == staff_id or not _is_reviewer_of(
         session, to_staff_id, application.department_id
@@ -146,6 +149,7 @@ def request_supplement(
     session: Session, application: Application, *, staff_id: int, reason: str, now: dt.datetime
 ) -> None:
     """一次性告知: everything to correct, in one message; the clock stops until resubmission."""
+    service.lock(session, application)
     _require_assignee(application, staff_id)
     service.move(
         session,
@@ -162,6 +166,7 @@ def request_supplement(
 def reject(
     session: Session, application: Application, *, staff_id: int, reason: str, now: dt.datetime
 ) -> None:
+    service.lock(session, application)
     _require_assignee(application, staff_id)
     service.move(
         session, application, "reject", by="reviewer", actor_id=staff_id, now=now, reason=reason
@@ -182,6 +187,7 @@ def approve(
     """Approve and seal the licence with the department's seal, applied by this reviewer
     (the seal's own authorisation of roles, templates and matters is checked and audited)."""
     assert actor.id is not None
+    service.lock(session, application)
     _require_assignee(application, actor.id)
     if tolerance.pending(application):
         # 容缺: the permit waits for the promised materials (reject or 补正 need not).

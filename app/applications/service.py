@@ -137,9 +137,10 @@ def move(
 def lock(session: Session, application: Application) -> None:
     """Hold the application's row until the transaction ends, and read it afresh.
 
-    The applicant's steps read the application, decide, then write: two at once (a double tap
-    on submit, a withdraw crossing a submit) would each decide on the state they read, and the
-    second would seal a second licence or overwrite the first's decision. Locked first, the
+    The applicant's and the reviewer's steps read the application, decide, then write: two at
+    once (a double tap on submit or on 认领, a withdraw crossing a submit) would each decide on
+    the state they read, and the second would seal a second licence or overwrite the first's
+    decision. Locked first, the
     second waits for the first to commit and then sees the state it left (populate_existing:
     the caller's object was read before the wait), so its transition is refused (409). On
     SQLite, where FOR UPDATE is not rendered, transactions already take turns (BEGIN IMMEDIATE).

@@ -362,3 +362,33 @@ def test_racing_file_and_submit_with_one_key_gives_one_application(
     state = _state(app.extensions["db"].engine, answers[0][1]["number"])
     assert state["events"] == ["submit", "approve_instantly"] and state["licences"] == 1
     assert len(state["notices"]) == 1
+
+
+def test_racing_claims_of_one_application_claim_it_once(
+    app: Flask, client, session: Session, district, citizen_headers, staff_headers
+) -> None:
+    # A reviewer's double click (or two windows of the console) on 认领: one claim recorded.
+    applicant = _headers_committed(session, citizen_headers, district.legal_rep)
+    too_large = {
+        "matter_code": "PY-CGJ-LSGG",
+        "form": advert_form(width_m=6, height_m=5),  # over the limit: a reviewer decides
+        "enterprise_id": district.enterprise.id,
+        "submit": False,
+    }
+    number = _draft(client, applicant, too_large)
+    submitted = client.post(f"/api/v1/applications/{number}/submit", headers=applicant)
+    assert submitted.json["status"] == "accepted", submitted.json
+    reviewer = staff_headers(district.reviewers["PY-CGJ"])
+    session.commit()
+    session.rollback()
+    engine = app.extensions["db"].engine
+    before = _state(engine, number)
+
+    answers = _race(
+        app, "POST", f"/api/v1/review/applications/{number}/claim", reviewer, [None] * RACERS
+    )
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * (RACERS - 1), answers
+    state = _state(engine, number)
+    assert state["events"] == [*before["events"], "claim"]
