@@ -15,9 +15,8 @@ from app.db import insert_on_conflict
 from app.errors import DomainError
 from app.identity import errors
 from app.identity.access_tokens import Principal
-from app.identity.assurance import lasting_level
-from app.identity.models import PrincipalKind, User
-from app.identity.principals import CITIZEN_ROLE
+from app.identity.models import User
+from app.identity.principals import citizen_principal
 from app.security.crypto import CryptoError, FieldCipher
 from wechat import errors as wx
 from wechat.client import MiniProgramApi, PhoneInfo
@@ -157,20 +156,10 @@ def _upsert_statement(dialect: str) -> Any:
 
 
 def login_principal(user: User) -> Principal:
-    """The principal a citizen's login token is issued for, from the login's own row.
-
-    The same as `principal_for` gives for an enabled user (tests/identity holds the two
-    equal), without reading the user again: the upsert returned every column it needs and
-    refuses disabled accounts itself."""
-    return Principal(
-        kind=PrincipalKind.USER.value,
-        id=user.id,
-        roles=(CITIZEN_ROLE,),
-        identity_level=lasting_level(user).name.lower(),
-        face_verified_at=(
-            int(user.face_verified_at.timestamp()) if user.face_verified_at else None
-        ),
-    )
+    """The principal a citizen's login token is issued for, from the login's own row: the
+    upsert returned every column it needs and refuses disabled accounts itself, so the user
+    is not read again as `principal_for` would."""
+    return citizen_principal(user)
 
 
 def _login_failure(exc: wx.WeChatError) -> DomainError:

@@ -13,21 +13,26 @@ from app.identity.models import PrincipalKind, StaffAccount, StaffRoleGrant, Use
 CITIZEN_ROLE = "citizen"
 
 
+def citizen_principal(user: User) -> Principal:
+    """An enabled citizen's principal, from the columns of their row that tokens carry."""
+    return Principal(
+        kind=PrincipalKind.USER.value,
+        id=user.id,
+        roles=(CITIZEN_ROLE,),
+        identity_level=lasting_level(user).name.lower(),
+        face_verified_at=(
+            int(user.face_verified_at.timestamp()) if user.face_verified_at else None
+        ),
+    )
+
+
 def principal_for(session: Session, kind: str, principal_id: int) -> Principal:
     """The current principal of a user or staff account; TokenInvalid if gone or disabled."""
     if kind == PrincipalKind.USER:
         user = session.get(User, principal_id)
         if user is None or user.disabled:
             raise TokenInvalid("账号不可用，请重新登录")
-        return Principal(
-            kind=PrincipalKind.USER.value,
-            id=user.id,
-            roles=(CITIZEN_ROLE,),
-            identity_level=lasting_level(user).name.lower(),
-            face_verified_at=(
-                int(user.face_verified_at.timestamp()) if user.face_verified_at else None
-            ),
-        )
+        return citizen_principal(user)
     if kind == PrincipalKind.STAFF:
         staff = session.get(StaffAccount, principal_id)
         if staff is None or not staff.active:

@@ -282,15 +282,7 @@ def _mark_in_flight(
         for push in going
     ]
     attempts = {
-        key: _Attempt(
-            claimed.id,
-            claimed.claim_token,
-            claimed.template_id,
-            claimed.data,
-            claimed.page,
-            claimed.openid,
-            code=claimed.code,
-        )
+        key: _Attempt(**vars(claimed))
         for key, claimed in notify_sender.enqueue_claimed(
             session, items, now=now, lease_seconds=HOLD.total_seconds(), catalog=catalog
         ).items()
@@ -334,17 +326,11 @@ def _mark_in_flight(
 
 
 @dataclass(frozen=True)
-class _Attempt:
-    """A push attempt's notification row, claimed: to send (`openid`) or decided by notify."""
+class _Attempt(notify_sender.Claimed):
+    """A push attempt's notification row, claimed: to send (`openid`) or decided by notify,
+    with the push's status when decided."""
 
-    id: int
-    claim_token: int
-    template_id: str
-    data: dict[str, str]
-    page: str | None
-    openid: str | None
     status: PushStatus = PushStatus.SKIPPED
-    code: str | None = None
 
 
 def _claim_existing(
