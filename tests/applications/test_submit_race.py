@@ -289,9 +289,8 @@ def test_a_withdraw_racing_the_submit_never_withdraws_an_approved_case(
     assert state["events"] == ["submit", "approve_instantly"] and state["licences"] == 1
 
 
-def test_racing_resubmits_after_a_supplement_request_resume_it_once(
-    app: Flask, client, session: Session, district, citizen_headers, staff_headers
-) -> None:
+def _accepted_for_review(client, session, district, citizen_headers) -> tuple[dict[str, str], str]:  # type: ignore[no-untyped-def]
+    """A committed 临时户外广告 application too large for 秒批: accepted, awaiting a reviewer."""
     applicant = _headers_committed(session, citizen_headers, district.legal_rep)
     too_large = {
         "matter_code": "PY-CGJ-LSGG",
@@ -302,8 +301,16 @@ def test_racing_resubmits_after_a_supplement_request_resume_it_once(
     number = _draft(client, applicant, too_large)
     submitted = client.post(f"/api/v1/applications/{number}/submit", headers=applicant)
     assert submitted.json["status"] == "accepted", submitted.json
-    reviewer = staff_headers(district.reviewers["PY-CGJ"])
     session.commit()
+    return applicant, number
+
+
+def test_racing_resubmits_after_a_supplement_request_resume_it_once(
+    app: Flask, client, session: Session, district, citizen_headers, staff_headers
+) -> None:
+    applicant, number = _accepted_for_review(client, session, district, citizen_headers)
+    reviewer = staff_headers(district.reviewers["PY-CGJ"])
+    session.commit()  # the reviewer's login, for the racing threads' own connections
     for step, body in (("claim", None), ("request-supplement", {"reason": "请补充现场照片"})):
         answer = client.post(
             f"/api/v1/review/applications/{number}/{step}", json=body, headers=reviewer
@@ -368,19 +375,9 @@ def test_racing_claims_of_one_application_claim_it_once(
     app: Flask, client, session: Session, district, citizen_headers, staff_headers
 ) -> None:
     # A reviewer's double click (or two windows of the console) on 认领: one claim recorded.
-    applicant = _headers_committed(session, citizen_headers, district.legal_rep)
-    too_large = {
-        "matter_code": "PY-CGJ-LSGG",
-        "form": advert_form(width_m=6, height_m=5),  # over the limit: a reviewer decides
-        "enterprise_id": district.enterprise.id,
-        "submit": False,
-    }
-    number = _draft(client, applicant, too_large)
-    submitted = client.post(f"/api/v1/applications/{number}/submit", headers=applicant)
-    assert submitted.json["status"] == "accepted", submitted.json
+    _, number = _accepted_for_review(client, session, district, citizen_headers)
     reviewer = staff_headers(district.reviewers["PY-CGJ"])
-    session.commit()
-    session.rollback()
+    session.commit()  # the reviewer's login, for the racing threads' own connections
     engine = app.extensions["db"].engine
     before = _state(engine, number)
 
