@@ -255,6 +255,32 @@ def baseline_body() -> str:
     return json.dumps({"address": form["address"], "period": period}, ensure_ascii=False)
 
 
+def sign_in_again(env: dict[str, str]) -> dict[str, str]:
+    """New access tokens for the applicants, minted just before the timed phase (signing a
+    few thousand drafts takes longer than an access token lives): old token -> new token."""
+    from app import create_app
+    from app.db import utcnow
+    from app.identity.principals import principal_for
+    from app.identity.sessions import start_session
+    from blueprints.authz import token_settings
+
+    app = create_app()
+    renewed: dict[str, str] = {}
+    with app.test_request_context():
+        session = app.extensions["db"].sessionmaker()
+        for user_id, old in list(TOKENS.items()):
+            TOKENS[user_id] = renewed[old] = start_session(
+                session,
+                principal_for(session, "user", user_id),
+                settings=token_settings(),
+                refresh_ttl_seconds=7200,
+                now=utcnow(),
+            ).access_token
+        session.commit()
+        session.close()
+    return renewed
+
+
 def make_drafts(env: dict[str, str], count: int, tag: str = "") -> list[tuple[str, str]]:
     """`count` drafts spread over the 8 applicants, each with its two materials uploaded and
     signed after a face check, as a phone leaves them before tapping submit: (applicant's
@@ -504,6 +530,9 @@ def main() -> None:
         drafts = make_drafts(
             env, DRAFTS_PER_SECOND * (3 + args.rounds * args.seconds) + paced_drafts
         )
+        renewed = sign_in_again(env)
+        tokens = [renewed[token] for token in tokens]
+        drafts = [(renewed[token], number) for token, number in drafts]
         baseline_json = baseline_body()
         port = free_port()
         server = start_gunicorn(

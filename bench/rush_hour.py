@@ -85,19 +85,33 @@ setup = function(thread)
 end
 refused = {}
 first_refusal = ""
+server_ms = {}
 response = function(status, headers, body)
+  -- The app's own time (Server-Timing), to tell time spent serving from time spent waiting.
+  local timing = headers["Server-Timing"] or headers["server-timing"]
+  if timing then
+    local dur = string.match(timing, "dur=([%%d.]+)")
+    if dur then table.insert(server_ms, tonumber(dur)) end
+  end
   if status >= 400 then
     refused[status] = (refused[status] or 0) + 1
     if first_refusal == "" then first_refusal = string.sub(body, 1, 160) end
   end
 end
 done = function(summary, latency, requests)
+  local served = {}
   for _, thread in ipairs(threads) do
+    for _, ms in ipairs(thread:get("server_ms")) do table.insert(served, ms) end
     for status, count in pairs(thread:get("refused")) do
       io.write(string.format("REFUSED %%d=%%d\n", status, count))
     end
     local body = thread:get("first_refusal")
     if body ~= "" then io.write("FIRST " .. string.gsub(body, "\n", " ") .. "\n") end
+  end
+  table.sort(served)
+  if #served > 0 then
+    io.write(string.format("SERVER p50=%%.1f p99=%%.1f max=%%.1f\n", served[math.floor(#served / 2) + 1],
+      served[math.floor(0.99 * (#served - 1) + 0.5) + 1], served[#served]))
   end
   local errors = summary.errors.status + summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout
@@ -136,12 +150,21 @@ class Figures:
     p50: float = 0.0
     p99: float = 0.0
     samples: list[float] = field(default_factory=list)
+    # The app's own time per request (its Server-Timing header): the rest of a client's
+    # latency was spent in the balancer, gunicorn's queue or on the wire.
+    server_p50: float | None = None
+    server_p99: float | None = None
+    server_samples: list[float] = field(default_factory=list)
     refusals: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, elapsed_ms: float, ok: bool, why: str = "") -> None:
+    def record(
+        self, elapsed_ms: float, ok: bool, why: str = "", server_ms: float | None = None
+    ) -> None:
         with self.lock:
             self.samples.append(elapsed_ms)
+            if server_ms is not None:
+                self.server_samples.append(server_ms)
             if not ok:
                 self.errors += 1
                 self.refusals[why] += 1
@@ -153,6 +176,10 @@ class Figures:
             self.seconds = seconds
             self.p50 = ordered[len(ordered) // 2]
             self.p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+        if self.server_samples:
+            served = sorted(self.server_samples)
+            self.server_p50 = served[len(served) // 2]
+            self.server_p99 = served[min(len(served) - 1, round(0.99 * (len(served) - 1)))]
 
     @property
     def rate(self) -> float:
@@ -381,10 +408,19 @@ def wrk_figures(name: str, offered: float, process: subprocess.Popen[str]) -> Fi
         ):
             if int(count):
                 figures.refusals[kind] = int(count)
+    served = re.search(r"^SERVER p50=([\d.]+) p99=([\d.]+) max=([\d.]+)$", out, re.M)
+    if served:
+        figures.server_p50, figures.server_p99 = float(served.group(1)), float(served.group(2))
     first = re.search(r"^FIRST (.*)$", out, re.M)
     if first:
         figures.refusals["first"] = first.group(1)  # type: ignore[assignment]
     return figures
+
+
+def server_time(response: requests.Response) -> float | None:
+    """The app's own time for a response, from its `Server-Timing: app;dur=<ms>`."""
+    matched = re.search(r"dur=([\d.]+)", response.headers.get("Server-Timing", ""))
+    return float(matched.group(1)) if matched else None
 
 
 class Clerks:
@@ -426,7 +462,7 @@ class Clerks:
             if ok
             else f"{response.status_code} {response.json().get('code', '') if response.headers.get('Content-Type', '').startswith('application/json') else ''}"
         )
-        figures.record(elapsed, ok, why)
+        figures.record(elapsed, ok, why, server_time(response))
         return response
 
     def _window(self, hall: dict[str, Any], window: int) -> None:
@@ -739,10 +775,18 @@ def run(args: argparse.Namespace) -> None:
     )
     print(
         f"{'operation':<22} {'offered/s':>9} {'done/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f" {'server p50':>10} {'server p99':>10}"
     )
     for f in figures:
         offered = f"{f.offered:.1f}" if f.offered else "-"
-        print(f"{f.name:<22} {offered:>9} {f.rate:>8.1f} {f.p50:>8.1f} {f.p99:>8.1f} {f.errors:>7}")
+        served = (
+            f" {f.server_p50:>10.1f} {f.server_p99:>10.1f}"
+            if f.server_p50 is not None and f.server_p99 is not None
+            else f" {'-':>10} {'-':>10}"
+        )
+        print(
+            f"{f.name:<22} {offered:>9} {f.rate:>8.1f} {f.p50:>8.1f} {f.p99:>8.1f} {f.errors:>7}{served}"
+        )
         if f.refusals:
             print(f"{'':<22} refused: {dict(f.refusals)}")
     total = sum(f.rate for f in figures if f.name != "screen: call shown")
