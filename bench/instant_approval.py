@@ -428,7 +428,14 @@ def wrk(
         ):
             print("  wrk: " + line, flush=True)
     requests, secs, errors, p50, p95, p99 = (float(g) for g in matched.groups())
-    return {"rate": requests / secs, "errors": errors, "p50": p50, "p95": p95, "p99": p99}
+    # Answered, not merely answered fast: a refusal (401, 409, ...) is no approval.
+    return {
+        "rate": (requests - errors) / secs,
+        "errors": errors,
+        "p50": p50,
+        "p95": p95,
+        "p99": p99,
+    }
 
 
 def wait_for_jobs(env: dict[str, str], timeout: float = 600) -> None:
