@@ -111,6 +111,25 @@ def for_reviewer(
     return found
 
 
+def lock(session: Session, inspection: Inspection) -> None:
+    """Hold the inspection's row until the transaction ends, and read it afresh.
+
+    A decision reads the check's status, then writes: two at once (a double click on 撤销许可,
+    a confirm crossing a revoke) would each decide on the open check they read, recording two
+    breaches or leaving a check confirmed beside its revoked licence; a rectification crossing
+    the overdue sweep would keep the sweep's mark beside its new day. Locked first, the second
+    waits for the first to commit and sees what it left (InspectionClosed, 409). As
+    `applications.service.lock` does for the application's row; on SQLite transactions already
+    take turns.
+    """
+    session.scalars(
+        select(Inspection)
+        .where(Inspection.id == inspection.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def _close(
     session: Session,
     inspection: Inspection,
@@ -120,6 +139,7 @@ def _close(
     note: str | None,
     now: dt.datetime,
 ) -> None:
+    lock(session, inspection)
     if inspection.status not in OPEN:
         raise InspectionClosed(status=inspection.status)
     inspection.status = status
@@ -155,6 +175,7 @@ def require_rectification(
     now: dt.datetime,
 ) -> None:
     """Short of the commitment but curable: to be put right by the end of `by`."""
+    lock(session, inspection)
     if inspection.status != InspectionStatus.OPEN:
         raise InspectionClosed(status=inspection.status)
     inspection.status = InspectionStatus.RECTIFYING

@@ -49,7 +49,11 @@ def pending(application: Application) -> bool:
 def after_upload(
     session: Session, application: Application, *, user: User, now: dt.datetime
 ) -> bool:
-    """Record the promise kept once the last missing material is in (True then)."""
+    """Record the promise kept once the last missing material is in (True then).
+
+    The caller holds the application's row (`service.lock`) since before the material was let
+    in: two uploads at once, or one crossing `lapse`, would otherwise each decide on what they
+    read (two 'supply' transitions, or a supply recorded on a case the sweep just ended)."""
     if not pending(application) or application.status not in SUPPLYING:
         return False
     content = catalogue.get_version(

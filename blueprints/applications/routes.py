@@ -286,6 +286,10 @@ class Material(MethodView):
                 raise ValidationFailed("请上传文件", fields={"file": ["缺少文件（字段名 file）"]})
             filename = upload.filename
             data = upload.read(limit + 1)
+        # Before deciding whether this material may still come and whether it is the last one
+        # missing (the body read first, not while holding the row): a double tap, or the sweep
+        # ending the case meanwhile, waits here and then sees what the other left.
+        service.lock(session, found)
         materials.attach_upload(
             session,
             material_storage(),
@@ -327,6 +331,7 @@ class MaterialFromLicence(MethodView):
         """免证办: a valid licence from my wallet stands in for this material."""
         session, now = get_session(), utcnow()
         found = service.for_applicant(session, current_principal().id, number)
+        service.lock(session, found)  # as for an upload
         materials.attach_licence(
             session,
             found,

@@ -1,0 +1,162 @@
+"""容缺 materials supplied on real parallel connections: a double tap on the upload of the last
+missing material, and an upload crossing the sweep that ends lapsed cases.
+
+The promise is recorded kept once (one 'supply' transition); the other uploads are told the
+materials can no longer change (409 MATERIALS_LOCKED), never a 500. An upload that read the case
+before the lapse committed must not then record a supply on a terminated case.
+
+The race through the route runs on both backends (on SQLite the writers take turns: BEGIN
+IMMEDIATE); the deterministic interleaving with the lapse needs PostgreSQL. Like
+test_submit_race.py (whose committing `session` fixture and helpers this module shares), these
+tests commit and remove their rows afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.applications import tolerance
+from app.applications.models import Application, ApplicationEvent, ApplicationStatus
+from app.materials.models import ApplicationMaterial
+from app.notify.models import NotificationOutbox
+from tests.applications import test_submit_race
+from tests.applications.conftest import PNG, drainage_form, sign
+from tests.applications.test_submit_race import (
+    RACERS,
+    _headers_committed,
+    _wait_for_a_lock_wait,
+    on_postgres,
+)
+
+# The committing session (the racers are separate connections), shared with the submit races.
+session = test_submit_race.session
+
+REPORT = "water_quality_report"
+
+
+def _accepted_without_the_report(  # type: ignore[no-untyped-def]
+    client, session, district, citizen_headers
+) -> tuple[dict[str, str], str]:
+    """A committed 排水许可 accepted under 容缺: the water-quality report is still to come."""
+    headers = _headers_committed(session, citizen_headers, district.legal_rep)
+    body = {
+        "matter_code": "PY-SWJ-PSXK",
+        "form": drainage_form(),
+        "enterprise_id": district.enterprise.id,
+        "submit": False,
+    }
+    number = client.post("/api/v1/applications", json=body, headers=headers).json["number"]
+    assert _upload(client, headers, number, "drainage_plan").status_code == 200
+    sign(client, headers, number)
+    accepted = client.post(f"/api/v1/applications/{number}/submit", headers=headers).json
+    assert accepted["status"] == "accepted" and accepted["supply_due"], accepted
+    session.rollback()  # ends the read (SQLite: BEGIN IMMEDIATE holds the write lock)
+    return headers, number
+
+
+def _upload(client, headers, number, material):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/api/v1/applications/{number}/materials/{material}",
+        data=PNG,
+        headers={**headers, "Content-Type": "image/png"},
+    )
+
+
+def _state(app: Flask, number: str) -> dict[str, Any]:
+    """What the database holds for the application, read afresh."""
+    with Session(app.extensions["db"].engine) as check:
+        application = check.scalars(select(Application).where(Application.number == number)).one()
+        return {
+            "status": application.status,
+            "supply_due": application.supply_due,
+            "events": check.scalars(
+                select(ApplicationEvent.action)
+                .where(ApplicationEvent.application_id == application.id)
+                .order_by(ApplicationEvent.id)
+            ).all(),
+            "reports": check.scalar(
+                select(func.count())
+                .select_from(ApplicationMaterial)
+                .where(
+                    ApplicationMaterial.application_id == application.id,
+                    ApplicationMaterial.material_id == REPORT,
+                )
+            ),
+            "notices": check.scalars(
+                select(NotificationOutbox.data)
+                .where(
+                    NotificationOutbox.source_type == "application",
+                    NotificationOutbox.source_id == application.id,
+                )
+                .order_by(NotificationOutbox.id)
+            ).all(),
+        }
+
+
+def test_racing_uploads_of_the_last_missing_material_supply_it_once(
+    app: Flask, client, session: Session, district, citizen_headers
+) -> None:
+    headers, number = _accepted_without_the_report(client, session, district, citizen_headers)
+    before = _state(app, number)
+    start = threading.Barrier(RACERS)
+
+    def racer(_: int) -> tuple[int, Any]:
+        own = app.test_client()
+        start.wait(timeout=30)
+        answer = _upload(own, headers, number, REPORT)
+        return answer.status_code, answer.json
+
+    with ThreadPoolExecutor(RACERS) as pool:
+        answers = list(pool.map(racer, range(RACERS)))
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * (RACERS - 1), answers
+    for status, body in answers:
+        if status == 409:
+            assert body["code"] == "MATERIALS_LOCKED" and body["message"], body
+    state = _state(app, number)
+    assert state["events"] == [*before["events"], "supply"]
+    assert state["supply_due"] is None and state["reports"] == 1
+    assert state["notices"] == before["notices"]
+
+
+@on_postgres
+def test_an_upload_crossing_the_lapse_of_its_case_is_refused(
+    app: Flask, client, session: Session, district, citizen_headers
+) -> None:
+    """Deterministic: the sweep has ended the case (promise run out) but not committed when the
+    upload reads it (still accepted, the promised day still ahead by the upload's clock)."""
+    headers, number = _accepted_without_the_report(client, session, district, citizen_headers)
+    engine = app.extensions["db"].engine
+    due = _state(app, number)["supply_due"]
+    sweep = Session(engine, expire_on_commit=False)
+    outcome: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(_upload(app.test_client(), headers, number, REPORT))
+    )
+    try:
+        with app.test_request_context():
+            assert tolerance.lapse(sweep, now=due + dt.timedelta(minutes=1)) == 1
+        thread.start()
+        try:
+            _wait_for_a_lock_wait(engine)
+        finally:
+            sweep.commit()
+            thread.join(timeout=30)
+    finally:
+        sweep.close()  # never leave a transaction holding locks: the clean-up would wait
+    [late] = outcome
+
+    assert late.status_code == 409 and late.json["code"] == "MATERIALS_LOCKED", late.json
+    state = _state(app, number)
+    assert state["status"] == ApplicationStatus.TERMINATED
+    assert state["events"][-1] == "lapse" and "supply" not in state["events"]
+    assert state["reports"] == 0
+    assert [n["phrase2"] for n in state["notices"]][-1] == "终止办理"
