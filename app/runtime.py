@@ -6,11 +6,37 @@ garbage collector's reach. A full collection walks every tracked object, and wit
 took ~170 ms with the GIL held, stalling every thread of the worker: the tail of the request
 that happened to trigger it (usually the one allocating most, a sealed approval). Those objects
 live as long as the process, so nothing is lost by never scanning them again.
+
+`warm_caches` builds, before the first request (gunicorn's `post_worker_init`), what the first
+sealed document of a process would otherwise build (the font's parsed metrics and glyphs, the
+PKI), so it joins the frozen heap and no applicant pays for being first after a start or a
+reload. Not on import of `wsgi`: every `flask --app wsgi` command would pay it.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+def warm_caches(app: Flask) -> None:
+    """Fill the seal context's per-process caches that need no database (a worker must start
+    while the database is away). What cannot be built now is built on first use, as before."""
+    from app.seals.context import SealContext
+
+    with app.app_context():
+        # Not `get_seal_context()`: outside production that makes a development PKI.
+        context: SealContext = app.extensions["seals"]
+        try:
+            context.fonts.warm()
+            if context.has_pki():
+                _ = context.pki
+        except Exception:  # a cold cache is slower, never wrong: the worker still starts
+            log.warning("seal caches left cold", exc_info=True)
 
 
 def freeze_startup_heap() -> None:

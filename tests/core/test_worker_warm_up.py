@@ -1,0 +1,79 @@
+"""A serving worker builds the seal's font caches before its first request.
+
+The first sealed document of a process parsed the font's metrics (fpdf2's `add_font`), built
+the glyph store and the covered-characters set: ~0.25 s added to whichever applicant's 秒批
+came first after a start or a reload, and the 秒批 p99 of the rush bench was those requests.
+"""
+
+from __future__ import annotations
+
+import gc
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Flask
+from fpdf import FPDF
+
+from app.runtime import warm_caches
+from seals.fonts import FontSet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def cold_fonts(app: Flask, seal_context: Any) -> Any:
+    """The app's seal context with a font set that has built nothing yet."""
+    saved = app.extensions["seals"].fonts
+    app.extensions["seals"].fonts = FontSet(seal_context.fonts.cache_dir)
+    yield app.extensions["seals"].fonts
+    app.extensions["seals"].fonts = saved
+
+
+def _refuse_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def parse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the font was parsed while a document was made")
+
+    monkeypatch.setattr(FPDF, "add_font", parse)
+
+
+def test_a_warmed_worker_makes_its_first_document_without_parsing_the_font(
+    app: Flask, cold_fonts: FontSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warm_caches(app)
+    _refuse_parsing(monkeypatch)
+    pdf = FPDF()
+    cold_fonts.add_to_pdf(pdf, "notoserif")
+    assert "notoserif" in pdf.fonts
+    assert cold_fonts.covers("番禺区市桥街")
+
+
+def test_a_cold_font_set_parses_the_font_on_first_use(
+    cold_fonts: FontSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the warm-up spares (so the test above can fail)."""
+    _refuse_parsing(monkeypatch)
+    with pytest.raises(AssertionError, match="parsed"):
+        cold_fonts.add_to_pdf(FPDF(), "notoserif")
+
+
+def test_gunicorn_warms_each_worker_before_it_serves(app: Flask, cold_fonts: FontSet) -> None:
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    try:
+        config["post_worker_init"](SimpleNamespace(wsgi=app))
+    finally:
+        gc.unfreeze()  # the hook freezes the heap, as a worker should; this process is a test
+    assert cold_fonts._fpdf_templates, "the worker hook left the font unparsed"
+
+
+def test_a_failed_warm_up_leaves_the_worker_starting(
+    app: Flask, cold_fonts: FontSet, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    def broken() -> None:
+        raise OSError("font cache unreadable")
+
+    monkeypatch.setattr(cold_fonts, "warm", broken)
+    warm_caches(app)
+    assert "seal caches left cold" in caplog.text
