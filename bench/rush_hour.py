@@ -16,6 +16,10 @@ gunicorn instances, Dramatiq workers, the scheduler, PostgreSQL, Redis, producti
 - a policy push of `--pushes` messages queued as a publish leaves them, drained by the
   Dramatiq workers through the WeChat emulator while the rest runs.
 
+First `--warm-up` seconds (10) of the same load, not counted: a rush comes after the halls have
+been open a while, not in a worker's first second (its first requests compile SQL statements
+and fill caches; the workers build the seal's font caches before serving, see app/runtime.py).
+
 Load: wrk (Debian's package, Lua scripts pacing each connection) for the takes, the watching
 and the approvals, so the generator costs the two cores next to nothing; the clerks and the
 screens are a few Python threads (one request every second or so each). Latency is the client's,
@@ -428,10 +432,14 @@ class Clerks:
 
     def __init__(self, base_url: str, halls: list[dict[str, Any]], stop: threading.Event) -> None:
         self.base_url, self.halls, self.stop = base_url, halls, stop
+        self.restart_figures()
+        self.called_at: dict[int, float] = {}
+
+    def restart_figures(self) -> None:
+        """Count from now on (after the warm-up)."""
         self.call = Figures("call-next", 0.0)
         self.start = Figures("start", 0.0)
         self.finish = Figures("finish", 0.0)
-        self.called_at: dict[int, float] = {}
         self.empty = 0
 
     def threads(self) -> list[threading.Thread]:
@@ -624,6 +632,9 @@ def main() -> None:
     parser.add_argument("--state", default=str(ROOT / "var" / "prod-like" / "state.json"))
     parser.add_argument("--start", action="store_true", help="start prod-like first, stop it after")
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument(
+        "--warm-up", type=int, default=10, help="seconds of the same load first, not counted"
+    )
     parser.add_argument("--halls", type=int, default=6)
     parser.add_argument("--windows", type=int, default=2, help="per hall")
     parser.add_argument("--citizens", type=int, default=400)
@@ -673,7 +684,7 @@ def run(args: argparse.Namespace) -> None:
         dict(zip(_user_ids(state, f"o_bench_instant{tag}_"), applicant_tokens, strict=True))
     )
     drafts = instant_approval.make_drafts(
-        env, int(args.approval_rate * args.seconds * 1.5) + 8, tag=tag
+        env, int(args.approval_rate * (args.warm_up + args.seconds) * 1.5) + 8, tag=tag
     )
     policy = prepare_push(state, args.pushes, tag)
 
@@ -692,7 +703,7 @@ def run(args: argparse.Namespace) -> None:
         for citizen in queues["citizens"]
     ]
     random.Random(7).shuffle(takes)
-    needed = int(args.take_rate * args.seconds * 1.6)
+    needed = int(args.take_rate * (args.warm_up + args.seconds) * 1.6)
     if len(takes) < needed:
         raise SystemExit(f"--citizens too few for --take-rate: {len(takes)} pairs, {needed} needed")
     takes = takes[:needed]
@@ -705,38 +716,56 @@ def run(args: argparse.Namespace) -> None:
     stop = threading.Event()
     clerks = Clerks(base_url, queues["halls"], stop)
     screens = Screens(base_url, queues["halls"], args.screens, clerks, stop)
-    print(f"load for {args.seconds} s ...", flush=True)
     started_at = dt.datetime.now(dt.UTC)
     for thread in screens.threads():
         thread.start()
     time.sleep(1.0)  # screens connected before the first call
-    began = time.perf_counter()
-    kick_push()
-    # (name, requests, offered rate, connections). Few connections for the approvals, so none
-    # idles past the balancer's keep-alive timeout (5 s) between two submissions: wrk counts a
-    # connection closed under it an error.
-    loads = [
-        ("take a number", takes, args.take_rate, 16),
-        ("watch my place", watches, args.watch_rate, 16),
-        ("秒批 submit", approvals, args.approval_rate, 2),
-    ]
-    running = {
-        name: (
-            rate,
-            wrk(
-                base_url,
-                entries,
-                rate=rate,
-                connections=connections,
-                seconds=args.seconds,
-                folder=work,
-            ),
-        )
-        for name, entries, rate, connections in loads
-    }
     clerk_threads = clerks.threads()
     for thread in clerk_threads:
         thread.start()
+
+    def load(
+        takes: list[Any], approvals: list[Any], seconds: int
+    ) -> dict[str, tuple[float, subprocess.Popen[str]]]:
+        # (name, requests, offered rate, connections). Few connections for the approvals, so
+        # none idles past the balancer's keep-alive timeout (5 s) between two submissions: wrk
+        # counts a connection closed under it an error.
+        loads = [
+            ("take a number", takes, args.take_rate, 16),
+            ("watch my place", watches, args.watch_rate, 16),
+            ("秒批 submit", approvals, args.approval_rate, 2),
+        ]
+        return {
+            name: (
+                rate,
+                wrk(
+                    base_url,
+                    entries,
+                    rate=rate,
+                    connections=connections,
+                    seconds=seconds,
+                    folder=work,
+                ),
+            )
+            for name, entries, rate, connections in loads
+        }
+
+    if args.warm_up:
+        # The halls have been open a while when the rush comes: every worker has served each
+        # kind of request before (its first ones pay for compiling SQL statements and building
+        # caches). The same load, shorter, not counted; each take and draft used once.
+        print(f"warm-up for {args.warm_up} s (not counted) ...", flush=True)
+        warm_takes = int(args.take_rate * args.warm_up * 1.6)
+        warm_drafts = int(args.approval_rate * args.warm_up * 1.5) + 4
+        warming = load(takes[:warm_takes], approvals[:warm_drafts], args.warm_up)
+        for _, process in warming.values():
+            process.communicate(timeout=600)
+        takes, approvals = takes[warm_takes:], approvals[warm_drafts:]
+        clerks.restart_figures()
+    print(f"load for {args.seconds} s ...", flush=True)
+    began = time.perf_counter()
+    kick_push()
+    running = load(takes, approvals, args.seconds)
     sent_during: list[tuple[float, int]] = []
     while time.perf_counter() - began < args.seconds:
         time.sleep(5)
@@ -749,7 +778,7 @@ def run(args: argparse.Namespace) -> None:
         thread.join(15)
     elapsed = time.perf_counter() - began
     for ticket, arrived in screens.arrivals:
-        if ticket in clerks.called_at:
+        if clerks.called_at.get(ticket, 0.0) >= began:  # called during the rush
             screens.delivery.record((arrived - clerks.called_at[ticket]) * 1000, True)
     for part in (clerks.call, clerks.start, clerks.finish, screens.delivery):
         part.close(elapsed)
@@ -771,7 +800,8 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"rush hour against make prod-like (HAProxy, 2 gunicorn instances, Dramatiq workers, scheduler, "
         f"PostgreSQL, Redis, production settings), {args.seconds} s, {args.halls} halls x {args.windows} windows, "
-        f"{args.halls * args.screens} screens, {args.citizens} citizens; client-side latency"
+        f"{args.halls * args.screens} screens, {args.citizens} citizens, after {args.warm_up} s of warm-up; "
+        "client-side latency and the app's own (Server-Timing)"
     )
     print(
         f"{'operation':<22} {'offered/s':>9} {'done/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
