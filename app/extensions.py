@@ -22,6 +22,10 @@ def current_flask_app() -> Flask:
 # configured so every worker shares the counts, memory otherwise. No X-RateLimit-* headers on
 # every answer: reading the window for them was a second Redis call per limited request, and
 # no client reads them; a refusal says when to come back (`_retry_after`).
+# On a MethodView the limit goes on the class, `decorators = [limiter.limit(...)]` (Flask-Limiter's
+# recipe for pluggable views), so it wraps the function Flask calls and is read once per request.
+# Put on a method, it is out of sight of the limiter's before_request hook, which then reads it
+# through an "endpoint hint" on every request, and the method's check reads it twice more.
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 

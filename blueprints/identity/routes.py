@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from flask import current_app, g
 from flask.views import MethodView
@@ -79,12 +80,13 @@ def _profile(user: User) -> dict[str, Any]:
 
 @blp.route("/auth/wechat/login")
 class WeChatLogin(MethodView):
+    decorators: ClassVar[list[Callable[..., Any]]] = [limiter.limit(login_rate)]
+
     @blp.arguments(WeChatLoginIn())
     @blp.response(200, WeChatLoginOut)
     @blp.alt_response(401, description="登录凭证无效或已被使用")
     @blp.alt_response(403, description="账号已停用")
     @blp.alt_response(503, description="微信服务暂时不可用")
-    @limiter.limit(login_rate)
     @public
     def post(self, body: dict[str, str]) -> dict[str, Any]:
         """Log in with the code from wx.login(); the first login creates the user."""
@@ -120,10 +122,11 @@ class WeChatLogin(MethodView):
 
 @blp.route("/auth/refresh")
 class Refresh(MethodView):
+    decorators: ClassVar[list[Callable[..., Any]]] = [limiter.limit(login_rate)]
+
     @blp.arguments(RefreshIn())
     @blp.response(200, TokenPairOut)
     @blp.alt_response(401, description="刷新令牌无效、过期或被重复使用（整个登录随之失效）")
-    @limiter.limit(login_rate)
     @public
     def post(self, body: dict[str, str]) -> dict[str, Any]:
         """Exchange a refresh token for a new token pair (citizens and staff)."""

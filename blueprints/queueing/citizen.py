@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from flask.views import MethodView
 
@@ -81,6 +82,10 @@ class Scan(MethodView):
 
 @blp.route("/tickets")
 class Tickets(MethodView):
+    decorators: ClassVar[list[Callable[..., Any]]] = [
+        limiter.limit(take_rate, key_func=caller_key, methods=["POST"])
+    ]
+
     @blp.arguments(PageArgs(), location="query")
     @blp.response(200, page_schema(TicketOut))
     @citizen_required
@@ -98,7 +103,6 @@ class Tickets(MethodView):
     @blp.alt_response(422, description="二维码无效/过期/停用、与所选大厅不符、缺少定位")
     @blp.alt_response(403, description="不在大厅附近（LOCATION_TOO_FAR）")
     @blp.alt_response(429, description="取号过于频繁")
-    @limiter.limit(take_rate, key_func=caller_key)
     @citizen_required
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Take a number by hall code (`Idempotency-Key` honoured)."""

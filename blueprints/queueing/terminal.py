@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from flask.views import MethodView
 
@@ -160,13 +161,14 @@ class TerminalIdentify(MethodView):
 
 @blp.route("/windows/<int:window_id>/take")
 class TerminalTake(MethodView):
+    decorators: ClassVar[list[Callable[..., Any]]] = [limiter.limit(take_rate, key_func=caller_key)]
+
     @blp.arguments(TerminalTakeIn)
     @blp.response(201, TicketOut)
     @blp.alt_response(
         409, description="个人码已使用（CODE_REPLAYED）、大厅未营业、号源已满、已持有号码"
     )
     @blp.alt_response(429, description="取号过于频繁")
-    @limiter.limit(take_rate, key_func=caller_key)
     @staff_required(*HALL_STAFF)
     def post(self, body: dict[str, Any], window_id: int) -> dict[str, Any]:
         """Take a number for the citizen whose personal code or 红棉码 was scanned (无感取号).

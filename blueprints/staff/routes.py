@@ -5,7 +5,8 @@ Refreshing and logging out go through the shared `/auth/refresh` and `/auth/logo
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from flask import current_app, g
 from flask.views import MethodView
@@ -62,12 +63,13 @@ def _grants(rows: list[dict[str, Any]]) -> list[tuple[StaffRole, int | None, int
 
 @blp.route("/auth/login")
 class StaffLogin(MethodView):
+    decorators: ClassVar[list[Callable[..., Any]]] = [limiter.limit(login_rate)]
+
     @blp.arguments(StaffLoginIn)
     @blp.response(200, StaffLoginOut)
     @blp.alt_response(401, description="用户名或密码错误（两者不加区分），或账号已停用")
     @blp.alt_response(423, description="连续失败次数过多，账号暂时锁定（details.locked_until）")
     @blp.alt_response(429, description="登录尝试过于频繁")
-    @limiter.limit(login_rate)
     @public
     def post(self, body: dict[str, str]) -> dict[str, Any]:
         """Log in with username and password; returns a token pair and the account's roles."""

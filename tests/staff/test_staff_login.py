@@ -259,7 +259,11 @@ def test_logins_are_audited_without_the_attempted_username(
 def test_the_login_view_carries_the_configured_rate_limit(app: Flask) -> None:
     # The suite runs with rate limiting off (a disabled Flask-Limiter cannot be switched on
     # for one test), so check the declaration: the login view is limited by RATELIMIT_LOGIN.
+    # The limit is on the class (`decorators`), so it wraps the view function Flask calls.
+    view = next(
+        v for v in app.view_functions.values() if getattr(v, "view_class", None) is StaffLogin
+    )
     with app.test_request_context():
-        limits = limiter.limit_manager.decorated_limits(get_qualified_name(StaffLogin.post))
+        limits = limiter.limit_manager.decorated_limits(get_qualified_name(view))
         declared = [runtime.limit for runtime in limits]
     assert declared == [parse(app.config["RATELIMIT_LOGIN"])]
