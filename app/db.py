@@ -31,6 +31,7 @@ from sqlalchemy import (
     event,
     func,
 )
+from sqlalchemy import inspect as sa_inspect  # `select` here is the socket module's
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
@@ -239,6 +240,19 @@ def _close_session(_exc: BaseException | None) -> None:
         # page. The pool discards the dead connection.
         log.warning("database connection lost at request teardown", exc_info=True)
         session.invalidate()
+
+
+def lock_row(session: Session, row: Any) -> None:
+    """Hold `row`'s database row until the transaction ends (SELECT ... FOR UPDATE), and read
+    it afresh into the same object: it may have been read before the wait, and a writer that
+    went first has since changed it. On SQLite, where FOR UPDATE is not rendered, transactions
+    already take turns (BEGIN IMMEDIATE). One statement."""
+    session.get(
+        type(row),
+        sa_inspect(row).identity,
+        with_for_update=True,
+        populate_existing=True,
+    )
 
 
 def affected_rows(result: Result[Any]) -> int:

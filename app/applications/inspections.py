@@ -26,7 +26,7 @@ from app.applications.models import (
 from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.calendar import add_working_days, local_instant
-from app.db import affected_rows
+from app.db import affected_rows, lock_row
 from app.licences import service as licences
 from app.licences.models import Licence
 
@@ -122,12 +122,7 @@ def lock(session: Session, inspection: Inspection) -> None:
     `applications.service.lock` does for the application's row; on SQLite transactions already
     take turns.
     """
-    session.scalars(
-        select(Inspection)
-        .where(Inspection.id == inspection.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    lock_row(session, inspection)
 
 
 def _close(

@@ -33,6 +33,7 @@ from app.applications.models import Application, ApplicationEvent, ApplicationSt
 from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.calendar import local_day
+from app.db import lock_row
 from app.enterprises.errors import EnterpriseAccessDenied, LegalRepresentativeOnly
 from app.enterprises.models import BindingStatus, EnterpriseBinding, RegistryEnterprise
 from app.enterprises.service import require_enterprise_access
@@ -146,12 +147,7 @@ def lock(session: Session, application: Application) -> None:
     SQLite, where FOR UPDATE is not rendered, transactions already take turns (BEGIN IMMEDIATE).
     One statement.
     """
-    session.scalars(
-        select(Application)
-        .where(Application.id == application.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    lock_row(session, application)
 
 
 def flow_of(application: Application) -> workflow.Workflow:
