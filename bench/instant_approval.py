@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import multiprocessing
 import os
@@ -294,13 +295,26 @@ def make_drafts(
     spawn = multiprocessing.get_context("spawn")  # no inherited database connections
     with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
         parts = pool.map(
-            _make_drafts, [env] * processes, shares, [tag] * processes, range(processes)
+            _make_drafts,
+            [env] * processes,
+            shares,
+            [tag] * processes,
+            range(processes),
+            [processes] * processes,
         )
-        made = [(TOKENS[user_id], number) for part in parts for user_id, number in part]
+        # Interleaved, so that consecutive drafts (one per wrk connection) are different
+        # applicants' as with one process.
+        made = [
+            (TOKENS[user_id], number)
+            for row in itertools.zip_longest(*parts)
+            for user_id, number in filter(None, row)
+        ]
     return made
 
 
-def _make_drafts(env: dict[str, str], count: int, tag: str, part: int) -> list[tuple[int, str]]:
+def _make_drafts(
+    env: dict[str, str], count: int, tag: str, part: int, processes: int
+) -> list[tuple[int, str]]:
     """One process's share of `make_drafts`: (applicant's user id, application number)."""
     os.environ.update(env)
     from sqlalchemy import select
@@ -324,11 +338,13 @@ def _make_drafts(env: dict[str, str], count: int, tag: str, part: int) -> list[t
     handwriting = _handwriting()
     with app.test_request_context():
         session = app.extensions["db"].sessionmaker()
+        # Each process its own applicants: two writing one applicant's row (the face check
+        # before signing) in long transactions deadlock.
         people = session.scalars(
             select(User)
             .where(User.openid.like(f"o_bench_instant{tag}\\_%", escape="\\"))
             .order_by(User.id)
-        ).all()
+        ).all()[part::processes]
         services = Services(get_seal_context(), get_connectors(session), get_cipher())
         storage = LocalFolderStorage(Path(env["MATERIALS_STORAGE_DIR"]))
         content = catalogue.get_version(session, "PY-CGJ-LSGG").content
