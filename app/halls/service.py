@@ -1,24 +1,24 @@
 """Hall calendars (opening hours, public holidays, make-up workdays) and hall set-up.
 
-Business days are local to Asia/Shanghai and the public-holiday calendar is `app.calendar`'s:
-a statutory holiday (or its in-lieu day off) closes a hall unless it opens
-on holidays; a make-up workday (调休上班) on a weekend opens it with the hours of a weekday.
+Business days are local to Asia/Shanghai and the public-holiday calendar is `app.calendar`'s;
+the rules that decide a day's opening hours (special days, public holidays, make-up workdays)
+are written once, in `app.halls.opening`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.calendar import LOCAL_TZ, day_kind, local_instant
+from app.calendar import LOCAL_TZ, local_instant
+from app.halls import opening
 from app.halls.errors import (
     CategoryNotFound,
     HallConflict,
@@ -38,7 +38,7 @@ from app.organisation.models import Hall
 
 log = logging.getLogger(__name__)
 
-Interval = tuple[dt.time, dt.time]
+Interval = opening.Interval
 
 
 def list_halls(session: Session) -> Sequence[Hall]:
@@ -77,57 +77,15 @@ def weekly_hours(session: Session, hall_id: int) -> dict[int, list[Interval]]:
     return result
 
 
-@functools.cache
-def _hours_statement(makeup_day: bool) -> Any:
-    # Built once per kind of day and run with bound values: taking a number asks for every take.
-    hall_id: Any = bindparam("hall_id")
-    day: Any = bindparam("day")
-    # A makeup workday keeps the hours of the profile's chosen weekday (Monday without profile).
-    weekday: Any = (
-        func.coalesce(HallProfile.makeup_workday_weekday, 0) if makeup_day else bindparam("weekday")
-    )
-    return (
-        select(
-            SpecialDay.id,
-            SpecialDay.closed,
-            SpecialDay.opens_at,
-            SpecialDay.closes_at,
-            HallProfile.hall_id,
-            HallProfile.open_on_public_holidays,
-            OpeningHours.opens_at,
-            OpeningHours.closes_at,
-        )
-        .select_from(Hall)
-        .outerjoin(HallProfile, HallProfile.hall_id == Hall.id)
-        .outerjoin(SpecialDay, and_(SpecialDay.hall_id == Hall.id, SpecialDay.day == day))
-        .outerjoin(
-            OpeningHours,
-            and_(OpeningHours.hall_id == Hall.id, OpeningHours.weekday == weekday),
-        )
-        .where(Hall.id == hall_id)
-        .order_by(SpecialDay.id, OpeningHours.opens_at)
-    )
-
-
 def hours_on(session: Session, hall_id: int, day: dt.date) -> list[Interval]:
     """The hall's opening intervals on a local day; empty when closed."""
-    # One read: the special day if any, the profile's holiday rules, and the weekly hours of
-    # the one weekday that can apply.
-    kind = day_kind(day)
+    # One read: the special day if any, the profile's holiday rule, and the weekly hours of
+    # the one weekday that can apply (the rules: `opening`).
+    kind, values = opening.day_values(day)
     rows = session.execute(
-        _hours_statement(kind == "makeup"),
-        {"hall_id": hall_id, "day": day, "weekday": day.weekday()},
+        opening.hours_statement(kind == "makeup"), {**values, "hall_id": hall_id}
     ).all()
-    if not rows:
-        return []
-    special_id, closed, special_opens, special_closes, profile_id, on_holidays = rows[0][:6]
-    if special_id is not None:
-        if closed or special_opens is None or special_closes is None:
-            return []
-        return [(special_opens, special_closes)]
-    if kind == "holiday" and (profile_id is None or not on_holidays):
-        return []
-    return [(row[6], row[7]) for row in rows if row[6] is not None]
+    return opening.intervals_from(kind, rows)
 
 
 def is_open(session: Session, hall_id: int, now: dt.datetime) -> bool:

@@ -15,14 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Time, and_, bindparam, case, exists, false, func, select, true
-from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app import calendar
 from app.audit.service import Actor
+from app.halls import opening
 from app.halls import service as halls
 from app.halls.errors import CategoryNotFound
-from app.halls.models import HallProfile, OpeningHours, ServiceCategory, SpecialDay
+from app.halls.models import HallProfile, ServiceCategory
 from app.identity.models import User
 from app.organisation.models import Hall
 from app.queueing import codes, numbering
@@ -111,67 +112,6 @@ def _take_state(
     return _state_of(row)
 
 
-def _opening_columns(makeup_day: bool) -> tuple[Any, ...]:
-    """The category's hall at `clock` on `day`, for `_open_from`: as `halls.hours_on` reads
-    it (its special day, its profile's holiday rule, the weekly hours of the weekday that
-    applies), reduced in SQL to three values so that a take reads it beside its other reads
-    instead of in a round trip of its own. `test_take_reads_opening_as_halls_decides_it`
-    holds the two to the same answers."""
-    hall_id: Any = ServiceCategory.hall_id
-    day: Any = bindparam("day")
-    clock: Any = bindparam("clock", type_=Time())
-    special, hours = aliased(SpecialDay), aliased(OpeningHours)
-    profile, makeup = aliased(HallProfile), aliased(HallProfile)
-    # NULL without a special day; otherwise open within its hours unless it closes the hall
-    # (an open special day without both times is closed, as `hours_on` has it).
-    special_open = (
-        select(
-            case(
-                (special.closed, false()),
-                (and_(special.opens_at <= clock, clock < special.closes_at), true()),
-                else_=false(),
-            )
-        )
-        .where(special.hall_id == hall_id, special.day == day)
-        .order_by(special.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    # NULL without a profile: closed on public holidays.
-    holidays = (
-        select(profile.open_on_public_holidays).where(profile.hall_id == hall_id).scalar_subquery()
-    )
-    # A make-up workday keeps the hours of the profile's chosen weekday (Monday without one).
-    weekday: Any = (
-        func.coalesce(
-            select(makeup.makeup_workday_weekday)
-            .where(makeup.hall_id == hall_id)
-            # Two levels down (in the EXISTS below): correlated by name, not by default.
-            .correlate(ServiceCategory)
-            .scalar_subquery(),
-            0,
-        )
-        if makeup_day
-        else bindparam("weekday")
-    )
-    weekly_open = exists().where(
-        hours.hall_id == hall_id,
-        hours.weekday == weekday,
-        hours.opens_at <= clock,
-        clock < hours.closes_at,
-    )
-    return special_open, holidays, weekly_open
-
-
-def _open_from(kind: str, special_open: Any, holidays: Any, weekly_open: Any) -> bool:
-    """`halls.is_open`'s answer from `_opening_columns`."""
-    if special_open is not None:
-        return bool(special_open)
-    if kind == "holiday" and not holidays:
-        return False
-    return bool(weekly_open)
-
-
 @dataclass(frozen=True)
 class HallCodeTake:
     """What a take by hall code read before drawing: see `read_hall_code_take`."""
@@ -194,7 +134,7 @@ def _hall_code_take_statement(makeup_day: bool) -> Any:
             Hall,
             *codes.printed_code_columns(),
             *_take_state_columns(),
-            *_opening_columns(makeup_day),
+            *opening.open_at_columns(ServiceCategory.hall_id, makeup_day),
         )
         .select_from(ServiceCategory)
         .join(Hall, Hall.id == ServiceCategory.hall_id)
@@ -220,19 +160,16 @@ def read_hall_code_take(
     checked as `codes.verify_hall_token` checks it, for the category's hall, and the take's
     state (for `issue_ticket`, whether the hall is open at `now` included), read in one
     statement."""
-    local = now.astimezone(calendar.LOCAL_TZ)
-    day = local.date()
-    kind = calendar.day_kind(day)
+    # One `day` for both: the take's local day is the day whose opening rules apply.
+    kind, at_now = opening.instant_values(now)
     row = session.execute(
         _hall_code_take_statement(kind == "makeup"),
         {
+            **at_now,
             "category_id": category_id,
             "code_id": codes.printed_code_id(token),
-            "day": day,
             "user_id": user_id,
             "key": idempotency_key,
-            "clock": local.time().replace(tzinfo=None),
-            "weekday": day.weekday(),
         },
     ).first()
     if row is None:
@@ -247,7 +184,7 @@ def read_hall_code_take(
         longitude=longitude,
         hall_id=category.hall_id,
     )
-    state = dataclasses.replace(_state_of(row[5:11]), open_now=_open_from(kind, *row[11:14]))
+    state = dataclasses.replace(_state_of(row[5:11]), open_now=opening.open_from(kind, *row[11:14]))
     return HallCodeTake(category, row[1], scan, state)
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app import calendar
@@ -151,3 +153,54 @@ def test_take_reads_opening_as_halls_decides_it(
                 settings=queue_settings,
                 state=take.state,
             )
+
+
+def test_a_take_by_hall_code_reads_opening_without_a_statement_of_its_own(
+    app: Flask,
+    session: Session,
+    create_queue_hall: Callable[..., QueueHall],
+    create_user: Callable[..., User],
+    queue_settings: QueueSettings,
+) -> None:
+    qh = create_queue_hall(hours=WEEKDAYS)
+    code = codes.create_printed_code(session, queue_settings, qh.hall.id, label=None, staff_id=None)
+    user = create_user()
+    session.flush()
+    now = _at(FRIDAY, 10)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    engine = app.extensions["db"].engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        take = read_hall_code_take(
+            session,
+            queue_settings,
+            category_id=qh.categories["A"].id,
+            token=codes.printed_token(queue_settings, code),
+            user_id=user.id,
+            idempotency_key=None,
+            now=now,
+            latitude=HALL_LAT,
+            longitude=HALL_LNG,
+        )
+        read = len(statements)
+        issued = issue_ticket(
+            session,
+            category=take.category,
+            user_id=user.id,
+            source=TicketSource.HALL_CODE,
+            actor=Actor("user", user.id),
+            now=now,
+            settings=queue_settings,
+            state=take.state,
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert issued.created
+    assert read == 1  # the category, the code, the take's state and the opening rules
+    # Then only the draw and its two writes: one statement on PostgreSQL, three elsewhere.
+    assert len(statements) - read == (1 if engine.dialect.name == "postgresql" else 3)
