@@ -102,8 +102,10 @@ def test_a_limited_request_reads_its_limit_once_and_counts_once(
     assert checks.reads == 3
     # One hit per request, on the same counter as ever: the client's key and the endpoint.
     endpoint = app.url_map.bind("localhost").match(path, method="POST")[0]
-    assert [scope for _key, scope in checks.hits] == [endpoint] * 3
-    assert len({key for key, _scope in checks.hits}) == 1
+    # (The identifiers are the client's key, the endpoint and, when the suite's earlier apps set
+    # them, the limiter's own prefixes: compared whole, not by position.)
+    assert len(checks.hits) == 3 and len(set(checks.hits)) == 1, checks.hits
+    assert endpoint in checks.hits[0], checks.hits
 
 
 def test_limits_sit_on_the_functions_flask_calls(app: Flask) -> None:
