@@ -16,7 +16,6 @@ their rows afterwards.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,18 +29,15 @@ from app.audit.models import AuditEntry
 from app.db import utcnow
 from app.licences.models import Licence
 from app.matters import catalogue
-from tests.applications import test_submit_race
 from tests.applications.conftest import apply_body, drainage_form, today
-from tests.applications.test_submit_race import (
+from tests.support.races import (
     RACERS,
-    _headers_committed,
-    _race,
-    _wait_for_a_lock_wait,
+    behind_an_uncommitted,
+    committing_session,  # noqa: F401  (the `session` fixture, committing: racers are separate connections)
+    headers_committed,
     on_postgres,
+    race,
 )
-
-# The committing session (the racers are separate connections), shared with the submit races.
-session = test_submit_race.session
 
 FALSE = {"note": "实际排放量远超承诺"}
 
@@ -51,7 +47,7 @@ def _inspected(  # type: ignore[no-untyped-def]
 ) -> tuple[dict[str, str], int]:
     """A committed 排水许可 granted on commitment, its inspection open; the water reviewer's
     headers and the inspection's id."""
-    applicant = _headers_committed(session, citizen_headers, district.legal_rep)
+    applicant = headers_committed(session, citizen_headers, district.legal_rep)
     body = {
         "matter_code": "PY-SWJ-PSXK",
         "form": drainage_form(),
@@ -111,7 +107,7 @@ def test_racing_revokes_of_one_inspection_revoke_once_and_the_others_get_409(
 ) -> None:
     reviewer, inspection_id = _inspected(client, session, district, citizen_headers, staff_headers)
 
-    answers = _race(
+    answers = race(
         app,
         "POST",
         f"/api/v1/review/inspections/{inspection_id}/revoke",
@@ -128,31 +124,6 @@ def test_racing_revokes_of_one_inspection_revoke_once_and_the_others_get_409(
     assert state["status"] == "revoked" and state["audit"] == ["inspection.revoked"]
     assert state["breaches"] == 1
     assert state["licence"] == "revoked" and state["licence_revocations"] == 1
-
-
-def _behind_an_uncommitted(
-    app: Flask, first_step: Callable[[Session], None], late: Callable[[], Any]
-) -> Any:
-    """`late` (a request) runs in another thread while `first_step` has written in a transaction
-    not yet committed; it must wait for that transaction, which then commits. Returns the late
-    request's answer."""
-    engine = app.extensions["db"].engine
-    first = Session(engine, expire_on_commit=False)
-    outcome: list[Any] = []
-    thread = threading.Thread(target=lambda: outcome.append(late()))
-    try:
-        with app.test_request_context():
-            first_step(first)
-        thread.start()
-        try:
-            _wait_for_a_lock_wait(engine)
-        finally:
-            first.commit()
-            thread.join(timeout=30)
-    finally:
-        first.close()  # never leave a transaction holding locks: the clean-up would wait
-    [answer] = outcome
-    return answer
 
 
 def _revoke(staff_id: int, inspection_id: int) -> Callable[[Session], None]:
@@ -184,7 +155,7 @@ def test_a_revoke_that_read_the_check_before_the_first_committed_gets_409(
     reviewer, inspection_id = _inspected(client, session, district, citizen_headers, staff_headers)
     staff_id = district.reviewers["PY-SWJ"].id
 
-    late = _behind_an_uncommitted(
+    late = behind_an_uncommitted(
         app,
         _revoke(staff_id, inspection_id),
         _post(app, f"/api/v1/review/inspections/{inspection_id}/revoke", FALSE, reviewer),
@@ -203,7 +174,7 @@ def test_a_confirm_crossing_a_revoke_never_confirms_a_revoked_licence(
     reviewer, inspection_id = _inspected(client, session, district, citizen_headers, staff_headers)
     staff_id = district.reviewers["PY-SWJ"].id
 
-    late = _behind_an_uncommitted(
+    late = behind_an_uncommitted(
         app,
         _revoke(staff_id, inspection_id),
         _post(app, f"/api/v1/review/inspections/{inspection_id}/confirm", {}, reviewer),
@@ -227,7 +198,7 @@ def test_a_revoke_crossing_a_confirm_never_revokes_a_confirmed_check(
         assert inspection is not None
         inspections.confirm(first, inspection, staff_id=staff_id, note=None, now=utcnow())
 
-    late = _behind_an_uncommitted(
+    late = behind_an_uncommitted(
         app,
         confirm,
         _post(app, f"/api/v1/review/inspections/{inspection_id}/revoke", FALSE, reviewer),
@@ -252,7 +223,7 @@ def test_a_rectification_crossing_the_overdue_sweep_is_not_left_overdue(
     def sweep(first: Session) -> None:
         assert inspections.mark_overdue(first, now=due + dt.timedelta(minutes=1)) == 1
 
-    late = _behind_an_uncommitted(
+    late = behind_an_uncommitted(
         app,
         sweep,
         _post(

@@ -9,29 +9,21 @@ The races run on both backends (on SQLite the writers take turns: BEGIN IMMEDIAT
 deterministic interleavings, a request reading the draft while the first submit is sealed but
 not committed, need PostgreSQL.
 
-Unlike the rest of the suite these tests commit: the racers are separate connections, which
-cannot see the usual rolled-back test transaction. `session` is overridden for this module with
-a session that commits, and every row the test added is removed afterwards (the rows of the
-freshly migrated schema are recorded first), so the other tests still find an empty database.
+Like every race test these commit, and remove their rows afterwards (tests/support/races.py).
 """
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from flask import Flask
-from sqlalchemy import Engine, delete, func, select, text, tuple_
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.applications import service
 from app.applications.models import Application, ApplicationEvent, ApplicationStatus
-from app.db import Base, get_session, utcnow
+from app.db import utcnow
 from app.identity.models import User
 from app.licences.models import Licence
 from app.notify.models import NotificationOutbox
@@ -44,56 +36,14 @@ from tests.applications.conftest import (
     upload_materials,
     weather_form,
 )
-
-on_postgres = pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
-    reason="needs PostgreSQL: holds one transaction open while another request waits on its "
-    "row lock (seen in pg_stat_activity); SQLite runs one writer at a time (BEGIN IMMEDIATE)",
+from tests.support.races import (
+    RACERS,
+    behind_an_uncommitted,
+    committing_session,  # noqa: F401  (the `session` fixture, committing: racers are separate connections)
+    headers_committed,
+    on_postgres,
+    race,
 )
-
-RACERS = 6
-
-Rows = dict[str, set[tuple[Any, ...]]]
-
-
-def _rows(engine: Engine) -> Rows:
-    """The primary keys of every table's rows."""
-    with engine.connect() as connection:
-        return {
-            table.name: set(connection.execute(select(*table.primary_key.columns)).all())
-            for table in Base.metadata.sorted_tables
-        }
-
-
-def _remove_rows_added_since(engine: Engine, before: Rows) -> None:
-    after = _rows(engine)
-    with engine.begin() as connection:
-        # Referring rows before the rows they refer to.
-        for table in reversed(Base.metadata.sorted_tables):
-            added = sorted(after[table.name] - before[table.name])
-            if added:
-                key = tuple_(*table.primary_key.columns)
-                for start in range(0, len(added), 500):
-                    connection.execute(delete(table).where(key.in_(added[start : start + 500])))
-
-
-@pytest.fixture
-def session(app: Flask) -> Iterator[Session]:
-    """A session that commits (overrides the rolled-back one of tests/conftest.py), cleaned up
-    after the test. Requests from the test's thread share it, as usual; requests from other
-    threads have their own app context, so their own session and connection."""
-    database = app.extensions["db"]
-    engine = database.engine
-    # The app's own sessions, on the engine. Set here, not inherited from the previous test's
-    # clean-up: tests/conftest.py restores join_transaction_mode="conservative_savepoint",
-    # which SQLAlchemy 2.1 refuses when a session is made (its default is the one below).
-    database.sessionmaker.configure(bind=engine, join_transaction_mode="conditional_savepoint")
-    before = _rows(engine)
-    try:
-        with app.app_context():
-            yield get_session()
-    finally:
-        _remove_rows_added_since(engine, before)
 
 
 def _draft(client, headers, body: dict[str, Any]) -> str:  # type: ignore[no-untyped-def]
@@ -104,21 +54,6 @@ def _draft(client, headers, body: dict[str, Any]) -> str:  # type: ignore[no-unt
     signed = sign(client, headers, number)
     assert signed.status_code == 200, signed.json
     return number
-
-
-def _race(app: Flask, method: str, path: str, headers, bodies: list[Any]) -> list[Any]:  # type: ignore[no-untyped-def]
-    """The same request from len(bodies) threads at once, each its own client, app context,
-    session and connection; their answers (status, JSON)."""
-    start = threading.Barrier(len(bodies))
-
-    def racer(body: Any) -> tuple[int, Any]:
-        client = app.test_client()
-        start.wait(timeout=30)
-        answer = client.open(path, method=method, json=body, headers=headers)
-        return answer.status_code, answer.json
-
-    with ThreadPoolExecutor(len(bodies)) as pool:
-        return list(pool.map(racer, bodies))
 
 
 def _state(engine: Engine, number: str) -> dict[str, Any]:
@@ -149,14 +84,8 @@ def _state(engine: Engine, number: str) -> dict[str, Any]:
         }
 
 
-def _headers_committed(session: Session, citizen_headers, user) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    headers: dict[str, str] = citizen_headers(user)
-    session.commit()  # the login, for the other threads' connections
-    return headers
-
-
 def _enterprise_draft(client, session, district, citizen_headers) -> tuple[dict[str, str], str]:  # type: ignore[no-untyped-def]
-    headers = _headers_committed(session, citizen_headers, district.legal_rep)
+    headers = headers_committed(session, citizen_headers, district.legal_rep)
     body = {
         "matter_code": "PY-CGJ-LSGG",
         "form": advert_form(),
@@ -176,7 +105,7 @@ def test_racing_submits_of_one_draft_approve_it_once_and_the_others_get_409(
     engine = app.extensions["db"].engine
     documents_before = _state(engine, number)["documents"]
 
-    answers = _race(app, "POST", f"/api/v1/applications/{number}/submit", headers, [None] * RACERS)
+    answers = race(app, "POST", f"/api/v1/applications/{number}/submit", headers, [None] * RACERS)
 
     statuses = sorted(status for status, _ in answers)
     assert statuses == [200] + [409] * (RACERS - 1), answers
@@ -199,50 +128,20 @@ def test_racing_submits_of_one_draft_approve_it_once_and_the_others_get_409(
     assert _state(engine, number)["events"] == ["submit", "approve_instantly"]
 
 
-def _wait_for_a_lock_wait(engine: Engine) -> None:
-    with engine.connect() as probe:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            waiting = probe.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                )
-            )
-            if waiting:
-                return
-            probe.rollback()
-            time.sleep(0.02)
-    raise AssertionError("the late submit never waited for the first one's row lock")
-
-
 def _behind_an_uncommitted_submit(
     app: Flask, district, number: str, late: Callable[[], Any]
 ) -> Any:  # type: ignore[no-untyped-def]
-    """`late` (a request) runs in another thread while a first submit of the draft has sealed
-    its licence but not committed; it must wait for that submit, which then commits. Returns
-    the late request's answer."""
-    engine = app.extensions["db"].engine
-    first = Session(engine, expire_on_commit=False)
-    outcome: list[Any] = []
-    thread = threading.Thread(target=lambda: outcome.append(late()))
-    try:
-        with app.test_request_context():
-            found = service.for_applicant(first, district.legal_rep.id, number)
-            user = first.get(User, district.legal_rep.id)
-            assert user is not None
-            loaded = service.submit(first, services(first), found, user=user, now=utcnow())
+    """`late` (a request) runs while a first submit of the draft has sealed its licence but
+    not committed; returns the late request's answer."""
+
+    def first_submit(first: Session) -> None:
+        found = service.for_applicant(first, district.legal_rep.id, number)
+        user = first.get(User, district.legal_rep.id)
+        assert user is not None
+        loaded = service.submit(first, services(first), found, user=user, now=utcnow())
         assert loaded.licence is not None
-        thread.start()
-        try:
-            _wait_for_a_lock_wait(engine)
-        finally:
-            first.commit()
-            thread.join(timeout=30)
-    finally:
-        first.close()  # never leave a transaction holding locks: the clean-up would wait
-    [answer] = outcome
-    return answer
+
+    return behind_an_uncommitted(app, first_submit, late)
 
 
 @on_postgres
@@ -291,7 +190,7 @@ def test_a_withdraw_racing_the_submit_never_withdraws_an_approved_case(
 
 def _accepted_for_review(client, session, district, citizen_headers) -> tuple[dict[str, str], str]:  # type: ignore[no-untyped-def]
     """A committed 临时户外广告 application too large for 秒批: accepted, awaiting a reviewer."""
-    applicant = _headers_committed(session, citizen_headers, district.legal_rep)
+    applicant = headers_committed(session, citizen_headers, district.legal_rep)
     too_large = {
         "matter_code": "PY-CGJ-LSGG",
         "form": advert_form(width_m=6, height_m=5),  # over the limit: a reviewer decides
@@ -321,9 +220,7 @@ def test_racing_resubmits_after_a_supplement_request_resume_it_once(
     before = _state(engine, number)
     assert before["status"] == ApplicationStatus.SUPPLEMENT_REQUESTED, before
 
-    answers = _race(
-        app, "POST", f"/api/v1/applications/{number}/resubmit", applicant, [{}] * RACERS
-    )
+    answers = race(app, "POST", f"/api/v1/applications/{number}/resubmit", applicant, [{}] * RACERS)
 
     statuses = sorted(status for status, _ in answers)
     assert statuses == [200] + [409] * (RACERS - 1), answers
@@ -352,7 +249,7 @@ def test_racing_file_and_submit_with_one_key_gives_one_application(
 ) -> None:
     """POST /applications with submit and the same Idempotency-Key, from parallel connections
     (SQLite: one after the other): one application, approved once; the rest get it back."""
-    headers = _headers_committed(session, citizen_headers, district.citizen)
+    headers = headers_committed(session, citizen_headers, district.citizen)
     keyed = {**headers, "Idempotency-Key": "double-tap-1"}
     body = {
         "matter_code": "PY-QXJ-QXZM",
@@ -361,7 +258,7 @@ def test_racing_file_and_submit_with_one_key_gives_one_application(
         "handwriting_png": HANDWRITING,
     }
 
-    answers = _race(app, "POST", "/api/v1/applications", keyed, [body] * 4)
+    answers = race(app, "POST", "/api/v1/applications", keyed, [body] * 4)
 
     assert sorted(status for status, _ in answers) == [200, 200, 200, 201], answers
     assert len({answer["number"] for _, answer in answers}) == 1
@@ -381,7 +278,7 @@ def test_racing_claims_of_one_application_claim_it_once(
     engine = app.extensions["db"].engine
     before = _state(engine, number)
 
-    answers = _race(
+    answers = race(
         app, "POST", f"/api/v1/review/applications/{number}/claim", reviewer, [None] * RACERS
     )
 

@@ -7,7 +7,7 @@ before the lapse committed must not then record a supply on a terminated case.
 
 The race through the route runs on both backends (on SQLite the writers take turns: BEGIN
 IMMEDIATE); the deterministic interleaving with the lapse needs PostgreSQL. Like
-test_submit_race.py (whose committing `session` fixture and helpers this module shares), these
+every race test (tests/support/races.py), these
 tests commit and remove their rows afterwards.
 """
 
@@ -26,17 +26,14 @@ from app.applications import tolerance
 from app.applications.models import Application, ApplicationEvent, ApplicationStatus
 from app.materials.models import ApplicationMaterial
 from app.notify.models import NotificationOutbox
-from tests.applications import test_submit_race
 from tests.applications.conftest import PNG, drainage_form, sign
-from tests.applications.test_submit_race import (
+from tests.support.races import (
     RACERS,
-    _headers_committed,
-    _wait_for_a_lock_wait,
+    behind_an_uncommitted,
+    committing_session,  # noqa: F401  (the `session` fixture, committing: racers are separate connections)
+    headers_committed,
     on_postgres,
 )
-
-# The committing session (the racers are separate connections), shared with the submit races.
-session = test_submit_race.session
 
 REPORT = "water_quality_report"
 
@@ -45,7 +42,7 @@ def _accepted_without_the_report(  # type: ignore[no-untyped-def]
     client, session, district, citizen_headers
 ) -> tuple[dict[str, str], str]:
     """A committed 排水许可 accepted under 容缺: the water-quality report is still to come."""
-    headers = _headers_committed(session, citizen_headers, district.legal_rep)
+    headers = headers_committed(session, citizen_headers, district.legal_rep)
     body = {
         "matter_code": "PY-SWJ-PSXK",
         "form": drainage_form(),
@@ -134,25 +131,14 @@ def test_an_upload_crossing_the_lapse_of_its_case_is_refused(
     """Deterministic: the sweep has ended the case (promise run out) but not committed when the
     upload reads it (still accepted, the promised day still ahead by the upload's clock)."""
     headers, number = _accepted_without_the_report(client, session, district, citizen_headers)
-    engine = app.extensions["db"].engine
     due = _state(app, number)["supply_due"]
-    sweep = Session(engine, expire_on_commit=False)
-    outcome: list[Any] = []
-    thread = threading.Thread(
-        target=lambda: outcome.append(_upload(app.test_client(), headers, number, REPORT))
+
+    def sweep(first: Session) -> None:
+        assert tolerance.lapse(first, now=due + dt.timedelta(minutes=1)) == 1
+
+    late = behind_an_uncommitted(
+        app, sweep, lambda: _upload(app.test_client(), headers, number, REPORT)
     )
-    try:
-        with app.test_request_context():
-            assert tolerance.lapse(sweep, now=due + dt.timedelta(minutes=1)) == 1
-        thread.start()
-        try:
-            _wait_for_a_lock_wait(engine)
-        finally:
-            sweep.commit()
-            thread.join(timeout=30)
-    finally:
-        sweep.close()  # never leave a transaction holding locks: the clean-up would wait
-    [late] = outcome
 
     assert late.status_code == 409 and late.json["code"] == "MATERIALS_LOCKED", late.json
     state = _state(app, number)
