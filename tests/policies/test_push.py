@@ -14,7 +14,7 @@ import redis
 from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 from flask import Flask
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.enterprises.models import RegistryEnterprise
@@ -22,6 +22,7 @@ from app.integrations.wechat import get_wechat
 from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGrant
 from app.policies import push_drain, push_schedule, send_rate
 from app.policies.models import PolicyPush, PushOptOut, PushStatus
+from tests.support.database import statements_sent
 from wechat.errors import SubscriptionRefused, TransportError
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -364,15 +365,8 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
 ) -> None:
     users = [recipient(grant=grant_subscription)[1] for _ in range(8)]
     policy = publish()
-    statements: list[str] = []
-    engine = app.extensions["db"].engine
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
     per_batch = []
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(app.extensions["db"].engine) as statements:
         for batch in (2, 6):
             statements.clear()
             stats = drain(
@@ -380,8 +374,6 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
             )
             assert stats.claimed == batch
             per_batch.append(len(statements))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     # Set-based: nothing is read or written per push (the ORM would write each attempt's
     # notification row in an UPDATE of its own, twice).
     assert per_batch[0] == per_batch[1]

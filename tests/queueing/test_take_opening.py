@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app import calendar
@@ -23,6 +22,7 @@ from app.queueing.errors import HallClosed
 from app.queueing.models import TicketSource
 from app.queueing.settings import QueueSettings
 from app.queueing.taking import issue_ticket, read_hall_code_take
+from tests.support.database import statements_sent
 
 WEEKDAYS = [(d, dt.time(9), dt.time(12)) for d in range(5)] + [
     (d, dt.time(13, 30), dt.time(17)) for d in range(5)
@@ -127,11 +127,29 @@ def test_take_reads_opening_as_halls_decides_it(
     code = codes.create_printed_code(session, queue_settings, qh.hall.id, label=None, staff_id=None)
     user = create_user()
 
-    take = read_hall_code_take(
+    take = _read_take(session, queue_settings, qh, code, user, now)
+
+    assert halls.is_open(session, qh.hall.id, now) is expected
+    assert take.state.open_now is expected
+    if not expected:  # and the take itself is refused on it
+        with pytest.raises(HallClosed):
+            _issue(session, queue_settings, take, user, now)
+
+
+def _read_take(
+    session: Session,
+    settings: QueueSettings,
+    qh: QueueHall,
+    code: Any,
+    user: User,
+    now: dt.datetime,
+) -> Any:
+    """The hall-code take's read for category A, from the hall's position."""
+    return read_hall_code_take(
         session,
-        queue_settings,
+        settings,
         category_id=qh.categories["A"].id,
-        token=codes.printed_token(queue_settings, code),
+        token=codes.printed_token(settings, code),
         user_id=user.id,
         idempotency_key=None,
         now=now,
@@ -139,20 +157,20 @@ def test_take_reads_opening_as_halls_decides_it(
         longitude=HALL_LNG,
     )
 
-    assert halls.is_open(session, qh.hall.id, now) is expected
-    assert take.state.open_now is expected
-    if not expected:  # and the take itself is refused on it
-        with pytest.raises(HallClosed):
-            issue_ticket(
-                session,
-                category=take.category,
-                user_id=user.id,
-                source=TicketSource.HALL_CODE,
-                actor=Actor("user", user.id),
-                now=now,
-                settings=queue_settings,
-                state=take.state,
-            )
+
+def _issue(
+    session: Session, settings: QueueSettings, take: Any, user: User, now: dt.datetime
+) -> Any:
+    return issue_ticket(
+        session,
+        category=take.category,
+        user_id=user.id,
+        source=TicketSource.HALL_CODE,
+        actor=Actor("user", user.id),
+        now=now,
+        settings=settings,
+        state=take.state,
+    )
 
 
 def test_a_take_by_hall_code_reads_opening_without_a_statement_of_its_own(
@@ -167,40 +185,13 @@ def test_a_take_by_hall_code_reads_opening_without_a_statement_of_its_own(
     user = create_user()
     session.flush()
     now = _at(FRIDAY, 10)
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    engine = app.extensions["db"].engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        take = read_hall_code_take(
-            session,
-            queue_settings,
-            category_id=qh.categories["A"].id,
-            token=codes.printed_token(queue_settings, code),
-            user_id=user.id,
-            idempotency_key=None,
-            now=now,
-            latitude=HALL_LAT,
-            longitude=HALL_LNG,
-        )
+    with statements_sent(app.extensions["db"].engine) as statements:
+        take = _read_take(session, queue_settings, qh, code, user, now)
         read = len(statements)
-        issued = issue_ticket(
-            session,
-            category=take.category,
-            user_id=user.id,
-            source=TicketSource.HALL_CODE,
-            actor=Actor("user", user.id),
-            now=now,
-            settings=queue_settings,
-            state=take.state,
-        )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+        issued = _issue(session, queue_settings, take, user, now)
 
     assert issued.created
     assert read == 1  # the category, the code, the take's state and the opening rules
     # Then only the draw and its two writes: one statement on PostgreSQL, three elsewhere.
-    assert len(statements) - read == (1 if engine.dialect.name == "postgresql" else 3)
+    dialect = app.extensions["db"].engine.dialect.name
+    assert len(statements) - read == (1 if dialect == "postgresql" else 3)
