@@ -12,32 +12,17 @@ from app.applications import tolerance
 from app.applications.models import Application
 from app.calendar import deadline
 from app.notify.models import NotificationOutbox
-from tests.applications.conftest import PNG, drainage_form, sign
+from tests.applications.conftest import (
+    accepted_without_the_report,
+    upload_png,
+)
 
 
 def _accepted_without_the_report(client, session, district, citizen_headers):  # type: ignore[no-untyped-def]
     headers = citizen_headers(district.legal_rep)
-    body = {
-        "matter_code": "PY-SWJ-PSXK",
-        "form": drainage_form(),
-        "enterprise_id": district.enterprise.id,
-        "submit": False,
-    }
-    number = client.post("/api/v1/applications", json=body, headers=headers).json["number"]
-    _upload(client, headers, number, "drainage_plan")
-    sign(client, headers, number)
-    accepted = client.post(f"/api/v1/applications/{number}/submit", headers=headers).json
-    assert accepted["status"] == "accepted", accepted
+    number = accepted_without_the_report(client, headers, district)
     application = session.scalars(select(Application).where(Application.number == number)).one()
     return number, headers, application
-
-
-def _upload(client, headers, number, material):  # type: ignore[no-untyped-def]
-    return client.post(
-        f"/api/v1/applications/{number}/materials/{material}",
-        data=PNG,
-        headers={**headers, "Content-Type": "image/png"},
-    )
 
 
 def _messages(session, application) -> list[str]:  # type: ignore[no-untyped-def]
@@ -69,9 +54,9 @@ def test_the_missing_report_is_promised_and_approval_waits_for_it(
     assert early.status_code == 409 and early.json["code"] == "MATERIALS_STILL_MISSING"
 
     # Only what is missing may come now: the plan already given stays as it is.
-    replaced = _upload(client, headers, number, "drainage_plan")
+    replaced = upload_png(client, headers, number, "drainage_plan")
     assert replaced.status_code == 409 and replaced.json["code"] == "MATERIALS_LOCKED"
-    supplied = _upload(client, headers, number, "water_quality_report")
+    supplied = upload_png(client, headers, number, "water_quality_report")
     assert supplied.status_code == 200, supplied.json
     assert supplied.json["supply_due"] is None and supplied.json["status"] == "under_review"
     assert supplied.json["history"][-1]["action"] == "supply"
@@ -107,6 +92,6 @@ def test_a_case_whose_promise_ran_out_ends_by_itself(client, session, district, 
     assert last["action"] == "lapse" and last["reason"] == "容缺材料逾期未补交：排水水质检测报告"
     assert body["decided_at"] and body["supply_due"] is None
     assert _messages(session, application)[-1] == "终止办理"
-    late = _upload(client, headers, number, "water_quality_report")
+    late = upload_png(client, headers, number, "water_quality_report")
     assert late.status_code == 409 and late.json["code"] == "MATERIALS_LOCKED"
     assert tolerance.lapse(session, now=due + dt.timedelta(days=1)) == 0

@@ -26,7 +26,7 @@ from app.applications import tolerance
 from app.applications.models import Application, ApplicationEvent, ApplicationStatus
 from app.materials.models import ApplicationMaterial
 from app.notify.models import NotificationOutbox
-from tests.applications.conftest import PNG, drainage_form, sign
+from tests.applications.conftest import accepted_without_the_report, upload_png
 from tests.support.races import (
     RACERS,
     behind_an_uncommitted,
@@ -41,29 +41,11 @@ REPORT = "water_quality_report"
 def _accepted_without_the_report(  # type: ignore[no-untyped-def]
     client, session, district, citizen_headers
 ) -> tuple[dict[str, str], str]:
-    """A committed 排水许可 accepted under 容缺: the water-quality report is still to come."""
+    """Committed, for the racers' connections."""
     headers = headers_committed(session, citizen_headers, district.legal_rep)
-    body = {
-        "matter_code": "PY-SWJ-PSXK",
-        "form": drainage_form(),
-        "enterprise_id": district.enterprise.id,
-        "submit": False,
-    }
-    number = client.post("/api/v1/applications", json=body, headers=headers).json["number"]
-    assert _upload(client, headers, number, "drainage_plan").status_code == 200
-    sign(client, headers, number)
-    accepted = client.post(f"/api/v1/applications/{number}/submit", headers=headers).json
-    assert accepted["status"] == "accepted" and accepted["supply_due"], accepted
+    number = accepted_without_the_report(client, headers, district)
     session.rollback()  # ends the read (SQLite: BEGIN IMMEDIATE holds the write lock)
     return headers, number
-
-
-def _upload(client, headers, number, material):  # type: ignore[no-untyped-def]
-    return client.post(
-        f"/api/v1/applications/{number}/materials/{material}",
-        data=PNG,
-        headers={**headers, "Content-Type": "image/png"},
-    )
 
 
 def _state(app: Flask, number: str) -> dict[str, Any]:
@@ -107,7 +89,7 @@ def test_racing_uploads_of_the_last_missing_material_supply_it_once(
     def racer(_: int) -> tuple[int, Any]:
         own = app.test_client()
         start.wait(timeout=30)
-        answer = _upload(own, headers, number, REPORT)
+        answer = upload_png(own, headers, number, REPORT)
         return answer.status_code, answer.json
 
     with ThreadPoolExecutor(RACERS) as pool:
@@ -137,7 +119,7 @@ def test_an_upload_crossing_the_lapse_of_its_case_is_refused(
         assert tolerance.lapse(first, now=due + dt.timedelta(minutes=1)) == 1
 
     late = behind_an_uncommitted(
-        app, sweep, lambda: _upload(app.test_client(), headers, number, REPORT)
+        app, sweep, lambda: upload_png(app.test_client(), headers, number, REPORT)
     )
 
     assert late.status_code == 409 and late.json["code"] == "MATERIALS_LOCKED", late.json
