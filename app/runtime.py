@@ -28,9 +28,12 @@ def warm_caches(app: Flask) -> None:
     while the database is away). What cannot be built now is built on first use, as before."""
     from app.seals.context import SealContext
 
+    # Not `get_seal_context()`: outside production that makes a development PKI. None: gunicorn
+    # reads ./gunicorn.conf.py for whatever it serves from here (the benches' floors too).
+    context: SealContext | None = getattr(app, "extensions", {}).get("seals")
+    if context is None:
+        return
     with app.app_context():
-        # Not `get_seal_context()`: outside production that makes a development PKI.
-        context: SealContext = app.extensions["seals"]
         try:
             context.fonts.warm()
             if context.has_pki():

@@ -77,3 +77,14 @@ def test_a_failed_warm_up_leaves_the_worker_starting(
     monkeypatch.setattr(cold_fonts, "warm", broken)
     warm_caches(app)
     assert "seal caches left cold" in caplog.text
+
+
+def test_the_hook_leaves_another_wsgi_app_to_start() -> None:
+    """gunicorn reads ./gunicorn.conf.py for any app started from the project's directory: the
+    benches' hand-written floors (bench/minimal_take.py, minimal_login.py) have no seals, and
+    their workers died on the warm-up ('seals' KeyError) before serving a request."""
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    try:
+        config["post_worker_init"](SimpleNamespace(wsgi=Flask("floor")))
+    finally:
+        gc.unfreeze()
