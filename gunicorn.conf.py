@@ -7,6 +7,7 @@ import multiprocessing
 import os
 
 from gunicorn.arbiter import Arbiter
+from gunicorn.glogging import Logger
 from gunicorn.workers.base import Worker
 
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
@@ -27,6 +28,21 @@ limit_request_line = 8190
 # The app logs every request itself, as JSON with its request id (app/logs.py); gunicorn's
 # own access line would repeat it in another format. GUNICORN_ACCESS_LOG=- brings it back.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+
+
+class AccessLineOnlyWhenAsked(Logger):
+    """gunicorn's logger, writing access lines only when `accesslog` names a destination.
+
+    gunicorn counts access logging as on whenever a logging config is given (ours below, for its
+    own messages as JSON), and then builds and writes an access line for every request.
+    """
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return bool(self.cfg.accesslog)
+
+
+logger_class = AccessLineOnlyWhenAsked
 errorlog = "-"
 # gunicorn's own messages (boot, worker exits, reloads) as JSON lines like the app's.
 logconfig_dict = {
