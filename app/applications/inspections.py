@@ -28,7 +28,7 @@ from app.audit.service import record as audit
 from app.calendar import add_working_days, local_instant
 from app.db import affected_rows, lock_row
 from app.licences import service as licences
-from app.licences.models import Licence
+from app.licences.models import Licence, LicenceStatus
 
 OPEN = (InspectionStatus.OPEN.value, InspectionStatus.RECTIFYING.value)
 
@@ -205,7 +205,9 @@ def revoke(
     licence = session.scalars(
         select(Licence).where(Licence.application_id == application.id)
     ).first()
-    if licence is not None and licence.status != "revoked":
+    if licence is not None:
+        lock_row(session, licence)  # a reviewer may be revoking it at this moment
+    if licence is not None and licence.status != LicenceStatus.REVOKED:
         licences.revoke(
             session,
             licence,

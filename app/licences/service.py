@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.calendar import local_day, local_instant
+from app.db import lock_row
 from app.enterprises.models import BindingStatus, EnterpriseBinding
 from app.licences.errors import (
     LicenceAlreadyRevoked,
@@ -212,7 +213,11 @@ def revoke(
     actor: Actor,
     now: dt.datetime,
 ) -> Licence:
-    """Revoke the licence and its sealed document (audited)."""
+    """Revoke the licence and its sealed document (audited).
+
+    The licence's row is locked first: a reviewer's revoke and a 核查's revoke of the same licence
+    may cross, and the later one must see the first's revocation (409), not revoke again."""
+    lock_row(session, licence)
     if licence.status == LicenceStatus.REVOKED:
         raise LicenceAlreadyRevoked(number=licence.number)
     licence.status = LicenceStatus.REVOKED

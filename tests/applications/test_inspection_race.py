@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 from app.applications import inspections
 from app.applications.models import Application, CommitmentBreach, Inspection
 from app.audit.models import AuditEntry
+from app.audit.service import Actor
 from app.db import utcnow
+from app.licences import service as licences
 from app.licences.models import Licence
 from app.matters import catalogue
 from tests.applications.conftest import apply_body, drainage_form, today
@@ -244,3 +246,90 @@ def _due_at(app: Flask, inspection_id: int) -> dt.datetime:
         inspection = check.get(Inspection, inspection_id)
         assert inspection is not None
         return inspection.due_at
+
+
+# -- a licence revoked by a reviewer while its check revokes it --------------------------------
+
+STAFF_REVOKE = {"reason": "许可条件已不具备"}
+
+
+def _licence_id(app: Flask, inspection_id: int) -> int:
+    with Session(app.extensions["db"].engine) as check:
+        inspection = check.get(Inspection, inspection_id)
+        assert inspection is not None
+        return check.scalars(
+            select(Licence.id).where(Licence.application_id == inspection.application_id)
+        ).one()
+
+
+def test_racing_revokes_of_one_licence_revoke_it_once_and_the_others_get_409(
+    app: Flask, client, session: Session, district, citizen_headers, staff_headers
+) -> None:
+    reviewer, inspection_id = _inspected(client, session, district, citizen_headers, staff_headers)
+    licence_id = _licence_id(app, inspection_id)
+
+    answers = race(
+        app, "POST", f"/api/v1/licences/{licence_id}/revoke", reviewer, [STAFF_REVOKE] * RACERS
+    )
+
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * (RACERS - 1), answers
+    for status, body in answers:
+        if status == 409:
+            assert body["code"] == "LICENCE_ALREADY_REVOKED" and body["message"], body
+    state = _state(app, inspection_id)
+    assert state["licence"] == "revoked" and state["licence_revocations"] == 1
+
+
+@on_postgres
+def test_a_licence_revoke_behind_the_checks_revoke_gets_409(
+    app: Flask, client, session: Session, district, citizen_headers, staff_headers
+) -> None:
+    """The check's revoke has revoked the licence, not committed, when a reviewer's revoke of
+    the licence reads it (still valid to it): one revocation, audited once."""
+    reviewer, inspection_id = _inspected(client, session, district, citizen_headers, staff_headers)
+    licence_id = _licence_id(app, inspection_id)
+
+    late = behind_an_uncommitted(
+        app,
+        _revoke(district.reviewers["PY-SWJ"].id, inspection_id),
+        _post(app, f"/api/v1/licences/{licence_id}/revoke", STAFF_REVOKE, reviewer),
+    )
+
+    assert late.status_code == 409 and late.json["code"] == "LICENCE_ALREADY_REVOKED", late.json
+    state = _state(app, inspection_id)
+    assert state["status"] == "revoked" and state["breaches"] == 1
+    assert state["licence"] == "revoked" and state["licence_revocations"] == 1
+
+
+@on_postgres
+def test_a_checks_revoke_behind_a_licence_revoke_records_the_breach_and_revokes_once(
+    app: Flask, client, session: Session, district, citizen_headers, staff_headers
+) -> None:
+    """A reviewer revoked the licence (not committed) when the check's revoke read it: the
+    check still ends revoked with its breach, and the licence is not revoked a second time."""
+    reviewer, inspection_id = _inspected(client, session, district, citizen_headers, staff_headers)
+    licence_id = _licence_id(app, inspection_id)
+    staff_id = district.reviewers["PY-SWJ"].id
+
+    def revoke_licence(first: Session) -> None:
+        licence = first.get(Licence, licence_id)
+        assert licence is not None
+        licences.revoke(
+            first,
+            licence,
+            reason=STAFF_REVOKE["reason"],
+            actor=Actor("staff", staff_id),
+            now=utcnow(),
+        )
+
+    late = behind_an_uncommitted(
+        app,
+        revoke_licence,
+        _post(app, f"/api/v1/review/inspections/{inspection_id}/revoke", FALSE, reviewer),
+    )
+
+    assert late.status_code == 200, late.json
+    state = _state(app, inspection_id)
+    assert state["status"] == "revoked" and state["breaches"] == 1
+    assert state["licence"] == "revoked" and state["licence_revocations"] == 1
