@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gc
 import runpy
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,8 +18,16 @@ from typing import Any
 import pytest
 from flask import Flask
 from fpdf import FPDF
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from app.audit.models import AuditEntry
+from app.db import utcnow
 from app.runtime import warm_caches
+from app.seals import signatures
+from app.seals.context import SealContext
+from app.seals.models import IssuedDocument, Seal, SealCertificate
+from app.seals.warm_up import warm_signing
 from seals.fonts import FontSet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +52,9 @@ def _refuse_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_warmed_worker_makes_its_first_document_without_parsing_the_font(
     app: Flask, cold_fonts: FontSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    warm_caches(app)
+    thread = warm_caches(app)
+    if thread is not None:
+        thread.join(timeout=60)
     _refuse_parsing(monkeypatch)
     pdf = FPDF()
     cold_fonts.add_to_pdf(pdf, "notoserif")
@@ -59,13 +71,24 @@ def test_a_cold_font_set_parses_the_font_on_first_use(
         cold_fonts.add_to_pdf(FPDF(), "notoserif")
 
 
-def test_gunicorn_warms_each_worker_before_it_serves(app: Flask, cold_fonts: FontSet) -> None:
+def _join_signing_warm_up() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "warm-signing":
+            thread.join(timeout=60)
+
+
+def test_gunicorn_warms_each_worker_before_it_serves(
+    app: Flask, cold_fonts: FontSet, seal_context: SealContext
+) -> None:
+    seal_context.trust_cache.clear()
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     try:
         config["post_worker_init"](SimpleNamespace(wsgi=app))
     finally:
         gc.unfreeze()  # the hook freezes the heap, as a worker should; this process is a test
+        _join_signing_warm_up()
     assert cold_fonts._fpdf_templates, "the worker hook left the font unparsed"
+    assert "current" in seal_context.trust_cache, "the signing caches were not warmed"
 
 
 def test_a_failed_warm_up_leaves_the_worker_starting(
@@ -88,3 +111,70 @@ def test_the_hook_leaves_another_wsgi_app_to_start() -> None:
         config["post_worker_init"](SimpleNamespace(wsgi=Flask("floor")))
     finally:
         gc.unfreeze()
+
+
+# -- the signing caches: need the database, built while the worker serves ----------------------
+
+
+def _cold_signing(ctx: SealContext) -> None:
+    ctx.crl_cache.clear()
+    ctx.trust_cache.clear()
+    ctx.signer_cache.clear()
+    ctx.image_cache.clear()
+
+
+def _rows(session: Session) -> tuple[int | None, ...]:
+    return tuple(
+        session.scalar(select(func.count()).select_from(model))
+        for model in (IssuedDocument, SealCertificate, AuditEntry, Seal)
+    )
+
+
+def test_warming_signing_builds_each_seals_signer_and_writes_nothing(
+    session: Session, seal_context: SealContext, create_seal_for: Callable[..., Seal]
+) -> None:
+    seals = [create_seal_for(), create_seal_for()]
+    session.flush()
+    _cold_signing(seal_context)
+    rows, files = _rows(session), sorted(seal_context.storage_dir.glob("*"))
+
+    warmed = warm_signing(session, seal_context, utcnow())
+
+    assert warmed == len(seals)
+    assert len(seal_context.signer_cache) == len(seals)
+    assert len(seal_context.image_cache) >= 1 and "current" in seal_context.trust_cache
+    assert not session.new and not session.dirty
+    assert _rows(session) == rows
+    assert sorted(seal_context.storage_dir.glob("*")) == files
+
+
+def test_a_document_after_the_warm_up_builds_no_signer(
+    session: Session,
+    seal_context: SealContext,
+    create_seal_for: Callable[..., Seal],
+    issue_certificate: Callable[..., IssuedDocument],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seal = create_seal_for()
+    session.flush()
+    _cold_signing(seal_context)
+    warm_signing(session, seal_context, utcnow())
+
+    def build(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a signer was built while a document was issued")
+
+    monkeypatch.setattr(signatures, "ProviderSigner", build)
+    assert issue_certificate(seal).public_id
+
+
+def test_a_failed_signing_warm_up_leaves_the_worker_serving(
+    app: Flask, seal_context: SealContext, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr("app.seals.warm_up.warm_signing", broken)
+    thread = warm_caches(app)
+    assert thread is not None
+    thread.join(timeout=30)
+    assert "seal signing caches left cold" in caplog.text
