@@ -7,16 +7,14 @@ with the same refresh token: all of them get the same successor pair, and the lo
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.models import AuditEntry
@@ -27,11 +25,7 @@ from app.identity.models import LoginFamily, RefreshToken, User
 from app.identity.principals import principal_for
 from app.identity.sessions import TokenPair, refresh_session, start_session
 from tests.factories.identity import app_token_settings
-
-on_postgres = pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
-    reason="needs PostgreSQL: waits on another connection's row lock",
-)
+from tests.support.races import on_postgres, wait_for_a_lock_wait
 
 RACERS = 10
 GRACE_SECONDS = 10
@@ -96,25 +90,8 @@ def _attempt(app: Flask, session: Session, token: str) -> tuple[str, str]:
     return "ok", pair.refresh_token
 
 
-def _wait_for_a_lock_wait(make_session: Callable[[], Session]) -> None:
-    with make_session() as probe:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            waiting = probe.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                )
-            )
-            if waiting:
-                return
-            probe.rollback()
-            time.sleep(0.02)
-    raise AssertionError("the late refresh never waited for the winner's row lock")
-
-
 def test_parallel_refreshes_with_one_token_all_get_the_same_successor(
-    app: Flask, committed_login: tuple[Callable[[], Session], TokenPair]
+    app: Flask, committed_login: tuple[sessionmaker[Session], TokenPair]
 ) -> None:
     make_session, pair = committed_login
     start = threading.Barrier(RACERS)
@@ -148,7 +125,7 @@ def test_parallel_refreshes_with_one_token_all_get_the_same_successor(
 
 @on_postgres
 def test_a_refresh_that_read_the_token_before_the_winner_committed_gets_the_winners_pair(
-    app: Flask, committed_login: tuple[Callable[[], Session], TokenPair]
+    app: Flask, committed_login: tuple[sessionmaker[Session], TokenPair]
 ) -> None:
     make_session, pair = committed_login
     winner = make_session()
@@ -169,7 +146,7 @@ def test_a_refresh_that_read_the_token_before_the_winner_committed_gets_the_winn
 
     late = threading.Thread(target=late_refresh)
     late.start()
-    _wait_for_a_lock_wait(make_session)
+    wait_for_a_lock_wait(make_session.kw["bind"])
 
     winner.commit()
     winner.close()
@@ -180,7 +157,7 @@ def test_a_refresh_that_read_the_token_before_the_winner_committed_gets_the_winn
 
 @on_postgres
 def test_a_refresh_racing_a_winner_that_rolls_back_takes_the_token_itself(
-    app: Flask, committed_login: tuple[Callable[[], Session], TokenPair]
+    app: Flask, committed_login: tuple[sessionmaker[Session], TokenPair]
 ) -> None:
     make_session, pair = committed_login
     winner = make_session()
@@ -200,7 +177,7 @@ def test_a_refresh_racing_a_winner_that_rolls_back_takes_the_token_itself(
 
     late = threading.Thread(target=late_refresh)
     late.start()
-    _wait_for_a_lock_wait(make_session)
+    wait_for_a_lock_wait(make_session.kw["bind"])
     winner.rollback()  # the winner's request failed after claiming: nothing was handed out
     winner.close()
     late.join(timeout=10)

@@ -97,7 +97,8 @@ def race(app: Flask, method: str, path: str, headers, bodies: list[Any]) -> list
         return list(pool.map(racer, bodies))
 
 
-def _wait_for_a_lock_wait(engine: Engine) -> None:
+def wait_for_a_lock_wait(engine: Engine) -> None:
+    """Return once a connection to the test's database waits on a lock (PostgreSQL)."""
     with engine.connect() as probe:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -129,7 +130,7 @@ def behind_an_uncommitted(
             first_step(first)
         thread.start()
         try:
-            _wait_for_a_lock_wait(engine)
+            wait_for_a_lock_wait(engine)
         finally:
             first.commit()
             thread.join(timeout=30)
