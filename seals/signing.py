@@ -10,6 +10,7 @@ with a timestamp authority the signature is timestamped and a document timestamp
 
 from __future__ import annotations
 
+import copy
 import io
 import zlib
 from dataclasses import dataclass
@@ -70,15 +71,24 @@ class ProviderSigner(Signer):
         )
         self._provider = provider
         self._key = key
+        self._placeholder_only = False
         # The signature's placeholder size, known from the certificates it embeds, so pyHanko
         # need not build a throwaway CMS to estimate it on every signature. Hex-encoded: x2.
         embedded = [self.signing_cert, *self.cert_registry]
         self.bytes_reserved = 2 * (sum(len(c.dump()) for c in embedded) + CMS_OVERHEAD_BYTES)
 
+    def placeholder(self) -> ProviderSigner:
+        """This signer building the same signature around a placeholder value: every step of
+        signing but the key's, for warming a process (a seal's key signs only what is recorded
+        as the seal's use). What it signs does not verify."""
+        twin = copy.copy(self)
+        twin._placeholder_only = True
+        return twin
+
     async def async_sign_raw(
         self, data: bytes, digest_algorithm: str, dry_run: bool = False
     ) -> bytes:
-        if dry_run:
+        if dry_run or self._placeholder_only:
             return bytes(ECDSA_SIGNATURE_PLACEHOLDER if self._key.algorithm == ECDSA_P256 else 256)
         return self._provider.sign(self._key, data, digest_algorithm)
 

@@ -4,8 +4,9 @@ A worker's first 秒批 built the current CRLs and trust settings, each seal's s
 certificate and chain parsed) and PDF image, and ran pyHanko's first signature (its lazily
 loaded code and ASN.1 specifications): ~0.4 s on top of an approval, and in the rush bench
 those first approvals of each worker were the 秒批 p99. `warm_signing` does all of that with
-the database read only, then signs a one-page PDF in memory with the first active seal; the
-PDF is thrown away, nothing is written, no timestamp authority is asked.
+the database read only, then signs a one-page PDF in memory as the first active seal would,
+with a placeholder in place of the signature value: a seal's key signs only documents recorded
+as the seal's use. The PDF is thrown away, nothing is written, no timestamp authority is asked.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def warm_signing(session: Session, ctx: SealContext, now: dt.datetime) -> int:
     if seals:
         sign_pdf(
             _blank_page(),
-            seal_signer(ctx, seals[0]),
+            seal_signer(ctx, seals[0]).placeholder(),
             field_name=WARM_UP_FIELD,
             appearance=Appearance(Box(400, 80, 520, 200), seal_image(ctx, seals[0])),
             trust=trust,

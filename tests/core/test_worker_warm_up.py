@@ -29,6 +29,7 @@ from app.seals.context import SealContext
 from app.seals.models import IssuedDocument, Seal, SealCertificate
 from app.seals.warm_up import warm_signing
 from seals.fonts import FontSet
+from seals.keys import SoftwareKeyProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -178,3 +179,22 @@ def test_a_failed_signing_warm_up_leaves_the_worker_serving(
     assert thread is not None
     thread.join(timeout=30)
     assert "seal signing caches left cold" in caplog.text
+
+
+def test_warming_never_signs_with_a_seals_key(
+    session: Session,
+    seal_context: SealContext,
+    create_seal_for: Callable[..., Seal],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every use of a seal's key is a sealed document, recorded in the seal's use log; the
+    warm-up builds a signature's whole CMS around a placeholder instead."""
+    create_seal_for()
+    session.flush()
+    _cold_signing(seal_context)
+
+    def sign(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("the warm-up used a seal's key")
+
+    monkeypatch.setattr(SoftwareKeyProvider, "sign", sign)
+    assert warm_signing(session, seal_context, utcnow()) == 1
