@@ -10,10 +10,10 @@ live as long as the process, so nothing is lost by never scanning them again.
 `warm_caches` builds, before the first request (gunicorn's `post_worker_init`), what the first
 sealed document of a process would otherwise build (the font's parsed metrics and glyphs, the
 PKI), so it joins the frozen heap and no applicant pays for being first after a start or a
-reload. What needs the database (CRLs and trust settings, each seal's signer and image, the
-first pyHanko signature: `app.seals.warm_up`) is built by a thread of its own while the worker
-already serves: a database that is slow or away must not hold a worker's start. Not on import
-of `wsgi`: every `flask --app wsgi` command would pay it.
+reload. What needs the database (CRLs and trust settings, each seal's signer and image, one
+signature assembled around a placeholder: `app.seals.warm_up`) is built by a thread of its own
+while the worker already serves: a database that is slow or away must not hold a worker's
+start. Not on import of `wsgi`: every `flask --app wsgi` command would pay it.
 """
 
 from __future__ import annotations

@@ -207,14 +207,14 @@ def revoke(
     ).first()
     if licence is not None:
         lock_row(session, licence)  # a reviewer may be revoking it at this moment
-    if licence is not None and licence.status != LicenceStatus.REVOKED:
-        licences.revoke(
-            session,
-            licence,
-            reason=f"核查发现承诺不实：{note}",
-            actor=Actor("staff", staff_id),
-            now=now,
-        )
+        if licence.status != LicenceStatus.REVOKED:
+            licences.revoke(
+                session,
+                licence,
+                reason=f"核查发现承诺不实：{note}",
+                actor=Actor("staff", staff_id),
+                now=now,
+            )
     breach = CommitmentBreach(
         user_id=application.applicant_user_id,
         enterprise_id=application.enterprise_id,
