@@ -47,7 +47,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import BIN, ROOT, free_port, start_gunicorn, wait_until_up
+from servers import BIN, ROOT, clean_up_on_sigterm, free_port, start_gunicorn, wait_until_up
 
 APPLICANTS = 8
 # More than the approvals a run can make (each draft is submitted once), and no more: the set-up
@@ -518,6 +518,7 @@ def check_database(env: dict[str, str]) -> tuple[int, int, int]:
 
 
 def main() -> None:
+    clean_up_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=12)

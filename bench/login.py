@@ -60,6 +60,7 @@ from servers import (
     BIN,
     ROOT,
     bench_database,
+    clean_up_on_sigterm,
     drop_database,
     free_port,
     start_gunicorn,
@@ -158,6 +159,7 @@ def wechat_seconds(app_url: str) -> tuple[float, float]:
 
 
 def main() -> None:
+    clean_up_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="per run")

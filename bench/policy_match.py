@@ -35,7 +35,7 @@ from pathlib import Path
 
 import psycopg
 import requests
-from servers import start_emulator
+from servers import clean_up_on_sigterm, start_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -151,6 +151,7 @@ def random_form(rng: random.Random) -> dict[str, object]:
 
 
 def main() -> None:
+    clean_up_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--enterprises", type=int, default=1_000_000)
     parser.add_argument("--policies", type=int, default=200)

@@ -48,7 +48,7 @@ from pathlib import Path
 import psycopg
 import requests
 from loadgen import Request, require_wrk, run_wrk
-from servers import start_emulator
+from servers import clean_up_on_sigterm, start_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -243,6 +243,7 @@ def raw_request(token: str, title: str) -> list[Request]:
 
 
 def main() -> None:
+    clean_up_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pushes", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)

@@ -55,6 +55,7 @@ from servers import (
     BIN,
     ROOT,
     bench_database,
+    clean_up_on_sigterm,
     drop_database,
     free_port,
     start_gunicorn,
@@ -167,6 +168,7 @@ class Checks:
 
 
 def main() -> None:
+    clean_up_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=8, help="per run")

@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import requests  # noqa: E402
+from servers import clean_up_on_sigterm  # noqa: E402
 
 TARGET_P99_MS = 300.0
 # 1.58 M transactions a year over 250 working days of 8 hours; the busiest hour three times the
@@ -628,6 +629,7 @@ def emulator_sends(state: dict[str, Any], openid_prefix: str) -> int:
 
 
 def main() -> None:
+    clean_up_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--state", default=str(ROOT / "var" / "prod-like" / "state.json"))
     parser.add_argument("--start", action="store_true", help="start prod-like first, stop it after")

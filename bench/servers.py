@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,17 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+def clean_up_on_sigterm() -> None:
+    """Let SIGTERM (`kill`, a CI step's timeout) end the bench as Ctrl-C does, through its
+    `finally`: the servers it started are stopped and its database dropped. Python's default
+    SIGTERM ends the process at once and left them running."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def free_port() -> int:
