@@ -97,6 +97,18 @@ def race(app: Flask, method: str, path: str, headers, bodies: list[Any]) -> list
         return list(pool.map(racer, bodies))
 
 
+def one_won(answers: list[Any], refusal: str) -> Any:
+    """Exactly one racer was answered 200 and every other 409 `refusal` with a message (never a
+    500); returns the winner's body."""
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200] + [409] * (len(answers) - 1), answers
+    for status, body in answers:
+        if status == 409:
+            assert body["code"] == refusal and body["message"], body
+    [won] = [body for status, body in answers if status == 200]
+    return won
+
+
 def wait_for_a_lock_wait(engine: Engine) -> None:
     """Return once a connection to the test's database waits on a lock (PostgreSQL)."""
     with engine.connect() as probe:
