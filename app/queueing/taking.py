@@ -82,8 +82,9 @@ def queued_in_category_count() -> Any:
 
 def _take_state_columns() -> tuple[Any, ...]:
     # One statement for all of it, a take being dominated by round trips; each part is an
-    # index lookup (the queued count, an index range of the category's day). A NULL user or key
-    # matches nothing, which is what an anonymous take or one without a key needs.
+    # index lookup (the queued count, an index range per queued status of the category's day).
+    # A NULL user or key matches nothing, which is what an anonymous take or one without a key
+    # needs.
     category_id: Any = bindparam("category_id")
     day: Any = bindparam("day")
     user_id: Any = bindparam("user_id")

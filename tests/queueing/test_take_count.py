@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import calendar
@@ -21,6 +21,7 @@ from app.identity.models import User
 from app.queueing.demo import QueueHall
 from app.queueing.models import Ticket, TicketStatus
 from app.queueing.taking import queued_in_category_count
+from tests.support.database import statements_sent
 
 NOW = calendar.local_instant(dt.date(2026, 11, 27), dt.time(10))  # a Friday morning
 INDEX = "ix_tickets_category_day_status"
@@ -35,19 +36,11 @@ def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def _count_plan(session: Session, category_id: int, day: dt.date) -> list[str]:
     """How the count reads its index: each index condition (and filter) on PostgreSQL, each
     search's detail on SQLite. The statement is explained as the driver was sent it."""
-    sent: list[tuple[str, Any]] = []
-
-    def record(*args: Any) -> None:
-        sent.append((args[2], args[3]))
-
     engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(engine) as sent:
         session.execute(
             select(queued_in_category_count()), {"category_id": category_id, "day": day}
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     statement, parameters = sent[-1]
     connection = session.connection()
     if engine.dialect.name == "postgresql":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask
 from sqlalchemy import Engine, event, text
@@ -24,13 +24,19 @@ def build_schema(app: Flask) -> None:
     upgrade_database(app)
 
 
+class Sent(NamedTuple):
+    statement: str
+    parameters: Any
+
+
 @contextmanager
-def statements_sent(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements `engine` sends inside the block, in order (the list fills as it runs)."""
-    sent: list[str] = []
+def statements_sent(engine: Engine) -> Iterator[list[Sent]]:
+    """The SQL statements `engine` sends inside the block, in order, each with its parameters
+    as the driver got them (the list fills as it runs)."""
+    sent: list[Sent] = []
 
     def record(*args: Any) -> None:
-        sent.append(args[2])
+        sent.append(Sent(args[2], args[3]))
 
     event.listen(engine, "before_cursor_execute", record)
     try:
