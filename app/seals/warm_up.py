@@ -40,15 +40,14 @@ def warm_signing(session: Session, ctx: SealContext, now: dt.datetime) -> int:
     many seals were warmed (0: no seal yet, only the trust settings were built)."""
     trust = trust_settings(session, ctx, now)
     seals = session.scalars(select(Seal).where(Seal.status == SealStatus.ACTIVE)).all()
-    for seal in seals:
-        seal_signer(ctx, seal)
-        seal_image(ctx, seal)
-    if seals:
+    built = [(seal_signer(ctx, seal), seal_image(ctx, seal)) for seal in seals]
+    if built:
+        signer, image = built[0]
         sign_pdf(
             _blank_page(),
-            seal_signer(ctx, seals[0]).placeholder(),
+            signer.placeholder(),
             field_name=WARM_UP_FIELD,
-            appearance=Appearance(Box(400, 80, 520, 200), seal_image(ctx, seals[0])),
+            appearance=Appearance(Box(400, 80, 520, 200), image),
             trust=trust,
             certify=True,
             permissions=MDPPerm.NO_CHANGES,
