@@ -221,9 +221,18 @@ def _check_applicant(
 # -- filing ------------------------------------------------------------------------------------
 
 
+# 10^8 numbers a day: a district's few thousand filings meet an earlier number now and then
+# (the birthday bound), a run of this many taken draws never.
+NUMBER_DRAWS = 5
+
+
 def _new_number(now: dt.datetime) -> str:
     """办件编号: the local date and 8 random digits (unique, not guessable in sequence)."""
     return f"{local_day(now):%Y%m%d}{secrets.randbelow(10**8):08d}"
+
+
+def _number_taken(session: Session, number: str) -> bool:
+    return session.scalar(select(Application.id).where(Application.number == number)) is not None
 
 
 def _with_key(session: Session, scoped_key: str) -> Application | None:
@@ -279,35 +288,41 @@ def file(
         session, user, matter, enterprise_id, now=now, request_id=request_id
     )
     flow = workflow.for_kind(matter.kind)
-    application = Application(
-        number=_new_number(now),
-        matter_id=matter.id,
-        matter_code=matter.code,
-        matter_version=version.version,
-        workflow=flow.name,
-        workflow_version=flow.version,
-        department_id=matter.department_id,
-        applicant_user_id=user.id,
-        enterprise_id=enterprise_id,
-        acting_as=acting_as,
-        form=dict(form),
-        status=flow.initial,
-        idempotency_key=scoped_key,
-        request_fingerprint=fingerprint,
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(application)
-    except IntegrityError:
-        # A concurrent retry with the same key filed first.
-        earlier = _with_key(session, scoped_key) if scoped_key else None
-        if earlier is None:
-            raise
-        if earlier.request_fingerprint != fingerprint:
-            raise IdempotencyKeyReused() from None
-        return earlier, False
+    for _draw in range(NUMBER_DRAWS):
+        application = Application(
+            number=_new_number(now),
+            matter_id=matter.id,
+            matter_code=matter.code,
+            matter_version=version.version,
+            workflow=flow.name,
+            workflow_version=flow.version,
+            department_id=matter.department_id,
+            applicant_user_id=user.id,
+            enterprise_id=enterprise_id,
+            acting_as=acting_as,
+            form=dict(form),
+            status=flow.initial,
+            idempotency_key=scoped_key,
+            request_fingerprint=fingerprint,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(application)
+            break
+        except IntegrityError:
+            # A concurrent retry with the same key filed first.
+            earlier = _with_key(session, scoped_key) if scoped_key else None
+            if earlier is not None:
+                if earlier.request_fingerprint != fingerprint:
+                    raise IdempotencyKeyReused() from None
+                return earlier, False
+            # Or the number drawn is another application's: draw again.
+            if not _number_taken(session, application.number):
+                raise
+    else:
+        raise RuntimeError(f"no free application number in {NUMBER_DRAWS} draws")
     audit(
         session,
         "application.filed",

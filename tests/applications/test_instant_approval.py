@@ -11,6 +11,7 @@ import subprocess
 import pytest
 from sqlalchemy import func, select
 
+from app.applications import service
 from app.applications.models import Application, ApplicationEvent
 from app.audit.models import AuditEntry
 from app.db import utcnow
@@ -484,3 +485,31 @@ def test_an_instant_approval_answers_as_a_later_read_does(
         select(NotificationOutbox).where(NotificationOutbox.source_id == application.id)
     ).all()
     assert [n.dedupe_key for n in sent] == [f"application:{application.id}:2"]
+
+
+def test_a_drawn_number_already_taken_is_drawn_again(
+    client, session, district, citizen_headers, monkeypatch
+):
+    # 办件编号 are the day and 8 random digits: at a district's few thousand filings a day two
+    # of them meet now and then (the instant-approval bench's set-up met one), and the second
+    # filing answered 500. The draw is forced to repeat itself here.
+    draws = iter([12345678, 12345678, 87654321])
+    monkeypatch.setattr(service.secrets, "randbelow", lambda _bound: next(draws))
+    headers = citizen_headers(district.legal_rep)
+    first, second = (
+        client.post(
+            "/api/v1/applications",
+            json={
+                "matter_code": "PY-CGJ-LSGG",
+                "form": advert_form(),
+                "enterprise_id": district.enterprise.id,
+                "submit": False,
+            },
+            headers=headers,
+        )
+        for _ in range(2)
+    )
+    assert first.status_code == 201 and second.status_code == 201, second.json
+    assert first.json["number"].endswith("12345678")
+    assert second.json["number"].endswith("87654321")
+    assert session.scalar(select(func.count()).select_from(Application)) == 2
