@@ -356,12 +356,14 @@ def submit(
     user: User,
     now: dt.datetime,
     request_id: str | None = None,
+    locked: bool = False,
 ) -> Loaded:
     """Submit a draft (under the version it was drafted under); the rows read and written on
-    the way, for the answer."""
+    the way, for the answer. `locked`: the caller read it with `for_applicant(for_update=True)`."""
     # Before anything is read or sealed: a second submit of the same draft waits here and is
     # then refused as no longer a draft, instead of sealing a second licence.
-    lock(session, application)
+    if not locked:
+        lock(session, application)
     matter, version = catalogue.get_with_version(
         session, application.matter_id, application.matter_version
     )
@@ -696,12 +698,17 @@ def _visible_to(user_id: int) -> Any:
     return or_(Application.applicant_user_id == user_id, Application.enterprise_id.in_(bound))
 
 
-def for_applicant(session: Session, user_id: int, number: str) -> Application:
+def for_applicant(
+    session: Session, user_id: int, number: str, *, for_update: bool = False
+) -> Application:
     """An application the user filed, or one of an enterprise they act for; another's is not
-    found (its existence is not revealed)."""
-    found = session.scalars(
-        select(Application).where(Application.number == number, _visible_to(user_id))
-    ).first()
+    found (its existence is not revealed). `for_update`: read with its row held, as `lock`
+    holds it, for a step that decides on it (one statement where reading, then locking,
+    takes two)."""
+    query = select(Application).where(Application.number == number, _visible_to(user_id))
+    if for_update:
+        query = query.with_for_update(of=Application).execution_options(populate_existing=True)
+    found = session.scalars(query).first()
     if found is None:
         raise ApplicationNotFound(number=number)
     return found

@@ -102,8 +102,10 @@ def enqueue(
     now: dt.datetime,
     not_before: dt.datetime | None = None,
     catalog: TemplateCatalog | None = None,
-) -> NotificationOutbox | None:
-    """Add a notification to the outbox once per `dedupe_key`; None if it was already there.
+) -> int | None:
+    """Add a notification to the outbox once per `dedupe_key`: the new row's id, or None if
+    it was already there. (The id, not the row: the callers only send it, and reading the
+    row back would be one more statement in every request that notifies.)
 
     The row becomes due at `not_before` (a reminder) or else at `now`. After the caller
     commits, the job runner is woken; a row not yet due waits for the drain's next pass.
@@ -135,7 +137,7 @@ def enqueue(
     if new_id is None:
         return None
     after_commit_dispatch(session, NOTIFY_JOB, new_id)
-    return session.get(NotificationOutbox, new_id)
+    return new_id
 
 
 def row_values(

@@ -176,13 +176,23 @@ class SubmitDraft(MethodView):
     def post(self, number: str) -> dict[str, Any]:
         """Submit a signed draft (the rules decide as for a direct filing)."""
         session = get_session()
-        found = service.for_applicant(session, current_principal().id, number)
+        found = service.for_applicant(session, current_principal().id, number, for_update=True)
         with keeping_writes(session):
             loaded = service.submit(
-                session, services(session), found, user=_me(), now=utcnow(), request_id=request_id()
+                session,
+                services(session),
+                found,
+                user=_me(),
+                now=utcnow(),
+                request_id=request_id(),
+                locked=True,
             )
+        # The answer is read inside the transaction: after the commit its one read would
+        # open a transaction of its own (BEGIN, the read, ROLLBACK at teardown), and this is
+        # the request an applicant waits on for a 秒批.
+        answer = present(session, found, viewer="applicant", loaded=loaded)
         session.commit()
-        return present(session, found, viewer="applicant", loaded=loaded)
+        return answer
 
 
 @blp.route("/<string:number>/withdraw")

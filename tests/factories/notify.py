@@ -118,7 +118,7 @@ def enqueue_notification(session: Session) -> Callable[..., NotificationOutbox]:
         now: dt.datetime | None = None,
         source: tuple[str, int] | None = None,
     ) -> NotificationOutbox:
-        row = outbox.enqueue(
+        row_id = outbox.enqueue(
             session,
             user_id=user.id,
             template_key=template_key,
@@ -128,8 +128,8 @@ def enqueue_notification(session: Session) -> Callable[..., NotificationOutbox]:
             source=source,
             now=now or utcnow(),
         )
-        assert row is not None
-        return row
+        assert row_id is not None
+        return session.get_one(NotificationOutbox, row_id)
 
     return enqueue
 

@@ -176,7 +176,7 @@ def test_a_notification_committed_by_a_request_is_delivered_under_its_id(
     context = _in_a_request(dramatiq_app, REQUEST_ID)
     try:
         session = get_session()
-        row = outbox.enqueue(
+        row_id = outbox.enqueue(
             session,
             user_id=user.id,
             template_key="queue_called",
@@ -184,8 +184,7 @@ def test_a_notification_committed_by_a_request_is_delivered_under_its_id(
             dedupe_key=f"rid:{user.openid}",
             now=utcnow(),
         )
-        assert row is not None
-        row_id = row.id
+        assert row_id is not None
         session.commit()  # the runner enqueues deliver_notification after this commit
     finally:
         context.pop()

@@ -28,7 +28,8 @@ def _enqueue(session: Session, user_id: int, dedupe_key: str, **overrides):  # t
         "now": NOW,
     }
     arguments.update(overrides)
-    return outbox.enqueue(session, **arguments)
+    new_id = outbox.enqueue(session, **arguments)
+    return session.get(NotificationOutbox, new_id) if new_id is not None else None
 
 
 def test_enqueue_twice_with_the_same_dedupe_key_keeps_one_row(session, create_user):

@@ -76,7 +76,7 @@ def commit_notification(app: Flask, user: User, *, due_in: float = 0.0) -> int:
     with app.app_context():
         session = get_session()
         now = utcnow()
-        row = outbox.enqueue(
+        row_id = outbox.enqueue(
             session,
             user_id=user.id,
             template_key="queue_called",
@@ -84,9 +84,9 @@ def commit_notification(app: Flask, user: User, *, due_in: float = 0.0) -> int:
             dedupe_key=f"jobs:{user.openid}:{now.timestamp()}",
             now=now + dt.timedelta(seconds=due_in),
         )
-        assert row is not None
+        assert row_id is not None
         session.commit()
-        return row.id
+        return row_id
 
 
 def row_status(app: Flask, row_id: int) -> str:
