@@ -83,9 +83,15 @@ request = function()
   local who = applicants[((n - 1) %% #applicants) + 1]
   local path = string.gsub(template, "ID", who[2])
   local body = string.gsub(body_template, "NUMBER", tostring(n))
+  -- A connection per request: gunicorn's workers each accept on the shared socket, and a
+  -- kept-alive connection stays with the worker that accepted it, so with 8 of them the two
+  -- workers could hold 6 and 2 for a whole round (one saturated, the other half idle: the
+  -- same route measured 40/s in one round and 77/s in the next). Accepted afresh, each
+  -- request goes to a worker free to take it, as behind the production balancer.
   return wrk.format("POST", path, {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. who[1],
+    ["Connection"] = "close",
   }, body)
 end
 local threads = {}
