@@ -356,16 +356,16 @@ def claim_ids(
 def claim_one(
     session: Session, outbox_id: int, *, now: dt.datetime, lease_seconds: float
 ) -> NotificationOutbox | None:
-    """Lease one row if it is due and unclaimed (a guarded UPDATE checked by rowcount)."""
-    result = session.execute(
+    """Lease one row if it is due and unclaimed: one guarded UPDATE returning the row (None
+    when it was not claimable)."""
+    return session.scalars(
         update(NotificationOutbox)
         .where(NotificationOutbox.id == outbox_id, _claimable(now))
         .values(_claim_values(now, lease_seconds))
-        .execution_options(synchronize_session=False)
-    )
-    if affected_rows(result) != 1:
-        return None
-    return _load(session, [outbox_id])[0]
+        .returning(NotificationOutbox)
+        # populate_existing: the session may hold this row from before the claim.
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
 
 
 def renew_lease(

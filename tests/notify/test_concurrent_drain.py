@@ -17,7 +17,7 @@ from app.identity.models import User
 from app.integrations.wechat import get_wechat
 from app.notify import outbox
 from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGrant
-from app.notify.sender import DrainStats, Outcome, drain
+from app.notify.sender import DrainStats, Outcome, deliver_by_id, drain
 from tests.factories.notify import (
     QUEUE_CALLED_DATA,
     emulator_grant,
@@ -129,6 +129,73 @@ def test_two_drainers_never_send_the_same_row_twice(
     with committed.factory() as session:
         rows = session.scalars(
             select(NotificationOutbox).where(NotificationOutbox.user_id.in_(committed.user_ids))
+        ).all()
+        assert {row.status for row in rows} == {OutboxStatus.SENT}
+        assert {row.attempts for row in rows} == {1}
+
+
+def test_the_same_row_delivered_by_two_messages_at_once_is_sent_once(
+    app: Flask, committed: Committed, emulator_url: str
+):
+    # A "deliver row N" message can arrive twice (redelivered by the broker, or the after-commit
+    # hint beside the sweep's): each claims the row and commits the claim only with the checks
+    # before the send, so the second waits on the first's row lock and then finds it leased.
+    now = utcnow()
+    catalog = app.extensions["notify_templates"]
+    with committed.factory() as session:
+        user = User(openid=unique_openid("o_twice"))
+        session.add(user)
+        session.flush()
+        committed.user_ids.append(user.id)
+        emulator_login(emulator_url, user.openid)
+        emulator_grant(emulator_url, user.openid, "queue_called", count=PER_USER)
+        for _ in range(PER_USER):
+            outbox.record_subscription_result(
+                session, user.id, {"queue_called": "accept"}, now, catalog=catalog
+            )
+        ids = [
+            outbox.enqueue(
+                session,
+                user_id=user.id,
+                template_key="queue_called",
+                data=dict(QUEUE_CALLED_DATA),
+                dedupe_key=f"twice:{user.openid}:{n}",
+                now=now,
+                catalog=catalog,
+            )
+            for n in range(PER_USER)
+        ]
+        session.commit()
+
+    sender = SlowSender(get_wechat(app))
+    start = threading.Barrier(2)
+    outcomes: list[list[Outcome | None]] = [[], []]
+    failures: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            start.wait()
+            for row_id in ids:
+                assert row_id is not None
+                delivery = deliver_by_id(committed.factory, sender, row_id, now_fn=utcnow)  # type: ignore[arg-type]
+                outcomes[index].append(delivery.outcome)
+        except BaseException as error:  # surfaced below, not lost in the thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert failures == []
+    # Each row: one message sent it, the other found nothing to claim.
+    for first, second in zip(*outcomes, strict=True):
+        assert sorted([first, second], key=str) == sorted([Outcome.SENT, None], key=str)
+    assert len(emulator_messages(emulator_url, user.openid)) == PER_USER
+    with committed.factory() as session:
+        rows = session.scalars(
+            select(NotificationOutbox).where(NotificationOutbox.user_id == user.id)
         ).all()
         assert {row.status for row in rows} == {OutboxStatus.SENT}
         assert {row.attempts for row in rows} == {1}
