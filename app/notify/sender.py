@@ -122,9 +122,17 @@ def deliver(
     now: dt.datetime,
     policy: RetryPolicy = DEFAULT_POLICY,
     gate: SendGate | None = None,
+    claimed_in_transaction: bool = False,
 ) -> Outcome:
     """Send one claimed row and record the outcome; commits (see the module docstring)."""
-    [ready] = prepare_many(session, [row], now=now, policy=policy, gate=gate)
+    [ready] = prepare_many(
+        session,
+        [row],
+        now=now,
+        policy=policy,
+        gate=gate,
+        claimed_in_transaction=claimed_in_transaction,
+    )
     if isinstance(ready, Outcome):
         if ready is Outcome.LOST:
             session.rollback()
@@ -158,8 +166,12 @@ def prepare_many(
     now: dt.datetime,
     policy: RetryPolicy = DEFAULT_POLICY,
     gate: SendGate | None = None,
+    claimed_in_transaction: bool = False,
 ) -> list[Ready | Outcome]:
     """The checks before a send, for claimed rows in a few statements; flushes, never commits.
+
+    `claimed_in_transaction`: the rows were claimed in the session's open transaction, so
+    their claim UPDATE still holds them locked and its lease is the fence (no renewal).
 
     Per row, in order: lease still ours, attempt cap, user present and enabled, a send slot
     (`gate`), the lease renewed under its claim token (the fence), one authorisation taken
@@ -204,8 +216,12 @@ def prepare_many(
             continue
         fenced.append(index)
     # The fence: only the current lease holder gets past this, with a fresh lease for the send.
-    renewed = outbox.renew_leases(
-        session, [rows[i] for i in fenced], now=now, lease_seconds=policy.lease_seconds
+    renewed = (
+        {rows[i].id for i in fenced}
+        if claimed_in_transaction
+        else outbox.renew_leases(
+            session, [rows[i] for i in fenced], now=now, lease_seconds=policy.lease_seconds
+        )
     )
     wanting: list[int] = []
     for index in fenced:
@@ -395,6 +411,7 @@ def _deliver_guarded(
     now_fn: Callable[[], dt.datetime],
     policy: RetryPolicy,
     gate: SendGate | None,
+    claimed_in_transaction: bool = False,
 ) -> Outcome | None:
     """`deliver`, with any unexpected error contained to this row (None then); counted.
 
@@ -404,7 +421,15 @@ def _deliver_guarded(
     row_id = row.id
     outcome: Outcome | None
     try:
-        outcome = deliver(session, wechat, row, now=now_fn(), policy=policy, gate=gate)
+        outcome = deliver(
+            session,
+            wechat,
+            row,
+            now=now_fn(),
+            policy=policy,
+            gate=gate,
+            claimed_in_transaction=claimed_in_transaction,
+        )
     except StaleDataError:
         session.rollback()
         log.warning("outbox row claimed again by another worker", extra={"outbox_id": row_id})
@@ -469,13 +494,22 @@ def deliver_by_id(
 
     The claim is committed with the checks before the send (`deliver`), not on its own as a
     drain's batch is: until then its row lock keeps another claimer waiting, and then out
-    (the row is leased); a crash before that commit leaves the row unclaimed and unsent.
-    One commit fewer per message.
+    (the row is leased); a crash before that commit leaves the row unclaimed and unsent. The
+    claim is also the fence the checks would renew. A commit and a lease renewal fewer per
+    message.
     """
     with session_factory() as session:
         row = outbox.claim_one(session, outbox_id, now=now_fn(), lease_seconds=policy.lease_seconds)
         if row is None:
             return SingleDelivery(None)
-        outcome = _deliver_guarded(session, wechat, row, now_fn=now_fn, policy=policy, gate=gate)
+        outcome = _deliver_guarded(
+            session,
+            wechat,
+            row,
+            now_fn=now_fn,
+            policy=policy,
+            gate=gate,
+            claimed_in_transaction=True,
+        )
         retry_at = row.next_attempt_at if outcome in (Outcome.RETRY, Outcome.DEFERRED) else None
         return SingleDelivery(outcome, retry_at)
