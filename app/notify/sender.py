@@ -435,7 +435,9 @@ def _deliver_guarded(
         log.warning("outbox row claimed again by another worker", extra={"outbox_id": row_id})
         outcome = Outcome.LOST
     except Exception:
-        # The row keeps its lease and is claimed again once it runs out.
+        # The row keeps its lease and is claimed again once it runs out (a single delivery's
+        # claim, if the error came before its first commit, is rolled back with the rest:
+        # nothing was sent, and the next sweep finds the row pending).
         session.rollback()
         log.exception("delivering an outbox row failed", extra={"outbox_id": row_id})
         outcome = None
