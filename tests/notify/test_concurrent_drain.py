@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -66,6 +66,26 @@ class SlowSender:
         return self.real.send_subscribe_message(*args, **kwargs)  # type: ignore[attr-defined]
 
 
+def _two_workers(body: Callable[[int], None]) -> list[BaseException]:
+    """Run `body(0)` and `body(1)` in two threads started together; what either raised."""
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            start.wait()
+            body(index)
+        except BaseException as error:  # surfaced to the test, not lost in the thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return failures
+
+
 def test_two_drainers_never_send_the_same_row_twice(
     app: Flask, committed: Committed, emulator_url: str
 ):
@@ -98,28 +118,16 @@ def test_two_drainers_never_send_the_same_row_twice(
         session.commit()
 
     sender = SlowSender(get_wechat(app))
-    start = threading.Barrier(2)
     results: list[list[DrainStats]] = [[], []]
-    failures: list[BaseException] = []
 
-    def worker(index: int) -> None:
-        try:
-            start.wait()
-            while True:
-                stats = drain(committed.factory, sender, now_fn=utcnow, batch=4)  # type: ignore[arg-type]
-                results[index].append(stats)
-                if stats.claimed == 0:
-                    return
-        except BaseException as error:  # surfaced below, not lost in the thread
-            failures.append(error)
+    def drain_until_empty(index: int) -> None:
+        while True:
+            stats = drain(committed.factory, sender, now_fn=utcnow, batch=4)  # type: ignore[arg-type]
+            results[index].append(stats)
+            if stats.claimed == 0:
+                return
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert failures == []
+    assert _two_workers(drain_until_empty) == []
     sent_by = [sum(s[Outcome.SENT] for s in runs) for runs in results]
     assert sum(sent_by) == USERS * PER_USER
     assert all(s.errors == 0 for runs in results for s in runs)
@@ -168,27 +176,15 @@ def test_the_same_row_delivered_by_two_messages_at_once_is_sent_once(
         session.commit()
 
     sender = SlowSender(get_wechat(app))
-    start = threading.Barrier(2)
     outcomes: list[list[Outcome | None]] = [[], []]
-    failures: list[BaseException] = []
 
-    def worker(index: int) -> None:
-        try:
-            start.wait()
-            for row_id in ids:
-                assert row_id is not None
-                delivery = deliver_by_id(committed.factory, sender, row_id, now_fn=utcnow)  # type: ignore[arg-type]
-                outcomes[index].append(delivery.outcome)
-        except BaseException as error:  # surfaced below, not lost in the thread
-            failures.append(error)
+    def deliver_each(index: int) -> None:
+        for row_id in ids:
+            assert row_id is not None
+            delivery = deliver_by_id(committed.factory, sender, row_id, now_fn=utcnow)  # type: ignore[arg-type]
+            outcomes[index].append(delivery.outcome)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert failures == []
+    assert _two_workers(deliver_each) == []
     # Each row: one message sent it, the other found nothing to claim.
     for first, second in zip(*outcomes, strict=True):
         assert sorted([first, second], key=str) == sorted([Outcome.SENT, None], key=str)
