@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from app.integrations.wechat import get_wechat
 from app.notify import outbox
 from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGrant
 from app.notify.sender import DrainStats, Outcome, deliver_by_id, drain
+from app.notify.templates import TemplateCatalog
 from tests.factories.notify import (
     QUEUE_CALLED_DATA,
     emulator_grant,
@@ -66,6 +68,43 @@ class SlowSender:
         return self.real.send_subscribe_message(*args, **kwargs)  # type: ignore[attr-defined]
 
 
+def _user_with_messages(
+    session: Session,
+    committed: Committed,
+    emulator_url: str,
+    prefix: str,
+    *,
+    now: dt.datetime,
+    catalog: TemplateCatalog,
+) -> tuple[User, list[int]]:
+    """A user WeChat knows, subscribed for `PER_USER` messages, and that many due in the
+    outbox; added to `committed` for clean-up. Returns the user and the rows' ids."""
+    user = User(openid=unique_openid(prefix))
+    session.add(user)
+    session.flush()
+    committed.user_ids.append(user.id)
+    emulator_login(emulator_url, user.openid)
+    emulator_grant(emulator_url, user.openid, "queue_called", count=PER_USER)
+    for _ in range(PER_USER):
+        outbox.record_subscription_result(
+            session, user.id, {"queue_called": "accept"}, now, catalog=catalog
+        )
+    ids = []
+    for n in range(PER_USER):
+        row_id = outbox.enqueue(
+            session,
+            user_id=user.id,
+            template_key="queue_called",
+            data=dict(QUEUE_CALLED_DATA),
+            dedupe_key=f"{prefix}:{user.openid}:{n}",
+            now=now,
+            catalog=catalog,
+        )
+        assert row_id is not None
+        ids.append(row_id)
+    return user, ids
+
+
 def _two_workers(body: Callable[[int], None]) -> list[BaseException]:
     """Run `body(0)` and `body(1)` in two threads started together; what either raised."""
     start = threading.Barrier(2)
@@ -94,27 +133,10 @@ def test_two_drainers_never_send_the_same_row_twice(
     users: list[User] = []
     with committed.factory() as session:
         for _ in range(USERS):
-            user = User(openid=unique_openid("o_race"))
-            session.add(user)
-            session.flush()
-            committed.user_ids.append(user.id)
+            user, _ids = _user_with_messages(
+                session, committed, emulator_url, "o_race", now=now, catalog=catalog
+            )
             users.append(user)
-            emulator_login(emulator_url, user.openid)
-            emulator_grant(emulator_url, user.openid, "queue_called", count=PER_USER)
-            for _ in range(PER_USER):
-                outbox.record_subscription_result(
-                    session, user.id, {"queue_called": "accept"}, now, catalog=catalog
-                )
-            for n in range(PER_USER):
-                outbox.enqueue(
-                    session,
-                    user_id=user.id,
-                    template_key="queue_called",
-                    data=dict(QUEUE_CALLED_DATA),
-                    dedupe_key=f"race:{user.openid}:{n}",
-                    now=now,
-                    catalog=catalog,
-                )
         session.commit()
 
     sender = SlowSender(get_wechat(app))
@@ -151,28 +173,9 @@ def test_the_same_row_delivered_by_two_messages_at_once_is_sent_once(
     now = utcnow()
     catalog = app.extensions["notify_templates"]
     with committed.factory() as session:
-        user = User(openid=unique_openid("o_twice"))
-        session.add(user)
-        session.flush()
-        committed.user_ids.append(user.id)
-        emulator_login(emulator_url, user.openid)
-        emulator_grant(emulator_url, user.openid, "queue_called", count=PER_USER)
-        for _ in range(PER_USER):
-            outbox.record_subscription_result(
-                session, user.id, {"queue_called": "accept"}, now, catalog=catalog
-            )
-        ids = [
-            outbox.enqueue(
-                session,
-                user_id=user.id,
-                template_key="queue_called",
-                data=dict(QUEUE_CALLED_DATA),
-                dedupe_key=f"twice:{user.openid}:{n}",
-                now=now,
-                catalog=catalog,
-            )
-            for n in range(PER_USER)
-        ]
+        user, ids = _user_with_messages(
+            session, committed, emulator_url, "o_twice", now=now, catalog=catalog
+        )
         session.commit()
 
     sender = SlowSender(get_wechat(app))
@@ -180,7 +183,6 @@ def test_the_same_row_delivered_by_two_messages_at_once_is_sent_once(
 
     def deliver_each(index: int) -> None:
         for row_id in ids:
-            assert row_id is not None
             delivery = deliver_by_id(committed.factory, sender, row_id, now_fn=utcnow)  # type: ignore[arg-type]
             outcomes[index].append(delivery.outcome)
 
