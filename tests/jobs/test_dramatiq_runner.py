@@ -39,17 +39,23 @@ def namespace() -> Iterator[str]:
         client.delete(key)
 
 
-@pytest.fixture
-def dramatiq_app(app: Flask, tmp_path: Path, namespace: str) -> Flask:
+def _dramatiq_app(app: Flask, folder: Path, namespace: str, **settings: object) -> Flask:
+    """An app on the Dramatiq runner, its Redis keys under `namespace`."""
     return build_app(
         app,
-        tmp_path,
+        folder,
         JOB_RUNNER="dramatiq",
         REDIS_URL=REDIS_URL,
         DRAMATIQ_NAMESPACE=namespace,
         # The ticker sweeps when the worker boots, then not again during a test.
         NOTIFY_SWEEP_SECONDS=3600,
+        **settings,
     )
+
+
+@pytest.fixture
+def dramatiq_app(app: Flask, tmp_path: Path, namespace: str) -> Flask:
+    return _dramatiq_app(app, tmp_path, namespace)
 
 
 def _runner(app: Flask) -> DramatiqRunner:
@@ -110,14 +116,7 @@ def test_a_notification_whose_message_was_lost_is_delivered_by_the_sweep(
 
 
 def test_only_one_worker_per_interval_enqueues_the_sweep(dramatiq_app, app, tmp_path, namespace):
-    other = build_app(
-        app,
-        tmp_path / "other",
-        JOB_RUNNER="dramatiq",
-        REDIS_URL=REDIS_URL,
-        DRAMATIQ_NAMESPACE=namespace,
-        NOTIFY_SWEEP_SECONDS=3600,
-    )
+    other = _dramatiq_app(app, tmp_path / "other", namespace)
 
     elected = [_runner(dramatiq_app).sweep_if_elected(), _runner(other).sweep_if_elected()]
 
@@ -128,12 +127,10 @@ def test_the_wechat_send_rate_is_one_limit_shared_by_every_worker(
     app, tmp_path: Path, namespace: str
 ):
     def runner_in(folder: str) -> DramatiqRunner:
-        built = build_app(
+        built = _dramatiq_app(
             app,
             tmp_path / folder,
-            JOB_RUNNER="dramatiq",
-            REDIS_URL=REDIS_URL,
-            DRAMATIQ_NAMESPACE=namespace,
+            namespace,
             NOTIFY_SEND_RATE_LIMIT=3,
             NOTIFY_SEND_RATE_WINDOW_SECONDS=60,
         )
@@ -160,15 +157,8 @@ def test_over_the_send_rate_a_message_waits_in_the_broker_without_touching_its_r
     # of the CPU in the instant-approval bench). The slot is now taken first, as the policy
     # push takes its slots: over the rate the message is sent again with a delay, the row
     # untouched.
-    built = build_app(
-        app,
-        tmp_path,
-        JOB_RUNNER="dramatiq",
-        REDIS_URL=REDIS_URL,
-        DRAMATIQ_NAMESPACE=namespace,
-        NOTIFY_SWEEP_SECONDS=3600,
-        NOTIFY_SEND_RATE_LIMIT=1,
-        NOTIFY_SEND_RATE_WINDOW_SECONDS=60,
+    built = _dramatiq_app(
+        app, tmp_path, namespace, NOTIFY_SEND_RATE_LIMIT=1, NOTIFY_SEND_RATE_WINDOW_SECONDS=60
     )
     runner = _runner(built)
     user = granted_user(built, emulator_url)
