@@ -288,25 +288,25 @@ def file(
         session, user, matter, enterprise_id, now=now, request_id=request_id
     )
     flow = workflow.for_kind(matter.kind)
+    application = Application(
+        matter_id=matter.id,
+        matter_code=matter.code,
+        matter_version=version.version,
+        workflow=flow.name,
+        workflow_version=flow.version,
+        department_id=matter.department_id,
+        applicant_user_id=user.id,
+        enterprise_id=enterprise_id,
+        acting_as=acting_as,
+        form=dict(form),
+        status=flow.initial,
+        idempotency_key=scoped_key,
+        request_fingerprint=fingerprint,
+        created_at=now,
+        updated_at=now,
+    )
     for _draw in range(NUMBER_DRAWS):
-        application = Application(
-            number=_new_number(now),
-            matter_id=matter.id,
-            matter_code=matter.code,
-            matter_version=version.version,
-            workflow=flow.name,
-            workflow_version=flow.version,
-            department_id=matter.department_id,
-            applicant_user_id=user.id,
-            enterprise_id=enterprise_id,
-            acting_as=acting_as,
-            form=dict(form),
-            status=flow.initial,
-            idempotency_key=scoped_key,
-            request_fingerprint=fingerprint,
-            created_at=now,
-            updated_at=now,
-        )
+        application.number = _new_number(now)
         try:
             with session.begin_nested():
                 session.add(application)
