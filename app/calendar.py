@@ -57,6 +57,10 @@ def load_overrides(path: Path) -> Mapping[dt.date, str]:
     return table
 
 
+# The pinned library's answer for a day never changes in a process, and asking it costs ~15 µs
+# (it checks the year's range each time): a 20-working-day deadline asks ~30 times, and a 秒批
+# counts three deadlines in its request.
+@functools.lru_cache(maxsize=4096)
 def _library_kind(day: dt.date) -> str | None:
     try:
         is_holiday, name = chinese_calendar.get_holiday_detail(day)

@@ -219,6 +219,19 @@ def get_db() -> Database:
     return database
 
 
+# session.info key: rows read ahead for later `session.get`s of the same session (see `hold`).
+_HELD = "db.held"
+
+
+def hold(session: Session, *rows: object) -> None:
+    """Keep `rows` in the session's identity map for as long as the session lives.
+
+    The identity map holds unchanged rows weakly: a row read ahead (several in one statement,
+    for the reads that follow) is only found by a later `session.get` while something still
+    refers to it. Sessions live for one request or one job, and so do these references."""
+    session.info.setdefault(_HELD, []).extend(row for row in rows if row is not None)
+
+
 def get_session() -> Session:
     """The session of the current app context, created on first use."""
     if "db_session" not in g:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.calendar import local_day, local_instant
-from app.db import lock_row
+from app.db import hold, lock_row
 from app.enterprises.models import BindingStatus, EnterpriseBinding
 from app.licences.errors import (
     LicenceAlreadyRevoked,
@@ -134,6 +134,8 @@ def issue(
     )
     session.add(licence)
     session.flush()
+    # The answer names the document (its verification code): kept for its lookup.
+    hold(session, document)
     return licence
 
 

@@ -379,6 +379,11 @@ def get_with_version(
     both): what submitting asks for first. The version joins the session's cache as with
     `get_version`."""
     loaded: dict[tuple[str, int], MatterVersion] = session.info.setdefault(_LOADED_VERSIONS, {})
+    held = session.identity_map.get(session.identity_key(Matter, matter_id))
+    if isinstance(held, Matter):
+        cached = _held_version(session, loaded, held.code, version)
+        if cached is not None:
+            return held, cached
     row = session.execute(
         select(Matter, MatterVersion)
         .join(MatterVersion, MatterVersion.matter_id == Matter.id)
@@ -394,6 +399,25 @@ def get_with_version(
     return matter, found
 
 
+def remember_version(session: Session, matter: Matter, version: MatterVersion) -> None:
+    """Keep a version the caller read with its matter (a submission reads both with the
+    application) for the session's later asks, as `get_with_version` keeps the versions it
+    reads."""
+    loaded: dict[tuple[str, int], MatterVersion] = session.info.setdefault(_LOADED_VERSIONS, {})
+    loaded[(matter.code, version.version)] = version
+
+
+def _held_version(
+    session: Session, loaded: dict[tuple[str, int], MatterVersion], code: str, number: int
+) -> MatterVersion | None:
+    cached = loaded.get((code, number))
+    # Only while it is still this session's row: not after a rollback removed it, nor once
+    # the session has closed.
+    if cached is not None and inspect(cached).persistent and cached in session:
+        return cached
+    return None
+
+
 def get_version(session: Session, code: str, version: int | None = None) -> MatterVersion:
     """A version of the matter; its current one when `version` is None.
 
@@ -406,10 +430,8 @@ def get_version(session: Session, code: str, version: int | None = None) -> Matt
         number = get_matter(session, code).current_version
     else:
         number = version
-        cached = loaded.get((code, number))
-        # Only while it is still this session's row: not after a rollback removed it, nor
-        # once the session has closed.
-        if cached is not None and inspect(cached).persistent and cached in session:
+        cached = _held_version(session, loaded, code, number)
+        if cached is not None:
             return cached
     found = session.scalars(
         select(MatterVersion)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, any_, bindparam, func, select, tuple_
+from sqlalchemy import ColumnElement, and_, any_, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -35,6 +35,12 @@ def pairs_in(
     pairs: Collection[tuple[Any, Any]],
 ) -> Any:
     """`(first, second) IN pairs`, as two array parameters (unnested) on PostgreSQL."""
+    if len(pairs) == 1:
+        # One pair (a single notification's grant: one per 秒批, call or booking): two
+        # equalities, which the index answers as well, and built in a fraction of the time
+        # the table-valued unnest takes to construct and key for the statement cache.
+        ((a, b),) = pairs
+        return and_(first == a, second == b)
     if session.get_bind().dialect.name == "postgresql":
         rows = (
             func.unnest(

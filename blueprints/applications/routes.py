@@ -176,7 +176,7 @@ class SubmitDraft(MethodView):
     def post(self, number: str) -> dict[str, Any]:
         """Submit a signed draft (the rules decide as for a direct filing)."""
         session = get_session()
-        found = service.for_applicant(session, current_principal().id, number, for_update=True)
+        found = service.for_submission(session, current_principal().id, number)
         with keeping_writes(session):
             loaded = service.submit(
                 session,
