@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, func, literal, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -536,43 +536,16 @@ def reserve_grants(session: Session, wanted: list[tuple[int, str]]) -> list[Gran
     """`reserve_grant` for many (user_id, template_id) pairs, in order, in a few statements.
 
     Long-term subscriptions in one SELECT; one-time grants in one guarded UPDATE that takes
-    one per distinct pair. A pair wanted twice takes its further grants one by one.
+    one per distinct pair (on PostgreSQL the two are one statement). A pair wanted twice takes
+    its further grants one by one.
     """
     if not wanted:
         return []
     pairs = sorted(set(wanted))
-    user_id, template_id = SubscriptionGrant.user_id, SubscriptionGrant.template_id
-    long_term = {
-        (row[0], row[1])
-        for row in session.execute(
-            select(SubscriptionGrant.user_id, SubscriptionGrant.template_id).where(
-                pairs_in(session, user_id, template_id, pairs),
-                SubscriptionGrant.long_term.is_(True),
-            )
-        )
-    }
-    one_time = [pair for pair in pairs if pair not in long_term]
-    taken: set[tuple[int, str]] = set()
-    if one_time:
-        taken = {
-            (row[0], row[1])
-            for row in session.execute(
-                update(SubscriptionGrant)
-                .where(
-                    pairs_in(session, user_id, template_id, one_time),
-                    SubscriptionGrant.one_time_remaining > 0,
-                )
-                .values(
-                    {
-                        SubscriptionGrant.one_time_remaining: (
-                            SubscriptionGrant.one_time_remaining - 1
-                        )
-                    }
-                )
-                .returning(SubscriptionGrant.user_id, SubscriptionGrant.template_id)
-                .execution_options(synchronize_session=False)
-            )
-        }
+    if session.get_bind().dialect.name == "postgresql":
+        long_term, taken = _take_grants_in_one_statement(session, pairs)
+    else:
+        long_term, taken = _take_grants(session, pairs)
     uses: list[GrantUse | None] = []
     seen: set[tuple[int, str]] = set()
     for pair in wanted:
@@ -584,6 +557,62 @@ def reserve_grants(session: Session, wanted: list[tuple[int, str]]) -> list[Gran
             uses.append(reserve_grant(session, *pair))
         seen.add(pair)
     return uses
+
+
+def _take_one_time(pairs: list[tuple[int, str]], session: Session) -> Any:
+    """One one-time grant of each pair that has one and no long-term subscription, taken by a
+    guarded UPDATE (two senders never both spend the user's last), returning the pairs."""
+    return (
+        update(SubscriptionGrant)
+        .where(
+            pairs_in(session, SubscriptionGrant.user_id, SubscriptionGrant.template_id, pairs),
+            SubscriptionGrant.long_term.is_(False),
+            SubscriptionGrant.one_time_remaining > 0,
+        )
+        .values({SubscriptionGrant.one_time_remaining: SubscriptionGrant.one_time_remaining - 1})
+        .returning(SubscriptionGrant.user_id, SubscriptionGrant.template_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _long_term(pairs: list[tuple[int, str]], session: Session) -> Any:
+    return select(SubscriptionGrant.user_id, SubscriptionGrant.template_id).where(
+        pairs_in(session, SubscriptionGrant.user_id, SubscriptionGrant.template_id, pairs),
+        SubscriptionGrant.long_term.is_(True),
+    )
+
+
+Pairs = set[tuple[int, str]]
+
+
+def _take_grants(session: Session, pairs: list[tuple[int, str]]) -> tuple[Pairs, Pairs]:
+    """(pairs with a long-term subscription, pairs whose one-time grant was taken)."""
+    long_term = {(row[0], row[1]) for row in session.execute(_long_term(pairs, session))}
+    one_time = [pair for pair in pairs if pair not in long_term]
+    taken = (
+        {(row[0], row[1]) for row in session.execute(_take_one_time(one_time, session))}
+        if one_time
+        else set()
+    )
+    return long_term, taken
+
+
+def _take_grants_in_one_statement(
+    session: Session, pairs: list[tuple[int, str]]
+) -> tuple[Pairs, Pairs]:
+    """`_take_grants` as one statement on PostgreSQL (an UPDATE in a WITH): a round trip
+    fewer for every notification sent, one per 秒批, call and booking."""
+    taken = _take_one_time(pairs, session).cte("taken")
+    long_term = _long_term(pairs, session).add_columns(literal(True).label("long_term"))
+    rows = session.execute(
+        long_term.union_all(
+            select(taken.c.user_id, taken.c.template_id, literal(False).label("long_term"))
+        )
+    ).all()
+    return (
+        {(row[0], row[1]) for row in rows if row[2]},
+        {(row[0], row[1]) for row in rows if not row[2]},
+    )
 
 
 def return_grant(session: Session, user_id: int, template_id: str) -> None:

@@ -183,6 +183,46 @@ def test_a_one_time_grant_is_spent_exactly_once(session, create_user):
     assert outbox.reserve_grant(session, user.id, "queue_called") is outbox.GrantUse.ONE_TIME
 
 
+def test_many_grants_are_reserved_together_as_one_by_one(session, create_user):
+    """`reserve_grants` (one statement on PostgreSQL, two elsewhere) answers each wanted pair
+    as `reserve_grant` would in turn: a long-term subscription is never spent, a one-time grant
+    once, a pair without any is refused, and a pair wanted twice takes its second grant too."""
+    catalog = TemplateCatalog(
+        [
+            Template(key="hall_notice", id="tmpl-long", long_term=True),
+            Template(key="queue_called", id="queue_called"),
+        ]
+    )
+    subscribed, counted, once, nothing = (create_user() for _ in range(4))
+    outbox.record_subscription_result(
+        session, subscribed.id, {"tmpl-long": "accept"}, NOW, catalog=catalog
+    )
+    for _ in range(2):
+        outbox.record_subscription_result(
+            session, counted.id, {"queue_called": "accept"}, NOW, catalog=catalog
+        )
+    outbox.record_subscription_result(
+        session, once.id, {"queue_called": "accept"}, NOW, catalog=catalog
+    )
+    wanted = [
+        (subscribed.id, "tmpl-long"),
+        (counted.id, "queue_called"),
+        (once.id, "queue_called"),
+        (nothing.id, "queue_called"),
+        (counted.id, "queue_called"),
+        (subscribed.id, "tmpl-long"),
+        (once.id, "queue_called"),
+    ]
+
+    uses = outbox.reserve_grants(session, wanted)
+
+    long_term, one_time = outbox.GrantUse.LONG_TERM, outbox.GrantUse.ONE_TIME
+    assert uses == [long_term, one_time, one_time, None, one_time, long_term, None]
+    assert _grant(session, counted.id, "queue_called").one_time_remaining == 0
+    assert _grant(session, once.id, "queue_called").one_time_remaining == 0
+    assert _grant(session, subscribed.id, "tmpl-long").long_term
+
+
 def test_a_report_for_an_unknown_template_is_refused_whole(session, create_user):
     user = create_user()
 
