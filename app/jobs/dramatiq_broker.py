@@ -4,9 +4,9 @@ Why Dramatiq on Redis (the lead's decision):
 
 - Late acknowledgement by default: a message is acked only after its actor returns, so a
   worker killed mid-job leaves the message to be redelivered to another worker.
-- Distributed rate limiters on Redis (`WindowRateLimiter` with `RedisBackend`): the WeChat
-  send rate is one limit shared by every worker process on every host, which the policy
-  push (thousands of messages at once) needs.
+- Rate limits shared on Redis: the WeChat send rate is one limit for every worker process on
+  every host (`app.notify.send_rate`, on per-second counters as Dramatiq's window limiter
+  keeps them), which the policy push (thousands of messages at once) needs.
 - Simpler than Celery for a system of this size: one broker, plain functions as actors.
 
 The outbox table stays the source of truth. The queue carries only "deliver outbox row N"
@@ -31,8 +31,6 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
-from dramatiq.rate_limits import WindowRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
 from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +39,7 @@ from app.jobs.settings import JobSettings
 from app.jobs.sweeps import PeriodicSweeps
 from app.logs import bind_job_request_id, current_request_id
 from app.notify.outbox import NOTIFY_JOB
+from app.notify.send_rate import make_gate
 from app.notify.sender import Outcome, SubscribeMessageSender, deliver_by_id, drain
 
 log = logging.getLogger(__name__)
@@ -151,12 +150,8 @@ class DramatiqRunner:
         # With a scheduler process (JOB_SCHEDULER=process) it enqueues the sweeps instead.
         if not settings.scheduler_owns_periodic_work:
             self.broker.add_middleware(SweepTicker(self))
-        self.send_rate = WindowRateLimiter(
-            RedisBackend(client=self.redis),
-            f"{settings.namespace}:wechat-send-rate",
-            limit=settings.send_rate_limit,
-            window=settings.send_rate_window_seconds,
-        )
+        # The one gate of WeChat's quota, shared with the policy push (one round trip a slot).
+        self.send_rate = make_gate(settings)
         self.deliver_notification = dramatiq.actor(
             actor_name="deliver_notification",
             queue_name=QUEUE,
@@ -209,8 +204,7 @@ class DramatiqRunner:
 
     def acquire_send_slot(self) -> bool:
         """Take one slot of the global WeChat send rate; False when it is used up."""
-        with self.send_rate.acquire(raise_on_failure=False) as acquired:
-            return bool(acquired)
+        return self.send_rate()
 
     def _deliver_notification(self, outbox_id: int) -> None:
         # The send slot is taken before the row is claimed, as the policy push takes its

@@ -32,11 +32,11 @@ from sqlalchemy import func, select
 
 from app.db import utcnow
 from app.extensions import current_flask_app
+from app.notify.send_rate import make_gate
 from app.observability.metrics import count_task
 from app.policies import push_drain
 from app.policies.models import PolicyPush, PushStatus
 from app.policies.push_schedule import PushSettings
-from app.policies.send_rate import make_gate
 
 log = logging.getLogger(__name__)
 _EXTENSION = "policy_push_runner"

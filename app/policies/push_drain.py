@@ -37,7 +37,7 @@ long hold in the transaction that creates it, so the general notification worker
 it up behind this module's back.
 
 The global send rate, shared with the notification workers, is taken before the claim
-(`send_rate.py`).
+(`app.notify.send_rate`).
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ from app.notify import outbox as notify_outbox
 from app.notify import sender as notify_sender
 from app.notify.models import NotificationOutbox, OutboxStatus
 from app.notify.outbox import GrantUse
+from app.notify.send_rate import take_slots
 from app.notify.sender import Outcome
 from app.notify.sql import any_of
 from app.notify.templates import TemplateCatalog
@@ -67,7 +68,6 @@ from app.organisation.models import Department
 from app.policies.matching import active_policy_filter
 from app.policies.models import EnterpriseProfile, Policy, PolicyPush, PushOptOut, PushStatus
 from app.policies.push_schedule import PushSettings, cap_from, quiet_until, released_by_enterprise
-from app.policies.send_rate import take_slots
 from wechat.errors import QuotaExhausted, SubscriptionRefused, TransportError, WeChatError
 
 log = logging.getLogger(__name__)

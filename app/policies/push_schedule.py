@@ -5,7 +5,7 @@ the push has scheduling rules the notification outbox does not know (per-enterpr
 one a day and three a week, quiet hours 21:00-08:00 Asia/Shanghai, opt-outs, the policy being
 withdrawn meanwhile), and a stronger delivery promise. So a `PolicyPush` row waits until the
 rules let it go. This module creates and cancels the rows and states the rules; `push_drain.py`
-applies them while it claims, sends and records; `send_rate.py` paces the sends.
+applies them while it claims, sends and records; `app.notify.send_rate` paces the sends.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ from flask import Flask
 from app.db import get_session
 from app.jobs import dispatch
 from app.jobs.dramatiq_broker import DramatiqRunner
+from app.notify import send_rate
 from app.notify.models import NotificationOutbox, OutboxStatus
+from app.policies.push_schedule import PushSettings
 from tests.support.jobs import (
     REDIS_URL,
     build_app,
@@ -147,6 +149,31 @@ def test_the_wechat_send_rate_is_one_limit_shared_by_every_worker(
     ]
 
     assert granted == [True, True, True, False, False]
+
+
+def test_a_push_batch_and_the_notification_workers_share_one_send_rate(
+    app, tmp_path: Path, namespace: str
+):
+    """WeChat's quota is one for the account: a push batch's slots and a notification
+    worker's single slots come out of the same window."""
+    built = _dramatiq_app(
+        app, tmp_path, namespace, NOTIFY_SEND_RATE_LIMIT=10, NOTIFY_SEND_RATE_WINDOW_SECONDS=60
+    )
+    runner = _runner(built)
+    push_gate = send_rate.make_gate(
+        PushSettings(
+            redis_url=runner.settings.redis_url,
+            namespace=namespace,
+            send_rate_limit=10,
+            send_rate_window_seconds=60,
+        )
+    )
+
+    assert isinstance(push_gate, send_rate.RedisWindowSlots)
+    assert push_gate.take(4) == 4
+    assert [runner.acquire_send_slot() for _ in range(3)] == [True, True, True]
+    assert push_gate.take(50) == 3
+    assert (runner.acquire_send_slot(), push_gate.take(1), push_gate()) == (False, 0, False)
 
 
 def test_over_the_send_rate_a_message_waits_in_the_broker_without_touching_its_row(

@@ -11,16 +11,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
-from dramatiq.rate_limits import WindowRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
 from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.enterprises.models import RegistryEnterprise
 from app.integrations.wechat import get_wechat
+from app.notify import send_rate
 from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGrant
-from app.policies import push_drain, push_schedule, send_rate
+from app.policies import push_drain, push_schedule
 from app.policies.models import PolicyPush, PushOptOut, PushStatus
 from tests.support.database import statements_sent
 from wechat.errors import SubscriptionRefused, TransportError
@@ -399,41 +398,6 @@ def test_token_bucket_gives_many_slots_at_once() -> None:
     bucket = send_rate.TokenBucket(rate=0.001, burst=5)
     assert [bucket.take(3), bucket.take(3), bucket.take(3)] == [3, 2, 0]
     assert not bucket()
-
-
-def test_batch_slots_and_the_notification_limiter_share_one_redis_limit() -> None:
-    url = "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.RedisError:
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
-    namespace = f"test-policy-{time.time_ns()}"
-    settings = push_schedule.PushSettings(
-        redis_url=url, namespace=namespace, send_rate_limit=10, send_rate_window_seconds=60
-    )
-    slots = send_rate.make_gate(settings)
-    # What the notification workers use (DramatiqRunner.acquire_send_slot), on the same key.
-    limiter = WindowRateLimiter(
-        RedisBackend(client=redis.Redis.from_url(url)),
-        f"{namespace}:wechat-send-rate",
-        limit=10,
-        window=60,
-    )
-
-    def single() -> bool:
-        with limiter.acquire(raise_on_failure=False) as acquired:
-            return bool(acquired)
-
-    try:
-        assert isinstance(slots, send_rate.RedisWindowSlots)
-        assert slots.take(4) == 4
-        assert [single() for _ in range(3)] == [True, True, True]
-        assert slots.take(50) == 3
-        assert (single(), slots.take(1), slots()) == (False, 0, False)
-    finally:
-        client = redis.Redis.from_url(url)
-        for key in client.scan_iter(f"{namespace}*"):
-            client.delete(key)
 
 
 def test_an_attempt_row_already_there_is_claimed_the_general_way(

@@ -1,8 +1,8 @@
 """The global send rate of WeChat subscribe messages, shared by every push and notify worker.
 
-With REDIS_URL, the counters of the notification workers' Dramatiq `WindowRateLimiter`, from
-which a push batch takes its slots in one atomic round trip (`RedisWindowSlots`); an
-in-process token bucket otherwise.
+WeChat's quota is one limit for the whole account, so there is one gate for it: with REDIS_URL,
+per-second counters on Redis from which a notification worker takes one slot and a push batch
+many, each in one atomic round trip (`RedisWindowSlots`); an in-process token bucket otherwise.
 """
 
 from __future__ import annotations
@@ -10,10 +10,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from app.policies.push_schedule import PushSettings
+
+class SendRateSettings(Protocol):
+    """What the gate reads of the push's and the job runner's settings."""
+
+    @property
+    def redis_url(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def send_rate_limit(self) -> int: ...
+    @property
+    def send_rate_window_seconds(self) -> int: ...
 
 
 class TokenBucket:
@@ -40,11 +50,10 @@ class TokenBucket:
             return max(taken, 0)
 
 
-# Dramatiq's WindowRateLimiter keeps one counter per second, `<key>@<epoch second>`, and a
-# slot is free while the counters of the window sum to less than the limit. This script
-# takes up to ARGV[1] slots from the same counters in one atomic round trip (the limiter
-# itself needs four per slot, and retries when workers collide), so the pushes' batches and
-# the notification workers' single sends still share one limit.
+# One counter per second, `<key>@<epoch second>` (as Dramatiq's WindowRateLimiter keeps
+# them), and a slot is free while the counters of the window sum to less than the limit. The
+# script takes up to ARGV[1] slots in one atomic round trip: the limiter needs four per slot,
+# and retries when workers collide.
 _TAKE_SLOTS = """
 local used = 0
 for _, key in ipairs(KEYS) do used = used + tonumber(redis.call('GET', key) or '0') end
@@ -57,7 +66,7 @@ return taken
 
 
 class RedisWindowSlots:
-    """The global send rate on Redis, on the counters of the notification workers' limiter."""
+    """The global send rate on Redis."""
 
     def __init__(self, redis_url: str, key: str, *, limit: int, window: int) -> None:
         from redis import Redis
@@ -75,8 +84,9 @@ class RedisWindowSlots:
         return int(self._script(keys=keys, args=[wanted, self.limit, self.window * 1000]))
 
 
-def make_gate(settings: PushSettings) -> TokenBucket | RedisWindowSlots:
-    """The send rate: Redis-wide with REDIS_URL (shared with notify), else per process.
+def make_gate(settings: SendRateSettings) -> TokenBucket | RedisWindowSlots:
+    """The send rate: Redis-wide with REDIS_URL (every worker of every host), else per
+    process.
 
     Called, a gate takes one slot (True) or none (False); `take(n)` takes up to n at once.
     """
