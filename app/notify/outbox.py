@@ -517,23 +517,12 @@ def reserve_grant(session: Session, user_id: int, template_id: str) -> GrantUse 
     A long-term subscription is not used up. A one-time grant is taken by a guarded UPDATE
     (`one_time_remaining > 0`), so two senders can never both spend the user's last one.
     """
-    long_term = session.scalar(
-        select(SubscriptionGrant.long_term).where(
-            SubscriptionGrant.user_id == user_id, SubscriptionGrant.template_id == template_id
-        )
-    )
-    if long_term:
-        return GrantUse.LONG_TERM
-    result = session.execute(
-        _grant_update(user_id, template_id)
-        .where(SubscriptionGrant.one_time_remaining > 0)
-        .values({SubscriptionGrant.one_time_remaining: SubscriptionGrant.one_time_remaining - 1})
-    )
-    return GrantUse.ONE_TIME if affected_rows(result) == 1 else None
+    return reserve_grants(session, [(user_id, template_id)])[0]
 
 
 def reserve_grants(session: Session, wanted: list[tuple[int, str]]) -> list[GrantUse | None]:
-    """`reserve_grant` for many (user_id, template_id) pairs, in order, in a few statements.
+    """The authorisations for many messages, one per (user_id, template_id) pair, in order,
+    in a few statements (`reserve_grant` asks it for one).
 
     Long-term subscriptions in one SELECT; one-time grants in one guarded UPDATE that takes
     one per distinct pair (on PostgreSQL the two are one statement). A pair wanted twice takes
@@ -559,7 +548,10 @@ def reserve_grants(session: Session, wanted: list[tuple[int, str]]) -> list[Gran
     return uses
 
 
-def _take_one_time(pairs: list[tuple[int, str]], session: Session) -> Any:
+Pairs = set[tuple[int, str]]
+
+
+def _take_one_time(session: Session, pairs: list[tuple[int, str]]) -> Any:
     """One one-time grant of each pair that has one and no long-term subscription, taken by a
     guarded UPDATE (two senders never both spend the user's last), returning the pairs."""
     return (
@@ -575,22 +567,19 @@ def _take_one_time(pairs: list[tuple[int, str]], session: Session) -> Any:
     )
 
 
-def _long_term(pairs: list[tuple[int, str]], session: Session) -> Any:
+def _long_term(session: Session, pairs: list[tuple[int, str]]) -> Any:
     return select(SubscriptionGrant.user_id, SubscriptionGrant.template_id).where(
         pairs_in(session, SubscriptionGrant.user_id, SubscriptionGrant.template_id, pairs),
         SubscriptionGrant.long_term.is_(True),
     )
 
 
-Pairs = set[tuple[int, str]]
-
-
 def _take_grants(session: Session, pairs: list[tuple[int, str]]) -> tuple[Pairs, Pairs]:
     """(pairs with a long-term subscription, pairs whose one-time grant was taken)."""
-    long_term = {(row[0], row[1]) for row in session.execute(_long_term(pairs, session))}
+    long_term = {(row[0], row[1]) for row in session.execute(_long_term(session, pairs))}
     one_time = [pair for pair in pairs if pair not in long_term]
     taken = (
-        {(row[0], row[1]) for row in session.execute(_take_one_time(one_time, session))}
+        {(row[0], row[1]) for row in session.execute(_take_one_time(session, one_time))}
         if one_time
         else set()
     )
@@ -602,8 +591,8 @@ def _take_grants_in_one_statement(
 ) -> tuple[Pairs, Pairs]:
     """`_take_grants` as one statement on PostgreSQL (an UPDATE in a WITH): a round trip
     fewer for every notification sent, one per 秒批, call and booking."""
-    taken = _take_one_time(pairs, session).cte("taken")
-    long_term = _long_term(pairs, session).add_columns(literal(True).label("long_term"))
+    taken = _take_one_time(session, pairs).cte("taken")
+    long_term = _long_term(session, pairs).add_columns(literal(True).label("long_term"))
     rows = session.execute(
         long_term.union_all(
             select(taken.c.user_id, taken.c.template_id, literal(False).label("long_term"))
