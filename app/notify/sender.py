@@ -53,7 +53,7 @@ DELIVERY_TASK = "notification"
 # A delivery that raised: the row keeps its lease and is claimed again.
 DELIVERY_ERROR = "error"
 
-NO_SUBSCRIPTION = "NO_SUBSCRIPTION"
+NO_SUBSCRIPTION = outbox.NO_SUBSCRIPTION
 USER_UNAVAILABLE = "USER_UNAVAILABLE"
 TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
 SEND_RATE = "SEND_RATE"

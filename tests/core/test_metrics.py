@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.identity.models import User
 from app.integrations.wechat import get_wechat
+from app.notify import outbox
 from app.notify.models import NotificationOutbox
 from app.observability.gauges import DatabaseGauges
 from app.queueing.demo import QueueHall
@@ -207,6 +208,8 @@ def test_outbox_depth_counts_pending_due_and_leased_rows(
 ) -> None:
     before = _gauges(session, utcnow())
     user = create_user()
+    # Allowed, so the rows wait for the sender (without it they are settled as written).
+    outbox.record_subscription_result(session, user.id, {"queue_called": "accept"}, utcnow())
     enqueue_notification(user)  # due now
     enqueue_notification(user)
     enqueue_notification(user, now=utcnow() + dt.timedelta(hours=1))  # pending, not yet due
@@ -246,11 +249,14 @@ def test_queue_length_per_hall_counts_its_waiting_tickets(
 
 def test_the_scrape_serves_the_database_gauges(
     client: FlaskClient,
+    session: Session,
     create_user: Callable[..., User],
     enqueue_notification: Callable[..., NotificationOutbox],
 ) -> None:
     before = scrape(client)
-    enqueue_notification(create_user())
+    user = create_user()
+    outbox.record_subscription_result(session, user.id, {"queue_called": "accept"}, utcnow())
+    enqueue_notification(user)
     after = scrape(client)
     assert value(after, "yuhaoban_metrics_database_up") == 1
     grew = value(after, "yuhaoban_outbox_rows", state="pending") - value(

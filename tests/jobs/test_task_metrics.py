@@ -15,6 +15,7 @@ from app.db import utcnow
 from app.identity.models import User
 from app.integrations.wechat import get_wechat
 from app.jobs.sweeps import PeriodicSweeps
+from app.notify import outbox
 from app.notify.models import NotificationOutbox
 from app.notify.sender import Outcome, drain
 from app.policies import push_drain
@@ -46,8 +47,12 @@ def test_each_delivery_is_counted_by_its_outcome(
     grant_subscription(unlucky)
     before = {o: outcomes("notification", o.value) for o in Outcome}
 
+    grant_subscription(ungranted)
     enqueue_notification(granted)
     enqueue_notification(ungranted)
+    # Switched off before the send: the sender skips it (counted as a delivery's outcome).
+    outbox.record_subscription_result(session, ungranted.id, {"queue_called": "ban"}, utcnow())
+    session.commit()
     _drain(app)
     emulator_fault(emulator_url, -1, times=3)  # busy through the client's own retries
     enqueue_notification(unlucky)

@@ -52,9 +52,10 @@ def test_reported_acceptance_lets_the_notification_through_to_wechat(
 
 
 def test_notifications_are_listed_newest_first_in_pages_and_only_the_callers(
-    client, create_wechat_user, citizen_headers, enqueue_notification
+    client, create_wechat_user, citizen_headers, enqueue_notification, grant_subscription
 ):
     user, other = create_wechat_user(), create_wechat_user()
+    grant_subscription(user, in_wechat=False)
     rows = [enqueue_notification(user) for _ in range(3)]
     enqueue_notification(other)
 
@@ -66,7 +67,11 @@ def test_notifications_are_listed_newest_first_in_pages_and_only_the_callers(
     page = response.get_json()
     assert [item["id"] for item in page["items"]] == [rows[2].id, rows[1].id]
     assert (page["total"], page["page"], page["page_size"]) == (3, 1, 2)
-    assert page["items"][0]["status"] == "pending"
+    # Waiting for the sender (the user allowed the template), or settled: never sent without
+    # an authorisation.
+    assert [item["status"] for item in page["items"]] == ["pending", "pending"]
+    other_page = client.get("/api/v1/me/notifications", headers=citizen_headers(other)).get_json()
+    assert [item["status"] for item in other_page["items"]] == ["skipped"]
 
 
 def test_a_report_naming_an_unknown_template_is_refused(

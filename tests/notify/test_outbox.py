@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.identity.models import User
 from app.jobs import dispatch
 from app.notify import outbox
 from app.notify.errors import PersonalDataInMessage, UnknownTemplate, UnknownTemplateKey
@@ -32,8 +33,14 @@ def _enqueue(session: Session, user_id: int, dedupe_key: str, **overrides):  # t
     return session.get(NotificationOutbox, new_id) if new_id is not None else None
 
 
+def _subscribed(session: Session, user: User, template_id: str = "queue_called") -> User:
+    """The user tapped 允许 for the template (a message due now is then left for the sender)."""
+    outbox.record_subscription_result(session, user.id, {template_id: "accept"}, NOW)
+    return user
+
+
 def test_enqueue_twice_with_the_same_dedupe_key_keeps_one_row(session, create_user):
-    user = create_user()
+    user = _subscribed(session, create_user())
 
     first = _enqueue(session, user.id, "ticket:123:called", source=("ticket", 123))
     second = _enqueue(session, user.id, "ticket:123:called", source=("ticket", 123))
@@ -74,7 +81,7 @@ def test_enqueue_dispatches_the_new_row_only_after_commit(app: Flask, session, c
     heard: list[tuple[str, list[int]]] = []
     dispatch.install(factory, lambda kind, ids: heard.append((kind, ids)))
     try:
-        user = create_user()
+        user = _subscribed(session, create_user())
         row = _enqueue(session, user.id, "ticket:9:called")
         session.flush()
         assert heard == []
@@ -89,8 +96,42 @@ def test_enqueue_dispatches_the_new_row_only_after_commit(app: Flask, session, c
         dispatch.install(factory, app.extensions["jobs"].dispatch)
 
 
+def test_a_message_due_now_without_the_users_authorisation_is_skipped_by_its_insert(
+    app: Flask, session, create_user
+):
+    """Never sent without an authorisation: when the user holds none as the event commits,
+    the INSERT records the skip and no worker is woken to find it out."""
+    factory = app.extensions["db"].sessionmaker
+    heard: list[tuple[str, list[int]]] = []
+    dispatch.install(factory, lambda kind, ids: heard.append((kind, ids)))
+    try:
+        unsubscribed, subscribed = create_user(), _subscribed(session, create_user())
+        used_up = create_user()
+        outbox.record_subscription_result(session, used_up.id, {"queue_called": "reject"}, NOW)
+
+        skipped = _enqueue(session, unsubscribed.id, "ticket:1:called")
+        no_longer = _enqueue(session, used_up.id, "ticket:2:called")
+        pending = _enqueue(session, subscribed.id, "ticket:3:called")
+        # A reminder due later waits: the user may still subscribe before it is due.
+        reminder = _enqueue(
+            session, unsubscribed.id, "ticket:1:near", not_before=NOW + dt.timedelta(hours=1)
+        )
+        session.commit()
+
+        for row in (skipped, no_longer):
+            assert (row.status, row.last_error_code) == (OutboxStatus.SKIPPED, "NO_SUBSCRIPTION")
+        assert (pending.status, pending.last_error_code) == (OutboxStatus.PENDING, None)
+        assert reminder.status is OutboxStatus.PENDING
+        assert heard == [("notify", [pending.id, reminder.id])]
+        # The subscriber's authorisation was only read: the sender takes it when it sends.
+        assert _grant(session, subscribed.id, "queue_called").one_time_remaining == 1
+        assert outbox.claim_due(session, now=NOW, limit=10, lease_seconds=60) == [pending]
+    finally:
+        dispatch.install(factory, app.extensions["jobs"].dispatch)
+
+
 def test_claimed_rows_are_not_claimed_again_until_the_lease_runs_out(session, create_user):
-    user = create_user()
+    user = _subscribed(session, create_user())
     rows = [_enqueue(session, user.id, f"k{i}") for i in range(3)]
 
     first = outbox.claim_due(session, now=NOW, limit=2, lease_seconds=60)
@@ -110,7 +151,7 @@ def test_claimed_rows_are_not_claimed_again_until_the_lease_runs_out(session, cr
 
 
 def test_rows_not_yet_due_and_finished_rows_are_not_claimed(session, create_user):
-    user = create_user()
+    user = _subscribed(session, create_user())
     later = _enqueue(session, user.id, "later", now=NOW + dt.timedelta(minutes=5))
     done = _enqueue(session, user.id, "done")
     done.mark_sent(now=NOW)

@@ -78,7 +78,26 @@ def test_without_a_grant_the_row_is_skipped_and_nothing_is_sent(
 
     stats = drain_at()
 
-    assert stats[Outcome.SKIPPED] == 1
+    # Settled as it was written: there is nothing for a worker to claim.
+    assert stats.claimed == 0
+    row = _reload(session, row)
+    assert row.status is OutboxStatus.SKIPPED and row.last_error_code == "NO_SUBSCRIPTION"
+    assert sent_to(user) == []
+
+
+def test_a_grant_switched_off_before_the_send_skips_the_row_and_nothing_is_sent(
+    session, create_wechat_user, grant_subscription, enqueue_notification, drain_at, sent_to
+):
+    user = create_wechat_user()
+    grant_subscription(user, "queue_called")
+    row = enqueue_notification(user, "queue_called")
+    # Between the event and the send the user switched the template off (a ban).
+    outbox.record_subscription_result(session, user.id, {"queue_called": "ban"}, utcnow())
+    session.commit()
+
+    stats = drain_at()
+
+    assert stats.claimed == 1 and stats[Outcome.SKIPPED] == 1
     row = _reload(session, row)
     assert row.status is OutboxStatus.SKIPPED and row.last_error_code == "NO_SUBSCRIPTION"
     assert sent_to(user) == []
