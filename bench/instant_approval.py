@@ -19,10 +19,13 @@ A connection per request (`Connection: close`), as HAProxy's `http-server-close`
 app servers in production: a kept-alive connection stays with the gunicorn worker that accepted
 it, and 8 of them can leave one worker saturated and the other half idle for a whole round.
 An approval round ends when the worker has settled the applicants' notifications too: their
-rate is approvals / (the round + that tail). The bench's applicants allowed no subscribe
-message, so the worker claims each notification, checks it, finds no authorisation and
-records it as not sent: WeChat's send itself (the emulator's work and the worker's request,
-~1.5 ms of CPU a message in bench/push_drain.py) is not in the round.
+rate is approvals / (the round + that tail). By default the bench's applicants allowed no
+subscribe message, so each approval's notification is written already settled, skipped for want
+of the user's authorisation (`app.notify.outbox.enqueue`), and no worker is woken for it.
+`--subscribed`: every applicant allowed the approval notice (at a WeChat emulator of its own and
+in our records), so each approval's message is claimed by the Dramatiq worker and sent; the
+round then includes WeChat's send (the emulator's work and the worker's request) and SQL checks
+that each approval's notice was sent once.
 
 Then a paced phase: the same 8 applicants, each pausing between submissions so that together
 they offer half the saturation rate just measured, for the latency target (in the closed loop
@@ -31,7 +34,7 @@ latency is 8 / throughput by construction).
 Targets: p95 <= 200 ms end to end at the paced load; approvals/s >= 60 % of the bare
 issue_document rate.
 
-    .venv/bin/python bench/instant_approval.py [--rounds 4] [--seconds 12] [--workers 2]
+    .venv/bin/python bench/instant_approval.py [--rounds 4] [--seconds 12] [--workers 2] [--subscribed]
 """
 
 from __future__ import annotations
@@ -56,7 +59,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import BIN, ROOT, clean_up_on_sigterm, free_port, start_gunicorn, wait_until_up
+from servers import (
+    BIN,
+    ROOT,
+    clean_up_on_sigterm,
+    free_port,
+    start_emulator,
+    start_gunicorn,
+    wait_until_up,
+)
 
 APPLICANTS = 8
 # More than the approvals a run can make (each draft is submitted once: wrk's script goes round
@@ -71,6 +82,7 @@ PACED_SHARE = 0.5
 PANYU_PEAK_PER_SECOND = 1_580_000 / 250 / 8 / 3600 * 3
 TOKENS: dict[int, str] = {}  # user id -> access token
 NUMERALS = "甲乙丙丁戊己庚辛"
+NOTICE = "approval_result"  # the notification an approval sends (the emulator's template id)
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 # wrk's script: each request is the next of a list of (token, id) pairs: an applicant and the
@@ -542,6 +554,55 @@ def wait_for_jobs(env: dict[str, str], timeout: float = 600) -> None:
         engine.dispose()
 
 
+def subscribe_applicants(env: dict[str, str], wechat_url: str, appid: str, count: int) -> None:
+    """Each applicant taps 允许 for the approval notice `count` times: at the emulator (WeChat's
+    own count) and in our records, as `POST /api/v1/me/subscriptions` would (untimed set-up)."""
+    import requests
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.begin() as connection:
+        applicants = connection.execute(
+            text("SELECT id, openid FROM users WHERE openid LIKE 'o_bench_instant_%' ORDER BY id")
+        ).all()
+        for user_id, openid in applicants:
+            for path, body in (
+                ("login", {"openid": openid, "appid": appid}),
+                (
+                    "subscriptions",
+                    {"openid": openid, "template_id": NOTICE, "count": count, "appid": appid},
+                ),
+            ):
+                requests.post(
+                    f"{wechat_url}/_emulator/{path}", json=body, timeout=10
+                ).raise_for_status()
+            connection.execute(
+                text(
+                    "INSERT INTO subscription_grants (user_id, template_id, one_time_remaining, long_term, created_at)"
+                    " VALUES (:user_id, :template, :count, false, now())"
+                    " ON CONFLICT (user_id, template_id) DO UPDATE SET one_time_remaining = :count"
+                ),
+                {"user_id": user_id, "template": NOTICE, "count": count},
+            )
+    engine.dispose()
+
+
+def notices_sent(env: dict[str, str]) -> int:
+    """Approval notices WeChat accepted (the bench's applicants receive no other kind of notice)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.connect() as connection:
+        sent = connection.execute(
+            text(
+                "SELECT count(*) FROM notification_outbox WHERE template_key = :notice AND status = 'sent'"
+            ),
+            {"notice": NOTICE},
+        ).scalar_one()
+    engine.dispose()
+    return int(sent)
+
+
 def check_database(env: dict[str, str]) -> tuple[int, int, int]:
     """(approved applications, licences, submitted applications in any other state)."""
     from sqlalchemy import create_engine, text
@@ -570,6 +631,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--paced-seconds", type=int, default=20)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--subscribed",
+        action="store_true",
+        help="every applicant allowed the approval notice: each is sent to a WeChat emulator",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("needs wrk: apt-get install wrk")
@@ -599,8 +665,18 @@ def main() -> None:
         # Set far above the rate, as bench/push_drain.py does: taken, never waited for.
         "NOTIFY_SEND_RATE_LIMIT": "100000",
     }
-    server = worker = None
+    server = worker = emulator = None
     try:
+        if args.subscribed:
+            from config import DEV_WECHAT_APPID, DEV_WECHAT_SECRET
+
+            emulator, wechat_url = start_emulator(DEV_WECHAT_APPID, DEV_WECHAT_SECRET)
+            env.update(
+                WECHAT_API_BASE=wechat_url,
+                WECHAT_APPID=DEV_WECHAT_APPID,
+                WECHAT_SECRET=DEV_WECHAT_SECRET,
+                WECHAT_TOKEN_CACHE="redis",
+            )
         tokens = setup(env)
         from sqlalchemy import create_engine, text
 
@@ -646,6 +722,9 @@ def main() -> None:
         # The set-up's own notifications and audit entries (each draft was signed) are the
         # worker's to finish before anything is timed.
         wait_for_jobs(env)
+        if args.subscribed:
+            # Enough for every draft an applicant can submit, so none runs out of its grants.
+            subscribe_applicants(env, wechat_url, DEV_WECHAT_APPID, len(drafts) // APPLICANTS + 1)
         applicants = list(zip(tokens, enterprise_of, strict=True))
 
         unused = iter(drafts)
@@ -699,9 +778,12 @@ def main() -> None:
             f"errors {int(steady['errors'])}",
             flush=True,
         )
+        notification_tail(env)  # the paced phase's last notices
         approved, licences, other = check_database(env)
+        sent = notices_sent(env)
         errors = sum(r["approvals"]["errors"] + r["baseline"]["errors"] for r in rows)
         errors += steady["errors"]
+        settled = "sent (--subscribed)" if args.subscribed else "settled (no subscription)"
         print()
         print(
             f"instant approval, PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads, a Dramatiq worker, Redis, "
@@ -709,7 +791,7 @@ def main() -> None:
         )
         print(f"  bare issue_document (same server, same seal): {base:.1f}/s (median of rounds)")
         print(
-            f"  submit -> approved with a sealed licence, notification settled: {rate:.1f}/s = {rate / base:.0%} of it   (target >= 60 %)"
+            f"  submit -> approved with a sealed licence, notification {settled}: {rate:.1f}/s = {rate / base:.0%} of it   (target >= 60 %)"
         )
         print(
             f"  closed loop (8 back to back, saturated):      p50 {p50:.0f} ms, p95 {p95:.0f} ms (= 8 / throughput; information)"
@@ -723,12 +805,15 @@ def main() -> None:
             f" the paced load is {steady['rate'] / PANYU_PEAK_PER_SECOND:.0f}x that"
         )
         print(
-            f"  errors: {int(errors)}; database: {approved} approved, {licences} licences, {other} in any other state"
+            f"  errors: {int(errors)}; database: {approved} approved, {licences} licences, {other} in any other state, "
+            f"{sent} approval notices sent"
         )
         if errors or other or approved != licences:
             raise SystemExit("FAILED: errors, or an approval without exactly one licence")
+        if sent != (approved if args.subscribed else 0):
+            raise SystemExit(f"FAILED: {sent} approval notices sent for {approved} approvals")
     finally:
-        for process in (server, worker):
+        for process in (server, worker, emulator):
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
