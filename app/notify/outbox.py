@@ -141,28 +141,19 @@ def enqueue(
     it when it sends. A reminder due later is left pending: the user may subscribe before it
     is due.
     """
-    check_no_personal_data(data)
-    template = (catalog or get_catalog()).by_key(template_key)
-    source_type, source_id = source if source is not None else (None, None)
-    due = max(now, not_before) if not_before else now
-    values: dict[str, Any] = {
+    item = {
         "user_id": user_id,
-        "template_key": template.key,
-        "template_id": template.id,
-        "data": dict(data),
+        "template_key": template_key,
+        "data": data,
         "page": page,
         "dedupe_key": dedupe_key,
-        "source_type": source_type,
-        "source_id": source_id,
-        "status": OutboxStatus.PENDING,
-        "attempts": 0,
-        "claim_token": 0,  # nosec B105  # a claim counter reset to 0, not a password
-        "grant_reserved": False,
-        "next_attempt_at": due,
-        "created_at": now,
+        "source": source,
     }
+    values = row_values(item, now=now, catalog=catalog or get_catalog())
+    due = max(now, not_before) if not_before else now
+    values["next_attempt_at"] = due
     if due <= now:
-        authorised = _holds_authorisation(user_id, template.id)
+        authorised = _holds_authorisation(user_id, values["template_id"])
         values["status"] = case(
             (authorised, OutboxStatus.PENDING.value), else_=OutboxStatus.SKIPPED.value
         )
