@@ -231,22 +231,20 @@ def enqueue_many(
     items: list[dict[str, Any]],
     *,
     now: dt.datetime,
-    dispatch: bool = True,
     catalog: TemplateCatalog | None = None,
 ) -> dict[str, int]:
-    """`enqueue` for many notifications in one INSERT; returns dedupe_key -> row id.
+    """Many notifications in one INSERT, pending, for a caller that claims and delivers them
+    itself (no worker is woken, no authorisation read: the caller's claim checks it); returns
+    dedupe_key -> row id.
 
     Each item has `enqueue`'s keyword arguments (user_id, template_key, data, page,
     dedupe_key, source). Rows already there under their dedupe key are kept and their ids
-    returned too. `dispatch=False` when the caller claims and delivers the rows itself.
+    returned too.
     """
     if not items:
         return {}
     catalog = catalog or get_catalog()
     new = insert_many(session, [row_values(item, now=now, catalog=catalog) for item in items])
-    if dispatch:
-        for row_id in new.values():
-            after_commit_dispatch(session, NOTIFY_JOB, row_id)
     missing = [item["dedupe_key"] for item in items if item["dedupe_key"] not in new]
     if missing:
         new.update(

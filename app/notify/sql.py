@@ -36,9 +36,10 @@ def pairs_in(
 ) -> Any:
     """`(first, second) IN pairs`, as two array parameters (unnested) on PostgreSQL."""
     if len(pairs) == 1:
-        # One pair (a single notification's grant: one per 秒批, call or booking): two
-        # equalities, which the index answers as well, and built in a fraction of the time
-        # the table-valued unnest takes to construct and key for the statement cache.
+        # One pair: two equalities, which the index answers as well, and built in a fraction
+        # of the time the table-valued unnest takes to construct and key for the statement
+        # cache. (A single delivery's grant on PostgreSQL has its own statement, built once:
+        # `outbox._one_pair_grants_statement`.)
         ((a, b),) = pairs
         return and_(first == a, second == b)
     if session.get_bind().dialect.name == "postgresql":

@@ -338,7 +338,7 @@ def _claim_existing(
 ) -> dict[str, _Attempt]:
     """The general way for attempt rows already there: claim them if claimable, let notify
     check them (`prepare_many`). Rows not ours to send are left out."""
-    keys = notify_outbox.enqueue_many(session, items, now=now, catalog=catalog, dispatch=False)
+    keys = notify_outbox.enqueue_many(session, items, now=now, catalog=catalog)
     rows = notify_outbox.claim_ids(
         session, list(keys.values()), now=now, lease_seconds=HOLD.total_seconds()
     )

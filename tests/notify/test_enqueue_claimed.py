@@ -91,7 +91,7 @@ def test_a_taken_dedupe_key_is_left_out_and_its_authorisation_given_back(
     user = create_wechat_user()
     grant_subscription(user, "queue_called")
     grant_subscription(user, "queue_called")
-    outbox.enqueue_many(session, [_item(user.id, "taken")], now=utcnow(), dispatch=False)
+    outbox.enqueue_many(session, [_item(user.id, "taken")], now=utcnow())
 
     claimed = enqueue_claimed(
         session, [_item(user.id, "taken"), _item(user.id, "new")], now=utcnow(), lease_seconds=LEASE

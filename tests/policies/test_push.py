@@ -427,7 +427,6 @@ def test_an_attempt_row_already_there_is_claimed_the_general_way(
             }
         ],
         now=DAY,
-        dispatch=False,
     )
     session.commit()
 
