@@ -608,16 +608,16 @@ def check_database(env: dict[str, str]) -> tuple[int, int, int]:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(env["DATABASE_URL"])
+    # One statement, so one snapshot: wrk stops with approvals still in the server, and one
+    # committing between separate counts read as a licence without its approval.
     with engine.connect() as connection:
-        approved = connection.execute(
-            text("SELECT count(*) FROM applications WHERE status = 'approved'")
-        ).scalar_one()
-        other = connection.execute(
-            text("SELECT count(*) FROM applications WHERE status NOT IN ('approved', 'draft')")
-        ).scalar_one()
-        licences = connection.execute(
-            text("SELECT count(*) FROM licences l JOIN applications a ON a.id = l.application_id")
-        ).scalar_one()
+        approved, licences, other = connection.execute(
+            text(
+                "SELECT (SELECT count(*) FROM applications WHERE status = 'approved'),"
+                " (SELECT count(*) FROM licences l JOIN applications a ON a.id = l.application_id),"
+                " (SELECT count(*) FROM applications WHERE status NOT IN ('approved', 'draft'))"
+            )
+        ).one()
     engine.dispose()
     return approved, licences, other
 
