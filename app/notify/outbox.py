@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    column,
     func,
     literal,
     or_,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -180,8 +182,9 @@ def _enqueue_statement(dialect: str, columns: tuple[str, ...], due_now: bool) ->
 
     Built per call, the statement (its values, the authorisation's EXISTS and two CASEs), its
     cache key and its compilation cost a call 0.96 ms of CPU, 0.22 ms built once (PostgreSQL,
-    in-process, 1,500 calls), in every 秒批 and every other request that notifies. Due now, `status` and `last_error_code` come from the EXISTS on
-    the user's authorisation (see `enqueue`), bound to the row's own user and template.
+    in-process, 1,500 calls), in every 秒批 and every other request that notifies. Due now,
+    `status` and `last_error_code` come from the EXISTS on the user's authorisation (see
+    `enqueue`), bound to the row's own user and template.
     """
     table = cast(Table, NotificationOutbox.__table__)
     values: dict[str, Any] = {
@@ -241,21 +244,61 @@ def row_values(
 
 
 def insert_many(session: Session, values: list[dict[str, Any]]) -> dict[str, int]:
-    """INSERT outbox rows (`row_values`) in one statement, skipping taken dedupe keys;
-    returns dedupe_key -> id of the rows inserted."""
+    """INSERT outbox rows (`row_values`, every row with the same columns) in one statement,
+    skipping taken dedupe keys; returns dedupe_key -> id of the rows inserted."""
+    if not values:
+        return {}
+    columns = tuple(values[0])
+    if any(tuple(value) != columns for value in values):
+        raise ValueError("outbox rows of one INSERT must name the same columns")
     dialect = session.get_bind().dialect.name
-    insert = insert_on_conflict(dialect)
-    # On the table, not the mapped class: the ORM's bulk INSERT costs a push batch more CPU
-    # than the database's own work (it prepares each row as an ORM insert); nothing is
-    # loaded into the session either way.
-    table = cast(Table, NotificationOutbox.__table__)
-    inserted = session.execute(
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.id, table.c.dedupe_key),
-        values,  # as parameters: one cached statement, not one compiled per batch
-    )
+    if dialect == "postgresql":
+        rows = [{name: _recordset_value(value) for name, value in row.items()} for row in values]
+        inserted = session.execute(_insert_recordset_statement(columns), {"rows": rows})
+    else:
+        # On the table, not the mapped class: the ORM's bulk INSERT prepares each row as an
+        # ORM insert, for nothing loaded into the session.
+        table = cast(Table, NotificationOutbox.__table__)
+        inserted = session.execute(
+            insert_on_conflict(dialect)(table)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(table.c.id, table.c.dedupe_key),
+            values,  # as parameters: one cached statement, not one compiled per batch
+        )
     return {row.dedupe_key: row.id for row in inserted}
+
+
+@functools.cache
+def _insert_recordset_statement(columns: tuple[str, ...]) -> Any:
+    """PostgreSQL's INSERT of many outbox rows from one jsonb parameter (jsonb_to_recordset).
+
+    A multi-row VALUES (SQLAlchemy's insertmanyvalues) is a new statement text of 50 x 14
+    parameters per batch, which psycopg parses again every time (it caches only short ones)
+    and PostgreSQL plans again: 2.6-3.4 ms of the worker's CPU per push batch of 50, against
+    0.7 ms for this one text, cached and prepared (in-process, 200 batches).
+    """
+    table = cast(Table, NotificationOutbox.__table__)
+    rows = (
+        func.jsonb_to_recordset(bindparam("rows", type_=postgresql.JSONB))
+        .table_valued(*(column(name, table.c[name].type) for name in columns))
+        .render_derived(with_types=True)
+    )
+    return (
+        postgresql.insert(table)
+        .from_select(list(columns), select(*(rows.c[name] for name in columns)))
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id, table.c.dedupe_key)
+    )
+
+
+def _recordset_value(value: Any) -> Any:
+    """A row's value as jsonb_to_recordset reads it back into its column's type."""
+    if isinstance(value, dt.datetime):
+        # As UTCDateTime refuses it: a naive time would be read as the server's local time.
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.isoformat()
+    return value
 
 
 def enqueue_many(

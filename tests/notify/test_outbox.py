@@ -130,6 +130,73 @@ def test_a_message_due_now_without_the_users_authorisation_is_skipped_by_its_ins
         dispatch.install(factory, app.extensions["jobs"].dispatch)
 
 
+def test_many_rows_are_written_as_given_in_one_insert_and_taken_keys_skipped(session, create_user):
+    # PostgreSQL reads the rows back from one jsonb parameter into each column's type: the
+    # times, the JSON data (Chinese text), the status and the NULLs must come back unchanged.
+    user = create_user()
+    taken = _enqueue(session, user.id, "policy:7:ent:1", source=("policy", 7))
+    later = NOW + dt.timedelta(hours=3)
+    data = {"thing1": "稳岗补贴", "time2": "2024年05月01日"}
+    rows = []
+    for index, key in enumerate(["policy:7:ent:1", "policy:7:ent:2", "policy:7:ent:3"]):
+        row = outbox.row_values(
+            {
+                "user_id": user.id,
+                "template_key": "queue_called",
+                "data": data,
+                "page": f"pages/policy/detail?id={index}",
+                "dedupe_key": key,
+                "source": ("policy", 7),
+            },
+            now=NOW,
+            catalog=TemplateCatalog.defaults(),
+        )
+        row.update(status=OutboxStatus.SENDING, attempts=1, claim_token=1, locked_until=later)
+        rows.append(row)
+    rows[2]["page"] = None
+
+    inserted = outbox.insert_many(session, rows)
+
+    assert taken is not None and set(inserted) == {"policy:7:ent:2", "policy:7:ent:3"}
+    session.expire_all()
+    for row in rows[1:]:
+        written = session.get_one(NotificationOutbox, inserted[row["dedupe_key"]])
+        assert written.data == data and written.page == row["page"]
+        assert (written.status, written.attempts, written.claim_token) == (
+            OutboxStatus.SENDING,
+            1,
+            1,
+        )
+        assert (written.next_attempt_at, written.created_at, written.locked_until) == (
+            NOW,
+            NOW,
+            later,
+        )
+        assert (written.source_type, written.source_id, written.user_id) == ("policy", 7, user.id)
+    assert outbox.insert_many(session, []) == {}
+
+
+def test_rows_of_one_insert_must_name_the_same_columns(session, create_user):
+    user = create_user()
+    item = {
+        "user_id": user.id,
+        "template_key": "queue_called",
+        "data": dict(QUEUE_CALLED_DATA),
+        "dedupe_key": "a",
+        "source": None,
+    }
+    first = outbox.row_values(item, now=NOW, catalog=TemplateCatalog.defaults())
+    second = {
+        **outbox.row_values(
+            {**item, "dedupe_key": "b"}, now=NOW, catalog=TemplateCatalog.defaults()
+        ),
+        "locked_until": NOW,
+    }
+
+    with pytest.raises(ValueError):
+        outbox.insert_many(session, [first, second])
+
+
 def test_claimed_rows_are_not_claimed_again_until_the_lease_runs_out(session, create_user):
     user = _subscribed(session, create_user())
     rows = [_enqueue(session, user.id, f"k{i}") for i in range(3)]
