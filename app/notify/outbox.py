@@ -22,7 +22,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    column,
     func,
     literal,
     or_,
@@ -45,7 +44,7 @@ from app.notify.models import (
     SubscriptionGrant,
     SubscriptionResult,
 )
-from app.notify.sql import pairs_in
+from app.notify.sql import RowSource, pairs_in
 from app.notify.templates import Template, TemplateCatalog, get_catalog
 
 NOTIFY_JOB = "notify"
@@ -253,8 +252,8 @@ def insert_many(session: Session, values: list[dict[str, Any]]) -> dict[str, int
         raise ValueError("outbox rows of one INSERT must name the same columns")
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        rows = [{name: _recordset_value(value) for name, value in row.items()} for row in values]
-        inserted = session.execute(_insert_recordset_statement(columns), {"rows": rows})
+        statement, rows = _insert_rows_statement(columns)
+        inserted = session.execute(statement, rows.params(values))
     else:
         # On the table, not the mapped class: the ORM's bulk INSERT prepares each row as an
         # ORM insert, for nothing loaded into the session.
@@ -269,36 +268,17 @@ def insert_many(session: Session, values: list[dict[str, Any]]) -> dict[str, int
 
 
 @functools.cache
-def _insert_recordset_statement(columns: tuple[str, ...]) -> Any:
-    """PostgreSQL's INSERT of many outbox rows from one jsonb parameter (jsonb_to_recordset).
-
-    A multi-row VALUES (SQLAlchemy's insertmanyvalues) is a new statement text of 50 x 14
-    parameters per batch, which psycopg parses again every time (it caches only short ones)
-    and PostgreSQL plans again: 2.6-3.4 ms of the worker's CPU per push batch of 50, against
-    0.7 ms for this one text, cached and prepared (in-process, 200 batches).
-    """
+def _insert_rows_statement(columns: tuple[str, ...]) -> tuple[Any, RowSource]:
+    """PostgreSQL's INSERT of many outbox rows, as one statement for the batch (`RowSource`)."""
     table = cast(Table, NotificationOutbox.__table__)
-    rows = (
-        func.jsonb_to_recordset(bindparam("rows", type_=postgresql.JSONB))
-        .table_valued(*(column(name, table.c[name].type) for name in columns))
-        .render_derived(with_types=True)
-    )
-    return (
+    rows = RowSource("postgresql", {name: table.c[name].type for name in columns})
+    statement = (
         postgresql.insert(table)
-        .from_select(list(columns), select(*(rows.c[name] for name in columns)))
+        .from_select(list(columns), select(*(rows[name] for name in columns)))
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(table.c.id, table.c.dedupe_key)
     )
-
-
-def _recordset_value(value: Any) -> Any:
-    """A row's value as jsonb_to_recordset reads it back into its column's type."""
-    if isinstance(value, dt.datetime):
-        # As UTCDateTime refuses it: a naive time would be read as the server's local time.
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use an aware UTC datetime")
-        return value.isoformat()
-    return value
+    return statement, rows
 
 
 def enqueue_many(

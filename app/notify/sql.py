@@ -1,20 +1,26 @@
-"""`column IN (values)` for the batch statements of the outbox and the push drain.
+"""Batch statements of the outbox and the push drain: `column IN (values)`, many rows' values.
 
 SQLAlchemy renders an IN list as one parameter per value, so a batch of 50 makes a statement
 of 50+ parameters: it is rendered again for every batch, and psycopg converts a statement of
 more than 50 parameters anew each time (its cache stops there), about 0.1 ms of CPU per
 message of a push batch. On PostgreSQL `column = ANY(:array)` is one parameter: the statement
 is cached by both (and prepared by the server). Other databases keep the IN list.
+
+Many rows' values (`RowSource`) go the same way: a statement over a batch's rows is run once
+per row (executemany) elsewhere, and once for the batch on PostgreSQL, its rows read from one
+jsonb parameter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import datetime as dt
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, any_, bindparam, func, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, and_, any_, bindparam, column, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.types import TypeEngine
 
 
 def any_of(
@@ -53,3 +59,47 @@ def pairs_in(
         )
         return tuple_(first, second).in_(select(rows.c.a, rows.c.b))
     return tuple_(first, second).in_(pairs)
+
+
+class RowSource:
+    """The per-row values of a statement run for a batch of rows, by name.
+
+    Build the statement once with `source[name]` wherever a row's value goes, then execute it
+    with `source.params(rows)`. Elsewhere each name is a bound parameter and the statement runs
+    once per row (executemany). On PostgreSQL each is a column of
+    `jsonb_to_recordset(:rows) AS batch_rows(name type, ...)`: one execution for the whole
+    batch, and one short statement text, which psycopg caches and the server prepares. (A
+    batch of 50 rows as a multi-row VALUES or 50 executions cost the push worker 2.6-3.4 ms
+    of CPU per batch for its notification rows; from one jsonb parameter, 0.7 ms.)
+    """
+
+    def __init__(self, dialect: str, columns: Mapping[str, TypeEngine[Any]]) -> None:
+        self.types = dict(columns)
+        self.recordset = (
+            func.jsonb_to_recordset(bindparam("rows", type_=JSONB))
+            .table_valued(*(column(name, type_) for name, type_ in self.types.items()))
+            .render_derived(name="batch_rows", with_types=True)
+            if dialect == "postgresql"
+            else None
+        )
+
+    def __getitem__(self, name: str) -> Any:
+        if self.recordset is not None:
+            return self.recordset.c[name]
+        return bindparam(name, type_=self.types[name])
+
+    def params(self, rows: list[dict[str, Any]]) -> Any:
+        """The execution's parameters for `rows` (each naming every column of the source)."""
+        if self.recordset is None:
+            return rows
+        return {"rows": [{name: _json_value(row[name]) for name in self.types} for row in rows]}
+
+
+def _json_value(value: Any) -> Any:
+    """A row's value as jsonb_to_recordset reads it back into its column's type."""
+    if isinstance(value, dt.datetime):
+        # Refused as UTCDateTime refuses it: a naive time would be read as the server's zone.
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.isoformat()
+    return value

@@ -43,6 +43,7 @@ The global send rate, shared with the notification workers, is taken before the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +51,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -62,7 +63,7 @@ from app.notify.models import NotificationOutbox, OutboxStatus
 from app.notify.outbox import GrantUse
 from app.notify.send_rate import take_slots
 from app.notify.sender import Outcome
-from app.notify.sql import any_of
+from app.notify.sql import RowSource, any_of
 from app.notify.templates import TemplateCatalog
 from app.organisation.models import Department
 from app.policies.matching import active_policy_filter
@@ -75,7 +76,7 @@ log = logging.getLogger(__name__)
 TEMPLATE_KEY = "policy_push"
 # A notification row held by a push attempt is never claimable by the general workers.
 HOLD = dt.timedelta(days=3650)
-# The tables, for the batch statements (Core executemany) below.
+# The tables, for the batch statements below (one per batch on PostgreSQL, `RowSource`).
 _PUSHES = cast(Table, PolicyPush.__table__)
 _OUTBOX = cast(Table, NotificationOutbox.__table__)
 
@@ -133,14 +134,22 @@ _DECISION = (
     *("reason", "released_at", "in_flight_at"),
 )
 
-# A claimed push's decision, written back for the whole batch in one executemany. (The ORM
-# loaded each push as an object and flushed it in its unit of work: about a third of a
-# batch's database CPU.)
-_DECIDE = (
-    update(_PUSHES)
-    .where(_PUSHES.c.id == bindparam("d_id"))
-    .values({name: bindparam(f"d_{name}", type_=_PUSHES.c[name].type) for name in _DECISION})
-)
+
+@functools.cache
+def _decide_statement(dialect: str) -> tuple[Any, RowSource]:
+    """A claimed push's decision, written back for the whole batch in one statement (on
+    PostgreSQL; one executemany elsewhere). The ORM loaded each push as an object and flushed it
+    in its unit of work: about a third of a batch's database CPU."""
+    rows = RowSource(
+        dialect,
+        {"d_id": _PUSHES.c.id.type, **{f"d_{name}": _PUSHES.c[name].type for name in _DECISION}},
+    )
+    statement = (
+        update(_PUSHES)
+        .where(_PUSHES.c.id == rows["d_id"])
+        .values({name: rows[f"d_{name}"] for name in _DECISION})
+    )
+    return statement, rows
 
 
 def claim_batch(
@@ -244,12 +253,15 @@ def claim_batch(
         released.setdefault(push.policy_id, now)
         going.append(push)
     sends = _mark_in_flight(session, going, policies, now=now, settings=settings, catalog=catalog)
+    decide, rows = _decide_statement(session.get_bind().dialect.name)
     session.execute(
-        _DECIDE,
-        [
-            {"d_id": push.id} | {f"d_{name}": _bound(getattr(push, name)) for name in _DECISION}
-            for push in pushes
-        ],
+        decide,
+        rows.params(
+            [
+                {"d_id": push.id} | {f"d_{name}": _bound(getattr(push, name)) for name in _DECISION}
+                for push in pushes
+            ]
+        ),
     )
     return len(pushes), sends
 
@@ -452,42 +464,67 @@ def _push_outcome(
     return PushStatus.FAILED, code, None
 
 
-_RECORD = (
-    update(_PUSHES)
-    .where(
-        _PUSHES.c.id == bindparam("b_id"),
-        _PUSHES.c.claim_token == bindparam("b_token"),
-        _PUSHES.c.status == PushStatus.IN_FLIGHT.value,
+@functools.cache
+def _record_statement(dialect: str) -> tuple[Any, RowSource]:
+    """A batch's push outcomes, in one statement (on PostgreSQL; one executemany elsewhere),
+    each guarded by the push's claim token and in-flight status."""
+    rows = RowSource(
+        dialect,
+        {
+            "b_id": _PUSHES.c.id.type,
+            "b_token": _PUSHES.c.claim_token.type,
+            "b_status": _PUSHES.c.status.type,
+            "b_reason": _PUSHES.c.reason.type,
+            "b_sent_at": _PUSHES.c.sent_at.type,
+            "b_due_at": _PUSHES.c.due_at.type,
+        },
     )
-    .values(
-        status=bindparam("b_status"),
-        reason=bindparam("b_reason"),
-        locked_until=None,
-        sent_at=bindparam("b_sent_at", type_=_PUSHES.c.sent_at.type),
-        due_at=func.coalesce(
-            bindparam("b_due_at", type_=_PUSHES.c.due_at.type),
-            _PUSHES.c.due_at,
-        ),
+    statement = (
+        update(_PUSHES)
+        .where(
+            _PUSHES.c.id == rows["b_id"],
+            _PUSHES.c.claim_token == rows["b_token"],
+            _PUSHES.c.status == PushStatus.IN_FLIGHT.value,
+        )
+        .values(
+            status=rows["b_status"],
+            reason=rows["b_reason"],
+            locked_until=None,
+            sent_at=rows["b_sent_at"],
+            due_at=func.coalesce(rows["b_due_at"], _PUSHES.c.due_at),
+        )
     )
-)
+    return statement, rows
 
 
-# What `NotificationOutbox.mark_sent` writes, for a whole batch in one executemany (the ORM
-# writes a versioned row one UPDATE at a time), guarded like the ORM by the claim token.
-_ACCEPTED = (
-    update(_OUTBOX)
-    .where(
-        _OUTBOX.c.id == bindparam("n_id"),
-        _OUTBOX.c.claim_token == bindparam("n_token"),
-        _OUTBOX.c.status == OutboxStatus.SENDING.value,
+@functools.cache
+def _accepted_statement(dialect: str) -> tuple[Any, RowSource]:
+    """What `NotificationOutbox.mark_sent` writes, for a whole batch in one statement (one
+    executemany elsewhere; the ORM writes a versioned row one UPDATE at a time), guarded like
+    the ORM by the claim token."""
+    rows = RowSource(
+        dialect,
+        {
+            "n_id": _OUTBOX.c.id.type,
+            "n_token": _OUTBOX.c.claim_token.type,
+            "n_sent_at": _OUTBOX.c.sent_at.type,
+        },
     )
-    .values(
-        status=OutboxStatus.SENT.value,
-        sent_at=bindparam("n_sent_at", type_=_OUTBOX.c.sent_at.type),
-        locked_until=None,
-        last_error_code=None,
+    statement = (
+        update(_OUTBOX)
+        .where(
+            _OUTBOX.c.id == rows["n_id"],
+            _OUTBOX.c.claim_token == rows["n_token"],
+            _OUTBOX.c.status == OutboxStatus.SENDING.value,
+        )
+        .values(
+            status=OutboxStatus.SENT.value,
+            sent_at=rows["n_sent_at"],
+            locked_until=None,
+            last_error_code=None,
+        )
     )
-)
+    return statement, rows
 
 
 def record_outcomes(
@@ -549,9 +586,12 @@ def record_outcomes(
             }
         )
     session.flush()
+    dialect = session.get_bind().dialect.name
     if accepted:
-        session.execute(_ACCEPTED, accepted)
-    session.execute(_RECORD, params)
+        mark_sent, sent_rows = _accepted_statement(dialect)
+        session.execute(mark_sent, sent_rows.params(accepted))
+    record, outcome_rows = _record_statement(dialect)
+    session.execute(record, outcome_rows.params(params))
     return statuses
 
 

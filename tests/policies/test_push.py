@@ -237,6 +237,55 @@ def test_batch_outcomes_follow_wechat_answers(
     assert [len(sent_to(u)) for u in users] == [1, 0, 1, 0]
 
 
+def test_outcomes_after_recovery_settled_the_batch_change_nothing(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+) -> None:
+    # A worker stalled past its lease: recovery settles its batch IN_DOUBT, and the worker's
+    # late answers (accepted or not) must leave the pushes and their notification rows as
+    # recovery left them: each batch UPDATE is guarded by status and claim token.
+    for _ in range(3):
+        recipient(grant=grant_subscription)
+    policy = publish()
+    sessions = app.extensions["db"].sessionmaker
+    with sessions() as stalled:
+        _, sends = push_drain.claim_batch(
+            stalled,
+            now=DAY,
+            settings=SETTINGS,
+            limit=5,
+            catalog=app.extensions["notify_templates"],
+        )
+        stalled.commit()
+    assert len(sends) == 3
+    later = DAY + dt.timedelta(minutes=2)
+    with sessions() as recovery:
+        assert push_drain.recover(recovery, now=later)["in_doubt"] == 3
+        recovery.commit()
+    with sessions() as stalled:
+        push_drain.record_outcomes(
+            stalled,
+            sends,
+            [None, None, TransportError("refused", maybe_processed=False)],
+            now=later,
+            settings=SETTINGS,
+        )
+        stalled.commit()
+    rows = pushes(session, policy.id)
+    assert [(row.status, row.reason, row.sent_at) for row in rows] == [
+        (PushStatus.IN_DOUBT, "WORKER_DIED_DURING_SEND", None)
+    ] * 3
+    notifications = session.scalars(
+        select(NotificationOutbox)
+        .where(NotificationOutbox.id.in_([send.notification_id for send in sends]))
+        .execution_options(populate_existing=True)
+    ).all()
+    assert [(row.status, row.sent_at) for row in notifications] == [(OutboxStatus.FAILED, None)] * 3
+
+
 def test_send_rate_is_taken_before_the_claim() -> None:
     bucket = send_rate.TokenBucket(rate=1000, burst=3)
     assert send_rate.take_slots(bucket, 50) == 3
