@@ -83,10 +83,8 @@ def _insert_ignoring_conflict(
     model: type[Any],
     values: Mapping[str, Any],
     conflict: list[str],
-    returning: tuple[str, ...] = ("id",),
-) -> Any:
-    """INSERT the row unless one with the same `conflict` columns exists; return the new row's
-    `returning` columns (a Row), or None.
+) -> int | None:
+    """INSERT the row unless one with the same `conflict` columns exists; return its id, or None.
 
     One statement on PostgreSQL and SQLite (ON CONFLICT DO NOTHING), so two callers racing
     on the same key get one row and neither sees an error or aborts its transaction.
@@ -98,15 +96,16 @@ def _insert_ignoring_conflict(
             insert(model)
             .values(**values)
             .on_conflict_do_nothing(index_elements=conflict)
-            .returning(*(getattr(model, name) for name in returning))
+            .returning(model.id)
         )
-        return session.execute(statement).one_or_none()
+        new_id: int | None = session.execute(statement).scalar_one_or_none()
+        return new_id
     # Any other backend: a savepoint keeps the outer transaction usable after the conflict.
     try:
         with session.begin_nested():
             row = model(**values)
             session.add(row)
-        return tuple(getattr(row, name) for name in returning)
+        return int(row.id)
     except IntegrityError:
         return None
 

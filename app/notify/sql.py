@@ -18,9 +18,13 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, any_, bindparam, column, func, select, tuple_
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+# For the column types' own bind rules, applied to a recordset's values (`RowSource.params`).
+_POSTGRESQL = postgresql.dialect()
 
 
 def any_of(
@@ -93,14 +97,21 @@ class RowSource:
         """The execution's parameters for `rows` (each naming every column of the source)."""
         if self.recordset is None:
             return rows
-        return {"rows": [{name: _json_value(row[name]) for name in self.types} for row in rows]}
+        types = self.types.items()
+        return {
+            "rows": [{name: _json_value(type_, row[name]) for name, type_ in types} for row in rows]
+        }
 
 
-def _json_value(value: Any) -> Any:
-    """A row's value as jsonb_to_recordset reads it back into its column's type."""
-    if isinstance(value, dt.datetime):
-        # Refused as UTCDateTime refuses it: a naive time would be read as the server's zone.
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use an aware UTC datetime")
+def _json_value(type_: TypeEngine[Any], value: Any) -> Any:
+    """A row's value as jsonb_to_recordset reads it back into its column's type.
+
+    The values skip SQLAlchemy's bind processing on their way into the jsonb parameter, so an
+    app column type's own rule runs here (UTCDateTime refuses a naive time, which the server
+    would read in its own zone) before the value is written as JSON.
+    """
+    if isinstance(type_, TypeDecorator):
+        value = type_.process_bind_param(value, _POSTGRESQL)
+    if isinstance(value, dt.date):  # datetimes too
         return value.isoformat()
     return value
