@@ -240,6 +240,34 @@ def get_session() -> Session:
     return session
 
 
+def use_statement_session() -> Session:
+    """Make this app context's session one whose statements each commit by themselves, on
+    PostgreSQL (autocommit): no BEGIN and COMMIT round trips, and a row lock a write takes ends
+    with its statement instead of a round trip after the caller has its answer. Only for work
+    whose every write is one statement that stands on its own (the citizen's take: one
+    statement draws the number and writes the ticket and its transition). Elsewhere, or when
+    the sessions are bound to a connection of the caller's (tests' outer transaction), the
+    session is the usual one, and so is a session the context already has (a test's app
+    context serving its requests in the test's transaction)."""
+    if "db_session" in g:
+        return get_session()
+    factory = get_db().sessionmaker
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        g.db_session = factory(bind=_autocommit_engine(bind))
+    else:
+        g.db_session = factory()
+    session: Session = g.db_session
+    return session
+
+
+@functools.cache
+def _autocommit_engine(engine: Engine) -> Engine:
+    # The same engine and pool; the connection is put in autocommit at checkout and back at
+    # checkin, on the driver's side alone (psycopg sends nothing for either).
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _close_session(_exc: BaseException | None) -> None:
     # Closing rolls back whatever a failed request left uncommitted.
     session: Session | None = g.pop("db_session", None)

@@ -12,8 +12,11 @@ API_PREFIX = "/api/v1"
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint; API ones under /api/v1, documented in /api/openapi.json."""
     from blueprints.authz import authorise_request
+    from blueprints.transactions import open_request_session
 
     api.init_app(app)
+    # The session a view asks for, before the authorisation's family check uses one.
+    app.before_request(open_request_session)
     # Before every other check of the request (content type, body): 401/403 come first.
     app.before_request(authorise_request)
     from blueprints.docs.routes import blp as docs_assets

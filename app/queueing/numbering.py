@@ -1,10 +1,14 @@
 """Drawing a number: the category's counter, the ticket and its "take" transition.
 
-Numbers come from an upsert of the (category, day) counter row in the ticket's own transaction:
-the row lock, held until commit, serialises every take of the category, and a take that gives
-up gives its number back under that lock (no gap, no duplicate). What runs under the lock is
-therefore kept to the minimum: on PostgreSQL one statement draws the number and writes both
-rows (data-modifying CTEs); elsewhere (SQLite, one writer at a time anyway) three statements.
+A take locks the (category, day) counter row, writes its ticket with the next number, and only
+then moves the counter to that number: a ticket that is not written (over the daily cap, or the
+citizen's own concurrent take won) leaves the counter where it was, so there is never a number
+to give back (no gap, and the unique number per category and day forbids a duplicate). The row
+lock serialises every take of the category until the transaction ends, so what runs under it is
+kept to the minimum: on PostgreSQL one statement does all of it (data-modifying CTEs), and the
+citizen's take runs it in a statement of its own (`blueprints/transactions.py`): the lock is
+released when the statement ends, not a round trip later. Elsewhere (SQLite, one writer at a
+time anyway) four statements in the caller's transaction.
 
 The statements are built once and run with bound values: building SQLAlchemy expressions anew
 would cost a take more than the database does.
@@ -28,7 +32,6 @@ from sqlalchemy import (
     insert,
     select,
     true,
-    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -55,22 +58,32 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-@functools.cache
-def _draw_statement(dialect: str) -> Any:
-    insert_for = insert_on_conflict(dialect)
+def _moving_counter(statement: Any) -> Any:
+    """`statement` (an INSERT of a counter row) moves an existing row to the number written."""
     counters = _table(TicketCounter)
-    return (
-        insert_for(counters)
-        .values(
+    return statement.on_conflict_do_update(
+        index_elements=[counters.c.category_id, counters.c.service_day],
+        set_={"last_number": statement.excluded.last_number},
+    )
+
+
+@functools.cache
+def _counter_statement(dialect: str) -> Any:
+    return _moving_counter(
+        insert_on_conflict(dialect)(_table(TicketCounter)).values(
             category_id=bindparam("category_id"),
             service_day=bindparam("service_day"),
-            last_number=1,
+            last_number=bindparam("last_number"),
         )
-        .on_conflict_do_update(
-            index_elements=[counters.c.category_id, counters.c.service_day],
-            set_={"last_number": counters.c.last_number + 1},
-        )
-        .returning(counters.c.last_number)
+    )
+
+
+@functools.cache
+def _next_number_statement() -> Any:
+    counters = _table(TicketCounter)
+    return select(func.coalesce(func.max(counters.c.last_number), 0) + 1).where(
+        counters.c.category_id == bindparam("category_id"),
+        counters.c.service_day == bindparam("service_day"),
     )
 
 
@@ -85,13 +98,28 @@ def _insert_ticket_statement(dialect: str) -> Any:
 
 @functools.cache
 def _draw_and_write_statement(ticket_columns: tuple[str, ...]) -> Any:
-    """PostgreSQL: draw, write the ticket (within the cap) and its transition, in one statement.
+    """PostgreSQL: lock the counter, write the ticket (within the cap) with the next number,
+    its transition, and move the counter to the number written, in one statement.
 
-    Returns (number drawn, ticket id or NULL when over the cap or in conflict).
+    Returns (the next number, ticket id or NULL when over the cap or in conflict). A take that
+    waited for the lock reads the counter as the take before it left it (a row lock in READ
+    COMMITTED returns the newest version). Without a counter row (the category's first take of
+    the day) there is nothing to lock: two such takes both try number 1, the unique number lets
+    one write it, and the other writes nothing (the caller tries once more, the row then made).
     """
-    tickets, transitions = _table(Ticket), _table(TicketTransition)
-    drawn = _draw_statement("postgresql").cte("drawn")
-    number = drawn.c.last_number
+    tickets, transitions, counters = _table(Ticket), _table(TicketTransition), _table(TicketCounter)
+    category_id: Any = bindparam("category_id")
+    day: Any = bindparam("service_day")
+    current = (
+        select(counters.c.last_number)
+        .where(counters.c.category_id == category_id, counters.c.service_day == day)
+        .with_for_update()
+        .cte("current")
+    )
+    drawn = select(
+        (func.coalesce(select(current.c.last_number).scalar_subquery(), 0) + 1).label("number")
+    ).cte("drawn")
+    number = drawn.c.number
     digits = cast(number, String)
     display = bindparam("prefix", type_=String) + case(
         (number < 1000, func.lpad(digits, 3, "0")), else_=digits
@@ -107,8 +135,14 @@ def _draw_and_write_statement(ticket_columns: tuple[str, ...]) -> Any:
             ).where(number <= bindparam("cap", type_=Integer)),
         )
         .on_conflict_do_nothing()
-        .returning(tickets.c.id)
+        .returning(tickets.c.id, tickets.c.number)
         .cte("issued")
+    )
+    counted = _moving_counter(
+        pg_insert(counters).from_select(
+            ["category_id", "service_day", "last_number"],
+            select(category_id, day, issued.c.number),
+        )
     )
     transition_columns = [c.name for c in transitions.c if c.name not in ("id", "ticket_id")]
     logged = insert(transitions).from_select(
@@ -124,6 +158,7 @@ def _draw_and_write_statement(ticket_columns: tuple[str, ...]) -> Any:
     return (
         select(number, issued.c.id)
         .select_from(drawn.outerjoin(issued, true()))
+        .add_cte(counted.cte("counted"))
         .add_cte(logged.cte("logged"))
     )
 
@@ -161,42 +196,36 @@ def draw_and_write(
     ticket: dict[str, Any],
     transition: dict[str, Any],
 ) -> tuple[int, int | None]:
-    """Draw the category's next number and write the ticket and its transition.
+    """Write the ticket with the category's next number, and its transition.
 
-    `ticket` holds every ticket column but id, number and display (`ticket_row`); `transition` every
-    transition column but id and ticket_id. Returns the number and the new ticket's id, or
-    None when nothing was written: the number was over `cap`, or the citizen's own concurrent
-    take won. The number is then still drawn: `give_back_number` or end the transaction.
+    `ticket` holds every ticket column but id, number and display (`ticket_row`); `transition`
+    every transition column but id and ticket_id. Returns the number and the new ticket's id,
+    or None when nothing was written: the number was over `cap`, or the citizen's own
+    concurrent take won. Nothing written, the counter did not move either.
     """
+    counter: dict[str, Any] = {"category_id": category_id, "service_day": day}
     if _dialect(session) == "postgresql":
         params = {
             **ticket,
             **{TRANSITION_PREFIX + name: value for name, value in transition.items()},
-            "category_id": category_id,
-            "service_day": day,
+            **counter,
             "prefix": prefix,
             "cap": cap,
         }
-        drawn: Any = session.execute(_draw_and_write_statement(tuple(ticket)), params).one()
+        statement = _draw_and_write_statement(tuple(ticket))
+        drawn: Any = session.execute(statement, params).one()
+        if drawn[1] is None and drawn[0] <= cap:
+            # Lost the race for the category's first number of the day, or to the citizen's
+            # own take (which then fails again, the caller says why).
+            drawn = session.execute(statement, params).one()
         return int(drawn[0]), drawn[1]
-    number = int(
-        session.execute(
-            _draw_statement(_dialect(session)), {"category_id": category_id, "service_day": day}
-        ).scalar_one()
-    )
+    dialect = _dialect(session)
+    number = int(session.execute(_next_number_statement(), counter).scalar_one())
     if number > cap:
         return number, None
     row = {**ticket, "number": number, "display": display_number(prefix, number)}
-    ticket_id = session.execute(_insert_ticket_statement(_dialect(session)), row).scalar()
+    ticket_id = session.execute(_insert_ticket_statement(dialect), row).scalar()
     if ticket_id is not None:
+        session.execute(_counter_statement(dialect), {**counter, "last_number": number})
         session.execute(insert(_table(TicketTransition)), {**transition, "ticket_id": ticket_id})
     return number, ticket_id
-
-
-def give_back_number(session: Session, category_id: int, day: dt.date) -> None:
-    """Undo this transaction's draw: no gap, as the counter's row lock let nobody draw since."""
-    session.execute(
-        update(TicketCounter)
-        .where(TicketCounter.category_id == category_id, TicketCounter.service_day == day)
-        .values(last_number=TicketCounter.last_number - 1)
-    )

@@ -1,9 +1,9 @@
 """Taking a number: the checks, the green channel, and the number drawn in the ticket's transaction.
 
-Numbers come from an atomic upsert of the (category, day) counter row in the ticket's own
-transaction (`numbering.py`): the row lock serialises takes of one category, and a rollback
-gives the number back. A partial unique index is the last guard for "one active ticket per
-citizen and category".
+Numbers come from the (category, day) counter row, moved in the ticket's own transaction only
+once the ticket is written (`numbering.py`): the row lock serialises takes of one category, and
+a take that writes nothing leaves the counter as it was. A partial unique index is the last
+guard for "one active ticket per citizen and category".
 """
 
 from __future__ import annotations
@@ -267,9 +267,8 @@ def issue_ticket(
     reason = green_reason(birth_date, day, settings, flagged=state.flagged)
     if priority is None:
         priority = TicketPriority.GREEN if reason else TicketPriority.NORMAL
-    # Everything but the number is prepared before the counter upsert: its row lock, held until
-    # commit, serialises every take of the category, so under it only two inserts remain (no
-    # savepoint: a refusal under the lock gives the number back itself). People already ahead
+    # Everything but the number is prepared before the draw: the counter's row lock serialises
+    # every take of the category, so under it only the writes remain. People already ahead
     # decide whether "almost your turn" is news.
     values = numbering.ticket_row(
         hall_id=category.hall_id,
@@ -310,7 +309,6 @@ def issue_ticket(
         transition=transition,
     )
     if ticket_id is None:
-        numbering.give_back_number(session, category.id, day)
         if number > cap:
             raise CapReached(daily_cap=category.daily_cap)
         again = _take_state(session, category.id, day, user_id, idempotency_key)

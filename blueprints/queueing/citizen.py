@@ -28,6 +28,7 @@ from blueprints.queueing.schemas import (
     TicketOut,
 )
 from blueprints.queueing.shared import current_actor, take_rate, ticket_out
+from blueprints.transactions import statement_commits
 
 blp = Blueprint(
     "queueing", __name__, url_prefix="/queue", description="排队取号：扫码、取号、查看与取消"
@@ -104,6 +105,7 @@ class Tickets(MethodView):
     @blp.alt_response(403, description="不在大厅附近（LOCATION_TOO_FAR）")
     @blp.alt_response(429, description="取号过于频繁")
     @citizen_required
+    @statement_commits
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Take a number by hall code (`Idempotency-Key` honoured)."""
         session = get_session()

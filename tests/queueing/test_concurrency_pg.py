@@ -13,20 +13,34 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, delete, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.models import AuditEntry
 from app.audit.service import Actor
+from app.calendar import local_day
 from app.db import utcnow
 from app.halls.models import HallProfile, OpeningHours, ServiceCategory, Window, WindowCategory
-from app.identity.models import User
+from app.identity.models import LoginFamily, RefreshToken, User
+from app.identity.principals import principal_for
+from app.identity.sessions import start_session
 from app.notify.models import NotificationOutbox
 from app.organisation.models import Hall, HallKind
-from app.queueing import windows
-from app.queueing.demo import setup_queue_hall
+from app.queueing import codes, windows
+from app.queueing.demo import HALL_LAT, HALL_LNG, setup_queue_hall
 from app.queueing.errors import AlreadyHoldingTicket, QueueEmpty
-from app.queueing.models import Ticket, TicketCounter, TicketSource, TicketStatus, TicketTransition
+from app.queueing.models import (
+    HallCode,
+    Ticket,
+    TicketCounter,
+    TicketSource,
+    TicketStatus,
+    TicketTransition,
+)
 from app.queueing.settings import QueueSettings, from_config
-from app.queueing.taking import issue_ticket
+from app.queueing.taking import Issued, issue_ticket
+from blueprints.queueing import citizen as citizen_routes
+from tests.factories.identity import app_token_settings
 from tests.factories.queueing import window_action
 
 pytestmark = [
@@ -242,7 +256,7 @@ def test_one_citizen_tapping_at_once_gets_one_number_and_leaves_no_gap(
         outcomes = sorted(pool.map(tap, range(taps)))
     again = "replay" if same_key else "holding"
     assert outcomes == sorted(["new A001"] + [f"{again} A001"] * (taps - 1))
-    # The losers' numbers were given back: the next citizen draws A002.
+    # The losers wrote nothing and moved no counter: the next citizen draws A002.
     assert [display for display, _, _ in _take_all_of(committed_hall, now, 1, 2)] == ["A002"]
 
 
@@ -282,3 +296,90 @@ def test_resends_of_one_call_next_racing_all_answer_the_one_ticket_called(
             .order_by(Ticket.number)
         ).all()
     assert statuses == [TicketStatus.CALLED, TicketStatus.WAITING, TicketStatus.WAITING]
+
+
+@pytest.fixture
+def signed_in_with_code(
+    app: Flask, committed_hall: Committed
+) -> Iterator[tuple[dict[str, str], dict[str, object]]]:
+    """The first citizen signed in, and a take's body with the printed code; removed after."""
+    user_id = committed_hall.user_ids[0]
+    with committed_hall.make_session() as setup:
+        code = codes.create_printed_code(
+            setup, committed_hall.settings, committed_hall.hall_id, label=None, staff_id=None
+        )
+        pair = start_session(
+            setup,
+            principal_for(setup, "user", user_id),
+            settings=app_token_settings(app),
+            refresh_ttl_seconds=3600,
+            now=utcnow(),
+        )
+        token = codes.printed_token(committed_hall.settings, code)
+        setup.commit()
+    body = {
+        "code": token,
+        "category_id": committed_hall.category_ids["A"],
+        "latitude": HALL_LAT,
+        "longitude": HALL_LNG,
+    }
+    try:
+        yield {"Authorization": f"Bearer {pair.access_token}"}, body
+    finally:
+        with committed_hall.make_session() as cleanup:
+            cleanup.execute(delete(RefreshToken).where(RefreshToken.family_id == pair.family_id))
+            cleanup.execute(delete(LoginFamily).where(LoginFamily.id == pair.family_id))
+            cleanup.execute(delete(HallCode).where(HallCode.hall_id == committed_hall.hall_id))
+            # Nothing seals in tests (manual job runner): this test's entries are the unsealed ones.
+            cleanup.execute(delete(AuditEntry).where(AuditEntry.seq.is_(None)))
+            cleanup.commit()
+
+
+def test_a_take_releases_the_counter_row_when_its_statement_ends(
+    app: Flask,
+    committed_hall: Committed,
+    signed_in_with_code: tuple[dict[str, str], dict[str, object]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every take of a category waits for its counter row: the citizen's take holds it for its
+    one statement, not until the answer is built and a COMMIT has gone a round trip later."""
+    headers, body = signed_in_with_code
+    with committed_hall.make_session() as earlier:
+        # A number was drawn today already: the counter row is there to be locked.
+        earlier.add(
+            TicketCounter(
+                category_id=committed_hall.category_ids["A"],
+                service_day=local_day(utcnow()),
+                last_number=0,
+            )
+        )
+        earlier.commit()
+    seen: dict[str, object] = {}
+    issue = citizen_routes.issue_ticket
+
+    def issue_then_probe(*args: object, **kwargs: object) -> Issued:
+        issued = issue(*args, **kwargs)  # type: ignore[arg-type]
+        # Back in the view, before it commits and answers, from a connection of its own: is
+        # the counter row free, and is the ticket already there for everyone?
+        with committed_hall.make_session() as probe:
+            try:
+                seen["counter"] = probe.execute(
+                    select(TicketCounter.last_number)
+                    .where(TicketCounter.category_id == issued.ticket.category_id)
+                    .with_for_update(nowait=True)
+                ).scalar_one()
+            except OperationalError as error:
+                seen["counter"] = type(error.orig).__name__
+                probe.rollback()
+            seen["ticket"] = probe.scalar(
+                select(Ticket.display).where(Ticket.id == issued.ticket.id)
+            )
+        return issued
+
+    monkeypatch.setattr(citizen_routes, "issue_ticket", issue_then_probe)
+    with app.test_client() as client:
+        taken = client.post("/api/v1/queue/tickets", json=body, headers=headers)
+
+    assert taken.status_code == 201, taken.get_json()
+    assert taken.get_json()["display"] == "A001"
+    assert seen == {"counter": 1, "ticket": "A001"}
