@@ -57,16 +57,7 @@ def start_gunicorn(
     stderr: IO[Any] | int | None = None,
     extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
-    """gunicorn with gthread workers on 127.0.0.1:`port`, as production runs the app.
-
-    Each worker listens on a socket of its own (SO_REUSEPORT), so the kernel spreads wrk's
-    connections over the workers. wrk keeps its connections for the whole run; on one shared
-    socket whichever worker wakes first accepts, and a run was seen with all 32 connections in
-    one worker and the other idle (one process's interpreter lock then sets the rate, and the
-    same code measured 270 to 440 takes/s from run to run). In production HAProxy opens a
-    connection per request (`deploy/haproxy.cfg.template`), which an idle worker accepts: the
-    load is spread there too, and gunicorn.conf.py keeps the shared socket.
-    """
+    """gunicorn with gthread workers on 127.0.0.1:`port`, as production runs the app."""
     return subprocess.Popen(
         [
             str(BIN / "gunicorn"),
@@ -76,7 +67,6 @@ def start_gunicorn(
             "gthread",
             "--threads",
             str(threads),
-            "--reuse-port",
             *extra,
             "-b",
             f"127.0.0.1:{port}",
