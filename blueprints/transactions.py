@@ -7,7 +7,7 @@ The citizen's take is the one such view: its only write draws the number and wri
 and its transition in one statement, under the category's counter row lock, which every take
 of the category waits for. In a transaction that lock was held until the COMMIT a round trip
 later, after the worker thread had its turn at the interpreter again; measured under load
-(`bench/queue_load.py`), ten of sixteen connections were waiting for it.
+(`bench/queue_load.py`), about ten of sixteen connections were waiting for it.
 
 The session is made by a `before_request` hook registered before the authorisation hook, the
 first to use the database.
