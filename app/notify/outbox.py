@@ -30,7 +30,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from stdnum.cn import ric
@@ -83,31 +82,14 @@ def _insert_ignoring_conflict(
     model: type[Any],
     values: Mapping[str, Any],
     conflict: list[str],
-) -> int | None:
-    """INSERT the row unless one with the same `conflict` columns exists; return its id, or None.
+) -> None:
+    """INSERT the row unless one with the same `conflict` columns exists.
 
-    One statement on PostgreSQL and SQLite (ON CONFLICT DO NOTHING), so two callers racing
-    on the same key get one row and neither sees an error or aborts its transaction.
+    One statement (ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike), so two callers
+    racing on the same key get one row and neither sees an error or aborts its transaction.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        insert = insert_on_conflict(dialect)
-        statement = (
-            insert(model)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=conflict)
-            .returning(model.id)
-        )
-        new_id: int | None = session.execute(statement).scalar_one_or_none()
-        return new_id
-    # Any other backend: a savepoint keeps the outer transaction usable after the conflict.
-    try:
-        with session.begin_nested():
-            row = model(**values)
-            session.add(row)
-        return int(row.id)
-    except IntegrityError:
-        return None
+    insert = insert_on_conflict(session.get_bind().dialect.name)
+    session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict))
 
 
 def enqueue(
