@@ -28,8 +28,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(seals_public)
     app.register_blueprint(docs_assets)
     from blueprints.console import blp as console
+    from blueprints.console.cookies import ConsoleCookieSessions
 
     app.register_blueprint(console)
+    app.session_interface = ConsoleCookieSessions(console.url_prefix or "/")
 
     from blueprints.applications.inspections import blp as inspections
     from blueprints.applications.review import blp as review

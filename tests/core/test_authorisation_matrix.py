@@ -714,7 +714,8 @@ def district(app: Flask, seal_context: SealContext) -> Iterator[District]:
             found = re.search(r'name="csrf-token" content="([^"]+)"', page)
             assert found, "the console's login page carries no CSRF token"
             csrf[principal] = found.group(1)
-            with client.session_transaction() as cookie:
+            # The cookie session is the console's (its requests alone open one).
+            with client.session_transaction("/console/") as cookie:
                 if principal in families:
                     cookie[STAFF_KEY] = staff_ids[principal]
                     cookie[FAMILY_KEY] = families[principal]

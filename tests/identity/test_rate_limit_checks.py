@@ -119,3 +119,36 @@ def test_limits_sit_on_the_functions_flask_calls(app: Flask) -> None:
     declared = set(limiter.limit_manager._decorated_limits)
     assert declared, "no limits declared: the check would pass for nothing"
     assert declared <= called, sorted(declared - called)
+
+
+def test_the_limiter_resolves_limits_only_where_a_view_declares_one(
+    tmp_path: Path, emulator_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The limiter's before_request pass resolved every request's limits (default, application,
+    # meta and blueprint limits, of which there are none) before the view's decorator did the
+    # same for the view's own: it is taken out, so an unlimited view resolves nothing and a
+    # limited one resolves its limits once.
+    app = _limited_app(tmp_path, emulator_url)
+    client = app.test_client()
+    resolved: list[bool] = []
+    resolve = type(limiter.limit_manager).resolve_limits
+
+    def counting_resolve(self: Any, *args: Any, **kwargs: Any) -> Any:
+        resolved.append(bool(kwargs.get("in_middleware", args[4] if len(args) > 4 else False)))
+        return resolve(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(limiter.limit_manager), "resolve_limits", counting_resolve)
+
+    assert client.get("/healthz").status_code == 200
+    assert resolved == []
+    assert client.post("/api/v1/auth/wechat/login", json={"code": "nope"}).status_code != 500
+    assert resolved == [False]
+
+
+def test_no_limit_sits_outside_a_view(app: Flask) -> None:
+    # What the taken-out pass would have checked must not exist (see the test above); the
+    # app fixture has declared every view and its limits.
+    manager = limiter.limit_manager
+    assert not manager.default_limits and not manager.application_limits
+    assert not manager._blueprint_limits
+    assert not limiter._meta_limits
