@@ -148,11 +148,18 @@ def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float
 
 
 def printed_code_columns() -> tuple[Any, ...]:
-    """What a printed code's check reads: the code and its hall's coordinates (`scan_from`).
+    """What a printed code's check reads (`scan_from`): the code's id, hall and revocation, and
+    its hall's coordinates.
 
     A take selects them beside its other reads, outer-joined on the code id `printed_code_id`
     names; the columns are NULL when there is no such code."""
-    return HallCode, HallProfile.latitude, HallProfile.longitude
+    return (
+        HallCode.id,
+        HallCode.hall_id,
+        HallCode.revoked_at,
+        HallProfile.latitude,
+        HallProfile.longitude,
+    )
 
 
 @functools.cache
@@ -184,20 +191,20 @@ def printed_code_id(token: object) -> int | None:
 def _live_code_near(
     settings: QueueSettings,
     token: str,
-    printed: Any,
+    printed: Sequence[Any] | None,
     *,
     latitude: float | None,
     longitude: float | None,
-) -> HallCode:
+) -> HallScan:
     """The live printed code a token names, with the caller within the radius of its hall.
 
-    `printed`: the (code, hall latitude, hall longitude) row read for `printed_code_id(token)`,
-    None or all NULL when there is none."""
+    `printed`: the `printed_code_columns` row read for `printed_code_id(token)`, None or all
+    NULL when there is none."""
     (code_part,) = _open(settings, token, "P", 1)
-    code, hall_latitude, hall_longitude = printed if printed is not None else (None, None, None)
-    if code is None or code.id != _from_b36(code_part):
+    if not printed or printed[0] is None or printed[0] != _from_b36(code_part):
         raise CodeForged()
-    if code.revoked_at is not None:
+    code_id, hall_id, revoked_at, hall_latitude, hall_longitude = printed
+    if revoked_at is not None:
         raise CodeRevoked()
     if latitude is None or longitude is None:
         raise LocationRequired()
@@ -206,7 +213,7 @@ def _live_code_near(
         distance = distance_meters(latitude, longitude, hall_latitude, hall_longitude)
         if distance > settings.radius_meters:
             raise LocationTooFar(radius_meters=settings.radius_meters)
-    return code
+    return HallScan(hall_id, "hall_code", code_id)
 
 
 # -- dynamic entrance-screen codes -------------------------------------------------------------
@@ -266,7 +273,7 @@ def verify_hall_token(
 def scan_from(
     settings: QueueSettings,
     token: str,
-    printed: Any,
+    printed: Sequence[Any] | None,
     *,
     now: dt.datetime,
     latitude: float | None,
@@ -279,8 +286,7 @@ def scan_from(
     if isinstance(token, str) and token.startswith("D"):
         scan = HallScan(verify_dynamic(settings, token, now=now), "dynamic_code")
     else:
-        code = _live_code_near(settings, token, printed, latitude=latitude, longitude=longitude)
-        scan = HallScan(code.hall_id, "hall_code", code.id)
+        scan = _live_code_near(settings, token, printed, latitude=latitude, longitude=longitude)
     if hall_id is not None and scan.hall_id != hall_id:
         raise CodeWrongHall()
     return scan

@@ -136,7 +136,8 @@ class Tickets(MethodView):
             state=take.state,
         )
         session.commit()
-        return ticket_out(issued.ticket, ahead=issued.ahead)
+        names = (take.hall_name, take.category.name)
+        return ticket_out(issued.ticket, ahead=issued.ahead, names=names)
 
 
 @blp.route("/tickets/<int:ticket_id>")

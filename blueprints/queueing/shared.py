@@ -40,22 +40,32 @@ def current_actor() -> Actor:
 
 
 def ticket_out(
-    ticket: Ticket, *, estimate: bool = True, ahead: int | None = None
+    ticket: Ticket,
+    *,
+    estimate: bool = True,
+    ahead: int | None = None,
+    names: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """A ticket for the API, with live position and estimated wait while it waits.
 
-    `ahead`: the position when the caller has just counted it (a number just issued).
+    `ahead`: the position when the caller has just counted it (a number just issued);
+    `names`: the hall's and the category's, when the caller has just read them.
     """
     session = get_session()
-    hall = session.get(Hall, ticket.hall_id)
-    category = session.get(ServiceCategory, ticket.category_id)
+    if names is None:
+        hall = session.get(Hall, ticket.hall_id)
+        category = session.get(ServiceCategory, ticket.category_id)
+        hall_name = hall.name if hall else None
+        category_name = category.name if category else None
+    else:
+        hall_name, category_name = names
     body: dict[str, Any] = {
         "id": ticket.id,
         "display": ticket.display,
         "hall_id": ticket.hall_id,
-        "hall_name": hall.name if hall else None,
+        "hall_name": hall_name,
         "category_id": ticket.category_id,
-        "category_name": category.name if category else None,
+        "category_name": category_name,
         "service_day": ticket.service_day,
         "status": ticket.status,
         "source": ticket.source,
