@@ -13,11 +13,12 @@ tamper-evident within seconds of its commit; until then `verify` counts it as pe
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -87,21 +88,33 @@ def record(
     subject_id: str | int | None = None,
     details: dict[str, Any] | None = None,
     request_id: str | None = None,
-) -> AuditEntry:
-    """Add an entry in the caller's transaction (flush, no commit); sealed later."""
-    entry = AuditEntry(
-        # Microsecond precision in UTC, so the hash recomputes identically on every backend.
-        occurred_at=now.astimezone(dt.UTC),
-        action=action,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        subject_type=subject_type,
-        subject_id=None if subject_id is None else str(subject_id),
-        details=details or {},
-        request_id=request_id,
+) -> None:
+    """Write an entry in the caller's transaction (no commit); sealed later.
+
+    An INSERT on the session's connection, at once: an entry is never read back or changed
+    through the ORM before it is sealed, and the ORM's unit of work cost about twice the
+    statement's CPU again (~170 µs; a login writes one entry). Nothing references an entry,
+    so nothing pending in the session has to be written first.
+    """
+    session.connection().execute(
+        _insert_entry_statement(),
+        {
+            # Microsecond precision in UTC, so the hash recomputes identically on every backend.
+            "occurred_at": now.astimezone(dt.UTC),
+            "action": action,
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "subject_type": subject_type,
+            "subject_id": None if subject_id is None else str(subject_id),
+            "details": details or {},
+            "request_id": request_id,
+        },
     )
-    session.add(entry)
-    return entry
+
+
+@functools.cache
+def _insert_entry_statement() -> Any:
+    return insert(AuditEntry)
 
 
 def _fields(entry: AuditEntry, seq: int) -> dict[str, Any]:

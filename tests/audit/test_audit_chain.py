@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -20,7 +20,7 @@ NOW = dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
 def _append(
     session: Session, chain: audit.AuditChain | None, count: int, *, seal: bool = True
 ) -> list[AuditEntry]:
-    entries = [
+    for n in range(1, count + 1):
         audit.record(
             session,
             "staff.login",
@@ -31,8 +31,12 @@ def _append(
             details={"outcome": "ok", "n": n},
             request_id=f"req-{n}",
         )
-        for n in range(1, count + 1)
-    ]
+    # The entries just written (recording returns nothing), oldest first; expired, so that
+    # reading them later (the tests' sessions keep objects across commits) sees their sealing.
+    newest = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(count))
+    entries = list(newest)[::-1]
+    for entry in entries:
+        session.expire(entry)
     if seal:
         assert chain is not None
         audit.seal_pending(session, chain)
@@ -140,7 +144,7 @@ def test_flask_audit_seal_then_verify_reports_tampering(
     assert "sealed 2 audit entries" in runner.invoke(audit_seal).output
     assert len(list(checkpoint_dir.glob("*/*.json"))) == 1
     ok = runner.invoke(audit_verify)
-    assert ok.exit_code == 0 and "intact: 2 entries" in ok.output
+    assert ok.exit_code == 0 and "intact: 2 entries" in ok.output, ok.output
     assert "1 checkpoints" in ok.output
     session.execute(update(AuditEntry).where(AuditEntry.id == entries[0].id).values(action="x"))
     broken = runner.invoke(audit_verify)

@@ -23,7 +23,7 @@ NOW = dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
 
 
 def _record(session: Session, count: int, *, start: int = 1) -> list[AuditEntry]:
-    return [
+    for n in range(start, start + count):
         audit.record(
             session,
             "staff.login",
@@ -33,8 +33,13 @@ def _record(session: Session, count: int, *, start: int = 1) -> list[AuditEntry]
             subject_id=n,
             details={"outcome": "ok", "n": n},
         )
-        for n in range(start, start + count)
-    ]
+    # The entries just written (recording returns nothing), oldest first; expired, so that
+    # reading them later (the tests' sessions keep objects across commits) sees their sealing.
+    newest = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(count))
+    entries = list(newest)[::-1]
+    for entry in entries:
+        session.expire(entry)
+    return entries
 
 
 def _append(session: Session, chain: AuditChain, count: int, *, start: int = 1) -> None:
