@@ -14,7 +14,7 @@ import functools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -128,25 +128,10 @@ def _take_state(
     return _state_of(row)
 
 
-class TakeCategory(Protocol):
-    """What a take reads of the category it draws in: a `ServiceCategory`, or the columns a
-    take by hall code reads with the rest (`CategoryRow`)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def hall_id(self) -> int: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def prefix(self) -> str: ...
-    @property
-    def daily_cap(self) -> int: ...
-    @property
-    def active(self) -> bool: ...
-
-
 class CategoryRow(NamedTuple):
+    """What a take by hall code reads of the category it draws in (`read_hall_code_take`);
+    the terminal's take and the check-in pass the `ServiceCategory` itself."""
+
     id: int
     hall_id: int
     name: str
@@ -265,7 +250,7 @@ def _replayed(session: Session, ticket_id: int) -> Issued:
 def issue_ticket(
     session: Session,
     *,
-    category: TakeCategory,
+    category: ServiceCategory | CategoryRow,
     user_id: int | None,
     source: TicketSource,
     actor: Actor,
