@@ -158,8 +158,8 @@ def _hall_code_take_statement(makeup_day: bool) -> Any:
     # The category's columns a take uses and its hall's name (the answer names both: nothing
     # is read after the commit), the printed code with its hall's coordinates (NULL for none
     # or a dynamic code), the take state and whether the hall is open, in one round trip.
-    # Columns, not entities: a take needs a handful of values, and each column read costs the
-    # driver and each entity the ORM (together ~5 % of a take's CPU for the three entities).
+    # Columns, not entities: a take needs a handful of values, while every column read costs
+    # the driver a description on each execute and every entity the ORM an instance.
     return (
         select(
             *_CATEGORY_COLUMNS,
@@ -194,6 +194,8 @@ def read_hall_code_take(
     statement."""
     # One `day` for both: the take's local day is the day whose opening rules apply.
     kind, at_now = opening.instant_values(now)
+    # On the session's connection, past the ORM's execution (the statement loads no entity);
+    # nothing is pending to flush first: the request has only authenticated its caller.
     row = (
         session.connection()
         .execute(
