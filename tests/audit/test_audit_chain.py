@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.cli import audit_seal, audit_verify
 from app.audit.models import AuditEntry
-
-NOW = dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
+from tests.support.audit import record_logins
 
 
 def _append(
     session: Session, chain: audit.AuditChain | None, count: int, *, seal: bool = True
 ) -> list[AuditEntry]:
-    for n in range(1, count + 1):
-        audit.record(
-            session,
-            "staff.login",
-            actor=audit.Actor("staff", n),
-            now=NOW + dt.timedelta(seconds=n),
-            subject_type="staff",
-            subject_id=n,
-            details={"outcome": "ok", "n": n},
-            request_id=f"req-{n}",
-        )
-    # The entries just written (recording returns nothing), oldest first; expired, so that
-    # reading them later (the tests' sessions keep objects across commits) sees their sealing.
-    newest = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(count))
-    entries = list(newest)[::-1]
-    for entry in entries:
-        session.expire(entry)
+    entries = record_logins(session, count)
     if seal:
         assert chain is not None
         audit.seal_pending(session, chain)

@@ -17,34 +17,12 @@ from app.audit import service as audit
 from app.audit.chain import AuditChain
 from app.audit.links import entry_mac
 from app.audit.models import AuditChainHead, AuditEntry
-from tests.support.audit import key_spec
-
-NOW = dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
-
-
-def _record(session: Session, count: int, *, start: int = 1) -> list[AuditEntry]:
-    for n in range(start, start + count):
-        audit.record(
-            session,
-            "staff.login",
-            actor=audit.Actor("staff", n),
-            now=NOW + dt.timedelta(seconds=n),
-            subject_type="staff",
-            subject_id=n,
-            details={"outcome": "ok", "n": n},
-        )
-    # The entries just written (recording returns nothing), oldest first; expired, so that
-    # reading them later (the tests' sessions keep objects across commits) sees their sealing.
-    newest = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(count))
-    entries = list(newest)[::-1]
-    for entry in entries:
-        session.expire(entry)
-    return entries
+from tests.support.audit import NOW, key_spec, record_logins
 
 
 def _append(session: Session, chain: AuditChain, count: int, *, start: int = 1) -> None:
     """Record and seal `count` entries, then checkpoint the head, as one sealing run does."""
-    _record(session, count, start=start)
+    record_logins(session, count, start=start)
     audit.seal_pending(session, chain)
     audit.write_checkpoint(session, chain, now=NOW + dt.timedelta(seconds=start + count))
 
@@ -229,7 +207,7 @@ def test_entries_chained_before_keyed_links_still_verify_and_are_anchored(
     session: Session, audit_chain: AuditChain
 ) -> None:
     # What migration 0010 leaves: plain SHA-256 links marked 'sha256', then keyed ones.
-    legacy = _record(session, 3)
+    legacy = record_logins(session, 3)
     session.flush()
     prev_hash = audit.GENESIS_HASH
     for seq, entry in enumerate(legacy, start=1):
@@ -253,13 +231,13 @@ def test_seal_all_writes_one_checkpoint_per_run_and_keeps_them_all(
 ) -> None:
     factory = app.extensions["db"].sessionmaker
     files = audit_chain.checkpoints.directory
-    _record(session, 5)
+    record_logins(session, 5)
     session.commit()  # released to the outer test transaction, which seal_all's sessions join
 
     assert audit.seal_all(factory, audit_chain, batch=2, now=lambda: NOW) == 5
     assert [p.name for p in files.glob("*/*.json")] == ["000000000005.json"]
     assert audit.seal_all(factory, audit_chain, now=lambda: NOW) == 0
-    _record(session, 1, start=6)
+    record_logins(session, 1, start=6)
     session.commit()
     assert audit.seal_all(factory, audit_chain, now=lambda: NOW) == 1
 
@@ -281,7 +259,7 @@ def test_the_job_runner_seals_and_checkpoints_with_the_apps_keys(app: Any, tmp_p
     runner = get_runner(application)
     assert isinstance(runner, InProcessRunner)
     with application.app_context():
-        _record(get_session(), 2)
+        record_logins(get_session(), 2)
         get_session().commit()
 
     runner.run_once()
