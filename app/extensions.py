@@ -51,15 +51,10 @@ def _leave_limits_to_their_views(app: Flask) -> None:
     blueprint's); a view's limit is checked by its decorator. With none of the former the pass
     only resolved each request's limits to find nothing to do: ~3 % of a take's CPU.
     """
+    # After `init_app` the manager holds the default and application limits, the config's
+    # included; meta limits come from the config alone here (none are passed to the Limiter).
     manager = limiter.limit_manager
-    for_every_view = (
-        manager.default_limits,
-        manager.application_limits,
-        app.config.get("RATELIMIT_DEFAULT"),
-        app.config.get("RATELIMIT_APPLICATION"),
-        app.config.get("RATELIMIT_META"),
-    )
-    if any(for_every_view):
+    if manager.default_limits or manager.application_limits or app.config.get("RATELIMIT_META"):
         return
     hooks = app.before_request_funcs.get(None, [])
     # Flask-Limiter registers its bound method; equal, not identical, on each attribute access.

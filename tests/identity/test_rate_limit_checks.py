@@ -145,6 +145,21 @@ def test_the_limiter_resolves_limits_only_where_a_view_declares_one(
     assert resolved == [False]
 
 
+def test_a_default_limit_keeps_the_limiters_own_pass(
+    tmp_path: Path, emulator_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pass is taken out only while nothing needs it: with a default limit configured (an
+    # operator's RATELIMIT_DEFAULT) every request is checked against it again.
+    # The Limiter is one object per process and keeps a configured default for every app it
+    # binds to afterwards: the test's default goes when the test ends.
+    monkeypatch.setattr(limiter.limit_manager, "_default_limits", [])
+    app = _limited_app(tmp_path, emulator_url, RATELIMIT_DEFAULT="1000/minute")
+    checks = _count_limit_checks(monkeypatch)
+
+    assert app.test_client().get("/healthz").status_code == 200
+    assert len(checks.hits) == 1, checks.hits
+
+
 def test_no_limit_sits_outside_a_view(app: Flask) -> None:
     # What the taken-out pass would have checked must not exist (see the test above); the
     # app fixture has declared every view and its limits.
