@@ -201,7 +201,7 @@ def _live_code_near(
     `printed`: the `printed_code_columns` row read for `printed_code_id(token)`, None or all
     NULL when there is none."""
     (code_part,) = _open(settings, token, "P", 1)
-    if not printed or printed[0] is None or printed[0] != _from_b36(code_part):
+    if not printed or printed[0] != _from_b36(code_part):
         raise CodeForged()
     code_id, hall_id, revoked_at, hall_latitude, hall_longitude = printed
     if revoked_at is not None:
