@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -32,9 +31,9 @@ from app.queueing.errors import AlreadyHoldingTicket, CapReached, HallClosed, Ta
 from app.queueing.green_channel import green_reason
 from app.queueing.models import (
     ACTIVE_STATUSES,
-    QUEUED_STATUSES,
     GreenChannelFlag,
     HallCode,
+    QueueCount,
     Ticket,
     TicketCounter,
     TicketPriority,
@@ -61,23 +60,14 @@ class TakeState:
 
 
 def queued_in_category_count() -> Any:
-    """People queued in the category (`category_id`) on `day` (bound parameters).
-
-    One count per queued status, added: PostgreSQL reads `status IN (...)` on the index's third
-    column as a filter over every ticket of the category's day, served ones too, so a take grew
-    slower as the day went on; an equality is part of the index condition.
-    """
-    counts = [
-        select(func.count())
-        .where(
-            Ticket.category_id == bindparam("category_id"),
-            Ticket.service_day == bindparam("day"),
-            Ticket.status == status,
-        )
+    """People queued in the category (`category_id`) on `day` (bound parameters): its
+    `QueueCount`, which the tickets' triggers keep (NULL before the day's first ticket)."""
+    return (
+        select(QueueCount.queued)
+        .where(QueueCount.category_id == bindparam("category_id"))
+        .where(QueueCount.service_day == bindparam("day"))
         .scalar_subquery()
-        for status in QUEUED_STATUSES
-    ]
-    return functools.reduce(operator.add, counts)
+    )
 
 
 def _take_state_columns() -> tuple[Any, ...]:

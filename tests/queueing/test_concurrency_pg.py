@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, delete, select
+from sqlalchemy import case, create_engine, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,7 +30,9 @@ from app.queueing import codes, windows
 from app.queueing.demo import HALL_LAT, HALL_LNG, setup_queue_hall
 from app.queueing.errors import AlreadyHoldingTicket, QueueEmpty
 from app.queueing.models import (
+    QUEUED_STATUSES,
     HallCode,
+    QueueCount,
     Ticket,
     TicketCounter,
     TicketSource,
@@ -154,6 +156,23 @@ def _take_all_of(
         return list(pool.map(take, takers))
 
 
+def _kept_and_counted(committed: Committed) -> tuple[dict[int, int], dict[int, int]]:
+    """Per category of the hall: the queued count the triggers kept, and the queued tickets."""
+    category_ids = list(committed.category_ids.values())
+    with committed.make_session() as session:
+        kept = session.execute(
+            select(QueueCount.category_id, func.sum(QueueCount.queued))
+            .where(QueueCount.category_id.in_(category_ids))
+            .group_by(QueueCount.category_id)
+        ).all()
+        counted = session.execute(
+            select(Ticket.category_id, func.count())
+            .where(Ticket.hall_id == committed.hall_id, Ticket.status.in_(QUEUED_STATUSES))
+            .group_by(Ticket.category_id)
+        ).all()
+    return {c: int(n) for c, n in kept if n}, {c: int(n) for c, n in counted}
+
+
 def test_200_concurrent_takes_get_200_distinct_consecutive_numbers(
     committed_hall: Committed,
 ) -> None:
@@ -163,6 +182,7 @@ def test_200_concurrent_takes_get_200_distinct_consecutive_numbers(
     assert sorted(displays) == [f"A{n:03d}" for n in range(1, TAKERS + 1)]
     # Nobody was called meanwhile: whoever drew number n had exactly n - 1 people ahead.
     assert all(ahead == number - 1 for _, number, ahead in taken)
+    assert _kept_and_counted(committed_hall) == ({committed_hall.category_ids["A"]: TAKERS},) * 2
 
 
 def test_four_windows_calling_concurrently_never_call_a_ticket_twice(
@@ -222,6 +242,7 @@ def test_four_windows_calling_concurrently_never_call_a_ticket_twice(
         ).all()
     assert set(statuses) == {TicketStatus.DONE}
     assert len(call_rows) == len(set(call_rows)) == TAKERS
+    assert _kept_and_counted(committed_hall) == ({}, {})
 
 
 @pytest.mark.parametrize("same_key", [False, True], ids=["plain", "idempotency-key"])
@@ -371,6 +392,11 @@ def test_a_take_releases_the_counter_row_when_its_statement_ends(
             except OperationalError as error:
                 seen["counter"] = type(error.orig).__name__
                 probe.rollback()
+            seen["queue_count"] = probe.execute(
+                select(QueueCount.queued)
+                .where(QueueCount.category_id == issued.ticket.category_id)
+                .with_for_update(nowait=True)
+            ).scalar_one()
             seen["ticket"] = probe.scalar(
                 select(Ticket.display).where(Ticket.id == issued.ticket.id)
             )
@@ -382,4 +408,84 @@ def test_a_take_releases_the_counter_row_when_its_statement_ends(
 
     assert taken.status_code == 201, taken.get_json()
     assert taken.get_json()["display"] == "A001"
-    assert seen == {"counter": 1, "ticket": "A001"}
+    assert seen == {"counter": 1, "queue_count": 1, "ticket": "A001"}
+
+
+def test_takes_calls_and_opposite_transfers_racing_keep_the_queued_counts_true(
+    app: Flask, committed_hall: Committed
+) -> None:
+    """The triggers move two categories' counts for a transfer, locking them in key order:
+    transfers both ways at once, with takes and calls among them, neither deadlock nor drift."""
+    now = utcnow()
+    with committed_hall.make_session() as session:
+        other = ServiceCategory(hall_id=committed_hall.hall_id, name="社保业务", prefix="B")
+        session.add(other)
+        session.commit()
+        committed_hall.category_ids["B"] = other.id
+    a, b = committed_hall.category_ids["A"], committed_hall.category_ids["B"]
+    _take_all_of(committed_hall, now, 0, 120)
+    with committed_hall.make_session() as session:
+        ticket_ids = session.scalars(
+            select(Ticket.id).where(Ticket.hall_id == committed_hall.hall_id).order_by(Ticket.id)
+        ).all()
+        session.execute(
+            update(Ticket)
+            .where(Ticket.id.in_(ticket_ids[::2]))
+            .values(category_id=b, status=TicketStatus.TRANSFERRED)
+        )
+        session.commit()
+    movers = ticket_ids[:32]
+    start = threading.Barrier(len(movers))
+
+    def transfer(ticket_id: int) -> None:
+        start.wait(timeout=60)
+        with committed_hall.make_session() as session:
+            # Whichever way it stands: A to B, B to A.
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id == ticket_id)
+                .values(
+                    category_id=case((Ticket.category_id == a, b), else_=a),
+                    status=TicketStatus.TRANSFERRED,
+                )
+            )
+            session.commit()
+
+    def take(user_id: int) -> None:
+        with committed_hall.make_session() as session:
+            issue_ticket(
+                session,
+                category=session.get_one(ServiceCategory, a),
+                user_id=user_id,
+                source=TicketSource.HALL_CODE,
+                actor=Actor("user", user_id),
+                now=now,
+                settings=committed_hall.settings,
+            )
+            session.commit()
+
+    def call(window_id: int) -> None:
+        with app.app_context(), committed_hall.make_session() as session:
+            window = session.get(Window, window_id)
+            try:
+                windows.call_next(
+                    session,
+                    window,
+                    actor=Actor("staff", None),
+                    now=now,
+                    settings=committed_hall.settings,
+                )
+                session.commit()
+            except QueueEmpty:
+                session.rollback()
+
+    with ThreadPoolExecutor(max_workers=CONNECTIONS) as pool:
+        moves = [pool.submit(transfer, ticket_id) for ticket_id in movers]
+        takes = [pool.submit(take, user_id) for user_id in committed_hall.user_ids[120:124]]
+        calls = [pool.submit(call, window_id) for window_id in committed_hall.window_ids]
+        for future in [*moves, *takes, *calls]:
+            future.result(timeout=120)
+
+    kept, counted = _kept_and_counted(committed_hall)
+    assert kept == counted
+    assert sum(counted.values()) == 124 - len(committed_hall.window_ids)
