@@ -57,7 +57,16 @@ def start_gunicorn(
     stderr: IO[Any] | int | None = None,
     extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
-    """gunicorn with gthread workers on 127.0.0.1:`port`, as production runs the app."""
+    """gunicorn with gthread workers on 127.0.0.1:`port`, as production runs the app.
+
+    With `--reuse-port`: each worker listens on a socket of its own and the kernel spreads new
+    connections over them evenly. wrk opens its connections once and keeps them for the run;
+    on one shared socket whichever worker woke first accepted them, and a run could give one
+    worker three quarters of them (measured: one worker at 0.85 of a core, the other at 0.25,
+    a take ratio of 0.27 beside 0.44 the round before). In production HAProxy opens a
+    connection per request (`deploy/haproxy.cfg.template`), which the workers share as they
+    come free; the bench's kept-alive connections meet that best when they are spread evenly.
+    """
     return subprocess.Popen(
         [
             str(BIN / "gunicorn"),
@@ -68,6 +77,7 @@ def start_gunicorn(
             "--threads",
             str(threads),
             *extra,
+            "--reuse-port",  # see the docstring
             "-b",
             f"127.0.0.1:{port}",
             "--log-level",
