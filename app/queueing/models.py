@@ -128,7 +128,7 @@ class Ticket(Base):
             postgresql_where=text("status IN ('called','serving')"),
         ),
         Index("ix_tickets_queue", "hall_id", "service_day", "status", "category_id"),
-        # A take counts its category's queue; a position, the people ahead in it.
+        # A position counts the people ahead in its category's queue (a take reads QueueCount).
         Index("ix_tickets_category_day_status", "category_id", "service_day", "status"),
     )
 
