@@ -135,25 +135,30 @@ def _take_all_of(
     start = threading.Barrier(min(CONNECTIONS, len(takers)))
 
     def take(user_id: int) -> tuple[str, int, int | None]:
-        with committed.make_session() as session:
-            # The first wave starts together to maximise contention on the counter row.
-            if user_id in takers[:CONNECTIONS]:
-                start.wait(timeout=60)
-            category = session.get(ServiceCategory, committed.category_ids["A"])
-            issued = issue_ticket(
-                session,
-                category=category,
-                user_id=user_id,
-                source=TicketSource.HALL_CODE,
-                actor=Actor("user", user_id),
-                now=now,
-                settings=committed.settings,
-            )
-            session.commit()
-            return issued.ticket.display, issued.ticket.number, issued.ahead
+        # The first wave starts together to maximise contention on the counter row.
+        if user_id in takers[:CONNECTIONS]:
+            start.wait(timeout=60)
+        issued = _take_one(committed, user_id, now)
+        return issued.ticket.display, issued.ticket.number, issued.ahead
 
     with ThreadPoolExecutor(max_workers=CONNECTIONS) as pool:
         return list(pool.map(take, takers))
+
+
+def _take_one(committed: Committed, user_id: int, now: dt.datetime) -> Issued:
+    """One citizen takes a number of category A, in a session and transaction of their own."""
+    with committed.make_session() as session:
+        issued = issue_ticket(
+            session,
+            category=session.get_one(ServiceCategory, committed.category_ids["A"]),
+            user_id=user_id,
+            source=TicketSource.HALL_CODE,
+            actor=Actor("user", user_id),
+            now=now,
+            settings=committed.settings,
+        )
+        session.commit()
+        return issued
 
 
 def _kept_and_counted(committed: Committed) -> tuple[dict[int, int], dict[int, int]]:
@@ -451,19 +456,6 @@ def test_takes_calls_and_opposite_transfers_racing_keep_the_queued_counts_true(
             )
             session.commit()
 
-    def take(user_id: int) -> None:
-        with committed_hall.make_session() as session:
-            issue_ticket(
-                session,
-                category=session.get_one(ServiceCategory, a),
-                user_id=user_id,
-                source=TicketSource.HALL_CODE,
-                actor=Actor("user", user_id),
-                now=now,
-                settings=committed_hall.settings,
-            )
-            session.commit()
-
     def call(window_id: int) -> None:
         with app.app_context(), committed_hall.make_session() as session:
             window = session.get(Window, window_id)
@@ -481,7 +473,10 @@ def test_takes_calls_and_opposite_transfers_racing_keep_the_queued_counts_true(
 
     with ThreadPoolExecutor(max_workers=CONNECTIONS) as pool:
         moves = [pool.submit(transfer, ticket_id) for ticket_id in movers]
-        takes = [pool.submit(take, user_id) for user_id in committed_hall.user_ids[120:124]]
+        takes = [
+            pool.submit(_take_one, committed_hall, user_id, now)
+            for user_id in committed_hall.user_ids[120:124]
+        ]
         calls = [pool.submit(call, window_id) for window_id in committed_hall.window_ids]
         for future in [*moves, *takes, *calls]:
             future.result(timeout=120)
