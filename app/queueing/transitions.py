@@ -195,7 +195,10 @@ def expire_leftovers(session: Session, *, now: dt.datetime, hall_id: int | None 
                 Ticket.service_day <= last_day,
                 Ticket.status.in_(ACTIVE_STATUSES),
             )
-            .order_by(Ticket.id)
+            # In the queue counts' key order: each expiry moves its category's count (a
+            # trigger), and a transfer locks two counts in this order too, so the sweep and a
+            # transfer at closing time cannot deadlock.
+            .order_by(Ticket.category_id, Ticket.service_day, Ticket.id)
             .with_for_update(skip_locked=True)
         ).all()
         for ticket in leftovers:
