@@ -72,7 +72,7 @@ def queued_in_category_count() -> Any:
 
 def _take_state_columns() -> tuple[Any, ...]:
     # One statement for all of it, a take being dominated by round trips; each part is an
-    # index lookup (the queued count, an index range per queued status of the category's day).
+    # index lookup of a row or two (the queued count is its own row, `queued_in_category_count`).
     # A NULL user or key matches nothing, which is what an anonymous take or one without a key
     # needs.
     category_id: Any = bindparam("category_id")
