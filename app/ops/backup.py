@@ -348,16 +348,30 @@ def _busy_stores(stores: Stores) -> list[str]:
     return [name for name in stores.paths if next(stores.files(name), None) is not None]
 
 
-def _drop_tables(engine: Engine) -> None:
+def _drop_schema(engine: Engine) -> None:
+    """Everything the dump recreates: the tables (their triggers go with them) and the
+    schema's functions (migration 0028's trigger function), which outlive their tables."""
     quote = engine.dialect.identifier_preparer.quote
     with engine.begin() as connection:
         for name in inspect(connection).get_table_names():
             connection.execute(text(f"DROP TABLE IF EXISTS {quote(name)} CASCADE"))
+        functions: list[str] = list(
+            connection.execute(
+                text(
+                    "SELECT p.oid::regprocedure::text FROM pg_proc p"
+                    " JOIN pg_namespace n ON n.oid = p.pronamespace"
+                    " WHERE n.nspname = current_schema() AND p.prokind = 'f'"
+                )
+            ).scalars()
+        )
+        for signature in functions:
+            # A regprocedure's text is the function's quoted name and argument types.
+            connection.execute(text(f"DROP FUNCTION IF EXISTS {signature} CASCADE"))
 
 
 def _restore_postgresql(engine: Engine, dump: Path, *, force: bool) -> None:
     if force:
-        _drop_tables(engine)
+        _drop_schema(engine)
     engine.dispose()
     conninfo, env = libpq_arguments(engine.url)
     _run(
