@@ -126,6 +126,9 @@ def setup(env: dict[str, str], citizens: int) -> dict[str, Any]:
 class Checks:
     """SQL after every run: numbers per (hall, category, day) without duplicates or gaps."""
 
+    # What each run writes (the product's done-marking too): vacuumed after it.
+    PRODUCT_TABLES = ("tickets", "ticket_transitions", "ticket_counters", "queue_counts")
+    MINIMAL_TABLES = ("minimal_take_tickets", "minimal_take_counters")
     PRODUCT = (
         "SELECT t.hall_id, t.issued_category_id, t.service_day, count(*), count(DISTINCT t.number),"
         " max(c.last_number) FROM tickets t JOIN ticket_counters c"
@@ -167,10 +170,6 @@ class Checks:
             (self.category_id,),
         )
         self.vacuum(self.PRODUCT_TABLES)
-
-    # What each take writes; the product's done-marking too.
-    PRODUCT_TABLES = ("tickets", "ticket_transitions", "ticket_counters", "queue_counts")
-    MINIMAL_TABLES = ("minimal_take_tickets", "minimal_take_counters")
 
     def vacuum(self, tables: tuple[str, ...]) -> None:
         """Clear the dead rows a run left, as autovacuum does in production. This machine's

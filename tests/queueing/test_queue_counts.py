@@ -9,6 +9,7 @@ the database's work per take.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,13 @@ from app import calendar, create_app
 from app.identity.models import User
 from app.migrations_cli import upgrade_database
 from app.queueing.demo import QueueHall
-from app.queueing.models import QUEUED_STATUSES, QueueCount, Ticket, TicketStatus
+from app.queueing.models import (
+    QUEUED_STATUSES,
+    QueueCount,
+    Ticket,
+    TicketStatus,
+    TicketTransition,
+)
 from app.queueing.taking import queued_in_category_count
 
 NOW = calendar.local_instant(dt.date(2026, 11, 27), dt.time(10))  # a Friday morning
@@ -79,11 +86,9 @@ def test_the_count_follows_takes_moves_and_deletes(
     assert _kept(session) == {(a.id, DAY): 2, (b.id, DAY): 2}
     _move(session, tickets[4:5], service_day=DAY + dt.timedelta(days=1))
     assert _kept(session) == {(a.id, DAY): 1, (a.id, DAY + dt.timedelta(days=1)): 1, (b.id, DAY): 2}
-    session.execute(
-        text("DELETE FROM ticket_transitions WHERE ticket_id IN (:x, :y)"),
-        {"x": tickets[5], "y": tickets[0]},
-    )
-    session.execute(delete(Ticket).where(Ticket.id.in_([tickets[5], tickets[0]])))
+    gone = [tickets[5], tickets[0]]
+    session.execute(delete(TicketTransition).where(TicketTransition.ticket_id.in_(gone)))
+    session.execute(delete(Ticket).where(Ticket.id.in_(gone)))
     assert (
         _kept(session)
         == _counted(session)
@@ -130,8 +135,6 @@ def test_a_random_walk_of_moves_keeps_the_count_equal_to_the_tickets(
     create_user: Callable[..., User],
     take_ticket: Callable[..., Ticket],
 ) -> None:
-    import random
-
     qh = create_queue_hall(categories=[("综合业务", "A"), ("社保业务", "B"), ("税务", "C")])
     categories = list(qh.categories.values())
     pick = random.Random(20261205)
