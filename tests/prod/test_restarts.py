@@ -30,6 +30,16 @@ def _pg(topology: Topology) -> psycopg.Connection:
     )
 
 
+def _app_connections(topology: Topology) -> int:
+    """Connections the instances and workers hold to the topology's database."""
+    with _pg(topology) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (topology.database,),
+        ).fetchone()
+    return row[0] if row else 0
+
+
 def _taker(topology: Topology, district: District, answers: dict[int, list[int]]):  # type: ignore[no-untyped-def]
     """Each index is one citizen taking one number, retrying a 503 with the same key."""
 
@@ -85,6 +95,13 @@ def test_terminated_database_connections_lose_and_double_no_ticket(topology: Top
         # is a few milliseconds, so the kills come close together or the load is over first.
         for _ in range(3):
             time.sleep(0.4)
+            # A kill invalidates the instances' pools and every client then waits 0.5 s before
+            # its retry, so the app may hold no connection yet: wait for it to be back at work.
+            wait_until(
+                lambda: len(answers) == len(district.tokens) or _app_connections(topology) > 0,
+                10,
+                "the instances connected again",
+            )
             under_load = len(answers) < len(district.tokens)
             with _pg(topology) as conn:
                 killed = conn.execute(
