@@ -3,7 +3,8 @@
 Each login starts a `LoginFamily`. Its refresh tokens are opaque, stored only as SHA-256, and
 used once: a refresh marks the presented token used and issues the next one in the same family.
 A token presented a second time means someone kept a copy, so the whole family is revoked, and
-every access token of the family dies with it (`is_family_active` runs on each request).
+every access token of the family dies with it (`is_family_active`, or the same column in a
+view's first statement, is asked on each request).
 
 One exception, the reuse grace: a mini-program whose access token expired fires several
 requests at once, each refreshing with the same token. For `reuse_grace_seconds` after a token
@@ -25,7 +26,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
@@ -284,10 +285,17 @@ def end_all_sessions(
     return affected_rows(session.execute(statement))
 
 
-@functools.cache
-def _family_revoked_at_statement() -> Any:
+def family_active_column() -> Any:
+    """Whether the login family bound as `family_id` exists and is not revoked: a column
+    (one primary-key lookup) for a statement of its own (`is_family_active`) or for one a view
+    makes anyway (`blueprints.authz.citizen_required_family_in_view`)."""
     families = LoginFamily.__table__
-    return select(families.c.revoked_at).where(families.c.id == bindparam("family_id"))
+    return exists().where(families.c.id == bindparam("family_id"), families.c.revoked_at.is_(None))
+
+
+@functools.cache
+def _family_active_statement() -> Any:
+    return select(family_active_column())
 
 
 def is_family_active(session: Session, family_id: str) -> bool:
@@ -297,9 +305,8 @@ def is_family_active(session: Session, family_id: str) -> bool:
     # built once, on the session's connection and transaction: it never answers from a stale
     # identity map, and skips the ORM's per-statement work (about half the check's CPU).
     # Nothing pending needs flushing first: families are revoked by UPDATE statements only.
-    row = session.connection().execute(_family_revoked_at_statement(), {"family_id": family_id})
-    found = row.first()
-    return found is not None and found[0] is None
+    active = session.connection().execute(_family_active_statement(), {"family_id": family_id})
+    return bool(active.scalar())
 
 
 @functools.cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -24,6 +24,7 @@ from app.halls import opening
 from app.halls import service as halls
 from app.halls.errors import CategoryNotFound
 from app.halls.models import HallProfile, ServiceCategory
+from app.identity import sessions
 from app.identity.models import User
 from app.organisation.models import Hall
 from app.queueing import codes, numbering
@@ -157,6 +158,8 @@ def _hall_code_take_statement(makeup_day: bool) -> Any:
             *codes.printed_code_columns(),
             *_take_state_columns(),
             *opening.open_at_columns(ServiceCategory.hall_id, makeup_day),
+            # Last: the caller's login family, asked here instead of in a statement of its own.
+            sessions.family_active_column(),
         )
         .select_from(ServiceCategory)
         .join(Hall, Hall.id == ServiceCategory.hall_id)
@@ -177,11 +180,17 @@ def read_hall_code_take(
     now: dt.datetime,
     latitude: float | None,
     longitude: float | None,
+    family_id: str,
+    confirm_family: Callable[[bool], object],
 ) -> HallCodeTake:
     """A citizen's take by hall code, up to the draw: the category (404 when none), the code
     checked as `codes.verify_hall_token` checks it, for the category's hall, and the take's
     state (for `issue_ticket`, whether the hall is open at `now` included), read in one
-    statement."""
+    statement.
+
+    The same statement asks whether the caller's login family `family_id` is still active;
+    `confirm_family` is given the answer before anything else is checked (it refuses a revoked
+    family: `blueprints.authz.confirm_family`)."""
     # One `day` for both: the take's local day is the day whose opening rules apply.
     kind, at_now = opening.instant_values(now)
     # On the session's connection, past the ORM's execution (the statement loads no entity);
@@ -196,12 +205,16 @@ def read_hall_code_take(
                 "code_id": codes.printed_code_id(token),
                 "user_id": user_id,
                 "key": idempotency_key,
+                "family_id": family_id,
             },
         )
         .first()
     )
     if row is None:
+        # No row to carry the answer: the family is asked on its own, and refused first.
+        confirm_family(sessions.is_family_active(session, family_id))
         raise CategoryNotFound(category_id=category_id)
+    confirm_family(bool(row[_FAMILY]))
     category = CategoryRow._make(row[:_HALL_NAME])
     scan = codes.scan_from(
         settings,
@@ -213,7 +226,7 @@ def read_hall_code_take(
         hall_id=category.hall_id,
     )
     state = row[_STATE : _STATE + _STATE_WIDTH]
-    opened = opening.open_from(kind, *row[_STATE + _STATE_WIDTH :])
+    opened = opening.open_from(kind, *row[_STATE + _STATE_WIDTH : _FAMILY])
     return HallCodeTake(
         category, row[_HALL_NAME], scan, dataclasses.replace(_state_of(state), open_now=opened)
     )
@@ -225,6 +238,7 @@ _CODE = _HALL_NAME + 1
 _CODE_WIDTH = len(codes.printed_code_columns())
 _STATE = _CODE + _CODE_WIDTH
 _STATE_WIDTH = len(_take_state_columns())
+_FAMILY = -1
 
 
 @dataclass(frozen=True)

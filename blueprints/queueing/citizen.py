@@ -16,7 +16,14 @@ from app.queueing.citizens import my_tickets, own_ticket
 from app.queueing.models import TicketSource
 from app.queueing.taking import issue_ticket, read_hall_code_take
 from app.queueing.transitions import cancel
-from blueprints.authz import caller_key, citizen_required, current_principal
+from blueprints.authz import (
+    caller_key,
+    citizen_required,
+    citizen_required_family_in_view,
+    confirm_family,
+    current_principal,
+    unconfirmed_principal,
+)
 from blueprints.idempotency import idempotency_key
 from blueprints.openapi import Blueprint
 from blueprints.pagination import PageArgs, page_of, page_schema
@@ -104,7 +111,7 @@ class Tickets(MethodView):
     @blp.alt_response(422, description="二维码无效/过期/停用、与所选大厅不符、缺少定位")
     @blp.alt_response(403, description="不在大厅附近（LOCATION_TOO_FAR）")
     @blp.alt_response(429, description="取号过于频繁")
-    @citizen_required
+    @citizen_required_family_in_view
     @statement_commits
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Take a number by hall code (`Idempotency-Key` honoured)."""
@@ -112,7 +119,8 @@ class Tickets(MethodView):
         now = utcnow()
         settings = runtime().settings
         key = idempotency_key()
-        user_id = current_principal().id
+        caller = unconfirmed_principal()
+        user_id = caller.id
         take = read_hall_code_take(
             session,
             settings,
@@ -123,6 +131,8 @@ class Tickets(MethodView):
             now=now,
             latitude=body["latitude"],
             longitude=body["longitude"],
+            family_id=caller.family_id,
+            confirm_family=confirm_family,
         )
         issued = issue_ticket(
             session,

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from sqlalchemy import select
+
+from app.db import utcnow
+from app.identity.access_tokens import issue_access_token
 from app.identity.models import StaffRole
+from app.identity.principals import citizen_principal
 from app.queueing import codes
 from app.queueing.demo import HALL_LAT, HALL_LNG
+from app.queueing.models import Ticket, TicketCounter
+from tests.factories.identity import app_token_settings
 
 HERE = {"latitude": HALL_LAT, "longitude": HALL_LNG}
 
@@ -245,3 +254,56 @@ def test_a_resent_call_next_answers_the_first_call_and_calls_no_one_else(
     assert again.status_code == 409 and again.json["code"] == "WINDOW_BUSY"
     malformed = client.post(url, headers={**staff_headers(clerk), "Idempotency-Key": "空 格"})
     assert malformed.status_code == 422
+
+
+def test_a_logged_out_citizens_token_takes_no_number_whatever_the_body(
+    client, session, create_queue_hall, create_user, citizen_headers, queue_settings
+):
+    """The take asks about the login family in its own read (`citizen_required_family_in_view`):
+    a revoked family is refused before the code, the category or anything else is looked at,
+    and nothing is written."""
+    qh = create_queue_hall()
+    token = _printed(session, qh, queue_settings)
+    h = citizen_headers(create_user())
+    a = qh.categories["A"].id
+    assert client.post("/api/v1/auth/logout", headers=h).status_code == 204
+    bodies = {
+        "valid": {"code": token, "category_id": a, **HERE},
+        "unknown category": {"code": token, "category_id": 987654, **HERE},
+        "forged code": {"code": token[:-2] + "xx", "category_id": a, **HERE},
+        "far away": {
+            "code": token,
+            "category_id": a,
+            "latitude": HALL_LAT + 0.1,
+            "longitude": HALL_LNG,
+        },
+    }
+    for name, body in bodies.items():
+        key = "k-" + name.replace(" ", "-")
+        refused = client.post(
+            "/api/v1/queue/tickets", json=body, headers={**h, "Idempotency-Key": key}
+        )
+        assert refused.status_code == 401, (name, refused.json)
+        assert refused.json["code"] == "TOKEN_INVALID", name
+    assert session.scalars(select(Ticket)).all() == []
+    assert session.scalars(select(TicketCounter)).all() == []
+
+
+def test_a_token_of_a_family_that_never_existed_takes_no_number(
+    app, client, session, create_queue_hall, create_user, queue_settings
+):
+    qh = create_queue_hall()
+    user = create_user()
+    forged_family = dataclasses.replace(citizen_principal(user), family_id="0" * 32)
+    access, _ = issue_access_token(app_token_settings(app), forged_family, now=utcnow())
+    taken = client.post(
+        "/api/v1/queue/tickets",
+        json={
+            "code": _printed(session, qh, queue_settings),
+            "category_id": qh.categories["A"].id,
+            **HERE,
+        },
+        headers={"Authorization": f"Bearer {access}"},
+    )
+    assert taken.status_code == 401 and taken.json["code"] == "TOKEN_INVALID"
+    assert session.scalars(select(Ticket)).all() == []

@@ -15,7 +15,10 @@ from app import calendar
 from app.audit.service import Actor
 from app.halls import service as halls
 from app.halls.models import SpecialDay
+from app.identity.access_tokens import TokenSettings
 from app.identity.models import User
+from app.identity.principals import citizen_principal
+from app.identity.sessions import start_session
 from app.queueing import codes
 from app.queueing.demo import HALL_LAT, HALL_LNG, QueueHall
 from app.queueing.errors import HallClosed
@@ -143,8 +146,10 @@ def _read_take(
     code: Any,
     user: User,
     now: dt.datetime,
+    family_id: str | None = None,
 ) -> Any:
-    """The hall-code take's read for category A, from the hall's position."""
+    """The hall-code take's read for category A, from the hall's position, by a signed-in
+    `user` (a login family of their own unless `family_id` names one)."""
     return read_hall_code_take(
         session,
         settings,
@@ -155,7 +160,22 @@ def _read_take(
         now=now,
         latitude=HALL_LAT,
         longitude=HALL_LNG,
+        family_id=family_id or _login_family(session, user, now),
+        confirm_family=_must_be_active,
     )
+
+
+def _login_family(session: Session, user: User, now: dt.datetime) -> str:
+    """A login of `user`'s, whose family the take's read asks about."""
+    settings = TokenSettings(secret="s" * 32, issuer="i", audience="a", ttl_seconds=60)
+    pair = start_session(
+        session, citizen_principal(user), settings=settings, refresh_ttl_seconds=60, now=now
+    )
+    return pair.family_id
+
+
+def _must_be_active(active: bool) -> None:
+    assert active
 
 
 def _issue(
@@ -185,13 +205,14 @@ def test_a_take_by_hall_code_reads_opening_without_a_statement_of_its_own(
     user = create_user()
     session.flush()
     now = _at(FRIDAY, 10)
+    family_id = _login_family(session, user, now)
     with statements_sent(app.extensions["db"].engine) as statements:
-        take = _read_take(session, queue_settings, qh, code, user, now)
+        take = _read_take(session, queue_settings, qh, code, user, now, family_id)
         read = len(statements)
         issued = _issue(session, queue_settings, take, user, now)
 
     assert issued.created
-    assert read == 1  # the category, the code, the take's state and the opening rules
+    assert read == 1  # the category, the code, the take's state, the opening rules, the login
     # Then only the draw and its writes: one statement on PostgreSQL; four elsewhere (the next
     # number, the ticket, the counter, the transition).
     dialect = app.extensions["db"].engine.dialect.name
