@@ -44,6 +44,30 @@ def test_log_lines_are_json_with_request_id_and_redacted(app: Flask) -> None:
     assert "13912345678" not in stream.getvalue()
 
 
+def test_extra_fields_are_redacted_in_the_lines_written(app: Flask) -> None:
+    """What the production handler writes: the message and every `extra` field masked."""
+    from app.logs import json_handler
+
+    stream = io.StringIO()
+    logger = logging.getLogger("test.redaction.extra")
+    logger.addHandler(json_handler(stream))
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info(
+            "bound %s",
+            "13912345678",
+            extra={"phone": "13812345678", "note": "id 44011319900101123X", "path": "/q/A012"},
+        )
+    finally:
+        logger.handlers.clear()
+    written = stream.getvalue()
+    line = json.loads(written)
+    for personal in ("13912345678", "13812345678", "44011319900101123X"):
+        assert personal not in written
+    assert line["phone"] == "[REDACTED]" and line["note"] == "id [REDACTED]"
+    assert line["path"] == "/q/A012" and line["message"] == "bound [REDACTED]"
+
+
 def test_request_ids_are_logged_as_sent_back(app: Flask, client) -> None:  # type: ignore[no-untyped-def]
     # A uuid's hex with a 12+ digit run used to come out as "67ce...[REDACTED]" in the log.
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "request", None, None)
