@@ -128,6 +128,13 @@ class Ticket(Base):
             postgresql_where=text("status IN ('called','serving')"),
         ),
         Index("ix_tickets_queue", "hall_id", "service_day", "status", "category_id"),
+        # Only the tickets an appointment's check-in issued: a walk-in's NULL is not indexed.
+        Index(
+            "ix_tickets_appointment_id",
+            "appointment_id",
+            sqlite_where=text("appointment_id IS NOT NULL"),
+            postgresql_where=text("appointment_id IS NOT NULL"),
+        ),
         # A position counts the people ahead in its category's queue (a take reads QueueCount).
         Index("ix_tickets_category_day_status", "category_id", "service_day", "status"),
     )
@@ -139,7 +146,8 @@ class Ticket(Base):
     service_day: Mapped[dt.date] = mapped_column(Date)
     number: Mapped[int] = mapped_column(Integer)
     display: Mapped[str] = mapped_column(String(8))  # "A012"
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # Looked up through the unique (user_id, idempotency_key), which leads with it.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     status: Mapped[TicketStatus] = mapped_column(
         str_enum(TicketStatus), default=TicketStatus.WAITING
     )
@@ -148,7 +156,7 @@ class Ticket(Base):
     # For appointment tickets: the slot start; they jump the queue only from then on.
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     green_reason: Mapped[str | None] = mapped_column(String(16))  # elderly | disability
-    appointment_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    appointment_id: Mapped[int | None] = mapped_column(Integer)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
 
     # The original take time, kept through transfers; FIFO orders by `queue_at`, which equals
