@@ -68,6 +68,30 @@ def open_family(session: Session, kind: str, principal_id: int, *, now: dt.datet
     return family
 
 
+@dataclass(frozen=True)
+class NewLogin:
+    """A login family and its first refresh token, made before they are written (by
+    `start_session`, or by a statement that writes them with the login's other rows)."""
+
+    family_id: str
+    refresh_token: str
+    issued_at: dt.datetime
+    refresh_expires_at: dt.datetime
+
+    @property
+    def token_hash(self) -> str:
+        return hash_token(self.refresh_token)
+
+
+def new_login(*, refresh_ttl_seconds: int, now: dt.datetime) -> NewLogin:
+    return NewLogin(
+        family_id=secrets.token_hex(16),
+        refresh_token=secrets.token_urlsafe(32),
+        issued_at=now,
+        refresh_expires_at=now + dt.timedelta(seconds=refresh_ttl_seconds),
+    )
+
+
 def start_session(
     session: Session,
     principal: Principal,
@@ -77,20 +101,41 @@ def start_session(
     now: dt.datetime,
 ) -> TokenPair:
     """Open a new login family for `principal` and issue its first token pair."""
-    family_id = secrets.token_hex(16)
+    login = new_login(refresh_ttl_seconds=refresh_ttl_seconds, now=now)
     # A Core INSERT on the session's connection, not an ORM object: no unit-of-work flush,
     # and nothing later in the request reads the family back from the identity map.
     session.connection().execute(
         _insert_family_statement(),
         {
-            "id": family_id,
+            "id": login.family_id,
             "principal_kind": PrincipalKind(principal.kind),
             "principal_id": principal.id,
             "created_at": now,
         },
     )
     return _issue_pair(
-        session, principal, family_id, settings=settings, ttl=refresh_ttl_seconds, now=now
+        session,
+        principal,
+        login.family_id,
+        settings=settings,
+        ttl=refresh_ttl_seconds,
+        now=now,
+        raw=login.refresh_token,
+    )
+
+
+def first_pair(
+    principal: Principal, login: NewLogin, *, settings: TokenSettings, now: dt.datetime
+) -> TokenPair:
+    """The token pair of a `NewLogin` its caller has written: its refresh token and a new
+    access token for `principal` in its family."""
+    return _pair(
+        principal,
+        login.family_id,
+        login.refresh_token,
+        login.refresh_expires_at,
+        settings=settings,
+        now=now,
     )
 
 
@@ -343,14 +388,26 @@ def _issue_pair(
             "expires_at": expires,
         },
     )
+    return _pair(principal, family_id, raw, expires, settings=settings, now=now)
+
+
+def _pair(
+    principal: Principal,
+    family_id: str,
+    refresh_token: str,
+    refresh_expires_at: dt.datetime,
+    *,
+    settings: TokenSettings,
+    now: dt.datetime,
+) -> TokenPair:
     access, access_expires = issue_access_token(
         settings, dataclasses.replace(principal, family_id=family_id, jti=""), now=now
     )
     return TokenPair(
         access_token=access,
         access_expires_at=access_expires,
-        refresh_token=raw,
-        refresh_expires_at=expires,
+        refresh_token=refresh_token,
+        refresh_expires_at=refresh_expires_at,
         family_id=family_id,
     )
 

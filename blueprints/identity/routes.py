@@ -93,22 +93,16 @@ class WeChatLogin(MethodView):
         session = get_session()
         now = utcnow()
         with keeping_writes(session):
-            user = citizens.login_with_code(
+            user, pair = citizens.log_in(
                 session,
                 get_wechat(),
                 get_cipher(),
                 body["code"],
+                settings=current_token_settings(),
+                refresh_ttl_seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"],
                 now=now,
                 request_id=g.get("request_id"),
             )
-        # The principal from the login's own row (`start_login` would read the user again).
-        pair = sessions.start_session(
-            session,
-            citizens.login_principal(user),
-            settings=current_token_settings(),
-            refresh_ttl_seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"],
-            now=now,
-        )
         session.commit()
         return {
             **token_pair_body(pair, now),

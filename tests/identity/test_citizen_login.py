@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import jwt
 import pytest
@@ -12,10 +13,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from app.audit import service as audit
+from app.audit.chain import AuditChain
+from app.audit.checkpoints import CheckpointSigner, CheckpointStore
+from app.audit.links import MacKeys
 from app.audit.models import AuditEntry
 from app.identity.models import LoginFamily, RefreshToken, User
 from app.identity.sessions import TokenPair
 from app.security.crypto import FieldCipher, hash_token
+from tests.support.audit import key_spec
 from wechat.emulator import Emulator
 
 LOGIN = "/api/v1/auth/wechat/login"
@@ -241,3 +247,37 @@ def test_the_login_token_carries_what_principal_for_reads_from_the_account(
     assert {k: v for k, v in login_claims.items() if k not in volatile} == {
         k: v for k, v in expected.items() if k not in volatile
     }
+
+
+def test_a_login_writes_its_family_token_and_audit_entry_together(
+    client: FlaskClient,
+    session: Session,
+    wechat_login_code: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    """On PostgreSQL these four writes are one statement (`citizens._login_statement`); each
+    row must be what the statements one by one write on SQLite, and the entry must seal and
+    verify like any other."""
+    response = _login(client, wechat_login_code("o_together"))
+
+    user_id = response.json["user"]["id"]
+    family = session.scalars(select(LoginFamily)).one()
+    assert (family.principal_kind.value, family.principal_id) == ("user", user_id)
+    assert family.revoked_at is None and family.created_at is not None
+    token = session.scalars(select(RefreshToken)).one()
+    assert token.family_id == family.id and token.used_at is None
+    assert token.token_hash == hash_token(response.json["refresh_token"])
+    lifetime = (token.expires_at - token.issued_at).total_seconds()
+    assert lifetime == client.application.config["REFRESH_TOKEN_TTL_SECONDS"]
+    [entry] = _audit(session, "user.login")
+    assert (entry.actor_kind, entry.actor_id) == ("user", user_id)
+    assert (entry.subject_type, entry.subject_id) == ("user", str(user_id))
+    claims = jwt.decode(response.json["access_token"], options={"verify_signature": False})
+    assert claims["fam"] == family.id and claims["sub"] == f"user:{user_id}"
+    chain = AuditChain(
+        mac_keys=MacKeys.from_spec(key_spec("m1")),
+        signer=CheckpointSigner.from_spec(key_spec("c1")),
+        checkpoints=CheckpointStore(tmp_path / "checkpoints"),
+    )
+    assert audit.seal_pending(session, chain) == 1
+    assert audit.verify(session, chain) == audit.VerifyReport(entries=1, ok=True)
