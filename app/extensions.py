@@ -37,6 +37,12 @@ def init_limiter(app: Flask) -> None:
     # (per worker), never a 500, and back on the shared counts when Redis returns. Failing
     # open would lift the limits exactly when something is already wrong.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    # A binding starts on its own storage. The Limiter is one object per process and keeps
+    # "storage found dead" across `init_app` (it is set in its constructor only): bound again
+    # (tests, `flask` commands building a second app) after a Redis outage, it would count in
+    # the fallback memory until a health check, due by the clock, moved it back to the
+    # primary storage mid-window, splitting a client's count in two.
+    limiter._storage_dead = False
     limiter.init_app(app)
     _leave_limits_to_their_views(app)
     # Once per app: tests bind the shared limiter again to an app that has served requests.

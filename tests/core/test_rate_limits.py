@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ import redis
 from flask import Flask
 
 from app import create_app
-from app.extensions import init_limiter
+from app.extensions import init_limiter, limiter
 from app.migrations_cli import upgrade_database
 from tests.support.wechat_app import TEST_APPID, TEST_SECRET
 
@@ -174,3 +175,19 @@ def test_without_a_proxy_a_forwarded_address_is_ignored(tmp_path: Path, emulator
     direct = _limited_app(tmp_path, emulator_url).test_client()
     assert [_login_from(direct, f"198.51.100.{n}") for n in range(3)] == [401, 401, 401]
     assert _login_from(direct, "198.51.100.99") == 429
+
+
+def test_a_limiter_bound_again_counts_on_its_own_storage_from_the_first_request(
+    tmp_path: Path, emulator_url: str
+) -> None:
+    """The limiter is one object per process. After an app whose Redis was unreachable (the
+    test above), it kept `_storage_dead` through the next binding: the next app's attempts
+    were counted in the fallback memory until a health check, due by the clock, moved the
+    count back to the primary storage, and the fourth attempt of a client passed (CI, once)."""
+    # As an earlier binding whose storage went away leaves it, its last health check recent.
+    limiter._storage_dead = True
+    limiter._Limiter__last_check_backend = time.time()  # type: ignore[attr-defined]
+    client = _limited_app(tmp_path, emulator_url).test_client()
+    assert [_login_from(client, "192.0.2.1") for _ in range(3)] == [401, 401, 401]
+    limiter._Limiter__last_check_backend = 0.0  # type: ignore[attr-defined]  # a check is due
+    assert _login_from(client, "192.0.2.1") == 429
