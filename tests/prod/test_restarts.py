@@ -30,13 +30,13 @@ def _pg(topology: Topology) -> psycopg.Connection:
     )
 
 
+# The instances' and workers' connections to the topology's database (not the asking one).
+_APP_BACKENDS = "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+
+
 def _app_connections(topology: Topology) -> int:
-    """Connections the instances and workers hold to the topology's database."""
     with _pg(topology) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (topology.database,),
-        ).fetchone()
+        row = conn.execute(f"SELECT count(*) {_APP_BACKENDS}", (topology.database,)).fetchone()
     return row[0] if row else 0
 
 
@@ -105,8 +105,7 @@ def test_terminated_database_connections_lose_and_double_no_ticket(topology: Top
             under_load = len(answers) < len(district.tokens)
             with _pg(topology) as conn:
                 killed = conn.execute(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    f"SELECT count(pg_terminate_backend(pid)) {_APP_BACKENDS}",
                     (topology.database,),
                 ).fetchone()
             if under_load:
