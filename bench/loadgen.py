@@ -7,9 +7,13 @@ for the same requests, read from the `Server-Timing: app;dur=<ms>` header each r
 carries (`app.logs`), and the statuses that were not 2xx.
 
 `Request.key` names an Idempotency-Key prefix: each request then sends `<prefix>-<n>`, so
-retried keys never collide. `rate`, when given, paces each connection with a random pause
-around connections / rate seconds (a closed loop with think time: wrk in Debian is not wrk2),
-so the offered load stays below a saturation rate measured beforehand.
+retried keys never collide. `rate`, when given, paces the load: the connections share one
+schedule of send times, at random gaps around 1 / rate (uniform between half and one and a half
+of it), and a connection whose answer came takes the next free time on it. So the rate sent is
+the rate offered while the server keeps up (wrk in Debian is not wrk2: with every connection
+waiting for an answer the schedule slips, it does not burst to catch up). A fixed pause after
+each answer, as before, sent less than offered by the answer's own time: 185/s of an offered
+243/s at a take's p50 of 34 ms.
 
 `minus`, when given, names a second metric of the same `Server-Timing` header (e.g. `wechat`
 for `app;dur=9.1, wechat;dur=1.2`): the result then also holds the percentiles of `app` minus
@@ -30,7 +34,7 @@ from pathlib import Path
 
 _LUA = r"""
 local entries = {%(entries)s}
-local pause_ms = %(pause_ms)d
+local interval_ms = %(interval_ms).4f
 local minus = %(minus)s
 local n = 0
 local threads = {}
@@ -43,9 +47,25 @@ setup = function(thread)
   table.insert(threads, thread)
 end
 
-if pause_ms > 0 then
+if interval_ms > 0 then
+  -- A monotonic clock in milliseconds (LuaJIT's FFI; wrk's Lua has no clock of its own).
+  local ffi = require("ffi")
+  ffi.cdef[[
+    typedef struct { long tv_sec; long tv_nsec; } loadgen_timespec;
+    int clock_gettime(int clock, loadgen_timespec *now);
+  ]]
+  local clock = ffi.new("loadgen_timespec")
+  local function now_ms()
+    ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
+    return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+  end
+  local next_ms = 0
+  -- Called when a connection is ready to send: wait until the next free send time.
   delay = function()
-    return math.random(math.floor(pause_ms / 2), pause_ms + math.floor(pause_ms / 2))
+    local now = now_ms()
+    local at = math.max(now, next_ms)
+    next_ms = at + interval_ms * (0.5 + math.random())
+    return math.floor(at - now + 0.5)
   end
 end
 
@@ -202,12 +222,12 @@ def run_wrk(
     """Send `requests` round-robin over `connections` for `seconds`; wait for the result."""
     if not requests:
         raise ValueError("no requests to send")
-    pause_ms = max(int(connections / rate * 1000), 1) if rate else 0
+    interval_ms = 1000 / rate if rate else 0.0
     with tempfile.TemporaryDirectory(prefix="wrk-") as folder:
         script = Path(folder) / f"{uuid.uuid4().hex}.lua"
         entries = ",\n".join(_lua_entry(request) for request in requests)
         script.write_text(
-            _LUA % {"entries": entries, "pause_ms": pause_ms, "minus": _lua_string(minus)},
+            _LUA % {"entries": entries, "interval_ms": interval_ms, "minus": _lua_string(minus)},
             encoding="utf-8",
         )
         done = subprocess.run(

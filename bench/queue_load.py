@@ -1,7 +1,8 @@
 # ruff: noqa: E501  (printed tables read better unwrapped)
 """Benchmark: the product's take-ticket against a minimal hand-written take, wrk, PostgreSQL.
 
-Two gunicorn servers with the same settings (`bench/servers.py`: gthread, 2 workers x 8 threads)
+Two gunicorn servers with the same settings (`bench/servers.py`: gthread, production's worker
+count, CPUs x 2 + 1 as `gunicorn.conf.py`, x 8 threads)
 on the same database:
 
 - the product (`wsgi:app`), `POST /api/v1/queue/tickets`: hall-code token and location check,
@@ -14,11 +15,12 @@ on the same database:
   `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`, ticket insert), no auth, its own tables.
 
 Load comes from wrk (`bench/loadgen.py`, one thread, 32 connections, Lua), which costs the
-server's two cores next to nothing. Rounds are interleaved (minimal, product, product, minimal,
-...) and each round's ratio is taken from the two runs of that round; then a paced phase offers
-the product's take half the minimal take's median saturation rate (wrk's connections pausing
-between requests), for its latency: in a closed loop of 32 connections latency is 32 /
-throughput whatever a take costs. Client latency is printed beside the server's own time
+server's two cores next to nothing. Each round runs the two A B B A (minimal, product, product,
+minimal; the next round product first), and its ratio is that of the two servers' mean rates in
+the round, so a steady drift of the machine's speed weighs on both alike; then a paced phase
+offers the product's take half the minimal take's median saturation rate (wrk's connections
+sharing one schedule of send times, `loadgen.run_wrk`'s `rate`), for its latency: in a closed
+loop of 32 connections latency is 32 / throughput whatever a take costs. Client latency is printed beside the server's own time
 (`Server-Timing: app;dur=`). After every run SQL checks each (hall, category, day): no number
 twice, none missing (the counter's last number is the count of distinct numbers).
 
@@ -29,7 +31,7 @@ wrote are vacuumed after it (autovacuum's work in production; it is off on this 
 Targets: product >= 0.5 of the minimal take's throughput (median of the rounds' ratios); p99 <
 100 ms at half the minimal take's saturation rate; zero duplicate and zero missing numbers.
 
-    .venv/bin/python bench/queue_load.py [--rounds 4] [--seconds 8] [--paced-seconds 12]
+    .venv/bin/python bench/queue_load.py [--rounds 3] [--seconds 8] [--paced-seconds 12]
 
 DATABASE_URL (PostgreSQL) names the database; without it a fresh one is made and dropped.
 """
@@ -54,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import Request, Result, require_wrk, run_wrk
 from servers import (
     BIN,
+    PRODUCTION_WORKERS,
     ROOT,
     bench_database,
     clean_up_on_sigterm,
@@ -182,10 +185,12 @@ class Checks:
 def main() -> None:
     clean_up_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8, help="per run")
     parser.add_argument("--paced-seconds", type=int, default=12)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2 cores)")
+    parser.add_argument(
+        "--workers", type=int, default=PRODUCTION_WORKERS, help="gunicorn workers (production's)"
+    )
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     args = parser.parse_args()
@@ -315,36 +320,49 @@ def measure(
         flush=True,
     )
     product(3), minimal(3)  # warm both: every thread's connection, prepared statements
-    rows: list[dict[str, Result]] = []
+    rows: list[dict[str, list[Result]]] = []
     for index in range(args.rounds):
-        order: tuple[tuple[str, Callable[[float], Result]], ...] = (
+        pair: tuple[tuple[str, Callable[[float], Result]], ...] = (
             ("minimal", minimal),
             ("product", product),
         )
         if index % 2:
-            order = order[::-1]
+            pair = pair[::-1]
         print(f"round {index + 1}/{args.rounds}")
-        got = {}
-        for name, fn in order:
-            got[name] = fn(args.seconds)
-            show("minimal take (floor)" if name == "minimal" else "product take-ticket", got[name])
+        got: dict[str, list[Result]] = {"minimal": [], "product": []}
+        # A B B A: the machine's speed drifts (by half within minutes here); a steady drift
+        # then weighs on both servers' means alike, where A B gave the later one its share.
+        for name, fn in (*pair, *pair[::-1]):
+            got[name].append(fn(args.seconds))
+            show(
+                "minimal take (floor)" if name == "minimal" else "product take-ticket",
+                got[name][-1],
+            )
         rows.append(got)
     med = statistics.median
-    ratios = [r["product"].rate / r["minimal"].rate for r in rows]
-    floor = med(r["minimal"].rate for r in rows)
-    take = med(r["product"].rate for r in rows)
+
+    def rate(row: dict[str, list[Result]], name: str) -> float:
+        return statistics.fmean(result.rate for result in row[name])
+
+    def server_p50(name: str) -> float:
+        return med(result.server_p50 for row in rows for result in row[name])
+
+    ratios = [rate(row, "product") / rate(row, "minimal") for row in rows]
+    floor = med(rate(row, "minimal") for row in rows)
+    take = med(rate(row, "product") for row in rows)
     paced_rate = floor * PACED_SHARE
     print(
         f"paced: product take-ticket at {paced_rate:.0f}/s offered ({PACED_SHARE:.0%} of the minimal take's {floor:.0f}/s)"
     )
     paced = product(args.paced_seconds, rate=paced_rate)
     show("product take-ticket (paced)", paced)
-    refused = sum(r[name].refused for r in rows for name in r) + paced.refused
+    refused = sum(result.refused for row in rows for runs in row.values() for result in runs)
+    refused += paced.refused
     ratio = med(ratios)
     print("summary (medians of the rounds):")
     print(
-        f"  minimal take {floor:.1f}/s, server p50 {med(r['minimal'].server_p50 for r in rows):.2f} ms;"
-        f" product take {take:.1f}/s, server p50 {med(r['product'].server_p50 for r in rows):.2f} ms"
+        f"  minimal take {floor:.1f}/s, server p50 {server_p50('minimal'):.2f} ms;"
+        f" product take {take:.1f}/s, server p50 {server_p50('product'):.2f} ms"
     )
     print(
         f"  target product >= {RATIO_TARGET:.0%} of the minimal take's throughput: {'met' if ratio >= RATIO_TARGET else 'NOT met'}"

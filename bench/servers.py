@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# gunicorn.conf.py's worker count when WEB_CONCURRENCY does not set one.
+PRODUCTION_WORKERS = multiprocessing.cpu_count() * 2 + 1
 
 
 def clean_up_on_sigterm() -> None:
