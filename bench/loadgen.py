@@ -34,7 +34,6 @@ from pathlib import Path
 
 _LUA = r"""
 local entries = {%(entries)s}
-local interval_ms = %(interval_ms).4f
 local minus = %(minus)s
 local n = 0
 local threads = {}
@@ -47,27 +46,7 @@ setup = function(thread)
   table.insert(threads, thread)
 end
 
-if interval_ms > 0 then
-  -- A monotonic clock in milliseconds (LuaJIT's FFI; wrk's Lua has no clock of its own).
-  local ffi = require("ffi")
-  ffi.cdef[[
-    typedef struct { long tv_sec; long tv_nsec; } loadgen_timespec;
-    int clock_gettime(int clock, loadgen_timespec *now);
-  ]]
-  local clock = ffi.new("loadgen_timespec")
-  local function now_ms()
-    ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
-    return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
-  end
-  local next_ms = 0
-  -- Called when a connection is ready to send: wait until the next free send time.
-  delay = function()
-    local now = now_ms()
-    local at = math.max(now, next_ms)
-    next_ms = at + interval_ms * (0.5 + math.random())
-    return math.floor(at - now + 0.5)
-  end
-end
+%(pacing)s
 
 request = function()
   n = n + 1
@@ -129,6 +108,36 @@ done = function(summary, latency, requests)
     #all, at(all, 0.50), at(all, 0.95), at(all, 0.99)))
 end
 """
+
+_PACING = r"""
+local interval_ms = %(interval_ms).4f
+-- A monotonic clock in milliseconds (LuaJIT's FFI; wrk's Lua has no clock of its own).
+local ffi = require("ffi")
+ffi.cdef[[
+  typedef struct { long tv_sec; long tv_nsec; } loadgen_timespec;
+  int clock_gettime(int clock, loadgen_timespec *now);
+]]
+local clock = ffi.new("loadgen_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+local next_ms = 0
+-- Called when a connection is ready to send: wait until the next free send time.
+delay = function()
+  local now = now_ms()
+  local at = math.max(now, next_ms)
+  next_ms = at + interval_ms * (0.5 + math.random())
+  return math.floor(at - now + 0.5)
+end
+"""
+
+
+def paced_delay_lua(rate: float | None) -> str:
+    """Lua defining wrk's `delay` for a load paced at `rate` requests/s (see the module);
+    empty for an unpaced load. One thread (`wrk -t1`): the schedule is the thread's."""
+    return _PACING % {"interval_ms": 1000 / rate} if rate else ""
+
 
 _MINUS = re.compile(r"MINUS n=(\d+) p50=([\d.-]+) p95=([\d.-]+) p99=([\d.-]+)")
 _RESULT = re.compile(
@@ -222,12 +231,12 @@ def run_wrk(
     """Send `requests` round-robin over `connections` for `seconds`; wait for the result."""
     if not requests:
         raise ValueError("no requests to send")
-    interval_ms = 1000 / rate if rate else 0.0
     with tempfile.TemporaryDirectory(prefix="wrk-") as folder:
         script = Path(folder) / f"{uuid.uuid4().hex}.lua"
         entries = ",\n".join(_lua_entry(request) for request in requests)
         script.write_text(
-            _LUA % {"entries": entries, "interval_ms": interval_ms, "minus": _lua_string(minus)},
+            _LUA
+            % {"entries": entries, "pacing": paced_delay_lua(rate), "minus": _lua_string(minus)},
             encoding="utf-8",
         )
         done = subprocess.run(

@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import requests  # noqa: E402
+from loadgen import paced_delay_lua  # noqa: E402
 from servers import clean_up_on_sigterm  # noqa: E402
 
 TARGET_P99_MS = 300.0
@@ -69,11 +70,8 @@ PANYU_PEAK_PER_SECOND = 1_580_000 / 250 / 8 / 3600 * 3
 
 LUA = r"""
 local entries = {%(entries)s}
-local pause_ms = %(pause_ms)d
 local n = 0
-delay = function()
-  return math.random(math.floor(pause_ms / 2), pause_ms + math.floor(pause_ms / 2))
-end
+%(pacing)s
 request = function()
   n = n + 1
   local e = entries[((n - 1) %% #entries) + 1]
@@ -370,13 +368,12 @@ def wrk(
     seconds: int,
     folder: Path,
 ) -> subprocess.Popen[str]:
-    """Start wrk offering about `rate` requests/s over `connections` paced connections."""
+    """Start wrk offering `rate` requests/s over `connections` connections (`loadgen`'s pacing)."""
     script = folder / f"{uuid.uuid4().hex}.lua"
     listed = ",\n".join(
         "{" + ", ".join(lua_string(part) for part in entry) + "}" for entry in entries
     )
-    pause_ms = max(int(connections / rate * 1000), 1)
-    script.write_text(LUA % {"entries": listed, "pause_ms": pause_ms}, encoding="utf-8")
+    script.write_text(LUA % {"entries": listed, "pacing": paced_delay_lua(rate)}, encoding="utf-8")
     return subprocess.Popen(
         [
             "wrk",
