@@ -2,8 +2,7 @@
 """Benchmark: the product's take-ticket against a minimal hand-written take, wrk, PostgreSQL.
 
 Two gunicorn servers with the same settings (`bench/servers.py`: gthread, production's worker
-count, CPUs x 2 + 1 as `gunicorn.conf.py`, x 8 threads)
-on the same database:
+count, CPUs x 2 + 1 as `gunicorn.conf.py`, x 8 threads) on the same database:
 
 - the product (`wsgi:app`), `POST /api/v1/queue/tickets`: hall-code token and location check,
   hall hours, daily cap, one active ticket per citizen, green channel, Idempotency-Key, the
@@ -20,9 +19,10 @@ minimal; the next round product first), and its ratio is that of the two servers
 the round, so a steady drift of the machine's speed weighs on both alike; then a paced phase
 offers the product's take half the minimal take's median saturation rate (wrk's connections
 sharing one schedule of send times, `loadgen.run_wrk`'s `rate`), for its latency: in a closed
-loop of 32 connections latency is 32 / throughput whatever a take costs. Client latency is printed beside the server's own time
-(`Server-Timing: app;dur=`). After every run SQL checks each (hall, category, day): no number
-twice, none missing (the counter's last number is the count of distinct numbers).
+loop of 32 connections latency is 32 / throughput whatever a take costs. Client latency is
+printed beside the server's own time (`Server-Timing: app;dur=`). After every run SQL checks
+each (hall, category, day): no number twice, none missing (the counter's last number is the
+count of distinct numbers).
 
 Production-like: INFO logs as JSON lines (to /tmp, as a log shipper would read them), the rate
 limiter counting in Redis (`--redis-url`, DB 11 by default), PostgreSQL, whose tables each run
