@@ -27,9 +27,9 @@ in our records), so each approval's message is claimed by the Dramatiq worker an
 round then includes WeChat's send (the emulator's work and the worker's request) and SQL checks
 that each approval's notice was sent once.
 
-Then a paced phase: the same 8 applicants, each pausing between submissions so that together
-they offer half the saturation rate just measured, for the latency target (in the closed loop
-latency is 8 / throughput by construction).
+Then a paced phase: the same 8 applicants sharing one schedule of submissions
+(`loadgen.paced_delay_lua`) that offers half the saturation rate just measured, for the latency
+target (in the closed loop latency is 8 / throughput by construction).
 
 Targets: p95 <= 200 ms end to end at the paced load; approvals/s >= 60 % of the bare
 issue_document rate.
@@ -59,6 +59,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from loadgen import paced_delay_lua
 from servers import (
     BIN,
     ROOT,
@@ -93,14 +94,8 @@ local applicants = {%(applicants)s}
 local template = "%(path)s"
 local body_template = [[%(body)s]]
 local n = 0
-local pause_ms = %(pause_ms)d
-if pause_ms > 0 then
-  -- The paced phase: each applicant waits between submissions (uniform around the mean, so
-  -- the eight do not fall into step); 0 is the closed loop, back to back.
-  delay = function()
-    return math.random(math.floor(pause_ms / 2), pause_ms + math.floor(pause_ms / 2))
-  end
-end
+-- The paced phase's schedule (`loadgen.paced_delay_lua`); none in the closed loop.
+%(pacing)s
 request = function()
   n = n + 1
   local who = applicants[((n - 1) %% #applicants) + 1]
@@ -455,14 +450,14 @@ def wrk(
     body: str,
     seconds: int,
     folder: Path,
-    pause_ms: int = 0,
+    rate: float | None = None,
 ) -> dict[str, float]:
     """One wrk run of `seconds` with 8 connections; its throughput, errors and latencies.
-    `pause_ms`: each connection's mean pause between requests (0: back to back)."""
+    `rate`: the requests/s the 8 offer together (None: back to back)."""
     script = folder / f"{uuid.uuid4().hex}.lua"
     listed = ", ".join(f'{{"{token}", "{enterprise}"}}' for token, enterprise in applicants)
     script.write_text(
-        LUA % {"applicants": listed, "path": path, "body": body, "pause_ms": pause_ms},
+        LUA % {"applicants": listed, "path": path, "body": body, "pacing": paced_delay_lua(rate)},
         encoding="utf-8",
     )
     done = subprocess.run(
@@ -740,9 +735,9 @@ def main() -> None:
             got["rate"] = got["answered"] / (got["seconds"] + got["tail"])
             return got
 
-        def paced(seconds: int, pause_ms: int) -> dict[str, float]:
+        def paced(seconds: int, rate: float) -> dict[str, float]:
             batch = [next(unused) for _ in range(paced_drafts)]
-            return wrk(url, "/api/v1/applications/ID/submit", batch, "", seconds, work, pause_ms)
+            return wrk(url, "/api/v1/applications/ID/submit", batch, "", seconds, work, rate)
 
         def baseline(seconds: int) -> dict[str, float]:
             return wrk(url, "/api/v1/_bench/issue", applicants, baseline_json, seconds, work)
@@ -770,10 +765,9 @@ def main() -> None:
         # eight applicants submitting back to back wait for each other by construction
         # (latency = 8 / throughput), whatever one approval costs.
         offered = PACED_SHARE * rate
-        pause_ms = max(int(APPLICANTS / offered * 1000 - p50 / 2), 1)
-        steady = paced(args.paced_seconds, pause_ms)
+        steady = paced(args.paced_seconds, offered)
         print(
-            f"paced: {steady['rate']:.1f}/s offered ({steady['rate'] / rate:.0%} of saturation) "
+            f"paced: {offered:.1f}/s offered, {steady['rate']:.1f}/s sent ({steady['rate'] / rate:.0%} of saturation) "
             f"p50 {steady['p50']:.0f} ms p95 {steady['p95']:.0f} ms p99 {steady['p99']:.0f} ms | "
             f"errors {int(steady['errors'])}",
             flush=True,
@@ -797,7 +791,7 @@ def main() -> None:
             f"  closed loop (8 back to back, saturated):      p50 {p50:.0f} ms, p95 {p95:.0f} ms (= 8 / throughput; information)"
         )
         print(
-            f"  paced, {steady['rate']:.1f}/s offered by 8 applicants ({steady['rate'] / rate:.0%} of saturation): "
+            f"  paced, {offered:.1f}/s offered by 8 applicants, {steady['rate']:.1f}/s sent ({steady['rate'] / rate:.0%} of saturation): "
             f"p50 {steady['p50']:.0f} ms, p95 {steady['p95']:.0f} ms, p99 {steady['p99']:.0f} ms   (target p95 <= 200 ms)"
         )
         print(

@@ -8,8 +8,9 @@ carries (`app.logs`), and the statuses that were not 2xx.
 
 `Request.key` names an Idempotency-Key prefix: each request then sends `<prefix>-<n>`, so
 retried keys never collide. `rate`, when given, paces the load: the connections share one
-schedule of send times, at random gaps around 1 / rate (uniform between half and one and a half
-of it), and a connection whose answer came takes the next free time on it. So the rate sent is
+schedule of send times, at exponential gaps of mean 1 / rate (arrivals as independent callers
+make them: a Poisson stream, with its bursts), and a connection whose answer came takes the next
+free time on it. So the rate sent is
 the rate offered while the server keeps up (wrk in Debian is not wrk2: with every connection
 waiting for an answer the schedule slips, it does not burst to catch up). A fixed pause after
 each answer, as before, sent less than offered by the answer's own time: 185/s of an offered
@@ -127,7 +128,8 @@ local next_ms = 0
 delay = function()
   local now = now_ms()
   local at = math.max(now, next_ms)
-  next_ms = at + interval_ms * (0.5 + math.random())
+  -- An exponential gap (math.random() is in [0, 1), so the logarithm's argument is not 0).
+  next_ms = at - interval_ms * math.log(1 - math.random())
   return math.floor(at - now + 0.5)
 end
 """

@@ -58,8 +58,10 @@ def slow_server() -> Iterator[str]:
 
 
 def test_a_paced_load_sends_the_rate_it_offers_while_answers_take_time(slow_server: str) -> None:
-    # 32 connections at 200/s: a pause of 160 ms after each 60 ms answer sent ~145/s.
+    # 32 connections at 200/s: a pause of 160 ms after each 60 ms answer sent ~140/s. The
+    # schedule's gaps are random (LuaJIT's generator, unseeded, draws the same ones each run);
+    # the bounds leave room for three seconds of a Poisson stream (600 +- 25).
     result = run_wrk(slow_server, [Request("GET", "/")], connections=32, seconds=3, rate=200)
 
     assert result.refused == 0
-    assert 180 <= result.rate <= 215, result.rate
+    assert 170 <= result.rate <= 230, result.rate
