@@ -11,7 +11,6 @@ agent it authorised, bound now, not merely when the draft was made.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from app.applications.models import Application, ApplicationEvent, ApplicationSt
 from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.calendar import local_day
-from app.db import hold, lock_row
+from app.db import built_once, hold, lock_row
 from app.enterprises.errors import EnterpriseAccessDenied, LegalRepresentativeOnly
 from app.enterprises.models import BindingStatus, EnterpriseBinding, RegistryEnterprise
 from app.enterprises.service import require_enterprise_access
@@ -712,7 +711,7 @@ def for_applicant(session: Session, user_id: int, number: str) -> Application:
     return found
 
 
-@functools.cache
+@built_once
 def _submission_statement() -> Any:
     # Built once (bound by number and user): the two aliases of the documents alone took ~1 ms
     # to build their column proxies on every submission.

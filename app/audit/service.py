@@ -13,7 +13,6 @@ tamper-evident within seconds of its commit; until then `verify` counts it as pe
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from app.audit.chain import AuditChain
 from app.audit.checkpoints import Checkpoint
 from app.audit.links import HMAC_SHA256, SHA256, entry_hash, entry_mac
 from app.audit.models import AuditChainHead, AuditEntry
-from app.db import affected_rows, utcnow
+from app.db import affected_rows, built_once, utcnow
 
 __all__ = [
     "GENESIS_HASH",
@@ -112,7 +111,7 @@ def record(
     )
 
 
-@functools.cache
+@built_once
 def _insert_entry_statement() -> Any:
     return insert(AuditEntry)
 

@@ -19,13 +19,13 @@ answers.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any, Literal
 
 from sqlalchemy import Time, and_, bindparam, case, exists, false, func, select, true
 from sqlalchemy.orm import aliased
 
 from app.calendar import LOCAL_TZ, day_kind
+from app.db import built_once
 from app.halls.models import HallProfile, OpeningHours, SpecialDay
 from app.organisation.models import Hall
 
@@ -100,7 +100,7 @@ def _weekly_hours_of(hours: Any, hall_id: Any, makeup_day: bool) -> Any:
 # -- reader 1: the day's intervals (halls.service.hours_on) ------------------------------------
 
 
-@functools.cache
+@built_once
 def hours_statement(makeup_day: bool) -> Any:
     """The hall `hall_id` on `day_values(day)`: one row per weekly interval of the weekday that
     applies (one row with NULL hours without any), each with the special day and the holiday

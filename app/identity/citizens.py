@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from typing import Any, NoReturn
 
@@ -12,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
 from app.audit.service import Actor, record
-from app.db import insert_on_conflict
+from app.db import built_once, insert_on_conflict
 from app.errors import DomainError
 from app.identity import errors, sessions
 from app.identity.access_tokens import Principal, TokenSettings
@@ -204,7 +203,7 @@ def _user_of(session: Session, row: Any, openid: str) -> User:
     )
 
 
-@functools.cache
+@built_once
 def _upsert_statement(dialect: str) -> Any:
     """The login upsert, built once per dialect; its values are bound per call."""
     users = User.__table__.c
@@ -234,7 +233,7 @@ def _upsert_statement(dialect: str) -> Any:
     )
 
 
-@functools.cache
+@built_once
 def _login_statement() -> Any:
     """The PostgreSQL login in one statement: the upsert (`_upsert_statement`) as a CTE, and
     three data-modifying CTEs that take the user's id from its RETURNING: the login family,

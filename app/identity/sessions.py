@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import secrets
@@ -30,7 +29,7 @@ from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor, record
-from app.db import affected_rows
+from app.db import affected_rows, built_once
 from app.identity.access_tokens import Principal, TokenSettings, issue_access_token
 from app.identity.errors import RefreshTokenExpired, RefreshTokenInvalid, RefreshTokenReused
 from app.identity.models import LoginFamily, PrincipalKind, RefreshToken
@@ -338,7 +337,7 @@ def family_active_column() -> Any:
     return exists().where(families.c.id == bindparam("family_id"), families.c.revoked_at.is_(None))
 
 
-@functools.cache
+@built_once
 def _family_active_statement() -> Any:
     return select(family_active_column())
 
@@ -354,12 +353,12 @@ def is_family_active(session: Session, family_id: str) -> bool:
     return bool(active.scalar())
 
 
-@functools.cache
+@built_once
 def _insert_family_statement() -> Any:
     return insert(LoginFamily)
 
 
-@functools.cache
+@built_once
 def _insert_token_statement() -> Any:
     return insert(RefreshToken)
 

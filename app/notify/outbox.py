@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from stdnum.cn import ric
 
-from app.db import affected_rows, insert_on_conflict
+from app.db import affected_rows, built_once, insert_on_conflict
 from app.jobs.dispatch import after_commit_dispatch
 from app.notify.errors import PersonalDataInMessage, UnknownTemplate
 from app.notify.models import (
@@ -155,7 +154,7 @@ def enqueue(
 _ENQUEUE_PREFIX = "row_"
 
 
-@functools.cache
+@built_once
 def _enqueue_statement(dialect: str, columns: tuple[str, ...], due_now: bool) -> Any:
     """`enqueue`'s INSERT (ON CONFLICT DO NOTHING on the dedupe key: two callers racing on one
     key get one row and neither an error), built once per shape with every value bound.
@@ -248,7 +247,7 @@ def insert_many(session: Session, values: list[dict[str, Any]]) -> dict[str, int
     return {row.dedupe_key: row.id for row in inserted}
 
 
-@functools.cache
+@built_once
 def _insert_rows_statement(columns: tuple[str, ...]) -> tuple[Any, RowSource]:
     """PostgreSQL's INSERT of many outbox rows, as one statement for the batch (`RowSource`)."""
     table = cast(Table, NotificationOutbox.__table__)
@@ -430,7 +429,7 @@ def claim_ids(
     return _load(session, list(session.scalars(statement)))
 
 
-@functools.cache
+@built_once
 def _claim_one_statement() -> Any:
     # Built once and bound per claim (one per notification a worker delivers): built per
     # call, the guarded UPDATE took a third of the claim's CPU to construct.
@@ -692,7 +691,7 @@ def _grants_statement(matching: ColumnElement[bool]) -> Any:
     )
 
 
-@functools.cache
+@built_once
 def _one_pair_grants_statement() -> Any:
     # Built once and bound per call (a single delivery's one pair): built per call, the CTE
     # took more CPU to make its column proxies than the database took to run it.

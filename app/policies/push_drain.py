@@ -43,7 +43,6 @@ The global send rate, shared with the notification workers, is taken before the 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +55,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.calendar import LOCAL_TZ
+from app.db import built_once
 from app.enterprises.models import BindingStatus, EnterpriseBinding
 from app.notify import outbox as notify_outbox
 from app.notify import sender as notify_sender
@@ -135,7 +135,7 @@ _DECISION = (
 )
 
 
-@functools.cache
+@built_once
 def _decide_statement(dialect: str) -> tuple[Any, RowSource]:
     """A claimed push's decision, written back for the whole batch in one statement (on
     PostgreSQL; one executemany elsewhere). The ORM loaded each push as an object and flushed it
@@ -464,7 +464,7 @@ def _push_outcome(
     return PushStatus.FAILED, code, None
 
 
-@functools.cache
+@built_once
 def _record_statement(dialect: str) -> tuple[Any, RowSource]:
     """A batch's push outcomes, in one statement (on PostgreSQL; one executemany elsewhere),
     each guarded by the push's claim token and in-flight status."""
@@ -497,7 +497,7 @@ def _record_statement(dialect: str) -> tuple[Any, RowSource]:
     return statement, rows
 
 
-@functools.cache
+@built_once
 def _accepted_statement(dialect: str) -> tuple[Any, RowSource]:
     """What `NotificationOutbox.mark_sent` writes, for a whole batch in one statement (one
     executemany elsewhere; the ORM writes a versioned row one UPDATE at a time), guarded like

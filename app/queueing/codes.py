@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import io
@@ -33,6 +32,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.db import built_once
 from app.halls.models import HallProfile
 from app.queueing.errors import (
     CodeExpired,
@@ -162,7 +162,7 @@ def printed_code_columns() -> tuple[Any, ...]:
     )
 
 
-@functools.cache
+@built_once
 def _printed_code_statement() -> Any:
     # The code and its hall's coordinates in one read, built once.
     return (

@@ -17,7 +17,6 @@ would cost a take more than the database does.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import typing
 from typing import Any
 
@@ -37,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from app.db import Base, insert_on_conflict
+from app.db import Base, built_once, insert_on_conflict
 from app.queueing.models import Ticket, TicketCounter, TicketTransition
 
 # Bound as the transition's own parameters: a ticket has columns of the same names.
@@ -67,7 +66,7 @@ def _moving_counter(statement: Any) -> Any:
     )
 
 
-@functools.cache
+@built_once
 def _counter_statement(dialect: str) -> Any:
     return _moving_counter(
         insert_on_conflict(dialect)(_table(TicketCounter)).values(
@@ -78,7 +77,7 @@ def _counter_statement(dialect: str) -> Any:
     )
 
 
-@functools.cache
+@built_once
 def _next_number_statement() -> Any:
     counters = _table(TicketCounter)
     return select(func.coalesce(func.max(counters.c.last_number), 0) + 1).where(
@@ -87,7 +86,7 @@ def _next_number_statement() -> Any:
     )
 
 
-@functools.cache
+@built_once
 def _insert_ticket_statement(dialect: str) -> Any:
     # The partial unique index on active tickets (and the Idempotency-Key's) turn a concurrent
     # take by the same citizen into no row rather than an error that would end the transaction.
@@ -96,7 +95,7 @@ def _insert_ticket_statement(dialect: str) -> Any:
     return insert_for(tickets).on_conflict_do_nothing().returning(tickets.c.id)
 
 
-@functools.cache
+@built_once
 def _draw_and_write_statement(ticket_columns: tuple[str, ...]) -> Any:
     """PostgreSQL: lock the counter, write the ticket (within the cap) with the next number,
     its transition, and move the counter to the number written, in one statement.

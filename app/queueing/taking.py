@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app import calendar
 from app.audit.service import Actor
+from app.db import built_once
 from app.halls import opening
 from app.halls import service as halls
 from app.halls.errors import CategoryNotFound
@@ -100,7 +100,7 @@ def _take_state_columns() -> tuple[Any, ...]:
     )
 
 
-@functools.cache
+@built_once
 def _take_state_statement() -> Any:
     return select(*_take_state_columns())
 
@@ -144,7 +144,7 @@ class HallCodeTake:
 _CATEGORY_COLUMNS = tuple(getattr(ServiceCategory, name) for name in CategoryRow._fields)
 
 
-@functools.cache
+@built_once
 def _hall_code_take_statement(makeup_day: bool) -> Any:
     # The category's columns a take uses and its hall's name (the answer names both: nothing
     # is read after the commit), the printed code with its hall's coordinates (NULL for none
