@@ -218,6 +218,9 @@ def insert_on_conflict(dialect: str) -> Callable[..., postgresql.Insert]:
     return cast(Callable[..., postgresql.Insert], sqlite.insert)
 
 
+_KEYWORDS = object()
+
+
 class built_once(Generic[P, R]):
     """`functools.cache` for the builders of SQL statements, one object for every thread.
 
@@ -238,7 +241,9 @@ class built_once(Generic[P, R]):
         functools.update_wrapper(self, builder)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        key = (args, tuple(sorted(kwargs.items()))) if kwargs else args
+        # As functools does: a marker between the positional and keyword arguments, so no
+        # call's key can pass for another's.
+        key = (*args, _KEYWORDS, *sorted(kwargs.items())) if kwargs else args
         try:
             return self._built[key]
         except KeyError:

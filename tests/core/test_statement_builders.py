@@ -63,6 +63,8 @@ def test_a_slow_first_build_is_made_once() -> None:
     assert builds == 1
     assert slow("b") is not slow("a")  # one statement per argument tuple
     assert builds == 2
+    assert slow(shape="a") is slow(shape="a") is not slow("a")  # keyword calls: their own key
+    assert builds == 3
 
 
 def _statement_builders() -> list[tuple[str, Any]]:
