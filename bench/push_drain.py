@@ -29,8 +29,8 @@ Targets: drain >= 85 % of the raw rate measured in the same round (median over r
 Where the CPU goes, per message drained: the emulator, the worker, this machine's PostgreSQL
 processes, and the whole machine (/proc/stat; the rest is the kernel's share of the two TCP
 ends, Redis and anything else running), with the share of the cores busy. Raw is the emulator
-alone, on about one core (its GIL); the drain shares every core among all of them, so the last
-line prints the ratio's budget: the machine's CPU per message that 85 % of the raw rate allows.
+alone, on about one core (its GIL); the drain shares every core among all of them, so the summary
+adds the ratio's budget: the machine's CPU per message that 85 % of the raw rate allows.
 
     .venv/bin/python bench/push_drain.py [--pushes 10000] [--rounds 3]
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379/9]

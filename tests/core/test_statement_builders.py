@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
+import time
 from typing import Any
 
 import app
@@ -50,13 +51,12 @@ def test_threads_racing_on_the_take_statements_first_build_share_one() -> None:
 
 def test_a_slow_first_build_is_made_once() -> None:
     builds = 0
-    ready = threading.Event()
 
     @built_once
     def slow(shape: str) -> object:
         nonlocal builds
         builds += 1
-        ready.wait(0.05)  # long enough for every thread to arrive while it builds
+        time.sleep(0.05)  # long enough for every thread to arrive while it builds
         return object()
 
     assert len(_race(slow, "a")) == 1
