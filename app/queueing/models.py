@@ -54,6 +54,13 @@ FINAL_STATUSES = frozenset(
 ACTIVE_STATUSES = tuple(s for s in TicketStatus if s not in FINAL_STATUSES)
 QUEUED_STATUSES = (TicketStatus.WAITING, TicketStatus.TRANSFERRED)  # what call-next may claim
 AT_COUNTER = (TicketStatus.CALLED, TicketStatus.SERVING)  # holding a window
+# A ticket not yet final, in SQL: the predicate of the one-active-ticket index below, and the
+# take's test for a ticket already held. Constants: an IN of bound values is an "expanding"
+# parameter, which SQLAlchemy renders into the statement anew on every execute; the same text
+# as the index's also lets PostgreSQL answer the test from that index.
+ACTIVE_TICKET_SQL = "status NOT IN ({})".format(
+    ",".join(f"'{status.value}'" for status in TicketStatus if status in FINAL_STATUSES)
+)
 
 
 class TicketPriority(enum.IntEnum):
@@ -116,8 +123,8 @@ class Ticket(Base):
             "user_id",
             "category_id",
             unique=True,
-            sqlite_where=text("status NOT IN ('done','no_show','cancelled','expired')"),
-            postgresql_where=text("status NOT IN ('done','no_show','cancelled','expired')"),
+            sqlite_where=text(ACTIVE_TICKET_SQL),
+            postgresql_where=text(ACTIVE_TICKET_SQL),
         ),
         # At most one called/serving ticket per window.
         Index(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import bindparam, exists, func, select, text
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app import calendar
@@ -31,7 +31,7 @@ from app.queueing import codes, numbering
 from app.queueing.errors import AlreadyHoldingTicket, CapReached, HallClosed, TakeConflict
 from app.queueing.green_channel import green_reason
 from app.queueing.models import (
-    ACTIVE_STATUSES,
+    ACTIVE_TICKET_SQL,
     GreenChannelFlag,
     HallCode,
     QueueCount,
@@ -86,7 +86,8 @@ def _take_state_columns() -> tuple[Any, ...]:
         .where(
             Ticket.user_id == user_id,
             Ticket.category_id == category_id,
-            Ticket.status.in_(ACTIVE_STATUSES),
+            # Unqualified, as in the index; the nearest FROM (tickets) resolves the name.
+            text(ACTIVE_TICKET_SQL),
         )
         .scalar_subquery(),
         select(Ticket.id)

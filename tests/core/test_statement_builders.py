@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Any
 
+from sqlalchemy.dialects import postgresql
+
 import app
 from app.db import built_once
 from app.queueing import taking
@@ -88,3 +90,25 @@ def test_every_cached_statement_builder_is_built_once() -> None:
     builders = _statement_builders()
     assert len(builders) >= 20  # the search found the builders
     assert [name for name, build in builders if not isinstance(build, built_once)] == []
+
+
+def _parameters_rendered_per_execute(statement: Any) -> set[str]:
+    """Bound parameters SQLAlchemy renders into the SQL on every execute (an expanding IN, a
+    literal_execute): such a statement's string is rebuilt each time instead of reused."""
+    compiled = statement.compile(dialect=postgresql.dialect())
+    return {bind.key for bind in (*compiled.post_compile_params, *compiled.literal_execute_params)}
+
+
+def test_the_takes_read_is_rendered_once_not_on_every_execute() -> None:
+    # The "already holding a ticket" test was `status IN (<active statuses>)`: an expanding IN,
+    # re-rendered on every take (2 % of a worker's CPU under load, profiled).
+    statements = (
+        taking._hall_code_take_statement(False),
+        taking._hall_code_take_statement(True),  # a make-up working day's opening rules
+        taking._take_state_statement(),  # the terminal's take and the check-in
+    )
+    assert [_parameters_rendered_per_execute(statement) for statement in statements] == [
+        set(),
+        set(),
+        set(),
+    ]
