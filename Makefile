@@ -44,9 +44,11 @@ run: install
 	./scripts/run_local.sh
 
 # Installs the Debian tools the tests use (chromium for the console, poppler, zbar...) when root.
+# Lists the 20 slowest tests at the end: CI's time is budgeted (README, "CI"), and a suite that
+# doubles its time on a slow machine shows where.
 test: install
 	./scripts/test_tools.sh
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=20
 
 lint: install
 	$(BIN)/ruff check .
