@@ -44,8 +44,8 @@ run: install
 	./scripts/run_local.sh
 
 # Installs the Debian tools the tests use (chromium for the console, poppler, zbar...) when root.
-# Lists the 20 slowest tests at the end: CI's time is budgeted (README, "CI"), and a suite that
-# doubles its time on a slow machine shows where.
+# Lists the 20 slowest tests at the end: CI's time is budgeted (README, "Tests and
+# benchmarks"), and a suite that doubles its time on a slow machine shows where.
 test: install
 	./scripts/test_tools.sh
 	$(BIN)/pytest --durations=20
