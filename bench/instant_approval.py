@@ -52,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -446,7 +447,7 @@ def _handwriting() -> bytes:
 def wrk(
     url: str,
     path: str,
-    applicants: list[tuple[str, int]],
+    applicants: Sequence[tuple[str, int | str]],
     body: str,
     seconds: int,
     folder: Path,
@@ -509,7 +510,7 @@ def notification_tail(env: dict[str, str], timeout: float = 120) -> float:
     try:
         while time.monotonic() - start < timeout:
             with engine.connect() as connection:
-                waiting = connection.execute(
+                waiting: int = connection.execute(
                     text(
                         "SELECT count(*) FROM notification_outbox"
                         " WHERE status = 'sending' OR (status = 'pending' AND next_attempt_at <= now())"
@@ -534,7 +535,7 @@ def wait_for_jobs(env: dict[str, str], timeout: float = 600) -> None:
     try:
         while time.monotonic() < deadline:
             with engine.connect() as connection:
-                waiting = connection.execute(
+                waiting: int = connection.execute(
                     text(
                         "SELECT (SELECT count(*) FROM notification_outbox"
                         "        WHERE status = 'sending' OR (status = 'pending' AND next_attempt_at <= now()))"
@@ -588,7 +589,7 @@ def notices_sent(env: dict[str, str]) -> int:
 
     engine = create_engine(env["DATABASE_URL"])
     with engine.connect() as connection:
-        sent = connection.execute(
+        sent: int = connection.execute(
             text(
                 "SELECT count(*) FROM notification_outbox WHERE template_key = :notice AND status = 'sent'"
             ),
@@ -606,7 +607,7 @@ def check_database(env: dict[str, str]) -> tuple[int, int, int]:
     # One statement, so one snapshot: wrk stops with approvals still in the server, and one
     # committing between separate counts read as a licence without its approval.
     with engine.connect() as connection:
-        approved, licences, other = connection.execute(
+        row = connection.execute(
             text(
                 "SELECT (SELECT count(*) FROM applications WHERE status = 'approved'),"
                 " (SELECT count(*) FROM licences l JOIN applications a ON a.id = l.application_id),"
@@ -614,6 +615,7 @@ def check_database(env: dict[str, str]) -> tuple[int, int, int]:
             )
         ).one()
     engine.dispose()
+    approved, licences, other = (int(count) for count in row)
     return approved, licences, other
 
 
@@ -677,7 +679,7 @@ def main() -> None:
 
         engine = create_engine(env["DATABASE_URL"])
         with engine.connect() as connection:
-            enterprise_of = (
+            enterprise_of: list[int] = list(
                 connection.execute(
                     text(
                         "SELECT b.enterprise_id FROM enterprise_bindings b JOIN users u ON u.id = b.user_id"

@@ -47,6 +47,7 @@ def issue_only() -> dict[str, Any]:
     ).first()
     assert enterprise is not None
     department_id = session.scalar(select(Department.id).where(Department.code == "PY-CGJ"))
+    assert department_id is not None
     seal = seal_for(session, department_id, MATTER, TEMPLATE)
     assert seal is not None
     document = issue_document(

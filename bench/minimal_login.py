@@ -19,8 +19,10 @@ header of a name), the second being the jscode2session round trip measured insid
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -28,7 +30,11 @@ import requests
 from flask import Flask, g, request
 from psycopg_pool import ConnectionPool
 
-from bench.floors import ServerTiming, libpq_url, make_tables
+# gunicorn imports this file as `bench.<name>`, the login bench as a top-level module: either
+# way its sibling modules are found beside it, as every bench script finds them.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from floors import ServerTiming, libpq_url, make_tables
 
 POOL_SIZE = int(os.environ.get("MINIMAL_LOGIN_POOL", "8"))  # one per gunicorn thread
 SECRET = "minimal-login-bench-secret-0123456789abcdef"  # nosec B105  # a bench's own key
@@ -83,7 +89,9 @@ def login() -> tuple[dict[str, Any], int]:
         return {"code": "WECHAT_CODE_INVALID", "errcode": answer["errcode"]}, 401
     assert pool is not None
     with pool.connection() as conn:  # commits when the block ends, rolls back on an error
-        [user_id] = conn.execute(UPSERT, (answer["openid"], answer["session_key"])).fetchone()
+        upserted = conn.execute(UPSERT, (answer["openid"], answer["session_key"])).fetchone()
+        assert upserted is not None  # an upsert with RETURNING always returns its row
+        [user_id] = upserted
     now = int(time.time())
     token = jwt.encode(
         {"sub": f"user:{user_id}", "iat": now, "exp": now + 900, "jti": uuid.uuid4().hex},

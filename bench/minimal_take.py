@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, request
 from psycopg_pool import ConnectionPool
 
-from bench.floors import ServerTiming, libpq_url, make_tables
+# gunicorn imports this file as `bench.<name>`, the login bench as a top-level module: either
+# way its sibling modules are found beside it, as every bench script finds them.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from floors import ServerTiming, libpq_url, make_tables
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 POOL_SIZE = int(os.environ.get("MINIMAL_TAKE_POOL", "8"))  # one per gunicorn thread
@@ -76,12 +82,17 @@ def take() -> tuple[dict[str, Any], int]:
     body = request.get_json()
     hall_id, category_id, user_id = (int(body[k]) for k in ("hall_id", "category_id", "user_id"))
     day = dt.datetime.now(LOCAL).date()
+    assert pool is not None, "MINIMAL_TAKE_DSN is not set"
     with pool.connection() as conn:  # commits when the block ends, rolls back on an error
-        [number] = conn.execute(DRAW, (hall_id, category_id, day)).fetchone()
+        drawn = conn.execute(DRAW, (hall_id, category_id, day)).fetchone()
+        assert drawn is not None  # an upsert with RETURNING always returns its row
+        [number] = drawn
         display = f"A{number:03d}"
-        ticket_id, taken_at = conn.execute(
+        inserted = conn.execute(
             INSERT, (hall_id, category_id, day, number, display, user_id)
         ).fetchone()
+        assert inserted is not None
+        ticket_id, taken_at = inserted
     return {
         "id": ticket_id,
         "display": display,

@@ -322,6 +322,7 @@ def main() -> None:
                 base.append(time.perf_counter() - started)
                 session.rollback()
                 profile = session.get(EnterpriseProfile, target_id)
+                assert profile is not None
                 values = profiles.clean(
                     {"employees": 8 if i % 2 else 250, "tags": ["出口企业"] if i % 3 else []},
                     profiles.SELF_DECLARED,
@@ -383,7 +384,9 @@ def main() -> None:
                 " 0, %s, '', %s, %s) RETURNING id",
                 (now_s, now_s, now_s),
             )
-            push_policy = cur.fetchone()[0]
+            inserted = cur.fetchone()
+            assert inserted is not None  # INSERT ... RETURNING
+            push_policy = inserted[0]
             with cur.copy("COPY users (id, openid, created_at, disabled) FROM STDIN") as copy:
                 for i, openid in enumerate(openids):
                     copy.write_row((10_000_000 + i, openid, now_s, False))
@@ -471,7 +474,7 @@ def main() -> None:
                 print(err.decode()[-2000:])
         drain_s = time.perf_counter() - started
         with psycopg.connect(raw_url) as conn:
-            statuses = dict(
+            statuses: dict[str, int] = dict(
                 conn.execute(
                     "SELECT status, count(*) FROM policy_pushes WHERE policy_id = %s GROUP BY status",
                     (push_policy,),

@@ -204,7 +204,7 @@ def exactly_once(url: str, policy: int, n: int) -> list[str]:
     """What SQL says is wrong with the round's pushes (empty: each sent exactly once)."""
     problems = []
     with psycopg.connect(url) as conn:
-        statuses = dict(
+        statuses: dict[str, int] = dict(
             conn.execute(
                 "SELECT status, count(*) FROM policy_pushes WHERE policy_id = %s GROUP BY status",
                 (policy,),
