@@ -99,19 +99,8 @@ def app(database_url: str, emulator_url: str, files_outside_the_checkout: None) 
 @pytest.fixture
 def session(app: Flask) -> Iterator[Session]:
     """A session inside an outer transaction that is rolled back after the test."""
-    database = app.extensions["db"]
-    connection = database.engine.connect()
-    outer = connection.begin()
-    database.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
-    try:
-        with app.app_context():
-            yield get_session()
-    finally:
-        database.sessionmaker.configure(
-            bind=database.engine, join_transaction_mode="conditional_savepoint"
-        )
-        outer.rollback()
-        connection.close()
+    with test_database.outer_transaction(app), app.app_context():
+        yield get_session()
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def profile_values(profile: EnterpriseProfile) -> dict[str, Any]:
 
 
 class CriteriaCache:
-    """Criteria by (policy, version): versions never change once written, so they are read
+    """Criteria by (policy, version): a version never changes once committed, so it is read
     once per app (kept on `app.extensions["policy_criteria"]`, built by `init_app`)."""
 
     MAX_ENTRIES = 10_000
@@ -101,8 +101,21 @@ def _criteria_cache() -> CriteriaCache | None:
     return current_app.extensions.get("policy_criteria") if has_app_context() else None
 
 
+# The (policy, version) pairs a session wrote criteria for (`note_written_criteria`).
+_WRITTEN_KEY = "policy_criteria_written"
+
+
+def note_written_criteria(session: Session, policy_id: int, version: int) -> None:
+    """`session` stores criteria as this version: until it commits, they are not the version's."""
+    session.info.setdefault(_WRITTEN_KEY, set()).add((policy_id, version))
+
+
 def criteria_of(session: Session, policy_id: int, version: int) -> list[crit.Criterion]:
-    """A policy's criteria at `version` (cached by the app: versions never change)."""
+    """A policy's criteria at `version` (cached by the app: a committed version never changes).
+
+    Only a committed version is remembered. Criteria this session wrote may still be rolled
+    back, and the next edit then writes the same version number with other criteria; a version
+    with no row yet has nothing to remember."""
     cache = _criteria_cache()
     key = (policy_id, version)
     found = cache.get(key) if cache is not None else None
@@ -113,7 +126,8 @@ def criteria_of(session: Session, policy_id: int, version: int) -> list[crit.Cri
             )
         )
         found = crit.load(stored or [])
-        if cache is not None:
+        written_here = key in session.info.get(_WRITTEN_KEY, ())
+        if cache is not None and stored is not None and not written_here:
             cache.put(key, found)
     return found
 

@@ -87,6 +87,7 @@ def _add_version(
     if pays_money(policy):
         criteria = crit.requiring_authoritative(criteria)
     policy.criteria_version += 1
+    matching.note_written_criteria(session, policy.id, policy.criteria_version)
     session.add(
         PolicyCriteria(
             policy_id=policy.id,

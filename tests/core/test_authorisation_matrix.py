@@ -84,6 +84,7 @@ from tests.factories.enterprises import uscc_for
 from tests.factories.identity import _ServiceVerifier, app_token_settings, id_number_for
 from tests.factories.seals import WEATHER_DATA, handwriting_png
 from tests.factories.staff import TEST_HASHER
+from tests.support import database as test_database
 
 # Served by Flask and flask-smorest themselves; they expose no data (as in test_routes_authz).
 FRAMEWORK_ENDPOINTS = {
@@ -658,11 +659,7 @@ def _parameters(
 @pytest.fixture(scope="module")
 def district(app: Flask, seal_context: SealContext) -> Iterator[District]:
     """The district, committed to an outer transaction of one connection for the module."""
-    database = app.extensions["db"]
-    connection = database.engine.connect()
-    outer = connection.begin()
-    database.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
-    try:
+    with test_database.outer_transaction(app) as connection:
         with app.app_context():
             session = get_session()
             world = build_district(session, app, seal_context)
@@ -738,12 +735,6 @@ def district(app: Flask, seal_context: SealContext) -> Iterator[District]:
             csrf=csrf,
             neutral=neutral,
         )
-    finally:
-        database.sessionmaker.configure(
-            bind=database.engine, join_transaction_mode="conservative_savepoint"
-        )
-        outer.rollback()
-        connection.close()
 
 
 # -- the requests --------------------------------------------------------------------------------

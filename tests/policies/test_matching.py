@@ -133,3 +133,29 @@ def test_calculator_and_near_misses_store_nothing(
         select(PolicyMatch.policy_id).limit(1).order_by(PolicyMatch.policy_id.desc())
     )
     assert before == after
+
+
+def test_criteria_read_before_a_rollback_are_not_remembered(
+    session: Session, create_policy: Any
+) -> None:
+    """The app keeps each (policy, version)'s criteria once read. A version written by a
+    transaction that then rolls back is written again, differently, by the next edit: what the
+    first transaction read of it must not outlive it."""
+    policy = create_policy(EXPORT_FORM)
+    session.commit()
+    parse = service.parse_input_criteria
+    exporters = parse({"criteria_form": {"tags_all": ["出口企业"], "article": "第五条"}}, "x")
+    hightech = parse({"criteria_form": {"tags_all": ["高新技术企业"], "article": "第六条"}}, "x")
+
+    service.edit_policy(session, policy, fields={}, criteria=exporters, staff_id=None, now=utcnow())
+    assert articles(session, policy) == ["第五条"]  # read inside the edit
+    session.rollback()
+
+    service.edit_policy(session, policy, fields={}, criteria=hightech, staff_id=None, now=utcnow())
+    session.commit()
+    assert policy.criteria_version == 2
+    assert articles(session, policy) == ["第六条"]
+
+
+def articles(session: Session, policy: Any) -> list[str]:
+    return [c.article for c in service.current_criteria(session, policy)]

@@ -1,4 +1,5 @@
-"""Building the test schema from the project's migrations, as production does."""
+"""Building the test schema from the project's migrations, as production does; tests inside one
+transaction that is rolled back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from flask import Flask
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Connection, Engine, event, text
 
 from app.db import Base
 from app.migrations_cli import upgrade_database
@@ -22,6 +23,30 @@ def build_schema(app: Flask) -> None:
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     upgrade_database(app)
+
+
+@contextmanager
+def outer_transaction(app: Flask) -> Iterator[Connection]:
+    """The app's sessions join one connection's transaction, rolled back when the block ends.
+
+    What they commit inside is only released savepoints, so to the app it looks committed, and
+    the app remembers some of it: a policy's criteria by (policy id, version). The rollback
+    then frees those ids for the next test's rows, so the app forgets what it remembered too.
+    """
+    database = app.extensions["db"]
+    connection = database.engine.connect()
+    outer = connection.begin()
+    database.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield connection
+    finally:
+        # Back to the engine, and to SQLAlchemy's default way of joining.
+        database.sessionmaker.configure(
+            bind=database.engine, join_transaction_mode="conservative_savepoint"
+        )
+        outer.rollback()
+        connection.close()
+        app.extensions["policy_criteria"].clear()
 
 
 class Sent(NamedTuple):
