@@ -42,11 +42,17 @@ def outer_transaction(app: Flask) -> Iterator[Connection]:
     finally:
         # Back to the engine, and to SQLAlchemy's default way of joining.
         database.sessionmaker.configure(
-            bind=database.engine, join_transaction_mode="conservative_savepoint"
+            bind=database.engine, join_transaction_mode="conditional_savepoint"
         )
         outer.rollback()
         connection.close()
-        app.extensions["policy_criteria"].clear()
+        forget_remembered_rows(app)
+
+
+def forget_remembered_rows(app: Flask) -> None:
+    """Empty what the app remembers of rows by their ids (a policy's criteria by policy id and
+    version), once a test has undone those rows: the next test's rows may get the same ids."""
+    app.extensions["policy_criteria"].clear()
 
 
 class Sent(NamedTuple):

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, delete, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from app.db import Base, get_session
+from tests.support import database as test_database
 
 on_postgres = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
@@ -63,9 +64,7 @@ def committing_session(app: Flask) -> Iterator[Session]:
     threads have their own app context, so their own session and connection."""
     database = app.extensions["db"]
     engine = database.engine
-    # The app's own sessions, on the engine. Set here, not inherited from the previous test's
-    # clean-up: tests/conftest.py restores join_transaction_mode="conservative_savepoint",
-    # which SQLAlchemy 2.1 refuses when a session is made (its default is the one below).
+    # The app's own sessions, on the engine, joining as SQLAlchemy does by default.
     database.sessionmaker.configure(bind=engine, join_transaction_mode="conditional_savepoint")
     before = _rows(engine)
     try:
@@ -73,6 +72,7 @@ def committing_session(app: Flask) -> Iterator[Session]:
             yield get_session()
     finally:
         _remove_rows_added_since(engine, before)
+        test_database.forget_remembered_rows(app)
 
 
 def headers_committed(session: Session, citizen_headers, user) -> dict[str, str]:  # type: ignore[no-untyped-def]
