@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, request
 from psycopg_pool import ConnectionPool
 
-# gunicorn imports this file as `bench.<name>`, the login bench as a top-level module: either
+# gunicorn imports this file as `bench.<name>`, its bench script as a top-level module: either
 # way its sibling modules are found beside it, as every bench script finds them.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.policies import profiles, service
 from app.policies.errors import PolicyExpired, PolicyStateConflict
-from app.policies.models import MatchStatus, PolicyMatch, PolicyPush, PolicyStatus, ProfileChange
+from app.policies.models import (
+    MatchStatus,
+    Policy,
+    PolicyMatch,
+    PolicyPush,
+    PolicyStatus,
+    ProfileChange,
+)
 
 EXPORT_FORM = {"tags_all": ["出口企业"], "size_classes": ["small", "micro"], "article": "第三条"}
 
@@ -157,5 +164,5 @@ def test_criteria_read_before_a_rollback_are_not_remembered(
     assert articles(session, policy) == ["第六条"]
 
 
-def articles(session: Session, policy: Any) -> list[str]:
+def articles(session: Session, policy: Policy) -> list[str]:
     return [c.article for c in service.current_criteria(session, policy)]
