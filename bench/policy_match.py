@@ -16,7 +16,7 @@ Targets: 1M match with matches stored <= 2 s (12M: <= 20 s, `make bench-policy-1
 re-match <= 20 ms; drain >= 500 pushes/s, each push sent exactly once.
 
     .venv/bin/python bench/policy_match.py [--enterprises 1000000] [--pushes 10000]
-        [--workers 2] [--threads 3] [--send-threads 8] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+        [--workers 2] [--threads 3] [--connections 8] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=3, help="drain threads per worker")
     parser.add_argument(
-        "--send-threads", type=int, default=8, help="concurrent WeChat calls per worker"
+        "--connections", type=int, default=8, help="concurrent WeChat requests per worker"
     )
     parser.add_argument("--match-target", type=float, default=2.0)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -421,7 +421,7 @@ def main() -> None:
         before = requests.get(f"{base_url}/_emulator/stats", timeout=5).json()["messages_sent"]
         body = {"touser": "o_raw", "template_id": "queue_called", "data": {}}
         started = time.perf_counter()
-        with ThreadPoolExecutor(args.workers * args.send_threads) as pool:
+        with ThreadPoolExecutor(args.workers * args.connections) as pool:
             list(
                 pool.map(
                     lambda _: http.post(
@@ -445,7 +445,7 @@ def main() -> None:
             "NOTIFY_SEND_RATE_LIMIT": "100000",
             "POLICY_PUSH_QUIET_HOURS": "00:00-00:00",
             "POLICY_PUSH_BATCH": "100",
-            "POLICY_PUSH_SEND_THREADS": str(args.send_threads),
+            "POLICY_PUSH_CONNECTIONS": str(args.connections),
             "LOG_LEVEL": "WARNING",
         }
         started = time.perf_counter()
@@ -489,7 +489,7 @@ def main() -> None:
         rate = statuses.get("sent", 0) / drain_s
         print(
             f"\n3. drain {n:,} pushes, {args.workers} worker processes x {args.threads} drain threads"
-            f" ({args.send_threads} send threads each), batches of 100, Redis send rate"
+            f" ({args.connections} concurrent sends each), batches of 100, Redis send rate"
         )
         print(
             f"   baseline  emulator raw send rate (no DB)  : {raw_rate:8.0f} /s   SQL count waiting: {count_ms:.1f} ms"

@@ -343,7 +343,7 @@ def main() -> None:
 
         app = create_app()
         settings = PushSettings.from_config(app.config)
-        connections = settings.send_threads
+        connections = settings.connections
         with log_file.open("ab") as log:
             worker = subprocess.Popen(
                 [
@@ -386,7 +386,7 @@ def main() -> None:
         print(
             f"production-like: PostgreSQL, Redis ({args.redis_url}) for Dramatiq and the shared send-rate limiter,"
             f" INFO JSON logs ({log_file}), one Dramatiq worker process x {args.worker_threads} threads,"
-            f" batches of {settings.batch}, {settings.send_threads} send threads; quiet hours off;"
+            f" batches of {settings.batch}, {settings.connections} concurrent sends; quiet hours off;"
             f" raw: wrk -c{connections} (the drain's concurrent sends), the same message bodies\n",
             flush=True,
         )

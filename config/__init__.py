@@ -327,9 +327,9 @@ class BaseConfig:
     POLICY_PUSH_POLL_SECONDS: int = field(
         default_factory=lambda: _env_int("POLICY_PUSH_POLL_SECONDS", 5)
     )
-    # Concurrent WeChat calls per worker process while sending a batch.
-    POLICY_PUSH_SEND_THREADS: int = field(
-        default_factory=lambda: _env_int("POLICY_PUSH_SEND_THREADS", 8)
+    # Concurrent WeChat requests (connections) per worker process while sending a batch.
+    POLICY_PUSH_CONNECTIONS: int = field(
+        default_factory=lambda: _env_int("POLICY_PUSH_CONNECTIONS", 8)
     )
     # --- end policy push ---
 

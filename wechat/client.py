@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
@@ -16,6 +16,7 @@ import urllib3
 from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, HTTPError
 
 from wechat import crypto, templates, wxacode
+from wechat.batch_transport import Answer, BatchTransport, TransportSettings
 from wechat.errors import (
     AccessTokenInvalid,
     InvalidArgument,
@@ -127,6 +128,9 @@ class WeChatClient:
         self._observe = observe
         self._base_url = base_url.rstrip("/")
         self._http = _Transport(session, self._base_url, timeout)
+        # Made on the first batch of sends (`send_subscribe_messages`).
+        self._batch: BatchTransport | None = None
+        self._batch_lock = threading.Lock()
         self._appid = appid
         self._secret = secret
         self._tokens = token_cache
@@ -272,22 +276,70 @@ class WeChatClient:
         lang: Lang = "zh_CN",
     ) -> None:
         """Send one subscribe message to a user who granted the template."""
+        message = SubscribeMessage(touser, template_id, data, page, miniprogram_state, lang)
         problems = templates.check_template_data(data)
         if problems:
             raise TemplateDataInvalid(problems)
-        body: dict[str, Any] = {
-            "touser": touser,
-            "template_id": template_id,
-            "data": {key: {"value": value} for key, value in data.items()},
-            "miniprogram_state": miniprogram_state,
-            "lang": lang,
-        }
-        if page is not None:
-            body["page"] = page
         # Not idempotent: a repeat would send twice and spend a second grant of the user.
-        self._call_with_token(
-            "/cgi-bin/message/subscribe/send", body, parse=_parse_json, idempotent=False
-        )
+        self._call_with_token(SUBSCRIBE_SEND, message.body(), parse=_parse_json, idempotent=False)
+
+    def send_subscribe_messages(
+        self, messages: Sequence[SubscribeMessage], *, connections: int = 8
+    ) -> list[WeChatError | None]:
+        """Send many subscribe messages, `connections` at a time; per message, in order, the
+        error WeChat (or the way there) answered with, or None when WeChat accepted it.
+
+        WeChat's and the network's failures are answers, never raised, so one failure cannot
+        hide what happened to the rest of the batch. A message is sent at most once (but see
+        `batch_transport` on libcurl's resend over a dead kept-alive connection), except those
+        WeChat refused for the access token, which it did not act on: they go again once, with
+        a new token. Nothing else is retried here: a send is not idempotent, and the caller's
+        outbox knows which failures to try again later. Without an access token the messages
+        are not sent: their answer says so (`maybe_processed` False).
+        """
+        answers: list[WeChatError | None] = [None] * len(messages)
+        bodies: dict[int, bytes] = {}
+        for index, message in enumerate(messages):
+            problems = templates.check_template_data(message.data)
+            if problems:
+                answers[index] = TemplateDataInvalid(problems)
+            else:
+                bodies[index] = encode_json(message.body())
+        pending = list(bodies)
+        token: str | None = None
+        for resend in (False, True):  # the resend: only the messages refused for the token
+            if not pending:
+                break
+            try:
+                token = self._replace_token(rejected=token) if token else self.access_token()
+            except WeChatError as error:
+                unsent = TransportError(f"no access token: {error}", maybe_processed=False)
+                for index in pending:
+                    answers[index] = unsent
+                break
+            if resend:
+                log.info("WeChat refused the access token on %d sends; sent again", len(pending))
+            sent = self._post_many(SUBSCRIBE_SEND, token, [bodies[i] for i in pending], connections)
+            for index, answer in zip(pending, sent, strict=True):
+                answers[index] = answer
+            pending = [index for index in pending if isinstance(answers[index], AccessTokenInvalid)]
+        return answers
+
+    def _post_many(
+        self, path: str, token: str, bodies: list[bytes], connections: int
+    ) -> list[WeChatError | None]:
+        """POST the bodies to an API path with the token; each one observed like `_send`."""
+        with self._batch_lock:
+            if self._batch is None:
+                self._batch = BatchTransport(self._http.batch_settings)
+        url = f"{self._base_url}{path}?{urlencode({'access_token': token})}"
+        errors: list[WeChatError | None] = []
+        for answer in self._batch.post_many(url, bodies, connections=connections):
+            error = _answer_error(answer, path, self._http.reply_path(path))
+            errors.append(error)
+            if self._observe is not None:
+                self._observe(path, errcode_label(error), answer.seconds)
+        return errors
 
     # -- mini-program codes ----------------------------------------------------------------
 
@@ -404,6 +456,49 @@ class WeChatClient:
                 self._observe(path, outcome, time.perf_counter() - started)
 
 
+SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
+
+
+@dataclass(frozen=True)
+class SubscribeMessage:
+    """One subscribe message: to whom, which template, its data and the page it opens."""
+
+    touser: str
+    template_id: str
+    data: Mapping[str, str]
+    page: str | None = None
+    miniprogram_state: MiniProgramState = "formal"
+    lang: Lang = "zh_CN"
+
+    def body(self) -> dict[str, Any]:
+        """The request body subscribeMessage.send takes."""
+        body: dict[str, Any] = {
+            "touser": self.touser,
+            "template_id": self.template_id,
+            "data": {key: {"value": value} for key, value in self.data.items()},
+            "miniprogram_state": self.miniprogram_state,
+            "lang": self.lang,
+        }
+        if self.page is not None:
+            body["page"] = self.page
+        return body
+
+
+def _answer_error(answer: Answer, path: str, reply_path: str) -> WeChatError | None:
+    """What a batch's answer to an API path means: None when WeChat accepted, else its error."""
+    if answer.failure is not None:
+        return TransportError(
+            f"{answer.failure.errmsg} calling {path}",
+            maybe_processed=answer.failure.maybe_processed,
+        )
+    headers = {"Content-Type": answer.content_type}
+    try:
+        _parse_json(_Reply(answer.status, headers, answer.body, reply_path))
+    except WeChatError as error:
+        return error
+    return None
+
+
 @dataclass(frozen=True)
 class _Reply:
     """What WeChat answered: status, headers, the (decoded) body, and the API path asked."""
@@ -448,6 +543,14 @@ class _Transport:
         self._headers = {key: str(value) for key, value in session.headers.items()}
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        # The same host reached the same way by the batch sends (`batch_transport`).
+        self.batch_settings = TransportSettings(
+            headers=self._headers,
+            timeout=timeout,
+            verify=True if settings["verify"] is None else settings["verify"],
+            cert=settings["cert"],
+            proxy=requests.utils.select_proxy(base_url + "/", settings["proxies"]),
+        )
         self._lock = threading.Lock()
         self._pool = self._connect()
 
@@ -462,13 +565,7 @@ class _Transport:
         url = self._prefix + path
         if params:
             url += "?" + urlencode(params)
-        payload = (
-            None
-            if body is None
-            else json.dumps(
-                body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-            ).encode()
-        )
+        payload = None if body is None else encode_json(body)
         pool = self._pool
         try:
             response = self._open(pool, method, url, payload)
@@ -479,7 +576,11 @@ class _Transport:
                 if self._pool is pool:
                     self._pool = self._connect()
             response = self._open(self._pool, method, url, payload)
-        return _Reply(response.status, response.headers, response.data, self._path + path)
+        return _Reply(response.status, response.headers, response.data, self.reply_path(path))
+
+    def reply_path(self, path: str) -> str:
+        """An API path as the host sees it: under the base URL's own path."""
+        return self._path + path
 
     def _open(
         self, pool: urllib3.HTTPConnectionPool, method: str, url: str, payload: bytes | None
@@ -496,6 +597,11 @@ class _Transport:
             preload_content=True,
             decode_content=True,
         )
+
+
+def encode_json(body: Mapping[str, Any]) -> bytes:
+    """A request body as WeChat takes it: compact UTF-8 JSON, Chinese left as it is."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _retryable(exc: WeChatError, *, idempotent: bool) -> bool:

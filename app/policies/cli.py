@@ -66,7 +66,6 @@ def push_worker(threads: int, until_idle: bool) -> None:
         with concurrent.futures.ThreadPoolExecutor(threads) as pool:
             while sum(pool.map(lambda _: runner.run_once(), range(threads))):
                 pass
-        runner.pool.shutdown()
         return
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     runner.start()

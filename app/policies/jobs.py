@@ -10,7 +10,8 @@
   actors. `flask --app wsgi policies push-worker` remains for a dedicated drain process.
 - `manual` (tests): tests call `push_drain.drain_once` themselves.
 
-Each worker process sends a batch through one bounded thread pool (POLICY_PUSH_SEND_THREADS).
+A worker process sends a batch from one thread, `POLICY_PUSH_CONNECTIONS` requests at a time
+(`WeChatClient.send_subscribe_messages`).
 The actor keeps `ACTOR_LOOPS` drain loops going at once: while one batch is on the wire, the
 next is claimed and the last one recorded, so WeChat is not left waiting on the database (one
 loop spent half its time in claims and records, in which nothing was sent). The loops of a
@@ -66,10 +67,6 @@ class PushRunner:
         self.settings = PushSettings.from_config(app.config)
         self.gate: Callable[[], bool] = gate or make_gate(self.settings)
         self.threads = threads
-        # One pool per process for the WeChat calls of every drain thread of it.
-        self.pool = ThreadPoolExecutor(
-            max(self.settings.send_threads, 1), thread_name_prefix="policy-push-send"
-        )
         # One batch of this runner on the wire at a time (see the module's docstring).
         self.send_lock = threading.Lock()
         self.wake = threading.Event()
@@ -93,7 +90,6 @@ class PushRunner:
         self.wake.set()
         for thread in self._workers:
             thread.join(timeout)
-        self.pool.shutdown(wait=True)
 
     def run_once(self) -> int:
         """Drain until batches come back short (`loops` at once); return the due pushes taken."""
@@ -116,7 +112,6 @@ class PushRunner:
                 settings=self.settings,
                 catalog=self.app.extensions["notify_templates"],
                 gate=self.gate,
-                pool=self.pool,
                 send_lock=self.send_lock,
             )
             total += stats.taken

@@ -15,7 +15,8 @@ size:
 1. claim (FOR UPDATE SKIP LOCKED), apply the rules, create and hold the attempts' notification
    rows, reserve the authorisations, and mark the pushes that go IN_FLIGHT: ONE commit, made
    immediately before the first request leaves;
-2. send the batch concurrently (a bounded thread pool; the global send rate was taken before
+2. send the batch concurrently (`POLICY_PUSH_CONNECTIONS` requests at a time from one thread,
+   `WeChatClient.send_subscribe_messages`; the global send rate was taken before
    the claim, so the batch never waits for it while IN_FLIGHT);
 3. record every answer (notification rows and pushes): ONE commit.
 
@@ -44,11 +45,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,6 +69,7 @@ from app.organisation.models import Department
 from app.policies.matching import active_policy_filter
 from app.policies.models import EnterpriseProfile, Policy, PolicyPush, PushOptOut, PushStatus
 from app.policies.push_schedule import PushSettings, cap_from, quiet_until, released_by_enterprise
+from wechat.client import SubscribeMessage
 from wechat.errors import QuotaExhausted, SubscriptionRefused, TransportError, WeChatError
 
 log = logging.getLogger(__name__)
@@ -419,24 +420,27 @@ _ONE_ATTEMPT = notify_sender.RetryPolicy(max_attempts=1, lease_seconds=HOLD.tota
 Answer = WeChatError | Exception | None
 
 
-def send_one(wechat: notify_sender.SubscribeMessageSender, send: Send) -> Answer:
-    """One WeChat call; errors are returned, not raised (a BaseException still kills)."""
+class BatchSender(Protocol):
+    """The one WeChat call the drain makes (`wechat.client.WeChatClient` has it)."""
+
+    def send_subscribe_messages(
+        self, messages: Sequence[SubscribeMessage], *, connections: int
+    ) -> Sequence[WeChatError | None]: ...
+
+
+def send_all(wechat: BatchSender, sends: list[Send], *, connections: int) -> list[Answer]:
+    """Send the batch, `connections` requests at a time; answers in the batch's order.
+
+    An error raised for the whole batch (no access token: nothing was sent) is every send's
+    answer, as each send would have met it alone. A BaseException still kills the worker.
+    """
+    messages = [
+        SubscribeMessage(send.openid, send.template_id, send.data, page=send.page) for send in sends
+    ]
     try:
-        wechat.send_subscribe_message(send.openid, send.template_id, send.data, page=send.page)
+        return list(wechat.send_subscribe_messages(messages, connections=connections))
     except Exception as error:  # every error is an answer to record
-        return error
-    return None
-
-
-def send_all(
-    wechat: notify_sender.SubscribeMessageSender,
-    sends: list[Send],
-    pool: ThreadPoolExecutor | None = None,
-) -> list[Answer]:
-    """Send the batch, concurrently when given a pool; answers in the batch's order."""
-    if pool is None:
-        return [send_one(wechat, send) for send in sends]
-    return list(pool.map(lambda send: send_one(wechat, send), sends))
+        return [error] * len(sends)
 
 
 def _push_outcome(
@@ -655,13 +659,12 @@ class DrainStats:
 
 def drain_once(
     session_factory: sessionmaker[Session],
-    wechat: notify_sender.SubscribeMessageSender,
+    wechat: BatchSender,
     *,
     now_fn: Callable[[], dt.datetime],
     settings: PushSettings,
     catalog: TemplateCatalog,
     gate: Callable[[], bool] | None = None,
-    pool: ThreadPoolExecutor | None = None,
     send_lock: AbstractContextManager[Any] | None = None,
 ) -> DrainStats:
     """Recover stuck pushes, claim and mark one batch (one commit), send it, record (one commit).
@@ -686,7 +689,7 @@ def drain_once(
             # crash from here until the outcome commit leaves these pushes IN_DOUBT, never
             # resent.
             session.commit()
-            answers = send_all(wechat, sends, pool)
+            answers = send_all(wechat, sends, connections=settings.connections)
         for status in record_outcomes(session, sends, answers, now=now_fn(), settings=settings):
             stats.count(status)
         session.commit()

@@ -41,7 +41,7 @@ class PushSettings:
     redis_url: str = ""
     namespace: str = "yuhaoban"
     poll_seconds: float = 5.0
-    send_threads: int = 8
+    connections: int = 8
 
     @classmethod
     def from_config(cls, config: Any) -> PushSettings:
@@ -67,7 +67,7 @@ class PushSettings:
             redis_url=str(config.get("REDIS_URL") or ""),
             namespace=str(config.get("DRAMATIQ_NAMESPACE") or "yuhaoban"),
             poll_seconds=float(config.get("POLICY_PUSH_POLL_SECONDS", 5)),
-            send_threads=int(config.get("POLICY_PUSH_SEND_THREADS", 8)),
+            connections=int(config.get("POLICY_PUSH_CONNECTIONS", 8)),
         )
 
 

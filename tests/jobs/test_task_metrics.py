@@ -97,11 +97,7 @@ def test_policy_push_outcomes_are_counted_per_batch(
 
     monkeypatch.setattr(push_drain, "drain_once", one_batch)
     sent, in_doubt = outcomes(PUSH_TASK, "sent"), outcomes(PUSH_TASK, "in_doubt")
-    runner = PushRunner(app, gate=lambda: True)
-    try:
-        runner.run_once()
-    finally:
-        runner.pool.shutdown(wait=True)
+    PushRunner(app, gate=lambda: True).run_once()
 
     assert outcomes(PUSH_TASK, "sent") - sent == 2
     assert outcomes(PUSH_TASK, "in_doubt") - in_doubt == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,8 @@ from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGran
 from app.policies import push_drain, push_schedule
 from app.policies.models import PolicyPush, PushOptOut, PushStatus
 from tests.support.database import statements_sent
-from wechat.errors import SubscriptionRefused, TransportError
+from wechat.client import SubscribeMessage, WeChatClient
+from wechat.errors import SubscriptionRefused, TransportError, WeChatError
 
 SH = ZoneInfo("Asia/Shanghai")
 DAY = dt.datetime(2025, 3, 12, 10, 0, tzinfo=SH).astimezone(dt.UTC)  # a Wednesday, 10:00
@@ -73,6 +74,33 @@ def drain(app: Flask, at: dt.datetime, **kw: Any) -> push_drain.DrainStats:
     )
 
 
+class OneByOne:
+    """A fake WeChat for the drain: its batch goes one message at a time through `send`."""
+
+    def send(self, message: SubscribeMessage) -> None:
+        raise NotImplementedError
+
+    def send_subscribe_messages(
+        self, messages: Sequence[SubscribeMessage], *, connections: int
+    ) -> list[WeChatError | None]:
+        answers: list[WeChatError | None] = []
+        for message in messages:
+            try:
+                self.send(message)
+            except WeChatError as error:
+                answers.append(error)
+            else:
+                answers.append(None)
+        return answers
+
+
+def deliver(wechat: WeChatClient, message: SubscribeMessage) -> None:
+    """Send one message through the real client's batch path; raise what WeChat answered."""
+    [answer] = wechat.send_subscribe_messages([message], connections=1)
+    if answer is not None:
+        raise answer
+
+
 def pushes(session: Session, policy_id: int) -> list[PolicyPush]:
     return list(
         session.scalars(
@@ -113,9 +141,9 @@ def test_worker_killed_between_send_and_commit_does_not_send_twice(
     policy = publish()
     real = get_wechat(app)
 
-    class DiesAfterSend:
-        def send_subscribe_message(self, *args: Any, **kwargs: Any) -> None:
-            real.send_subscribe_message(*args, **kwargs)
+    class DiesAfterSend(OneByOne):
+        def send(self, message: SubscribeMessage) -> None:
+            deliver(real, message)
             raise WorkerKilled  # WeChat accepted; the process dies before the commit
 
     with pytest.raises(WorkerKilled):
@@ -171,11 +199,11 @@ def test_a_batch_sent_concurrently_once_and_a_dead_batch_is_in_doubt(
     real = get_wechat(app)
     calls: list[str] = []
 
-    class DiesAfterThird:
-        def send_subscribe_message(self, touser: str, *args: Any, **kwargs: Any) -> None:
-            calls.append(touser)
+    class DiesAfterThird(OneByOne):
+        def send(self, message: SubscribeMessage) -> None:
+            calls.append(message.touser)
             if len(calls) <= 3:
-                real.send_subscribe_message(touser, *args, **kwargs)
+                deliver(real, message)
             if len(calls) == 3:
                 raise WorkerKilled
 
@@ -183,8 +211,7 @@ def test_a_batch_sent_concurrently_once_and_a_dead_batch_is_in_doubt(
     with pytest.raises(WorkerKilled):
         drain(app, DAY, wechat=DiesAfterThird(), settings=small)
     assert sum(len(sent_to(user)) for user in users) == 3
-    with ThreadPoolExecutor(4) as pool:
-        stats = drain(app, DAY + dt.timedelta(minutes=2), settings=small, pool=pool)
+    stats = drain(app, DAY + dt.timedelta(minutes=2), settings=small)
     assert stats.claimed == 0  # the dead batch is settled, never resent
     statuses = [row.status for row in pushes(session, policy.id)]
     assert statuses == [PushStatus.IN_DOUBT] * 6
@@ -204,19 +231,18 @@ def test_batch_outcomes_follow_wechat_answers(
     real = get_wechat(app)
     openids = [user.openid for user in users]
 
-    class Mixed:
-        def send_subscribe_message(self, touser: str, *args: Any, **kwargs: Any) -> None:
-            index = openids.index(touser)
+    class Mixed(OneByOne):
+        def send(self, message: SubscribeMessage) -> None:
+            index = openids.index(message.touser)
             if index == 1:
                 raise TransportError("reset", maybe_processed=True)
             if index == 2:
                 raise TransportError("refused", maybe_processed=False)
             if index == 3:
                 raise SubscriptionRefused(43101, "user refuse to accept the msg")
-            real.send_subscribe_message(touser, *args, **kwargs)
+            deliver(real, message)
 
-    with ThreadPoolExecutor(4) as pool:
-        stats = drain(app, DAY, wechat=Mixed(), pool=pool)
+    stats = drain(app, DAY, wechat=Mixed())
     assert stats.claimed == 4
     by_user = {row.user_id: row for row in pushes(session, policy.id)}
     outcome = [(by_user[u.id].status, by_user[u.id].reason) for u in users]

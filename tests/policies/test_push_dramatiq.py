@@ -51,7 +51,7 @@ from wechat.emulator import Emulator, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/15"
-BATCH = 4  # one batch in flight at once: the worker's send threads take all of it
+BATCH = 4  # one batch in flight at once: the worker sends all of it concurrently
 SLOW_SECONDS = 3.0  # how long WeChat sits on the first batch (the worker dies meanwhile)
 LEASE_SECONDS = 2
 
@@ -120,7 +120,7 @@ def settings(workers_database: str, namespace: str, wechat: tuple[Emulator, str]
         "WECHAT_SECRET": TEST_SECRET,
         "WECHAT_TOKEN_CACHE": "memory",
         "POLICY_PUSH_BATCH": BATCH,
-        "POLICY_PUSH_SEND_THREADS": BATCH,
+        "POLICY_PUSH_CONNECTIONS": BATCH,
         "POLICY_PUSH_LEASE_SECONDS": LEASE_SECONDS,
         "POLICY_PUSH_QUIET_HOURS": "00:00-00:00",  # none: the test may run at any hour
         "NOTIFY_SWEEP_SECONDS": 3600,
