@@ -431,16 +431,21 @@ class BatchSender(Protocol):
 def send_all(wechat: BatchSender, sends: list[Send], *, connections: int) -> list[Answer]:
     """Send the batch, `connections` requests at a time; answers in the batch's order.
 
-    An error raised for the whole batch (no access token: nothing was sent) is every send's
-    answer, as each send would have met it alone. A BaseException still kills the worker.
+    WeChat's and the network's answers come back per message. An error the batch call raises
+    is none of them but a failure of the call itself, after which any of the sends may have
+    left: it is every send's answer as an error that is not WeChat's, so each push is IN_DOUBT
+    and never sent again (a WeChatError raised for the whole batch could read as "busy, try
+    again" for a message WeChat had accepted). A BaseException still kills the worker.
     """
     messages = [
         SubscribeMessage(send.openid, send.template_id, send.data, page=send.page) for send in sends
     ]
     try:
         return list(wechat.send_subscribe_messages(messages, connections=connections))
-    except Exception as error:  # every error is an answer to record
-        return [error] * len(sends)
+    except Exception as error:
+        log.exception("policy push batch failed while sending", extra={"sends": len(sends)})
+        unknown = RuntimeError(type(error).__name__) if isinstance(error, WeChatError) else error
+        return [unknown] * len(sends)
 
 
 def _push_outcome(

@@ -23,7 +23,7 @@ from app.policies import push_drain, push_schedule
 from app.policies.models import PolicyPush, PushOptOut, PushStatus
 from tests.support.database import statements_sent
 from wechat.client import SubscribeMessage, WeChatClient
-from wechat.errors import SubscriptionRefused, TransportError, WeChatError
+from wechat.errors import SubscriptionRefused, SystemBusy, TransportError, WeChatError
 
 SH = ZoneInfo("Asia/Shanghai")
 DAY = dt.datetime(2025, 3, 12, 10, 0, tzinfo=SH).astimezone(dt.UTC)  # a Wednesday, 10:00
@@ -216,6 +216,34 @@ def test_a_batch_sent_concurrently_once_and_a_dead_batch_is_in_doubt(
     statuses = [row.status for row in pushes(session, policy.id)]
     assert statuses == [PushStatus.IN_DOUBT] * 6
     assert sum(len(sent_to(user)) for user in users) == 3
+
+
+def test_a_batch_call_that_fails_midway_leaves_its_pushes_in_doubt(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    users = [recipient(grant=grant_subscription)[1] for _ in range(3)]
+    policy = publish()
+    real = get_wechat(app)
+
+    class FailsAfterFirst:
+        """Sends one message, then raises for the whole batch (an error WeChat could send)."""
+
+        def send_subscribe_messages(
+            self, messages: Sequence[SubscribeMessage], *, connections: int
+        ) -> list[WeChatError | None]:
+            deliver(real, messages[0])
+            raise SystemBusy(-1, "system error")
+
+    assert drain(app, DAY, wechat=FailsAfterFirst()).claimed == 3
+    statuses = [row.status for row in pushes(session, policy.id)]
+    assert statuses == [PushStatus.IN_DOUBT] * 3
+    assert drain(app, DAY + dt.timedelta(minutes=5)).claimed == 0
+    assert sorted(len(sent_to(user)) for user in users) == [0, 0, 1]
 
 
 def test_batch_outcomes_follow_wechat_answers(
