@@ -4,7 +4,7 @@ This package imports no Flask and nothing from the application; it takes every s
 as an argument so the app, scripts and tests can wire it as they need.
 """
 
-from wechat.client import LoginSession, MiniProgramApi, PhoneInfo, WeChatClient
+from wechat.client import LoginSession, MiniProgramApi, PhoneInfo, SubscribeMessage, WeChatClient
 from wechat.errors import (
     AccessTokenInvalid,
     CodeUsed,
@@ -52,6 +52,7 @@ __all__ = [
     "RateLimited",
     "RedisTokenCache",
     "SqlTokenCache",
+    "SubscribeMessage",
     "SubscriptionRefused",
     "SystemBusy",
     "TemplateDataInvalid",

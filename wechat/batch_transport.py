@@ -45,7 +45,7 @@ MAX_CONNECTION_AGE = 30
 
 
 @dataclass(frozen=True)
-class Answer:
+class Exchange:
     """One request's outcome: WeChat's status, content type and body, or the failure; and
     libcurl's total seconds for it."""
 
@@ -88,9 +88,9 @@ class BatchTransport:
         self._multi = pycurl.CurlMulti()
         self._idle: list[pycurl.Curl] = []
 
-    def post_many(self, url: str, bodies: Sequence[bytes], *, connections: int) -> list[Answer]:
+    def post_many(self, url: str, bodies: Sequence[bytes], *, connections: int) -> list[Exchange]:
         """POST each body to `url`, at most `connections` at a time; answers in order."""
-        results: dict[int, Answer] = {}
+        results: dict[int, Exchange] = {}
         waiting = deque(enumerate(bodies))
         running: dict[pycurl.Curl, tuple[int, io.BytesIO]] = {}
         with self._lock:
@@ -109,7 +109,7 @@ class BatchTransport:
         url: str,
         waiting: deque[tuple[int, bytes]],
         running: dict[pycurl.Curl, tuple[int, io.BytesIO]],
-        results: dict[int, Answer],
+        results: dict[int, Exchange],
         connections: int,
     ) -> None:
         """Keep `connections` transfers going until every body has its answer."""
@@ -125,7 +125,7 @@ class BatchTransport:
             self._perform()
             for handle, error in self._finished():
                 index, buffer = running.pop(handle)
-                results[index] = Answer(
+                results[index] = Exchange(
                     status=int(handle.getinfo(pycurl.RESPONSE_CODE)),
                     content_type=str(handle.getinfo(pycurl.CONTENT_TYPE) or ""),
                     body=buffer.getvalue(),

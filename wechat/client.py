@@ -16,7 +16,7 @@ import urllib3
 from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, HTTPError
 
 from wechat import crypto, templates, wxacode
-from wechat.batch_transport import Answer, BatchTransport, TransportSettings
+from wechat.batch_transport import BatchTransport, Exchange, TransportSettings
 from wechat.errors import (
     AccessTokenInvalid,
     InvalidArgument,
@@ -484,7 +484,7 @@ class SubscribeMessage:
         return body
 
 
-def _answer_error(answer: Answer, path: str, reply_path: str) -> WeChatError | None:
+def _answer_error(answer: Exchange, path: str, reply_path: str) -> WeChatError | None:
     """What a batch's answer to an API path means: None when WeChat accepted, else its error."""
     if answer.failure is not None:
         return TransportError(

@@ -83,3 +83,13 @@ def make_client(
 @pytest.fixture
 def wx_client(make_client: Callable[..., WeChatClient]) -> WeChatClient:
     return make_client()
+
+
+@pytest.fixture
+def proxied_client(make_client: Callable[..., WeChatClient], emu_url: str) -> WeChatClient:
+    """A client for a host that does not resolve, whose session sends everything through a
+    proxy: the emulator stands in for it (it serves the absolute URL a proxy is sent)."""
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = {"http": emu_url}
+    return make_client(session=session, base_url="http://api.weixin.invalid")

@@ -17,11 +17,9 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-import requests
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.support.wechat import START, DevApi
+from tests.support.wechat import START, DevApi, served
 from wechat.client import SUBSCRIBE_SEND, SubscribeMessage, WeChatClient
 from wechat.errors import (
     AccessTokenInvalid,
@@ -297,13 +295,9 @@ def test_a_server_closing_the_connection_unanswered_fails_every_message_as_maybe
 
 
 def test_the_sessions_proxy_is_used_by_the_batch_too(
-    make_client: Callable[..., WeChatClient], dev: DevApi, emu_url: str
+    proxied_client: WeChatClient, dev: DevApi
 ) -> None:
-    # The emulator stands in for the proxy: it serves the absolute URL a proxy is sent.
-    session = requests.Session()
-    session.trust_env = False
-    session.proxies = {"http": emu_url}
-    client = make_client(session=session, base_url="http://api.weixin.invalid")
+    client = proxied_client
     users = _granted_users(dev, 2)
 
     answers = client.send_subscribe_messages(
@@ -332,11 +326,8 @@ def gzip_url() -> Iterator[str]:
             response.headers["Content-Encoding"] = "gzip"
         return response
 
-    server = make_server("127.0.0.1", 0, wechat, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with served(wechat) as base_url:
+        yield base_url
 
 
 def test_a_compressed_answer_is_read_as_the_single_send_reads_it(

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.support.wechat import APPID, SECRET, DevApi, FakeClock
+from tests.support.wechat import APPID, SECRET, DevApi, FakeClock, served
 from wechat.client import WeChatClient
 from wechat.emulator import Emulator, serve_in_thread
 from wechat.errors import InvalidCode, RateLimited, SystemBusy, TransportError, WeChatError
@@ -112,11 +110,8 @@ def bad_gateway_url() -> Iterator[str]:
     def gateway(request: Request) -> Response:
         return Response("<html>502 Bad Gateway</html>", status=502, content_type="text/html")
 
-    server = make_server("127.0.0.1", 0, gateway, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with served(gateway) as base_url:
+        yield base_url
 
 
 def test_non_json_server_error_is_a_transport_error(

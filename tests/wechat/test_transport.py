@@ -53,14 +53,8 @@ def test_a_pool_the_adapter_dropped_is_replaced_without_an_error(
     assert len(dev.messages(citizen)) == 1
 
 
-def test_the_sessions_proxy_is_used(
-    make_client: Callable[..., WeChatClient], dev: DevApi, emu_url: str
-) -> None:
-    # The emulator stands in for the proxy: it serves the absolute URL a proxy is sent.
-    session = requests.Session()
-    session.trust_env = False
-    session.proxies = {"http": emu_url}
-    client = make_client(session=session, base_url="http://api.weixin.invalid")
+def test_the_sessions_proxy_is_used(proxied_client: WeChatClient, dev: DevApi) -> None:
+    client = proxied_client
     citizen = dev.login()["openid"]
     dev.grant(citizen, "queue_called")
 
