@@ -100,16 +100,20 @@ def test_a_paced_load_sends_the_rate_it_offers_while_answers_take_time(slow_serv
     assert 170 <= result.rate <= 230, result.rate
 
 
-def test_a_paced_load_leaves_no_gap_longer_than_four_intervals() -> None:
+def test_a_paced_load_leaves_almost_no_gap_longer_than_five_intervals() -> None:
     # 400/s answered at once: every request leaves at its scheduled time, and the gaps between
-    # arrivals are the schedule's (a millisecond or two of threads waking aside). Unbounded,
-    # 1,200 exponential gaps hold several beyond six intervals (e^-6 each).
+    # arrivals are the schedule's, plus the threads' waking. Unbounded, 2,000 exponential gaps
+    # hold about 14 beyond five intervals (e^-5 each; this generator's draws gave 21-24 here).
+    # Bounded at four, a gap beyond five is the machine's doing alone: a stalled thread on a
+    # busy machine (up to 7 seen with three CPU burners beside it; one gap of 16.7 ms failed
+    # a test that allowed no gap beyond six intervals, in a CI run of the other suite).
     interval = 1 / 400
     with serving(RecordedArrivals) as server:
-        result = run_wrk(url(server), [Request("GET", "/")], connections=8, seconds=3, rate=400)
+        result = run_wrk(url(server), [Request("GET", "/")], connections=8, seconds=5, rate=400)
         arrivals = sorted(server.arrivals)  # type: ignore[attr-defined]
 
     assert result.refused == 0
-    assert len(arrivals) > 1000
-    longest = max(later - earlier for earlier, later in itertools.pairwise(arrivals))
-    assert longest <= 6 * interval, f"{longest * 1000:.1f} ms"
+    assert len(arrivals) > 1800
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    long_gaps = [round(gap * 1000, 1) for gap in gaps if gap > 5 * interval]
+    assert len(long_gaps) <= 10, long_gaps
