@@ -40,8 +40,16 @@ analysis, not the target's measurement (which is unpinned): it tells how much of
 shortfall is the drain's CPU slowing the emulator on the shared cores rather than the drain
 failing to keep the emulator busy.
 
+`--ceiling` measures that shortfall unpinned: after each drain, raw again (wrk, as long as the
+raw phase) beside two busy loops spinning what the drain's worker and PostgreSQL used of a
+core in the round, each at its priority. The emulator's rate there is the ratio's ceiling on
+cores shared that much, whatever the drain did with them; the drain's rate against it says how
+well the drain keeps the emulator busy. An analysis too: the loops take CPU, not the locks,
+sockets and caches the drain's processes take.
+
     .venv/bin/python bench/push_drain.py [--pushes 10000] [--rounds 3]
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379/9]
+        [--worker-niceness 10] [--emulator-cpu N] [--ceiling] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -125,6 +133,26 @@ def busy_cpu_seconds() -> float:
         int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
     )
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+# Spins a share of one core (argv: share, seconds) in 10 ms periods: busy, then asleep.
+_SPIN = """
+import sys, time
+share, until = float(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+while time.monotonic() < until:
+    busy_until = time.monotonic() + share * 0.01
+    while time.monotonic() < busy_until:
+        pass
+    time.sleep((1 - share) * 0.01)
+"""
+
+
+def spin(share: float, seconds: float, niceness: int) -> subprocess.Popen[bytes]:
+    """A process that keeps `share` of one core busy for `seconds`, at `niceness`."""
+    nice = ("nice", "-n", str(niceness)) if niceness else ()
+    return subprocess.Popen(
+        [*nice, sys.executable, "-c", _SPIN, f"{min(share, 1.0):.3f}", f"{seconds:.2f}"]
+    )
 
 
 def pin(pid: int, cpus: list[int]) -> None:
@@ -308,6 +336,12 @@ def main() -> None:
         default=BACKGROUND_NICENESS,
         help="the worker's niceness (default: the production-like topology's, for its workers)",
     )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="after each drain, raw again beside busy loops spinning the CPU the drain's worker"
+        " and PostgreSQL used (an analysis: the emulator's rate on cores shared that much)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--profile",
@@ -445,6 +479,7 @@ def main() -> None:
         raws: list[float] = []
         drains: list[float] = []
         totals: list[float] = []  # the machine's CPU per message drained
+        ceilings: list[float] = []  # raw beside the drain's own CPU (--ceiling)
         problems: list[str] = []
         for index in range(rounds):
             policy = seed_round(raw_url, department, n, index)
@@ -479,8 +514,10 @@ def main() -> None:
                 drain_s = time.perf_counter() - started
             drained = emulator_sent(base_url) - before
             drain_cpu = (cpu_seconds(emulator.pid) - emulator_cpu) / max(drained, 1) * 1000
-            worker_ms = (cpu_seconds(worker_pid) - worker_cpu) / max(drained, 1) * 1000
-            postgres_ms = (postgres_cpu_seconds() - postgres_cpu) / max(drained, 1) * 1000
+            worker_s = cpu_seconds(worker_pid) - worker_cpu
+            postgres_s = postgres_cpu_seconds() - postgres_cpu
+            worker_ms = worker_s / max(drained, 1) * 1000
+            postgres_ms = postgres_s / max(drained, 1) * 1000
             busy_s = busy_cpu_seconds() - busy_cpu
             totals.append(busy_s / max(drained, 1) * 1000)
             busy_share = busy_s / (drain_s * CORES)
@@ -491,12 +528,36 @@ def main() -> None:
             if drained != n:
                 round_problems.append(f"the emulator received {drained} messages of {n}")
             problems += [f"round {index}: {p}" for p in round_problems]
+            ceiling = ""
+            if args.ceiling:
+                # The drain's own processes' CPU, as busy loops at their priorities, beside a
+                # raw load as long as the round's: what the emulator does on cores shared so.
+                worker_cores, postgres_cores = worker_s / drain_s, postgres_s / drain_s
+                seconds = n / raws[-1]
+                spinners = [
+                    spin(worker_cores, seconds + 1, args.worker_niceness),
+                    spin(postgres_cores, seconds + 1, 0),
+                ]
+                time.sleep(0.3)  # the loops are spinning
+                before = emulator_sent(base_url)
+                beside = run_wrk(
+                    base_url, raw_request(token, title), connections=connections, seconds=seconds
+                )
+                ceilings.append((emulator_sent(base_url) - before) / beside.seconds)
+                for spinner in spinners:
+                    spinner.wait(30)
+                ceiling = (
+                    f"\n         raw beside busy loops of the drain's own CPU (worker {worker_cores:.2f},"
+                    f" PostgreSQL {postgres_cores:.2f} of a core): {ceilings[-1]:6.0f}/s,"
+                    f" {ceilings[-1] / raws[-1]:.0%} of raw; the drain {drains[-1] / ceilings[-1]:.0%} of that"
+                )
             print(
                 f"round {index}: raw {raws[-1]:6.0f}/s ({raw_sent} msgs, client p50 {raw.p50:.1f} ms)"
                 f"   drain {drains[-1]:6.0f}/s ({statuses.get('sent', 0)} sent in {drain_s:.1f} s)"
                 f"   ratio {drains[-1] / raws[-1]:.0%}   exactly once: {'yes' if not round_problems else 'NO'}"
                 f"\n         CPU per message: emulator {raw_cpu:.2f} ms (raw) / {drain_cpu:.2f} ms (drain), worker {worker_ms:.2f} ms,"
-                f" PostgreSQL {postgres_ms:.2f} ms, the machine in all {totals[-1]:.2f} ms ({busy_share:.0%} of {CORES} cores busy)",
+                f" PostgreSQL {postgres_ms:.2f} ms, the machine in all {totals[-1]:.2f} ms ({busy_share:.0%} of {CORES} cores busy)"
+                + ceiling,
                 flush=True,
             )
         ratios = [d / r for d, r in zip(drains, raws, strict=True)]
@@ -520,6 +581,12 @@ def main() -> None:
             f"  CPU budget: 85 % of the raw rate on {CORES} cores allows {budget:.2f} ms of the machine's CPU"
             f" per message in all; the drain used {statistics.median(totals):.2f} ms"
         )
+        if ceilings:
+            shares = [c / r for c, r in zip(ceilings, raws, strict=True)]
+            print(
+                f"  raw beside the drain's own CPU     : {statistics.median(shares):6.0%} of raw (the ratio's"
+                f" ceiling on these shared cores); the drain {statistics.median(d / c for d, c in zip(drains, ceilings, strict=True)):.0%} of it"
+            )
         for problem in problems:
             print(f"    {problem}")
     finally:
