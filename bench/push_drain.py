@@ -22,8 +22,9 @@ Production-like and says so: PostgreSQL, Redis for Dramatiq and the shared send-
 worker to a file, the access token in the Redis cache, the worker at the niceness the
 production-like topology gives its workers (`scripts/prod_like.py`, 10: background work yields
 to the foreground; `--worker-niceness 0` for the same priority). Quiet hours are switched off
-(the bench may run at night). The drain is watched over one open connection. After every drain: SQL checks each push sent once (one SENT notification row
-per push, none left in flight or doubt) and the emulator's own count of messages per user.
+(the bench may run at night). The drain is watched over one open connection. After every
+drain: SQL checks each push sent once (one SENT notification row per push, none left in flight
+or doubt) and the emulator's own count of messages per user.
 
 Targets: drain >= 85 % of the raw rate measured in the same round (median over rounds), and
 >= 500 pushes/s.
