@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app.shared_data.catalogue import CONNECTORS
@@ -25,6 +23,7 @@ from app.shared_data.connectors import (
     embedded_connectors,
     gather,
 )
+from tests.support.http import served
 
 
 @contextmanager
@@ -36,13 +35,8 @@ def _platform(answer: Any, *, delay: float = 0.0, status: int = 200) -> Iterator
         time.sleep(delay)
         return Response(json.dumps(answer), status=status, mimetype="application/json")
 
-    server = make_server("127.0.0.1", 0, respond, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    with served(respond, poll_interval=0.05) as base_url:
+        yield base_url
 
 
 def slow_platform(delay: float) -> Any:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ import requests
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from app import create_app
 from app.db import get_session, utcnow
@@ -35,6 +33,7 @@ from app.migrations_cli import upgrade_database
 from app.security import get_cipher
 from config import PROJECT_ROOT
 from tests.factories.identity import _ServiceVerifier, id_number_for
+from tests.support.http import served
 from tests.support.wechat_app import TEST_APPID, TEST_SECRET
 
 CHROMIUM = "/usr/bin/chromium"
@@ -169,12 +168,8 @@ def live_console(
             assert result.exit_code == 0, (args, result.output, result.exception)
     finally:
         demo_module.PROJECT_ROOT = previous_root
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    live = LiveConsole(app, f"http://127.0.0.1:{server.server_port}", emulator_url)
-    yield live
-    server.shutdown()
+    with served(app) as base_url:
+        yield LiveConsole(app, base_url, emulator_url)
     # The job threads (outbox and sweeps; policy pushes) stop before their database goes.
     for name in ("jobs", "policy_push_runner"):
         runner = app.extensions.get(name)

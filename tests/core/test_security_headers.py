@@ -6,14 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from app.identity.models import User
@@ -21,6 +19,7 @@ from app.seals.context import SealContext
 from app.seals.models import IssuedDocument, Seal
 from blueprints.headers import API_CSP
 from config import ProductionConfig
+from tests.support.http import served
 
 EVERYWHERE = {
     "X-Content-Type-Options": "nosniff",
@@ -124,28 +123,21 @@ CHROMIUM = "/usr/bin/chromium"
 def test_swagger_ui_renders_every_operation_under_its_csp_in_a_browser(app: Flask) -> None:
     from playwright.sync_api import sync_playwright
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     violations: list[str] = []
-    try:
-        # Started and stopped here: Playwright's event loop must not outlive this test.
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
-            page.on(
-                "console",
-                lambda message: violations.append(message.text)
-                if "Content Security Policy" in message.text
-                else None,
-            )
-            page.goto(f"http://127.0.0.1:{server.server_port}/api/docs")
-            page.wait_for_selector(".opblock", timeout=30_000)
-            operations = page.locator(".opblock").count()
-            browser.close()
-    finally:
-        server.shutdown()
-        thread.join()
+    # Started and stopped here: Playwright's event loop must not outlive this test.
+    with served(app) as base_url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on(
+            "console",
+            lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None,
+        )
+        page.goto(f"{base_url}/api/docs")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        operations = page.locator(".opblock").count()
+        browser.close()
 
     assert violations == []
     assert operations > 100  # the whole document rendered, not a blank page

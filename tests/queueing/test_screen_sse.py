@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import make_server
 
 from app import create_app
 from app.audit.service import Actor
@@ -25,10 +23,11 @@ from app.queueing.settings import from_config
 from app.queueing.taking import issue_ticket
 from tests.factories.identity import app_token_settings
 from tests.support import database as test_database
+from tests.support.http import served
 
 
 @pytest.fixture
-def served(tmp_path: Path, emulator_url: str) -> Iterator[tuple[Flask, str]]:
+def live_app(tmp_path: Path, emulator_url: str) -> Iterator[tuple[Flask, str]]:
     """Its own app on a SQLite file, served over real HTTP by werkzeug in a thread."""
     app = create_app(
         "testing",
@@ -38,17 +37,12 @@ def served(tmp_path: Path, emulator_url: str) -> Iterator[tuple[Flask, str]]:
         JOB_RUNNER="manual",
     )
     test_database.build_schema(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
+    with served(app) as base_url:
+        yield app, base_url
 
 
-def test_sse_stream_receives_the_call_with_its_announcement(served: tuple[Flask, str]) -> None:
-    app, base = served
+def test_sse_stream_receives_the_call_with_its_announcement(live_app: tuple[Flask, str]) -> None:
+    app, base = live_app
     with app.app_context():
         session = app.extensions["db"].sessionmaker()
         hall = Hall(code="SSE01", name="SSE测试大厅", kind=HallKind.TOWN)

@@ -11,7 +11,6 @@ import datetime as dt
 import io
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +29,6 @@ from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.status import SignatureCoverageLevel
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from app.db import utcnow
@@ -43,6 +41,7 @@ from app.seals.verification import verify_upload
 from seals import pki as pki_lib
 from seals.signing import to_asn1_cert
 from tests.factories.seals import stored_pdf
+from tests.support.http import served
 
 
 def _tsa_certificate(ctx: SealContext) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
@@ -138,12 +137,8 @@ def tsa(seal_context: SealContext) -> Iterator[tuple[str, _Authority]]:
             certs_to_embed=[to_asn1_cert(c) for c in seal_context.pki.chain],  # type: ignore[arg-type]
         )
     )
-    server = make_server("127.0.0.1", 0, authority, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/tsa", authority
-    server.shutdown()
-    thread.join(timeout=5)
+    with served(authority) as base_url:
+        yield f"{base_url}/tsa", authority
 
 
 @pytest.fixture

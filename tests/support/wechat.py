@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from multiprocessing.queues import Queue
 from threading import Barrier as BarrierType
 from typing import Any
@@ -12,7 +9,6 @@ from typing import Any
 import requests
 from redis import Redis
 from sqlalchemy import MetaData, create_engine
-from werkzeug.serving import make_server
 
 from wechat.client import WeChatClient
 from wechat.tokens import RedisTokenCache, SqlTokenCache, TokenCache, define_token_table
@@ -109,15 +105,3 @@ def race_for_token(
     except BaseException as exc:
         results.put(("error", repr(exc)))
         raise
-
-
-@contextmanager
-def served(wsgi_app: Callable[..., Any]) -> Iterator[str]:
-    """Serve a small WSGI app (a WeChat that misbehaves) on loopback; yield its base URL."""
-    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()

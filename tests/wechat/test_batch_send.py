@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from tests.support.wechat import START, DevApi, served
+from tests.support.http import served
+from tests.support.wechat import START, DevApi
 from wechat.client import SUBSCRIBE_SEND, SubscribeMessage, WeChatClient
 from wechat.errors import (
     AccessTokenInvalid,

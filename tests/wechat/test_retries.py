@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from tests.support.wechat import APPID, SECRET, DevApi, FakeClock, served
+from tests.support.http import served
+from tests.support.wechat import APPID, SECRET, DevApi, FakeClock
 from wechat.client import WeChatClient
 from wechat.emulator import Emulator, serve_in_thread
 from wechat.errors import InvalidCode, RateLimited, SystemBusy, TransportError, WeChatError
