@@ -148,11 +148,15 @@ while time.monotonic() < until:
 """
 
 
+def niced(niceness: int) -> tuple[str, ...]:
+    """The argv prefix that starts a command at `niceness` (none for 0)."""
+    return ("nice", "-n", str(niceness)) if niceness else ()
+
+
 def spin(share: float, seconds: float, niceness: int) -> subprocess.Popen[bytes]:
     """A process that keeps `share` of one core busy for `seconds`, at `niceness`."""
-    nice = ("nice", "-n", str(niceness)) if niceness else ()
     return subprocess.Popen(
-        [*nice, sys.executable, "-c", _SPIN, f"{min(share, 1.0):.3f}", f"{seconds:.2f}"]
+        [*niced(niceness), sys.executable, "-c", _SPIN, f"{min(share, 1.0):.3f}", f"{seconds:.2f}"]
     )
 
 
@@ -422,7 +426,7 @@ def main() -> None:
         with log_file.open("ab") as log:
             worker = subprocess.Popen(
                 [
-                    *(("nice", "-n", str(args.worker_niceness)) if args.worker_niceness else ()),
+                    *niced(args.worker_niceness),
                     str(BIN / "dramatiq"),
                     "app.jobs.worker",
                     "--processes",
@@ -545,6 +549,10 @@ def main() -> None:
                     base_url, raw_request(token, title), connections=connections, seconds=seconds
                 )
                 ceilings.append((emulator_sent(base_url) - before) / beside.seconds)
+                if beside.refused:
+                    problems.append(
+                        f"ceiling round {index}: {beside.refused} refused ({beside.first_refusal})"
+                    )
                 for spinner in spinners:
                     spinner.wait(30)
                 ceiling = (
