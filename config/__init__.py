@@ -314,7 +314,10 @@ class BaseConfig:
     POLICY_PUSH_QUIET_HOURS: str = field(
         default_factory=lambda: _env("POLICY_PUSH_QUIET_HOURS", "21:00-08:00")
     )
+    # Pushes on the wire at once per drain (at most this many are in doubt when a worker dies)
+    # and pushes a drain claims at once (then sent a batch at a time).
     POLICY_PUSH_BATCH: int = field(default_factory=lambda: _env_int("POLICY_PUSH_BATCH", 50))
+    POLICY_PUSH_CLAIM: int = field(default_factory=lambda: _env_int("POLICY_PUSH_CLAIM", 200))
     POLICY_PUSH_LEASE_SECONDS: int = field(
         default_factory=lambda: _env_int("POLICY_PUSH_LEASE_SECONDS", 60)
     )

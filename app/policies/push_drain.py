@@ -9,24 +9,32 @@ ORM would load and write one object at a time is read and written for the whole 
 Core statement instead: the claimed pushes and their decisions, the attempts' rows (inserted
 already claimed), and `mark_sent` of the accepted sends.
 
-Batches. A worker drains a batch in two commits and about twenty statements, whatever its
-size:
+Claims and batches. A worker claims up to `POLICY_PUSH_CLAIM` pushes at once, in about
+twenty statements whatever their number, and sends them `POLICY_PUSH_BATCH` at a time, two
+commits per batch:
 
 1. claim (FOR UPDATE SKIP LOCKED), apply the rules, create and hold the attempts' notification
-   rows, reserve the authorisations, and mark the pushes that go IN_FLIGHT: ONE commit, made
-   immediately before the first request leaves;
-2. send the batch concurrently (`POLICY_PUSH_CONNECTIONS` requests at a time from one thread,
-   `WeChatClient.send_subscribe_messages`; the global send rate was taken before
-   the claim, so the batch never waits for it while IN_FLIGHT);
-3. record every answer (notification rows and pushes): ONE commit.
+   rows, reserve the authorisations, and mark the pushes that go CLAIMED under a lease;
+2. per batch of them: mark it IN_FLIGHT (`take_off`) and commit, immediately before its first
+   request leaves (the first batch's commit is the claim's too);
+3. send the batch concurrently (`POLICY_PUSH_CONNECTIONS` requests at a time from one thread,
+   `WeChatClient.send_subscribe_messages`; the global send rate was taken before the claim,
+   so the batch never waits for it while IN_FLIGHT);
+4. record every answer (notification rows and pushes): ONE commit.
+
+The claim's statements cost about as much for 200 pushes as for 50: claimed four batches at
+a time, the worker spends about 40 % less CPU per push and PostgreSQL about half, while a
+worker that dies still leaves at most one batch in doubt.
 
 Exactly once. WeChat has no idempotency key, so a send whose outcome was lost cannot be told
 apart from a send that never happened. Hence the committed IN_FLIGHT marker:
 
-- killed before commit 1: nothing of the batch was committed or sent; it is claimed again;
-- killed between commit 1 and commit 2: the batch's pushes are IN_FLIGHT with a lease that
-  runs out; recovery marks them IN_DOUBT (or SENT when the notification row says so) and
-  never sends them again, whether or not their request had left;
+- killed before a batch's in-flight commit: none of it was sent. Not yet committed (the first
+  batch), it is claimed again; committed CLAIMED (the later ones), recovery puts it back
+  when the lease runs out, closing the attempts' rows and giving their authorisations back;
+- killed between a batch's in-flight commit and its outcome's: its pushes are IN_FLIGHT with
+  a lease that runs out; recovery marks them IN_DOUBT (or SENT when the notification row
+  says so) and never sends them again, whether or not their request had left;
 - a timeout after the request left (`maybe_processed`), or any unexpected error of the send:
   IN_DOUBT too.
 
@@ -63,7 +71,7 @@ from app.notify.models import NotificationOutbox, OutboxStatus
 from app.notify.outbox import GrantUse
 from app.notify.send_rate import take_slots
 from app.notify.sender import Outcome
-from app.notify.sql import RowSource, any_of
+from app.notify.sql import RowSource, any_of, pairs_in
 from app.notify.templates import TemplateCatalog
 from app.organisation.models import Department
 from app.policies.matching import active_policy_filter
@@ -97,7 +105,7 @@ def _policy_message(policy: Policy, department: str, now: dt.datetime) -> dict[s
 
 @dataclass(frozen=True)
 class Send:
-    """One push marked IN_FLIGHT in the batch's commit: what the sender thread needs."""
+    """One claimed push to send (`take_off` marks it IN_FLIGHT): what the sender needs."""
 
     push_id: int
     claim_token: int
@@ -161,10 +169,11 @@ def claim_batch(
     limit: int,
     catalog: TemplateCatalog,
 ) -> tuple[int, list[Send]]:
-    """Take up to `limit` due pushes, apply the rules, and mark the ones that go IN_FLIGHT.
+    """Take up to `limit` due pushes, apply the rules, and mark the ones that go CLAIMED.
 
-    Never commits: the caller commits right before sending, so that one commit is the
-    in-flight marker of the whole batch. Returns (pushes looked at, pushes to send).
+    Never commits: the caller takes the first batch off (`take_off`) and commits right before
+    sending it, so that one commit is the claim and that batch's in-flight marker. Returns
+    (pushes looked at, pushes to send).
     Each push that goes gets its attempt's notification row, inserted already claimed with a
     long hold so no general notification worker ever sends it, and checked by
     `notify.sender.enqueue_claimed` (user, authorisation); the pushes it refuses are closed
@@ -253,7 +262,7 @@ def claim_batch(
         # Later pushes of this batch see the release (other recipients of it pass freely).
         released.setdefault(push.policy_id, now)
         going.append(push)
-    sends = _mark_in_flight(session, going, policies, now=now, settings=settings, catalog=catalog)
+    sends = _mark_claimed(session, going, policies, now=now, settings=settings, catalog=catalog)
     decide, rows = _decide_statement(session.get_bind().dialect.name)
     session.execute(
         decide,
@@ -271,7 +280,7 @@ def _bound(value: Any) -> Any:
     return value.value if isinstance(value, PushStatus) else value
 
 
-def _mark_in_flight(
+def _mark_claimed(
     session: Session,
     going: list[_Push],
     policies: dict[int, tuple[Policy, str]],
@@ -280,7 +289,8 @@ def _mark_in_flight(
     settings: PushSettings,
     catalog: TemplateCatalog,
 ) -> list[Send]:
-    """Create each push's claimed notification row (notify checks it), mark IN_FLIGHT."""
+    """Create each push's claimed notification row (notify checks it), mark the push CLAIMED
+    under a lease and a new claim token (`take_off` marks it IN_FLIGHT when its turn comes)."""
     if not going:
         return []
     items = [
@@ -317,9 +327,10 @@ def _mark_in_flight(
         if attempt.openid is None:  # decided by notify without a send
             push.status, push.reason = attempt.status, attempt.code
             continue
-        push.status, push.reason = PushStatus.IN_FLIGHT, None
+        push.status, push.reason = PushStatus.CLAIMED, None
         push.claim_token += 1
-        push.in_flight_at = now
+        # Released from here: a claimed push counts against its enterprise's caps, as it
+        # will once sent, so no other worker releases another policy to it meanwhile.
         push.released_at = push.released_at or now
         push.locked_until = now + dt.timedelta(seconds=settings.lease_seconds)
         sends.append(
@@ -409,6 +420,40 @@ def _reserve_grants(session: Session, rows: list[NotificationOutbox], now: dt.da
 def _dedupe_key(push: _Push) -> str:
     # One notification row per attempt; `attempts` is bumped when the attempt is made.
     return f"policy-push:{push.id}:{push.attempts + 1}"
+
+
+def take_off(
+    session: Session, sends: list[Send], *, now: dt.datetime, settings: PushSettings
+) -> list[Send]:
+    """Mark claimed pushes IN_FLIGHT (one UPDATE; never commits): the sends still ours.
+
+    Committed, this is the in-flight marker of the pushes about to be sent. Each is guarded
+    by its claim token and CLAIMED status: a push whose claim ran out meanwhile (`recover`
+    put it back, another worker may have claimed it again) is not marked, and not sent.
+    """
+    if not sends:
+        return []
+    marked = set(
+        session.scalars(
+            update(_PUSHES)
+            .where(
+                pairs_in(
+                    session,
+                    _PUSHES.c.id,
+                    _PUSHES.c.claim_token,
+                    [(send.push_id, send.claim_token) for send in sends],
+                ),
+                _PUSHES.c.status == PushStatus.CLAIMED.value,
+            )
+            .values(
+                status=PushStatus.IN_FLIGHT.value,
+                in_flight_at=now,
+                locked_until=now + dt.timedelta(seconds=settings.lease_seconds),
+            )
+            .returning(_PUSHES.c.id)
+        )
+    )
+    return [send for send in sends if send.push_id in marked]
 
 
 # -- sending and recording -------------------------------------------------------------------
@@ -623,8 +668,8 @@ def recover(session: Session, *, now: dt.datetime) -> dict[str, int]:
             session.get(NotificationOutbox, push.notification_id) if push.notification_id else None
         )
         if push.status is PushStatus.CLAIMED:
-            # Left by an older worker version that committed claims apart from the marker:
-            # WeChat was not called. Close the attempt's row.
+            # Claimed, never taken off: its worker died or stalled before the batch's turn,
+            # and WeChat was not called. Close the attempt's row; the push goes again.
             if row is not None and row.status is OutboxStatus.SENDING:
                 if row.grant_reserved:
                     notify_outbox.return_grant(session, row.user_id, row.template_id)
@@ -672,32 +717,45 @@ def drain_once(
     gate: Callable[[], bool] | None = None,
     send_lock: AbstractContextManager[Any] | None = None,
 ) -> DrainStats:
-    """Recover stuck pushes, claim and mark one batch (one commit), send it, record (one commit).
+    """Recover stuck pushes, claim up to `settings.claim_size`, then send them a batch at a
+    time: mark it IN_FLIGHT (one commit; with the first batch, the claim's), send, record (one
+    commit).
 
     Drains sharing a `send_lock` overlap their claims and records with each other's sends,
-    but only one of them marks and sends a batch at a time: a batch waiting for the wire is
-    not yet committed IN_FLIGHT, so a crash leaves at most one batch IN_DOUBT, as before.
+    but only one of them marks and sends a batch at a time: a claimed batch waiting for the
+    wire is not yet committed IN_FLIGHT, so a crash leaves at most one batch IN_DOUBT; the
+    claimed pushes not yet taken off go back when their lease runs out (`recover`).
     """
     stats = DrainStats()
-    slots = stats.limit = take_slots(gate, settings.batch)
+    slots = stats.limit = take_slots(gate, settings.claim_size)
     with session_factory() as session:
         recover(session, now=now_fn())
-        stats.taken, sends = claim_batch(
+        stats.taken, claimed = claim_batch(
             session, now=now_fn(), settings=settings, limit=slots, catalog=catalog
         )
-        stats.claimed = len(sends)
-        if not sends:
+        if not claimed:
             session.commit()
             return stats
-        with send_lock or nullcontext():
-            # The in-flight marker of the batch: durable before the first request leaves. A
-            # crash from here until the outcome commit leaves these pushes IN_DOUBT, never
-            # resent.
+        for start in range(0, len(claimed), settings.batch):
+            # Marked before this loop takes its turn on the wire: the loop holding the turn
+            # must never wait for a row lock. Another loop's claim, waiting for the turn, may
+            # hold one on a push of this batch: PostgreSQL's FOR UPDATE SKIP LOCKED keeps rows
+            # locked that it read as waiting and found claimed meanwhile, unreturned.
+            batch = claimed[start : start + settings.batch]
+            sends = take_off(session, batch, now=now_fn(), settings=settings)
+            if not sends:  # the claims ran out meanwhile: recovered, perhaps claimed again
+                session.commit()
+                continue
+            with send_lock or nullcontext():
+                # The in-flight marker of the batch (with the first, the claim): durable before
+                # the first request leaves. A crash from here until the outcome commit leaves
+                # these pushes IN_DOUBT, never resent.
+                session.commit()
+                answers = send_all(wechat, sends, connections=settings.connections)
+            stats.claimed += len(sends)
+            for status in record_outcomes(session, sends, answers, now=now_fn(), settings=settings):
+                stats.count(status)
             session.commit()
-            answers = send_all(wechat, sends, connections=settings.connections)
-        for status in record_outcomes(session, sends, answers, now=now_fn(), settings=settings):
-            stats.count(status)
-        session.commit()
-    # One line per batch: the accepted sends are recorded without notify's line per row.
+    # One line per claim: the accepted sends are recorded without notify's line per row.
     log.info("policy push batch", extra={"claimed": stats.claimed, "outcomes": stats.outcomes})
     return stats

@@ -32,7 +32,11 @@ class PushSettings:
     per_week: int = 3
     quiet_start: dt.time = dt.time(21, 0)
     quiet_end: dt.time = dt.time(8, 0)
+    # Pushes on the wire at once: at most this many are left in doubt when a worker dies.
     batch: int = 50
+    # Pushes a drain claims and decides at once, then sends `batch` at a time: the claim's
+    # statements cost about the same for 50 pushes as for 200.
+    claim: int = 200
     lease_seconds: float = 60.0
     max_attempts: int = 5
     retry_base_seconds: float = 60.0
@@ -42,6 +46,11 @@ class PushSettings:
     namespace: str = "yuhaoban"
     poll_seconds: float = 5.0
     connections: int = 8
+
+    @property
+    def claim_size(self) -> int:
+        """Pushes a claim takes: never fewer than one batch."""
+        return max(self.claim, self.batch)
 
     @classmethod
     def from_config(cls, config: Any) -> PushSettings:
@@ -59,6 +68,7 @@ class PushSettings:
             quiet_start=clock(start),
             quiet_end=clock(end),
             batch=int(config.get("POLICY_PUSH_BATCH", 50)),
+            claim=int(config.get("POLICY_PUSH_CLAIM", 200)),
             lease_seconds=float(config.get("POLICY_PUSH_LEASE_SECONDS", 60)),
             max_attempts=int(config.get("POLICY_PUSH_MAX_ATTEMPTS", 5)),
             retry_base_seconds=float(config.get("POLICY_PUSH_RETRY_BASE_SECONDS", 60)),

@@ -218,6 +218,115 @@ def test_a_batch_sent_concurrently_once_and_a_dead_batch_is_in_doubt(
     assert sum(len(sent_to(user)) for user in users) == 3
 
 
+def test_a_claim_goes_out_a_batch_at_a_time_and_a_dead_worker_leaves_one_batch_in_doubt(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    users = {
+        user.openid: user for user in (recipient(grant=grant_subscription)[1] for _ in range(6))
+    }
+    policy = publish()
+    real = get_wechat(app)
+    batches: list[list[str]] = []
+
+    class DiesInSecondBatch:
+        """Delivers the first batch; in the second, one message, then the worker dies."""
+
+        def send_subscribe_messages(
+            self, messages: Sequence[SubscribeMessage], *, connections: int
+        ) -> list[WeChatError | None]:
+            batches.append([message.touser for message in messages])
+            deliver(real, messages[0])
+            if len(batches) == 2:
+                raise WorkerKilled
+            for message in messages[1:]:
+                deliver(real, message)
+            return [None] * len(messages)
+
+    # One claim of six, sent two at a time.
+    claims = push_schedule.PushSettings(lease_seconds=60, batch=2, claim=6)
+    with pytest.raises(WorkerKilled):
+        drain(app, DAY, wechat=DiesInSecondBatch(), settings=claims)
+    assert [len(batch) for batch in batches] == [2, 2]
+    first, second = ({users[openid].id for openid in batch} for batch in batches)
+    by_user = {row.user_id: row for row in pushes(session, policy.id)}
+    assert {user_id for user_id, row in by_user.items() if row.status is PushStatus.SENT} == first
+    assert {
+        user_id for user_id, row in by_user.items() if row.status is PushStatus.IN_FLIGHT
+    } == second
+    # The third batch was claimed (its attempts' rows held, its authorisations taken), not sent.
+    held = {user_id for user_id, row in by_user.items() if row.status is PushStatus.CLAIMED}
+    assert len(held) == 2 and not held & (first | second)
+
+    # After the lease: the batch on the wire is in doubt; the claimed one goes, once.
+    stats = drain(app, DAY + dt.timedelta(minutes=2), settings=claims)
+    assert stats.claimed == 2
+    outcome = {row.user_id: (row.status, row.attempts) for row in pushes(session, policy.id)}
+    assert outcome == (
+        {user_id: (PushStatus.SENT, 1) for user_id in first}
+        | {user_id: (PushStatus.IN_DOUBT, 1) for user_id in second}
+        | {user_id: (PushStatus.SENT, 2) for user_id in held}
+    )
+    received = {openid: len(sent_to(user)) for openid, user in users.items()}
+    assert sorted(received.values()) == [0, 1, 1, 1, 1, 1]  # the dead batch's second: never
+    lost = session.scalars(
+        select(NotificationOutbox)
+        .where(NotificationOutbox.last_error_code == "WORKER_LOST")
+        .execution_options(populate_existing=True)
+    ).all()
+    # The held attempts were closed and their authorisations given back, then taken again.
+    assert {(row.user_id, row.status, row.grant_reserved) for row in lost} == {
+        (user_id, OutboxStatus.FAILED, False) for user_id in held
+    }
+    grants = session.scalars(
+        select(SubscriptionGrant)
+        .where(SubscriptionGrant.user_id.in_(held))
+        .execution_options(populate_existing=True)
+    ).all()
+    assert [grant.one_time_remaining for grant in grants] == [0, 0]
+
+
+def test_a_claim_that_ran_out_is_not_sent_by_its_stalled_worker(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    # A worker claims, then stalls before its batch's turn past the claim's lease: another
+    # worker puts the pushes back and sends them; the stalled one must not mark or send them.
+    users = [recipient(grant=grant_subscription)[1] for _ in range(2)]
+    policy = publish()
+    sessions = app.extensions["db"].sessionmaker
+    catalog = app.extensions["notify_templates"]
+    with sessions() as stalled:
+        _, claimed = push_drain.claim_batch(
+            stalled, now=DAY, settings=SETTINGS, limit=5, catalog=catalog
+        )
+        stalled.commit()
+    assert len(claimed) == 2
+    later = DAY + dt.timedelta(minutes=2)
+    with sessions() as recovery:
+        assert push_drain.recover(recovery, now=later)["requeued"] == 2
+        recovery.commit()
+    with sessions() as stalled:  # put back, not yet claimed again: the status guards
+        assert push_drain.take_off(stalled, claimed, now=later, settings=SETTINGS) == []
+        stalled.commit()
+    assert drain(app, later).claimed == 2
+    with sessions() as stalled:  # claimed again, and sent: the claim token guards
+        assert push_drain.take_off(stalled, claimed, now=later, settings=SETTINGS) == []
+        stalled.commit()
+    assert [(row.status, row.attempts) for row in pushes(session, policy.id)] == [
+        (PushStatus.SENT, 2)
+    ] * 2
+    assert [len(sent_to(user)) for user in users] == [1, 1]
+
+
 def test_a_batch_call_that_fails_midway_leaves_its_pushes_in_doubt(
     app: Flask,
     session: Session,
@@ -313,6 +422,7 @@ def test_outcomes_after_recovery_settled_the_batch_change_nothing(
             limit=5,
             catalog=app.extensions["notify_templates"],
         )
+        sends = push_drain.take_off(stalled, sends, now=DAY, settings=SETTINGS)
         stalled.commit()
     assert len(sends) == 3
     later = DAY + dt.timedelta(minutes=2)
@@ -472,7 +582,9 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
         for batch in (2, 6):
             statements.clear()
             stats = drain(
-                app, DAY, settings=push_schedule.PushSettings(lease_seconds=60, batch=batch)
+                app,
+                DAY,
+                settings=push_schedule.PushSettings(lease_seconds=60, batch=batch, claim=batch),
             )
             assert stats.claimed == batch
             per_batch.append(len(statements))
@@ -495,6 +607,29 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
     ).all()
     assert [grant.one_time_remaining for grant in grants] == [0] * 8
     assert [len(sent_to(user)) for user in users] == [1] * 8
+
+
+def test_the_batches_of_one_claim_cost_a_few_statements_each(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+) -> None:
+    for _ in range(12):
+        recipient(grant=grant_subscription)
+    publish()
+    counts = []
+    with statements_sent(app.extensions["db"].engine) as statements:
+        for claim in (2, 4, 6):  # 12 pushes in all: one, two and three batches of two
+            statements.clear()
+            settings = push_schedule.PushSettings(lease_seconds=60, batch=2, claim=claim)
+            assert drain(app, DAY, settings=settings).claimed == claim
+            counts.append(len(statements))
+    # Each further batch: its take-off and its outcome's statements, not a claim's.
+    per_batch = counts[1] - counts[0]
+    assert counts[2] - counts[1] == per_batch
+    assert per_batch * 2 < counts[0]
 
 
 def test_token_bucket_gives_many_slots_at_once() -> None:

@@ -1,4 +1,5 @@
-"""Exactly once with real Dramatiq workers: one is killed -9 mid-batch, another takes over.
+"""Exactly once with real Dramatiq workers: one is killed -9 mid-batch, another takes over;
+and drain loops of one worker on real connections, whose row locks meet.
 
 The workers are `dramatiq app.jobs.worker` processes (as `make worker` starts them) on a
 database of this test's own, committed to (a worker process cannot see the rolled-back
@@ -15,10 +16,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ import redis
 from flask import Flask
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from app import create_app
 from app.db import get_session, utcnow
@@ -38,11 +42,13 @@ from app.enterprises.models import (
     RegistryStatus,
 )
 from app.identity.models import User
+from app.integrations.wechat import get_wechat
 from app.notify import outbox
 from app.notify.models import NotificationOutbox, OutboxStatus
 from app.organisation.models import Department
-from app.policies import criteria, jobs, profiles, service
+from app.policies import criteria, jobs, profiles, push_drain, service
 from app.policies.models import PolicyPush, PushStatus
+from app.policies.push_schedule import PushSettings
 from tests.factories.enterprises import uscc_for
 from tests.support.database import build_schema
 from tests.support.jobs import wait_for
@@ -287,8 +293,12 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_nothing_is_lost(
     answered_by = time.monotonic() + SLOW_SECONDS + 1.0  # WeChat is done with those by then
     kill(first)
     assert first.returncode == -signal.SIGKILL
-    killed = {push.id for push in pushes(push_app) if push.status is PushStatus.IN_FLIGHT}
+    at_kill = pushes(push_app)
+    killed = {push.id for push in at_kill if push.status is PushStatus.IN_FLIGHT}
     assert len(killed) == BATCH
+    # Claimed with the first batch, to go next: never sent, so they go again.
+    held = {push.id for push in at_kill if push.status is PushStatus.CLAIMED}
+    assert len(held) == len(recipients) - BATCH  # one claim took them all (POLICY_PUSH_CLAIM)
 
     # A new worker; the next kick (a later publish) reaches it, while the dead worker's
     # message would come back only after Dramatiq's heartbeat timeout.
@@ -306,19 +316,91 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_nothing_is_lost(
         push.id: (
             (PushStatus.IN_DOUBT, "WORKER_DIED_DURING_SEND", 1)
             if push.id in killed
-            else (PushStatus.SENT, None, 1)
+            else (PushStatus.SENT, None, 2 if push.id in held else 1)
         )
         for push in final
     }
     with push_app.app_context():
         session = get_session()
         attempts = {
-            row.source_id: (row.status, row.last_error_code)
+            (row.source_id, row.dedupe_key): (row.status, row.last_error_code)
             for row in session.scalars(select(NotificationOutbox))
         }
-    assert attempts == {
-        push.id: (
-            (OutboxStatus.FAILED, "IN_DOUBT") if push.id in killed else (OutboxStatus.SENT, None)
-        )
-        for push in final
-    }
+
+    def attempt(push_id: int, number: int) -> tuple[int, str]:
+        return push_id, f"policy-push:{push_id}:{number}"
+
+    expected: dict[tuple[int, str], tuple[OutboxStatus, str | None]] = {}
+    for push in final:
+        if push.id in killed:
+            expected[attempt(push.id, 1)] = (OutboxStatus.FAILED, "IN_DOUBT")
+        elif push.id in held:
+            expected[attempt(push.id, 1)] = (OutboxStatus.FAILED, "WORKER_LOST")
+            expected[attempt(push.id, 2)] = (OutboxStatus.SENT, None)
+        else:
+            expected[attempt(push.id, 1)] = (OutboxStatus.SENT, None)
+    assert attempts == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
+    reason="needs PostgreSQL: row locks between connections",
+)
+def test_the_loop_on_the_wire_never_waits_for_a_row_lock(
+    push_app: Flask, wechat: tuple[Emulator, str]
+) -> None:
+    # Another loop's claim (SELECT ... FOR UPDATE SKIP LOCKED) can keep locked a row it read
+    # as waiting and found claimed meanwhile by this loop, without returning it; that claim
+    # then waits for its turn on the wire. Were this loop to mark its next batch IN_FLIGHT
+    # while holding the turn, the two would wait for each other for ever (seen in the bench).
+    emulator, _ = wechat
+    publish_to_recipients(push_app, emulator)
+    sessions = push_app.extensions["db"].sessionmaker
+    waited_out: list[int] = []
+
+    class TurnWithAClaimWaiting:
+        """The runner's send lock; at the second batch's turn, the other loop's claim."""
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.turns = 0
+
+        def __enter__(self) -> None:
+            self.lock.acquire()
+            self.turns += 1
+            if self.turns == 2:
+                tried = threading.Event()
+                threading.Thread(target=self.other_claim, args=(tried,)).start()
+                assert tried.wait(10)
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+        def other_claim(self, tried: threading.Event) -> None:
+            with sessions() as other:
+                try:  # the claimed pushes, unless this loop holds them already
+                    other.execute(
+                        select(PolicyPush.id)
+                        .where(PolicyPush.status == PushStatus.CLAIMED)
+                        .with_for_update(nowait=True)
+                    ).all()
+                except OperationalError:
+                    tried.set()
+                    return
+                tried.set()
+                if self.lock.acquire(timeout=3):  # the other loop's turn
+                    self.lock.release()
+                else:
+                    waited_out.append(self.turns)
+
+    stats = push_drain.drain_once(
+        sessions,
+        get_wechat(push_app),
+        now_fn=utcnow,
+        settings=replace(PushSettings.from_config(push_app.config), batch=2, claim=4),
+        catalog=push_app.extensions["notify_templates"],
+        send_lock=TurnWithAClaimWaiting(),
+    )
+    assert stats.claimed == 4
+    assert waited_out == []
