@@ -470,7 +470,7 @@ def main() -> None:
             f"production-like: PostgreSQL, Redis ({args.redis_url}) for Dramatiq and the shared send-rate limiter,"
             f" INFO JSON logs ({log_file}), one Dramatiq worker process x {args.worker_threads} threads"
             f" at niceness {args.worker_niceness},"
-            f" batches of {settings.batch}, {settings.connections} concurrent sends; quiet hours off;"
+            f" claims of {settings.claim_size} sent {settings.batch} at a time, {settings.connections} concurrent sends; quiet hours off;"
             f" raw: wrk -c{connections} (the drain's concurrent sends), the same message bodies"
             + (
                 f"; PINNED: the emulator on CPU {args.emulator_cpu}, the worker on {others}\n"

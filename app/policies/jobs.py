@@ -15,8 +15,9 @@ A worker process sends a batch from one thread, `POLICY_PUSH_CONNECTIONS` reques
 The actor keeps `ACTOR_LOOPS` drain loops going at once: while one batch is on the wire, the
 next is claimed and the last one recorded, so WeChat is not left waiting on the database (one
 loop spent half its time in claims and records, in which nothing was sent). The loops of a
-runner take turns on the wire (`send_lock`): a claimed batch is committed IN_FLIGHT only when
-its turn comes, so a worker that dies leaves one batch IN_DOUBT, not one per loop.
+runner take turns on the wire (`send_lock`): a batch is marked IN_FLIGHT before its loop waits
+for the turn and committed only when the turn comes, so a worker that dies leaves one batch
+IN_DOUBT, not one per loop (the rest of its claims go back when their lease runs out).
 """
 
 from __future__ import annotations
