@@ -23,7 +23,7 @@ commits per batch:
 4. record every answer (notification rows and pushes): ONE commit.
 
 The claim's statements cost about as much for 200 pushes as for 50: claimed four batches at
-a time, the worker spends about 40 % less CPU per push and PostgreSQL about half, while a
+a time, the worker spends about 45 % less CPU per push and PostgreSQL about half, while a
 worker that dies still leaves at most one batch in doubt.
 
 Exactly once. WeChat has no idempotency key, so a send whose outcome was lost cannot be told
