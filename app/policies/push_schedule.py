@@ -67,8 +67,9 @@ class PushSettings:
             per_week=int(config.get("POLICY_PUSH_PER_WEEK", 3)),
             quiet_start=clock(start),
             quiet_end=clock(end),
-            batch=int(config.get("POLICY_PUSH_BATCH", 50)),
-            claim=int(config.get("POLICY_PUSH_CLAIM", 200)),
+            # At least one: a batch of none would never send (and cannot be stepped through).
+            batch=max(int(config.get("POLICY_PUSH_BATCH", 50)), 1),
+            claim=max(int(config.get("POLICY_PUSH_CLAIM", 200)), 1),
             lease_seconds=float(config.get("POLICY_PUSH_LEASE_SECONDS", 60)),
             max_attempts=int(config.get("POLICY_PUSH_MAX_ATTEMPTS", 5)),
             retry_base_seconds=float(config.get("POLICY_PUSH_RETRY_BASE_SECONDS", 60)),

@@ -450,6 +450,19 @@ def test_outcomes_after_recovery_settled_the_batch_change_nothing(
     assert [(row.status, row.sent_at) for row in notifications] == [(OutboxStatus.FAILED, None)] * 3
 
 
+def test_a_batch_or_claim_size_of_zero_still_sends(
+    app: Flask, recipient: Any, grant_subscription: Any, publish: Any, sent_to: Any
+) -> None:
+    _, user = recipient(grant=grant_subscription)
+    publish()
+    settings = push_schedule.PushSettings.from_config(
+        {"POLICY_PUSH_BATCH": 0, "POLICY_PUSH_CLAIM": 0, "POLICY_PUSH_QUIET_HOURS": "00:00-00:00"}
+    )
+    assert (settings.batch, settings.claim_size) == (1, 1)
+    assert drain(app, DAY, settings=settings).claimed == 1
+    assert len(sent_to(user)) == 1
+
+
 def test_send_rate_is_taken_before_the_claim() -> None:
     bucket = send_rate.TokenBucket(rate=1000, burst=3)
     assert send_rate.take_slots(bucket, 50) == 3
