@@ -57,12 +57,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Request, Result, require_wrk, run_wrk
 from servers import (
-    BIN,
-    ROOT,
     bench_database,
     clean_up_on_sigterm,
     drop_database,
     free_port,
+    migrate,
     start_gunicorn,
     wait_until_up,
 )
@@ -196,14 +195,7 @@ def main() -> None:
     }
     servers = []
     try:
-        subprocess.run(
-            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        migrate(env)
         from minimal_login import create_tables
 
         create_tables(env["MINIMAL_LOGIN_DSN"])

@@ -35,7 +35,13 @@ from pathlib import Path
 
 import psycopg
 import requests
-from servers import clean_up_on_sigterm, start_emulator
+from servers import (
+    clean_up_on_sigterm,
+    create_fresh_database,
+    drop_fresh_database,
+    migrate,
+    start_emulator,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -170,20 +176,12 @@ def main() -> None:
     args = parser.parse_args()
 
     name = f"policy_bench_{os.getpid()}"
-    with psycopg.connect(args.admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    raw_url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    raw_url = create_fresh_database(args.admin_url, name)
     sa_url = raw_url.replace("postgresql://", "postgresql+psycopg://", 1)
     env = {**os.environ, "DATABASE_URL": sa_url, "APP_ENV": "development", "JOB_RUNNER": "manual"}
     emulator = None
     try:
-        subprocess.run(
-            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+        migrate(env)
         print(f"database {name}; generating {args.enterprises:,} enterprises with COPY ...")
         seconds = copy_enterprises(raw_url, args.enterprises)
         print(f"  generated in {seconds:.1f} s")
@@ -507,8 +505,7 @@ def main() -> None:
         if emulator is not None:
             emulator.terminate()
         if not args.keep:
-            with psycopg.connect(args.admin_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_fresh_database(args.admin_url, name)
             print(f"\ndropped database {name}")
 
 

@@ -18,15 +18,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from push_drain import postgres_cpu_seconds, seed_round, seed_users
+from servers import create_fresh_database, drop_fresh_database, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -51,9 +50,7 @@ def main() -> None:
     n = args.pushes
 
     name = f"push_claim_bench_{os.getpid()}"
-    with psycopg.connect(args.admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    url = create_fresh_database(args.admin_url, name)
     env = {
         **os.environ,
         "APP_ENV": "development",
@@ -64,13 +61,7 @@ def main() -> None:
         "POLICY_PUSH_QUIET_HOURS": "00:00-00:00",
     }
     try:
-        subprocess.run(
-            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+        migrate(env)
         department = seed_users(url, n, len(configs) * args.rounds)
         os.environ.update(env)
         from app import create_app
@@ -132,8 +123,7 @@ def main() -> None:
                 f" PostgreSQL {postgres:.3f} ms/push ({postgres / postgres0:.2f}x)"
             )
     finally:
-        with psycopg.connect(args.admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_fresh_database(args.admin_url, name)
         print(f"\ndropped database {name}")
 
 

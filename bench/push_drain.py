@@ -72,7 +72,13 @@ from typing import Any
 import psycopg
 import requests
 from loadgen import Request, require_wrk, run_wrk
-from servers import clean_up_on_sigterm, start_emulator
+from servers import (
+    clean_up_on_sigterm,
+    create_fresh_database,
+    drop_fresh_database,
+    migrate,
+    start_emulator,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -388,9 +394,7 @@ def main() -> None:
     n, rounds = args.pushes, args.rounds
 
     name = f"push_bench_{os.getpid()}"
-    with psycopg.connect(args.admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    raw_url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
+    raw_url = create_fresh_database(args.admin_url, name)
     log_file = Path(tempfile.gettempdir()) / f"push-bench-{os.getpid()}.log"
     emulator, base_url = start_emulator(APPID, SECRET)
     others = sorted(set(range(CORES)) - {args.emulator_cpu})
@@ -417,13 +421,7 @@ def main() -> None:
     }
     worker = profiler = None
     try:
-        subprocess.run(
-            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+        migrate(env)
         print(f"database {name}; {n:,} users subscribed at the emulator ...", flush=True)
         department = seed_users(raw_url, n, rounds)
         subscribe(base_url, [f"o_push_{i:06d}" for i in range(n)], rounds)
@@ -632,8 +630,7 @@ def main() -> None:
         for key in redis.scan_iter(f"{namespace}*"):
             redis.delete(key)
         if not args.keep:
-            with psycopg.connect(args.admin_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_fresh_database(args.admin_url, name)
             print(f"\ndropped database {name}")
 
 

@@ -55,13 +55,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Request, Result, require_wrk, run_wrk
 from servers import (
-    BIN,
     PRODUCTION_WORKERS,
-    ROOT,
     bench_database,
     clean_up_on_sigterm,
     drop_database,
     free_port,
+    migrate,
     start_gunicorn,
     wait_until_up,
 )
@@ -213,14 +212,7 @@ def main() -> None:
     }
     servers = []
     try:
-        subprocess.run(
-            [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        migrate(env)
         from minimal_take import create_tables
 
         create_tables(env["MINIMAL_TAKE_DSN"])

@@ -142,3 +142,34 @@ def drop_database(made: str) -> None:
             ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE {made}"],
             check=False,
         )
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    """`flask db upgrade` on the database `env` names (DATABASE_URL), as a deployment runs it."""
+    done = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise SystemExit(f"flask db upgrade failed:\n{done.stderr}")
+
+
+def create_fresh_database(admin_url: str, name: str) -> str:
+    """A new database on the server `admin_url` reaches; returns its libpq URL. For a bench
+    whose COPY'd rows take fixed ids, so it cannot share a database (`drop_fresh_database`)."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_fresh_database(admin_url: str, name: str) -> None:
+    """Drop what `create_fresh_database` made, whoever is still connected to it."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
