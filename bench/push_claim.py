@@ -35,7 +35,9 @@ BIN = Path(sys.executable).parent
 class AnswersAtOnce:
     """A WeChat that accepts every message without a round trip."""
 
-    def send_subscribe_messages(self, messages: Any, *, connections: int) -> list[None]:
+    def send_subscribe_messages(
+        self, messages: Any, *, connections: int, on_ready_for_next: Any = None
+    ) -> list[None]:
         return [None] * len(messages)
 
 

@@ -29,7 +29,7 @@ or doubt) and the emulator's own count of messages per user.
 Targets: drain >= 85 % of the raw rate measured in the same round (median over rounds), and
 >= 500 pushes/s.
 
-Where the CPU goes, per message drained: the emulator, the worker, this machine's PostgreSQL
+Where the CPU goes, per message drained: the emulator, the worker (with its batch sender), this machine's PostgreSQL
 processes, and the whole machine (/proc/stat; the rest is the kernel's share of the two TCP
 ends, Redis and anything else running), with the share of the cores busy. Raw is the emulator
 alone, on about one core (its GIL); the drain shares every core among all of them, so the summary
@@ -117,6 +117,12 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU a process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and of its children's trees (the worker and its batch sender)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(int(c)) for c in children.stdout.split())
 
 
 def postgres_cpu_seconds() -> float:
@@ -524,7 +530,7 @@ def main() -> None:
 
             before, emulator_cpu = emulator_sent(base_url), cpu_seconds(emulator.pid)
             worker_cpu, postgres_cpu, busy_cpu = (
-                cpu_seconds(worker_pid),
+                tree_cpu_seconds(worker_pid),
                 postgres_cpu_seconds(),
                 busy_cpu_seconds(),
             )
@@ -537,7 +543,7 @@ def main() -> None:
                 statuses = push_statuses(poll, policy)
             drained = emulator_sent(base_url) - before
             drain_cpu = (cpu_seconds(emulator.pid) - emulator_cpu) / max(drained, 1) * 1000
-            worker_s = cpu_seconds(worker_pid) - worker_cpu
+            worker_s = tree_cpu_seconds(worker_pid) - worker_cpu
             postgres_s = postgres_cpu_seconds() - postgres_cpu
             worker_ms = worker_s / max(drained, 1) * 1000
             postgres_ms = postgres_s / max(drained, 1) * 1000

@@ -128,6 +128,11 @@ class BaseConfig:
         default_factory=lambda: float(_env("WECHAT_TIMEOUT_SECONDS", "5"))
     )
     WECHAT_PUSH_TOKEN: str = field(default_factory=lambda: _env("WECHAT_PUSH_TOKEN", ""))
+    # Batches of subscribe messages go out from a child process of their own, so the GIL of
+    # a busy worker does not leave their connections idle (`wechat.batch_sender`).
+    WECHAT_BATCH_PROCESS: bool = field(
+        default_factory=lambda: _env_bool("WECHAT_BATCH_PROCESS", True)
+    )
 
     # The real-name / face verification service: a base URL, "emulator" (a local emulator on
     # loopback in this process) or "checksum" (format checks only; refused in production).
@@ -191,6 +196,8 @@ class BaseConfig:
     JOB_SCHEDULER_LEASE_SECONDS: float = field(
         default_factory=lambda: float(_env("JOB_SCHEDULER_LEASE_SECONDS", "15"))
     )
+    # With dramatiq: the longest an idle worker waits to ask Redis for messages again.
+    JOB_IDLE_POLL_MS: int = field(default_factory=lambda: _env_int("JOB_IDLE_POLL_MS", 100))
 
     # Subscribe-message templates: JSON {"queue_called": "<template id>", ...} or
     # {"key": {"id": ..., "long_term": true}}; empty means the emulator's demo templates.
@@ -473,6 +480,11 @@ class TestingConfig(BaseConfig):
     RATELIMIT_ENABLED: bool = field(default_factory=lambda: _env_bool("RATELIMIT_ENABLED", False))
     ACCESS_TOKEN_TTL_SECONDS: int = 300
     LOG_LEVEL: str = "WARNING"
+    # A child process per app would cost every test that sends a batch its start; the tests
+    # of `wechat.batch_sender` and of the push worker's processes start theirs.
+    WECHAT_BATCH_PROCESS: bool = field(
+        default_factory=lambda: _env_bool("WECHAT_BATCH_PROCESS", False)
+    )
     # Tests move the clock and the queue at will: every estimate replays afresh.
     QUEUE_FORECAST_MAX_AGE_SECONDS: int = field(
         default_factory=lambda: _env_int("QUEUE_FORECAST_MAX_AGE_SECONDS", 0)

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,47 @@ class BatchTransport:
     """POSTs bodies to one URL concurrently on kept-alive connections, one batch at a time."""
 
     def __init__(self, settings: TransportSettings) -> None:
+        self._wire = Wire(settings)
+        # libcurl handles are not for two threads at once: batches take turns.
+        self._lock = threading.Lock()
+
+    def post_many(
+        self,
+        url: str,
+        bodies: Sequence[bytes],
+        *,
+        connections: int,
+        on_ready_for_next: Callable[[], None] | None = None,
+    ) -> list[Exchange]:
+        """POST each body to `url`, at most `connections` at a time; answers in order.
+
+        `on_ready_for_next` is called once the transport can take another batch: here, once
+        this one has its answers (a child process queues the next one as soon as this one has
+        started: `batch_sender`)."""
+        with self._lock:
+            self._wire.add(0, url, bodies, connections)
+            finished: list[Exchange] | None = None
+            try:
+                while finished is None:
+                    for _, exchanges in self._wire.step()[1]:
+                        finished = exchanges
+            finally:
+                # Interrupted (a BaseException): no transfer of this batch stays on the multi.
+                self._wire.abandon()
+        if on_ready_for_next is not None:
+            on_ready_for_next()
+        return finished
+
+
+class Wire:
+    """The transfers of the batches added, `connections` at a time, in the order they came.
+
+    One thread drives it by calling `step` while it is `busy`; batches may be added between
+    steps, and a batch's requests start as soon as the previous batches' free a connection,
+    so the connections are not left idle between one batch and the next.
+    """
+
+    def __init__(self, settings: TransportSettings) -> None:
         self._settings = settings
         headers = {name.lower(): (name, value) for name, value in settings.headers.items()}
         # libcurl asks for compressed answers itself when told to, and then decompresses them.
@@ -83,59 +125,83 @@ class BatchTransport:
         self._headers = [f"{name}: {value}" for name, value in headers.values()]
         # JSON bodies; no "Expect: 100-continue" round trip before a larger one.
         self._headers += ["Content-Type: application/json", "Expect:"]
-        # libcurl handles are not for two threads at once: batches take turns.
-        self._lock = threading.Lock()
         self._multi = pycurl.CurlMulti()
         self._idle: list[pycurl.Curl] = []
+        # (batch, index in it, url, body, connections) of every request not started yet.
+        self._waiting: deque[tuple[int, int, str, bytes, int]] = deque()
+        self._running: dict[pycurl.Curl, tuple[int, int, io.BytesIO]] = {}
+        # Per batch: its answers so far, and how many it has.
+        self._batches: dict[int, tuple[dict[int, Exchange], int]] = {}
+        self._empty: list[int] = []  # batches of no request: done at the next step
 
-    def post_many(self, url: str, bodies: Sequence[bytes], *, connections: int) -> list[Exchange]:
-        """POST each body to `url`, at most `connections` at a time; answers in order."""
-        results: dict[int, Exchange] = {}
-        waiting = deque(enumerate(bodies))
-        running: dict[pycurl.Curl, tuple[int, io.BytesIO]] = {}
-        with self._lock:
-            self._multi.setopt(pycurl.M_MAXCONNECTS, max(connections, 1))
-            try:
-                self._run(url, waiting, running, results, max(connections, 1))
-            finally:
-                # Interrupted (a BaseException): no transfer of this batch stays on the multi.
-                for handle in running:
-                    self._multi.remove_handle(handle)
-                    handle.close()
-        return [results[index] for index in range(len(bodies))]
+    def add(self, batch: int, url: str, bodies: Sequence[bytes], connections: int) -> None:
+        """Queue a batch's requests behind those already queued (`batch`: the caller's key)."""
+        if not bodies:
+            self._empty.append(batch)
+            return
+        # Connections kept open for reuse: as many as run at once.
+        self._multi.setopt(pycurl.M_MAXCONNECTS, max(connections, 1))
+        self._batches[batch] = ({}, len(bodies))
+        self._waiting.extend(
+            (batch, index, url, body, max(connections, 1)) for index, body in enumerate(bodies)
+        )
 
-    def _run(
-        self,
-        url: str,
-        waiting: deque[tuple[int, bytes]],
-        running: dict[pycurl.Curl, tuple[int, io.BytesIO]],
-        results: dict[int, Exchange],
-        connections: int,
-    ) -> None:
-        """Keep `connections` transfers going until every body has its answer."""
-        while waiting or running:
-            while waiting and len(running) < connections:
-                index, body = waiting.popleft()
-                handle, buffer = self._handle(), io.BytesIO()
-                handle.setopt(pycurl.URL, url)
-                handle.setopt(pycurl.POSTFIELDS, body)
-                handle.setopt(pycurl.WRITEDATA, buffer)
-                self._multi.add_handle(handle)
-                running[handle] = (index, buffer)
-            self._perform()
-            for handle, error in self._finished():
-                index, buffer = running.pop(handle)
-                results[index] = Exchange(
-                    status=int(handle.getinfo(pycurl.RESPONSE_CODE)),
-                    content_type=str(handle.getinfo(pycurl.CONTENT_TYPE) or ""),
-                    body=buffer.getvalue(),
-                    seconds=float(handle.getinfo(pycurl.TOTAL_TIME)),
-                    failure=None if error is None else _failure(handle, error),
-                )
-                self._multi.remove_handle(handle)
-                self._idle.append(handle)
-            if running:
-                self._multi.select(1.0)
+    def busy(self) -> bool:
+        return bool(self._batches or self._empty)
+
+    def step(
+        self, also: Sequence[int] = (), wait: float = 1.0
+    ) -> tuple[list[int], list[tuple[int, list[Exchange]]], bool]:
+        """Start the requests the connections allow, let libcurl work, then wait (at most
+        `wait` seconds) until it or a file descriptor of `also` has something to do.
+
+        Returns the batches whose first request started during this step, the batches that
+        got all their answers (in order), and whether one of `also` is ready to read."""
+        started: list[int] = list(self._empty)
+        done: list[tuple[int, list[Exchange]]] = [(batch, []) for batch in self._empty]
+        self._empty.clear()
+        while self._waiting and len(self._running) < self._waiting[0][4]:
+            batch, index, url, body, _ = self._waiting.popleft()
+            handle, buffer = self._handle(), io.BytesIO()
+            handle.setopt(pycurl.URL, url)
+            handle.setopt(pycurl.POSTFIELDS, body)
+            handle.setopt(pycurl.WRITEDATA, buffer)
+            self._multi.add_handle(handle)
+            self._running[handle] = (batch, index, buffer)
+            if index == 0:
+                started.append(batch)
+        self._perform()
+        for handle, error in self._finished():
+            batch, index, buffer = self._running.pop(handle)
+            answers, size = self._batches[batch]
+            answers[index] = Exchange(
+                status=int(handle.getinfo(pycurl.RESPONSE_CODE)),
+                content_type=str(handle.getinfo(pycurl.CONTENT_TYPE) or ""),
+                body=buffer.getvalue(),
+                seconds=float(handle.getinfo(pycurl.TOTAL_TIME)),
+                failure=None if error is None else _failure(handle, error),
+            )
+            self._multi.remove_handle(handle)
+            self._idle.append(handle)
+            if len(answers) == size:
+                del self._batches[batch]
+                done.append((batch, [answers[i] for i in range(size)]))
+        ready = False
+        if done or (self._waiting and len(self._running) < self._waiting[0][4]):
+            wait = 0.0  # answers to hand back, or connections free for waiting requests
+        if self._running or also:
+            ready = self._wait(also, wait)
+        return started, done, ready
+
+    def abandon(self) -> None:
+        """Drop every batch: running transfers are stopped, waiting ones never start."""
+        for handle in self._running:
+            self._multi.remove_handle(handle)
+            handle.close()
+        self._running.clear()
+        self._waiting.clear()
+        self._batches.clear()
+        self._empty.clear()
 
     def _perform(self) -> None:
         while self._multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
@@ -150,6 +216,19 @@ class BatchTransport:
             ended += [(handle, f"curl error {code}: {message}") for handle, code, message in failed]
             if not queued:
                 return ended
+
+    def _wait(self, also: Sequence[int], wait: float) -> bool:
+        """Wait for libcurl's sockets or its next timeout, or for one of `also` to read."""
+        timeout_ms = self._multi.timeout()
+        if timeout_ms >= 0:
+            wait = min(wait, timeout_ms / 1000)
+        reads, writes, errors = self._multi.fdset()
+        if self._running and not (reads or writes or errors):
+            # libcurl is at something no socket shows (its docs: then call it again soon).
+            # Waited for the full `wait`, one transfer in fifty stalled a second.
+            wait = min(wait, 0.001)
+        readable = select.select([*reads, *also], writes, errors, wait)[0]
+        return any(fd in readable for fd in also)
 
     def _handle(self) -> pycurl.Curl:
         if self._idle:

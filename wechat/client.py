@@ -16,6 +16,7 @@ import urllib3
 from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, HTTPError
 
 from wechat import crypto, templates, wxacode
+from wechat.batch_sender import SenderProcess
 from wechat.batch_transport import BatchTransport, Exchange, TransportSettings
 from wechat.errors import (
     AccessTokenInvalid,
@@ -124,12 +125,15 @@ class WeChatClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         observe: CallObserver | None = None,
+        batch_process: bool = False,
     ) -> None:
         self._observe = observe
         self._base_url = base_url.rstrip("/")
         self._http = _Transport(session, self._base_url, timeout)
-        # Made on the first batch of sends (`send_subscribe_messages`).
-        self._batch: BatchTransport | None = None
+        # Made on the first batch of sends (`send_subscribe_messages`): in this process, or
+        # from a child of its own (`batch_sender`).
+        self._batch_process = batch_process
+        self._batch: BatchTransport | SenderProcess | None = None
         self._batch_lock = threading.Lock()
         self._appid = appid
         self._secret = secret
@@ -284,7 +288,11 @@ class WeChatClient:
         self._call_with_token(SUBSCRIBE_SEND, message.body(), parse=_parse_json, idempotent=False)
 
     def send_subscribe_messages(
-        self, messages: Sequence[SubscribeMessage], *, connections: int = 8
+        self,
+        messages: Sequence[SubscribeMessage],
+        *,
+        connections: int = 8,
+        on_ready_for_next: Callable[[], None] | None = None,
     ) -> list[WeChatError | None]:
         """Send many subscribe messages, `connections` at a time; per message, in order, the
         error WeChat (or the way there) answered with, or None when WeChat accepted it.
@@ -296,6 +304,9 @@ class WeChatClient:
         a new token. Nothing else is retried here: a send is not idempotent, and the caller's
         outbox knows which failures to try again later. Without an access token the messages
         are not sent: their answer says so (`maybe_processed` False).
+
+        `on_ready_for_next`, if given, is called once every message has left (not for the resend),
+        when the transport can take another batch (see `batch_sender`).
         """
         answers: list[WeChatError | None] = [None] * len(messages)
         bodies: dict[int, bytes] = {}
@@ -319,22 +330,45 @@ class WeChatClient:
                 break
             if resend:
                 log.info("WeChat refused the access token on %d sends; sent again", len(pending))
-            sent = self._post_many(SUBSCRIBE_SEND, token, [bodies[i] for i in pending], connections)
+            sent = self._post_many(
+                SUBSCRIBE_SEND,
+                token,
+                [bodies[i] for i in pending],
+                connections,
+                on_ready_for_next=None if resend else on_ready_for_next,
+            )
             for index, answer in zip(pending, sent, strict=True):
                 answers[index] = answer
             pending = [index for index in pending if isinstance(answers[index], AccessTokenInvalid)]
         return answers
 
+    def close(self) -> None:
+        """Stop the batch sender's child process, if one was started (it also stops by
+        itself when this process exits)."""
+        with self._batch_lock:
+            if isinstance(self._batch, SenderProcess):
+                self._batch.close()
+            self._batch = None
+
     def _post_many(
-        self, path: str, token: str, bodies: list[bytes], connections: int
+        self,
+        path: str,
+        token: str,
+        bodies: list[bytes],
+        connections: int,
+        on_ready_for_next: Callable[[], None] | None = None,
     ) -> list[WeChatError | None]:
         """POST the bodies to an API path with the token; each one observed like `_send`."""
         with self._batch_lock:
             if self._batch is None:
-                self._batch = BatchTransport(self._http.batch_settings)
+                make = SenderProcess if self._batch_process else BatchTransport
+                self._batch = make(self._http.batch_settings)
         url = f"{self._base_url}{path}?{urlencode({'access_token': token})}"
         errors: list[WeChatError | None] = []
-        for answer in self._batch.post_many(url, bodies, connections=connections):
+        answers = self._batch.post_many(
+            url, bodies, connections=connections, on_ready_for_next=on_ready_for_next
+        )
+        for answer in answers:
             error = _answer_error(answer, path, self._http.reply_path(path))
             errors.append(error)
             if self._observe is not None:

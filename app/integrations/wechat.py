@@ -160,6 +160,7 @@ def _build_client(app: Flask) -> WeChatClient:
         secret=app.config["WECHAT_SECRET"],
         token_cache=_token_cache(app),
         timeout=app.config["WECHAT_TIMEOUT_SECONDS"],
+        batch_process=app.config["WECHAT_BATCH_PROCESS"],
         observe=observe_wechat_call,
     )
 

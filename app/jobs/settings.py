@@ -31,6 +31,8 @@ class JobSettings:
     scheduler: str = ""
     # The scheduler's leader lease: a stopped leader is replaced within this many seconds.
     scheduler_lease_seconds: float = 15.0
+    # Dramatiq: the longest an idle worker waits before asking Redis for messages again.
+    idle_poll_ms: int = 100
 
     @property
     def scheduler_owns_periodic_work(self) -> bool:
@@ -52,6 +54,7 @@ class JobSettings:
             send_rate_window_seconds=int(config.get("NOTIFY_SEND_RATE_WINDOW_SECONDS", 1)),
             scheduler=str(config.get("JOB_SCHEDULER") or ""),
             scheduler_lease_seconds=float(config.get("JOB_SCHEDULER_LEASE_SECONDS", 15.0)),
+            idle_poll_ms=max(int(config.get("JOB_IDLE_POLL_MS", 100)), 1),
             policy=RetryPolicy(
                 max_attempts=int(config.get("NOTIFY_MAX_ATTEMPTS", 6)),
                 base_delay_seconds=float(config.get("NOTIFY_RETRY_BASE_SECONDS", 30.0)),

@@ -10,14 +10,17 @@
   actors. `flask --app wsgi policies push-worker` remains for a dedicated drain process.
 - `manual` (tests): tests call `push_drain.drain_once` themselves.
 
-A worker process sends a batch from one thread, `POLICY_PUSH_CONNECTIONS` requests at a time
-(`WeChatClient.send_subscribe_messages`).
+A worker process sends a batch `POLICY_PUSH_CONNECTIONS` requests at a time
+(`WeChatClient.send_subscribe_messages`), from a child process of its own unless
+`WECHAT_BATCH_PROCESS` is off (`wechat.batch_sender`).
 The actor keeps `ACTOR_LOOPS` drain loops going at once: while one batch is on the wire, the
 next is claimed and the last one recorded, so WeChat is not left waiting on the database (one
 loop spent half its time in claims and records, in which nothing was sent). The loops of a
-runner take turns on the wire (`send_lock`): a batch is marked IN_FLIGHT before its loop waits
-for the turn and committed only when the turn comes, so a worker that dies leaves one batch
-IN_DOUBT, not one per loop (the rest of its claims go back when their lease runs out).
+runner take turns to hand a batch to WeChat (`send_lock`): a batch is marked IN_FLIGHT before
+its loop waits for the turn and committed only when the turn comes, and the turn passes on
+once the batch has started (`push_drain.drain_once`), so a worker that dies leaves IN_DOUBT
+the batch on the wire and the one behind it, not one per claim (the rest of its claims go
+back when their lease runs out).
 """
 
 from __future__ import annotations

@@ -18,13 +18,14 @@ commits per batch:
 2. per batch of them: mark it IN_FLIGHT (`take_off`) and commit, immediately before its first
    request leaves (the first batch's commit is the claim's too);
 3. send the batch concurrently (`POLICY_PUSH_CONNECTIONS` requests at a time from one thread,
-   `WeChatClient.send_subscribe_messages`; the global send rate was taken before the claim,
-   so the batch never waits for it while IN_FLIGHT);
+   `WeChatClient.send_subscribe_messages`, from a child process by default; the global send
+   rate was taken before the claim, so the batch never waits for it while IN_FLIGHT);
 4. record every answer (notification rows and pushes): ONE commit.
 
 The claim's statements cost about as much for 200 pushes as for 50: claimed four batches at
-a time, the worker spends about 45 % less CPU per push and PostgreSQL about half, while a
-worker that dies still leaves at most one batch in doubt.
+a time, the worker spends about 45 % less CPU per push and PostgreSQL about half, while the
+pushes a dying worker leaves in doubt are still only those of the batches it had committed
+IN_FLIGHT (below).
 
 Exactly once. WeChat has no idempotency key, so a send whose outcome was lost cannot be told
 apart from a send that never happened. Hence the committed IN_FLIGHT marker:
@@ -39,11 +40,13 @@ apart from a send that never happened. Hence the committed IN_FLIGHT marker:
   IN_DOUBT too.
 
 So each (policy, recipient) gets at most one message, and exactly one unless a worker dies
-during the send of its batch (at most `POLICY_PUSH_BATCH` pushes, then listed as IN_DOUBT; the
-policy is in the enterprise's feed regardless). The outcome UPDATE of each push is guarded by
-its claim token and IN_FLIGHT status. The notification row of an attempt is claimed with a
-long hold in the transaction that creates it, so the general notification workers never pick
-it up behind this module's back.
+while its batches are between their in-flight and outcome commits (then listed as IN_DOUBT;
+the policy is in the enterprise's feed regardless). Each drain loop holds one batch there at
+a time, so that is at most `ACTOR_LOOPS` x `POLICY_PUSH_BATCH` pushes (150 by default); in
+practice the batch on the wire and the one handed over behind it (`drain_once`). The outcome
+UPDATE of each push is guarded by its claim token and IN_FLIGHT status. The notification row
+of an attempt is claimed with a long hold in the transaction that creates it, so the general
+notification workers never pick it up behind this module's back.
 
 The global send rate, shared with the notification workers, is taken before the claim
 (`app.notify.send_rate`).
@@ -54,7 +57,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, cast
 
@@ -469,12 +472,24 @@ class BatchSender(Protocol):
     """The one WeChat call the drain makes (`wechat.client.WeChatClient` has it)."""
 
     def send_subscribe_messages(
-        self, messages: Sequence[SubscribeMessage], *, connections: int
+        self,
+        messages: Sequence[SubscribeMessage],
+        *,
+        connections: int,
+        on_ready_for_next: Callable[[], None] | None = None,
     ) -> Sequence[WeChatError | None]: ...
 
 
-def send_all(wechat: BatchSender, sends: list[Send], *, connections: int) -> list[Answer]:
+def send_all(
+    wechat: BatchSender,
+    sends: list[Send],
+    *,
+    connections: int,
+    on_ready_for_next: Callable[[], None] | None = None,
+) -> list[Answer]:
     """Send the batch, `connections` requests at a time; answers in the batch's order.
+    `on_ready_for_next` is called when the next batch may follow (see
+    `WeChatClient.send_subscribe_messages`).
 
     WeChat's and the network's answers come back per message. An error the batch call raises
     is none of them but a failure of the call itself, after which any of the sends may have
@@ -486,7 +501,11 @@ def send_all(wechat: BatchSender, sends: list[Send], *, connections: int) -> lis
         SubscribeMessage(send.openid, send.template_id, send.data, page=send.page) for send in sends
     ]
     try:
-        return list(wechat.send_subscribe_messages(messages, connections=connections))
+        return list(
+            wechat.send_subscribe_messages(
+                messages, connections=connections, on_ready_for_next=on_ready_for_next
+            )
+        )
     except Exception as error:
         log.exception("policy push batch failed while sending", extra={"sends": len(sends)})
         unknown = RuntimeError(type(error).__name__) if isinstance(error, WeChatError) else error
@@ -722,9 +741,13 @@ def drain_once(
     commit).
 
     Drains sharing a `send_lock` overlap their claims and records with each other's sends,
-    but only one of them marks and sends a batch at a time: a claimed batch waiting for the
-    wire is not yet committed IN_FLIGHT, so a crash leaves at most one batch IN_DOUBT; the
-    claimed pushes not yet taken off go back when their lease runs out (`recover`).
+    and take turns to commit a batch IN_FLIGHT and hand it to WeChat. The turn passes on once
+    the batch has started (a child-process sender, `wechat.batch_sender`: the next batch
+    waits behind it and takes each connection it frees) or been answered (a sender in this
+    process). A claimed batch waiting for the turn is not yet committed IN_FLIGHT, so a crash
+    leaves IN_DOUBT only the batches handed over and not yet recorded (one per loop at most;
+    in practice the one on the wire and the one behind it); the claimed pushes not yet taken
+    off go back when their lease runs out (`recover`).
     """
     stats = DrainStats()
     slots = stats.limit = take_slots(gate, settings.claim_size)
@@ -746,12 +769,18 @@ def drain_once(
             if not sends:  # the claims ran out meanwhile: recovered, perhaps claimed again
                 session.commit()
                 continue
-            with send_lock or nullcontext():
+            with ExitStack() as turn:
+                if send_lock is not None:
+                    turn.enter_context(send_lock)
                 # The in-flight marker of the batch (with the first, the claim): durable before
                 # the first request leaves. A crash from here until the outcome commit leaves
                 # these pushes IN_DOUBT, never resent.
                 session.commit()
-                answers = send_all(wechat, sends, connections=settings.connections)
+                # The turn passes on once every request of the batch has left: the next
+                # batch's requests follow this one's on the connections it frees.
+                answers = send_all(
+                    wechat, sends, connections=settings.connections, on_ready_for_next=turn.close
+                )
             stats.claimed += len(sends)
             for status in record_outcomes(session, sends, answers, now=now_fn(), settings=settings):
                 stats.count(status)

@@ -208,3 +208,14 @@ def test_over_the_send_rate_a_message_waits_in_the_broker_without_touching_its_r
     [(args, delay)] = sent_again
     assert args == (row_id,) and delay > 0
     assert messages_for(emulator_url, user) == []
+
+
+def test_an_idle_worker_asks_redis_for_messages_at_least_every_idle_poll(app, tmp_path, namespace):
+    # Dramatiq's consumer backs off up to the worker's timeout (a second as the CLI starts it):
+    # a message sent to an idle worker waited that long before its actor started.
+    default = _runner(_dramatiq_app(app, tmp_path / "default", namespace)).broker
+    assert default.consume("notify", timeout=1_000).timeout == 100
+    tuned = _dramatiq_app(app, tmp_path / "tuned", namespace, JOB_IDLE_POLL_MS=30)
+    assert _runner(tuned).broker.consume("notify", timeout=1_000).timeout == 30
+    # A worker asking for a shorter wait still gets it.
+    assert default.consume("notify", timeout=50).timeout == 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -81,7 +81,11 @@ class OneByOne:
         raise NotImplementedError
 
     def send_subscribe_messages(
-        self, messages: Sequence[SubscribeMessage], *, connections: int
+        self,
+        messages: Sequence[SubscribeMessage],
+        *,
+        connections: int,
+        on_ready_for_next: Callable[[], None] | None = None,
     ) -> list[WeChatError | None]:
         answers: list[WeChatError | None] = []
         for message in messages:
@@ -237,7 +241,11 @@ def test_a_claim_goes_out_a_batch_at_a_time_and_a_dead_worker_leaves_one_batch_i
         """Delivers the first batch; in the second, one message, then the worker dies."""
 
         def send_subscribe_messages(
-            self, messages: Sequence[SubscribeMessage], *, connections: int
+            self,
+            messages: Sequence[SubscribeMessage],
+            *,
+            connections: int,
+            on_ready_for_next: Callable[[], None] | None = None,
         ) -> list[WeChatError | None]:
             batches.append([message.touser for message in messages])
             deliver(real, messages[0])
@@ -343,7 +351,11 @@ def test_a_batch_call_that_fails_midway_leaves_its_pushes_in_doubt(
         """Sends one message, then raises for the whole batch (an error WeChat could send)."""
 
         def send_subscribe_messages(
-            self, messages: Sequence[SubscribeMessage], *, connections: int
+            self,
+            messages: Sequence[SubscribeMessage],
+            *,
+            connections: int,
+            on_ready_for_next: Callable[[], None] | None = None,
         ) -> list[WeChatError | None]:
             deliver(real, messages[0])
             raise SystemBusy(-1, "system error")

@@ -113,10 +113,17 @@ def wechat() -> Iterator[tuple[Emulator, str]]:
     server.server_close()
 
 
-@pytest.fixture
-def settings(workers_database: str, namespace: str, wechat: tuple[Emulator, str]) -> dict[str, Any]:
-    """The configuration shared by this process and the workers (their environment)."""
+@pytest.fixture(params=[False, True], ids=["sender-in-process", "sender-child-process"])
+def settings(
+    request: pytest.FixtureRequest,
+    workers_database: str,
+    namespace: str,
+    wechat: tuple[Emulator, str],
+) -> dict[str, Any]:
+    """The configuration shared by this process and the workers (their environment); the
+    workers send their batches from their own process or from a child (as in production)."""
     return {
+        "WECHAT_BATCH_PROCESS": request.param,
         "DATABASE_URL": workers_database,
         "JOB_RUNNER": "dramatiq",
         "REDIS_URL": REDIS_URL,
@@ -152,12 +159,12 @@ def start_worker(settings: dict[str, Any], tmp_path: Path) -> Iterator[Callable[
     }
     dramatiq = Path(sys.executable).parent / "dramatiq"
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(**overrides: Any) -> subprocess.Popen[bytes]:
         log = (tmp_path / f"worker-{len(started)}.log").open("wb")
         worker = subprocess.Popen(
             [str(dramatiq), "app.jobs.worker", "--processes", "1", "--threads", "2"],
             cwd=ROOT,
-            env=env,
+            env={**env, **{key: str(value) for key, value in overrides.items()}},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its group is the main process and its worker children
@@ -340,6 +347,29 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_nothing_is_lost(
         else:
             expected[attempt(push.id, 1)] = (OutboxStatus.SENT, None)
     assert attempts == expected
+
+
+def test_loops_handing_batches_over_while_others_are_on_the_wire_send_each_push_once(
+    push_app: Flask,
+    wechat: tuple[Emulator, str],
+    start_worker: Callable[..., subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    # Claims and batches of two: the actor's loops each claim some of the ten, and hand
+    # their batches over in turn, the next one while the one before is still on the wire
+    # (with the child-process sender; in this process, once it is answered).
+    emulator, _ = wechat
+    recipients = publish_to_recipients(push_app, emulator)
+    emulator.inject_fault("subscribe_send", delay=0.2, times=len(recipients))
+    start_worker(POLICY_PUSH_CLAIM=2, POLICY_PUSH_BATCH=2, POLICY_PUSH_CONNECTIONS=2)
+    jobs.kick(push_app)
+    assert wait_for(lambda: settled(push_app), timeout=60), worker_logs(tmp_path)
+
+    received = Counter(message["touser"] for message in emulator.sent_messages())
+    assert received == Counter(recipients.values())
+    final = pushes(push_app)
+    assert {(push.status, push.attempts) for push in final} == {(PushStatus.SENT, 1)}
+    assert len(final) == len(recipients)
 
 
 @pytest.mark.postgres

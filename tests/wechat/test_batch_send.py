@@ -15,6 +15,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from werkzeug.wrappers import Request, Response
@@ -38,6 +39,24 @@ QUEUE_CALLED = {
 }
 
 Observed = list[tuple[str, str, float]]
+
+
+@pytest.fixture(params=[False, True], ids=["in-process", "child-process"])
+def make_client(
+    request: pytest.FixtureRequest, make_client: Callable[..., WeChatClient]
+) -> Iterator[Callable[..., WeChatClient]]:
+    """Every test here runs with the batches sent from this process and from a child process
+    (`wechat.batch_sender`): the same contract."""
+    made: list[WeChatClient] = []
+
+    def build(**overrides: Any) -> WeChatClient:
+        overrides.setdefault("batch_process", request.param)
+        made.append(make_client(**overrides))
+        return made[-1]
+
+    yield build
+    for client in made:
+        client.close()
 
 
 def _called(number: int) -> dict[str, str]:
