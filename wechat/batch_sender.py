@@ -28,6 +28,7 @@ counts them in doubt), the child is killed, and the next batch starts a new one.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
 import signal
@@ -43,6 +44,8 @@ from pathlib import Path
 
 from wechat.batch_transport import Exchange, TransportSettings, Wire
 from wechat.errors import TransportError
+
+log = logging.getLogger(__name__)
 
 # Seconds for a child to start and say it is ready.
 START_SECONDS = 30.0
@@ -91,8 +94,12 @@ class _Child:
         self.pending: dict[int, _Pending] = {}
         self.gone = False  # its end of the connection closed: it holds nothing any more
         self.lock = threading.Lock()  # the connection's sending end, `pending` and `gone`
-        self.connection.send(settings)
-        if not self.connection.poll(START_SECONDS) or self.connection.recv() != "ready":
+        try:
+            self.connection.send(settings)
+            ready = self.connection.poll(START_SECONDS) and self.connection.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             self.stop("did not start")
             raise TransportError("the batch sender did not start", maybe_processed=False)
         self.reader = threading.Thread(target=self._read, name="batch-sender-reader", daemon=True)
@@ -185,7 +192,11 @@ class SenderProcess:
         connections = max(connections, 1)
         pending: _Pending | None = None
         for _ in range(2):  # a child found gone at the hand-over is replaced once
-            child = self._running()
+            try:
+                child = self._running()
+            except (OSError, TransportError) as error:  # nothing was handed over
+                log.error("the batch sender could not start: %s", error)
+                break
             # Each transfer may take connecting + reading (`BatchTransport`: twice the
             # timeout), one round of `connections` after another, behind what it holds.
             rounds = math.ceil((child.held() + len(bodies)) / connections)

@@ -249,3 +249,22 @@ def test_an_empty_batch_starts_no_child_and_tells_the_caller(sender: SenderProce
     )
     assert told == [True]
     assert sender._child is None
+
+
+def test_a_child_that_cannot_start_leaves_every_request_surely_unsent(
+    recorder: tuple[Recorder, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wechat, url = recorder
+    monkeypatch.setattr(batch_sender, "_CHILD", "import sys; sys.exit(3)")
+    sender = SenderProcess(
+        TransportSettings(headers={}, timeout=2.0, verify=False, cert=None, proxy=None)
+    )
+    told: list[bool] = []
+    exchanges = sender.post_many(
+        url, _bodies("never", 3), connections=2, on_ready_for_next=lambda: told.append(True)
+    )
+    assert [e.failure is not None and not e.failure.maybe_processed for e in exchanges] == [
+        True
+    ] * 3
+    assert told == [True]
+    assert wechat.bodies == []
