@@ -305,8 +305,9 @@ class WeChatClient:
         outbox knows which failures to try again later. Without an access token the messages
         are not sent: their answer says so (`maybe_processed` False).
 
-        `on_ready_for_next`, if given, is called once every message has left (not for the resend),
-        when the transport can take another batch (see `batch_sender`).
+        `on_ready_for_next`, if given, is called once the transport can take another batch:
+        from a child process as soon as the first message has left, in this process once all
+        are answered (`batch_sender`). The resend of refused tokens comes after it.
         """
         answers: list[WeChatError | None] = [None] * len(messages)
         bodies: dict[int, bytes] = {}
