@@ -1,5 +1,9 @@
 """Many POSTs to the WeChat API at once, from one thread, through libcurl's multi interface.
 
+`Wire` keeps the transfers of the batches it was given going, `connections` at a time, and
+takes new batches while others run; `BatchTransport` sends one batch at a time through it from
+the caller's thread, and `batch_sender` drives one in a child process.
+
 A policy push drain sends a batch of subscribe messages at a time. Through urllib3 each send
 cost the worker about 0.55 ms of CPU (Python writes the request, parses the status line and the
 headers with the email package, and a thread pool hands every call over and back); libcurl

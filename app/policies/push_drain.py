@@ -776,8 +776,9 @@ def drain_once(
                 # the first request leaves. A crash from here until the outcome commit leaves
                 # these pushes IN_DOUBT, never resent.
                 session.commit()
-                # The turn passes on once every request of the batch has left: the next
-                # batch's requests follow this one's on the connections it frees.
+                # The turn passes on when the sender can take the next batch: a child-process
+                # sender once this one has started (the next waits behind it, on the
+                # connections this one frees), a sender in this process once it is answered.
                 answers = send_all(
                     wechat, sends, connections=settings.connections, on_ready_for_next=turn.close
                 )

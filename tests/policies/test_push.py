@@ -335,6 +335,39 @@ def test_a_claim_that_ran_out_is_not_sent_by_its_stalled_worker(
     assert [len(sent_to(user)) for user in users] == [1, 1]
 
 
+def test_the_turn_passes_on_when_the_sender_can_take_the_next_batch(
+    app: Flask, recipient: Any, grant_subscription: Any, publish: Any
+) -> None:
+    # Drains sharing a turn: held while a batch is handed over, released as soon as the
+    # sender says the next may follow (a child-process sender: once this one has started),
+    # not only when the batch is answered.
+    for _ in range(2):
+        recipient(grant=grant_subscription)
+    publish()
+    turn = threading.Lock()
+    held: list[tuple[bool, bool]] = []
+
+    class ReadyAtOnce:
+        def send_subscribe_messages(
+            self,
+            messages: Sequence[SubscribeMessage],
+            *,
+            connections: int,
+            on_ready_for_next: Callable[[], None] | None = None,
+        ) -> list[WeChatError | None]:
+            before = turn.locked()
+            if on_ready_for_next is not None:
+                on_ready_for_next()
+            held.append((before, turn.locked()))
+            return [None] * len(messages)
+
+    one_at_a_time = push_schedule.PushSettings(lease_seconds=60, batch=1, claim=2)
+    stats = drain(app, DAY, wechat=ReadyAtOnce(), settings=one_at_a_time, send_lock=turn)
+    assert stats.claimed == 2
+    assert held == [(True, False), (True, False)]
+    assert not turn.locked()
+
+
 def test_a_batch_call_that_fails_midway_leaves_its_pushes_in_doubt(
     app: Flask,
     session: Session,
