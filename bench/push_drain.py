@@ -45,8 +45,11 @@ failing to keep the emulator busy.
 raw phase) beside two busy loops spinning what the drain's worker and PostgreSQL used of a
 core in the round, each at its priority. The emulator's rate there is the ratio's ceiling on
 cores shared that much, whatever the drain did with them; the drain's rate against it says how
-well the drain keeps the emulator busy. An analysis too: the loops take CPU, not the locks,
-sockets and caches the drain's processes take.
+well the drain keeps the emulator busy. Then raw once more beside PostgreSQL's loop alone: the
+ceiling of a drain whose worker cost no CPU at all, recording its sends in a PostgreSQL on the
+same cores (the first ceiling counts a client twice, wrk's and the worker's sending child; this
+one does not). An analysis too: the loops take CPU, not the locks, sockets and caches the
+drain's processes take.
 
     .venv/bin/python bench/push_drain.py [--pushes 10000] [--rounds 3]
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--redis-url redis://127.0.0.1:6379/9]
@@ -170,6 +173,31 @@ def spin(share: float, seconds: float, niceness: int) -> subprocess.Popen[bytes]
     return subprocess.Popen(
         [*niced(niceness), sys.executable, "-c", _SPIN, f"{min(share, 1.0):.3f}", f"{seconds:.2f}"]
     )
+
+
+def raw_beside(
+    base_url: str,
+    requests: list[Request],
+    connections: int,
+    seconds: float,
+    loops: list[tuple[float, int]],
+    problems: list[str],
+    index: int,
+) -> float:
+    """The emulator's raw rate (wrk, `seconds`) beside busy loops of (share of a core, niceness)."""
+    spinners = [spin(share, seconds + 1, niceness) for share, niceness in loops]
+    try:
+        time.sleep(0.3)  # the loops are spinning
+        before = emulator_sent(base_url)
+        beside = run_wrk(base_url, requests, connections=connections, seconds=seconds)
+        if beside.refused:
+            problems.append(
+                f"ceiling round {index}: {beside.refused} refused ({beside.first_refusal})"
+            )
+        return (emulator_sent(base_url) - before) / beside.seconds
+    finally:
+        for spinner in spinners:
+            spinner.wait(30)
 
 
 def pin(pid: int, cpus: list[int]) -> None:
@@ -380,7 +408,8 @@ def main() -> None:
         "--ceiling",
         action="store_true",
         help="after each drain, raw again beside busy loops spinning the CPU the drain's worker"
-        " and PostgreSQL used (an analysis: the emulator's rate on cores shared that much)",
+        " and PostgreSQL used, then beside PostgreSQL's alone (an analysis: the emulator's rate"
+        " on cores shared that much)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
@@ -512,6 +541,7 @@ def main() -> None:
         drains: list[float] = []
         totals: list[float] = []  # the machine's CPU per message drained
         ceilings: list[float] = []  # raw beside the drain's own CPU (--ceiling)
+        database_ceilings: list[float] = []  # raw beside PostgreSQL's share alone (--ceiling)
         problems: list[str] = []
         for index in range(rounds):
             policy = seed_round(raw_url, department, n, index)
@@ -559,30 +589,26 @@ def main() -> None:
             problems += [f"round {index}: {p}" for p in round_problems]
             ceiling = ""
             if args.ceiling:
-                # The drain's own processes' CPU, as busy loops at their priorities, beside a
-                # raw load as long as the round's: what the emulator does on cores shared so.
+                # The drain's processes' CPU as busy loops at their priorities, beside a raw
+                # load as long as the round's: what the emulator does on cores shared so.
+                # Once with the worker's and PostgreSQL's, once with PostgreSQL's alone (a
+                # worker that cost nothing: the most any drain recording here could reach).
                 worker_cores, postgres_cores = worker_s / drain_s, postgres_s / drain_s
-                seconds = n / raws[-1]
-                spinners = [
-                    spin(worker_cores, seconds + 1, args.worker_niceness),
-                    spin(postgres_cores, seconds + 1, 0),
-                ]
-                time.sleep(0.3)  # the loops are spinning
-                before = emulator_sent(base_url)
-                beside = run_wrk(
-                    base_url, raw_request(token, title), connections=connections, seconds=seconds
-                )
-                ceilings.append((emulator_sent(base_url) - before) / beside.seconds)
-                if beside.refused:
-                    problems.append(
-                        f"ceiling round {index}: {beside.refused} refused ({beside.first_refusal})"
+                request = raw_request(token, title)
+                beside = [
+                    raw_beside(base_url, request, connections, n / raws[-1], loops, problems, index)
+                    for loops in (
+                        [(worker_cores, args.worker_niceness), (postgres_cores, 0)],
+                        [(postgres_cores, 0)],
                     )
-                for spinner in spinners:
-                    spinner.wait(30)
+                ]
+                ceilings.append(beside[0])
+                database_ceilings.append(beside[1])
                 ceiling = (
                     f"\n         raw beside busy loops of the drain's own CPU (worker {worker_cores:.2f},"
                     f" PostgreSQL {postgres_cores:.2f} of a core): {ceilings[-1]:6.0f}/s,"
-                    f" {ceilings[-1] / raws[-1]:.0%} of raw; the drain {drains[-1] / ceilings[-1]:.0%} of that"
+                    f" {ceilings[-1] / raws[-1]:.0%} of raw; the drain {drains[-1] / ceilings[-1]:.0%} of that;"
+                    f" beside PostgreSQL's alone: {database_ceilings[-1]:6.0f}/s, {database_ceilings[-1] / raws[-1]:.0%} of raw"
                 )
             print(
                 f"round {index}: raw {raws[-1]:6.0f}/s ({raw_sent} msgs, client p50 {raw.p50:.1f} ms)"
@@ -619,6 +645,10 @@ def main() -> None:
             print(
                 f"  raw beside the drain's own CPU     : {statistics.median(shares):6.0%} of raw (the ratio's"
                 f" ceiling on these shared cores); the drain {statistics.median(d / c for d, c in zip(drains, ceilings, strict=True)):.0%} of it"
+            )
+            print(
+                f"  raw beside PostgreSQL's CPU alone  : {statistics.median(c / r for c, r in zip(database_ceilings, raws, strict=True)):6.0%} of raw"
+                " (the ceiling of a drain whose worker cost nothing, recording in this database)"
             )
         for problem in problems:
             print(f"    {problem}")
