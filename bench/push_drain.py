@@ -177,7 +177,7 @@ def spin(share: float, seconds: float, niceness: int) -> subprocess.Popen[bytes]
 
 def raw_beside(
     base_url: str,
-    requests: list[Request],
+    load: list[Request],
     connections: int,
     seconds: float,
     loops: list[tuple[float, int]],
@@ -189,7 +189,7 @@ def raw_beside(
     try:
         time.sleep(0.3)  # the loops are spinning
         before = emulator_sent(base_url)
-        beside = run_wrk(base_url, requests, connections=connections, seconds=seconds)
+        beside = run_wrk(base_url, load, connections=connections, seconds=seconds)
         if beside.refused:
             problems.append(
                 f"ceiling round {index}: {beside.refused} refused ({beside.first_refusal})"
