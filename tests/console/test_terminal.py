@@ -6,7 +6,9 @@ a clerk of another hall cannot reach this hall's terminal."""
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -232,6 +234,39 @@ def test_a_scan_the_moment_a_refused_one_is_answered_is_still_sent_by_htmx(
     clerk.locator("[data-citizen]").wait_for()
     assert "*小明" in clerk.locator("[data-citizen]").inner_text()
     assert code not in clerk.url
+
+
+def test_a_scan_before_htmx_has_started_keeps_the_code_out_of_the_address(
+    live_console: LiveConsole, new_page: Any
+) -> None:
+    # htmx's script is deferred: a scan while the page is still loading (or with the script
+    # missing) is the browser's own submit. As a GET it put the personal code (and the CSRF
+    # token) in the address bar, the history and the access log.
+    hall = demo_hall(live_console)
+    _, citizen_token = live_console.citizen(name="赵小英")
+    code = live_console.api("GET", "/queue/personal-code", citizen_token).json()["code"]
+    clerk = new_page()
+    login(clerk, live_console, "clerk.demo")
+    clerk.route("**/vendor/htmx-*.js", lambda route: route.abort())
+    clerk.goto(live_console.url(f"/console/terminal/windows/{hall['window_id']}"))
+    scanner = clerk.get_by_role("textbox", name="个人码")
+    scanner.fill(code)
+    with clerk.expect_navigation():
+        scanner.press("Enter")
+    assert code not in clerk.url
+
+
+def test_every_console_form_htmx_posts_is_a_post_form_without_it() -> None:
+    # The same holds for every form htmx sends: a take or a check-in carries the code too.
+    templates = Path(__file__).resolve().parents[2] / "blueprints/console/templates"
+    forms = [
+        (path.name, tag)
+        for path in sorted(templates.rglob("*.html"))
+        for tag in re.findall(r"<form\b[^>]*>", path.read_text(encoding="utf-8"))
+        if "hx-post" in tag
+    ]
+    assert forms, "the console has forms htmx posts"
+    assert [name for name, tag in forms if 'method="post"' not in tag] == []
 
 
 def test_a_clerk_of_another_hall_cannot_reach_this_halls_terminal(
