@@ -251,9 +251,10 @@ def test_a_scan_before_htmx_has_started_keeps_the_code_out_of_the_address(
     clerk.goto(live_console.url(f"/console/terminal/windows/{hall['window_id']}"))
     scanner = clerk.get_by_role("textbox", name="个人码")
     scanner.fill(code)
-    with clerk.expect_navigation():
+    with clerk.expect_navigation() as navigation:
         scanner.press("Enter")
     assert code not in clerk.url
+    assert navigation.value.status == 405  # a POST of the page: refused, the code in the body
 
 
 def test_every_console_form_htmx_posts_is_a_post_form_without_it() -> None:
