@@ -79,6 +79,25 @@ def display_token(live: LiveConsole, hall_id: int) -> tuple[int, str]:
         return issued.display.id, issued.token
 
 
+def scanning_citizen(live: LiveConsole, name: str) -> tuple[Any, str, str]:
+    """A new citizen, their login token and the personal code their mini-program shows."""
+    user, token = live.citizen(name=name)
+    return user, token, live.api("GET", "/queue/personal-code", token).json()["code"]
+
+
+def clerk_at_window(
+    live: LiveConsole, new_page: Any, window_id: int, *, without_htmx: bool = False
+) -> Any:
+    """The demo clerk's terminal page for the window; `without_htmx`: its script never loads
+    (the page as it is before htmx has started)."""
+    clerk = new_page()
+    login(clerk, live, "clerk.demo")
+    if without_htmx:
+        clerk.route("**/vendor/htmx-*.js", lambda route: route.abort())
+    clerk.goto(live.url(f"/console/terminal/windows/{window_id}"))
+    return clerk
+
+
 def _open_window(clerk: Any) -> None:
     if clerk.locator("[data-window-status]").get_attribute("data-window-status") != "open":
         clerk.get_by_role("button", name="开窗").click()
@@ -174,11 +193,8 @@ def test_a_scanned_personal_code_takes_a_number_for_its_citizen(
     live_console: LiveConsole, new_page: Any
 ) -> None:
     hall = demo_hall(live_console)
-    user, citizen_token = live_console.citizen(name="王小红")
-    code = live_console.api("GET", "/queue/personal-code", citizen_token).json()["code"]
-    clerk = new_page()
-    login(clerk, live_console, "clerk.demo")
-    clerk.goto(live_console.url(f"/console/terminal/windows/{hall['window_id']}"))
+    user, citizen_token, code = scanning_citizen(live_console, "王小红")
+    clerk = clerk_at_window(live_console, new_page, hall["window_id"])
     scanner = clerk.get_by_role("textbox", name="个人码")
     scanner.fill("   ")  # a blank scan: said beside the field
     scanner.press("Enter")
@@ -212,12 +228,8 @@ def test_a_scan_the_moment_a_refused_one_is_answered_is_still_sent_by_htmx(
     # the page. A submit before htmx had taken the new form over (it did so 20 ms later, when
     # its swap settled) was the browser's own: a GET of this page with the code in its
     # address, and no citizen shown (seen once in CI).
-    hall = demo_hall(live_console)
-    _, citizen_token = live_console.citizen(name="李小明")
-    code = live_console.api("GET", "/queue/personal-code", citizen_token).json()["code"]
-    clerk = new_page()
-    login(clerk, live_console, "clerk.demo")
-    clerk.goto(live_console.url(f"/console/terminal/windows/{hall['window_id']}"))
+    _, _, code = scanning_citizen(live_console, "李小明")
+    clerk = clerk_at_window(live_console, new_page, demo_hall(live_console)["window_id"])
     clerk.evaluate(
         """code => new MutationObserver((changes, observer) => {
             const form = document.querySelector("#scan-form");
@@ -242,13 +254,9 @@ def test_a_scan_before_htmx_has_started_keeps_the_code_out_of_the_address(
     # htmx's script is deferred: a scan while the page is still loading (or with the script
     # missing) is the browser's own submit. As a GET it put the personal code (and the CSRF
     # token) in the address bar, the history and the access log.
-    hall = demo_hall(live_console)
-    _, citizen_token = live_console.citizen(name="赵小英")
-    code = live_console.api("GET", "/queue/personal-code", citizen_token).json()["code"]
-    clerk = new_page()
-    login(clerk, live_console, "clerk.demo")
-    clerk.route("**/vendor/htmx-*.js", lambda route: route.abort())
-    clerk.goto(live_console.url(f"/console/terminal/windows/{hall['window_id']}"))
+    _, _, code = scanning_citizen(live_console, "赵小英")
+    window_id = demo_hall(live_console)["window_id"]
+    clerk = clerk_at_window(live_console, new_page, window_id, without_htmx=True)
     scanner = clerk.get_by_role("textbox", name="个人码")
     scanner.fill(code)
     with clerk.expect_navigation() as navigation:
@@ -257,7 +265,7 @@ def test_a_scan_before_htmx_has_started_keeps_the_code_out_of_the_address(
     assert navigation.value.status == 405  # a POST of the page: refused, the code in the body
 
 
-def test_every_console_form_htmx_posts_is_a_post_form_without_it() -> None:
+def test_every_form_htmx_posts_is_a_post_form_without_htmx_too() -> None:
     # The same holds for every form htmx sends: a take or a check-in carries the code too.
     templates = Path(__file__).resolve().parents[2] / "blueprints/console/templates"
     forms = [
