@@ -74,7 +74,7 @@ from typing import Any
 
 import psycopg
 import requests
-from loadgen import Request, require_wrk, run_wrk
+from loadgen import Request, Result, require_wrk, run_wrk
 from servers import (
     clean_up_on_sigterm,
     create_fresh_database,
@@ -181,20 +181,15 @@ def raw_beside(
     connections: int,
     seconds: float,
     loops: list[tuple[float, int]],
-    problems: list[str],
-    index: int,
-) -> float:
-    """The emulator's raw rate (wrk, `seconds`) beside busy loops of (share of a core, niceness)."""
+) -> tuple[float, Result]:
+    """The emulator's raw rate (wrk, `seconds`) beside busy loops of (share of a core,
+    niceness), and wrk's result."""
     spinners = [spin(share, seconds + 1, niceness) for share, niceness in loops]
     try:
         time.sleep(0.3)  # the loops are spinning
         before = emulator_sent(base_url)
         beside = run_wrk(base_url, load, connections=connections, seconds=seconds)
-        if beside.refused:
-            problems.append(
-                f"ceiling round {index}: {beside.refused} refused ({beside.first_refusal})"
-            )
-        return (emulator_sent(base_url) - before) / beside.seconds
+        return (emulator_sent(base_url) - before) / beside.seconds, beside
     finally:
         for spinner in spinners:
             spinner.wait(30)
@@ -595,15 +590,19 @@ def main() -> None:
                 # worker that cost nothing: the most any drain recording here could reach).
                 worker_cores, postgres_cores = worker_s / drain_s, postgres_s / drain_s
                 request = raw_request(token, title)
-                beside = [
-                    raw_beside(base_url, request, connections, n / raws[-1], loops, problems, index)
-                    for loops in (
-                        [(worker_cores, args.worker_niceness), (postgres_cores, 0)],
-                        [(postgres_cores, 0)],
-                    )
-                ]
-                ceilings.append(beside[0])
-                database_ceilings.append(beside[1])
+                rates = []
+                for loops in (
+                    [(worker_cores, args.worker_niceness), (postgres_cores, 0)],
+                    [(postgres_cores, 0)],
+                ):
+                    rate, beside = raw_beside(base_url, request, connections, n / raws[-1], loops)
+                    rates.append(rate)
+                    if beside.refused:
+                        problems.append(
+                            f"ceiling round {index}: {beside.refused} refused ({beside.first_refusal})"
+                        )
+                ceilings.append(rates[0])
+                database_ceilings.append(rates[1])
                 ceiling = (
                     f"\n         raw beside busy loops of the drain's own CPU (worker {worker_cores:.2f},"
                     f" PostgreSQL {postgres_cores:.2f} of a core): {ceilings[-1]:6.0f}/s,"
