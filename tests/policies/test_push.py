@@ -354,10 +354,17 @@ def test_the_turn_passes_on_when_the_sender_can_take_the_next_batch(
         recipient(grant=grant_subscription)
     publish()
     turn = threading.Lock()
+    held_at_hand_over: list[bool] = []
     held_while_sending: list[bool] = []
 
     class ReadyAtStart(OneByOne):
         ready_at_start = True
+
+        def send_subscribe_messages(
+            self, messages: Sequence[SubscribeMessage], **options: Any
+        ) -> list[WeChatError | None]:
+            held_at_hand_over.append(turn.locked())
+            return super().send_subscribe_messages(messages, **options)
 
         def send(self, message: SubscribeMessage) -> None:
             held_while_sending.append(turn.locked())
@@ -365,6 +372,7 @@ def test_the_turn_passes_on_when_the_sender_can_take_the_next_batch(
     one_at_a_time = push_schedule.PushSettings(lease_seconds=60, batch=1, claim=2)
     stats = drain(app, DAY, wechat=ReadyAtStart(), settings=one_at_a_time, send_lock=turn)
     assert stats.claimed == 2
+    assert held_at_hand_over == [True, True]
     assert held_while_sending == [False, False]
     assert not turn.locked()
 
