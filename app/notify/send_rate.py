@@ -3,6 +3,7 @@
 WeChat's quota is one limit for the whole account, so there is one gate for it: with REDIS_URL,
 per-second counters on Redis from which a notification worker takes one slot and a push batch
 many, each in one atomic round trip (`RedisWindowSlots`); an in-process token bucket otherwise.
+A push batch gives back the slots its claim did not use (`give_back`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -49,6 +51,15 @@ class TokenBucket:
             self.tokens -= taken
             return max(taken, 0)
 
+    def take_at(self, second: int, wanted: int) -> int:
+        """`take`: a bucket has no windows, so the second does not matter."""
+        return self.take(wanted)
+
+    def give_back(self, second: int, unused: int) -> None:
+        """Return slots taken and not used (never beyond the bucket's capacity)."""
+        with self._lock:
+            self.tokens = min(self.capacity, self.tokens + max(unused, 0))
+
 
 # One counter per second, `<key>@<epoch second>` (as Dramatiq's WindowRateLimiter keeps
 # them), and a slot is free while the counters of the window sum to less than the limit. The
@@ -63,6 +74,14 @@ redis.call('INCRBY', KEYS[1], taken)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return taken
 """
+# Gives back up to ARGV[1] slots to the counter they were taken from: never below zero (a
+# counter already expired, or emptied, has nothing of them left to give back).
+_GIVE_BACK = """
+local back = math.min(tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[1]) or '0'))
+if back <= 0 then return 0 end
+redis.call('DECRBY', KEYS[1], back)
+return back
+"""
 
 
 class RedisWindowSlots:
@@ -72,16 +91,27 @@ class RedisWindowSlots:
         from redis import Redis
 
         self.key, self.limit, self.window = key, limit, window
-        self._script = Redis.from_url(redis_url).register_script(_TAKE_SLOTS)
+        redis = Redis.from_url(redis_url)
+        self._take = redis.register_script(_TAKE_SLOTS)
+        self._give_back = redis.register_script(_GIVE_BACK)
 
     def __call__(self) -> bool:
         return self.take(1) == 1
 
     def take(self, wanted: int) -> int:
         """Up to `wanted` slots at once (0 when the window is used up)."""
-        second = int(time.time())
+        return self.take_at(int(time.time()), wanted)
+
+    def take_at(self, second: int, wanted: int) -> int:
+        """`take`, counted in `second`'s counter (the one `give_back` returns them to)."""
         keys = [f"{self.key}@{second - i}" for i in range(self.window)]
-        return int(self._script(keys=keys, args=[wanted, self.limit, self.window * 1000]))
+        return int(self._take(keys=keys, args=[wanted, self.limit, self.window * 1000]))
+
+    def give_back(self, second: int, unused: int) -> None:
+        """Return slots taken in `second` and not used. To that second's counter only: given to
+        a later one, slots whose second had left the window would be counted free twice."""
+        if unused > 0:
+            self._give_back(keys=[f"{self.key}@{second}"], args=[unused])
 
 
 def make_gate(settings: SendRateSettings) -> TokenBucket | RedisWindowSlots:
@@ -100,24 +130,42 @@ def make_gate(settings: SendRateSettings) -> TokenBucket | RedisWindowSlots:
     )
 
 
-def take_slots(gate: Callable[[], bool] | None, wanted: int) -> int:
+@dataclass(frozen=True)
+class Slots:
+    """Send slots taken at once, and the second they were counted in (`give_back`)."""
+
+    count: int
+    second: int
+
+
+def take_slots(gate: Callable[[], bool] | None, wanted: int) -> Slots:
     """Send slots of the global rate for up to `wanted` messages: waits for the first only.
 
     Slots are taken before the batch is claimed, so a batch is never IN_FLIGHT while it
-    waits for the rate (its lease covers the sends alone). Slots left unused by a short
-    batch are simply lost: the rate errs on the slow side, never the fast one. A gate with
-    `take(n)` gives many slots per call; a plain one is asked once per slot.
+    waits for the rate (its lease covers the sends alone); those a short batch leaves unused
+    go back with `give_back`. A gate with `take_at(second, n)` gives many slots per call; a
+    plain one is asked once per slot (and cannot take any back).
     """
+    second = int(time.time())
     if gate is None:
-        return wanted
-    take: Callable[[int], int] | None = getattr(gate, "take", None)
-    if take is not None:
-        while not (slots := take(wanted)):
+        return Slots(wanted, second)
+    take_at: Callable[[int, int], int] | None = getattr(gate, "take_at", None)
+    if take_at is not None:
+        while not (count := take_at(second, wanted)):
             time.sleep(0.005)
-        return slots
+            second = int(time.time())
+        return Slots(count, second)
     while not gate():
         time.sleep(0.005)
-    slots = 1
-    while slots < wanted and gate():
-        slots += 1
-    return slots
+    count = 1
+    while count < wanted and gate():
+        count += 1
+    return Slots(count, int(time.time()))
+
+
+def give_back(gate: Callable[[], bool] | None, slots: Slots, *, used: int) -> None:
+    """Return the slots of `slots` not used, so the account's quota is not spent on nothing
+    (a citizen's notification waits for the window otherwise)."""
+    give: Callable[[int, int], None] | None = getattr(gate, "give_back", None)
+    if give is not None and used < slots.count:
+        give(slots.second, slots.count - used)

@@ -48,8 +48,8 @@ UPDATE of each push is guarded by its claim token and IN_FLIGHT status. The noti
 of an attempt is claimed with a long hold in the transaction that creates it, so the general
 notification workers never pick it up behind this module's back.
 
-The global send rate, shared with the notification workers, is taken before the claim
-(`app.notify.send_rate`).
+The global send rate, shared with the notification workers, is taken before the claim and
+what the claim did not use is given back (`app.notify.send_rate`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ from app.notify import outbox as notify_outbox
 from app.notify import sender as notify_sender
 from app.notify.models import NotificationOutbox, OutboxStatus
 from app.notify.outbox import GrantUse
-from app.notify.send_rate import take_slots
+from app.notify.send_rate import give_back, take_slots
 from app.notify.sender import Outcome
 from app.notify.sql import RowSource, any_of, pairs_in
 from app.notify.templates import TemplateCatalog
@@ -750,12 +750,16 @@ def drain_once(
     off go back when their lease runs out (`recover`).
     """
     stats = DrainStats()
-    slots = stats.limit = take_slots(gate, settings.claim_size)
+    slots = take_slots(gate, settings.claim_size)
+    stats.limit = slots.count
     with session_factory() as session:
         recover(session, now=now_fn())
         stats.taken, claimed = claim_batch(
-            session, now=now_fn(), settings=settings, limit=slots, catalog=catalog
+            session, now=now_fn(), settings=settings, limit=slots.count, catalog=catalog
         )
+        # The slots of pushes not claimed, or decided without a send, go back to the account's
+        # quota: kept, a drain finding little due spent the window citizens' notices share.
+        give_back(gate, slots, used=len(claimed))
         if not claimed:
             session.commit()
             return stats

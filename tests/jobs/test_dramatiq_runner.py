@@ -176,6 +176,36 @@ def test_a_push_batch_and_the_notification_workers_share_one_send_rate(
     assert (runner.acquire_send_slot(), push_gate.take(1), push_gate()) == (False, 0, False)
 
 
+def test_slots_a_push_batch_gives_back_are_the_notification_workers_again(
+    app, tmp_path: Path, namespace: str
+):
+    """A short push batch returns what it did not use to the window it took them from, never
+    more than that window's counter holds (a give-back cannot make room beyond the limit)."""
+    built = _dramatiq_app(
+        app, tmp_path, namespace, NOTIFY_SEND_RATE_LIMIT=10, NOTIFY_SEND_RATE_WINDOW_SECONDS=60
+    )
+    runner = _runner(built)
+    push_gate = send_rate.make_gate(
+        PushSettings(
+            redis_url=runner.settings.redis_url,
+            namespace=namespace,
+            send_rate_limit=10,
+            send_rate_window_seconds=60,
+        )
+    )
+
+    slots = send_rate.take_slots(push_gate, 200)
+    assert slots.count == 10
+    assert not runner.acquire_send_slot()
+    send_rate.give_back(push_gate, slots, used=7)
+    assert [runner.acquire_send_slot() for _ in range(4)] == [True, True, True, False]
+
+    # Asked to give back more than its window's counter holds, it stops at zero: the window
+    # never grants more than its limit.
+    send_rate.give_back(push_gate, slots, used=0)
+    assert sum(runner.acquire_send_slot() for _ in range(20)) == 10
+
+
 def test_over_the_send_rate_a_message_waits_in_the_broker_without_touching_its_row(
     app, tmp_path: Path, namespace: str, emulator_url: str, monkeypatch
 ):

@@ -519,8 +519,28 @@ def test_a_batch_or_claim_size_of_zero_still_sends(
 
 def test_send_rate_is_taken_before_the_claim() -> None:
     bucket = send_rate.TokenBucket(rate=1000, burst=3)
-    assert send_rate.take_slots(bucket, 50) == 3
-    assert send_rate.take_slots(None, 50) == 50
+    assert send_rate.take_slots(bucket, 50).count == 3
+    assert send_rate.take_slots(None, 50).count == 50
+
+
+def test_slots_a_short_claim_did_not_use_go_back_to_the_send_rate(
+    app: Flask, recipient: Any, grant_subscription: Any, publish: Any, sent_to: Any
+) -> None:
+    # WeChat's quota is one for the account, shared with citizens' notifications. A drain takes
+    # its slots before it claims; those a short claim left unused were kept, so a drain that
+    # found one push due (or none: each delayed follow-up, each poll) spent the whole window
+    # and a citizen's notice waited behind it.
+    _, user = recipient(grant=grant_subscription)
+    publish()
+    gate = send_rate.TokenBucket(rate=0.001, burst=10)
+    stats = drain(app, DAY, gate=gate)
+    assert (stats.limit, stats.claimed) == (10, 1)
+    assert len(sent_to(user)) == 1
+    assert gate.take(10) == 9
+
+    idle = send_rate.TokenBucket(rate=0.001, burst=10)
+    assert drain(app, DAY, gate=idle).taken == 0
+    assert idle.take(10) == 10
 
 
 def test_opted_out_and_unauthorised_recipients_are_skipped_with_reason(
