@@ -215,7 +215,8 @@ class BaseConfig:
         default_factory=lambda: float(_env("NOTIFY_RETRY_BASE_SECONDS", "30"))
     )
     NOTIFY_SWEEP_SECONDS: int = field(default_factory=lambda: _env_int("NOTIFY_SWEEP_SECONDS", 15))
-    # WeChat sends per window, one limit shared by every worker (Dramatiq's Redis limiter).
+    # WeChat sends per window, one limit for every sender: notifications and policy pushes,
+    # of every worker on Redis, or of this process in-process (`app.jobs.send_rate`).
     NOTIFY_SEND_RATE_LIMIT: int = field(
         default_factory=lambda: _env_int("NOTIFY_SEND_RATE_LIMIT", 20)
     )

@@ -22,12 +22,16 @@ from app.jobs import dispatch
 from app.jobs.dispatch import after_commit_dispatch
 
 if TYPE_CHECKING:
+    from app.notify.send_rate import RedisWindowSlots, TokenBucket
     from app.notify.sender import SubscribeMessageSender
 
 # Domain modules import `app.jobs.dispatch` (no further imports), so this package imports the
 # notify modules only inside functions: no import cycle whichever side is imported first.
 
-__all__ = ["JobRunner", "after_commit_dispatch", "get_runner", "init_app", "kick"]
+__all__ = ["JobRunner", "after_commit_dispatch", "get_runner", "init_app", "kick", "send_rate"]
+
+# The app's one gate of WeChat's send quota (`send_rate`).
+_SEND_RATE = "wechat_send_rate"
 
 
 class JobRunner(Protocol):
@@ -59,8 +63,12 @@ def init_app(app: Flask) -> JobRunner:
     from app.integrations.wechat import get_wechat
     from app.jobs.settings import JobSettings
     from app.jobs.sweeps import PeriodicSweeps
+    from app.notify.send_rate import make_gate
 
     settings = JobSettings.from_config(app.config)
+    # One gate for every sender of the app: the runner's notifications and the policy push
+    # drain take WeChat's quota from it (on Redis, every process's too).
+    gate = app.extensions[_SEND_RATE] = make_gate(settings)
     database = app.extensions["db"]
     # The runner seals the audit log: its link keys and checkpoint folder.
     audit_chain = AuditChain.from_config(app.config)
@@ -86,6 +94,7 @@ def init_app(app: Flask) -> JobRunner:
             now_fn=utcnow,
             sweeps=sweeps,
             audit_chain=audit_chain,
+            send_rate=gate,
         )
         # Started by the first request (or dispatch), never by create_app itself.
         app.before_request(inprocess.ensure_started)
@@ -100,6 +109,7 @@ def init_app(app: Flask) -> JobRunner:
             now_fn=utcnow,
             sweeps=sweeps,
             audit_chain=audit_chain,
+            send_rate=gate,
         )
     elif settings.runner == "manual":
         runner = ManualRunner()
@@ -110,6 +120,12 @@ def init_app(app: Flask) -> JobRunner:
     app.extensions["jobs"] = runner
     dispatch.install(database.sessionmaker, runner.dispatch)
     return runner
+
+
+def send_rate(app: Flask) -> TokenBucket | RedisWindowSlots:
+    """The app's gate of WeChat's send quota, shared by everything it sends."""
+    gate: TokenBucket | RedisWindowSlots = app.extensions[_SEND_RATE]
+    return gate
 
 
 def get_runner(app: Flask | None = None) -> JobRunner:

@@ -39,7 +39,6 @@ from app.jobs.settings import JobSettings
 from app.jobs.sweeps import PeriodicSweeps
 from app.logs import bind_job_request_id, current_request_id
 from app.notify.outbox import NOTIFY_JOB
-from app.notify.send_rate import make_gate
 from app.notify.sender import Outcome, SubscribeMessageSender, deliver_by_id, drain
 
 log = logging.getLogger(__name__)
@@ -150,6 +149,7 @@ class DramatiqRunner:
         wechat: Callable[[], SubscribeMessageSender],
         settings: JobSettings,
         now_fn: Callable[[], dt.datetime],
+        send_rate: Callable[[], bool],
         sweeps: PeriodicSweeps | None = None,
         audit_chain: AuditChain | None = None,
     ) -> None:
@@ -173,8 +173,8 @@ class DramatiqRunner:
         # With a scheduler process (JOB_SCHEDULER=process) it enqueues the sweeps instead.
         if not settings.scheduler_owns_periodic_work:
             self.broker.add_middleware(SweepTicker(self))
-        # The one gate of WeChat's quota, shared with the policy push (one round trip a slot).
-        self.send_rate = make_gate(settings)
+        # The app's one gate of WeChat's quota (`app.jobs.send_rate`), the policy push's too.
+        self.send_rate = send_rate
         self.deliver_notification = dramatiq.actor(
             actor_name="deliver_notification",
             queue_name=QUEUE,

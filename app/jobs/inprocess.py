@@ -42,8 +42,11 @@ class InProcessRunner:
         now_fn: Callable[[], dt.datetime],
         sweeps: PeriodicSweeps | None = None,
         audit_chain: AuditChain | None = None,
+        send_rate: Callable[[], bool] | None = None,
     ) -> None:
         self._session_factory = session_factory
+        # WeChat's send quota (`app.jobs.send_rate`; None: unlimited, tests of other jobs).
+        self._send_rate = send_rate
         self._sweeps = sweeps
         # None: this runner leaves the audit log to another (tests of other jobs).
         self._audit_chain = audit_chain
@@ -108,6 +111,7 @@ class InProcessRunner:
                 now_fn=self._now_fn,
                 batch=self._settings.batch,
                 policy=self._settings.policy,
+                gate=self._send_rate,
             )
             claimed += stats.claimed
             if stats.claimed < self._settings.batch:

@@ -121,7 +121,11 @@ def make_gate(settings: SendRateSettings) -> TokenBucket | RedisWindowSlots:
     Called, a gate takes one slot (True) or none (False); `take(n)` takes up to n at once.
     """
     if not settings.redis_url:
-        return TokenBucket(settings.send_rate_limit / settings.send_rate_window_seconds)
+        # `limit` per window, as the Redis counters: a full window's worth may go at once.
+        return TokenBucket(
+            settings.send_rate_limit / settings.send_rate_window_seconds,
+            burst=settings.send_rate_limit,
+        )
     return RedisWindowSlots(
         settings.redis_url,
         f"{settings.namespace}:wechat-send-rate",

@@ -151,6 +151,20 @@ def test_the_wechat_send_rate_is_one_limit_shared_by_every_worker(
     assert granted == [True, True, True, False, False]
 
 
+def _push_worker_gate(runner: DramatiqRunner, namespace: str) -> send_rate.RedisWindowSlots:
+    """The send rate as another worker process's push drain builds it: ten a minute."""
+    gate = send_rate.make_gate(
+        PushSettings(
+            redis_url=runner.settings.redis_url,
+            namespace=namespace,
+            send_rate_limit=10,
+            send_rate_window_seconds=60,
+        )
+    )
+    assert isinstance(gate, send_rate.RedisWindowSlots)
+    return gate
+
+
 def test_a_push_batch_and_the_notification_workers_share_one_send_rate(
     app, tmp_path: Path, namespace: str
 ):
@@ -160,16 +174,8 @@ def test_a_push_batch_and_the_notification_workers_share_one_send_rate(
         app, tmp_path, namespace, NOTIFY_SEND_RATE_LIMIT=10, NOTIFY_SEND_RATE_WINDOW_SECONDS=60
     )
     runner = _runner(built)
-    push_gate = send_rate.make_gate(
-        PushSettings(
-            redis_url=runner.settings.redis_url,
-            namespace=namespace,
-            send_rate_limit=10,
-            send_rate_window_seconds=60,
-        )
-    )
+    push_gate = _push_worker_gate(runner, namespace)
 
-    assert isinstance(push_gate, send_rate.RedisWindowSlots)
     assert push_gate.take(4) == 4
     assert [runner.acquire_send_slot() for _ in range(3)] == [True, True, True]
     assert push_gate.take(50) == 3
@@ -185,14 +191,7 @@ def test_slots_a_push_batch_gives_back_are_the_notification_workers_again(
         app, tmp_path, namespace, NOTIFY_SEND_RATE_LIMIT=10, NOTIFY_SEND_RATE_WINDOW_SECONDS=60
     )
     runner = _runner(built)
-    push_gate = send_rate.make_gate(
-        PushSettings(
-            redis_url=runner.settings.redis_url,
-            namespace=namespace,
-            send_rate_limit=10,
-            send_rate_window_seconds=60,
-        )
-    )
+    push_gate = _push_worker_gate(runner, namespace)
 
     slots = send_rate.take_slots(push_gate, 200)
     assert slots.count == 10

@@ -11,6 +11,8 @@ from flask import Flask
 
 from app.jobs import dispatch, kick
 from app.jobs.inprocess import InProcessRunner
+from app.notify.send_rate import take_slots
+from app.policies.jobs import PushRunner
 from tests.support.jobs import (
     build_app,
     commit_notification,
@@ -109,3 +111,33 @@ def test_the_manual_runner_leaves_the_outbox_alone(app: Flask, tmp_path: Path, e
     assert manual.extensions["jobs"].name == "manual"
     assert not wait_for(lambda: row_status(manual, row_id) != "pending", timeout=0.5)
     assert messages_for(emulator_url, user) == []
+
+
+def test_the_embedded_runner_keeps_to_the_send_rate_it_shares_with_the_push_drain(
+    app: Flask, tmp_path: Path, emulator_url
+):
+    # WeChat's send quota is one for the account. The embedded runner sent every due
+    # notification with no send rate at all, and its process's policy push drain took its
+    # slots from a bucket of its own: together they could send past NOTIFY_SEND_RATE_LIMIT.
+    limited = build_app(
+        app,
+        tmp_path,
+        JOB_RUNNER="inprocess",
+        NOTIFY_POLL_SECONDS=60,
+        NOTIFY_SEND_RATE_LIMIT=3,
+        NOTIFY_SEND_RATE_WINDOW_SECONDS=3600,
+    )
+    try:
+        pushes = PushRunner(limited)
+        assert take_slots(pushes.gate, 1).count == 1  # a push batch of one took its slot
+        users = [granted_user(limited, emulator_url) for _ in range(3)]
+        rows = [commit_notification(limited, user) for user in users]
+
+        def sent() -> int:
+            return sum(row_status(limited, row) == "sent" for row in rows)
+
+        assert wait_for(lambda: sent() == 2), [row_status(limited, row) for row in rows]
+        assert not wait_for(lambda: sent() > 2, timeout=0.5)
+        assert sum(len(messages_for(emulator_url, user)) for user in users) == 2
+    finally:
+        limited.extensions["jobs"].stop()
