@@ -4,8 +4,10 @@ make-up workdays, and time limits counted in working days.
 Days are local to Asia/Shanghai. The State Council's schedule comes from `chinese_calendar`
 (pinned); each year's schedule is published in the autumn before, and a year the pinned
 release does not know yet is entered in `data/calendar/overrides.json` (day -> holiday |
-makeup | workday | weekend) until the library is upgraded. A year known to neither is counted
-as plain weekdays and weekends, and `unknown_years` says so (the readiness check reports it).
+makeup | workday | weekend) until the library is upgraded. A year known to neither still keeps
+the days the law itself fixes (`statutory_holidays`); its days in lieu and make-up workdays
+come only with the notice, so it is otherwise counted as plain weekdays and weekends, and
+`unknown_years` says so (the readiness check reports it).
 
 Halls use it for opening days, appointments for bookable days, ratings and applications for
 their deadlines. A deadline counts working days after the day it starts, ends at the local
@@ -22,10 +24,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+from lunar_python import Lunar
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 OVERRIDES_FILE = Path(__file__).resolve().parent.parent / "data" / "calendar" / "overrides.json"
 DAY_KINDS = ("workday", "weekend", "holiday", "makeup")
+# The first year of the statutory holidays as the 2024 revision of the law sets them.
+LAW_FROM = 2025
 
 
 def local_day(now: dt.datetime) -> dt.date:
@@ -79,7 +84,45 @@ def day_kind(day: dt.date) -> str:
     known = _library_kind(day)
     if known is not None:
         return known
+    if day in statutory_holidays(day.year):
+        return "holiday"
     return "weekend" if day.weekday() >= 5 else "workday"
+
+
+@functools.cache
+def statutory_holidays(year: int) -> frozenset[dt.date]:
+    """The 13 days of `year` the law gives as public holidays (全国年节及纪念日放假办法, as
+    revised in 2024, from 2025 on): 元旦 1, 春节 4 (除夕 to 正月初三), 清明 1, 劳动节 2,
+    端午 1, 中秋 1, 国庆 3. The State Council's yearly notice adds the days in lieu and the
+    make-up workdays around them; these days are holidays whatever it says.
+
+    None before 2025 (other rules; the library knows those years) or after 2100 (beyond the
+    solar-term tables)."""
+    if not LAW_FROM <= year <= 2100:
+        return frozenset()
+    spring_festival = _solar(Lunar.fromYmd(year, 1, 1))
+    qingming = next(
+        day
+        for day, term in chinese_calendar.get_solar_terms(dt.date(year, 4, 1), dt.date(year, 4, 10))
+        if term == "清明"
+    )
+    return frozenset(
+        {
+            dt.date(year, 1, 1),
+            *(spring_festival + dt.timedelta(days=offset) for offset in range(-1, 3)),
+            qingming,
+            dt.date(year, 5, 1),
+            dt.date(year, 5, 2),
+            _solar(Lunar.fromYmd(year, 5, 5)),
+            _solar(Lunar.fromYmd(year, 8, 15)),
+            *(dt.date(year, 10, day) for day in (1, 2, 3)),
+        }
+    )
+
+
+def _solar(lunar: Lunar) -> dt.date:
+    solar = lunar.getSolar()
+    return dt.date(solar.getYear(), solar.getMonth(), solar.getDay())
 
 
 def unknown_years(years: Iterable[int]) -> list[int]:

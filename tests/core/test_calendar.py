@@ -65,3 +65,45 @@ def test_a_bad_override_is_refused(tmp_path: Path) -> None:
 def test_years_unknown_to_the_library_and_the_table_are_reported() -> None:
     assert calendar.unknown_years([2026]) == []
     assert calendar.unknown_years([2099]) == [2099]
+
+
+def test_a_year_without_its_published_schedule_still_keeps_the_statutory_holidays() -> None:
+    # The pinned release stops at 2026 and no 2027 schedule is entered yet: New Year's Day 2027,
+    # a Friday, was an ordinary working day, offered for appointments from 22 December (seven
+    # working days ahead) and counted in every deadline across the new year, and so were the
+    # Spring Festival's weekdays. The law fixes those days whatever the State Council's notice
+    # adds (its days in lieu and make-up workdays stay unknown until it is entered).
+    assert calendar.unknown_years([2027]) == [2027]
+    law = [
+        dt.date(2027, 1, 1),  # 元旦, Friday
+        dt.date(2027, 2, 5),  # 除夕, Friday
+        dt.date(2027, 2, 8),  # 正月初三, Monday
+        dt.date(2027, 4, 5),  # 清明, Monday
+        dt.date(2027, 6, 9),  # 端午, Wednesday
+        dt.date(2027, 9, 15),  # 中秋, Wednesday
+        dt.date(2027, 10, 1),  # 国庆, Friday
+    ]
+    assert [calendar.day_kind(day) for day in law] == ["holiday"] * len(law)
+    assert calendar.deadline(local(2026, 12, 31, 10, 0), 1) == local(2027, 1, 5)
+    assert calendar.day_kind(dt.date(2027, 1, 4)) == "workday"
+    assert calendar.unknown_years([2027]) == [2027]  # still reported: the notice is missing
+
+
+@pytest.mark.parametrize("year", [2025, 2026])
+def test_the_statutory_holidays_are_holidays_in_every_schedule_under_the_2025_rules(
+    year: int,
+) -> None:
+    # 全国年节及纪念日放假办法 as revised in 2024: 13 days a year from 2025 on. Checked against the
+    # schedules the library has, which were published for those years.
+    days = calendar.statutory_holidays(year)
+    assert len(days) == 13
+    assert {calendar.day_kind(day) for day in days} == {"holiday"}
+
+
+def test_years_the_statutory_rules_do_not_cover_are_plain_weekdays_and_weekends() -> None:
+    # Before 2025 the law gave other days (the library knows those years); after 2100 the
+    # solar-term tables end. Neither may fail a request that names such a day.
+    assert calendar.statutory_holidays(2024) == frozenset()
+    assert calendar.statutory_holidays(2101) == frozenset()
+    assert calendar.day_kind(dt.date(9999, 1, 1)) == "workday"
+    assert calendar.day_kind(dt.date(1, 1, 6)) == "weekend"
