@@ -49,7 +49,8 @@ def readyz() -> Response:
     ready = all(state == "ok" for state in checks.values())
     if not ready:
         return error_response(503, "NOT_READY", "服务依赖暂不可用", {"checks": checks})
-    # Not a reason to stop serving, but deadlines and opening days would ignore the holidays:
+    # Not a reason to stop serving, but deadlines and opening days would ignore the days in
+    # lieu and make-up workdays (the law's own holidays are kept, `calendar.statutory_holidays`):
     # the operator enters the published schedule in data/calendar/overrides.json.
     this_year = calendar.local_day(utcnow()).year
     unknown = calendar.unknown_years([this_year, this_year + 1])
