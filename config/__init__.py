@@ -216,7 +216,7 @@ class BaseConfig:
     )
     NOTIFY_SWEEP_SECONDS: int = field(default_factory=lambda: _env_int("NOTIFY_SWEEP_SECONDS", 15))
     # WeChat sends per window, one limit for every sender: notifications and policy pushes,
-    # of every worker on Redis, or of this process in-process (`app.jobs.send_rate`).
+    # of every worker on Redis, or of this process in-process (`app.jobs.send_gate`).
     NOTIFY_SEND_RATE_LIMIT: int = field(
         default_factory=lambda: _env_int("NOTIFY_SEND_RATE_LIMIT", 20)
     )

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 # Domain modules import `app.jobs.dispatch` (no further imports), so this package imports the
 # notify modules only inside functions: no import cycle whichever side is imported first.
 
-__all__ = ["JobRunner", "after_commit_dispatch", "get_runner", "init_app", "kick", "send_rate"]
+__all__ = ["JobRunner", "after_commit_dispatch", "get_runner", "init_app", "kick", "send_gate"]
 
-# The app's one gate of WeChat's send quota (`send_rate`).
+# The app's one gate of WeChat's send quota (`send_gate`).
 _SEND_RATE = "wechat_send_rate"
 
 
@@ -122,7 +122,7 @@ def init_app(app: Flask) -> JobRunner:
     return runner
 
 
-def send_rate(app: Flask) -> TokenBucket | RedisWindowSlots:
+def send_gate(app: Flask) -> TokenBucket | RedisWindowSlots:
     """The app's gate of WeChat's send quota, shared by everything it sends."""
     gate: TokenBucket | RedisWindowSlots = app.extensions[_SEND_RATE]
     return gate

@@ -173,7 +173,7 @@ class DramatiqRunner:
         # With a scheduler process (JOB_SCHEDULER=process) it enqueues the sweeps instead.
         if not settings.scheduler_owns_periodic_work:
             self.broker.add_middleware(SweepTicker(self))
-        # The app's one gate of WeChat's quota (`app.jobs.send_rate`), the policy push's too.
+        # The app's one gate of WeChat's quota (`app.jobs.send_gate`), the policy push's too.
         self.send_rate = send_rate
         self.deliver_notification = dramatiq.actor(
             actor_name="deliver_notification",

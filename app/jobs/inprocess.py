@@ -45,7 +45,7 @@ class InProcessRunner:
         send_rate: Callable[[], bool] | None = None,
     ) -> None:
         self._session_factory = session_factory
-        # WeChat's send quota (`app.jobs.send_rate`; None: unlimited, tests of other jobs).
+        # WeChat's send quota (`app.jobs.send_gate`; None: unlimited, tests of other jobs).
         self._send_rate = send_rate
         self._sweeps = sweeps
         # None: this runner leaves the audit log to another (tests of other jobs).

@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 
 from app.db import utcnow
 from app.extensions import current_flask_app
-from app.jobs import send_rate
+from app.jobs import send_gate
 from app.observability.metrics import count_task
 from app.policies import push_drain
 from app.policies.models import PolicyPush, PushStatus
@@ -69,7 +69,7 @@ class PushRunner:
         # Drain loops of one `run_once`, each with a batch of its own going at once.
         self.loops = max(loops, 1)
         self.settings = PushSettings.from_config(app.config)
-        self.gate: Callable[[], bool] = gate or send_rate(app)
+        self.gate: Callable[[], bool] = gate or send_gate(app)
         self.threads = threads
         # One batch of this runner on the wire at a time (see the module's docstring).
         self.send_lock = threading.Lock()
@@ -162,7 +162,7 @@ def declare_dramatiq_actor(app: Flask) -> Any:
     import dramatiq
 
     runner = app.extensions["jobs"]  # a DramatiqRunner: its broker and Redis
-    # The send rate: the app's one gate (`app.jobs.send_rate`), the runner's too, taken a
+    # The send rate: the app's one gate (`app.jobs.send_gate`), the runner's too, taken a
     # batch at a time instead of one slot per Redis transaction.
     pushes = PushRunner(app, loops=ACTOR_LOOPS)
     namespace = runner.settings.namespace
