@@ -362,7 +362,7 @@ def raw_request(token: str, title: str) -> list[Request]:
     data = {
         "thing1": title[:20],
         "thing2": "番禺区推送基准局",
-        "date3": "2026-12-31",
+        "thing3": "长期有效",
         "thing4": "推送基准",
     }
     return [

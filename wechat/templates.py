@@ -336,7 +336,7 @@ DEFAULT_TEMPLATES: Mapping[str, TemplateSpec] = {
             fields={
                 "thing1": "政策名称",
                 "thing2": "发布部门",
-                "date3": "申报截止",
+                "thing3": "有效期",
                 "thing4": "政策摘要",
             },
         ),

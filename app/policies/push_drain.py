@@ -65,7 +65,6 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.calendar import LOCAL_TZ
 from app.db import built_once
 from app.enterprises.models import BindingStatus, EnterpriseBinding
 from app.notify import outbox as notify_outbox
@@ -96,12 +95,13 @@ _OUTBOX = cast(Table, NotificationOutbox.__table__)
 # -- claiming and marking -------------------------------------------------------------------
 
 
-def _policy_message(policy: Policy, department: str, now: dt.datetime) -> dict[str, str]:
-    deadline = policy.expires_on or dt.date(now.astimezone(LOCAL_TZ).year, 12, 31)
+def _policy_message(policy: Policy, department: str) -> dict[str, str]:
+    ends = policy.expires_on
     return {
         "thing1": policy.title[:20],
         "thing2": department[:20],
-        "date3": deadline.isoformat(),
+        # The policy's own last day, or none: never a date its department did not set.
+        "thing3": f"至{ends.year}年{ends.month}月{ends.day}日" if ends else "长期有效",
         "thing4": (policy.summary or policy.title)[:20],
     }
 
@@ -300,7 +300,7 @@ def _mark_claimed(
         {
             "user_id": push.user_id,
             "template_key": TEMPLATE_KEY,
-            "data": _policy_message(*policies[push.policy_id], now),
+            "data": _policy_message(*policies[push.policy_id]),
             "page": f"pages/policy/detail?id={push.policy_id}&enterprise={push.enterprise_id}",
             "dedupe_key": _dedupe_key(push),
             "source": ("policy_push", push.id),

@@ -17,7 +17,7 @@ from wechat.tokens import AccessToken, MemoryTokenCache
 DATA = {
     "thing1": "出口信用保险",
     "thing2": "番禺区商务局",
-    "date3": "2026-12-31",
+    "thing3": "至2026年12月31日",
     "thing4": "保费支持",
 }
 

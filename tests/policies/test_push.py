@@ -747,7 +747,7 @@ def test_an_attempt_row_already_there_is_claimed_the_general_way(
             {
                 "user_id": user.id,
                 "template_key": "policy_push",
-                "data": {"thing1": "旧", "thing2": "局", "date3": "2025-12-31", "thing4": "旧"},
+                "data": {"thing1": "旧", "thing2": "局", "thing3": "长期有效", "thing4": "旧"},
                 "dedupe_key": key,
             }
         ],
@@ -766,3 +766,22 @@ def test_an_attempt_row_already_there_is_claimed_the_general_way(
     ).one()
     assert row.id == push.notification_id and row.status is OutboxStatus.SENT
     assert len(sent_to(user)) == 1
+
+
+def test_the_push_says_how_long_a_policy_runs_and_never_makes_up_a_deadline(
+    app: Flask, recipient: Any, grant_subscription: Any, create_policy: Any, sent_to: Any
+) -> None:
+    # The message's third field was 申报截止, a date, and a policy with no end date was pushed
+    # with 31 December of the year it went out: a deadline no department set, three weeks
+    # away for a push in December. It is now 有效期: until the policy's last day, or 长期有效.
+    _, user = recipient(grant=grant_subscription)
+    create_policy(FORM, publish=True, now=DAY)
+    drain(app, DAY)
+    grant_subscription(user, "policy_push")  # a one-time authorisation per message
+    later = DAY + dt.timedelta(days=8)
+    create_policy(FORM, publish=True, now=later, expires_on=dt.date(2025, 6, 30))
+    drain(app, later)
+
+    periods = [message["data"]["thing3"] for message in sent_to(user)]
+    assert periods == ["长期有效", "至2025年6月30日"]
+    assert all("date3" not in message["data"] for message in sent_to(user))

@@ -158,7 +158,7 @@ def test_long_term_template_needs_no_grant(long_term_url: str) -> None:
     data = {
         "thing1": "番禺区促进消费补贴",
         "thing2": "番禺区商务局",
-        "date3": "2024-06-30",
+        "thing3": "至2024年6月30日",
         "thing4": "符合条件的企业可申报",
     }
 
