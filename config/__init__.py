@@ -223,6 +223,10 @@ class BaseConfig:
     NOTIFY_SEND_RATE_WINDOW_SECONDS: int = field(
         default_factory=lambda: _env_int("NOTIFY_SEND_RATE_WINDOW_SECONDS", 1)
     )
+    # Of each window, the sends a policy push drain leaves to citizens' notifications.
+    NOTIFY_SEND_RATE_RESERVED: int = field(
+        default_factory=lambda: _env_int("NOTIFY_SEND_RATE_RESERVED", 5)
+    )
 
     # --- Appointments, ratings (好差评) and queue statistics ---
     APPOINTMENT_DAYS_AHEAD: int = field(

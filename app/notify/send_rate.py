@@ -41,19 +41,19 @@ class TokenBucket:
     def __call__(self) -> bool:
         return self.take(1) == 1
 
-    def take(self, wanted: int) -> int:
-        """Up to `wanted` slots at once (0 when none is left now)."""
+    def take(self, wanted: int, *, keep: int = 0) -> int:
+        """Up to `wanted` slots at once, leaving `keep` (0 when no more is left now)."""
         with self._lock:
             now = time.monotonic()
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
-            taken = min(wanted, int(self.tokens))
+            taken = max(min(wanted, int(self.tokens) - keep), 0)
             self.tokens -= taken
-            return max(taken, 0)
+            return taken
 
-    def take_at(self, second: int, wanted: int) -> int:
+    def take_at(self, second: int, wanted: int, *, keep: int = 0) -> int:
         """`take`: a bucket has no windows, so the second does not matter."""
-        return self.take(wanted)
+        return self.take(wanted, keep=keep)
 
     def give_back(self, second: int, unused: int) -> None:
         """Return slots taken and not used (never beyond the bucket's capacity)."""
@@ -102,10 +102,11 @@ class RedisWindowSlots:
         """Up to `wanted` slots at once (0 when the window is used up)."""
         return self.take_at(int(time.time()), wanted)
 
-    def take_at(self, second: int, wanted: int) -> int:
-        """`take`, counted in `second`'s counter (the one `give_back` returns them to)."""
+    def take_at(self, second: int, wanted: int, *, keep: int = 0) -> int:
+        """`take`, leaving `keep` slots of the window to others, counted in `second`'s counter
+        (the one `give_back` returns them to)."""
         keys = [f"{self.key}@{second - i}" for i in range(self.window)]
-        return int(self._take(keys=keys, args=[wanted, self.limit, self.window * 1000]))
+        return int(self._take(keys=keys, args=[wanted, self.limit - keep, self.window * 1000]))
 
     def give_back(self, second: int, unused: int) -> None:
         """Return slots taken in `second` and not used. To that second's counter only: given to
@@ -142,20 +143,21 @@ class Slots:
     second: int
 
 
-def take_slots(gate: Callable[[], bool] | None, wanted: int) -> Slots:
-    """Send slots of the global rate for up to `wanted` messages: waits for the first only.
+def take_slots(gate: Callable[[], bool] | None, wanted: int, *, keep: int = 0) -> Slots:
+    """Send slots of the global rate for up to `wanted` messages, leaving `keep` of each
+    window to the notification workers: waits for the first only.
 
     Slots are taken before the batch is claimed, so a batch is never IN_FLIGHT while it
     waits for the rate (its lease covers the sends alone); those a short batch leaves unused
-    go back with `give_back`. A gate with `take_at(second, n)` gives many slots per call; a
-    plain one is asked once per slot (and cannot take any back).
+    go back with `give_back`. A gate with `take_at(second, n, keep=k)` gives many slots per
+    call; a plain one is asked once per slot (and cannot keep or give back any).
     """
     second = int(time.time())
     if gate is None:
         return Slots(wanted, second)
-    take_at: Callable[[int, int], int] | None = getattr(gate, "take_at", None)
+    take_at: Callable[..., int] | None = getattr(gate, "take_at", None)
     if take_at is not None:
-        while not (count := take_at(second, wanted)):
+        while not (count := take_at(second, wanted, keep=keep)):
             time.sleep(0.005)
             second = int(time.time())
         return Slots(count, second)

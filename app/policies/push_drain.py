@@ -750,7 +750,8 @@ def drain_once(
     off go back when their lease runs out (`recover`).
     """
     stats = DrainStats()
-    slots = take_slots(gate, settings.claim_size)
+    # Part of each window stays free for citizens' notifications, whatever the push's size.
+    slots = take_slots(gate, settings.claim_size, keep=settings.left_to_notifications)
     stats.limit = slots.count
     with session_factory() as session:
         recover(session, now=now_fn())

@@ -42,6 +42,8 @@ class PushSettings:
     retry_base_seconds: float = 60.0
     send_rate_limit: int = 20
     send_rate_window_seconds: int = 1
+    # Slots of each window the drain leaves to citizens' notifications (`left_to_notifications`).
+    send_rate_reserved: int = 5
     redis_url: str = ""
     namespace: str = "yuhaoban"
     poll_seconds: float = 5.0
@@ -51,6 +53,13 @@ class PushSettings:
     def claim_size(self) -> int:
         """Pushes a claim takes: never fewer than one batch."""
         return max(self.claim, self.batch)
+
+    @property
+    def left_to_notifications(self) -> int:
+        """Slots of each send-rate window a drain never takes: a number called at a window
+        must not wait behind a push to thousands. Never the whole window (the push would
+        never go)."""
+        return max(min(self.send_rate_reserved, self.send_rate_limit - 1), 0)
 
     @classmethod
     def from_config(cls, config: Any) -> PushSettings:
@@ -75,6 +84,7 @@ class PushSettings:
             retry_base_seconds=float(config.get("POLICY_PUSH_RETRY_BASE_SECONDS", 60)),
             send_rate_limit=int(config.get("NOTIFY_SEND_RATE_LIMIT", 20)),
             send_rate_window_seconds=int(config.get("NOTIFY_SEND_RATE_WINDOW_SECONDS", 1)),
+            send_rate_reserved=int(config.get("NOTIFY_SEND_RATE_RESERVED", 5)),
             redis_url=str(config.get("REDIS_URL") or ""),
             namespace=str(config.get("DRAMATIQ_NAMESPACE") or "yuhaoban"),
             poll_seconds=float(config.get("POLICY_PUSH_POLL_SECONDS", 5)),

@@ -248,3 +248,18 @@ def test_an_idle_worker_asks_redis_for_messages_at_least_every_idle_poll(app, tm
     assert _runner(tuned).broker.consume("notify", timeout=1_000).timeout == 30
     # A worker asking for a shorter wait still gets it.
     assert default.consume("notify", timeout=50).timeout == 50
+
+
+def test_a_push_batch_takes_a_window_only_down_to_what_it_leaves_to_notifications(
+    app, tmp_path: Path, namespace: str
+):
+    built = _dramatiq_app(
+        app, tmp_path, namespace, NOTIFY_SEND_RATE_LIMIT=10, NOTIFY_SEND_RATE_WINDOW_SECONDS=60
+    )
+    runner = _runner(built)
+    push_gate = _push_worker_gate(runner, namespace)
+
+    slots = send_rate.take_slots(push_gate, 200, keep=3)
+    assert slots.count == 7
+    assert push_gate.take_at(slots.second, 200, keep=3) == 0
+    assert [runner.acquire_send_slot() for _ in range(4)] == [True, True, True, False]

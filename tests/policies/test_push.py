@@ -533,13 +533,14 @@ def test_slots_a_short_claim_did_not_use_go_back_to_the_send_rate(
     _, user = recipient(grant=grant_subscription)
     publish()
     gate = send_rate.TokenBucket(rate=0.001, burst=10)
-    stats = drain(app, DAY, gate=gate)
+    whole_window = push_schedule.PushSettings(lease_seconds=60, send_rate_reserved=0)
+    stats = drain(app, DAY, gate=gate, settings=whole_window)
     assert (stats.limit, stats.claimed) == (10, 1)
     assert len(sent_to(user)) == 1
     assert gate.take(10) == 9
 
     idle = send_rate.TokenBucket(rate=0.001, burst=10)
-    assert drain(app, DAY, gate=idle).taken == 0
+    assert drain(app, DAY, gate=idle, settings=whole_window).taken == 0
     assert idle.take(10) == 10
 
 
@@ -785,3 +786,20 @@ def test_the_push_says_how_long_a_policy_runs_and_never_makes_up_a_deadline(
     periods = [message["data"]["thing3"] for message in sent_to(user)]
     assert periods == ["长期有效", "至2025年6月30日"]
     assert all("date3" not in message["data"] for message in sent_to(user))
+
+
+def test_a_push_drain_leaves_part_of_each_window_to_citizens_notifications(
+    app: Flask, recipient: Any, grant_subscription: Any, publish: Any
+) -> None:
+    # A push drain's loops ask for slots every 5 ms and took every free one the moment a window
+    # opened, so for as long as a large push lasted a citizen's notice (a number called at a
+    # window) found the rate used up, window after window.
+    for _ in range(12):
+        recipient(grant=grant_subscription)
+    publish()
+    gate = send_rate.TokenBucket(rate=0.001, burst=10)
+    settings = push_schedule.PushSettings(
+        lease_seconds=60, send_rate_limit=10, send_rate_reserved=3
+    )
+    assert drain(app, DAY, gate=gate, settings=settings).claimed == 7
+    assert [gate() for _ in range(4)] == [True, True, True, False]
