@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from stdnum.cn import ric
 from stdnum.cn import uscc as uscc_number
 
+from app.calendar import local_day
 from app.db import utcnow
 from app.enterprises.models import RegistryEnterprise, RegistryStatus
-from app.identity.realname import CHINA_TZ, ID_NUMBER_CONTEXT, normalize_id_number
+from app.identity.realname import ID_NUMBER_CONTEXT, normalize_id_number
 from app.security.crypto import FieldCipher
 
 PANYU_REGION = "440113"  # 广州市番禺区
@@ -199,7 +200,7 @@ def _clean_row(
     if id_number:
         if cipher is None:
             raise ValueError("rows carry legal_rep_id_number: pass the cipher to index them")
-        number, _ = normalize_id_number(str(id_number), today=now.astimezone(CHINA_TZ).date())
+        number, _ = normalize_id_number(str(id_number), today=local_day(now))
         clean["legal_rep_id_index"] = cipher.blind_index(number, context=ID_NUMBER_CONTEXT)
     return clean
 

@@ -23,6 +23,7 @@ from stdnum.cn import uscc as uscc_number
 from stdnum.exceptions import ValidationError as StdnumError
 
 from app.audit.service import Actor, record
+from app.calendar import local_day
 from app.db import affected_rows
 from app.enterprises import errors
 from app.enterprises.models import (
@@ -36,7 +37,6 @@ from app.enterprises.models import (
 from app.identity.assurance import DEFAULT_FACE_RECENT_SECONDS, require_level
 from app.identity.models import User
 from app.identity.realname import (
-    CHINA_TZ,
     ID_NUMBER_CONTEXT,
     normalize_id_number,
     normalize_name,
@@ -390,7 +390,7 @@ def authorise_agent(
     if not legal_rep.enterprise.is_active:
         raise errors.EnterpriseNotActive(status=legal_rep.enterprise.status.value)
     name = normalize_name(agent_name)
-    number, _birth = normalize_id_number(agent_id_number, today=now.astimezone(CHINA_TZ).date())
+    number, _birth = normalize_id_number(agent_id_number, today=local_day(now))
     index = cipher.blind_index(number, context=ID_NUMBER_CONTEXT)
     if index == user.id_number_index:
         raise errors.CannotAuthoriseSelf()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +13,7 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
 from app.audit.service import Actor, record
+from app.calendar import local_day
 from app.identity import errors
 from app.identity.models import User
 from app.identity.verifiers import IdentityVerifier
@@ -23,7 +23,6 @@ from verification.errors import VerificationError
 
 NAME_CONTEXT = "users.real_name"
 ID_NUMBER_CONTEXT = "users.id_number"
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 EARLIEST_BIRTH = dt.date(1900, 1, 1)
 
 # Han characters (basic, extension A, compatibility, extensions B and later for rare surnames)
@@ -82,7 +81,7 @@ def verify_real_name(
 ) -> User:
     """Verify and record the user's real identity; one ID number per account, for good."""
     clean_name = normalize_name(name)
-    clean_id, birth_date = normalize_id_number(id_number, today=now.astimezone(CHINA_TZ).date())
+    clean_id, birth_date = normalize_id_number(id_number, today=local_day(now))
     index = cipher.blind_index(clean_id, context=ID_NUMBER_CONTEXT)
 
     if user.is_realname_verified:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.service import record
+from app.calendar import local_day
 from app.identity.assurance import require_level
 from app.organisation.models import Department
 from app.seals import errors
@@ -34,8 +35,6 @@ from app.security.crypto import FieldCipher
 from app.security.masking import mask_id_number, mask_name
 from seals.codes import new_document_id
 from seals.documents import DocumentSpec, render_document
-
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ def _document_spec(
     """What the document prints: the template filled in, its number, issuer and QR code."""
     code = ctx.codes.code_for(public_id)
     fields, paragraphs, table = render_values(template, data)
-    issued_on = now.astimezone(CHINA_TZ).date()
+    issued_on = local_day(now)
     department = session.get(Department, seal.department_id)
     return DocumentSpec(
         title=template.title,
