@@ -3,7 +3,8 @@
 WeChat's quota is one limit for the whole account, so there is one gate for it: with REDIS_URL,
 per-second counters on Redis from which a notification worker takes one slot and a push batch
 many, each in one atomic round trip (`RedisWindowSlots`); an in-process token bucket otherwise.
-A push batch gives back the slots its claim did not use (`give_back`).
+A push batch leaves the last few slots of each window to the notifications (`take_slots`'s
+`keep`) and gives back the slots its claim did not use (`give_back`).
 """
 
 from __future__ import annotations
