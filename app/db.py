@@ -154,7 +154,14 @@ def _note_idle_since(_dbapi_connection: Any, record: Any) -> None:
 
 def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     idle_since = record.info.pop(_IDLE_SINCE, None)
-    idle_long = idle_since is not None and time.monotonic() - idle_since >= PING_AFTER_IDLE_SECONDS
+    if idle_since is None:
+        # Never checked in: this checkout has just opened it (the record's info is cleared
+        # with each new connection). SQLAlchemy replaces a connection only once per checkout
+        # and gives up with InvalidRequestError (a 500) on a second refusal, so one opened in
+        # place of a dead one goes out unasked; if a sweep of connections ended it already,
+        # its first statement fails as a lost connection (the documented 503).
+        return
+    idle_long = time.monotonic() - idle_since >= PING_AFTER_IDLE_SECONDS
     if not idle_long and not _server_spoke_unasked(dbapi_connection):
         return
     try:
