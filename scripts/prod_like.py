@@ -112,7 +112,7 @@ def load_or_create_secrets(path: Path) -> dict[str, str]:
             if line.strip() and not line.startswith("#"):
                 name, _, value = line.partition("=")
                 values[name] = json.loads(value) if value.startswith('"') else value
-        return values
+        return _with_new_template_kinds(values)
     values = _generate_secrets()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -120,6 +120,19 @@ def load_or_create_secrets(path: Path) -> dict[str, str]:
         out.write("# make prod-like: secrets generated once, reused on every start\n")
         for name, value in values.items():
             out.write(f"{name}={json.dumps(value)}\n")
+    return values
+
+
+def _with_new_template_kinds(values: dict[str, str]) -> dict[str, str]:
+    """An env file written before a kind of message existed names no template for it, and
+    production refuses to start without one: the emulator's id is added (the file is kept
+    as it is; the ids it names stay)."""
+    from wechat.templates import DEFAULT_TEMPLATES
+
+    ids = json.loads(values.get("WECHAT_TEMPLATES") or "{}")
+    missing = {key: f"tmpl-{key}" for key in DEFAULT_TEMPLATES if key not in ids}
+    if missing:
+        values["WECHAT_TEMPLATES"] = json.dumps({**ids, **missing})
     return values
 
 

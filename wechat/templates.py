@@ -311,6 +311,16 @@ DEFAULT_TEMPLATES: Mapping[str, TemplateSpec] = {
             },
         ),
         TemplateSpec(
+            id="appointment_cancelled",
+            title="预约取消通知",
+            fields={
+                "thing1": "预约事项",
+                "thing2": "办事大厅",
+                "time3": "预约时间",
+                "thing4": "取消原因",
+            },
+        ),
+        TemplateSpec(
             id="rating_invite",
             title="服务评价邀请",
             fields={

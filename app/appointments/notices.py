@@ -1,6 +1,7 @@
-"""The WeChat messages a citizen gets about an appointment: booked, and a reminder before it.
+"""The WeChat messages a citizen gets about an appointment: booked, a reminder before it, and
+a notice when the hall cancels it (the day closed, or its hours no longer cover the slot).
 
-Both are enqueued in the booking's own transaction, so they exist only for a booking that
+Each is enqueued in the transaction of its event, so it exists only for an event that
 committed. The reminder waits in the outbox until its time (`not_before`); cancelling the
 appointment withdraws it while it is still pending.
 """
@@ -21,6 +22,10 @@ from app.organisation.models import Hall
 # A subscribe message's `thing` field holds 20 characters.
 _THING_LIMIT = 20
 REMINDER_TIP = "请携带身份证件按时到大厅签到"
+# Why the hall cancelled (a fixed text: a manager's own note may hold a phone number, which
+# the outbox refuses to send).
+CANCELLED_DAY_CLOSED = "大厅当日暂停办公"
+CANCELLED_HOURS_CHANGED = "大厅调整了办公时间"
 
 
 def _reminder_key(appointment_id: int) -> str:
@@ -74,6 +79,30 @@ def notify_booked(
         source=("appointment", appointment.id),
         now=now,
         not_before=remind_at,
+    )
+
+
+def notify_cancelled_by_hall(
+    session: Session,
+    appointment: Appointment,
+    *,
+    day_closed: bool,
+    rules: AppointmentRules,
+    now: dt.datetime,
+) -> None:
+    """Tell the citizen the hall cancelled the appointment, and why."""
+    outbox.enqueue(
+        session,
+        user_id=appointment.user_id,
+        template_key="appointment_cancelled",
+        data={
+            **_common_fields(session, appointment, rules),
+            "thing4": CANCELLED_DAY_CLOSED if day_closed else CANCELLED_HOURS_CHANGED,
+        },
+        page=f"pages/appointment/detail?id={appointment.id}",
+        dedupe_key=f"appointment:{appointment.id}:cancelled_by_hall",
+        source=("appointment", appointment.id),
+        now=now,
     )
 
 

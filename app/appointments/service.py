@@ -49,6 +49,23 @@ def bookable_days(
     return days
 
 
+def _within_hours(
+    intervals: Sequence[tuple[dt.time, dt.time]],
+    day: dt.date,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+) -> bool:
+    """Whether a slot of `day` lies inside one of the hall's opening intervals of that day.
+
+    Slots are made from the hours at the time (`open_slots`); when a manager closes the day
+    or shortens it, the slots outside stay in the table (with their counters, for a day that
+    opens again) and this rule stops offering them."""
+    return any(
+        local_instant(day, opens) <= starts_at and ends_at <= local_instant(day, closes)
+        for opens, closes in intervals
+    )
+
+
 def _slot_starts(
     intervals: Sequence[tuple[dt.time, dt.time]], day: dt.date, minutes: int
 ) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -135,7 +152,12 @@ def list_slots(
     )
     if category_id is not None:
         query = query.where(AppointmentSlot.category_id == category_id)
-    return list(session.scalars(query))
+    hours = {d: hours_on(session, hall_id, d) for d in days}
+    return [
+        slot
+        for slot in session.scalars(query)
+        if _within_hours(hours[slot.day], slot.day, slot.starts_at, slot.ends_at)
+    ]
 
 
 def set_capacity(
@@ -221,8 +243,12 @@ def book(
     slot = session.get(AppointmentSlot, slot_id)
     if slot is None:
         raise errors.SlotNotFound()
-    if slot.starts_at <= now or slot.day not in bookable_days(
-        session, slot.hall_id, rules=rules, now=now
+    if (
+        slot.starts_at <= now
+        or slot.day not in bookable_days(session, slot.hall_id, rules=rules, now=now)
+        or not _within_hours(
+            hours_on(session, slot.hall_id, slot.day), slot.day, slot.starts_at, slot.ends_at
+        )
     ):
         raise errors.SlotNotBookable()
     category = session.get(ServiceCategory, slot.category_id)
@@ -310,28 +336,9 @@ def cancel(session: Session, appointment: Appointment, *, now: dt.datetime) -> A
         raise errors.AppointmentNotActive(status=appointment.status.value)
     if now >= appointment.starts_at:
         raise errors.CancelTooLate()
-    result = session.execute(
-        update(Appointment)
-        .where(
-            Appointment.id == appointment.id,
-            Appointment.status == AppointmentStatus.BOOKED,
-        )
-        .values(status=AppointmentStatus.CANCELLED, cancelled_at=now)
-        .execution_options(synchronize_session=False)
-    )
     # A double tap, or the sweep, got there first.
-    if affected_rows(result) != 1:
-        session.refresh(appointment)
+    if not _release(session, appointment, now=now):
         raise errors.AppointmentNotActive(status=appointment.status.value)
-    session.execute(
-        update(AppointmentSlot)
-        .where(AppointmentSlot.id == appointment.slot_id, AppointmentSlot.booked > 0)
-        .values(booked=AppointmentSlot.booked - 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(appointment)
-    session.expire(appointment.slot, ["booked"])
-    notices.withdraw_reminder(session, appointment)
     audit(
         session,
         "appointment.cancelled",
@@ -341,6 +348,76 @@ def cancel(session: Session, appointment: Appointment, *, now: dt.datetime) -> A
         subject_id=appointment.id,
     )
     return appointment
+
+
+def cancel_outside_hours(
+    session: Session, hall_id: int, *, actor: Actor, rules: AppointmentRules, now: dt.datetime
+) -> int:
+    """Cancel, for the hall, the booked appointments still to come that its hours no longer
+    cover (a day closed, shortened, no longer opening), and tell each citizen why; returns
+    how many. Called in the transaction of every change to the hall's calendar: left booked,
+    the reminder would send them to a closed hall and the sweep would count them missed."""
+    rows = session.execute(
+        select(Appointment, AppointmentSlot)
+        .join(AppointmentSlot, Appointment.slot_id == AppointmentSlot.id)
+        .where(
+            Appointment.hall_id == hall_id,
+            Appointment.status == AppointmentStatus.BOOKED,
+            Appointment.starts_at > now,
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+    ).all()
+    hours: dict[dt.date, list[tuple[dt.time, dt.time]]] = {}
+    cancelled = 0
+    for appointment, slot in rows:
+        if slot.day not in hours:
+            hours[slot.day] = hours_on(session, hall_id, slot.day)
+        if _within_hours(hours[slot.day], slot.day, slot.starts_at, slot.ends_at):
+            continue
+        if not _release(session, appointment, now=now):
+            continue  # the citizen cancelled it a moment ago
+        day_closed = not hours[slot.day]
+        notices.notify_cancelled_by_hall(
+            session, appointment, day_closed=day_closed, rules=rules, now=now
+        )
+        audit(
+            session,
+            "appointment.cancelled_by_hall",
+            actor=actor,
+            now=now,
+            subject_type="appointment",
+            subject_id=appointment.id,
+            details={"hall_id": hall_id, "day": slot.day.isoformat(), "day_closed": day_closed},
+        )
+        cancelled += 1
+    return cancelled
+
+
+def _release(session: Session, appointment: Appointment, *, now: dt.datetime) -> bool:
+    """Cancel a booked appointment and give its place back; withdraw its reminder. False
+    when it was no longer booked (the row is then read afresh)."""
+    result = session.execute(
+        update(Appointment)
+        .where(
+            Appointment.id == appointment.id,
+            Appointment.status == AppointmentStatus.BOOKED,
+        )
+        .values(status=AppointmentStatus.CANCELLED, cancelled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if affected_rows(result) != 1:
+        session.refresh(appointment)
+        return False
+    session.execute(
+        update(AppointmentSlot)
+        .where(AppointmentSlot.id == appointment.slot_id, AppointmentSlot.booked > 0)
+        .values(booked=AppointmentSlot.booked - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(appointment)
+    session.expire(appointment.slot, ["booked"])
+    notices.withdraw_reminder(session, appointment)
+    return True
 
 
 # --- missed appointments and suspensions ------------------------------------------------------

@@ -9,6 +9,9 @@ from flask import Response, current_app
 from flask.views import MethodView
 
 from app import calendar
+from app.appointments import service as appointments
+from app.appointments.rules import AppointmentRules
+from app.audit.service import Actor
 from app.db import get_session, utcnow
 from app.errors import ValidationFailed
 from app.halls import service as halls
@@ -57,6 +60,20 @@ MANAGERS = ("hall_manager",)
 def _manage(hall_id: int) -> None:
     require_scope(MANAGERS, hall_id)
     halls.get_hall(get_session(), hall_id)
+
+
+def _commit_calendar_change(hall_id: int) -> None:
+    """Commit a change to the hall's hours with the cancellation of the appointments they no
+    longer cover (each citizen is told), in one transaction."""
+    session = get_session()
+    appointments.cancel_outside_hours(
+        session,
+        hall_id,
+        actor=Actor("staff", current_principal().id),
+        rules=AppointmentRules.from_config(current_app.config),
+        now=utcnow(),
+    )
+    session.commit()
 
 
 def _hall_out(hall: Hall, *, detail: bool = False) -> dict[str, Any]:
@@ -126,11 +143,14 @@ class HallProfileView(MethodView):
     @blp.alt_response(403, description="不是本大厅的主管")
     @staff_required(*MANAGERS)
     def put(self, body: dict[str, Any], hall_id: int) -> dict[str, Any]:
-        """Update address, coordinates and calendar rules."""
+        """Update address, coordinates and calendar rules.
+
+        Booked appointments the new rules no longer let the hall open for are cancelled, and
+        each citizen is sent 预约取消通知."""
         _manage(hall_id)
         session = get_session()
         halls.update_profile(session, hall_id, body)
-        session.commit()
+        _commit_calendar_change(hall_id)
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
 
@@ -141,7 +161,10 @@ class HallHours(MethodView):
     @blp.alt_response(422, description="时段有误或重叠（INVALID_HOURS）")
     @staff_required(*MANAGERS)
     def put(self, body: dict[str, Any], hall_id: int) -> dict[str, Any]:
-        """Replace the weekly opening hours."""
+        """Replace the weekly opening hours.
+
+        Booked appointments outside the new hours are cancelled, and each citizen is sent
+        预约取消通知."""
         _manage(hall_id)
         session = get_session()
         halls.replace_weekly_hours(
@@ -149,7 +172,7 @@ class HallHours(MethodView):
             hall_id,
             [(i["weekday"], i["opens_at"], i["closes_at"]) for i in body["intervals"]],
         )
-        session.commit()
+        _commit_calendar_change(hall_id)
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
 
@@ -169,11 +192,14 @@ class HallSpecialDay(MethodView):
     @blp.response(200, HallDetailOut)
     @staff_required(*MANAGERS)
     def put(self, body: dict[str, Any], hall_id: int, day: str) -> dict[str, Any]:
-        """Close the hall on a date, or open it with special hours (YYYY-MM-DD)."""
+        """Close the hall on a date, or open it with special hours (YYYY-MM-DD).
+
+        Booked appointments of that date outside the new hours are cancelled, and each citizen
+        is sent 预约取消通知."""
         _manage(hall_id)
         session = get_session()
         halls.set_special_day(session, hall_id, _date(day), **body)
-        session.commit()
+        _commit_calendar_change(hall_id)
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
     @blp.doc(parameters=[DAY_IN_PATH])
@@ -184,7 +210,7 @@ class HallSpecialDay(MethodView):
         _manage(hall_id)
         session = get_session()
         halls.delete_special_day(session, hall_id, _date(day))
-        session.commit()
+        _commit_calendar_change(hall_id)
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
 

@@ -125,6 +125,7 @@ def test_default_templates_have_known_field_types() -> None:
         "rating_invite",
         "appointment_booked",
         "appointment_reminder",
+        "appointment_cancelled",
         "approval_result",
         "policy_push",
     }
