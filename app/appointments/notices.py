@@ -1,5 +1,6 @@
 """The WeChat messages a citizen gets about an appointment: booked, a reminder before it, and
-a notice when the hall cancels it (the day closed, or its hours no longer cover the slot).
+a notice when the hall cancels it (the day closed, its hours no longer cover the slot, or
+the category stopped).
 
 Each is enqueued in the transaction of its event, so it exists only for an event that
 committed. The reminder waits in the outbox until its time (`not_before`); cancelling the
@@ -9,6 +10,7 @@ appointment withdraws it while it is still pending.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
 from sqlalchemy.orm import Session
 
@@ -22,10 +24,15 @@ from app.organisation.models import Hall
 # A subscribe message's `thing` field holds 20 characters.
 _THING_LIMIT = 20
 REMINDER_TIP = "请携带身份证件按时到大厅签到"
-# Why the hall cancelled (a fixed text: a manager's own note may hold a phone number, which
-# the outbox refuses to send).
-CANCELLED_DAY_CLOSED = "大厅当日暂停办公"
-CANCELLED_HOURS_CHANGED = "大厅调整了办公时间"
+
+
+class CancelReason(enum.Enum):
+    """Why the hall cancelled an appointment, as the citizen reads it (fixed texts: a
+    manager's own note may hold a phone number, which the outbox refuses to send)."""
+
+    DAY_CLOSED = "大厅当日暂停办公"
+    HOURS_CHANGED = "大厅调整了办公时间"
+    CATEGORY_STOPPED = "该业务暂停办理"
 
 
 def _reminder_key(appointment_id: int) -> str:
@@ -86,7 +93,7 @@ def notify_cancelled_by_hall(
     session: Session,
     appointment: Appointment,
     *,
-    day_closed: bool,
+    reason: CancelReason,
     rules: AppointmentRules,
     now: dt.datetime,
 ) -> None:
@@ -97,7 +104,7 @@ def notify_cancelled_by_hall(
         template_key="appointment_cancelled",
         data={
             **_common_fields(session, appointment, rules),
-            "thing4": CANCELLED_DAY_CLOSED if day_closed else CANCELLED_HOURS_CHANGED,
+            "thing4": reason.value,
         },
         page=f"pages/appointment/detail?id={appointment.id}",
         dedupe_key=f"appointment:{appointment.id}:cancelled_by_hall",

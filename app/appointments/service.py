@@ -350,16 +350,19 @@ def cancel(session: Session, appointment: Appointment, *, now: dt.datetime) -> A
     return appointment
 
 
-def cancel_outside_hours(
+def cancel_unkeepable(
     session: Session, hall_id: int, *, actor: Actor, rules: AppointmentRules, now: dt.datetime
 ) -> int:
-    """Cancel, for the hall, the booked appointments still to come that its hours no longer
-    cover (a day closed, shortened, no longer opening), and tell each citizen why; returns
-    how many. Called in the transaction of every change to the hall's calendar: left booked,
-    the reminder would send them to a closed hall and the sweep would count them missed."""
+    """Cancel, for the hall, the booked appointments still to come that it can no longer keep,
+    and tell each citizen why; returns how many. Called in the transaction of every change
+    to the hall's calendar or categories: left booked, the reminder would send citizens to a
+    closed hall or a stopped category (check-in refuses it) and the sweep would count them
+    missed. Not kept: the day no longer opens, its hours no longer cover the slot, or the
+    category stopped."""
     rows = session.execute(
-        select(Appointment, AppointmentSlot)
+        select(Appointment, AppointmentSlot, ServiceCategory.active)
         .join(AppointmentSlot, Appointment.slot_id == AppointmentSlot.id)
+        .join(ServiceCategory, Appointment.category_id == ServiceCategory.id)
         .where(
             Appointment.hall_id == hall_id,
             Appointment.status == AppointmentStatus.BOOKED,
@@ -369,17 +372,20 @@ def cancel_outside_hours(
     ).all()
     hours: dict[dt.date, list[tuple[dt.time, dt.time]]] = {}
     cancelled = 0
-    for appointment, slot in rows:
+    for appointment, slot, category_active in rows:
         if slot.day not in hours:
             hours[slot.day] = hours_on(session, hall_id, slot.day)
-        if _within_hours(hours[slot.day], slot.day, slot.starts_at, slot.ends_at):
+        if not category_active:
+            reason = notices.CancelReason.CATEGORY_STOPPED
+        elif not hours[slot.day]:
+            reason = notices.CancelReason.DAY_CLOSED
+        elif not _within_hours(hours[slot.day], slot.day, slot.starts_at, slot.ends_at):
+            reason = notices.CancelReason.HOURS_CHANGED
+        else:
             continue
         if not _release(session, appointment, now=now):
             continue  # the citizen cancelled it a moment ago
-        day_closed = not hours[slot.day]
-        notices.notify_cancelled_by_hall(
-            session, appointment, day_closed=day_closed, rules=rules, now=now
-        )
+        notices.notify_cancelled_by_hall(session, appointment, reason=reason, rules=rules, now=now)
         audit(
             session,
             "appointment.cancelled_by_hall",
@@ -387,7 +393,7 @@ def cancel_outside_hours(
             now=now,
             subject_type="appointment",
             subject_id=appointment.id,
-            details={"hall_id": hall_id, "day": slot.day.isoformat(), "day_closed": day_closed},
+            details={"hall_id": hall_id, "day": slot.day.isoformat(), "reason": reason.name},
         )
         cancelled += 1
     return cancelled

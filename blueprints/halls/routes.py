@@ -62,11 +62,11 @@ def _manage(hall_id: int) -> None:
     halls.get_hall(get_session(), hall_id)
 
 
-def _commit_calendar_change(hall_id: int) -> None:
-    """Commit a change to the hall's hours with the cancellation of the appointments they no
-    longer cover (each citizen is told), in one transaction."""
+def _commit_hall_change(hall_id: int) -> None:
+    """Commit a change to the hall's hours or categories with the cancellation of the
+    appointments the hall can no longer keep (each citizen is told), in one transaction."""
     session = get_session()
-    appointments.cancel_outside_hours(
+    appointments.cancel_unkeepable(
         session,
         hall_id,
         actor=Actor("staff", current_principal().id),
@@ -150,7 +150,7 @@ class HallProfileView(MethodView):
         _manage(hall_id)
         session = get_session()
         halls.update_profile(session, hall_id, body)
-        _commit_calendar_change(hall_id)
+        _commit_hall_change(hall_id)
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
 
@@ -172,7 +172,7 @@ class HallHours(MethodView):
             hall_id,
             [(i["weekday"], i["opens_at"], i["closes_at"]) for i in body["intervals"]],
         )
-        _commit_calendar_change(hall_id)
+        _commit_hall_change(hall_id)
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
 
@@ -199,7 +199,7 @@ class HallSpecialDay(MethodView):
         _manage(hall_id)
         session = get_session()
         halls.set_special_day(session, hall_id, _date(day), **body)
-        _commit_calendar_change(hall_id)
+        _commit_hall_change(hall_id)
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
     @blp.doc(parameters=[DAY_IN_PATH])
@@ -210,7 +210,7 @@ class HallSpecialDay(MethodView):
         _manage(hall_id)
         session = get_session()
         halls.delete_special_day(session, hall_id, _date(day))
-        _commit_calendar_change(hall_id)
+        _commit_hall_change(hall_id)
         return _hall_out(halls.get_hall(session, hall_id), detail=True)
 
 
@@ -250,12 +250,15 @@ class HallCategory(MethodView):
     @blp.response(200, HallCategoryOut)
     @staff_required(*MANAGERS)
     def patch(self, body: dict[str, Any], category_id: int) -> ServiceCategory:
-        """Change a category (cap, typical minutes, matters, ...)."""
+        """Change a category (cap, typical minutes, matters, ...).
+
+        Stopping it (`active: false`) cancels its booked appointments still to come, and each
+        citizen is sent 预约取消通知."""
         session = get_session()
         category = halls.get_category(session, category_id)
         _manage(category.hall_id)
         halls.update_category(session, category, body)
-        session.commit()
+        _commit_hall_change(category.hall_id)
         return category
 
 

@@ -1,5 +1,6 @@
-"""A hall that closes a day, or opens fewer hours, after citizens booked: their appointments
-are cancelled by the hall and they are told; the slots outside the hours are no longer offered.
+"""A hall that closes a day, opens fewer hours or stops a category after citizens booked: their
+appointments are cancelled by the hall and they are told; slots outside the hours are no longer
+offered.
 
 Before, the appointments stayed booked: the reminder sent citizens to a closed hall, the sweep
 then marked them missed, and three such misses suspended a citizen's booking.
@@ -223,3 +224,33 @@ def test_a_hall_that_stops_opening_on_public_holidays_cancels_the_holiday_appoin
     assert response.status_code == 200, response.json
     session.refresh(on_holiday)
     assert on_holiday.status == AppointmentStatus.CANCELLED
+
+
+def test_stopping_a_category_cancels_its_appointments_and_tells_the_citizens(
+    client: FlaskClient,
+    session: Session,
+    hall: HallSetup,
+    manager: dict[str, str],
+    create_slot: Callable[..., AppointmentSlot],
+    create_user: Callable[..., User],
+) -> None:
+    """Check-in refuses a stopped category (该业务暂停取号), so a booking left in place could
+    only end as a miss."""
+    a, b = hall.categories
+    in_a = _book(session, create_slot(a, local(2026, 10, 8, 9, 0)), create_user())
+    in_b = _book(session, create_slot(b, local(2026, 10, 8, 9, 0)), create_user())
+
+    response = client.patch(
+        f"/api/v1/halls/categories/{b.id}", json={"active": False}, headers=manager
+    )
+
+    assert response.status_code == 200, response.json
+    session.refresh(in_a)
+    session.refresh(in_b)
+    assert in_a.status == AppointmentStatus.BOOKED
+    assert in_b.status == AppointmentStatus.CANCELLED
+    assert _messages(session, in_b)["appointment_cancelled"].data["thing4"] == "该业务暂停办理"
+    # The day passes: only the citizen who did not come to the open category missed.
+    assert service.mark_missed(session, rules=RULES, now=local(2026, 10, 8, 18, 0)) == 1
+    session.refresh(in_b)
+    assert in_b.status == AppointmentStatus.CANCELLED
