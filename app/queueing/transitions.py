@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -165,7 +165,10 @@ def late_return(
 
 
 def expire_leftovers(session: Session, *, now: dt.datetime, hall_id: int | None = None) -> int:
-    """Expire every active ticket of an earlier day, and today's once the hall has closed.
+    """Expire every active ticket of an earlier day, and today's queue once the hall has
+    closed. Today's tickets at a counter (called, being served, or 挂起 while the citizen
+    fetches a document) are the clerk's to finish after closing time; the next day's sweep
+    expires what a clerk left.
 
     Run by the job runner every minute, so the common case must be cheap: one query finds the
     halls with active tickets and their oldest day; a hall whose active tickets are all of
@@ -194,6 +197,7 @@ def expire_leftovers(session: Session, *, now: dt.datetime, hall_id: int | None 
                 Ticket.hall_id == hid,
                 Ticket.service_day <= last_day,
                 Ticket.status.in_(ACTIVE_STATUSES),
+                or_(Ticket.service_day < today, Ticket.status.in_(QUEUED_STATUSES)),
             )
             # In the queue counts' key order: each expiry moves its category's count (a
             # trigger), and a transfer locks two counts in this order too, so the sweep and a
@@ -207,7 +211,9 @@ def expire_leftovers(session: Session, *, now: dt.datetime, hall_id: int | None 
                     session,
                     ticket,
                     action="expire",
-                    from_statuses=ACTIVE_STATUSES,
+                    from_statuses=(
+                        ACTIVE_STATUSES if ticket.service_day < today else QUEUED_STATUSES
+                    ),
                     to_status=TicketStatus.EXPIRED,
                     actor=Actor.system(),
                     now=now,

@@ -293,6 +293,57 @@ def test_transfer_to_a_window_only_that_window_calls_it(
     )
 
 
+def test_closing_time_expires_the_queue_but_not_the_citizens_at_the_counters(
+    create_queue_hall, create_user, take_ticket, session
+):
+    """At 17:00 a clerk may still be serving the last citizen, or waiting for one who went to
+    fetch a document (挂起): those tickets are the clerk's to finish, not the sweep's. Before,
+    the sweep expired them mid-service: the clerk's finish was refused (ILLEGAL_TRANSITION),
+    the citizen could never rate the service and the statistics lost it."""
+    qh = create_queue_hall(
+        hours=[(d, dt.time(9), dt.time(17)) for d in range(7)],
+        windows=[(1, "A"), (2, "A")],
+    )
+    serving, held, waiting = (
+        take_ticket(create_user(), qh.categories["A"], now=NOW) for _ in range(3)
+    )
+    s = _settings(session)
+    before_closing = dt.datetime(2026, 11, 27, 8, 50, tzinfo=dt.UTC)  # 16:50 local
+    for window, ticket in ((qh.windows[1], serving), (qh.windows[2], held)):
+        assert (
+            windows.call_next(session, window, actor=CLERK, now=before_closing, settings=s).id
+            == ticket.id
+        )
+        window_action("serve", session, window, ticket.id, actor=CLERK, now=before_closing)
+    window_action("hold", session, qh.windows[2], held.id, actor=CLERK, now=before_closing)
+
+    after_closing = dt.datetime(2026, 11, 27, 9, 5, tzinfo=dt.UTC)  # 17:05 local
+    assert transitions.expire_leftovers(session, now=after_closing, hall_id=qh.hall.id) == 1
+
+    for ticket, status in (
+        (waiting, TicketStatus.EXPIRED),
+        (serving, TicketStatus.SERVING),
+        (held, TicketStatus.HELD),
+    ):
+        session.refresh(ticket)
+        assert ticket.status == status
+    done = window_action(
+        "finish",
+        session,
+        qh.windows[1],
+        serving.id,
+        matter="社保卡补办",
+        actor=CLERK,
+        now=after_closing,
+    )
+    assert done.status == TicketStatus.DONE
+    # The next morning nothing of the day before is left active.
+    next_morning = dt.datetime(2026, 11, 28, 1, 0, tzinfo=dt.UTC)
+    assert transitions.expire_leftovers(session, now=next_morning, hall_id=qh.hall.id) == 1
+    session.refresh(held)
+    assert held.status == TicketStatus.EXPIRED
+
+
 def test_leftovers_expire_at_closing_and_history_stays(
     create_queue_hall, create_user, take_ticket, session
 ):
