@@ -627,7 +627,7 @@ def issue_licence(
     """Seal and register the application's licence (seal errors propagate)."""
     spec = version.content["licence"]
     seal = licences.seal_for(
-        session, application.department_id, application.matter_code, spec["template"]
+        session, application.department_id, application.matter_code, spec["template"], now=now
     )
     if seal is None:
         raise seal_errors.SealNotUsable(reason="no_seal_for_matter", matter=application.matter_code)

@@ -163,7 +163,9 @@ def _issue(
     now: dt.datetime,
     request_id: str | None,
 ) -> IssuedDocument:
-    seal = licences.seal_for(session, application.department_id, application.matter_code, template)
+    seal = licences.seal_for(
+        session, application.department_id, application.matter_code, template, now=now
+    )
     if seal is None:
         raise seal_errors.SealNotUsable(reason="no_seal_for_matter", matter=application.matter_code)
     return issue_document(

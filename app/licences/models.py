@@ -7,9 +7,10 @@ import enum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, created_at, intpk, str64, str128
+from app.seals.models import IssuedDocument
 
 
 class LicenceStatus(enum.StrEnum):
@@ -41,9 +42,14 @@ class Licence(Base):
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), unique=True)
     created_at: Mapped[created_at]
 
+    # The sealed document, read with the licence: its state depends on it.
+    document: Mapped[IssuedDocument] = relationship(lazy="joined", innerjoin=True)
+
     def state(self, now: dt.datetime) -> str:
-        """valid | expired | revoked, at `now`."""
-        if self.status == LicenceStatus.REVOKED:
+        """valid | expired | revoked, at `now`. Revoked too once the seal registry revoked or
+        superseded its document, or revoked the seal that signed it: the wallet, the counter
+        and a reuse as material all read this one answer."""
+        if self.status == LicenceStatus.REVOKED or self.document.effective_status() != "valid":
             return "revoked"
         if self.valid_until is not None and now >= self.valid_until:
             return "expired"

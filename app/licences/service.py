@@ -36,7 +36,7 @@ from app.queueing.settings import QueueSettings
 from app.seals.context import SealContext
 from app.seals.issuing import Holder, issue_document
 from app.seals.lifecycle import SealActor
-from app.seals.models import DocumentStatus, IssuedDocument, Seal
+from app.seals.models import DocumentStatus, IssuedDocument, Seal, SealStatus
 from app.seals.registry import set_document_status
 
 SHOW_SECONDS = 120
@@ -63,18 +63,31 @@ def licence_data(spec: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str,
     }
 
 
-def seal_for(session: Session, department_id: int, matter_code: str, template: str) -> Seal | None:
-    """The department's active seal authorised for this matter and template (with its key
-    and certificate, which signing reads: one statement instead of three)."""
-    for seal in session.scalars(
-        select(Seal)
-        .where(Seal.department_id == department_id)
-        .options(joinedload(Seal.key), joinedload(Seal.certificate))
-        .order_by(Seal.id)
-    ):
-        if matter_code in seal.authorised_matters and template in seal.authorised_templates:
-            return seal
-    return None
+def seal_for(
+    session: Session, department_id: int, matter_code: str, template: str, *, now: dt.datetime
+) -> Seal | None:
+    """The department's seal authorised for this matter and template, one usable `now` first
+    (active, within its validity): a department that revoked a seal and made a new one, or
+    made the next one ahead of an expiry, signs with that one. Without a usable seal, the
+    first authorised one, so that signing refuses it with its reason (revoked, suspended,
+    expired) in the seal-use log. With its key and certificate, which signing reads: one
+    statement instead of three."""
+    authorised = [
+        seal
+        for seal in session.scalars(
+            select(Seal)
+            .where(Seal.department_id == department_id)
+            .options(joinedload(Seal.key), joinedload(Seal.certificate))
+            .order_by(Seal.id)
+        )
+        if matter_code in seal.authorised_matters and template in seal.authorised_templates
+    ]
+    usable = (
+        seal
+        for seal in authorised
+        if seal.status == SealStatus.ACTIVE and seal.valid_from <= now <= seal.valid_until
+    )
+    return next(usable, authorised[0] if authorised else None)
 
 
 def issue(
@@ -201,14 +214,9 @@ def verify_code(
     licence = session.get(Licence, licence_id)
     if licence is None:
         raise LicenceNotFound()
-    document = session.get(IssuedDocument, licence.document_id)
-    assert document is not None  # a licence always has its document
-    seal = session.get(Seal, document.seal_id)
-    department = session.get(Department, seal.department_id) if seal else None
-    status = licence.state(now)
-    if document.status != DocumentStatus.VALID and status == "valid":
-        status = "revoked"  # the document was revoked or superseded through the seal registry
-    return Verified(licence, document, department.name if department else "", status)
+    document = licence.document
+    department = session.get(Department, document.seal.department_id)
+    return Verified(licence, document, department.name if department else "", licence.state(now))
 
 
 def revoke(

@@ -142,6 +142,15 @@ class IssuedDocument(Base):
 
     seal: Mapped[Seal] = relationship()
 
+    def effective_status(self) -> str:
+        """valid | revoked | superseded: the document's own status, and revoked once its
+        seal is (a leaked key voids everything it signed)."""
+        if self.status != DocumentStatus.VALID:
+            return self.status.value
+        if self.seal.status == SealStatus.REVOKED:
+            return "revoked"
+        return "valid"
+
 
 class SealUse(Base):
     """One attempt to apply a seal: who, which document (hash), when, and whether it was allowed."""

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.audit.service import Actor, record
 from app.seals import errors
 from app.seals.context import SealContext
-from app.seals.models import DocumentStatus, IssuedDocument, SealStatus
+from app.seals.models import DocumentStatus, IssuedDocument
 
 
 def set_document_status(
@@ -81,15 +81,6 @@ def find_by_code(session: Session, ctx: SealContext, code: str) -> IssuedDocumen
     return get_document(session, public_id)
 
 
-def effective_status(document: IssuedDocument) -> str:
-    """The document's status, counting its seal's revocation."""
-    if document.status != DocumentStatus.VALID:
-        return document.status.value
-    if document.seal.status == SealStatus.REVOKED:
-        return "revoked"
-    return "valid"
-
-
 def public_view(document: IssuedDocument, ctx: SealContext) -> dict[str, Any]:
     """What anyone holding the code may see: no personal data beyond the masked holder."""
     seal = document.seal
@@ -108,7 +99,7 @@ def public_view(document: IssuedDocument, ctx: SealContext) -> dict[str, Any]:
         "issued_at": document.issued_at,
         "holder": document.holder_masked,
         "sha256": document.sha256,
-        "status": effective_status(document),
+        "status": document.effective_status(),
         "status_changed_at": document.status_changed_at,
         "personal_signature": document.personal_signature,
         "verify_url": ctx.verify_url(ctx.codes.code_for(document.public_id)),

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from app.seals import errors
 from app.seals.context import SealContext
 from app.seals.models import IssuedDocument, Seal, SealCertificate
-from app.seals.registry import effective_status
 from app.seals.trust import trust_settings
 from seals.verify import VerificationInputError, verify_pdf
 
@@ -44,7 +43,7 @@ def verify_upload(
     if document is not None:
         registry.update(
             document_id=document.public_id,
-            status=effective_status(document),
+            status=document.effective_status(),
             number=document.number,
         )
     else:
