@@ -157,6 +157,7 @@ def late_return(
             "queue_at": queue_at,
             "late_return_used": True,
             "finished_at": None,
+            "window_id": None,
             "priority": int(TicketPriority.NORMAL),
             "recall_count": 0,
         },

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app import calendar
 from app.audit.service import Actor
+from app.db import affected_rows
 from app.halls import service as halls
 from app.halls.models import Window, WindowStatus
 from app.queueing.errors import (
@@ -66,7 +67,24 @@ def set_window_status(
     window.clerk_id = None if status == WindowStatus.CLOSED else clerk_id
     window.status_changed_at = now
     session.flush()
+    release_transfers(session, window)
     return window
+
+
+def release_transfers(session: Session, window: Window) -> int:
+    """Tickets transferred to `window` that it can no longer call (it closed, or no longer
+    serves their category) go back to their category's queue, keeping their place; returns
+    how many. Left addressed to it, no other window would call them and the citizens would
+    wait until the closing sweep expired their numbers."""
+    query = update(Ticket).where(
+        Ticket.target_window_id == window.id, Ticket.status.in_(QUEUED_STATUSES)
+    )
+    if window.status != WindowStatus.CLOSED:
+        query = query.where(Ticket.category_id.not_in(_category_ids(window)))
+    released = session.execute(
+        query.values(target_window_id=None).execution_options(synchronize_session=False)
+    )
+    return affected_rows(released)
 
 
 def _lock_open_window(session: Session, window: Window) -> None:
@@ -255,10 +273,12 @@ def _no_show(c: _Context) -> _Plan:
     required = hall_rule(c.session, c.window.hall_id, "max_recalls", c.settings.max_recalls)
     if c.ticket.status == TicketStatus.CALLED and c.ticket.recall_count < required:
         raise RecallsNotExhausted(recalls=c.ticket.recall_count, required=required)
+    # The window that called it stays on the ticket, as on a finished one: the statistics
+    # by window count its no-shows.
     return _Plan(
         (TicketStatus.CALLED,),
         TicketStatus.NO_SHOW,
-        {"finished_at": c.now, "window_id": None},
+        {"finished_at": c.now},
         {"recalls": c.ticket.recall_count},
     )
 
@@ -299,6 +319,8 @@ def _transfer(c: _Context) -> _Plan:
         target = halls.get_window(c.session, target_window_id)
         if target.hall_id != window.hall_id:
             raise CategoryNotServed("只能转到本大厅的窗口")
+        if target.status == WindowStatus.CLOSED:
+            raise WindowNotOpen("目标窗口已关闭，请转到其他窗口")
         if category.id not in _category_ids(target):
             raise CategoryNotServed("目标窗口不办理该业务")
     if category.id == ticket.category_id and target_window_id is None:

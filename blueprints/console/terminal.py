@@ -116,7 +116,8 @@ class TransferForm(FlaskForm):
 
 
 def _transfer_form(window: Window, formdata: Any = None) -> TransferForm:
-    """Another category of the hall, and/or a window of the hall (not this one)."""
+    """Another category of the hall, and/or a window of the hall (not this one, nor a closed
+    one: the transfer would be refused)."""
     session = get_session()
     form = TransferForm(formdata=formdata)
     form.category_id.choices = [("", "（原业务）")] + [
@@ -126,7 +127,7 @@ def _transfer_form(window: Window, formdata: Any = None) -> TransferForm:
     form.window_id.choices = [("", "（任一窗口）")] + [
         (w.id, window_name(w))
         for w in halls.list_windows(session, window.hall_id)
-        if w.id != window.id
+        if w.id != window.id and w.status != WindowStatus.CLOSED
     ]
     return form
 

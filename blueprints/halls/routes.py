@@ -21,6 +21,7 @@ from app.organisation.models import Hall
 from app.queueing import codes, displays, poster, runtime, wxacodes
 from app.queueing.errors import HallCodeNotFound
 from app.queueing.models import HallCode, HallDisplay
+from app.queueing.windows import release_transfers
 from app.seals import get_seal_context
 from blueprints.authz import current_principal, public, require_scope, staff_required
 from blueprints.fields import DATE_PATTERN
@@ -291,11 +292,15 @@ class HallWindow(MethodView):
     @blp.response(200, HallWindowOut)
     @staff_required(*MANAGERS)
     def patch(self, body: dict[str, Any], window_id: int) -> Window:
-        """Change a window's number, label or categories."""
+        """Change a window's number, label or categories.
+
+        Numbers transferred to this window in a category it no longer serves go back to that
+        category's queue, keeping their place."""
         session = get_session()
         window = halls.get_window(session, window_id)
         _manage(window.hall_id)
         halls.update_window(session, window, body)
+        release_transfers(session, window)
         session.commit()
         return window
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Actor
+from app.halls.models import WindowStatus
 from app.notify.models import NotificationOutbox
 from app.queueing import transitions, windows
 from app.queueing.demo import QueueHall
@@ -21,6 +22,7 @@ from app.queueing.errors import (
     QueueEmpty,
     RecallsNotExhausted,
     WindowBusy,
+    WindowNotOpen,
 )
 from app.queueing.models import (
     GreenChannelFlag,
@@ -240,6 +242,28 @@ def test_no_show_after_recalls_and_one_late_return(
         transitions.late_return(session, first, actor=CLERK, now=NOW, settings=s)
 
 
+def test_a_no_show_counts_for_the_window_that_called_it(
+    create_queue_hall, create_user, take_ticket, session
+):
+    """Before, a no-show lost its window: the statistics by window (过号数) were always 0."""
+    from app.queue_stats.service import GroupBy, compute
+
+    qh = create_queue_hall()
+    window, s = qh.windows[2], _settings(session)
+    ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
+    windows.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    for _ in range(s.max_recalls):
+        window_action("recall", session, window, ticket.id, actor=CLERK, now=NOW)
+    window_action("no_show", session, window, ticket.id, actor=CLERK, now=NOW, settings=s)
+
+    day = ticket.service_day
+    rows = compute(session, qh.hall.id, start=day, end=day, group_by=GroupBy.WINDOW)
+    assert [(r.window_id, r.no_shows) for r in rows] == [(window.id, 1)]
+    # Back the same day (过号顺延): queued again, at no window.
+    back = transitions.late_return(session, ticket, actor=CLERK, now=NOW, settings=s)
+    assert back.status == TicketStatus.WAITING and back.window_id is None
+
+
 def test_transfer_keeps_number_and_take_time(create_queue_hall, create_user, take_ticket, session):
     qh = create_queue_hall()
     s = _settings(session)
@@ -291,6 +315,67 @@ def test_transfer_to_a_window_only_that_window_calls_it(
     assert (
         windows.call_next(session, qh.windows[1], actor=CLERK, now=NOW, settings=s).id == ticket.id
     )
+
+
+def _transfer_to(session, qh, ticket, target):  # type: ignore[no-untyped-def]
+    windows.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=_settings(session))
+    window_action(
+        "transfer",
+        session,
+        qh.windows[2],
+        ticket.id,
+        category_id=None,
+        target_window_id=target.id,
+        actor=CLERK,
+        now=NOW,
+    )
+
+
+def test_a_ticket_sent_to_a_window_that_then_closes_goes_back_to_its_category_queue(
+    create_queue_hall, create_user, take_ticket, session
+):
+    """Before, it stayed addressed to the closed window: no other window could call it and the
+    citizen waited until the closing sweep expired the number."""
+    qh = create_queue_hall()
+    ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
+    _transfer_to(session, qh, ticket, qh.windows[1])
+
+    windows.set_window_status(session, qh.windows[1], WindowStatus.CLOSED, clerk_id=None, now=NOW)
+
+    session.refresh(ticket)
+    assert ticket.status == TicketStatus.TRANSFERRED and ticket.target_window_id is None
+    called = windows.call_next(
+        session, qh.windows[2], actor=CLERK, now=NOW, settings=_settings(session)
+    )
+    assert called.id == ticket.id
+
+
+def test_a_ticket_sent_to_a_window_that_stops_serving_its_category_goes_back_to_the_queue(
+    client, create_queue_hall, create_user, take_ticket, session, create_staff, staff_headers
+):
+    qh = create_queue_hall()
+    ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
+    _transfer_to(session, qh, ticket, qh.windows[1])
+    session.commit()
+
+    changed = client.patch(
+        f"/api/v1/halls/windows/{qh.windows[1].id}",
+        json={"category_ids": [qh.categories["B"].id]},
+        headers=staff_headers(create_staff()),
+    )
+
+    assert changed.status_code == 200, changed.json
+    session.refresh(ticket)
+    assert ticket.status == TicketStatus.TRANSFERRED and ticket.target_window_id is None
+
+
+def test_no_ticket_is_sent_to_a_closed_window(create_queue_hall, create_user, take_ticket, session):
+    qh = create_queue_hall()
+    ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
+    windows.set_window_status(session, qh.windows[1], WindowStatus.CLOSED, clerk_id=None, now=NOW)
+
+    with pytest.raises(WindowNotOpen):
+        _transfer_to(session, qh, ticket, qh.windows[1])
 
 
 def test_closing_time_expires_the_queue_but_not_the_citizens_at_the_counters(
