@@ -41,6 +41,15 @@ class EnterpriseAccessDenied(Forbidden):
     message = "您未绑定该企业或无权代表该企业办理"
 
 
+class LegalRepresentativeChanged(EnterpriseAccessDenied, KeepsWrites):
+    """The registry no longer names the holder of the binding's legal representative (theirs,
+    or the one who authorised an agent). The refusal is audited; the view commits before
+    raising."""
+
+    code = "LEGAL_REP_CHANGED"
+    message = "企业登记的法定代表人已变更，原绑定和授权已失效，请由现任法定代表人重新绑定"
+
+
 class LegalRepresentativeOnly(Forbidden):
     code = "LEGAL_REPRESENTATIVE_ONLY"
     message = "仅企业法定代表人可以进行此操作"

@@ -1,7 +1,9 @@
 """The embedded enterprise registry: demo rows, and loading rows into `registry_enterprises`.
 
 A real deployment replaces the demo rows with the market-regulation registry's feed and loads
-them with the same `load_registry` (an idempotent upsert by USCC).
+them with the same `load_registry` (an idempotent upsert by USCC). The registry is the
+authority on who an enterprise's legal representative is: a row that names another person
+ends the old one's power here, in the load's own transaction.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Executable, Table
+from sqlalchemy import Executable, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
@@ -20,6 +22,7 @@ from stdnum.cn import uscc as uscc_number
 from app.calendar import local_day
 from app.db import utcnow
 from app.enterprises.models import RegistryEnterprise, RegistryStatus
+from app.enterprises.service import comparable_name, legal_rep_changed_in_registry
 from app.identity.realname import ID_NUMBER_CONTEXT, normalize_id_number
 from app.security.crypto import FieldCipher
 
@@ -226,6 +229,38 @@ def _upsert(dialect: str, rows: list[dict[str, Any]]) -> Executable:
     raise RuntimeError(f"load_registry supports PostgreSQL and SQLite, not {dialect}")
 
 
+class _HeldLegalRep(NamedTuple):
+    enterprise_id: int
+    name: str
+    id_index: str | None
+
+
+def _legal_reps_held(session: Session, usccs: list[str]) -> dict[str, _HeldLegalRep]:
+    """The legal representatives the stored rows name, by USCC."""
+    held = session.execute(
+        select(
+            RegistryEnterprise.uscc,
+            RegistryEnterprise.id,
+            RegistryEnterprise.legal_rep_name,
+            RegistryEnterprise.legal_rep_id_index,
+        ).where(RegistryEnterprise.uscc.in_(usccs))
+    )
+    return {uscc: _HeldLegalRep(id_, name, index) for uscc, id_, name, index in held}
+
+
+def _names_another_legal_rep(held: _HeldLegalRep, row: Mapping[str, Any]) -> bool:
+    """Whether a clean row names another legal representative than the stored row did.
+
+    By ID number where both carry one (a corrected spelling of the same person's name is no
+    change), else by name: a row that drops the ID number but keeps the name is an incomplete
+    feed, not a new representative.
+    """
+    index: str | None = row["legal_rep_id_index"]
+    if held.id_index is not None and index is not None:
+        return held.id_index != index
+    return comparable_name(held.name) != comparable_name(row["legal_rep_name"])
+
+
 def load_registry(
     session: Session,
     rows: Iterable[Mapping[str, Any]],
@@ -237,13 +272,16 @@ def load_registry(
     """Insert or update registry rows by USCC (idempotent); returns how many rows were written.
 
     A row may carry `legal_rep_id_number` (a real feed does); it is stored only as a blind
-    index, for which the `cipher` is needed. Flushes, never commits.
+    index, for which the `cipher` is needed. A row naming another legal representative than
+    the stored one ends the old one's binding, with their agents, and freezes the receiving
+    account (`service.legal_rep_changed_in_registry`). Flushes, never commits.
     """
     moment = now or utcnow()
     session.flush()
     dialect = session.get_bind().dialect.name
     written = 0
     batch: list[dict[str, Any]] = []
+    changed: list[int] = []
 
     def flush_batch() -> None:
         nonlocal written
@@ -251,7 +289,12 @@ def load_registry(
             return
         # Deduplicate within the batch: ON CONFLICT may not touch one row twice in a statement.
         unique = list({row["uscc"]: row for row in batch}.values())
+        held = _legal_reps_held(session, [row["uscc"] for row in unique])
         session.execute(_upsert(dialect, unique))
+        for row in unique:
+            before = held.get(row["uscc"])
+            if before is not None and _names_another_legal_rep(before, row):
+                changed.append(before.enterprise_id)
         written += len(unique)
         batch.clear()
 
@@ -264,4 +307,8 @@ def load_registry(
     for instance in list(session.identity_map.values()):
         if isinstance(instance, RegistryEnterprise):
             session.expire(instance)
+    for enterprise_id in dict.fromkeys(changed):  # once each, though a feed repeats a row
+        enterprise = session.get(RegistryEnterprise, enterprise_id)
+        assert enterprise is not None  # written above, in this transaction
+        legal_rep_changed_in_registry(session, enterprise, now=moment)
     return written

@@ -24,7 +24,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from app.audit.service import Actor, record
 from app.calendar import local_day
-from app.db import affected_rows
+from app.db import affected_rows, utcnow
 from app.enterprises import errors
 from app.enterprises.models import (
     AgentAuthorisation,
@@ -132,6 +132,16 @@ def _active_binding(session: Session, user_id: int, enterprise_id: int) -> Enter
     ).one_or_none()
 
 
+def _active_legal_rep(session: Session, enterprise_id: int) -> EnterpriseBinding | None:
+    return session.scalars(
+        select(EnterpriseBinding).where(
+            EnterpriseBinding.enterprise_id == enterprise_id,
+            EnterpriseBinding.role == BindingRole.LEGAL_REPRESENTATIVE,
+            EnterpriseBinding.status == BindingStatus.ACTIVE,
+        )
+    ).one_or_none()
+
+
 def _audit_binding(
     session: Session,
     action: str,
@@ -185,25 +195,74 @@ def require_enterprise_access(
     enterprise_id: int,
     *,
     roles: Iterable[BindingRole] = (BindingRole.LEGAL_REPRESENTATIVE, BindingRole.AGENT),
+    now: dt.datetime | None = None,
+    request_id: str | None = None,
 ) -> EnterpriseBinding:
     """The user's active binding to the enterprise, or Forbidden.
 
     The guard of every enterprise endpoint: an agent or legal representative acts only for
     their own enterprises. An enterprise that does not exist is refused the same way, so ids
     cannot be probed. With `roles=(BindingRole.LEGAL_REPRESENTATIVE,)` agents are refused too.
+    A binding whose legal representative the registry no longer names is refused and the
+    refusal audited (`LegalRepresentativeChanged` keeps that write): a registry load ends such
+    bindings itself, but a row changed any other way (a hand-made fix, another import) must
+    not leave the old representative and their agents in power.
     """
     binding = _active_binding(session, _user_id(user), enterprise_id)
     if binding is None:
         raise errors.EnterpriseAccessDenied(enterprise_id=enterprise_id)
+    unnamed = _legal_rep_unnamed_by_registry(binding)
+    if unnamed is not None:
+        record(
+            session,
+            "enterprise.access_refused",
+            actor=Actor("user", binding.user_id),
+            now=now or utcnow(),
+            subject_type="enterprise",
+            subject_id=enterprise_id,
+            details={
+                "reason": "legal_rep_changed",
+                "binding_id": binding.id,
+                "legal_rep_binding_id": unnamed.id,
+            },
+            request_id=request_id,
+        )
+        session.flush()
+        raise errors.LegalRepresentativeChanged(enterprise_id=enterprise_id)
     if binding.role not in tuple(roles):
         raise errors.LegalRepresentativeOnly(enterprise_id=enterprise_id)
     return binding
 
 
-def agents_of(session: Session, user: User | int, enterprise_id: int) -> list[EnterpriseBinding]:
+def _legal_rep_unnamed_by_registry(binding: EnterpriseBinding) -> EnterpriseBinding | None:
+    """The legal representative's binding behind `binding` (its own, or the one that authorised
+    an agent) when the registry names someone else as legal representative; else None.
+
+    Compared by blind index only (`users.id_number_index` against the registry's), so no
+    personal data is decrypted on this hot path. A registry row without the ID number names
+    nobody this way: such bindings predate the comparison, and binding anew is refused.
+    """
+    enterprise = binding.enterprise
+    if enterprise.legal_rep_id_index is None:
+        return None
+    legal_rep = (
+        binding if binding.role == BindingRole.LEGAL_REPRESENTATIVE else binding.authorised_by
+    )
+    if legal_rep is None or _matches_legal_rep(legal_rep.user, enterprise):
+        return None
+    return legal_rep
+
+
+def agents_of(
+    session: Session, user: User | int, enterprise_id: int, *, request_id: str | None = None
+) -> list[EnterpriseBinding]:
     """Active agent bindings of an enterprise, for its legal representative."""
     require_enterprise_access(
-        session, user, enterprise_id, roles=(BindingRole.LEGAL_REPRESENTATIVE,)
+        session,
+        user,
+        enterprise_id,
+        roles=(BindingRole.LEGAL_REPRESENTATIVE,),
+        request_id=request_id,
     )
     return list(
         session.scalars(
@@ -219,11 +278,20 @@ def agents_of(session: Session, user: User | int, enterprise_id: int) -> list[En
 
 
 def authorisations_of(
-    session: Session, user: User | int, enterprise_id: int, *, limit: int = 100
+    session: Session,
+    user: User | int,
+    enterprise_id: int,
+    *,
+    limit: int = 100,
+    request_id: str | None = None,
 ) -> list[AgentAuthorisation]:
     """The enterprise's agent authorisations, newest first, for its legal representative."""
     require_enterprise_access(
-        session, user, enterprise_id, roles=(BindingRole.LEGAL_REPRESENTATIVE,)
+        session,
+        user,
+        enterprise_id,
+        roles=(BindingRole.LEGAL_REPRESENTATIVE,),
+        request_id=request_id,
     )
     return list(
         session.scalars(
@@ -318,13 +386,7 @@ def bind_as_legal_representative(
     own = _active_binding(session, user.id, enterprise.id)
     if own is not None and own.role == BindingRole.LEGAL_REPRESENTATIVE:
         raise errors.AlreadyBound(binding_id=own.id)
-    previous = session.scalars(
-        select(EnterpriseBinding).where(
-            EnterpriseBinding.enterprise_id == enterprise.id,
-            EnterpriseBinding.role == BindingRole.LEGAL_REPRESENTATIVE,
-            EnterpriseBinding.status == BindingStatus.ACTIVE,
-        )
-    ).one_or_none()
+    previous = _active_legal_rep(session, enterprise.id)
     if previous is not None:
         holder = session.get(User, previous.user_id)
         if holder is not None and _matches_legal_rep(holder, enterprise):
@@ -365,6 +427,52 @@ def bind_as_legal_representative(
     return binding
 
 
+def legal_rep_changed_in_registry(
+    session: Session, enterprise: RegistryEnterprise, *, now: dt.datetime
+) -> list[EnterpriseBinding]:
+    """The registry now names another legal representative: end the old one's binding with the
+    agents and open authorisations it gave, and freeze the receiving account until the new one
+    confirms it. What a new representative's binding does, done at once: they may never bind.
+
+    `enterprise` carries the registry's new row. A holder the registry still names (the same
+    ID number) keeps the binding. Audited as the system, source registry; returns the bindings
+    revoked. Flushes, never commits: the registry load's transaction holds it all.
+    """
+    actor = Actor.system()
+    revoked: list[EnterpriseBinding] = []
+    holder = _active_legal_rep(session, enterprise.id)
+    if holder is not None and not _matches_legal_rep(holder.user, enterprise):
+        revoked = _revoke_with_agents(
+            session,
+            holder,
+            by_user_id=None,
+            reason="legal_rep_changed",
+            actor=actor,
+            now=now,
+            request_id=None,
+            source="registry",
+        )
+    frozen = freeze_receiving_account(
+        session, enterprise.id, reason="legal_rep_changed", actor=actor, now=now
+    )
+    if revoked or frozen:
+        record(
+            session,
+            "enterprise.legal_rep_changed",
+            actor=actor,
+            now=now,
+            subject_type="enterprise",
+            subject_id=enterprise.id,
+            details={
+                "source": "registry",
+                "revoked_binding_ids": [b.id for b in revoked],
+                "receiving_account_frozen": frozen,
+            },
+        )
+    session.flush()
+    return revoked
+
+
 # --- agents -----------------------------------------------------------------------------------
 
 
@@ -384,7 +492,12 @@ def authorise_agent(
     Naming the same person again replaces their open authorisation (a fresh expiry).
     """
     legal_rep = require_enterprise_access(
-        session, user, enterprise_id, roles=(BindingRole.LEGAL_REPRESENTATIVE,)
+        session,
+        user,
+        enterprise_id,
+        roles=(BindingRole.LEGAL_REPRESENTATIVE,),
+        now=now,
+        request_id=request_id,
     )
     require_level(session, user, "enterprise.authorise_agent", now=now, request_id=request_id)
     if not legal_rep.enterprise.is_active:
@@ -577,7 +690,12 @@ def cancel_authorisation(
 ) -> AgentAuthorisation:
     """The legal representative withdraws an authorisation not yet answered."""
     require_enterprise_access(
-        session, user, enterprise_id, roles=(BindingRole.LEGAL_REPRESENTATIVE,)
+        session,
+        user,
+        enterprise_id,
+        roles=(BindingRole.LEGAL_REPRESENTATIVE,),
+        now=now,
+        request_id=request_id,
     )
     authorisation = session.get(AgentAuthorisation, authorisation_id)
     if authorisation is None or authorisation.enterprise_id != enterprise_id:
@@ -641,9 +759,10 @@ def _revoke_with_agents(
     actor: Actor,
     now: dt.datetime,
     request_id: str | None,
+    **details: object,
 ) -> list[EnterpriseBinding]:
     """Revoke a binding; for a legal representative also the agents and open authorisations
-    that came from it. Returns every binding revoked here."""
+    that came from it. Returns every binding revoked here; `details` go into each audit entry."""
     if not _revoke(session, binding, by_user_id=by_user_id, reason=reason, now=now):
         return []
     _audit_binding(
@@ -654,6 +773,7 @@ def _revoke_with_agents(
         now=now,
         request_id=request_id,
         reason=reason,
+        **details,
     )
     revoked = [binding]
     if binding.role != BindingRole.LEGAL_REPRESENTATIVE:
@@ -675,6 +795,7 @@ def _revoke_with_agents(
                 request_id=request_id,
                 reason="cascade",
                 cascade_from=binding.id,
+                **details,
             )
             revoked.append(agent)
     session.execute(

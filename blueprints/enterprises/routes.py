@@ -103,13 +103,19 @@ class MyEnterpriseBinding(MethodView):
 @blp.route("/enterprises/<int:enterprise_id>")
 class Enterprise(MethodView):
     @blp.response(200, EnterpriseOut)
-    @blp.alt_response(403, description="未绑定该企业")
+    @blp.alt_response(403, description="未绑定该企业，或登记的法定代表人已变更（已记录）")
     @citizen_required
     def get(self, enterprise_id: int) -> dict[str, Any]:
         """An enterprise the caller is bound to, with the caller's binding."""
-        binding = service.require_enterprise_access(
-            get_session(), current_principal().id, enterprise_id
-        )
+        session = get_session()
+        with keeping_writes(session):
+            binding = service.require_enterprise_access(
+                session,
+                current_principal().id,
+                enterprise_id,
+                now=utcnow(),
+                request_id=_request_id(),
+            )
         return {"enterprise": binding.enterprise, "binding": binding}
 
 
@@ -122,7 +128,11 @@ class EnterpriseAgents(MethodView):
     def get(self, args: dict[str, Any], enterprise_id: int) -> dict[str, Any]:
         """The enterprise's active agents (legal representative only)."""
         cipher = get_cipher()
-        agents = service.agents_of(get_session(), current_principal().id, enterprise_id)
+        session = get_session()
+        with keeping_writes(session):
+            agents = service.agents_of(
+                session, current_principal().id, enterprise_id, request_id=_request_id()
+            )
         result = []
         for binding in agents:
             name = real_name_of(cipher, binding.user)
@@ -146,7 +156,9 @@ class EnterpriseAgent(MethodView):
         """Revoke an agent of the enterprise (legal representative only)."""
         session = get_session()
         user_id = current_principal().id
-        agent_ids = {b.id for b in service.agents_of(session, user_id, enterprise_id)}
+        with keeping_writes(session):
+            agents = service.agents_of(session, user_id, enterprise_id, request_id=_request_id())
+        agent_ids = {b.id for b in agents}
         if binding_id not in agent_ids:
             raise NotFound("该企业没有这个经办人")
         service.revoke_binding(session, user_id, binding_id, now=utcnow(), request_id=_request_id())
@@ -162,9 +174,11 @@ class EnterpriseAuthorisations(MethodView):
     def get(self, args: dict[str, Any], enterprise_id: int) -> dict[str, Any]:
         """Agent authorisations the enterprise issued, newest first (legal representative)."""
         cipher = get_cipher()
-        authorisations = service.authorisations_of(
-            get_session(), current_principal().id, enterprise_id
-        )
+        session = get_session()
+        with keeping_writes(session):
+            authorisations = service.authorisations_of(
+                session, current_principal().id, enterprise_id, request_id=_request_id()
+            )
         page = page_of(authorisations, args)
         return {
             **page,
@@ -208,14 +222,15 @@ class EnterpriseAuthorisation(MethodView):
     def delete(self, enterprise_id: int, authorisation_id: int) -> None:
         """Withdraw an authorisation not yet answered (legal representative)."""
         session = get_session()
-        service.cancel_authorisation(
-            session,
-            current_principal().id,
-            enterprise_id,
-            authorisation_id,
-            now=utcnow(),
-            request_id=_request_id(),
-        )
+        with keeping_writes(session):
+            service.cancel_authorisation(
+                session,
+                current_principal().id,
+                enterprise_id,
+                authorisation_id,
+                now=utcnow(),
+                request_id=_request_id(),
+            )
         session.commit()
 
 

@@ -25,7 +25,7 @@ from app.enterprises.models import (
     RegistryEnterprise,
     RegistryStatus,
 )
-from app.identity.models import StaffRole
+from app.identity.models import StaffRole, User
 from app.identity.staff import create_staff
 from app.organisation.models import Department
 from tests.console.conftest import DEMO_PASSWORD, LiveConsole, login, look_at
@@ -254,6 +254,10 @@ def _bind_to_an_enterprise(live: LiveConsole, user_id: int) -> int:
             .order_by(RegistryEnterprise.id)
         ).first()
         assert enterprise is not None
+        # The registry names this citizen (their ID number's index): the access guard refuses
+        # a legal representative the registry does not name.
+        user = session.get_one(User, user_id)
+        enterprise.legal_rep_id_index = user.id_number_index
         session.add(
             EnterpriseBinding(
                 user_id=user_id,
