@@ -11,6 +11,13 @@ class InvalidCriteria(ValidationFailed):
     message = "政策适用条件有误"
 
 
+class PolicyTextNotPushable(ValidationFailed):
+    """The pushed part of the title or summary holds what notify never sends (`details.field`)."""
+
+    code = "POLICY_TEXT_NOT_PUSHABLE"
+    message = "政策标题和摘要的前20个字会随订阅消息推送给企业，其中不能有手机号码或身份证号码"
+
+
 class InvalidProfile(ValidationFailed):
     code = "ENTERPRISE_PROFILE_INVALID"
     message = "企业信息有误"

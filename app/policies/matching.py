@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from app.calendar import LOCAL_TZ
 from app.enterprises.models import RegistryEnterprise, RegistryStatus
 from app.policies import criteria as crit
+from app.policies import push_schedule
 from app.policies.models import (
     EnterpriseProfile,
     MatchStatus,
@@ -156,7 +157,10 @@ def match_policy(
     *,
     now: dt.datetime,
 ) -> int:
-    """Store every enterprise matching the policy (replacing earlier matches); return count."""
+    """Store every enterprise matching the policy (replacing earlier matches); return count.
+
+    The waiting pushes of enterprises no longer eligible are cancelled with the matches they
+    came from: a push held by the quiet hours or the caps would tell them they qualify."""
     if session.get_bind().dialect.name == "postgresql":
         # Millions of profiles joined to the registry: in the default 4 MB the join spills to
         # disk batch by batch and a district of 12M took 25 s instead of 16. For this
@@ -187,6 +191,9 @@ def match_policy(
             ["policy_id", "enterprise_id", "criteria_version", "status", "results", "matched_at"],
             source,
         )
+    )
+    push_schedule.cancel_pushes(
+        session, policy_id, reason=push_schedule.NO_LONGER_ELIGIBLE, unless_eligible=True
     )
     if result.rowcount >= 0:
         return int(result.rowcount)
@@ -281,7 +288,9 @@ def evaluate_profile(
 def rematch_enterprise(session: Session, enterprise_id: int, *, now: dt.datetime) -> list[int]:
     """Re-match one enterprise against every active policy; return newly eligible policy ids.
 
-    Matches of policies it no longer meets are removed; the feed marks stay.
+    Matches of policies it no longer meets are removed; the feed marks stay. The waiting
+    pushes of policies it is no longer eligible for (match removed, or only "maybe" now) are
+    cancelled: held by the quiet hours or the caps, they would tell it that it qualifies.
     """
     profile = session.get(EnterpriseProfile, enterprise_id)
     registry = session.get(RegistryEnterprise, enterprise_id)
@@ -302,6 +311,12 @@ def rematch_enterprise(session: Session, enterprise_id: int, *, now: dt.datetime
         )
     }
     stale = [pid for pid in existing if pid not in wanted]
+    no_longer_eligible = [
+        pid
+        for pid, match in existing.items()
+        if match.status is MatchStatus.ELIGIBLE
+        and (pid not in wanted or wanted[pid].status is not MatchStatus.ELIGIBLE)
+    ]
     if stale:
         session.execute(
             delete(PolicyMatch).where(
@@ -340,5 +355,12 @@ def rematch_enterprise(session: Session, enterprise_id: int, *, now: dt.datetime
             match.matched_at = now
     if rows:
         session.execute(insert(PolicyMatch), rows)
+    if no_longer_eligible:
+        push_schedule.cancel_pushes(
+            session,
+            no_longer_eligible,
+            reason=push_schedule.NO_LONGER_ELIGIBLE,
+            enterprise_id=enterprise_id,
+        )
     session.flush()
     return newly_eligible

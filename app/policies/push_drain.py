@@ -76,6 +76,7 @@ from app.notify.sender import Outcome
 from app.notify.sql import RowSource, any_of, pairs_in
 from app.notify.templates import TemplateCatalog
 from app.organisation.models import Department
+from app.policies import push_message
 from app.policies.matching import active_policy_filter
 from app.policies.models import EnterpriseProfile, Policy, PolicyPush, PushOptOut, PushStatus
 from app.policies.push_schedule import PushSettings, cap_from, quiet_until, released_by_enterprise
@@ -84,7 +85,7 @@ from wechat.errors import QuotaExhausted, SubscriptionRefused, TransportError, W
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_KEY = "policy_push"
+TEMPLATE_KEY = push_message.TEMPLATE_KEY
 # A notification row held by a push attempt is never claimable by the general workers.
 HOLD = dt.timedelta(days=3650)
 # The tables, for the batch statements below (one per batch on PostgreSQL, `RowSource`).
@@ -93,17 +94,6 @@ _OUTBOX = cast(Table, NotificationOutbox.__table__)
 
 
 # -- claiming and marking -------------------------------------------------------------------
-
-
-def _policy_message(policy: Policy, department: str) -> dict[str, str]:
-    ends = policy.expires_on
-    return {
-        "thing1": policy.title[:20],
-        "thing2": department[:20],
-        # The policy's own last day, or none: never a date its department did not set.
-        "thing3": f"至{ends.year}年{ends.month}月{ends.day}日" if ends else "长期有效",
-        "thing4": (policy.summary or policy.title)[:20],
-    }
 
 
 @dataclass(frozen=True)
@@ -180,7 +170,9 @@ def claim_batch(
     Each push that goes gets its attempt's notification row, inserted already claimed with a
     long hold so no general notification worker ever sends it, and checked by
     `notify.sender.enqueue_claimed` (user, authorisation); the pushes it refuses are closed
-    with its reason.
+    with its reason. A policy whose message notify's personal-data check would refuse fails
+    its pushes here (PERSONAL_DATA_IN_MESSAGE), before any row: raised, it undid the claim
+    of every other push in the batch, and the next claim took the same pushes first.
     """
     # One statement claims and loads: a plain SELECT ... LIMIT FOR UPDATE SKIP LOCKED (no
     # subquery that PostgreSQL could run twice), sorted by enterprise afterwards.
@@ -231,16 +223,20 @@ def claim_batch(
             )
         )
     }
-    policies: dict[int, tuple[Policy, str]] = {}
+    # Each policy's message, built and checked once for all its recipients in the batch.
+    messages: dict[int, dict[str, str]] = {}
     active: set[int] = set()
+    refused: set[int] = set()
     for policy, department, is_active in session.execute(
         select(Policy, Department.name, active_policy_filter(now))
         .outerjoin(Department, Department.id == Policy.department_id)
         .where(any_of(session, Policy.id, policy_ids))
     ):
-        policies[policy.id] = (policy, department or "")
+        messages[policy.id] = push_message.policy_message(policy, department or "")
         if is_active:
             active.add(policy.id)
+            if push_message.refused(messages[policy.id]):
+                refused.add(policy.id)
     caps = released_by_enterprise(session, enterprise_ids, policy_ids, now)
     quiet = quiet_until(now, settings)
     going: list[_Push] = []
@@ -254,6 +250,12 @@ def claim_batch(
         if (push.user_id, push.enterprise_id) not in recipients:
             push.status, push.reason = PushStatus.SKIPPED, "NOT_A_RECIPIENT"
             continue
+        if push.policy_id in refused:
+            # Notify would refuse the message (it raises, and the whole claim with it): failed
+            # alone, never released against the enterprise's caps. A policy stored before its
+            # text was checked (`push_message.check_officer_text`), or a department's name.
+            push.status, push.reason = PushStatus.FAILED, push_message.REFUSED
+            continue
         if quiet is not None:
             push.due_at, push.reason = quiet, "QUIET_HOURS"
             continue
@@ -265,7 +267,9 @@ def claim_batch(
         # Later pushes of this batch see the release (other recipients of it pass freely).
         released.setdefault(push.policy_id, now)
         going.append(push)
-    sends = _mark_claimed(session, going, policies, now=now, settings=settings, catalog=catalog)
+    if refused:  # the policy, never the message: no personal data in the logs
+        log.warning("policy push refused by notify", extra={"policy_ids": sorted(refused)})
+    sends = _mark_claimed(session, going, messages, now=now, settings=settings, catalog=catalog)
     decide, rows = _decide_statement(session.get_bind().dialect.name)
     session.execute(
         decide,
@@ -286,7 +290,7 @@ def _bound(value: Any) -> Any:
 def _mark_claimed(
     session: Session,
     going: list[_Push],
-    policies: dict[int, tuple[Policy, str]],
+    messages: dict[int, dict[str, str]],
     *,
     now: dt.datetime,
     settings: PushSettings,
@@ -300,7 +304,7 @@ def _mark_claimed(
         {
             "user_id": push.user_id,
             "template_key": TEMPLATE_KEY,
-            "data": _policy_message(*policies[push.policy_id]),
+            "data": messages[push.policy_id],
             "page": f"pages/policy/detail?id={push.policy_id}&enterprise={push.enterprise_id}",
             "dedupe_key": _dedupe_key(push),
             "source": ("policy_push", push.id),

@@ -24,6 +24,9 @@ from app.notify.sql import any_of
 from app.policies.models import MatchStatus, PolicyMatch, PolicyPush, PushOptOut, PushStatus
 
 _PUSHES = cast(Table, PolicyPush.__table__)
+# Why a waiting push was cancelled when its enterprise stopped qualifying for the policy (a
+# match removed, or only "maybe" now); it waits again if the enterprise qualifies again.
+NO_LONGER_ELIGIBLE = "NO_LONGER_ELIGIBLE"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ def create_pushes(
 
     Recipients are the enterprise's legal representative and agents with an active binding.
     An opted-out recipient gets a row marked SKIPPED (OPTED_OUT), so the officer sees why.
+    A push cancelled because the enterprise stopped qualifying (NO_LONGER_ELIGIBLE) waits
+    again: a push is unique per (policy, recipient), so no new one could take its place.
     """
     optout = (
         select(PushOptOut.id)
@@ -146,34 +151,68 @@ def create_pushes(
         .where(*where)
     )
     dialect = session.get_bind().dialect.name
-    insert = insert_on_conflict(dialect)
-    statement = (
-        insert(PolicyPush)
-        .from_select(
-            [
-                "policy_id",
-                "enterprise_id",
-                "user_id",
-                "status",
-                "reason",
-                "due_at",
-                "attempts",
-                "claim_token",
-                "created_at",
-            ],
-            source,
-        )
-        .on_conflict_do_nothing(index_elements=["policy_id", "user_id"])
+    insert = insert_on_conflict(dialect)(PolicyPush).from_select(
+        [
+            "policy_id",
+            "enterprise_id",
+            "user_id",
+            "status",
+            "reason",
+            "due_at",
+            "attempts",
+            "claim_token",
+            "created_at",
+        ],
+        source,
+    )
+    statement = insert.on_conflict_do_update(
+        index_elements=["policy_id", "user_id"],
+        set_={
+            "status": insert.excluded.status,
+            "reason": insert.excluded.reason,
+            "due_at": insert.excluded.due_at,
+        },
+        where=and_(
+            _PUSHES.c.status == PushStatus.CANCELLED.value,
+            _PUSHES.c.reason == NO_LONGER_ELIGIBLE,
+        ),
     )
     result = session.execute(statement)
     return max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
 
 
-def cancel_pushes(session: Session, policy_id: int, *, reason: str) -> int:
-    """Stop every push of a policy not yet handed to WeChat (withdrawn or expired)."""
+def cancel_pushes(
+    session: Session,
+    policy_id: int | list[int],
+    *,
+    reason: str,
+    enterprise_id: int | None = None,
+    unless_eligible: bool = False,
+) -> int:
+    """Stop the pushes of a policy not yet claimed: every one (withdrawn or expired), those to
+    one enterprise (`enterprise_id`), or those to enterprises whose match is gone or not
+    eligible now (`unless_eligible`, set-based). Claimed ones are the drain's: it holds them
+    under a lease and may be sending them."""
+    policy_ids = policy_id if isinstance(policy_id, list) else [policy_id]
+    if not policy_ids:
+        return 0
+    where = [PolicyPush.policy_id.in_(policy_ids), PolicyPush.status == PushStatus.WAITING]
+    if enterprise_id is not None:
+        where.append(PolicyPush.enterprise_id == enterprise_id)
+    if unless_eligible:
+        eligible = (
+            select(PolicyMatch.enterprise_id)
+            .where(
+                PolicyMatch.policy_id == PolicyPush.policy_id,
+                PolicyMatch.enterprise_id == PolicyPush.enterprise_id,
+                PolicyMatch.status == MatchStatus.ELIGIBLE,
+            )
+            .exists()
+        )
+        where.append(~eligible)
     result = session.execute(
         update(PolicyPush)
-        .where(PolicyPush.policy_id == policy_id, PolicyPush.status == PushStatus.WAITING)
+        .where(*where)
         .values(status=PushStatus.CANCELLED, reason=reason)
         .execution_options(synchronize_session=False)
     )

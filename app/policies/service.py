@@ -19,7 +19,7 @@ from app.audit.service import Actor, record
 from app.enterprises.models import RegistryEnterprise
 from app.organisation.models import Department
 from app.policies import criteria as crit
-from app.policies import matching, push_schedule
+from app.policies import matching, push_message, push_schedule
 from app.policies.errors import (
     DepartmentNotFound,
     NotAutomatic,
@@ -130,6 +130,7 @@ def create_policy(
     policy.benefit_kind = BenefitKind(fields["benefit_kind"])
     policy.delivery = Delivery(fields["delivery"])
     _check_delivery(policy)
+    push_message.check_officer_text(policy)
     policy.search_text = _search_text(policy)
     session.add(policy)
     session.flush()
@@ -193,6 +194,7 @@ def edit_policy(
                 value = Delivery(value)
             setattr(policy, key, value)
     _check_delivery(policy)
+    push_message.check_officer_text(policy)
     policy.search_text = _search_text(policy)
     policy.updated_at = now
     if criteria is None and policy.criteria_version and pays_money(policy):
@@ -231,6 +233,8 @@ def publish(session: Session, policy: Policy, *, staff_id: int | None, now: dt.d
         raise PolicyExpired(expires_on=policy.expires_on.isoformat())
     if policy.status is not PolicyStatus.DRAFT:
         raise PolicyStateConflict(status=PolicyStatus(policy.status).value)
+    # A draft stored before its text was checked at create and edit.
+    push_message.check_officer_text(policy)
     criteria = current_criteria(session, policy)
     if not criteria:
         raise PolicyHasNoCriteria()

@@ -37,6 +37,9 @@ blp = Blueprint("policies", __name__, url_prefix="", description="惠企政策�
 
 OFFICER = "policy_officer"
 _POLICY_FIELDS = service.EDITABLE
+# The part of the title and summary a push carries may hold no mobile or ID number.
+_TEXT_NOT_PUSHABLE = "POLICY_TEXT_NOT_PUSHABLE：标题或摘要的推送部分含手机号码或身份证号码"
+_REFUSED_INPUT = f"条件有误，或{_TEXT_NOT_PUSHABLE}（字段见 details.field）"
 
 
 def _policy_out(policy: Policy) -> dict[str, Any]:
@@ -80,7 +83,7 @@ class Policies(MethodView):
 
     @blp.arguments(schemas.PolicyCreateIn)
     @blp.response(201, schemas.PolicyOut)
-    @blp.alt_response(422, description="条件有误（字段见 details.field）")
+    @blp.alt_response(422, description=_REFUSED_INPUT)
     @blp.alt_response(403, description="其他部门")
     @staff_required(OFFICER)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +113,7 @@ class PolicyItem(MethodView):
 
     @blp.arguments(schemas.PolicyEditIn)
     @blp.response(200, schemas.PolicyOut)
+    @blp.alt_response(422, description=_REFUSED_INPUT)
     @blp.alt_response(409, description="已撤回或已过期")
     @staff_required(OFFICER)
     def patch(self, body: dict[str, Any], policy_id: int) -> dict[str, Any]:
@@ -142,6 +146,7 @@ class PolicyPreview(MethodView):
 @blp.route("/staff/policies/<int:policy_id>/publish")
 class PolicyPublish(MethodView):
     @blp.response(200, schemas.PublishOut)
+    @blp.alt_response(422, description=_TEXT_NOT_PUSHABLE)
     @blp.alt_response(409, description="不是草稿，或已过有效期")
     @staff_required(OFFICER)
     def post(self, policy_id: int) -> dict[str, Any]:
@@ -243,7 +248,16 @@ def _enterprise(enterprise_id: int, *, legal_rep_only: bool = False) -> Enterpri
         if legal_rep_only
         else (BindingRole.LEGAL_REPRESENTATIVE, BindingRole.AGENT)
     )
-    require_enterprise_access(session, current_principal().id, enterprise_id, roles=roles)
+    # A refusal of a representative the registry no longer names is audited: keep that entry.
+    with keeping_writes(session):
+        require_enterprise_access(
+            session,
+            current_principal().id,
+            enterprise_id,
+            roles=roles,
+            now=utcnow(),
+            request_id=g.get("request_id"),
+        )
     enterprise = session.get(RegistryEnterprise, enterprise_id)
     assert enterprise is not None
     # A read: the registry's view when no profile is stored yet; nothing is written.

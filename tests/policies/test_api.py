@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.enterprises.models import BindingRole, RegistryEnterprise
 from app.identity.models import StaffRole
-from app.policies.models import EnterpriseProfile, PushOptOut, ReceivingAccount
+from app.policies.models import EnterpriseProfile, Policy, PushOptOut, ReceivingAccount
+from tests.factories.identity import id_number_for
 
 API = "/api/v1"
 BODY = {
@@ -103,6 +104,49 @@ def test_bad_input_is_refused(
     created = client.post(f"{API}/staff/policies", json=expired, headers=headers).json
     response = client.post(f"{API}/staff/policies/{created['id']}/publish", headers=headers)
     assert response.status_code == 409 and response.json["code"] == "POLICY_EXPIRED"
+
+
+def test_a_policy_whose_pushed_text_holds_a_mobile_or_id_number_is_refused(
+    client: FlaskClient,
+    session: Session,
+    create_staff: Any,
+    staff_headers: Any,
+    policy_department: Any,
+) -> None:
+    # The push carries the first 20 characters of the title and of the summary, and notify
+    # refuses a message with a mobile or ID number in it. Such a policy was accepted, and its
+    # pushes then stopped every policy push of the district (tests/policies/test_push.py).
+    headers = officer(create_staff, staff_headers, policy_department)
+    url = f"{API}/staff/policies"
+    body = {**BODY, "department_id": policy_department.id}
+    hotline = "咨询热线13926012345，对投保短期出口信用保险的小微出口企业给予保费支持"
+
+    response = client.post(url, json={**body, "summary": hotline}, headers=headers)
+    assert response.status_code == 422
+    assert response.json["code"] == "POLICY_TEXT_NOT_PUSHABLE"
+    assert response.json["details"] == {"field": "summary"}
+    assert "前20个字" in response.json["message"]
+    titled = {**body, "title": f"{id_number_for(order=7)}专项补贴"}
+    response = client.post(url, json=titled, headers=headers)
+    assert (response.status_code, response.json["details"]) == (422, {"field": "title"})
+
+    # After the part that is pushed, a hotline is the policy's own text.
+    later = "对投保短期出口信用保险的小微出口企业给予保费支持，咨询热线13926012345"
+    created = client.post(url, json={**body, "summary": later}, headers=headers)
+    assert created.status_code == 201, created.json
+    policy_url = f"{url}/{created.json['id']}"
+    response = client.patch(policy_url, json={"summary": hotline}, headers=headers)
+    assert (response.status_code, response.json["details"]) == (422, {"field": "summary"})
+
+    # A draft stored before the check: publishing it is refused the same way.
+    session.get(Policy, created.json["id"]).summary = hotline
+    session.commit()
+    response = client.post(f"{policy_url}/publish", headers=headers)
+    assert response.status_code == 422
+    assert (response.json["code"], response.json["details"]) == (
+        "POLICY_TEXT_NOT_PUSHABLE",
+        {"field": "summary"},
+    )
 
 
 def test_enterprise_feed_reasons_read_favourite_search_and_access(

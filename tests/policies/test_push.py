@@ -1,4 +1,5 @@
-"""The push outbox: exactly once across a killed worker, opt-outs, grants, caps, quiet, rate."""
+"""The push outbox: exactly once across a killed worker, opt-outs, grants, caps, quiet, rate;
+a message notify refuses, and an enterprise that stops qualifying before the send."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from app.enterprises.models import RegistryEnterprise
 from app.integrations.wechat import get_wechat
 from app.notify import send_rate
 from app.notify.models import NotificationOutbox, OutboxStatus, SubscriptionGrant
-from app.policies import push_drain, push_schedule
+from app.policies import profiles, push_drain, push_schedule, service
 from app.policies.models import PolicyPush, PushOptOut, PushStatus
 from tests.support.database import statements_sent
 from wechat.client import SubscribeMessage, WeChatClient
@@ -803,3 +804,151 @@ def test_a_push_drain_leaves_part_of_each_window_to_citizens_notifications(
     )
     assert drain(app, DAY, gate=gate, settings=settings).claimed == 7
     assert [gate() for _ in range(4)] == [True, True, True, False]
+
+
+def test_a_push_whose_message_would_be_refused_fails_alone_and_the_others_go_out(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    # Notify refuses a message with a mobile or ID number in a field, and the push carries the
+    # summary's first 20 characters. A policy stored with a hotline there (before create, edit
+    # and publish checked it) made the whole claim raise: every drain rolled back and took the
+    # same oldest pushes first, so no enterprise received any policy push again.
+    users = [recipient(grant=grant_subscription)[1] for _ in range(2)]
+    hotline = publish()
+    hotline.summary = "咨询热线13926012345，符合条件的出口企业可获保费支持"
+    session.flush()
+    other = publish({"tags_all": ["出口企业"], "article": "第二条"})
+
+    assert drain(app, DAY).claimed == 2
+
+    assert [(row.status, row.reason) for row in pushes(session, hotline.id)] == [
+        (PushStatus.FAILED, "PERSONAL_DATA_IN_MESSAGE")
+    ] * 2
+    # Refused before it was released: the day's one push per enterprise is still the other's.
+    assert [row.status for row in pushes(session, other.id)] == [PushStatus.SENT] * 2
+    assert [[m["data"]["thing1"] for m in sent_to(user)] for user in users] == [[other.title]] * 2
+    assert drain(app, DAY + dt.timedelta(minutes=5)).taken == 0
+
+
+# -- an enterprise that no longer qualifies ------------------------------------------------------
+
+
+NIGHT = dt.datetime(2025, 3, 12, 22, 0, tzinfo=SH).astimezone(dt.UTC)
+MORNING = dt.datetime(2025, 3, 13, 8, 5, tzinfo=SH).astimezone(dt.UTC)
+
+
+def set_tags(session: Session, profile: Any, tags: list[str] | None, at: dt.datetime) -> None:
+    """The department's data feed reports the enterprise's qualifications (re-matched)."""
+    profiles.update_profile(session, profile, {"tags": tags}, source="import", user_id=None, now=at)
+    session.flush()
+
+
+def test_a_push_waiting_out_the_quiet_hours_is_cancelled_when_the_enterprise_stops_qualifying(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    # Published at 22:00, the push waits until 08:00. At 23:00 the feed says the enterprise is
+    # no longer an exporter: its match went, its push stayed, and at 08:00 it was told a policy
+    # it no longer qualifies for was for it.
+    profile, user = recipient(grant=grant_subscription)
+    policy = publish(at=NIGHT)
+    assert drain(app, NIGHT).claimed == 0
+
+    set_tags(session, profile, [], NIGHT + dt.timedelta(hours=1))
+
+    [row] = pushes(session, policy.id)
+    assert (row.status, row.reason) == (PushStatus.CANCELLED, "NO_LONGER_ELIGIBLE")
+    assert drain(app, MORNING).taken == 0
+    assert sent_to(user) == []
+
+
+def test_a_push_is_cancelled_when_the_enterprise_only_may_qualify(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    # Pushes go to eligible enterprises only; one that may qualify (a fact no longer known)
+    # sees the policy in its feed as 可能符合, and gets no "you qualify" message.
+    profile, user = recipient(grant=grant_subscription)
+    policy = publish(at=NIGHT)
+    drain(app, NIGHT)
+
+    set_tags(session, profile, None, NIGHT + dt.timedelta(hours=1))
+
+    [row] = pushes(session, policy.id)
+    assert (row.status, row.reason) == (PushStatus.CANCELLED, "NO_LONGER_ELIGIBLE")
+    drain(app, MORNING)
+    assert sent_to(user) == []
+
+
+def test_an_enterprise_that_qualifies_again_before_the_send_gets_its_push_once(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    # A feed that drops a tag by mistake and restores it overnight: the cancelled push waits
+    # again (a push is unique per policy and recipient, so no new one could be made).
+    profile, user = recipient(grant=grant_subscription)
+    policy = publish(at=NIGHT)
+    drain(app, NIGHT)
+    set_tags(session, profile, [], NIGHT + dt.timedelta(hours=1))
+
+    set_tags(session, profile, ["出口企业"], NIGHT + dt.timedelta(hours=2))
+
+    assert [row.status for row in pushes(session, policy.id)] == [PushStatus.WAITING]
+    assert drain(app, MORNING).claimed == 1
+    assert drain(app, MORNING + dt.timedelta(minutes=5)).claimed == 0
+    assert [m["data"]["thing1"] for m in sent_to(user)] == [policy.title]
+
+
+def test_a_push_held_by_the_frequency_cap_is_cancelled_when_an_edit_narrows_the_criteria(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+) -> None:
+    # Two enterprises had today's push; the second policy waits for tomorrow. The officer then
+    # narrows it to high-tech exporters: the enterprise left out must not get it tomorrow.
+    _, dropped = recipient(grant=grant_subscription)
+    kept_profile, kept = recipient(grant=grant_subscription)
+    set_tags(session, kept_profile, ["出口企业", "高新技术企业"], DAY)
+    for user in (dropped, kept):
+        grant_subscription(user, "policy_push")
+    publish()
+    second = publish({"tags_all": ["出口企业"], "article": "第二条"})
+    drain(app, DAY)
+    assert {(row.status, row.reason) for row in pushes(session, second.id)} == {
+        (PushStatus.WAITING, "FREQUENCY_CAP")
+    }
+
+    narrowed = service.parse_input_criteria(
+        {"criteria_form": {"tags_all": ["出口企业", "高新技术企业"]}}, second.doc_number
+    )
+    later = DAY + dt.timedelta(hours=2)
+    service.edit_policy(session, second, fields={}, criteria=narrowed, staff_id=None, now=later)
+    session.flush()
+
+    by_user = {row.user_id: (row.status, row.reason) for row in pushes(session, second.id)}
+    assert by_user == {
+        dropped.id: (PushStatus.CANCELLED, "NO_LONGER_ELIGIBLE"),
+        kept.id: (PushStatus.WAITING, "FREQUENCY_CAP"),
+    }
+    drain(app, MORNING)
+    assert [len(sent_to(user)) for user in (dropped, kept)] == [1, 2]
