@@ -48,7 +48,8 @@ def issue_only() -> dict[str, Any]:
     assert enterprise is not None
     department_id = session.scalar(select(Department.id).where(Department.code == "PY-CGJ"))
     assert department_id is not None
-    seal = seal_for(session, department_id, MATTER, TEMPLATE)
+    now = utcnow()
+    seal = seal_for(session, department_id, MATTER, TEMPLATE, now=now)
     assert seal is not None
     document = issue_document(
         session,
@@ -58,7 +59,7 @@ def issue_only() -> dict[str, Any]:
         holder=Holder(enterprise.name, enterprise.uscc, "enterprise", current_principal().id),
         data={"location": body["address"], "size": "4米×3米", "period": body["period"]},
         actor=SealActor(kind="system"),
-        now=utcnow(),
+        now=now,
         matter=MATTER,
     )
     session.commit()

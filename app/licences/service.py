@@ -90,6 +90,23 @@ def seal_for(
     return next(usable, authorised[0] if authorised else None)
 
 
+def _valid_until(
+    licence_spec: Mapping[str, Any], facts: Mapping[str, Any], now: dt.datetime
+) -> dt.datetime | None:
+    """The end of the licence's validity (exclusive, local midnight): through the date the
+    form names (`valid_through`, a permit for the period applied for), else `valid_days` from
+    the day of issue; None: without end."""
+    through = licence_spec.get("valid_through")
+    if through is not None:
+        # The form was validated against its schema: a required ISO date.
+        last_day = dt.date.fromisoformat(str(facts[through]))
+        return local_instant(last_day + dt.timedelta(days=1), dt.time(0, 0))
+    valid_days = licence_spec.get("valid_days")
+    if not valid_days:
+        return None
+    return local_instant(local_day(now) + dt.timedelta(days=valid_days), dt.time(0, 0))
+
+
 def issue(
     session: Session,
     ctx: SealContext,
@@ -122,12 +139,7 @@ def issue(
         # One licence per application, whoever retries.
         idempotency_key=f"application:{application_number}",
     )
-    valid_days = licence_spec.get("valid_days")
-    valid_until = (
-        local_instant(local_day(now) + dt.timedelta(days=valid_days), dt.time(0, 0))
-        if valid_days
-        else None
-    )
+    valid_until = _valid_until(licence_spec, facts, now)
     licence = Licence(
         number=document.number,
         template=document.template,

@@ -135,6 +135,9 @@ MATTER_FILE_SCHEMA: dict[str, Any] = {
             "properties": {
                 "title": {"type": "string", "minLength": 2, "maxLength": 64},
                 "valid_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
+                # A permit for a period the applicant chose: valid through the form's date
+                # field named here (e.g. "form.end_date") instead of `valid_days` from issue.
+                "valid_through": {"type": "string", "pattern": "^form\\.[a-z_0-9]+$"},
                 # The document template the department's seal signs, and how its fields are
                 # filled: "{form.address}" formats facts; {"fact": "weather.table"} copies one.
                 "template": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -182,7 +185,7 @@ def _problems(content: Any) -> dict[str, str]:
             problems["form.type"] = "an application form is an object"
         if not problems and "rules" in content:
             problems.update(_rule_problems(content))
-        problems.update(_licence_problems(content["licence"]))
+        problems.update(_licence_problems(content["licence"], content["form"]))
     return problems
 
 
@@ -196,7 +199,14 @@ def _rule_problems(content: Mapping[str, Any]) -> dict[str, str]:
     return {f"rules.tests.{name}": failure for name, failure in rules.run_tests(rule_set).items()}
 
 
-def _licence_problems(licence: Mapping[str, Any]) -> dict[str, str]:
+def _licence_problems(licence: Mapping[str, Any], form: Mapping[str, Any]) -> dict[str, str]:
+    through = licence.get("valid_through")
+    if through is not None:
+        field = form.get("properties", {}).get(through.removeprefix("form."), {})
+        if field.get("format") != "date" or through.removeprefix("form.") not in form.get(
+            "required", []
+        ):
+            return {"licence.valid_through": f"{through} is not a required date field of the form"}
     template = licence.get("template")
     if template is None:
         return {}

@@ -5,14 +5,18 @@ material; a department that replaced a revoked seal signs with the new one.
 Before, the wallet kept saying valid and kept issuing QR codes for a licence whose document
 the registry had revoked, and the counter's verify said valid for one whose seal was revoked;
 a department whose seal was revoked and replaced could sign nothing (the revoked seal was
-picked first).
+picked first); an advert permit expired 30 days after its approval, whatever period it
+permitted.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from app.audit.service import Actor
+from app.calendar import LOCAL_TZ
 from app.db import utcnow
 from app.identity.models import StaffRole
 from app.licences.models import Licence
@@ -20,7 +24,7 @@ from app.seals import get_seal_context
 from app.seals.demo import DEMO_SEALS
 from app.seals.lifecycle import change_seal_status
 from app.seals.models import IssuedDocument, Seal, SealStatus
-from tests.applications.conftest import advert_form, apply_body
+from tests.applications.conftest import advert_form, apply_body, today
 
 
 def _instant_licence(client, district, citizen_headers) -> tuple[dict[str, str], int]:  # type: ignore[no-untyped-def]
@@ -111,3 +115,25 @@ def test_a_department_signs_with_the_seal_that_replaced_a_revoked_one(
     assert document.seal_id == new.id
     wallet = client.get(f"/api/v1/me/licences/{licence_id}", headers=applicant)
     assert wallet.json["status"] == "valid"
+
+
+def test_an_advert_permit_is_valid_through_the_last_day_it_permits(
+    client, session, district, citizen_headers
+):
+    """Before, it was valid 30 days from the approval: an advert approved today for 25 days
+    from a date 20 days away read 已过期 for the last fortnight of its licensed period."""
+    start = today() + dt.timedelta(days=20)
+    end = start + dt.timedelta(days=25)
+    applicant = citizen_headers(district.legal_rep)
+    body = {
+        "matter_code": "PY-CGJ-LSGG",
+        "form": advert_form(start_date=start.isoformat(), end_date=end.isoformat()),
+        "enterprise_id": district.enterprise.id,
+    }
+    answer = apply_body(client, body, headers=applicant)
+    assert answer.json["status"] == "approved", answer.json
+
+    licence = session.get(Licence, answer.json["licence"]["id"])
+    last_evening = dt.datetime.combine(end, dt.time(23, 59), tzinfo=LOCAL_TZ)
+    assert licence.state(last_evening) == "valid"
+    assert licence.state(last_evening + dt.timedelta(minutes=1)) == "expired"

@@ -42,15 +42,16 @@ def _content(code: str) -> dict:
 def test_the_repositorys_matters_load_once_each(session, loaded):
     assert sorted({r.version.content["code"] for r in loaded}) == SEED_CODES
     assert all(r.created for r in loaded)
+    # Version 3 of the advert permit: valid through the period it permits (`valid_through`).
     assert sorted((r.version.content["code"], r.version.version) for r in loaded) == sorted(
-        (code, version) for code in SEED_CODES for version in (1, 2)
+        [(code, version) for code in SEED_CODES for version in (1, 2)] + [("PY-CGJ-LSGG", 3)]
     )
     again = catalogue.load_directory(session, CATALOGUE_DIR, now=utcnow())
     assert not any(r.created for r in again)  # idempotent
     for result in loaded:  # every form is a JSON Schema the validator accepts
         assert forms.check_schema(result.version.content["form"]) is None
     audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "matter.published"))
-    assert len(audited.all()) == 8
+    assert len(audited.all()) == 9
 
 
 def test_a_published_version_never_changes(session, loaded, tmp_path: Path):
@@ -154,8 +155,8 @@ def test_an_admin_publishes_a_new_version_and_only_an_admin(
     bad["limits"]["promised_days"] = -1
     refused = client.post("/api/v1/matters", json=bad, headers=admin)
 
-    assert published.status_code == 201 and published.json["version"] == 3
-    assert same.status_code == 200 and same.json["version"] == 3  # nothing new to publish
+    assert published.status_code == 201 and published.json["version"] == 4
+    assert same.status_code == 200 and same.json["version"] == 4  # nothing new to publish
     assert refused.status_code == 422 and refused.json["code"] == "MATTER_INVALID"
     assert "limits.promised_days" in refused.json["details"]["fields"]
     assert (
@@ -170,7 +171,7 @@ def test_a_version_whose_rule_tests_fail_is_not_published(
     client, session, loaded, create_staff, staff_headers
 ):
     admin = staff_headers(create_staff(grants=[(StaffRole.ADMIN, None, None)]))
-    content = json.loads((CATALOGUE_DIR / "PY-CGJ-LSGG" / "v2.json").read_text(encoding="utf-8"))
+    content = json.loads((CATALOGUE_DIR / "PY-CGJ-LSGG" / "v3.json").read_text(encoding="utf-8"))
     content.pop("version")
     # Staff loosen the area rule without updating the case that says 30㎡ goes to review.
     content["rules"]["parameters"]["max_area_m2"]["value"] = 40
@@ -184,7 +185,7 @@ def test_a_version_whose_rule_tests_fail_is_not_published(
     assert "rules.rules[0].when.==[0]" in unknown_fact.json["details"]["fields"]
     content["rules"]["rules"][0]["when"] = {"__import__": "os"}
     assert client.post("/api/v1/matters", json=content, headers=admin).status_code == 422
-    assert catalogue.get_matter(session, "PY-CGJ-LSGG").current_version == 2
+    assert catalogue.get_matter(session, "PY-CGJ-LSGG").current_version == 3
 
 
 def test_forms_refuse_with_a_chinese_message_per_field(loaded):
@@ -211,3 +212,17 @@ def test_forms_refuse_with_a_chinese_message_per_field(loaded):
         "safety_commitment": "安全责任承诺须确认",
     }
     assert forms.form_errors(form, {})["content"] == "广告内容为必填项"
+
+
+def test_a_licence_valid_through_a_form_field_needs_a_required_date_field(
+    client, session, loaded, create_staff, staff_headers
+):
+    admin = staff_headers(create_staff(grants=[(StaffRole.ADMIN, None, None)]))
+    content = json.loads((CATALOGUE_DIR / "PY-CGJ-LSGG" / "v3.json").read_text(encoding="utf-8"))
+    content.pop("version")
+    content["licence"]["valid_through"] = "form.address"
+
+    refused = client.post("/api/v1/matters", json=content, headers=admin)
+
+    assert refused.status_code == 422 and refused.json["code"] == "MATTER_INVALID"
+    assert "licence.valid_through" in refused.json["details"]["fields"]
