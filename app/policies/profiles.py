@@ -23,6 +23,10 @@ from app.policies.errors import FactNotPending, InvalidProfile
 from app.policies.models import EnterpriseProfile, ProfileChange
 
 # What the enterprise's own users may declare; town and establishment date are the registry's.
+# Beyond any employer (the largest have a few million staff), and within the 32-bit column
+# it is stored in: a typo is refused as such, not by the database as a server error.
+MAX_EMPLOYEES = 10_000_000
+MAX_REVENUE_YUAN = 10**15
 SELF_DECLARED = ("industry_code", "employees", "revenue_yuan", "tags")
 # Sources whose word is authoritative (a department's data, the registry, an officer's check).
 SELF = "self"
@@ -49,8 +53,9 @@ def clean(values: Mapping[str, Any], allowed: Iterable[str]) -> dict[str, Any]:
                 raise InvalidProfile(f"未知的镇街：{value}", field=key)
             out[key] = value
         elif key in ("employees", "revenue_yuan"):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 10**15:
-                raise InvalidProfile("须为非负整数", field=key)
+            limit = MAX_EMPLOYEES if key == "employees" else MAX_REVENUE_YUAN
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+                raise InvalidProfile(f"须为不超过 {limit} 的非负整数", field=key)
             out[key] = value
         elif key == "established_on":
             if not isinstance(value, dt.date):

@@ -18,6 +18,7 @@ _KINDS = [k.value for k in BenefitKind]
 _DELIVERIES = [d.value for d in Delivery]
 _SIZES = [s.value for s in reference.SizeClass]
 _BIG = validate.Range(min=0, max=10**14)
+_HEADCOUNT = validate.Range(min=0, max=profiles.MAX_EMPLOYEES)
 
 
 class CriteriaFormIn(Schema):
@@ -36,8 +37,8 @@ class CriteriaFormIn(Schema):
     tags_none = fields.List(fields.String(validate=validate.OneOf(reference.TAGS)))
     established_before = fields.Date(metadata={"description": "成立日期不晚于（含）"})
     established_after = fields.Date(metadata={"description": "成立日期不早于（含）"})
-    employees_min = fields.Integer(validate=_BIG)
-    employees_max = fields.Integer(validate=_BIG)
+    employees_min = fields.Integer(validate=_HEADCOUNT)
+    employees_max = fields.Integer(validate=_HEADCOUNT)
     revenue_min_yuan = fields.Integer(validate=_BIG)
     revenue_max_yuan = fields.Integer(validate=_BIG)
     article = fields.String(validate=validate.Length(max=64), metadata={"description": "条款"})
@@ -149,7 +150,7 @@ class ProfileIn(Schema):
     """Self-declared fields; town and establishment date come from the registry."""
 
     industry_code = fields.String(allow_none=True, validate=validate.Length(1, 5))
-    employees = fields.Integer(allow_none=True, strict=True, validate=_BIG)
+    employees = fields.Integer(allow_none=True, strict=True, validate=_HEADCOUNT)
     revenue_yuan = fields.Integer(allow_none=True, strict=True, validate=_BIG)
     tags = fields.List(fields.String(validate=validate.OneOf(reference.TAGS)), allow_none=True)
 
@@ -253,7 +254,7 @@ class CalculatorIn(Schema):
     industry_code = fields.String(allow_none=True, validate=validate.Length(1, 5))
     town = fields.String(allow_none=True, validate=validate.OneOf(reference.TOWNS))
     established_on = fields.Date(allow_none=True)
-    employees = fields.Integer(allow_none=True, strict=True, validate=_BIG)
+    employees = fields.Integer(allow_none=True, strict=True, validate=_HEADCOUNT)
     revenue_yuan = fields.Integer(allow_none=True, strict=True, validate=_BIG)
     tags = fields.List(fields.String(validate=validate.OneOf(reference.TAGS)), allow_none=True)
 

@@ -328,3 +328,44 @@ def test_opting_out_and_back_in(
     assert client.delete(url, headers=headers).get_json() == {"opted_out": False}
     session.expire_all()
     assert session.scalars(select(PushOptOut)).all() == []
+
+
+def test_a_headcount_beyond_any_employer_is_refused_not_a_server_error(
+    client: FlaskClient,
+    session: Session,
+    create_profile: Any,
+    create_verified_user: Any,
+    bind_enterprise: Any,
+    citizen_headers: Any,
+    create_registry_enterprise: Any,
+    tmp_path: Any,
+) -> None:
+    """Employees are stored in a 32-bit column: 3,000,000,000 (a typo) passed validation and
+    PostgreSQL refused it, a 500 to the enterprise and the end of a whole import run."""
+    profile = create_profile(tags=[])
+    owner = create_verified_user(level="face")
+    enterprise = session.get(RegistryEnterprise, profile.enterprise_id)
+    bind_enterprise(owner, enterprise)
+    url = f"{API}/enterprises/{profile.enterprise_id}/policy-profile"
+
+    typo = client.patch(url, json={"employees": 3_000_000_000}, headers=citizen_headers(owner))
+
+    assert typo.status_code == 422 and typo.json["code"] == "VALIDATION_FAILED"
+    assert "employees" in typo.json["details"]["fields"]["json"]
+    calculator = client.post(f"{API}/policy-calculator", json={"employees": 3_000_000_000})
+    assert calculator.status_code == 422
+
+    other = create_registry_enterprise()
+    path = tmp_path / "profiles.csv"
+    path.write_text(
+        "uscc,industry_code,town,established_on,employees,revenue_yuan,tags\n"
+        f"{other.uscc},H6210,市桥街,2019-03-01,3000000000,4000000,\n"
+        f"{enterprise.uscc},H6210,市桥街,2019-03-01,25,4000000,\n",
+        encoding="utf-8",
+    )
+    from app.db import utcnow
+    from app.policies import importer
+
+    report = importer.import_csv(session, str(path), now=utcnow())
+    assert len(report.rejected) == 1 and "employees" in report.rejected[0][2]
+    assert report.updated == 1
