@@ -21,9 +21,16 @@ from app import calendar
 from app.audit.service import Actor
 from app.halls import service as halls
 from app.halls.models import HallProfile
-from app.queueing.errors import IllegalTransition, LateReturnUsed, TicketNotFound, WindowBusy
+from app.queueing.errors import (
+    AlreadyHoldingTicket,
+    IllegalTransition,
+    LateReturnUsed,
+    TicketNotFound,
+    WindowBusy,
+)
 from app.queueing.models import (
     ACTIVE_STATUSES,
+    FINAL_STATUSES,
     QUEUED_STATUSES,
     Ticket,
     TicketPriority,
@@ -129,6 +136,22 @@ def cancel(session: Session, ticket: Ticket, *, actor: Actor, now: dt.datetime) 
     )
 
 
+def holds_a_number(session: Session, ticket: Ticket, category_id: int) -> bool:
+    """Whether the ticket's citizen holds another active ticket in `category_id` (the index
+    allows one per citizen and category; a move that broke it would fail as a busy window)."""
+    if ticket.user_id is None:
+        return False
+    found = session.scalar(
+        select(Ticket.id).where(
+            Ticket.id != ticket.id,
+            Ticket.user_id == ticket.user_id,
+            Ticket.category_id == category_id,
+            Ticket.status.not_in(FINAL_STATUSES),
+        )
+    )
+    return found is not None
+
+
 def late_return(
     session: Session, ticket: Ticket, *, actor: Actor, now: dt.datetime, settings: QueueSettings
 ) -> Ticket:
@@ -137,6 +160,8 @@ def late_return(
         raise LateReturnUsed()
     if ticket.service_day != calendar.local_day(now):
         raise IllegalTransition("过号顺延仅限当日", ticket_id=ticket.id, status=str(ticket.status))
+    if holds_a_number(session, ticket, ticket.category_id):
+        raise AlreadyHoldingTicket()  # a new number taken since the miss: that one stands
     places = hall_rule(session, ticket.hall_id, "late_return_places", settings.late_return_places)
     order = queued_in_category(session, ticket.category_id, ticket.service_day, now)
     normal = [t for t in order if t.priority == TicketPriority.NORMAL]

@@ -25,6 +25,7 @@ from app.db import affected_rows
 from app.halls import service as halls
 from app.halls.models import Window, WindowStatus
 from app.queueing.errors import (
+    AlreadyHoldingTicket,
     CategoryNotServed,
     IllegalTransition,
     QueueEmpty,
@@ -43,7 +44,7 @@ from app.queueing.models import (
 from app.queueing.notices import notify_called, notify_near, notify_rating_invite
 from app.queueing.order import in_call_order
 from app.queueing.settings import QueueSettings
-from app.queueing.transitions import hall_rule, hall_ticket, move
+from app.queueing.transitions import hall_rule, hall_ticket, holds_a_number, move
 
 # -- the window itself -------------------------------------------------------------------------
 
@@ -327,6 +328,9 @@ def _transfer(c: _Context) -> _Plan:
         raise IllegalTransition(
             "请选择其他业务或窗口", ticket_id=ticket.id, status=str(ticket.status)
         )
+    if category.id != ticket.category_id and holds_a_number(c.session, ticket, category.id):
+        # The one-active-ticket index would refuse the move too, as a busy window.
+        raise AlreadyHoldingTicket("该市民已持有目标业务的有效号码，请先办结或取消该号码")
     serving = ticket.status == TicketStatus.SERVING
     return _Plan(
         (*AT_COUNTER, TicketStatus.HELD),

@@ -369,6 +369,48 @@ def test_a_ticket_sent_to_a_window_that_stops_serving_its_category_goes_back_to_
     assert ticket.status == TicketStatus.TRANSFERRED and ticket.target_window_id is None
 
 
+def test_a_transfer_into_a_category_where_the_citizen_holds_a_number_says_so(
+    create_queue_hall, create_user, take_ticket, session
+):
+    """The one-active-ticket-per-category index refused it, and the clerk was told 窗口忙."""
+    qh = create_queue_hall()
+    citizen = create_user()
+    at_counter = take_ticket(citizen, qh.categories["A"], now=NOW)
+    take_ticket(citizen, qh.categories["B"], now=NOW)
+    windows.call_next(session, qh.windows[2], actor=CLERK, now=NOW, settings=_settings(session))
+
+    with pytest.raises(AlreadyHoldingTicket):
+        window_action(
+            "transfer",
+            session,
+            qh.windows[2],
+            at_counter.id,
+            category_id=qh.categories["B"].id,
+            target_window_id=None,
+            actor=CLERK,
+            now=NOW,
+        )
+    session.refresh(at_counter)
+    assert at_counter.status == TicketStatus.CALLED
+
+
+def test_a_late_return_after_taking_a_new_number_keeps_the_new_one(
+    create_queue_hall, create_user, take_ticket, session
+):
+    qh = create_queue_hall()
+    a, window, s = qh.categories["A"], qh.windows[2], _settings(session)
+    citizen = create_user()
+    missed = take_ticket(citizen, a, now=NOW)
+    windows.call_next(session, window, actor=CLERK, now=NOW, settings=s)
+    for _ in range(s.max_recalls):
+        window_action("recall", session, window, missed.id, actor=CLERK, now=NOW)
+    window_action("no_show", session, window, missed.id, actor=CLERK, now=NOW, settings=s)
+    take_ticket(citizen, a, now=NOW + dt.timedelta(minutes=1))
+
+    with pytest.raises(AlreadyHoldingTicket):
+        transitions.late_return(session, missed, actor=CLERK, now=NOW, settings=s)
+
+
 def test_no_ticket_is_sent_to_a_closed_window(create_queue_hall, create_user, take_ticket, session):
     qh = create_queue_hall()
     ticket = take_ticket(create_user(), qh.categories["A"], now=NOW)
