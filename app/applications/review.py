@@ -189,6 +189,8 @@ def approve(
     assert actor.id is not None
     service.lock(session, application)
     _require_assignee(application, actor.id)
+    # Refused (409) before any shared-data lookup and before the seal is applied.
+    service.flow_of(application).transition(application.status, "approve", "reviewer")
     if tolerance.pending(application):
         # 容缺: the permit waits for the promised materials (reject or 补正 need not).
         assert application.supply_due is not None
@@ -207,9 +209,9 @@ def approve(
         looked_up, _ = service.lookup_facts(session, services, application, rule_set, now)
         facts.update(looked_up)
     facts.update({f"form.{k}": v for k, v in application.form.items()})
-    service.move(
-        session, application, "approve", by="reviewer", actor_id=actor.id, now=now, reason=reason
-    )
+    # The seal before the case moves: a seal that refuses is a KeepsWrites error (its refusal
+    # is committed with whatever the request flushed), so it must find the case as it was,
+    # not approved without a licence.
     licence = service.issue_licence(
         session,
         services,
@@ -219,6 +221,9 @@ def approve(
         actor=actor,
         now=now,
         request_id=request_id,
+    )
+    service.move(
+        session, application, "approve", by="reviewer", actor_id=actor.id, now=now, reason=reason
     )
     inspections.open_for(session, application, version.content, now=now)
     audit(

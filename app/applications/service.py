@@ -288,6 +288,11 @@ def file(
     acting_as = _check_applicant(
         session, user, matter, enterprise_id, now=now, request_id=request_id
     )
+    if submit_now:
+        # Signing asks for a face check just now. Asked here, before the draft is written: its
+        # refusal is committed (audited), and a draft committed with it would be what a retry
+        # under the same Idempotency-Key gets back, unsubmitted, after the new face check.
+        require_level(session, user, "application.sign", now=now, request_id=request_id)
     flow = workflow.for_kind(matter.kind)
     application = Application(
         matter_id=matter.id,
@@ -385,8 +390,10 @@ def _sign(
     handwriting_png: bytes,
     now: dt.datetime,
     request_id: str | None,
+    form: Mapping[str, Any] | None = None,
 ) -> signing.Signed:
-    """The applicant signs the application's current form (filing, a draft, or 补正)."""
+    """The applicant signs the application's current form (filing, a draft), or the corrected
+    one that replaces it once signed (补正)."""
     return signing.sign(
         session,
         services.seals,
@@ -398,6 +405,7 @@ def _sign(
         handwriting_png=handwriting_png,
         now=now,
         request_id=request_id,
+        form=form,
     )
 
 
@@ -838,12 +846,25 @@ def resubmit(
         forms.check_form(version.content["form"], form)
     if changed and handwriting_png is None:
         raise ApplicationNotSigned(fields={"handwriting_png": ["申请表已修改，请重新签名"]})
-    move(session, application, "resubmit", by="applicant", actor_id=user.id, now=now)
-    if form is not None:
-        application.form = dict(form)
+    # Signed before the case moves: a refused signature (a face check worn off, the seal
+    # unusable) is a KeepsWrites error, committed with whatever was flushed before it, and must
+    # leave the case waiting for 补正 with the form that was signed.
+    flow_of(application).transition(application.status, "resubmit", "applicant")
     if changed and handwriting_png is not None:
         _sign(
-            session, services, application, matter, version, user, handwriting_png, now, request_id
+            session,
+            services,
+            application,
+            matter,
+            version,
+            user,
+            handwriting_png,
+            now,
+            request_id,
+            form=form,
         )
+    elif form is not None:
+        application.form = dict(form)  # the form signed already
+    move(session, application, "resubmit", by="applicant", actor_id=user.id, now=now)
     notices.notify(session, application, matter, now=now)
     return application

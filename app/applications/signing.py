@@ -94,10 +94,16 @@ def sign(
     handwriting_png: bytes,
     now: dt.datetime,
     request_id: str | None = None,
+    form: Mapping[str, Any] | None = None,
 ) -> Signed:
     """Sign the application's current form (and the commitment letter where the matter asks
-    for one) in `user`'s name; signing again replaces the earlier documents."""
+    for one) in `user`'s name; signing again replaces the earlier documents.
+
+    `form`: a new form to sign instead (补正), which becomes the application's once signed:
+    a refused signature leaves the application's form as it was.
+    """
     require_level(session, user, "application.sign", now=now, request_id=request_id)
+    signed_form = application.form if form is None else dict(form)
     holder = Holder(
         real_name_of(cipher, user) or "",
         id_number_of(cipher, user) or "",
@@ -122,7 +128,7 @@ def sign(
             "matter_name": matter.name,
             "application_number": application.number,
             "on_behalf_of": enterprise.name if enterprise else "",
-            "answers": answers_table(version.content["form"], application.form),
+            "answers": answers_table(version.content["form"], signed_form),
         },
         now=now,
         request_id=request_id,
@@ -141,9 +147,11 @@ def sign(
             now=now,
             request_id=request_id,
         )
+    if form is not None:
+        application.form = signed_form
     application.form_document_id = form_document.id
     application.commitment_document_id = commitment.id if commitment else None
-    application.signed_form_sha256 = canonical_sha256(application.form)
+    application.signed_form_sha256 = canonical_sha256(signed_form)
     application.signed_at = now
     application.updated_at = now
     session.flush()

@@ -7,15 +7,18 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.applications import deadlines
 from app.applications.models import Application
+from app.audit.models import AuditEntry
 from app.calendar import LOCAL_TZ
 from app.db import utcnow
 from app.licences.models import Licence
 from app.matters.models import MatterParameter
-from tests.applications.conftest import PNG, advert_form, apply_body
+from app.notify.models import NotificationOutbox
+from app.seals.models import IssuedDocument, Seal, SealStatus, SealUse
+from tests.applications.conftest import HANDWRITING, PNG, advert_form, apply_body
 from tests.factories.seals import handwriting_png
 
 
@@ -81,6 +84,83 @@ def test_a_reviewer_claims_asks_for_supplement_and_approves_with_the_seal(
     assert [item["number"] for item in wallet["items"]] == [approved.json["licence"]["number"]]
 
 
+@pytest.mark.parametrize(
+    ("unusable", "status", "code", "reason"),
+    [
+        ({"status": SealStatus.SUSPENDED}, 409, "SEAL_NOT_USABLE", "suspended"),
+        ({"authorised_roles": []}, 403, "SEAL_USE_FORBIDDEN", "not_authorised"),
+    ],
+    ids=["suspended", "not-for-reviewers"],
+)
+def test_an_approval_the_seal_refuses_leaves_the_case_under_review(
+    client, session, district, citizen_headers, staff_headers, unusable, status, code, reason
+):
+    # The case was moved to 准予许可 before the seal was tried, and the refusal's records were
+    # committed with it: approved, with no licence, no notice, and no way to approve again.
+    number = _file_for_review(client, district, citizen_headers)
+    reviewer = staff_headers(district.reviewers["PY-CGJ"])
+    applicant = citizen_headers(district.legal_rep)
+    base = f"/api/v1/review/applications/{number}"
+    assert client.post(f"{base}/claim", headers=reviewer).status_code == 200
+    seal = _seal_of(session, district, "PY-CGJ")
+    usable = {name: getattr(seal, name) for name in unusable}
+    for name, value in unusable.items():
+        setattr(seal, name, value)
+    session.commit()
+    documents, notices = _count(session, IssuedDocument), _count(session, NotificationOutbox)
+
+    refused = client.post(f"{base}/approve", json={"reason": "符合要求"}, headers=reviewer)
+
+    assert refused.status_code == status and refused.json["code"] == code, refused.json
+    session.expire_all()
+    application = session.get(Application, _id(session, number))
+    assert application.status == "under_review" and application.decided_at is None
+    shown = client.get(f"/api/v1/applications/{number}", headers=applicant).json
+    assert shown["status"] == "under_review" and shown["licence"] is None
+    assert [e["action"] for e in shown["history"]] == ["submit", "accept", "claim"]
+    assert _count(session, Licence) == 0 and _count(session, IssuedDocument) == documents
+    assert _count(session, NotificationOutbox) == notices  # the applicant is told nothing
+    # What the refusal exists to keep: the seal-use log and the audit say who was refused.
+    uses = session.scalars(select(SealUse).where(SealUse.seal_id == seal.id)).all()
+    assert [(u.outcome, u.reason, u.actor_id) for u in uses if u.outcome == "refused"] == [
+        ("refused", reason, district.reviewers["PY-CGJ"].id)
+    ]
+    assert _audited(session, "seal.use_refused") == 1
+    assert _audited(session, "application.approved") == 0
+
+    # The seal usable again, the same reviewer approves, once.
+    for name, value in usable.items():
+        setattr(seal, name, value)
+    session.commit()
+    approved = client.post(f"{base}/approve", json={"reason": "符合要求"}, headers=reviewer)
+    assert approved.status_code == 200, approved.json
+    assert approved.json["status"] == "approved" and approved.json["licence"]["number"]
+    assert [e["action"] for e in approved.json["history"]] == [
+        "submit",
+        "accept",
+        "claim",
+        "approve",
+    ]
+    assert _count(session, Licence) == 1 and _audited(session, "application.approved") == 1
+    assert _count(session, NotificationOutbox) == notices + 1
+
+
+def _seal_of(session, district, department: str) -> Seal:
+    return session.scalars(
+        select(Seal).where(Seal.department_id == district.departments[department].id)
+    ).one()
+
+
+def _count(session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def _audited(session, action: str) -> int:
+    return session.scalar(
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
+    )
+
+
 def test_a_form_corrected_at_resubmission_is_signed_again(
     client, session, district, citizen_headers, staff_headers
 ):
@@ -129,6 +209,73 @@ def test_a_form_corrected_at_resubmission_is_signed_again(
         f"/api/v1/applications/{number}/resubmit", json={"form": corrected}, headers=applicant
     )
     assert again.status_code == 200, again.json
+
+
+def _wear_off_the_face_check(session, district):
+    district.legal_rep.face_verified_at = utcnow() - dt.timedelta(days=2)
+    return lambda: setattr(district.legal_rep, "face_verified_at", utcnow())
+
+
+def _suspend_the_seal(session, district):
+    seal = _seal_of(session, district, "PY-CGJ")
+    seal.status = SealStatus.SUSPENDED
+    return lambda: setattr(seal, "status", SealStatus.ACTIVE)
+
+
+@pytest.mark.parametrize(
+    ("refuse", "status", "code", "audited"),
+    [
+        (_wear_off_the_face_check, 403, "IDENTITY_LEVEL_TOO_LOW", "identity.level_refused"),
+        (_suspend_the_seal, 409, "SEAL_NOT_USABLE", "seal.use_refused"),
+    ],
+    ids=["face-check-worn-off", "seal-suspended"],
+)
+def test_a_resubmission_whose_signature_is_refused_changes_nothing(
+    client, session, district, citizen_headers, staff_headers, refuse, status, code, audited
+):
+    # The case was resumed and the corrected form stored before the signature was refused,
+    # and the refusal committed both: under review again, with a form nobody had signed.
+    number = _file_for_review(client, district, citizen_headers)
+    reviewer = staff_headers(district.reviewers["PY-CGJ"])
+    applicant = citizen_headers(district.legal_rep)
+    base = f"/api/v1/review/applications/{number}"
+    client.post(f"{base}/claim", headers=reviewer)
+    client.post(f"{base}/request-supplement", json={"reason": "面积超限，请改小"}, headers=reviewer)
+    before = session.get(Application, _id(session, number))
+    old_form, old_document = dict(before.form), before.form_document_id
+    corrected = {**old_form, "width_m": 4, "height_m": 4}
+    mend = refuse(session, district)
+    session.commit()
+    documents = _count(session, IssuedDocument)
+    resubmission = {"form": corrected, "handwriting_png": HANDWRITING}
+
+    refused = client.post(
+        f"/api/v1/applications/{number}/resubmit", json=resubmission, headers=applicant
+    )
+
+    assert refused.status_code == status and refused.json["code"] == code, refused.json
+    session.expire_all()
+    unchanged = session.get(Application, _id(session, number))
+    assert unchanged.status == "supplement_requested" and unchanged.statutory_due is None
+    assert unchanged.form == old_form and unchanged.form_document_id == old_document
+    shown = client.get(f"/api/v1/applications/{number}", headers=applicant).json
+    assert [e["action"] for e in shown["history"]][-1] == "request_supplement"
+    assert shown["signature"]["current"] is True  # what is filed is still what was signed
+    assert _count(session, IssuedDocument) == documents
+    assert _audited(session, audited) == 1
+
+    mend()
+    session.commit()
+    resumed = client.post(
+        f"/api/v1/applications/{number}/resubmit", json=resubmission, headers=applicant
+    )
+    assert resumed.status_code == 200, resumed.json
+    assert resumed.json["status"] == "under_review" and resumed.json["signature"]["current"]
+    session.expire_all()
+    after = session.get(Application, _id(session, number))
+    assert after.form == corrected and after.form_document_id != old_document
+    approved = client.post(f"{base}/approve", json={"reason": "已改正"}, headers=reviewer)
+    assert approved.status_code == 200 and approved.json["status"] == "approved", approved.json
 
 
 def _id(session, number: str) -> int:

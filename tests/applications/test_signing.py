@@ -5,6 +5,7 @@ afterwards is signed again; nothing is submitted unsigned."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import shutil
 import subprocess
 
@@ -141,6 +142,39 @@ def test_a_direct_filing_without_handwriting_writes_nothing(
     )
     assert signed.status_code == 201 and signed.json["status"] == "approved"
     assert signed.json["signature"]["current"] is True
+
+
+def test_a_direct_filing_refused_for_a_worn_off_face_check_is_filed_on_the_retry(
+    client, session, district, citizen_headers
+):
+    # The draft was written before the signature was refused, and the refusal committed it
+    # under the Idempotency-Key: the retry after a new face check answered with that draft.
+    headers = {**citizen_headers(district.citizen), "Idempotency-Key": "phone-retry-face"}
+    district.citizen.face_verified_at = utcnow() - dt.timedelta(days=2)
+    session.commit()
+    body = {"matter_code": "PY-QXJ-QXZM", "form": weather_form(), "handwriting_png": HANDWRITING}
+
+    refused = client.post("/api/v1/applications", json=body, headers=headers)
+
+    assert refused.status_code == 403 and refused.json["code"] == "IDENTITY_LEVEL_TOO_LOW"
+    assert refused.json["details"]["needed"] == "face"
+    assert session.scalar(select(func.count()).select_from(Application)) == 0
+    assert session.scalar(select(func.count()).select_from(IssuedDocument)) == 0
+    audited = session.execute(
+        select(AuditEntry.action, AuditEntry.details).where(
+            AuditEntry.action.in_(["identity.level_refused", "application.filed"])
+        )
+    ).all()
+    assert [(action, details.get("action")) for action, details in audited] == [
+        ("identity.level_refused", "application.sign")
+    ]
+
+    district.citizen.face_verified_at = utcnow()  # a new face check
+    session.commit()
+    retried = client.post("/api/v1/applications", json=body, headers=headers)
+    assert retried.status_code == 201, retried.json
+    assert retried.json["status"] == "approved" and retried.json["licence"]["number"]
+    assert retried.json["signature"]["current"] is True
 
 
 def test_bad_handwriting_is_refused_with_a_field_message(client, district, citizen_headers):
