@@ -439,10 +439,13 @@ def update_draft(
     user: User,
     form: Mapping[str, Any],
     now: dt.datetime,
+    request_id: str | None = None,
 ) -> Application:
-    """Replace a draft's form (checked when it is submitted)."""
+    """Replace a draft's form (checked when it is submitted), as someone still acting for its
+    enterprise (refused, audited, for a former agent)."""
     if application.status != ApplicationStatus.DRAFT:
         raise workflow.IllegalTransition(state=application.status, action="edit")
+    check_still_acting(session, application, user, now=now, request_id=request_id)
     application.form = dict(form)
     application.updated_at = now
     session.flush()

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request
 from flask.views import MethodView
+from sqlalchemy.orm import Session
 
 from app.applications import service, tolerance
 from app.applications.models import Application
@@ -126,13 +127,22 @@ class OneApplication(MethodView):
 class DraftForm(MethodView):
     @blp.arguments(DraftIn)
     @blp.response(200, ApplicationOut)
+    @blp.alt_response(403, description="ENTERPRISE_ACCESS_DENIED：已不再代表该企业办理")
     @blp.alt_response(409, description="ILLEGAL_TRANSITION：已提交的办件不能修改")
     @citizen_required
     def put(self, body: dict[str, Any], number: str) -> dict[str, Any]:
         """Replace a draft's form."""
         session = get_session()
         found = service.for_applicant(session, current_principal().id, number)
-        service.update_draft(session, found, user=_me(), form=body["form"], now=utcnow())
+        with keeping_writes(session):
+            service.update_draft(
+                session,
+                found,
+                user=_me(),
+                form=body["form"],
+                now=utcnow(),
+                request_id=request_id(),
+            )
         session.commit()
         return present(session, found, viewer="applicant")
 
@@ -263,6 +273,14 @@ UPLOAD_BODY = {
 }
 
 
+def _still_acting(session: Session, application: Application) -> None:
+    """Materials change for the enterprise: refused (audited) for a binding that ended."""
+    with keeping_writes(session):
+        service.check_still_acting(
+            session, application, _me(), now=utcnow(), request_id=request_id()
+        )
+
+
 def _version_of(application: Application) -> MatterVersion:
     return catalogue.get_version(get_session(), application.matter_code, application.matter_version)
 
@@ -271,6 +289,7 @@ def _version_of(application: Application) -> MatterVersion:
 class Material(MethodView):
     @blp.doc(requestBody=UPLOAD_BODY)
     @blp.response(200, ApplicationOut)
+    @blp.alt_response(403, description="ENTERPRISE_ACCESS_DENIED：已不再代表该企业办理")
     @blp.alt_response(404, description="APPLICATION_NOT_FOUND / MATERIAL_NOT_IN_GUIDE")
     @blp.alt_response(409, description="MATERIALS_LOCKED：仅草稿、待补正或容缺待补交的材料可以提交")
     @blp.alt_response(413, description="MATERIAL_TOO_LARGE")
@@ -284,6 +303,7 @@ class Material(MethodView):
         the missing materials are uploaded here until the promised day."""
         session = get_session()
         found = service.for_applicant(session, current_principal().id, number)
+        _still_acting(session, found)
         limit = current_app.config["MATERIAL_MAX_BYTES"]
         if request.content_length is not None and request.content_length > limit + 64 * 1024:
             raise MaterialTooLarge(limit_bytes=limit)
@@ -334,6 +354,7 @@ class MaterialFromLicence(MethodView):
     @blp.alt_response(
         404, description="APPLICATION_NOT_FOUND / MATERIAL_NOT_IN_GUIDE / LICENCE_NOT_FOUND"
     )
+    @blp.alt_response(403, description="ENTERPRISE_ACCESS_DENIED：已不再代表该企业办理")
     @blp.alt_response(409, description="MATERIALS_LOCKED")
     @blp.alt_response(422, description="LICENCE_UNSUITABLE：证照类型不符或已失效")
     @citizen_required
@@ -341,6 +362,7 @@ class MaterialFromLicence(MethodView):
         """免证办: a valid licence from my wallet stands in for this material."""
         session, now = get_session(), utcnow()
         found = service.for_applicant(session, current_principal().id, number)
+        _still_acting(session, found)
         service.lock(session, found)  # as for an upload
         materials.attach_licence(
             session,
