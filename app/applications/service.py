@@ -34,7 +34,11 @@ from app.audit.service import Actor
 from app.audit.service import record as audit
 from app.calendar import local_day
 from app.db import built_once, hold, lock_row
-from app.enterprises.errors import EnterpriseAccessDenied, LegalRepresentativeOnly
+from app.enterprises.errors import (
+    EnterpriseAccessDenied,
+    EnterpriseNotActive,
+    LegalRepresentativeOnly,
+)
 from app.enterprises.models import BindingStatus, EnterpriseBinding, RegistryEnterprise
 from app.enterprises.service import require_enterprise_access
 from app.identity.assurance import require_level
@@ -216,7 +220,13 @@ def _check_applicant(
     require_level(session, user, "application.submit", now=now, request_id=request_id)
     if enterprise_id is None:
         return "citizen"
-    return str(_acting_for(session, user, enterprise_id, now=now, request_id=request_id).role)
+    binding = _acting_for(session, user, enterprise_id, now=now, request_id=request_id)
+    if not binding.enterprise.is_active:
+        # 注销, 吊销, 停业: no longer a company that may hold a permit.
+        raise EnterpriseNotActive(
+            "该企业已注销、吊销或停业，不能以企业名义申请", status=binding.enterprise.status.value
+        )
+    return str(binding.role)
 
 
 # -- filing ------------------------------------------------------------------------------------

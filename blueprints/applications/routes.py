@@ -78,6 +78,7 @@ class Applications(MethodView):
     @blp.alt_response(200, schema=ApplicationOut, description="同一 Idempotency-Key 的重试")
     @blp.alt_response(403, description="ENTERPRISE_ACCESS_DENIED / IDENTITY_LEVEL_TOO_LOW")
     @blp.alt_response(404, description="MATTER_NOT_FOUND")
+    @blp.alt_response(409, description="ENTERPRISE_NOT_ACTIVE：企业已注销、吊销或停业")
     @blp.alt_response(
         422,
         description="FORM_INVALID（逐项中文提示）/ APPLICATION_NOT_SIGNED / IDEMPOTENCY_KEY_REUSED",

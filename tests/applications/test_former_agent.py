@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.applications.models import Application
 from app.audit.models import AuditEntry
-from app.enterprises.models import BindingRole, BindingStatus, EnterpriseBinding
+from app.enterprises.models import BindingRole, BindingStatus, EnterpriseBinding, RegistryStatus
 from app.materials.models import ApplicationMaterial
 from tests.applications.conftest import advert_form, upload_png
 
@@ -55,3 +55,26 @@ def test_a_former_agent_can_neither_edit_nor_upload_to_the_enterprises_draft(
         select(AuditEntry).where(AuditEntry.action == "application.enterprise_refused")
     ).all()
     assert len(refusals) == 2 and {r.actor_id for r in refusals} == {agent.id}
+
+
+def test_an_enterprise_the_registry_cancelled_cannot_apply(
+    client, session, district, citizen_headers
+):
+    """注销 (or 吊销, 停业): the company no longer exists to hold a permit. Before, its
+    representative and agents could still file, and be granted one in seconds."""
+    district.enterprise.status = RegistryStatus.CANCELLED
+    session.commit()
+
+    refused = client.post(
+        "/api/v1/applications",
+        json={
+            "matter_code": "PY-CGJ-LSGG",
+            "form": advert_form(),
+            "enterprise_id": district.enterprise.id,
+            "submit": False,
+        },
+        headers=citizen_headers(district.legal_rep),
+    )
+
+    assert refused.status_code == 409 and refused.json["code"] == "ENTERPRISE_NOT_ACTIVE"
+    assert session.scalar(select(func.count()).select_from(Application)) == 0
