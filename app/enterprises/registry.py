@@ -229,26 +229,33 @@ def _upsert(dialect: str, rows: list[dict[str, Any]]) -> Executable:
     raise RuntimeError(f"load_registry supports PostgreSQL and SQLite, not {dialect}")
 
 
-class _HeldLegalRep(NamedTuple):
+class _Held(NamedTuple):
+    """What a stored row says that a new row may change with consequences."""
+
     enterprise_id: int
     name: str
     id_index: str | None
+    active: bool
 
 
-def _legal_reps_held(session: Session, usccs: list[str]) -> dict[str, _HeldLegalRep]:
-    """The legal representatives the stored rows name, by USCC."""
+def _rows_held(session: Session, usccs: list[str]) -> dict[str, _Held]:
+    """The legal representatives and statuses of the stored rows, by USCC."""
     held = session.execute(
         select(
             RegistryEnterprise.uscc,
             RegistryEnterprise.id,
             RegistryEnterprise.legal_rep_name,
             RegistryEnterprise.legal_rep_id_index,
+            RegistryEnterprise.status,
         ).where(RegistryEnterprise.uscc.in_(usccs))
     )
-    return {uscc: _HeldLegalRep(id_, name, index) for uscc, id_, name, index in held}
+    return {
+        uscc: _Held(id_, name, index, RegistryStatus(status).is_active)
+        for uscc, id_, name, index, status in held
+    }
 
 
-def _names_another_legal_rep(held: _HeldLegalRep, row: Mapping[str, Any]) -> bool:
+def _names_another_legal_rep(held: _Held, row: Mapping[str, Any]) -> bool:
     """Whether a clean row names another legal representative than the stored row did.
 
     By ID number where both carry one (a corrected spelling of the same person's name is no
@@ -274,7 +281,8 @@ def load_registry(
     A row may carry `legal_rep_id_number` (a real feed does); it is stored only as a blind
     index, for which the `cipher` is needed. A row naming another legal representative than
     the stored one ends the old one's binding, with their agents, and freezes the receiving
-    account (`service.legal_rep_changed_in_registry`). Flushes, never commits.
+    account (`service.legal_rep_changed_in_registry`); one whose status starts or stops being
+    active (注销, 吊销, 停业, ...) is re-matched against the policies. Flushes, never commits.
     """
     moment = now or utcnow()
     session.flush()
@@ -282,6 +290,7 @@ def load_registry(
     written = 0
     batch: list[dict[str, Any]] = []
     changed: list[int] = []
+    restatused: list[int] = []  # became active or inactive (注销, 吊销, 停业, ...)
 
     def flush_batch() -> None:
         nonlocal written
@@ -289,12 +298,14 @@ def load_registry(
             return
         # Deduplicate within the batch: ON CONFLICT may not touch one row twice in a statement.
         unique = list({row["uscc"]: row for row in batch}.values())
-        held = _legal_reps_held(session, [row["uscc"] for row in unique])
+        held = _rows_held(session, [row["uscc"] for row in unique])
         session.execute(_upsert(dialect, unique))
         for row in unique:
             before = held.get(row["uscc"])
             if before is not None and _names_another_legal_rep(before, row):
                 changed.append(before.enterprise_id)
+            if before is not None and before.active != RegistryStatus(row["status"]).is_active:
+                restatused.append(before.enterprise_id)
         written += len(unique)
         batch.clear()
 
@@ -311,4 +322,12 @@ def load_registry(
         enterprise = session.get(RegistryEnterprise, enterprise_id)
         assert enterprise is not None  # written above, in this transaction
         legal_rep_changed_in_registry(session, enterprise, now=moment)
+    if restatused:
+        # Policies follow the registry: a company that ceased is no longer matched (its waiting
+        # pushes are cancelled), one that resumed is matched again. Imported here: the policies
+        # domain builds on this module (demo USCCs).
+        from app.policies.matching import rematch_enterprise
+
+        for enterprise_id in dict.fromkeys(restatused):
+            rematch_enterprise(session, enterprise_id, now=moment)
     return written

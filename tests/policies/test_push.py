@@ -952,3 +952,37 @@ def test_a_push_held_by_the_frequency_cap_is_cancelled_when_an_edit_narrows_the_
     }
     drain(app, MORNING)
     assert [len(sent_to(user)) for user in (dropped, kept)] == [1, 2]
+
+
+def test_a_push_waiting_out_the_quiet_hours_is_cancelled_when_the_registry_cancels_the_company(
+    app: Flask,
+    session: Session,
+    recipient: Any,
+    grant_subscription: Any,
+    publish: Any,
+    sent_to: Any,
+    field_cipher: Any,
+) -> None:
+    # 注销 overnight: the company no longer exists to apply. Before, the registry load changed
+    # its status and nothing else: its matches stayed, and at 08:00 it was told it qualified.
+    from app.enterprises.registry import load_registry
+
+    profile, user = recipient(grant=grant_subscription)
+    policy = publish(at=NIGHT)
+    drain(app, NIGHT)
+    enterprise = session.get(RegistryEnterprise, profile.enterprise_id)
+    row = {
+        "uscc": enterprise.uscc,
+        "name": enterprise.name,
+        "legal_rep_name": enterprise.legal_rep_name,
+        "status": "注销",
+        "registered_town": enterprise.registered_town,
+        "established_on": enterprise.established_on.isoformat(),
+    }
+
+    load_registry(session, [row], cipher=field_cipher, now=NIGHT + dt.timedelta(hours=1))
+
+    [push] = pushes(session, policy.id)
+    assert (push.status, push.reason) == (PushStatus.CANCELLED, "NO_LONGER_ELIGIBLE")
+    drain(app, MORNING)
+    assert sent_to(user) == []
