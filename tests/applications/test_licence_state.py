@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from app.audit.service import Actor
@@ -49,8 +50,16 @@ def _reads_revoked_everywhere(client, applicant, licence_id: int, token: str) ->
     assert again.status_code == 409 and again.json["code"] == "LICENCE_NOT_SHOWABLE"
 
 
-def test_a_licence_whose_document_the_registry_revoked_reads_revoked(
-    client, session, district, citizen_headers, staff_headers, create_staff
+@pytest.mark.parametrize(
+    ("revoke_url", "reason"),
+    [
+        ("/api/v1/seals/documents/{document.public_id}/revoke", "错误签发，撤销文书"),
+        ("/api/v1/seals/{document.seal_id}/revoke", "密钥泄露，注销印章"),
+    ],
+    ids=["its-document", "the-seal-that-signed-it"],
+)
+def test_a_licence_reads_revoked_once_the_seal_registry_revokes(
+    client, session, district, citizen_headers, staff_headers, create_staff, revoke_url, reason
 ):
     applicant, licence_id = _instant_licence(client, district, citizen_headers)
     token = client.post(f"/api/v1/me/licences/{licence_id}/show-code", headers=applicant).json[
@@ -60,29 +69,7 @@ def test_a_licence_whose_document_the_registry_revoked_reads_revoked(
     admin = staff_headers(create_staff(grants=[(StaffRole.ADMIN, None, None)]))
 
     revoked = client.post(
-        f"/api/v1/seals/documents/{document.public_id}/revoke",
-        json={"reason": "错误签发，撤销文书"},
-        headers=admin,
-    )
-
-    assert revoked.status_code == 200, revoked.json
-    _reads_revoked_everywhere(client, applicant, licence_id, token)
-
-
-def test_a_licence_sealed_with_a_revoked_seal_reads_revoked(
-    client, session, district, citizen_headers, staff_headers, create_staff
-):
-    applicant, licence_id = _instant_licence(client, district, citizen_headers)
-    token = client.post(f"/api/v1/me/licences/{licence_id}/show-code", headers=applicant).json[
-        "token"
-    ]
-    document = session.get(IssuedDocument, session.get(Licence, licence_id).document_id)
-    admin = staff_headers(create_staff(grants=[(StaffRole.ADMIN, None, None)]))
-
-    revoked = client.post(
-        f"/api/v1/seals/{document.seal_id}/revoke",
-        json={"reason": "密钥泄露，注销印章"},
-        headers=admin,
+        revoke_url.format(document=document), json={"reason": reason}, headers=admin
     )
 
     assert revoked.status_code == 200, revoked.json
