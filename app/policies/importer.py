@@ -61,7 +61,8 @@ def _parse(row: dict[str, str]) -> dict[str, Any]:
 def import_rows(
     session: Session, rows: Iterable[dict[str, str]], *, now: dt.datetime, first_line: int = 2
 ) -> ImportReport:
-    """Apply each valid row (within a savepoint), collect the others with their reason."""
+    """Apply each valid row, collect the others with their reason (every value is checked
+    before it is written: `profiles.clean` holds the limits the columns need)."""
     report = ImportReport()
     for line, row in enumerate(rows, start=first_line):
         report.read += 1
