@@ -26,6 +26,11 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %d.%d); set PYTHON=python3.11" % sys.version_info[:2])'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@# The lock's own pip first. The pip a new venv bundles (23.x with Python 3.11) takes an
+	@# extra that a package asks for (pip-audit's CacheControl[filecache]) from the newest
+	@# release instead of the pinned one, and then refuses it in --require-hashes mode.
+	awk '/^pip==/{p=1} p{print} p&&!/\\$$/{exit}' requirements-dev.txt > $(VENV)/pip-pin.txt
+	$(BIN)/pip install --quiet --require-hashes -r $(VENV)/pip-pin.txt
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	@echo "preparing the CJK font subset for seals and posters (once per user, ~30 s)"
 	$(FLASK) seals build-font
