@@ -301,8 +301,10 @@ def file(
     if submit_now:
         # Signing asks for a face check just now. Asked here, before the draft is written: its
         # refusal is committed (audited), and a draft committed with it would be what a retry
-        # under the same Idempotency-Key gets back, unsubmitted, after the new face check.
+        # under the same Idempotency-Key gets back, unsubmitted, once the cause is gone.
         require_level(session, user, "application.sign", now=now, request_id=request_id)
+        # The same for the seal that will sign the form: its refusal is kept too.
+        signing.check_seals(session, matter.department_id, version, now=now)
     flow = workflow.for_kind(matter.kind)
     application = Application(
         matter_id=matter.id,

@@ -29,14 +29,17 @@ from app.matters.models import Matter, MatterVersion
 from app.seals import errors as seal_errors
 from app.seals.context import SealContext
 from app.seals.issuing import Holder, issue_document
-from app.seals.lifecycle import SealActor
-from app.seals.models import IssuedDocument
+from app.seals.lifecycle import SealActor, check_use
+from app.seals.models import IssuedDocument, Seal
 from app.seals.signatures import PersonalSignature
+from app.seals.templates import get_template
 from app.security.crypto import FieldCipher
 from app.security.digests import canonical_sha256
 
 FORM_TEMPLATE = "application_form"
 COMMITMENT_TEMPLATE = "commitment_letter"
+# The department's seal is applied by the system, beside the applicant's own signature.
+SYSTEM = SealActor(kind="system")
 ANSWERS_HEADER = ["填报项", "内容"]
 
 
@@ -158,6 +161,36 @@ def sign(
     return Signed(form_document, commitment)
 
 
+def check_seals(
+    session: Session, department_id: int, version: MatterVersion, *, now: dt.datetime
+) -> None:
+    """Refuse now, as signing would (recorded in the seal-use log), when the department's
+    seal for the form (or for the commitment letter the matter asks for) cannot sign: for a
+    filing that signs at once, asked before the application is written, so that the refusal,
+    which is kept, keeps nothing else."""
+    matter_code = version.content["code"]
+    templates = [FORM_TEMPLATE, *([COMMITMENT_TEMPLATE] if needs_commitment(version) else [])]
+    for template in templates:
+        seal = _seal_for(session, department_id, matter_code, template, now)
+        check_use(
+            session,
+            seal,
+            actor=SYSTEM,
+            template=get_template(template),
+            matter=matter_code,
+            now=now,
+        )
+
+
+def _seal_for(
+    session: Session, department_id: int, matter_code: str, template: str, now: dt.datetime
+) -> Seal:
+    seal = licences.seal_for(session, department_id, matter_code, template, now=now)
+    if seal is None:
+        raise seal_errors.SealNotUsable(reason="no_seal_for_matter", matter=matter_code)
+    return seal
+
+
 def _issue(
     session: Session,
     seals: SealContext,
@@ -171,11 +204,7 @@ def _issue(
     now: dt.datetime,
     request_id: str | None,
 ) -> IssuedDocument:
-    seal = licences.seal_for(
-        session, application.department_id, application.matter_code, template, now=now
-    )
-    if seal is None:
-        raise seal_errors.SealNotUsable(reason="no_seal_for_matter", matter=application.matter_code)
+    seal = _seal_for(session, application.department_id, application.matter_code, template, now)
     return issue_document(
         session,
         seals,
@@ -183,7 +212,7 @@ def _issue(
         template=template,
         holder=holder,
         data=data,
-        actor=SealActor(kind="system"),
+        actor=SYSTEM,
         now=now,
         matter=application.matter_code,
         personal=personal,

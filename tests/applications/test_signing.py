@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.applications.models import Application
 from app.audit.models import AuditEntry
 from app.db import utcnow
-from app.seals.models import IssuedDocument
+from app.seals.models import IssuedDocument, Seal, SealStatus, SealUse
 from app.seals.verification import verify_upload
 from tests.applications.conftest import (
     HANDWRITING,
@@ -175,6 +175,38 @@ def test_a_direct_filing_refused_for_a_worn_off_face_check_is_filed_on_the_retry
     assert retried.status_code == 201, retried.json
     assert retried.json["status"] == "approved" and retried.json["licence"]["number"]
     assert retried.json["signature"]["current"] is True
+
+
+def test_a_direct_filing_refused_by_the_seal_is_filed_on_the_retry(
+    client, session, district, citizen_headers
+):
+    # The draft was written before the department's seal refused to sign its form, and the
+    # refusal (kept, as every seal refusal is) committed it under the Idempotency-Key: the
+    # retry once the seal was usable again answered with that draft, unsubmitted.
+    headers = {**citizen_headers(district.citizen), "Idempotency-Key": "phone-retry-seal"}
+    seal = session.scalars(
+        select(Seal).where(Seal.department_id == district.departments["PY-QXJ"].id)
+    ).one()
+    seal.status = SealStatus.SUSPENDED
+    session.commit()
+    body = {"matter_code": "PY-QXJ-QXZM", "form": weather_form(), "handwriting_png": HANDWRITING}
+
+    refused = client.post("/api/v1/applications", json=body, headers=headers)
+
+    assert refused.status_code == 409 and refused.json["code"] == "SEAL_NOT_USABLE"
+    assert session.scalar(select(func.count()).select_from(Application)) == 0
+    assert (
+        session.scalar(
+            select(func.count()).select_from(SealUse).where(SealUse.outcome == "refused")
+        )
+        == 1
+    )
+
+    seal.status = SealStatus.ACTIVE
+    session.commit()
+    retried = client.post("/api/v1/applications", json=body, headers=headers)
+    assert retried.status_code == 201, retried.json
+    assert retried.json["status"] == "approved" and retried.json["signature"]["current"] is True
 
 
 def test_bad_handwriting_is_refused_with_a_field_message(client, district, citizen_headers):
