@@ -35,17 +35,19 @@ from app.identity.models import User
 # --- bookable days and slots ---------------------------------------------------------------
 
 
-def bookable_days(
+def bookable_hours(
     session: Session, hall_id: int, *, rules: AppointmentRules, now: dt.datetime
-) -> list[dt.date]:
-    """The next `days_ahead` working days (today included) on which the hall opens."""
-    days: list[dt.date] = []
+) -> dict[dt.date, list[tuple[dt.time, dt.time]]]:
+    """The next `days_ahead` working days (today included) on which the hall opens, each
+    with its opening intervals (read once: listing and booking check slots against them)."""
+    days: dict[dt.date, list[tuple[dt.time, dt.time]]] = {}
     horizon = local_day(now) + dt.timedelta(days=rules.days_ahead * 3 + 14)
     for day in working_days(local_day(now)):
         if len(days) >= rules.days_ahead or day > horizon:
             break
-        if hours_on(session, hall_id, day):
-            days.append(day)
+        intervals = hours_on(session, hall_id, day)
+        if intervals:
+            days[day] = intervals
     return days
 
 
@@ -91,10 +93,8 @@ def open_slots(session: Session, hall_id: int, *, rules: AppointmentRules, now: 
         )
     ).all()
     rows: list[dict[str, Any]] = []
-    for day in bookable_days(session, hall_id, rules=rules, now=now):
-        for starts_at, ends_at in _slot_starts(
-            hours_on(session, hall_id, day), day, rules.slot_minutes
-        ):
+    for day, intervals in bookable_hours(session, hall_id, rules=rules, now=now).items():
+        for starts_at, ends_at in _slot_starts(intervals, day, rules.slot_minutes):
             if starts_at <= now:
                 continue
             rows.extend(
@@ -136,9 +136,8 @@ def list_slots(
     now: dt.datetime,
 ) -> list[AppointmentSlot]:
     """The hall's future slots on its bookable days, by start (full ones included)."""
-    days = bookable_days(session, hall_id, rules=rules, now=now)
-    if day is not None:
-        days = [d for d in days if d == day]
+    hours = bookable_hours(session, hall_id, rules=rules, now=now)
+    days = [d for d in hours if day is None or d == day]
     if not days:
         return []
     query = (
@@ -152,7 +151,6 @@ def list_slots(
     )
     if category_id is not None:
         query = query.where(AppointmentSlot.category_id == category_id)
-    hours = {d: hours_on(session, hall_id, d) for d in days}
     return [
         slot
         for slot in session.scalars(query)
@@ -243,12 +241,11 @@ def book(
     slot = session.get(AppointmentSlot, slot_id)
     if slot is None:
         raise errors.SlotNotFound()
+    hours = bookable_hours(session, slot.hall_id, rules=rules, now=now).get(slot.day)
     if (
         slot.starts_at <= now
-        or slot.day not in bookable_days(session, slot.hall_id, rules=rules, now=now)
-        or not _within_hours(
-            hours_on(session, slot.hall_id, slot.day), slot.day, slot.starts_at, slot.ends_at
-        )
+        or hours is None
+        or not _within_hours(hours, slot.day, slot.starts_at, slot.ends_at)
     ):
         raise errors.SlotNotBookable()
     category = session.get(ServiceCategory, slot.category_id)

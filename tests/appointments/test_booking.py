@@ -26,7 +26,7 @@ def test_bookable_days_skip_holidays_and_include_make_up_workdays(
 ) -> None:
     hall = appointment_hall()
 
-    days = service.bookable_days(session, hall.id, rules=RULES, now=NOW)
+    days = list(service.bookable_hours(session, hall.id, rules=RULES, now=NOW))
 
     assert days == [
         dt.date(2026, 9, 30),
